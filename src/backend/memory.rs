@@ -1,0 +1,3 @@
+//! Repositories held in hash maps, for unit tests of the services.
+//!
+//! TODO(skeleton): being written.

@@ -1,0 +1,187 @@
+//! The storage boundary: a [`Backend`] opens repositories, a [`Repository`] answers what the
+//! services need and nothing more.
+//!
+//! The traits speak in object ids, ref names and byte slices, never in paths, files or maps, so a
+//! backend that keeps packs in an object store and refs in a consensus store can implement them.
+//! Services only ever see `&dyn Repository`.
+//!
+//! - [`fs`]: C git's on-disk layout, byte-compatible (the default).
+//! - [`memory`]: hash maps, for unit tests of the services.
+
+pub mod fs;
+pub mod memory;
+
+use std::borrow::Cow;
+
+use crate::gitconfig::GitConfig;
+use crate::hash::{HashKind, ObjectId};
+use crate::odb::{Kind, Object};
+
+/// Errors a backend reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No repository at the requested location.
+    #[error("repository not found: {0}")]
+    NotFound(String),
+    /// Something is there, but it is not a git repository Sluice can serve.
+    #[error("not a git repository: {location}: {why}")]
+    NotARepository {
+        /// Where we looked.
+        location: String,
+        /// What was missing or wrong.
+        why: String,
+    },
+    /// Stored data is damaged or in a form we do not understand.
+    #[error("corrupt repository data in {what}: {detail}")]
+    Corrupt {
+        /// The file or structure that broke (e.g. `pack-1234.idx`, `packed-refs`).
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An object needed to answer was missing.
+    #[error("object {0} is missing")]
+    MissingObject(ObjectId),
+    /// The repository config could not be parsed.
+    #[error(transparent)]
+    Config(#[from] crate::gitconfig::Error),
+    /// An object's content could not be parsed.
+    #[error("object {id}: {source}")]
+    Object {
+        /// The object.
+        id: ObjectId,
+        /// What is wrong with it.
+        source: crate::odb::Error,
+    },
+    /// A limit on stored data was exceeded (an object larger than allowed, a delta chain too deep).
+    #[error("limit exceeded: {0}")]
+    Limit(String),
+    /// Reading or writing the underlying storage failed.
+    #[error("I/O error on {what}: {source}")]
+    Io {
+        /// The file or resource involved.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Corrupt`].
+    pub fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Corrupt {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Opens repositories by the location a request names.
+pub trait Backend: Send + Sync {
+    /// Opens the repository at `location` (for [`fs::FsBackend`] a directory path; for other
+    /// backends whatever key they are configured with). Returns [`Error::NotFound`] if there is
+    /// none, so that launchers can answer "repository not found" without leaking more.
+    fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error>;
+}
+
+/// A ref as the services see it: resolved, with its peeled value when it names a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    /// Full name (`refs/heads/main`).
+    pub name: String,
+    /// The object it points at (for a symbolic ref: the object its target points at).
+    pub id: ObjectId,
+    /// When `id` is an annotated tag: the first non-tag object reached by peeling it (through a
+    /// chain of tags). `None` when `id` is not a tag.
+    pub peeled: Option<ObjectId>,
+    /// When this ref is symbolic: the full name of the ref it points to.
+    pub symref_target: Option<String>,
+}
+
+/// What `HEAD` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// When HEAD is symbolic (the normal case): the branch it names, e.g. `refs/heads/main`.
+    pub symref_target: Option<String>,
+    /// The commit HEAD resolves to; `None` when HEAD names an unborn branch.
+    pub id: Option<ObjectId>,
+}
+
+/// How a stored object is represented, for pack reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredForm {
+    /// The compressed bytes inflate to the whole object.
+    Whole,
+    /// The compressed bytes inflate to a delta against `base` (git's delta format).
+    Delta {
+        /// The object the delta applies to.
+        base: ObjectId,
+    },
+}
+
+/// An object as it sits in storage, compressed, so it can be copied into an outgoing pack without
+/// inflating it.
+#[derive(Debug, Clone)]
+pub struct RawEntry<'a> {
+    /// Whole object or delta.
+    pub form: StoredForm,
+    /// Inflated size of `compressed` (the object size for [`StoredForm::Whole`], the delta size for
+    /// [`StoredForm::Delta`]); this is what a pack entry header carries.
+    pub inflated_size: u64,
+    /// The zlib stream, exactly as stored (borrowed from a mapped pack where possible).
+    pub compressed: Cow<'a, [u8]>,
+    /// Depth of the delta chain behind this entry (0 for whole objects), so a writer can cap it.
+    pub delta_depth: u32,
+}
+
+/// One repository. Methods take `&self`; implementations keep their caches behind interior
+/// mutability. Every method that reads objects treats ids it does not know as absent (`Ok(None)`),
+/// and reports damaged storage as [`Error::Corrupt`].
+pub trait Repository: Send {
+    /// The hash function naming this repository's objects.
+    fn hash_kind(&self) -> HashKind {
+        HashKind::Sha1
+    }
+
+    /// The repository's configuration (for `fs`: the repository `config` file; system and global
+    /// files are deliberately not read, a server must not depend on its user's dotfiles).
+    fn config(&self) -> &GitConfig;
+
+    /// Whether the repository has no working tree (for `receive.denyCurrentBranch`).
+    fn is_bare(&self) -> bool;
+
+    /// What HEAD is. A missing or broken HEAD is an error; an unborn branch is not.
+    fn head(&self) -> Result<Head, Error>;
+
+    /// Every ref under `refs/`, sorted by name as bytes (C locale), resolved, with peeled values.
+    /// Refs whose value cannot be read (dangling symbolic refs, broken loose refs) are skipped, as
+    /// C git skips them in advertisements. HEAD is not included (see [`Repository::head`]).
+    fn refs(&self) -> Result<Vec<Ref>, Error>;
+
+    /// Kind and size of object `id`, without necessarily reading its content.
+    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error>;
+
+    /// The whole object `id`, inflated and with deltas applied.
+    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error>;
+
+    /// Whether object `id` exists (in this repository or an alternate).
+    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
+        Ok(self.object_header(id)?.is_some())
+    }
+
+    /// Object `id` as stored, when the backend stores it in pack form and can hand the compressed
+    /// bytes out (loose objects and backends without packs return `Ok(None)`; callers then read
+    /// and compress the object themselves).
+    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        let _ = id;
+        Ok(None)
+    }
+}

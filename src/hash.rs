@@ -1,0 +1,244 @@
+//! Object ids.
+//!
+//! Everything in Sluice names objects through [`ObjectId`] and [`HashKind`]; no other module spells
+//! out a raw 20-byte array or a run of forty zeros, so that SHA-256 repositories need changes here
+//! and in the places that match on [`HashKind`], not everywhere.
+
+use std::fmt;
+
+/// The hash function a repository uses to name its objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HashKind {
+    /// SHA-1, hashed with collision detection (the only kind Sluice serves today).
+    #[default]
+    Sha1,
+}
+
+impl HashKind {
+    /// Length of a raw id in bytes.
+    pub const fn len_in_bytes(self) -> usize {
+        match self {
+            HashKind::Sha1 => 20,
+        }
+    }
+
+    /// Length of a hex id in characters.
+    pub const fn len_in_hex(self) -> usize {
+        self.len_in_bytes() * 2
+    }
+
+    /// The name used in the `object-format=` capability.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HashKind::Sha1 => "sha1",
+        }
+    }
+
+    /// The all-zero id that the protocol uses for "no object" (`0000…`).
+    pub const fn null(self) -> ObjectId {
+        match self {
+            HashKind::Sha1 => ObjectId::Sha1([0; 20]),
+        }
+    }
+}
+
+/// Why a byte string is not an object id.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The hex form had the wrong length.
+    #[error("object id {hex:?} has {len} characters, expected {expected}")]
+    HexLength {
+        /// The input, lossily decoded, for the message.
+        hex: String,
+        /// Its length.
+        len: usize,
+        /// The length the hash kind needs.
+        expected: usize,
+    },
+    /// The hex form contained a character outside `0-9a-fA-F`.
+    #[error("object id {hex:?} is not hexadecimal")]
+    NotHex {
+        /// The input, lossily decoded, for the message.
+        hex: String,
+    },
+    /// The raw form had the wrong length.
+    #[error("raw object id has {len} bytes, expected {expected}")]
+    RawLength {
+        /// Its length.
+        len: usize,
+        /// The length the hash kind needs.
+        expected: usize,
+    },
+}
+
+/// An owned object id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ObjectId {
+    /// A SHA-1 id.
+    Sha1([u8; 20]),
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl ObjectId {
+    /// Parses a full-length hex id (`hex`), as found on the wire and in ref files.
+    pub fn from_hex(hex: &[u8]) -> Result<Self, Error> {
+        let kind = HashKind::Sha1;
+        if hex.len() != kind.len_in_hex() {
+            return Err(Error::HexLength {
+                hex: String::from_utf8_lossy(hex).into_owned(),
+                len: hex.len(),
+                expected: kind.len_in_hex(),
+            });
+        }
+        let mut out = [0u8; 20];
+        for (i, pair) in hex.chunks_exact(2).enumerate() {
+            match (hex_val(pair[0]), hex_val(pair[1])) {
+                (Some(h), Some(l)) => out[i] = (h << 4) | l,
+                _ => {
+                    return Err(Error::NotHex {
+                        hex: String::from_utf8_lossy(hex).into_owned(),
+                    })
+                }
+            }
+        }
+        Ok(ObjectId::Sha1(out))
+    }
+
+    /// Builds an id from its raw bytes (`raw`), as found in trees and pack indexes.
+    pub fn from_bytes(raw: &[u8]) -> Result<Self, Error> {
+        let kind = HashKind::Sha1;
+        let arr: [u8; 20] = raw.try_into().map_err(|_| Error::RawLength {
+            len: raw.len(),
+            expected: kind.len_in_bytes(),
+        })?;
+        Ok(ObjectId::Sha1(arr))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            ObjectId::Sha1(b) => b,
+        }
+    }
+
+    /// The hash kind of this id.
+    pub fn kind(&self) -> HashKind {
+        match self {
+            ObjectId::Sha1(_) => HashKind::Sha1,
+        }
+    }
+
+    /// True for the all-zero id.
+    pub fn is_null(&self) -> bool {
+        self.as_bytes().iter().all(|b| *b == 0)
+    }
+
+    /// The lowercase hex form.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+
+    /// The first byte, used by fan-out tables.
+    pub fn first_byte(&self) -> u8 {
+        self.as_bytes()[0]
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({self})")
+    }
+}
+
+/// Incremental hasher for object ids, with SHA-1 collision detection (SHAttered-style inputs are
+/// rejected, as C git does).
+pub struct Hasher {
+    inner: sha1_checked::Sha1,
+}
+
+/// The data hashed matched a known SHA-1 collision attack pattern.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("SHA-1 collision attack detected")]
+pub struct CollisionDetected;
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Self::new(HashKind::Sha1)
+    }
+}
+
+impl Hasher {
+    /// A hasher for ids of `kind`.
+    pub fn new(kind: HashKind) -> Self {
+        match kind {
+            HashKind::Sha1 => Hasher {
+                inner: sha1_checked::Sha1::new(),
+            },
+        }
+    }
+
+    /// Feeds `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        use sha1_checked::Digest;
+        self.inner.update(data);
+    }
+
+    /// Finishes, refusing inputs that carry a collision attack.
+    pub fn finish(self) -> Result<ObjectId, CollisionDetected> {
+        let r = self.inner.try_finalize();
+        if r.has_collision() {
+            return Err(CollisionDetected);
+        }
+        let h = r.hash();
+        let mut out = [0u8; 20];
+        out.copy_from_slice(h.as_slice());
+        Ok(ObjectId::Sha1(out))
+    }
+}
+
+/// The id git gives an object of `kind` with content `data` (hashes `"<kind> <len>\0" + data`).
+pub fn object_id(kind: crate::odb::Kind, data: &[u8]) -> Result<ObjectId, CollisionDetected> {
+    let mut h = Hasher::default();
+    h.update(kind.as_str().as_bytes());
+    h.update(format!(" {}\0", data.len()).as_bytes());
+    h.update(data);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_roundtrip() {
+        let hex = b"e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let id = ObjectId::from_hex(hex).unwrap();
+        assert_eq!(id.to_hex().as_bytes(), hex);
+        assert!(ObjectId::from_hex(b"e69d").is_err());
+        assert!(ObjectId::from_hex(b"g69de29bb2d1d6434b8b29ae775ad8c2e48c5391").is_err());
+        assert!(HashKind::Sha1.null().is_null());
+    }
+
+    #[test]
+    fn empty_blob_id() {
+        let id = object_id(crate::odb::Kind::Blob, b"").unwrap();
+        assert_eq!(id.to_hex(), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+    }
+}

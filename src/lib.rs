@@ -1,0 +1,31 @@
+//! Sluice: a git server that speaks the pack protocol on stdin/stdout.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//!  launch (direct | inetd | ssh | shell)      turn a request into (service, repo, user, protocol)
+//!     │
+//!  access                                     may this user read/write this repository?
+//!     │
+//!  service (upload_pack | receive_pack)       the protocol state machines
+//!     │                      │
+//!  protocol (pkt-line,     backend (trait Backend / Repository; fs, memory)
+//!  sideband, caps, v0/v2)    │
+//!                          odb / pack / refs / walk   objects, packs, refs, reachability
+//! ```
+//!
+//! A service never touches files; a backend never writes to the wire; nothing but the protocol
+//! writer touches stdout.
+
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod gitconfig;
+pub mod hash;
+pub mod odb;
+pub mod pack;
+pub mod progress;
+pub mod protocol;
+pub mod refs;
+pub mod service;
+pub mod walk;

@@ -1,0 +1,80 @@
+//! Objects: kinds, and borrowed views of commits, trees and tags.
+//!
+//! Storage lives elsewhere (`backend`, `pack`, `odb::loose`); this module only knows what the bytes
+//! of an object mean. Parsers never panic and never index untrusted bytes.
+
+pub mod object;
+
+pub use object::{CommitRef, Error, TagRef, TreeEntry, TreeIter};
+
+/// The four object kinds git stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A commit.
+    Commit,
+    /// A tree.
+    Tree,
+    /// A blob.
+    Blob,
+    /// An annotated tag.
+    Tag,
+}
+
+impl Kind {
+    /// The name used in object headers (`"commit"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Commit => "commit",
+            Kind::Tree => "tree",
+            Kind::Blob => "blob",
+            Kind::Tag => "tag",
+        }
+    }
+
+    /// Parses a header name (`name`).
+    pub fn from_name(name: &[u8]) -> Option<Kind> {
+        match name {
+            b"commit" => Some(Kind::Commit),
+            b"tree" => Some(Kind::Tree),
+            b"blob" => Some(Kind::Blob),
+            b"tag" => Some(Kind::Tag),
+            _ => None,
+        }
+    }
+
+    /// The type number used in pack entry headers (1-4).
+    pub const fn pack_type(self) -> u8 {
+        match self {
+            Kind::Commit => 1,
+            Kind::Tree => 2,
+            Kind::Blob => 3,
+            Kind::Tag => 4,
+        }
+    }
+
+    /// The kind for pack type number `n`, if it is one of the four base kinds.
+    pub const fn from_pack_type(n: u8) -> Option<Kind> {
+        match n {
+            1 => Some(Kind::Commit),
+            2 => Some(Kind::Tree),
+            3 => Some(Kind::Blob),
+            4 => Some(Kind::Tag),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A whole object held in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its content (without the `"<kind> <len>\0"` header).
+    pub data: Vec<u8>,
+}

@@ -1,0 +1,3 @@
+//! Reachability: which objects a fetch must send, and ancestry questions for negotiation.
+//!
+//! TODO(skeleton): being written.
