@@ -95,7 +95,9 @@ impl MemoryRepository {
                 _ => return Ok(peeled),
             }
         }
-        Err(Error::Limit(format!("tag chain from {id} is deeper than 64")))
+        Err(Error::Limit(format!(
+            "tag chain from {id} is deeper than 64"
+        )))
     }
 }
 

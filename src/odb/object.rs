@@ -104,10 +104,11 @@ impl TagRef {
     /// Parses tag content `data`.
     pub fn parse(data: &[u8]) -> Result<TagRef, Error> {
         let mut lines = data.split(|&b| b == b'\n');
-        let object = parse_header_id(lines.next().unwrap_or(b""), b"object").ok_or(Error::Header {
-            kind: Kind::Tag,
-            field: "object",
-        })?;
+        let object =
+            parse_header_id(lines.next().unwrap_or(b""), b"object").ok_or(Error::Header {
+                kind: Kind::Tag,
+                field: "object",
+            })?;
         let target_kind = lines
             .next()
             .and_then(|l| l.strip_prefix(b"type "))
@@ -181,7 +182,10 @@ impl<'a> Iterator for TreeIter<'a> {
             what,
         };
         let res = (|| {
-            let sp = rest.iter().position(|&b| b == b' ').ok_or(fail("no space after mode"))?;
+            let sp = rest
+                .iter()
+                .position(|&b| b == b' ')
+                .ok_or(fail("no space after mode"))?;
             let mode_bytes = &rest[..sp];
             if mode_bytes.is_empty() || mode_bytes.len() > 7 {
                 return Err(fail("bad mode"));
@@ -194,10 +198,15 @@ impl<'a> Iterator for TreeIter<'a> {
                 mode = mode * 8 + u32::from(c - b'0');
             }
             let after = rest.get(sp + 1..).ok_or(fail("truncated"))?;
-            let nul = after.iter().position(|&b| b == 0).ok_or(fail("no NUL after name"))?;
+            let nul = after
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or(fail("no NUL after name"))?;
             let name = &after[..nul];
             let idlen = crate::hash::HashKind::Sha1.len_in_bytes();
-            let raw = after.get(nul + 1..nul + 1 + idlen).ok_or(fail("truncated object id"))?;
+            let raw = after
+                .get(nul + 1..nul + 1 + idlen)
+                .ok_or(fail("truncated object id"))?;
             let id = ObjectId::from_bytes(raw).map_err(|_| fail("bad object id"))?;
             Ok((TreeEntry { mode, name, id }, sp + 1 + nul + 1 + idlen))
         })();

@@ -1,3 +1,4 @@
 //! Packs: the entry header codec, delta application, `.idx` reading, and pack writing.
-//!
-//! TODO(skeleton): being written.
+
+pub mod delta;
+pub mod entry;
