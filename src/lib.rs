@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod config;
 pub mod gitconfig;
 pub mod hash;
 pub mod odb;

@@ -1,3 +1,26 @@
 //! The services: upload-pack (clone/fetch) and receive-pack (push).
 //!
-//! TODO(skeleton): being written.
+//! A service gets an opened `&dyn Repository`, the request's options and the two byte streams;
+//! it never touches files and never looks at how it was launched.
+
+pub mod progress;
+pub mod upload_pack;
+
+/// The services Sluice can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// `git-upload-pack`: clone, fetch, ls-remote.
+    UploadPack,
+    /// `git-receive-pack`: push.
+    ReceivePack,
+}
+
+impl Service {
+    /// The name git uses on the wire and in `ext::%S` (`git-upload-pack`).
+    pub const fn wire_name(self) -> &'static str {
+        match self {
+            Service::UploadPack => "git-upload-pack",
+            Service::ReceivePack => "git-receive-pack",
+        }
+    }
+}

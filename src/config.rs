@@ -1,0 +1,46 @@
+//! Validated run-time configuration: the limits every client-controlled size meets before
+//! anything is allocated, and timeouts. Built from the command line (see `cli`), passed down to
+//! the services; library code never reads flags or the environment itself.
+
+use std::time::Duration;
+
+/// Limits on what a client may make the server do. Each has a safe default; each is reported by
+/// name when hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most `want` lines in one request.
+    pub max_wants: usize,
+    /// Most `have` lines over a whole negotiation.
+    pub max_haves: usize,
+    /// Most negotiation rounds (flushes) before the server gives up.
+    pub max_rounds: usize,
+    /// Largest pack a push may send, in bytes (0: unlimited; `receive.maxInputSize` also applies).
+    pub max_pack_bytes: u64,
+    /// Largest single object, inflated, in bytes.
+    pub max_object_bytes: u64,
+    /// Deepest delta chain accepted or followed.
+    pub max_delta_depth: u32,
+    /// Most ref updates in one push.
+    pub max_ref_updates: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_wants: 100_000,
+            max_haves: 1_000_000,
+            max_rounds: 100_000,
+            max_pack_bytes: 0,
+            max_object_bytes: 4 << 30,
+            max_delta_depth: 10_000,
+            max_ref_updates: 100_000,
+        }
+    }
+}
+
+/// Time limits for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    /// End the request when the client sends nothing for this long (`--timeout`).
+    pub idle: Option<Duration>,
+}

@@ -1,0 +1,3 @@
+//! upload-pack: serves clone, fetch and ls-remote. (Flow written next.)
+
+pub mod negotiate;
