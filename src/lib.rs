@@ -19,10 +19,13 @@
 
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod backend;
 pub mod config;
 pub mod gitconfig;
 pub mod hash;
+pub mod launch;
+pub mod logging;
 pub mod odb;
 pub mod pack;
 pub mod progress;

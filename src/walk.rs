@@ -1,3 +1,566 @@
-//! Reachability: which objects a fetch must send, and ancestry questions for negotiation.
+//! Reachability: which objects a fetch must send (`git rev-list --objects <wants> --not <haves>`),
+//! and ancestry questions for negotiation and push policy.
 //!
-//! TODO(skeleton): being written.
+//! The commit walk follows git's `limit_list`: a queue ordered by commit date, interesting and
+//! uninteresting commits walked together, uninteresting marks flowing to parents, stopping once
+//! only uninteresting commits remain queued. Objects in the trees of the *boundary* commits
+//! (uninteresting parents of interesting commits) are marked uninteresting, as pack-objects'
+//! `mark_edges_uninteresting` does; they form the [`Walk::edge`] a thin pack may delta against.
+//! Deviation: like git, an object reachable only from an uninteresting commit that is not on the
+//! boundary can be sent although the client has it; this over-sends, never under-sends.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use crate::backend::{self, Repository};
+use crate::hash::ObjectId;
+use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
+use crate::progress::Progress;
+
+/// Why a walk failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository failed.
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    /// An object the walk needs is missing.
+    #[error("missing {kind} {id} (needed while walking from {context})")]
+    Missing {
+        /// The object.
+        id: ObjectId,
+        /// What kind it was expected to be.
+        kind: &'static str,
+        /// What referred to it.
+        context: String,
+    },
+    /// An object is not what the referring object says.
+    #[error("object {id} is a {actual}, expected a {expected}")]
+    WrongKind {
+        /// The object.
+        id: ObjectId,
+        /// Its actual kind.
+        actual: Kind,
+        /// The kind expected.
+        expected: Kind,
+    },
+    /// An object could not be parsed.
+    #[error("object {id}: {source}")]
+    Parse {
+        /// The object.
+        id: ObjectId,
+        /// Why.
+        source: crate::odb::Error,
+    },
+}
+
+/// An object to put in a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackObject {
+    /// Its id.
+    pub id: ObjectId,
+    /// Its kind.
+    pub kind: Kind,
+}
+
+/// The result of [`objects_for_pack`].
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// What to send: commits newest first, then tags, trees and blobs in traversal order.
+    pub objects: Vec<PackObject>,
+    /// Trees and blobs the client is known to have (the boundary commits' trees).
+    pub edge: HashSet<ObjectId>,
+}
+
+/// Options for [`objects_for_pack`] (shallow and filters will add fields here).
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {}
+
+/// Parsed commits (parents, date, tree), parsed once per request.
+#[derive(Debug, Default)]
+pub struct CommitCache {
+    map: HashMap<ObjectId, CommitInfo>,
+}
+
+/// What the walk keeps of a commit.
+#[derive(Debug, Clone)]
+pub struct CommitInfo {
+    /// Parents in order.
+    pub parents: Vec<ObjectId>,
+    /// Committer date.
+    pub time: i64,
+    /// Root tree.
+    pub tree: ObjectId,
+}
+
+impl CommitCache {
+    /// The parsed commit `id`.
+    pub fn get(&mut self, repo: &dyn Repository, id: &ObjectId) -> Result<&CommitInfo, Error> {
+        if !self.map.contains_key(id) {
+            let obj = repo.read_object(id)?.ok_or_else(|| Error::Missing {
+                id: *id,
+                kind: "commit",
+                context: "a commit walk".into(),
+            })?;
+            if obj.kind != Kind::Commit {
+                return Err(Error::WrongKind {
+                    id: *id,
+                    actual: obj.kind,
+                    expected: Kind::Commit,
+                });
+            }
+            let c =
+                CommitRef::parse(&obj.data).map_err(|source| Error::Parse { id: *id, source })?;
+            self.map.insert(
+                *id,
+                CommitInfo {
+                    parents: c.parents,
+                    time: c.commit_time,
+                    tree: c.tree,
+                },
+            );
+        }
+        Ok(&self.map[id])
+    }
+}
+
+/// Is `target` equal to or an ancestor of any commit in `from`? Commits older than `min_time`
+/// are not followed. A `target` that is not a commit is searched for among the commits only.
+pub fn is_reachable(
+    repo: &dyn Repository,
+    cache: &mut CommitCache,
+    from: &[ObjectId],
+    target: &ObjectId,
+    min_time: i64,
+) -> Result<bool, Error> {
+    let mut stack: Vec<ObjectId> = Vec::new();
+    for f in from {
+        if let Some(c) = peel_to_commit(repo, f)? {
+            stack.push(c);
+        }
+    }
+    let mut seen = HashSet::new();
+    while let Some(id) = stack.pop() {
+        if id == *target {
+            return Ok(true);
+        }
+        if !seen.insert(id) {
+            continue;
+        }
+        let info = cache.get(repo, &id)?;
+        if info.time < min_time {
+            continue;
+        }
+        stack.extend(info.parents.iter().copied());
+    }
+    Ok(false)
+}
+
+/// Follows tags from `id` to a commit; `None` when it ends at a tree or blob or is missing.
+fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+    let mut current = *id;
+    for _ in 0..64 {
+        match repo.read_object(&current)? {
+            Some(o) if o.kind == Kind::Commit => return Ok(Some(current)),
+            Some(o) if o.kind == Kind::Tag => {
+                current = TagRef::parse(&o.data)
+                    .map_err(|source| Error::Parse {
+                        id: current,
+                        source,
+                    })?
+                    .object;
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Interesting,
+    Uninteresting,
+}
+
+/// The objects to send for `wants` when the client has `haves`
+/// (`git rev-list --objects <wants> --not <haves>`), with the boundary's trees as [`Walk::edge`].
+pub fn objects_for_pack(
+    repo: &dyn Repository,
+    wants: &[ObjectId],
+    haves: &[ObjectId],
+    opts: &WalkOptions,
+    progress: &mut dyn Progress,
+) -> Result<Walk, Error> {
+    let _ = opts;
+    let mut cache = CommitCache::default();
+    let mut marks: HashMap<ObjectId, Mark> = HashMap::new();
+    let mut heap: BinaryHeap<(i64, ObjectId)> = BinaryHeap::new();
+    let mut out: Vec<PackObject> = Vec::new();
+    let mut sent: HashSet<ObjectId> = HashSet::new();
+    let mut uninteresting_objects: HashSet<ObjectId> = HashSet::new();
+    let mut root_trees: Vec<ObjectId> = Vec::new();
+    let mut loose_blobs: Vec<ObjectId> = Vec::new();
+
+    // Seed: haves first (a want that is also a have is not sent).
+    for have in haves {
+        let Some(obj) = repo.object_header(have)? else {
+            continue;
+        };
+        let mut current = *have;
+        let mut kind = obj.0;
+        // Peel tags.
+        for _ in 0..64 {
+            if kind != Kind::Tag {
+                break;
+            }
+            uninteresting_objects.insert(current);
+            let Some(o) = repo.read_object(&current)? else {
+                break;
+            };
+            current = TagRef::parse(&o.data)
+                .map_err(|source| Error::Parse {
+                    id: current,
+                    source,
+                })?
+                .object;
+            kind = match repo.object_header(&current)? {
+                Some((k, _)) => k,
+                None => break,
+            };
+        }
+        match kind {
+            Kind::Commit => {
+                if marks.insert(current, Mark::Uninteresting).is_none() {
+                    let t = cache.get(repo, &current)?.time;
+                    heap.push((t, current));
+                }
+            }
+            Kind::Tree => mark_tree_uninteresting(repo, &current, &mut uninteresting_objects)?,
+            _ => {
+                uninteresting_objects.insert(current);
+            }
+        }
+    }
+    for want in wants {
+        let mut current = *want;
+        let mut kind = repo
+            .object_header(&current)?
+            .ok_or_else(|| Error::Missing {
+                id: current,
+                kind: "object",
+                context: "a want".into(),
+            })?
+            .0;
+        for _ in 0..64 {
+            if kind != Kind::Tag {
+                break;
+            }
+            if !uninteresting_objects.contains(&current) && sent.insert(current) {
+                out.push(PackObject {
+                    id: current,
+                    kind: Kind::Tag,
+                });
+            }
+            let o = repo.read_object(&current)?.ok_or_else(|| Error::Missing {
+                id: current,
+                kind: "tag",
+                context: want.to_hex(),
+            })?;
+            let tag = TagRef::parse(&o.data).map_err(|source| Error::Parse {
+                id: current,
+                source,
+            })?;
+            current = tag.object;
+            kind = repo
+                .object_header(&current)?
+                .ok_or_else(|| Error::Missing {
+                    id: current,
+                    kind: tag.target_kind.as_str(),
+                    context: format!("tag {want}"),
+                })?
+                .0;
+        }
+        match kind {
+            Kind::Commit => {
+                if let std::collections::hash_map::Entry::Vacant(e) = marks.entry(current) {
+                    e.insert(Mark::Interesting);
+                    let t = cache.get(repo, &current)?.time;
+                    heap.push((t, current));
+                }
+            }
+            Kind::Tree => root_trees.push(current),
+            Kind::Blob => loose_blobs.push(current),
+            Kind::Tag => {}
+        }
+    }
+
+    // Commit walk (limit_list): date order, stop when only uninteresting commits remain.
+    let mut candidates: Vec<ObjectId> = Vec::new();
+    let mut boundary: HashSet<ObjectId> = HashSet::new();
+    let mut counted: u64 = 0;
+    while let Some((_, id)) = heap.pop() {
+        let mark = marks.get(&id).copied().unwrap_or(Mark::Interesting);
+        let parents = cache.get(repo, &id)?.parents.clone();
+        match mark {
+            Mark::Uninteresting => {
+                for p in parents {
+                    // A parent queued (or emitted) as interesting is now known to be had.
+                    if marks.insert(p, Mark::Uninteresting).is_none() {
+                        let t = cache.get(repo, &p)?.time;
+                        heap.push((t, p));
+                    }
+                }
+            }
+            Mark::Interesting => {
+                candidates.push(id);
+                counted += 1;
+                if counted % 1024 == 0 {
+                    progress.update("Counting objects", counted, None);
+                }
+                for p in parents {
+                    match marks.get(&p) {
+                        None => {
+                            marks.insert(p, Mark::Interesting);
+                            let t = cache.get(repo, &p)?.time;
+                            heap.push((t, p));
+                        }
+                        Some(Mark::Uninteresting) => {
+                            boundary.insert(p);
+                        }
+                        Some(Mark::Interesting) => {}
+                    }
+                }
+            }
+        }
+        // git's everybody_uninteresting: nothing interesting left to discover.
+        if heap
+            .iter()
+            .all(|(_, q)| marks.get(q) == Some(&Mark::Uninteresting))
+        {
+            break;
+        }
+    }
+    // Commits that became uninteresting after being queued are not sent; their parents that
+    // were reached from interesting commits are boundary commits.
+    let commits: Vec<ObjectId> = candidates
+        .into_iter()
+        .filter(|c| marks.get(c) == Some(&Mark::Interesting))
+        .collect();
+    for c in &commits {
+        for p in &cache.get(repo, c)?.parents.clone() {
+            if marks.get(p) == Some(&Mark::Uninteresting) {
+                boundary.insert(*p);
+            }
+        }
+    }
+    for b in &boundary {
+        let tree = cache.get(repo, b)?.tree;
+        mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
+    }
+
+    for c in &commits {
+        out.push(PackObject {
+            id: *c,
+            kind: Kind::Commit,
+        });
+        sent.insert(*c);
+    }
+    let mut trees: Vec<ObjectId> = Vec::with_capacity(commits.len() + root_trees.len());
+    for c in &commits {
+        trees.push(cache.get(repo, c)?.tree);
+    }
+    trees.extend(root_trees);
+    for t in trees {
+        walk_tree(
+            repo,
+            &t,
+            &uninteresting_objects,
+            &mut sent,
+            &mut out,
+            progress,
+        )?;
+    }
+    for b in loose_blobs {
+        if !uninteresting_objects.contains(&b) && sent.insert(b) {
+            out.push(PackObject {
+                id: b,
+                kind: Kind::Blob,
+            });
+        }
+    }
+    progress.finish("Counting objects", out.len() as u64, Some(out.len() as u64));
+    Ok(Walk {
+        objects: out,
+        edge: uninteresting_objects,
+    })
+}
+
+/// Marks `tree` and everything below it as had by the client.
+fn mark_tree_uninteresting(
+    repo: &dyn Repository,
+    tree: &ObjectId,
+    set: &mut HashSet<ObjectId>,
+) -> Result<(), Error> {
+    let mut stack = vec![*tree];
+    while let Some(t) = stack.pop() {
+        if !set.insert(t) {
+            continue;
+        }
+        let Some(obj) = repo.read_object(&t)? else {
+            // The client has it; we need not.
+            continue;
+        };
+        for entry in TreeIter::new(&obj.data) {
+            let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
+            match entry.kind() {
+                Some(Kind::Tree) => stack.push(entry.id),
+                Some(_) => {
+                    set.insert(entry.id);
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends `tree` and its not-yet-sent, not-uninteresting contents to `out`, depth first.
+fn walk_tree(
+    repo: &dyn Repository,
+    tree: &ObjectId,
+    uninteresting: &HashSet<ObjectId>,
+    sent: &mut HashSet<ObjectId>,
+    out: &mut Vec<PackObject>,
+    progress: &mut dyn Progress,
+) -> Result<(), Error> {
+    let mut stack = vec![*tree];
+    while let Some(t) = stack.pop() {
+        if uninteresting.contains(&t) || !sent.insert(t) {
+            continue;
+        }
+        out.push(PackObject {
+            id: t,
+            kind: Kind::Tree,
+        });
+        let obj = repo.read_object(&t)?.ok_or_else(|| Error::Missing {
+            id: t,
+            kind: "tree",
+            context: format!("tree walk from {tree}"),
+        })?;
+        if obj.kind != Kind::Tree {
+            return Err(Error::WrongKind {
+                id: t,
+                actual: obj.kind,
+                expected: Kind::Tree,
+            });
+        }
+        let mut subtrees = Vec::new();
+        for entry in TreeIter::new(&obj.data) {
+            let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
+            match entry.kind() {
+                Some(Kind::Tree) => subtrees.push(entry.id),
+                Some(kind) => {
+                    if !uninteresting.contains(&entry.id) && sent.insert(entry.id) {
+                        if !repo.contains(&entry.id)? {
+                            return Err(Error::Missing {
+                                id: entry.id,
+                                kind: "blob",
+                                context: format!("tree {t}"),
+                            });
+                        }
+                        out.push(PackObject { id: entry.id, kind });
+                    }
+                }
+                None => {}
+            }
+        }
+        // Depth first, in tree order.
+        stack.extend(subtrees.into_iter().rev());
+        if out.len() % 4096 == 0 {
+            progress.update("Counting objects", out.len() as u64, None);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryRepository;
+    use crate::progress::Discard;
+
+    fn tree(r: &mut MemoryRepository, entries: &[(&str, ObjectId, bool)]) -> ObjectId {
+        let mut v = Vec::new();
+        for (name, id, is_tree) in entries {
+            v.extend_from_slice(if *is_tree { b"40000 " } else { b"100644 " });
+            v.extend_from_slice(name.as_bytes());
+            v.push(0);
+            v.extend_from_slice(id.as_bytes());
+        }
+        r.add(Kind::Tree, v)
+    }
+
+    fn commit(r: &mut MemoryRepository, tree: ObjectId, parents: &[ObjectId], t: i64) -> ObjectId {
+        let mut s = format!("tree {tree}\n");
+        for p in parents {
+            s.push_str(&format!("parent {p}\n"));
+        }
+        s.push_str(&format!(
+            "author a <a> {t} +0000\ncommitter a <a> {t} +0000\n\nm{t}\n"
+        ));
+        r.add(Kind::Commit, s)
+    }
+
+    #[test]
+    fn incremental_sends_only_new_objects() {
+        let mut r = MemoryRepository::new();
+        let b1 = r.add(Kind::Blob, "one");
+        let b2 = r.add(Kind::Blob, "two");
+        let sub = tree(&mut r, &[("f", b1, false)]);
+        let t1 = tree(&mut r, &[("a", b1, false), ("d", sub, true)]);
+        let t2 = tree(&mut r, &[("a", b2, false), ("d", sub, true)]);
+        let c1 = commit(&mut r, t1, &[], 1);
+        let c2 = commit(&mut r, t2, &[c1], 2);
+        let full = objects_for_pack(&r, &[c2], &[], &WalkOptions::default(), &mut Discard).unwrap();
+        assert_eq!(full.objects.len(), 7);
+        let inc =
+            objects_for_pack(&r, &[c2], &[c1], &WalkOptions::default(), &mut Discard).unwrap();
+        let ids: HashSet<ObjectId> = inc.objects.iter().map(|o| o.id).collect();
+        assert_eq!(ids, [c2, t2, b2].into_iter().collect());
+        assert!(inc.edge.contains(&sub) && inc.edge.contains(&b1));
+        let none =
+            objects_for_pack(&r, &[c1], &[c2], &WalkOptions::default(), &mut Discard).unwrap();
+        assert!(none.objects.is_empty());
+    }
+
+    #[test]
+    fn merges_and_tags() {
+        let mut r = MemoryRepository::new();
+        let e = tree(&mut r, &[]);
+        let base = commit(&mut r, e, &[], 1);
+        let left = commit(&mut r, e, &[base], 2);
+        let right = commit(&mut r, e, &[base], 3);
+        let merge = commit(&mut r, e, &[left, right], 4);
+        let tag = r.add(
+            Kind::Tag,
+            format!("object {merge}\ntype commit\ntag v1\ntagger a <a> 5 +0000\n\nv1\n"),
+        );
+        let w =
+            objects_for_pack(&r, &[tag], &[left], &WalkOptions::default(), &mut Discard).unwrap();
+        let ids: HashSet<ObjectId> = w.objects.iter().map(|o| o.id).collect();
+        assert_eq!(ids, [tag, merge, right].into_iter().collect());
+        let mut cache = CommitCache::default();
+        assert!(is_reachable(&r, &mut cache, &[merge], &base, i64::MIN).unwrap());
+        assert!(!is_reachable(&r, &mut cache, &[left], &right, i64::MIN).unwrap());
+    }
+
+    #[test]
+    fn missing_objects_are_errors() {
+        let mut r = MemoryRepository::new();
+        let ghost = crate::hash::object_id(Kind::Blob, b"ghost").unwrap();
+        let t = tree(&mut r, &[("g", ghost, false)]);
+        let c = commit(&mut r, t, &[], 1);
+        assert!(matches!(
+            objects_for_pack(&r, &[c], &[], &WalkOptions::default(), &mut Discard),
+            Err(Error::Missing { .. })
+        ));
+    }
+}

@@ -56,6 +56,12 @@ pub enum Error {
     /// A limit on stored data was exceeded (an object larger than allowed, a delta chain too deep).
     #[error("limit exceeded: {0}")]
     Limit(String),
+    /// The backend does not implement this operation.
+    #[error("this repository backend does not support {0}")]
+    Unsupported(&'static str),
+    /// An incoming pack was refused (corrupt, truncated, too large, ...).
+    #[error("{0}")]
+    BadPack(String),
     /// Reading or writing the underlying storage failed.
     #[error("I/O error on {what}: {source}")]
     Io {
@@ -145,7 +151,7 @@ pub struct RawEntry<'a> {
 /// One repository. Methods take `&self`; implementations keep their caches behind interior
 /// mutability. Every method that reads objects treats ids it does not know as absent (`Ok(None)`),
 /// and reports damaged storage as [`Error::Corrupt`].
-pub trait Repository: Send {
+pub trait Repository: Send + Sync {
     /// The hash function naming this repository's objects.
     fn hash_kind(&self) -> HashKind {
         HashKind::Sha1
@@ -184,4 +190,79 @@ pub trait Repository: Send {
         let _ = id;
         Ok(None)
     }
+
+    /// Tips of the repositories this one borrows objects from (alternates), which receive-pack
+    /// advertises as `.have` lines so pushers can skip those objects.
+    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
+    }
+
+    /// Opens a quarantine for a push: objects received into it are readable through
+    /// [`Quarantine::view`] but invisible to everyone else until [`Quarantine::commit`].
+    /// Dropping it without committing discards them.
+    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
+        Err(Error::Unsupported("receiving objects"))
+    }
+
+    /// Applies ref `updates` with compare-and-swap on each old value. With `atomic`, either all
+    /// apply or none does. Returns one result per update, in order (the reason for a refused
+    /// update is a short text for the `ng` line).
+    fn update_refs(
+        &self,
+        updates: &[RefUpdate],
+        atomic: bool,
+    ) -> Result<Vec<Result<(), String>>, Error> {
+        let _ = (updates, atomic);
+        Err(Error::Unsupported("updating refs"))
+    }
+
+    /// Runs hook `name` (`pre-receive`, `update`, ...) if the repository has one: with `args`,
+    /// extra environment `env`, and `stdin`; its stdout and stderr are passed to `output` as
+    /// they arrive. Returns `Ok(None)` when there is no such hook, else its exit code
+    /// (`Some(-1)` when killed by a signal).
+    fn run_hook(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        stdin: &[u8],
+        output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<i32>, Error> {
+        let _ = (name, args, env, stdin, output);
+        Ok(None)
+    }
+}
+
+/// One ref change requested by a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefUpdate {
+    /// Full ref name, already validated.
+    pub name: String,
+    /// The value the ref must have now; the null id means "must not exist".
+    pub old: ObjectId,
+    /// The value to set; the null id means "delete".
+    pub new: ObjectId,
+}
+
+/// Objects received by a push, held apart until the push is accepted.
+pub trait Quarantine {
+    /// Reads a pack from `input` into the quarantine, checking it completely (every object
+    /// hashed, deltas resolved, thin packs completed from the repository) under `limits`.
+    /// Returns the ids and kinds of the objects it contained.
+    fn receive_pack(
+        &mut self,
+        input: &mut dyn std::io::Read,
+        limits: &crate::config::Limits,
+        progress: &mut dyn crate::progress::Progress,
+    ) -> Result<Vec<(ObjectId, Kind)>, Error>;
+
+    /// The repository as it would be with the quarantined objects added (refs unchanged).
+    fn view(&self) -> &dyn Repository;
+
+    /// Environment variables that let a hook's `git` see the quarantined objects
+    /// (`GIT_QUARANTINE_PATH`, `GIT_OBJECT_DIRECTORY`, `GIT_ALTERNATE_OBJECT_DIRECTORIES`).
+    fn hook_env(&self) -> Vec<(String, String)>;
+
+    /// Makes the objects durable and visible in the repository.
+    fn commit(self: Box<Self>) -> Result<(), Error>;
 }

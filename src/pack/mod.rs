@@ -2,3 +2,5 @@
 
 pub mod delta;
 pub mod entry;
+pub mod index;
+pub mod write;

@@ -1,9 +1,399 @@
-//! C git's on-disk repository layout (bare `repo.git` and non-bare `repo/.git`).
-//!
-//! TODO(skeleton): repository discovery, refs and config are being written.
+//! C git's on-disk repository layout: bare `repo.git`, non-bare `repo/.git` (a directory, or a
+//! `.git` file with `gitdir:`), worktrees sharing a `commondir`. Byte-compatible with C git:
+//! what Sluice writes (packs, indexes, refs) is what `git gc` and `git fsck` expect.
 
+pub mod hooks;
 pub mod odb;
+// pub mod quarantine; (needs pack::ingest)
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::backend::{Backend, Error, Head, RawEntry, Ref, RefUpdate, Repository};
+use crate::gitconfig::GitConfig;
+use crate::hash::ObjectId;
+use crate::odb::{Kind, Object, TagRef};
+use crate::refs::{self, RawRef};
+use odb::FsObjectStore;
 
 /// Opens repositories from the filesystem.
 #[derive(Debug, Default, Clone)]
-pub struct FsBackend;
+pub struct FsBackend {
+    /// Only open the exact path (git daemon's `--strict-paths`): no `.git` suffix or `/.git`.
+    pub strict: bool,
+}
+
+/// Is `dir` a git directory (HEAD file plus objects/ and refs/ or a commondir)?
+fn is_git_dir(dir: &Path) -> bool {
+    dir.join("HEAD").is_file()
+        && ((dir.join("objects").is_dir() && dir.join("refs").is_dir())
+            || dir.join("commondir").is_file())
+}
+
+/// Finds the git directory for `location`: returns (git dir, bare).
+fn discover(location: &Path, strict: bool) -> Option<(PathBuf, bool)> {
+    let mut candidates = vec![location.to_path_buf()];
+    if !strict {
+        let mut with_git = location.as_os_str().to_owned();
+        with_git.push(".git");
+        candidates.push(PathBuf::from(with_git));
+    }
+    for c in candidates {
+        let dotgit = c.join(".git");
+        if dotgit.is_dir() && is_git_dir(&dotgit) {
+            return Some((dotgit, false));
+        }
+        if dotgit.is_file() {
+            if let Ok(text) = std::fs::read_to_string(&dotgit) {
+                if let Some(target) = text.trim().strip_prefix("gitdir:") {
+                    let t = Path::new(target.trim());
+                    let gd = if t.is_absolute() {
+                        t.to_path_buf()
+                    } else {
+                        c.join(t)
+                    };
+                    if is_git_dir(&gd) {
+                        return Some((gd, false));
+                    }
+                }
+            }
+        }
+        if is_git_dir(&c) {
+            let bare = c.file_name().is_none_or(|n| n != ".git");
+            return Some((c, bare));
+        }
+    }
+    None
+}
+
+impl Backend for FsBackend {
+    fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
+        let (git_dir, layout_bare) = discover(Path::new(location), self.strict)
+            .ok_or_else(|| Error::NotFound(location.to_string()))?;
+        Ok(Box::new(FsRepository::open(git_dir, layout_bare)?))
+    }
+}
+
+/// One on-disk repository.
+#[derive(Debug)]
+pub struct FsRepository {
+    git_dir: PathBuf,
+    common_dir: PathBuf,
+    objects: FsObjectStore,
+    config: GitConfig,
+    bare: bool,
+}
+
+impl FsRepository {
+    /// Opens the git directory `git_dir`; `layout_bare` says whether it was found without a work
+    /// tree (`core.bare` overrides).
+    pub fn open(git_dir: PathBuf, layout_bare: bool) -> Result<FsRepository, Error> {
+        let common_dir = match std::fs::read_to_string(git_dir.join("commondir")) {
+            Ok(text) => {
+                let p = Path::new(text.trim());
+                if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    git_dir.join(p)
+                }
+            }
+            Err(_) => git_dir.clone(),
+        };
+        let config_path = common_dir.join("config");
+        let config = match std::fs::read(&config_path) {
+            Ok(bytes) => GitConfig::parse(&bytes, "config")?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => GitConfig::default(),
+            Err(e) => return Err(Error::io(config_path.display().to_string(), e)),
+        };
+        let bare = config.get_bool("core.bare")?.unwrap_or(layout_bare);
+        let objects = FsObjectStore::open(&common_dir.join("objects"))?;
+        Ok(FsRepository {
+            git_dir,
+            common_dir,
+            objects,
+            config,
+            bare,
+        })
+    }
+
+    /// The git directory.
+    pub fn git_dir(&self) -> &Path {
+        &self.git_dir
+    }
+
+    /// The object store.
+    pub fn objects(&self) -> &FsObjectStore {
+        &self.objects
+    }
+
+    /// All refs as stored (loose overriding packed).
+    fn raw_refs(&self) -> Result<BTreeMap<String, RawRef>, Error> {
+        let mut map = BTreeMap::new();
+        match std::fs::read(self.common_dir.join("packed-refs")) {
+            Ok(text) => refs::parse_packed(&text, &mut map)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("packed-refs", e)),
+        }
+        refs::read_loose(&self.common_dir, &mut map)?;
+        Ok(map)
+    }
+
+    /// Follows symbolic refs from `name` (at most 5 levels); returns the id and whether it ended
+    /// in a packed ref with a trusted peeled value.
+    fn resolve(
+        map: &BTreeMap<String, RawRef>,
+        name: &str,
+    ) -> Option<(ObjectId, Option<Option<ObjectId>>)> {
+        let mut current = name;
+        for _ in 0..6 {
+            match map.get(current)? {
+                RawRef::Direct { id, peeled } => return Some((*id, *peeled)),
+                RawRef::Symbolic(t) => current = t,
+            }
+        }
+        None
+    }
+
+    fn peel(&self, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+        let mut current = *id;
+        let mut peeled = None;
+        for _ in 0..64 {
+            match self.objects.header(&current)? {
+                Some((Kind::Tag, _)) => {
+                    let obj = self
+                        .objects
+                        .read(&current)?
+                        .ok_or(Error::MissingObject(current))?;
+                    current = TagRef::parse(&obj.data)
+                        .map_err(|source| Error::Object {
+                            id: current,
+                            source,
+                        })?
+                        .object;
+                    peeled = Some(current);
+                }
+                _ => return Ok(peeled),
+            }
+        }
+        Err(Error::Limit(format!(
+            "tag chain from {id} is deeper than 64"
+        )))
+    }
+}
+
+impl Repository for FsRepository {
+    fn config(&self) -> &GitConfig {
+        &self.config
+    }
+
+    fn is_bare(&self) -> bool {
+        self.bare
+    }
+
+    fn head(&self) -> Result<Head, Error> {
+        let path = self.git_dir.join("HEAD");
+        let text = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        match refs::parse_loose("HEAD", &text)? {
+            RawRef::Direct { id, .. } => Ok(Head {
+                symref_target: None,
+                id: Some(id),
+            }),
+            RawRef::Symbolic(target) => {
+                let map = self.raw_refs()?;
+                let id = Self::resolve(&map, &target).map(|(id, _)| id);
+                Ok(Head {
+                    symref_target: Some(target),
+                    id,
+                })
+            }
+        }
+    }
+
+    fn refs(&self) -> Result<Vec<Ref>, Error> {
+        let map = self.raw_refs()?;
+        let mut out = Vec::with_capacity(map.len());
+        for (name, raw) in &map {
+            let Some((id, trusted_peel)) = Self::resolve(&map, name) else {
+                tracing::debug!(refname = %name, "skipping dangling ref");
+                continue;
+            };
+            let peeled = match trusted_peel {
+                Some(p) => p,
+                None => self.peel(&id)?,
+            };
+            out.push(Ref {
+                name: name.clone(),
+                id,
+                peeled,
+                symref_target: match raw {
+                    RawRef::Symbolic(t) => Some(t.clone()),
+                    RawRef::Direct { .. } => None,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
+        self.objects.header(id)
+    }
+
+    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.objects.read(id)
+    }
+
+    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        self.objects.raw_entry(id)
+    }
+
+    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        let mut tips = Vec::new();
+        for dir in self.objects.alternate_dirs() {
+            // The alternate's repository is the directory holding its objects/.
+            let Some(repo_dir) = dir.parent() else {
+                continue;
+            };
+            let mut map = BTreeMap::new();
+            if let Ok(text) = std::fs::read(repo_dir.join("packed-refs")) {
+                let _ = refs::parse_packed(&text, &mut map);
+            }
+            let _ = refs::read_loose(repo_dir, &mut map);
+            for name in map.keys() {
+                if let Some((id, _)) = Self::resolve(&map, name) {
+                    tips.push(id);
+                }
+            }
+        }
+        Ok(tips)
+    }
+
+    fn update_refs(
+        &self,
+        updates: &[RefUpdate],
+        atomic: bool,
+    ) -> Result<Vec<Result<(), String>>, Error> {
+        refs::transaction::apply(&self.common_dir, updates, atomic)
+    }
+
+    fn run_hook(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        stdin: &[u8],
+        output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<i32>, Error> {
+        hooks::run_hook(&self.common_dir, name, args, env, stdin, output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@x")
+            .env("GIT_COMMITTER_NAME", "C")
+            .env("GIT_COMMITTER_EMAIL", "c@x")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn expected(dir: &Path) -> String {
+        git(
+            dir,
+            &[
+                "for-each-ref",
+                "--format=%(refname) %(objectname) %(*objectname)",
+            ],
+        )
+    }
+
+    fn ours(repo: &dyn Repository) -> String {
+        repo.refs()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                // for-each-ref's %(*objectname) peels one level; compare only single-level tags.
+                format!(
+                    "{} {} {}\n",
+                    r.name,
+                    r.id,
+                    r.peeled.map(|p| p.to_hex()).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn refs_loose_packed_symbolic_and_discovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main", "."]);
+        git(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        git(&work, &["tag", "-a", "-m", "t", "v1"]);
+        git(&work, &["branch", "other"]);
+        git(
+            &work,
+            &["symbolic-ref", "refs/heads/alias", "refs/heads/other"],
+        );
+        let backend = FsBackend::default();
+        let repo = backend.open(work.to_str().unwrap()).unwrap();
+        assert!(!repo.is_bare());
+        let mut exp = expected(&work);
+        assert_eq!(ours(repo.as_ref()), exp);
+        git(&work, &["pack-refs", "--all"]);
+        let repo = backend.open(work.to_str().unwrap()).unwrap();
+        exp = expected(&work);
+        assert_eq!(ours(repo.as_ref()), exp);
+        assert_eq!(
+            repo.refs()
+                .unwrap()
+                .iter()
+                .find(|r| r.name == "refs/heads/alias")
+                .unwrap()
+                .symref_target
+                .as_deref(),
+            Some("refs/heads/other")
+        );
+        let head = repo.head().unwrap();
+        assert_eq!(head.symref_target.as_deref(), Some("refs/heads/main"));
+        // Bare clone found as "x" for "x.git"; unborn HEAD.
+        let bare = dir.path().join("b.git");
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                work.to_str().unwrap(),
+                bare.to_str().unwrap(),
+            ],
+        );
+        git(&bare, &["symbolic-ref", "HEAD", "refs/heads/nothing"]);
+        let repo = backend
+            .open(dir.path().join("b").to_str().unwrap())
+            .unwrap();
+        assert!(repo.is_bare());
+        assert_eq!(repo.head().unwrap().id, None);
+        assert!(FsBackend { strict: true }
+            .open(dir.path().join("b").to_str().unwrap())
+            .is_err());
+        assert!(matches!(
+            backend.open("/nonexistent/x"),
+            Err(Error::NotFound(_))
+        ));
+    }
+}

@@ -1,3 +1,716 @@
-//! upload-pack: serves clone, fetch and ls-remote. (Flow written next.)
+//! upload-pack for protocol v0/v1: serves clone, fetch and ls-remote.
+//!
+//! The conversation is an explicit state machine ([`State`]):
+//!
+//! ```text
+//! Advertise ──► ReadWants ──► Negotiate ──► SendPack ──► Done
+//!     │             │ (flush, no wants: ls-remote)   ▲
+//!     │             └───────────► Done               │ (no-done + ready)
+//!     └── (--advertise-refs) ──► Done                │
+//!                               Negotiate ───────────┘
+//! ```
+//!
+//! Every line read is checked against what is allowed in the current state; anything else ends
+//! the request with an `ERR` pkt-line quoting it (or a sideband-3 message once the pack started).
 
 pub mod negotiate;
+mod v2;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::rc::Rc;
+
+use crate::backend::{self, Repository};
+use crate::config::Limits;
+use crate::hash::ObjectId;
+use crate::pack::write::{write_pack, WriteOptions};
+use crate::protocol::capabilities::{self, always, Requested, Row};
+use crate::protocol::pktline::{self, PacketLineRef, Reader, Writer};
+use crate::protocol::sideband::{Channel, Mode, SidebandWriter};
+use crate::protocol::{v0, Version};
+use crate::service::progress::ProgressLines;
+use crate::walk::{self, WalkOptions};
+
+use negotiate::{AckMode, Negotiator, Reply};
+
+/// How this request runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Protocol version the client asked for (v2 falls back to v0 here until v2 is served).
+    pub version: Version,
+    /// `--stateless-rpc`: one request/response round per process (smart HTTP).
+    pub stateless_rpc: bool,
+    /// `--advertise-refs`: only send the advertisement.
+    pub advertise_refs: bool,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// Why upload-pack stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing pkt-lines failed (including a malformed pkt-line from the client).
+    #[error(transparent)]
+    PktLine(#[from] pktline::Error),
+    /// A client line was not allowed or malformed.
+    #[error(transparent)]
+    Line(#[from] v0::Error),
+    /// A capability problem.
+    #[error(transparent)]
+    Capability(#[from] capabilities::Error),
+    /// The repository could not answer.
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    /// Enumerating objects failed.
+    #[error(transparent)]
+    Walk(#[from] walk::Error),
+    /// Writing the pack failed.
+    #[error(transparent)]
+    Pack(#[from] crate::pack::write::Error),
+    /// The client wants an object it may not have.
+    #[error("upload-pack: not our ref {0}")]
+    NotOurRef(ObjectId),
+    /// The client asked for a feature Sluice does not serve yet (shallow, filter).
+    #[error("upload-pack: {0} is not supported")]
+    Unsupported(&'static str),
+    /// A limit from [`Limits`] was hit.
+    #[error("upload-pack: too many {what} (limit {limit})")]
+    Limit {
+        /// What was counted.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// The client closed the connection in the middle of the conversation.
+    #[error("upload-pack: unexpected end of input while {0}")]
+    UnexpectedEof(&'static str),
+    /// Writing to the client failed.
+    #[error("upload-pack: write failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What decides the advertised capabilities.
+struct AdvertiseCtx {
+    allow_tip: bool,
+    allow_reachable: bool,
+    symref_head: Option<String>,
+    object_format: &'static str,
+}
+
+/// The upload-pack capability table (advertisement order follows git's upload-pack).
+static CAPABILITIES: &[Row<AdvertiseCtx>] = &[
+    Row {
+        name: "multi_ack",
+        advertise: always,
+    },
+    Row {
+        name: "thin-pack",
+        advertise: always,
+    },
+    Row {
+        name: "side-band",
+        advertise: always,
+    },
+    Row {
+        name: "side-band-64k",
+        advertise: always,
+    },
+    Row {
+        name: "ofs-delta",
+        advertise: always,
+    },
+    Row {
+        name: "no-progress",
+        advertise: always,
+    },
+    Row {
+        name: "include-tag",
+        advertise: always,
+    },
+    Row {
+        name: "multi_ack_detailed",
+        advertise: always,
+    },
+    Row {
+        name: "allow-tip-sha1-in-want",
+        advertise: |c| c.allow_tip.then_some(None),
+    },
+    Row {
+        name: "allow-reachable-sha1-in-want",
+        advertise: |c| c.allow_reachable.then_some(None),
+    },
+    Row {
+        name: "no-done",
+        advertise: always,
+    },
+    Row {
+        name: "symref",
+        advertise: |c| c.symref_head.as_ref().map(|t| Some(format!("HEAD:{t}"))),
+    },
+    Row {
+        name: "object-format",
+        advertise: |c| Some(Some(c.object_format.to_string())),
+    },
+    Row {
+        name: "agent",
+        advertise: |_| Some(Some(capabilities::agent())),
+    },
+];
+
+/// The states of the v0/v1 conversation.
+enum State {
+    /// Send the ref advertisement (skipped in stateless mode without `--advertise-refs`).
+    Advertise,
+    /// Read `want` (and capability) lines up to the first flush.
+    ReadWants,
+    /// Read `have` rounds until `done` (or `ready` with `no-done`).
+    Negotiate,
+    /// Send the pack.
+    SendPack,
+    /// Finished.
+    Done,
+}
+
+/// Per-request state.
+struct UploadPack<'a, R: Read, W: Write> {
+    repo: &'a dyn Repository,
+    opts: &'a Options,
+    reader: Reader<R>,
+    writer: Writer<W>,
+    /// Every id the advertisement offered (ref values and peeled values).
+    tips: HashSet<ObjectId>,
+    /// The refs, kept for include-tag.
+    refs: Vec<backend::Ref>,
+    advertised: Vec<(&'static str, Option<String>)>,
+    caps: Requested,
+    wants: Vec<ObjectId>,
+    common: Vec<ObjectId>,
+    /// Set once pack data started flowing: errors then go to sideband 3.
+    pack_started: bool,
+}
+
+/// Serves one upload-pack request on `input`/`output` for `repo`.
+///
+/// On a protocol error the client gets an `ERR` pkt-line (or a sideband-3 message once the pack
+/// has started) and the error is returned for the exit code and the log.
+pub fn serve<R: Read, W: Write>(
+    repo: &dyn Repository,
+    opts: &Options,
+    input: R,
+    output: W,
+) -> Result<(), Error> {
+    if opts.version == Version::V2 {
+        return v2::serve(repo, opts, input, output);
+    }
+    let mut up = UploadPack {
+        repo,
+        opts,
+        reader: Reader::new(input),
+        writer: Writer::new(output),
+        tips: HashSet::new(),
+        refs: Vec::new(),
+        advertised: Vec::new(),
+        caps: Requested::default(),
+        wants: Vec::new(),
+        common: Vec::new(),
+        pack_started: false,
+    };
+    let result = up.run();
+    if let Err(e) = &result {
+        up.report(e);
+    }
+    result
+}
+
+impl<R: Read, W: Write> UploadPack<'_, R, W> {
+    fn run(&mut self) -> Result<(), Error> {
+        let mut state = if self.opts.stateless_rpc && !self.opts.advertise_refs {
+            // Smart-HTTP POST: the client saw the advertisement in an earlier request; compute
+            // the same tips to validate wants against current refs.
+            self.load_refs()?;
+            State::ReadWants
+        } else {
+            State::Advertise
+        };
+        let mut negotiator: Option<Negotiator<'_>> = None;
+        loop {
+            state = match state {
+                State::Advertise => {
+                    self.advertise()?;
+                    if self.opts.advertise_refs {
+                        State::Done
+                    } else {
+                        State::ReadWants
+                    }
+                }
+                State::ReadWants => {
+                    if self.read_wants()? {
+                        // Pick the ack strategy from the capabilities.
+                        let mode = if self.caps.has("multi_ack_detailed") {
+                            AckMode::MultiDetailed
+                        } else if self.caps.has("multi_ack") {
+                            AckMode::Multi
+                        } else {
+                            AckMode::Single
+                        };
+                        negotiator = Some(Negotiator::new(
+                            self.repo,
+                            &self.wants,
+                            mode,
+                            self.caps.has("no-done"),
+                        )?);
+                        State::Negotiate
+                    } else {
+                        // Flush (or EOF) without wants: ls-remote, or nothing to do.
+                        State::Done
+                    }
+                }
+                State::Negotiate => {
+                    let n = negotiator
+                        .as_mut()
+                        .ok_or(Error::Unsupported("negotiation"))?;
+                    match self.negotiate(n)? {
+                        true => {
+                            self.common = n.common().to_vec();
+                            State::SendPack
+                        }
+                        // Stateless round answered: the next POST continues.
+                        false => State::Done,
+                    }
+                }
+                State::SendPack => {
+                    self.send_pack()?;
+                    State::Done
+                }
+                State::Done => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads the refs and computes the advertisable tips.
+    fn load_refs(&mut self) -> Result<(), Error> {
+        let head = self.repo.head()?;
+        self.refs = self.repo.refs()?;
+        self.tips.clear();
+        if let Some(id) = head.id {
+            self.tips.insert(id);
+        }
+        for r in &self.refs {
+            self.tips.insert(r.id);
+            if let Some(p) = r.peeled {
+                self.tips.insert(p);
+            }
+        }
+        let config = self.repo.config();
+        let allow_tip = config
+            .get_bool("uploadpack.allowTipSHA1InWant")
+            .map_err(backend::Error::from)?
+            .unwrap_or(false);
+        let allow_reachable = config
+            .get_bool("uploadpack.allowReachableSHA1InWant")
+            .map_err(backend::Error::from)?
+            .unwrap_or(false);
+        let ctx = AdvertiseCtx {
+            allow_tip,
+            allow_reachable,
+            symref_head: head.id.and(head.symref_target.clone()),
+            object_format: self.repo.hash_kind().name(),
+        };
+        self.advertised = capabilities::advertised(CAPABILITIES, &ctx);
+        Ok(())
+    }
+
+    /// Sends the v0/v1 ref advertisement and its flush.
+    fn advertise(&mut self) -> Result<(), Error> {
+        self.load_refs()?;
+        if self.opts.version == Version::V1 {
+            self.writer.text("version 1")?;
+        }
+        let caps = capabilities::to_v0_string(&self.advertised);
+        let head = self.repo.head()?;
+        let mut entries: Vec<(ObjectId, String)> = Vec::with_capacity(self.refs.len() + 1);
+        if let Some(id) = head.id {
+            entries.push((id, "HEAD".into()));
+        }
+        for r in &self.refs {
+            entries.push((r.id, r.name.clone()));
+            if let Some(p) = r.peeled {
+                entries.push((p, format!("{}^{{}}", r.name)));
+            }
+        }
+        if entries.is_empty() {
+            entries.push((self.repo.hash_kind().null(), "capabilities^{}".into()));
+        }
+        for (i, (id, name)) in entries.iter().enumerate() {
+            let line = v0::ref_line(id, name, (i == 0).then_some(caps.as_str()));
+            self.writer.data(&line)?;
+        }
+        self.writer.flush_pkt()?;
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    /// Reads the next pkt-line as an owned [`Line`] (the payload without its newline).
+    fn next_line(&mut self) -> Result<Line, Error> {
+        Ok(match self.reader.read_line()? {
+            None => Line::Eof,
+            Some(PacketLineRef::Flush) => Line::Flush,
+            Some(PacketLineRef::Delim) => Line::Other("delim-pkt (0001)"),
+            Some(PacketLineRef::ResponseEnd) => Line::Other("response-end-pkt (0002)"),
+            Some(l @ PacketLineRef::Data(_)) => {
+                Line::Data(l.as_text().unwrap_or_default().to_vec())
+            }
+        })
+    }
+
+    /// Reads the want block. Returns false when the client sent no wants (a flush right away,
+    /// or EOF right after the advertisement).
+    fn read_wants(&mut self) -> Result<bool, Error> {
+        let mut first = true;
+        loop {
+            let text = match self.next_line()? {
+                Line::Eof if self.wants.is_empty() => return Ok(false),
+                Line::Eof => return Err(Error::UnexpectedEof("reading wants")),
+                Line::Flush => break,
+                Line::Other(what) => {
+                    return Err(v0::Error::Unexpected {
+                        expected: "want lines or flush",
+                        line: what.into(),
+                    }
+                    .into())
+                }
+                Line::Data(text) => text,
+            };
+            match v0::parse_want_line(&text)? {
+                v0::WantLine::Want { id, caps } => {
+                    if let Some(caps) = caps {
+                        if !first {
+                            return Err(v0::Error::Unexpected {
+                                expected: "capabilities only on the first want",
+                                line: String::from_utf8_lossy(&text).into_owned(),
+                            }
+                            .into());
+                        }
+                        self.set_caps(caps)?;
+                    }
+                    first = false;
+                    if self.wants.len() >= self.opts.limits.max_wants {
+                        return Err(Error::Limit {
+                            what: "want lines",
+                            limit: self.opts.limits.max_wants,
+                        });
+                    }
+                    self.wants.push(id);
+                }
+                v0::WantLine::Shallow(_)
+                | v0::WantLine::Deepen(_)
+                | v0::WantLine::DeepenSince(_)
+                | v0::WantLine::DeepenNot(_) => return Err(Error::Unsupported("shallow")),
+                v0::WantLine::Filter(_) => return Err(Error::Unsupported("filter")),
+            }
+        }
+        if self.wants.is_empty() {
+            return Ok(false);
+        }
+        self.check_wants()?;
+        Ok(true)
+    }
+
+    /// Records the client's capability list `caps`, refusing what was not advertised.
+    fn set_caps(&mut self, caps: &[u8]) -> Result<(), Error> {
+        let requested = Requested::parse(caps, &self.advertised)?;
+        if requested.has("side-band") && requested.has("side-band-64k") {
+            return Err(capabilities::Error::Conflict("side-band", "side-band-64k").into());
+        }
+        if let Some(format) = requested.value("object-format") {
+            if format != self.repo.hash_kind().name() {
+                return Err(Error::Unsupported(
+                    "an object-format other than the repository's",
+                ));
+            }
+        }
+        tracing::debug!(caps = %String::from_utf8_lossy(caps), "client capabilities");
+        self.caps = requested;
+        Ok(())
+    }
+
+    /// Every want must be an advertised tip, or allowed by `uploadpack.allow*SHA1InWant`.
+    fn check_wants(&mut self) -> Result<(), Error> {
+        check_unlisted_wants(self.repo, &self.tips, &self.wants)
+    }
+
+    /// Runs negotiation rounds. Returns true when the pack must be sent, false when a stateless
+    /// round was answered and the request is over.
+    fn negotiate(&mut self, n: &mut Negotiator<'_>) -> Result<bool, Error> {
+        let mut haves = 0usize;
+        let mut rounds = 0usize;
+        loop {
+            match self.next_line()? {
+                Line::Data(text) => match v0::parse_negotiation_line(&text)? {
+                    v0::NegotiationLine::Have(id) => {
+                        haves += 1;
+                        if haves > self.opts.limits.max_haves {
+                            return Err(Error::Limit {
+                                what: "have lines",
+                                limit: self.opts.limits.max_haves,
+                            });
+                        }
+                        let replies = n.have(&id)?;
+                        self.send_replies(&replies)?;
+                    }
+                    v0::NegotiationLine::Done => {
+                        let replies = n.done();
+                        self.send_replies(&replies)?;
+                        return Ok(true);
+                    }
+                },
+                Line::Flush => {
+                    rounds += 1;
+                    if rounds > self.opts.limits.max_rounds {
+                        return Err(Error::Limit {
+                            what: "negotiation rounds",
+                            limit: self.opts.limits.max_rounds,
+                        });
+                    }
+                    let outcome = n.flush()?;
+                    self.send_replies(&outcome.replies)?;
+                    self.writer.flush()?;
+                    if outcome.send_pack_now {
+                        return Ok(true);
+                    }
+                    if self.opts.stateless_rpc {
+                        return Ok(false);
+                    }
+                }
+                // Smart HTTP: the client may end a POST right after the want block.
+                Line::Eof if self.opts.stateless_rpc => return Ok(false),
+                Line::Eof => return Err(Error::UnexpectedEof("negotiating")),
+                Line::Other(what) => {
+                    return Err(v0::Error::Unexpected {
+                        expected: "have, done or flush",
+                        line: what.into(),
+                    }
+                    .into())
+                }
+            }
+        }
+    }
+
+    fn send_replies(&mut self, replies: &[Reply]) -> Result<(), Error> {
+        for r in replies {
+            self.writer.text(&r.to_line())?;
+        }
+        Ok(())
+    }
+
+    /// Counts and streams the pack, on sideband 1 when negotiated, with progress on band 2.
+    fn send_pack(&mut self) -> Result<(), Error> {
+        self.writer.flush()?;
+        let mode = if self.caps.has("side-band-64k") {
+            Mode::SideBand64k
+        } else if self.caps.has("side-band") {
+            Mode::SideBand
+        } else {
+            Mode::None
+        };
+        let req = PackRequest {
+            wants: &self.wants,
+            common: &self.common,
+            refs: &self.refs,
+            mode,
+            progress: !self.caps.has("no-progress"),
+            ofs_delta: self.caps.has("ofs-delta"),
+            thin: self.caps.has("thin-pack"),
+            include_tag: self.caps.has("include-tag"),
+        };
+        self.pack_started = true;
+        stream_pack(self.repo, &req, self.writer.get_mut())
+    }
+
+    /// Tells the client about `e`: an `ERR` line before the pack, a sideband-3 message after.
+    fn report(&mut self, e: &Error) {
+        // A client that went away cannot be told anything.
+        if matches!(e, Error::Io(_)) || matches!(e, Error::PktLine(pktline::Error::Io(_))) {
+            return;
+        }
+        let text = e.to_string();
+        let result = if self.pack_started {
+            let mode = if self.caps.has("side-band-64k") {
+                Mode::SideBand64k
+            } else if self.caps.has("side-band") {
+                Mode::SideBand
+            } else {
+                Mode::None
+            };
+            if mode == Mode::None {
+                Ok(())
+            } else {
+                let mut band = SidebandWriter::new(self.writer.get_mut(), mode);
+                band.send(Channel::Error, format!("{text}\n").as_bytes())
+            }
+        } else {
+            self.writer.err(&text)
+        };
+        let _ = result.and_then(|()| self.writer.flush());
+    }
+}
+
+/// Checks `wants` that are not in `tips` against `uploadpack.allowTipSHA1InWant` (hidden refs:
+/// none yet, so tips are all refs), `allowReachableSHA1InWant` and `allowAnySHA1InWant`.
+pub(crate) fn check_unlisted_wants(
+    repo: &dyn Repository,
+    tips: &HashSet<ObjectId>,
+    wants: &[ObjectId],
+) -> Result<(), Error> {
+    let config = repo.config();
+    let flag = |key: &str| -> Result<bool, Error> {
+        Ok(config
+            .get_bool(key)
+            .map_err(backend::Error::from)?
+            .unwrap_or(false))
+    };
+    let allow_any = flag("uploadpack.allowAnySHA1InWant")?;
+    let allow_reachable = allow_any || flag("uploadpack.allowReachableSHA1InWant")?;
+    let mut tip_list: Option<Vec<ObjectId>> = None;
+    for want in wants.iter().filter(|w| !tips.contains(w)) {
+        if !repo.contains(want)? {
+            return Err(Error::NotOurRef(*want));
+        }
+        if allow_any {
+            continue;
+        }
+        if allow_reachable {
+            let list = tip_list.get_or_insert_with(|| tips.iter().copied().collect());
+            let mut cache = walk::CommitCache::default();
+            if walk::is_reachable(repo, &mut cache, list, want, i64::MIN)? {
+                continue;
+            }
+        }
+        return Err(Error::NotOurRef(*want));
+    }
+    Ok(())
+}
+
+/// What to put in a pack and how to send it (shared by v0/v1 and v2).
+pub(crate) struct PackRequest<'a> {
+    wants: &'a [ObjectId],
+    common: &'a [ObjectId],
+    refs: &'a [backend::Ref],
+    mode: Mode,
+    progress: bool,
+    ofs_delta: bool,
+    thin: bool,
+    include_tag: bool,
+}
+
+/// Counts the objects of `req` and streams the pack to `out` (sideband-multiplexed unless
+/// `Mode::None`, then ends with a flush).
+fn stream_pack<W: Write>(
+    repo: &dyn Repository,
+    req: &PackRequest<'_>,
+    out: &mut W,
+) -> Result<(), Error> {
+    let mode = req.mode;
+    let show_progress = mode != Mode::None && req.progress;
+    let band = Rc::new(RefCell::new(SidebandWriter::new(out, mode)));
+    let progress_band = Rc::clone(&band);
+    let mut progress = ProgressLines::new(move |line: &[u8]| {
+        if show_progress {
+            // Progress is best effort: a failure shows up on the next pack write.
+            let _ = progress_band.borrow_mut().send(Channel::Progress, line);
+        }
+    });
+    let walk = walk::objects_for_pack(
+        repo,
+        req.wants,
+        req.common,
+        &WalkOptions::default(),
+        &mut progress,
+    )?;
+    let mut objects = walk.objects;
+    if req.include_tag {
+        include_tags(repo, req.refs, &mut objects)?;
+    }
+    let opts = WriteOptions {
+        ofs_delta: req.ofs_delta,
+        thin: req.thin,
+        ..WriteOptions::default()
+    };
+    let mut data = BandData(Rc::clone(&band));
+    let stats = write_pack(repo, &objects, &walk.edge, &opts, &mut data, &mut progress)?;
+    data.flush()?;
+    drop(progress);
+    tracing::info!(
+        objects = stats.objects,
+        reused = stats.reused,
+        bytes = stats.bytes,
+        "pack sent"
+    );
+    let mut band = band.borrow_mut();
+    band.flush()?;
+    if mode != Mode::None {
+        band.get_mut().write_all(b"0000")?;
+    }
+    band.get_mut().flush()?;
+    Ok(())
+}
+
+/// Adds annotated tags whose target is in the pack (the `include-tag` capability).
+fn include_tags(
+    repo: &dyn Repository,
+    refs: &[backend::Ref],
+    objects: &mut Vec<walk::PackObject>,
+) -> Result<(), Error> {
+    let mut in_pack: HashSet<ObjectId> = objects.iter().map(|o| o.id).collect();
+    for r in refs {
+        let (Some(peeled), false) = (r.peeled, in_pack.contains(&r.id)) else {
+            continue;
+        };
+        if !in_pack.contains(&peeled) {
+            continue;
+        }
+        // Add the whole chain of tag objects from the ref down to the peeled object.
+        let mut current = r.id;
+        while current != peeled && in_pack.insert(current) {
+            objects.push(walk::PackObject {
+                id: current,
+                kind: crate::odb::Kind::Tag,
+            });
+            let obj = repo
+                .read_object(&current)?
+                .ok_or(backend::Error::MissingObject(current))?;
+            current = crate::odb::TagRef::parse(&obj.data)
+                .map_err(|source| backend::Error::Object {
+                    id: current,
+                    source,
+                })?
+                .object;
+        }
+    }
+    Ok(())
+}
+
+/// One pkt-line as read, owned.
+enum Line {
+    Data(Vec<u8>),
+    Flush,
+    Other(&'static str),
+    Eof,
+}
+
+/// The pack writer's view of sideband 1.
+struct BandData<'w, W: Write>(Rc<RefCell<SidebandWriter<&'w mut W>>>);
+
+impl<W: Write> Write for BandData<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests;

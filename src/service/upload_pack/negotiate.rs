@@ -212,6 +212,21 @@ impl<'r> Negotiator<'r> {
         Ok(false)
     }
 
+    /// Protocol v2: records `have <id>`; returns whether we have the object (then the client
+    /// gets `ACK <id>`).
+    pub fn record(&mut self, id: &ObjectId) -> Result<bool, Error> {
+        let ours = self.record_have(id)?.is_some();
+        if ours {
+            self.last_common = Some(*id);
+        }
+        Ok(ours)
+    }
+
+    /// Protocol v2: whether the server can send a pack now (`ready`).
+    pub fn ready(&mut self) -> Result<bool, Error> {
+        self.ok_to_give_up()
+    }
+
     /// The client sent `have <id>`.
     pub fn have(&mut self, id: &ObjectId) -> Result<Vec<Reply>, Error> {
         match self.record_have(id)? {

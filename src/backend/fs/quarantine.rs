@@ -1,0 +1,227 @@
+//! Push quarantine for on-disk repositories, as git does it (`tmp_objdir`): received objects go
+//! to `objects/incoming-<pid>-<n>/`, which hooks can see through `GIT_QUARANTINE_PATH` /
+//! `GIT_OBJECT_DIRECTORY` + `GIT_ALTERNATE_OBJECT_DIRECTORIES`; on commit the pack and index
+//! are fsynced and renamed into `objects/pack/` (pack first, index last, since the index is what
+//! makes a pack visible), then the directory is fsynced. Dropping an uncommitted quarantine
+//! removes it, so a refused push leaves nothing behind.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::backend::fs::odb::FsObjectStore;
+use crate::backend::{Error, Head, Quarantine, RawEntry, Ref, Repository};
+use crate::config::Limits;
+use crate::gitconfig::GitConfig;
+use crate::hash::ObjectId;
+use crate::odb::{Kind, Object};
+use crate::pack::ingest::{self, BaseLookup};
+use crate::progress::Progress;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A push's quarantine directory inside `objects/`.
+pub struct FsQuarantine<'r> {
+    view: QuarantineView<'r>,
+    dir: PathBuf,
+    objects_dir: PathBuf,
+    committed: bool,
+}
+
+/// The repository as seen with the quarantined objects added.
+pub struct QuarantineView<'r> {
+    base: &'r dyn Repository,
+    store: Option<FsObjectStore>,
+}
+
+fn io(what: &Path, e: std::io::Error) -> Error {
+    Error::io(what.display().to_string(), e)
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
+impl<'r> FsQuarantine<'r> {
+    /// Creates a fresh quarantine under `objects_dir` for repository `base`.
+    pub fn create(base: &'r dyn Repository, objects_dir: &Path) -> Result<Self, Error> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = objects_dir.join(format!("incoming-{}-{n}", std::process::id()));
+        fs::create_dir_all(dir.join("pack")).map_err(|e| io(&dir, e))?;
+        Ok(FsQuarantine {
+            view: QuarantineView { base, store: None },
+            dir,
+            objects_dir: objects_dir.to_path_buf(),
+            committed: false,
+        })
+    }
+}
+
+struct RepoBases<'a>(&'a dyn Repository);
+
+impl BaseLookup for RepoBases<'_> {
+    fn base(&self, id: &ObjectId) -> Result<Option<Object>, ingest::Error> {
+        self.0
+            .read_object(id)
+            .map_err(|e| ingest::Error::Base(e.to_string()))
+    }
+}
+
+impl Quarantine for FsQuarantine<'_> {
+    fn receive_pack(
+        &mut self,
+        input: &mut dyn Read,
+        limits: &Limits,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<(ObjectId, Kind)>, Error> {
+        let pack_dir = self.dir.join("pack");
+        let tmp_pack = pack_dir.join("tmp_pack_incoming");
+        let mut spool = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp_pack)
+            .map_err(|e| io(&tmp_pack, e))?;
+        let ingest_limits = ingest::Limits {
+            max_pack_bytes: if limits.max_pack_bytes == 0 {
+                u64::MAX
+            } else {
+                limits.max_pack_bytes
+            },
+            max_object_bytes: limits.max_object_bytes,
+            max_objects: u32::MAX,
+            max_delta_depth: limits.max_delta_depth,
+        };
+        let mut indexed = ingest::index_pack(
+            input,
+            &mut spool,
+            &RepoBases(self.view.base),
+            &ingest_limits,
+            progress,
+        )
+        .map_err(|e| Error::BadPack(e.to_string()))?;
+        spool.sync_all().map_err(|e| io(&tmp_pack, e))?;
+        drop(spool);
+        let tmp_idx = pack_dir.join("tmp_idx_incoming");
+        {
+            let f = File::create(&tmp_idx).map_err(|e| io(&tmp_idx, e))?;
+            let mut w = BufWriter::new(f);
+            crate::pack::idx_write::write_idx_v2(
+                &mut indexed.entries,
+                &indexed.pack_checksum,
+                &mut w,
+            )
+            .map_err(|e| io(&tmp_idx, e))?;
+            let f = w.into_inner().map_err(|e| io(&tmp_idx, e.into_error()))?;
+            f.sync_all().map_err(|e| io(&tmp_idx, e))?;
+        }
+        let stem = format!("pack-{}", indexed.pack_checksum);
+        let pack = pack_dir.join(format!("{stem}.pack"));
+        let idx = pack_dir.join(format!("{stem}.idx"));
+        fs::rename(&tmp_pack, &pack).map_err(|e| io(&pack, e))?;
+        fs::rename(&tmp_idx, &idx).map_err(|e| io(&idx, e))?;
+        self.view.store = Some(FsObjectStore::open(&self.dir)?);
+        Ok(indexed.entries.iter().map(|e| (e.id, e.kind)).collect())
+    }
+
+    fn view(&self) -> &dyn Repository {
+        &self.view
+    }
+
+    fn hook_env(&self) -> Vec<(String, String)> {
+        let q = self.dir.display().to_string();
+        vec![
+            ("GIT_QUARANTINE_PATH".into(), q.clone()),
+            ("GIT_OBJECT_DIRECTORY".into(), q),
+            (
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES".into(),
+                self.objects_dir.display().to_string(),
+            ),
+        ]
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), Error> {
+        let src = self.dir.join("pack");
+        let dst = self.objects_dir.join("pack");
+        fs::create_dir_all(&dst).map_err(|e| io(&dst, e))?;
+        let mut names: Vec<PathBuf> = fs::read_dir(&src)
+            .map_err(|e| io(&src, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pack" || x == "idx"))
+            .collect();
+        // Packs before indexes: a reader only looks at a pack once its .idx exists.
+        names.sort_by_key(|p| p.extension().is_some_and(|x| x == "idx"));
+        for path in names {
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            let target = dst.join(name);
+            if target.exists() {
+                continue; // the same pack content is already there
+            }
+            fs::rename(&path, &target).map_err(|e| io(&target, e))?;
+        }
+        fsync_dir(&dst)?;
+        self.committed = true;
+        let _ = fs::remove_dir_all(&self.dir);
+        Ok(())
+    }
+}
+
+impl Drop for FsQuarantine<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Drop the mapped files first, then the directory.
+            self.view.store = None;
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Repository for QuarantineView<'_> {
+    fn config(&self) -> &GitConfig {
+        self.base.config()
+    }
+
+    fn is_bare(&self) -> bool {
+        self.base.is_bare()
+    }
+
+    fn head(&self) -> Result<Head, Error> {
+        self.base.head()
+    }
+
+    fn refs(&self) -> Result<Vec<Ref>, Error> {
+        self.base.refs()
+    }
+
+    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
+        if let Some(s) = &self.store {
+            if let Some(h) = s.header(id)? {
+                return Ok(Some(h));
+            }
+        }
+        self.base.object_header(id)
+    }
+
+    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        if let Some(s) = &self.store {
+            if let Some(o) = s.read(id)? {
+                return Ok(Some(o));
+            }
+        }
+        self.base.read_object(id)
+    }
+
+    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        if let Some(s) = &self.store {
+            if let Some(e) = s.raw_entry(id)? {
+                return Ok(Some(e));
+            }
+        }
+        self.base.raw_entry(id)
+    }
+}

@@ -1,0 +1,102 @@
+//! Launch modes: each turns one incoming request into a [`Request`] (service, repository, user,
+//! protocol) and hands it to [`serve`], which opens the repository and runs the service.
+//!
+//! - [`direct`]: `sluice upload-pack DIR`, `ext::`, `--upload-pack=`, smart-HTTP helpers.
+
+pub mod direct;
+pub mod watchdog;
+
+use std::io::{BufWriter, Read, Write};
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::config::Limits;
+use crate::protocol::Version;
+use crate::service::{upload_pack, Service};
+use watchdog::{Activity, Touching};
+
+/// One request, whatever launched it.
+#[derive(Clone)]
+pub struct Request {
+    /// Which service.
+    pub service: Service,
+    /// The repository location for the backend (already confined and checked by the launcher).
+    pub location: String,
+    /// The authenticated user, if any (for logs and per-ref checks).
+    pub user: Option<String>,
+    /// The protocol version the client asked for.
+    pub version: Version,
+    /// `--stateless-rpc`.
+    pub stateless_rpc: bool,
+    /// `--advertise-refs`.
+    pub advertise_refs: bool,
+    /// Idle timeout.
+    pub timeout: Option<Duration>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository could not be opened.
+    #[error("'{location}' does not appear to be a git repository: {source}")]
+    Open {
+        /// Where.
+        location: String,
+        /// Why.
+        source: crate::backend::Error,
+    },
+    /// upload-pack failed.
+    #[error(transparent)]
+    UploadPack(#[from] upload_pack::Error),
+    /// Not available in this build yet.
+    #[error("{0} is not supported by this build")]
+    Unsupported(&'static str),
+    /// The launcher refused the request (bad command, access denied, ...).
+    #[error("{0}")]
+    Refused(String),
+    /// Reading the launch request failed.
+    #[error("reading the request: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens `req.location` in `backend` and runs the service on `input`/`output`.
+pub fn serve<R: Read, W: Write>(
+    req: &Request,
+    backend: &dyn Backend,
+    input: R,
+    output: W,
+) -> Result<(), Error> {
+    let repo = backend.open(&req.location).map_err(|source| Error::Open {
+        location: req.location.clone(),
+        source,
+    })?;
+    let activity = Activity::new();
+    if let Some(t) = req.timeout {
+        activity.start_watchdog(t);
+    }
+    let input = Touching::new(input, activity.clone());
+    let mut output = Touching::new(BufWriter::with_capacity(64 * 1024, output), activity);
+    tracing::info!(
+        service = req.service.wire_name(),
+        repo = %req.location,
+        user = req.user.as_deref().unwrap_or("-"),
+        version = ?req.version,
+        "request"
+    );
+    let result = match req.service {
+        Service::UploadPack => {
+            let opts = upload_pack::Options {
+                version: req.version,
+                stateless_rpc: req.stateless_rpc,
+                advertise_refs: req.advertise_refs,
+                limits: req.limits.clone(),
+            };
+            upload_pack::serve(repo.as_ref(), &opts, input, &mut output).map_err(Error::from)
+        }
+        Service::ReceivePack => Err(Error::Unsupported("receive-pack")),
+    };
+    let _ = output.flush();
+    result
+}

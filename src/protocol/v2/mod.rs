@@ -1,0 +1,196 @@
+//! Protocol v2 request framing (gitprotocol-v2): `command=<name>`, capability lines, an optional
+//! delim-pkt, argument lines, and a flush. A lone flush (or EOF) where a request would start ends
+//! the session. Parsing here is syntax only; which capabilities and arguments a command accepts is
+//! decided by the command's handler.
+
+use std::io::Read;
+
+use crate::protocol::pktline::{self, PacketLineRef, Reader};
+
+/// Why a v2 request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Underlying pkt-line problem.
+    #[error(transparent)]
+    PktLine(#[from] pktline::Error),
+    /// The first line was not `command=<name>`.
+    #[error("expected command=<name>, got '{0}'")]
+    NoCommand(String),
+    /// A capability line where one is not allowed, or an unknown one.
+    #[error("unknown capability '{0}'")]
+    UnknownCapability(String),
+    /// Input ended inside a request.
+    #[error("unexpected end of input inside a '{0}' request")]
+    UnexpectedEof(String),
+    /// A packet type that does not belong at this point.
+    #[error("unexpected {what} in a '{command}' request")]
+    UnexpectedPacket {
+        /// The command being read.
+        command: String,
+        /// What arrived.
+        what: &'static str,
+    },
+    /// More argument lines than allowed.
+    #[error("too many arguments in a '{command}' request (limit {limit})")]
+    TooManyArgs {
+        /// The command.
+        command: String,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// One v2 request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Request {
+    /// The command name (`ls-refs`, `fetch`, ...).
+    pub command: String,
+    /// Capability lines as `(key, value)` (`agent`, `object-format`, `session-id`, `server-option`).
+    pub caps: Vec<(String, Option<String>)>,
+    /// Argument lines, without trailing newlines.
+    pub args: Vec<Vec<u8>>,
+}
+
+/// Capabilities a client may send with any command.
+const REQUEST_CAPS: &[&str] = &["agent", "object-format", "session-id", "server-option"];
+
+/// Reads the next request; `Ok(None)` at the end of the session (flush or EOF at a request
+/// boundary). At most `max_args` argument lines are accepted.
+pub fn read_request<R: Read>(
+    reader: &mut Reader<R>,
+    max_args: usize,
+) -> Result<Option<Request>, Error> {
+    let first = match reader.read_line()? {
+        None | Some(PacketLineRef::Flush) => return Ok(None),
+        Some(l @ PacketLineRef::Data(_)) => l.as_text().unwrap_or_default().to_vec(),
+        Some(_) => {
+            return Err(Error::NoCommand("a delim/response-end packet".into()));
+        }
+    };
+    let command = first
+        .strip_prefix(b"command=")
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::NoCommand(String::from_utf8_lossy(&first).into_owned()))?
+        .to_string();
+    let mut req = Request {
+        command,
+        ..Request::default()
+    };
+    // Capability lines, up to delim (arguments follow) or flush (no arguments).
+    loop {
+        match reader.read_line()? {
+            None => return Err(Error::UnexpectedEof(req.command)),
+            Some(PacketLineRef::Flush) => return Ok(Some(req)),
+            Some(PacketLineRef::Delim) => break,
+            Some(PacketLineRef::ResponseEnd) => {
+                return Err(Error::UnexpectedPacket {
+                    command: req.command,
+                    what: "response-end packet",
+                })
+            }
+            Some(l @ PacketLineRef::Data(_)) => {
+                let text = String::from_utf8_lossy(l.as_text().unwrap_or_default()).into_owned();
+                let (key, value) = match text.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (text.clone(), None),
+                };
+                if !REQUEST_CAPS.contains(&key.as_str()) {
+                    return Err(Error::UnknownCapability(text));
+                }
+                req.caps.push((key, value));
+            }
+        }
+    }
+    loop {
+        match reader.read_line()? {
+            None => return Err(Error::UnexpectedEof(req.command)),
+            Some(PacketLineRef::Flush) => return Ok(Some(req)),
+            Some(PacketLineRef::Delim) => {
+                return Err(Error::UnexpectedPacket {
+                    command: req.command,
+                    what: "second delim packet",
+                })
+            }
+            Some(PacketLineRef::ResponseEnd) => {
+                return Err(Error::UnexpectedPacket {
+                    command: req.command,
+                    what: "response-end packet",
+                })
+            }
+            Some(l @ PacketLineRef::Data(_)) => {
+                if req.args.len() >= max_args {
+                    return Err(Error::TooManyArgs {
+                        command: req.command,
+                        limit: max_args,
+                    });
+                }
+                req.args.push(l.as_text().unwrap_or_default().to_vec());
+            }
+        }
+    }
+}
+
+impl Request {
+    /// The value of capability `key`, if sent.
+    pub fn cap(&self, key: &str) -> Option<&str> {
+        self.caps
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkts(parts: &[&str]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for p in parts {
+            match *p {
+                "0000" | "0001" | "0002" => v.extend_from_slice(p.as_bytes()),
+                s => v.extend_from_slice(format!("{:04x}{s}\n", s.len() + 5).as_bytes()),
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn framing() {
+        let input = pkts(&[
+            "command=ls-refs",
+            "agent=git/2",
+            "0001",
+            "peel",
+            "symrefs",
+            "0000",
+            "0000",
+        ]);
+        let mut r = Reader::new(&input[..]);
+        let req = read_request(&mut r, 10).unwrap().unwrap();
+        assert_eq!(req.command, "ls-refs");
+        assert_eq!(req.cap("agent"), Some("git/2"));
+        assert_eq!(req.args, vec![b"peel".to_vec(), b"symrefs".to_vec()]);
+        assert!(read_request(&mut r, 10).unwrap().is_none());
+    }
+
+    #[test]
+    fn no_args_and_errors() {
+        let input = pkts(&["command=fetch", "0000"]);
+        let req = read_request(&mut Reader::new(&input[..]), 10)
+            .unwrap()
+            .unwrap();
+        assert!(req.args.is_empty());
+        for bad in [
+            pkts(&["want x", "0000"]),
+            pkts(&["command=fetch", "want x", "0000"]),
+            pkts(&["command=fetch", "0001", "a", "0001", "0000"]),
+            pkts(&["command=fetch", "0001", "a"]),
+            pkts(&["0001"]),
+            pkts(&["command=fetch", "0001", "a", "b", "0000"]),
+        ] {
+            assert!(read_request(&mut Reader::new(&bad[..]), 1).is_err());
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Ref updates under lock files, as git's files backend does them: `<ref>.lock` taken with
+//! `O_EXCL`, the current value compared with the expected old value (compare-and-swap), the new
+//! value written and fsynced, then renamed over the ref and the directory fsynced. Deletes also
+//! rewrite `packed-refs` (under `packed-refs.lock`) when the ref is packed. With `atomic`, every
+//! lock is taken and every check passes before anything is renamed, or nothing changes. Lock files
+//! never outlive a call.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::backend::{Error, RefUpdate};
+use crate::hash::ObjectId;
+use crate::refs::{parse_loose, parse_packed, RawRef};
+
+/// A held lock file, removed on drop unless committed.
+struct Lock {
+    path: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl Lock {
+    fn take(target: &Path) -> std::io::Result<Lock> {
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut path = target.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Lock {
+            path,
+            target: target.to_path_buf(),
+            done: false,
+        })
+    }
+
+    fn write(&self, content: &[u8]) -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&self.path)?;
+        f.write_all(content)?;
+        f.sync_all()
+    }
+
+    fn commit(mut self) -> std::io::Result<()> {
+        fs::rename(&self.path, &self.target)?;
+        self.done = true;
+        if let Some(parent) = self.target.parent() {
+            File::open(parent)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn current_value(
+    git_dir: &Path,
+    name: &str,
+    packed: &BTreeMap<String, RawRef>,
+) -> Result<Option<ObjectId>, Error> {
+    let path = git_dir.join(name);
+    match fs::read(&path) {
+        Ok(text) => match parse_loose(name, &text)? {
+            RawRef::Direct { id, .. } => Ok(Some(id)),
+            RawRef::Symbolic(_) => Err(Error::corrupt(name, "is a symbolic ref")),
+        },
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.kind() == std::io::ErrorKind::NotADirectory =>
+        {
+            Ok(match packed.get(name) {
+                Some(RawRef::Direct { id, .. }) => Some(*id),
+                _ => None,
+            })
+        }
+        Err(e) if path.is_dir() => {
+            let _ = e;
+            Ok(None)
+        }
+        Err(e) => Err(Error::io(path.display().to_string(), e)),
+    }
+}
+
+/// Applies `updates` in the repository at `git_dir`; one result per update (`Err(reason)` for the
+/// `ng` line). With `atomic`, all succeed or all fail.
+pub fn apply(
+    git_dir: &Path,
+    updates: &[RefUpdate],
+    atomic: bool,
+) -> Result<Vec<Result<(), String>>, Error> {
+    let packed_path = git_dir.join("packed-refs");
+    let mut packed = BTreeMap::new();
+    if let Ok(text) = fs::read(&packed_path) {
+        parse_packed(&text, &mut packed)?;
+    }
+    let mut results: Vec<Result<(), String>> = Vec::with_capacity(updates.len());
+    let mut locks: Vec<Option<Lock>> = Vec::with_capacity(updates.len());
+    // Phase 1: lock and check every ref.
+    for u in updates {
+        let target = git_dir.join(&u.name);
+        let lock = match Lock::take(&target) {
+            Ok(l) => l,
+            Err(e) => {
+                results.push(Err(format!("cannot lock ref '{}': {e}", u.name)));
+                locks.push(None);
+                continue;
+            }
+        };
+        let null = u.old.kind().null();
+        let current = current_value(git_dir, &u.name, &packed)?.unwrap_or(null);
+        if current != u.old {
+            results.push(Err(format!(
+                "cannot lock ref '{}': is at {current} but expected {}",
+                u.name, u.old
+            )));
+            locks.push(None);
+            continue;
+        }
+        if !u.new.is_null() {
+            if let Err(e) = lock.write(format!("{}\n", u.new).as_bytes()) {
+                results.push(Err(format!("cannot write ref '{}': {e}", u.name)));
+                locks.push(None);
+                continue;
+            }
+        }
+        results.push(Ok(()));
+        locks.push(Some(lock));
+    }
+    if atomic && results.iter().any(Result::is_err) {
+        return Ok(results
+            .into_iter()
+            .map(|r| r.and(Err("atomic transaction failed".to_string())))
+            .collect());
+    }
+    // Phase 2: deletions of packed refs rewrite packed-refs once.
+    let deleted_packed: Vec<&str> = updates
+        .iter()
+        .zip(&results)
+        .filter(|(u, r)| r.is_ok() && u.new.is_null() && packed.contains_key(&u.name))
+        .map(|(u, _)| u.name.as_str())
+        .collect();
+    if !deleted_packed.is_empty() {
+        let lock = Lock::take(&packed_path).map_err(|e| Error::io("packed-refs.lock", e))?;
+        let text = fs::read(&packed_path).map_err(|e| Error::io("packed-refs", e))?;
+        let mut kept = Vec::with_capacity(text.len());
+        let mut skipping = false;
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b"^") {
+                if !skipping {
+                    kept.extend_from_slice(line);
+                }
+                continue;
+            }
+            let name = line.get(41..).map(|n| n.strip_suffix(b"\n").unwrap_or(n));
+            skipping = name.is_some_and(|n| deleted_packed.iter().any(|d| d.as_bytes() == n));
+            if !skipping {
+                kept.extend_from_slice(line);
+            }
+        }
+        lock.write(&kept)
+            .map_err(|e| Error::io("packed-refs.lock", e))?;
+        lock.commit().map_err(|e| Error::io("packed-refs", e))?;
+    }
+    // Phase 3: commit each ref.
+    for ((u, r), lock) in updates.iter().zip(results.iter_mut()).zip(locks) {
+        let Some(lock) = lock else { continue };
+        if r.is_err() {
+            continue;
+        }
+        let outcome = if u.new.is_null() {
+            let target = git_dir.join(&u.name);
+            match fs::remove_file(&target) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            }
+        } else {
+            lock.commit()
+        };
+        if let Err(e) = outcome {
+            *r = Err(format!("cannot update ref '{}': {e}", u.name));
+        }
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn cas_atomic_and_packed_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "--bare", "."]);
+        let blob = |s: &str| {
+            let mut c = Command::new("git")
+                .args(["hash-object", "-w", "--stdin"])
+                .current_dir(d)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+            let out = c.wait_with_output().unwrap();
+            ObjectId::from_hex(String::from_utf8(out.stdout).unwrap().trim().as_bytes()).unwrap()
+        };
+        let (a, b) = (blob("a"), blob("b"));
+        let null = a.kind().null();
+        let up = |name: &str, old, new| RefUpdate {
+            name: name.into(),
+            old,
+            new,
+        };
+        let r = apply(
+            d,
+            &[up("refs/heads/x", null, a), up("refs/tags/t", null, b)],
+            false,
+        )
+        .unwrap();
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        git(d, &["pack-refs", "--all"]);
+        // Stale old value fails; atomic makes the other fail too.
+        let r = apply(
+            d,
+            &[up("refs/heads/x", b, a), up("refs/heads/y", null, a)],
+            true,
+        )
+        .unwrap();
+        assert!(r.iter().all(Result::is_err));
+        assert!(git(d, &["for-each-ref"]).lines().count() == 2);
+        // Delete a packed ref, update another.
+        let r = apply(
+            d,
+            &[up("refs/tags/t", b, null), up("refs/heads/x", a, b)],
+            false,
+        )
+        .unwrap();
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        let refs = git(d, &["for-each-ref", "--format=%(refname) %(objectname)"]);
+        assert_eq!(refs, format!("refs/heads/x {b}\n"));
+        // A stale lock refuses the update and is not removed by us.
+        fs::write(d.join("refs/heads/x.lock"), "").unwrap();
+        let r = apply(d, &[up("refs/heads/x", b, a)], false).unwrap();
+        assert!(r[0].is_err());
+        assert!(d.join("refs/heads/x.lock").exists());
+        fs::remove_file(d.join("refs/heads/x.lock")).unwrap();
+        let leftover: Vec<_> = walk(d)
+            .into_iter()
+            .filter(|p| p.ends_with(".lock"))
+            .collect();
+        assert!(leftover.is_empty(), "{leftover:?}");
+    }
+
+    fn walk(d: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(d).unwrap().flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,692 @@
+//! receive-pack for protocol v0/v1: accepts pushes.
+//!
+//! Phases, in the order git's receive-pack runs them, each a method below:
+//!
+//! ```text
+//! advertise → read commands (+ push options) → unpack into quarantine → check objects (fsck)
+//!   → check each command (ref name, policy, fast-forward, connectivity) → pre-receive hook
+//!   → make objects visible → update hook per ref → ref transaction (CAS, atomic or per ref)
+//!   → report-status → post-receive, post-update hooks
+//! ```
+//!
+//! Nothing a push sends becomes visible before the pack is complete, verified and durable and the
+//! pre-receive hook accepted it; a rejected push leaves no objects behind (the quarantine is
+//! dropped).
+
+pub mod commands;
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use crate::backend::{self, Quarantine, RefUpdate, Repository};
+use crate::config::Limits;
+use crate::hash::ObjectId;
+use crate::odb::Kind;
+use crate::protocol::capabilities::{self, always, Requested, Row};
+use crate::protocol::pktline::{self, PacketLineRef, Reader, Writer};
+use crate::protocol::sideband::{Channel, Mode, SidebandWriter};
+use crate::protocol::{v0, Version};
+use crate::service::progress::ProgressLines;
+use crate::walk::{self, WalkOptions};
+
+use commands::Command;
+
+/// What a ref update does, for per-ref access checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefChange {
+    /// The ref does not exist yet.
+    Create,
+    /// The new value contains the old one (fast-forward).
+    FastForward,
+    /// The new value does not contain the old one (force push).
+    Rewind,
+    /// The ref is deleted.
+    Delete,
+}
+
+/// Decides whether the pushing user may make `change` to the named ref; `Err(reason)` refuses
+/// it with that `ng` reason. Launchers build it from the access file.
+pub type RefAuthorizer = std::sync::Arc<dyn Fn(&str, RefChange) -> Result<(), String> + Send + Sync>;
+
+/// How this request runs.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Protocol version (v2 is not defined for push: served as v0).
+    pub version: Version,
+    /// `--stateless-rpc`.
+    pub stateless_rpc: bool,
+    /// `--advertise-refs`.
+    pub advertise_refs: bool,
+    /// Request limits.
+    pub limits: Limits,
+    /// Per-ref access check (none: every ref may be changed, within repository policy).
+    pub authorize: Option<RefAuthorizer>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("version", &self.version)
+            .field("stateless_rpc", &self.stateless_rpc)
+            .field("advertise_refs", &self.advertise_refs)
+            .field("limits", &self.limits)
+            .field("authorize", &self.authorize.is_some())
+            .finish()
+    }
+}
+
+/// Why receive-pack stopped before it could report per ref.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing pkt-lines failed.
+    #[error(transparent)]
+    PktLine(#[from] pktline::Error),
+    /// A command line was malformed.
+    #[error(transparent)]
+    Command(#[from] commands::Error),
+    /// A capability problem.
+    #[error(transparent)]
+    Capability(#[from] capabilities::Error),
+    /// The repository could not answer.
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    /// Something other than a command, push option or flush arrived.
+    #[error(transparent)]
+    Line(#[from] v0::Error),
+    /// A limit from [`Limits`] was hit.
+    #[error("receive-pack: too many {what} (limit {limit})")]
+    Limit {
+        /// What was counted.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// The client went away mid-request.
+    #[error("receive-pack: unexpected end of input while {0}")]
+    UnexpectedEof(&'static str),
+    /// Writing to the client failed.
+    #[error("receive-pack: write failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+struct AdvertiseCtx {
+    object_format: &'static str,
+    atomic: bool,
+    push_options: bool,
+}
+
+/// The receive-pack capability table (order as git advertises them).
+static CAPABILITIES: &[Row<AdvertiseCtx>] = &[
+    Row {
+        name: "report-status",
+        advertise: always,
+    },
+    Row {
+        name: "report-status-v2",
+        advertise: always,
+    },
+    Row {
+        name: "delete-refs",
+        advertise: always,
+    },
+    Row {
+        name: "side-band-64k",
+        advertise: always,
+    },
+    Row {
+        name: "quiet",
+        advertise: always,
+    },
+    Row {
+        name: "atomic",
+        advertise: |c| c.atomic.then_some(None),
+    },
+    Row {
+        name: "ofs-delta",
+        advertise: always,
+    },
+    Row {
+        name: "push-options",
+        advertise: |c| c.push_options.then_some(None),
+    },
+    Row {
+        name: "object-format",
+        advertise: |c| Some(Some(c.object_format.to_string())),
+    },
+    Row {
+        name: "agent",
+        advertise: |_| Some(Some(capabilities::agent())),
+    },
+];
+
+/// Per-command state: the request and, once refused, why.
+struct Update {
+    cmd: Command,
+    error: Option<String>,
+}
+
+/// Repository policy from its config.
+struct Policy {
+    deny_non_fast_forwards: bool,
+    deny_deletes: bool,
+    /// `receive.denyCurrentBranch` refuses (the default for non-bare repositories).
+    deny_current_branch: bool,
+    max_input_size: u64,
+}
+
+/// Serves one receive-pack request on `input`/`output` for `repo`.
+pub fn serve<R: Read, W: Write>(
+    repo: &dyn Repository,
+    opts: &Options,
+    input: R,
+    output: W,
+) -> Result<(), Error> {
+    let mut writer = Writer::new(output);
+    let result = run(repo, opts, Reader::new(input), &mut writer);
+    if let Err(e) = &result {
+        if !matches!(e, Error::Io(_) | Error::PktLine(pktline::Error::Io(_))) {
+            let _ = writer.err(&e.to_string());
+            let _ = writer.flush();
+        }
+    }
+    result
+}
+
+fn config_bool(repo: &dyn Repository, key: &str, default: bool) -> Result<bool, Error> {
+    Ok(repo
+        .config()
+        .get_bool(key)
+        .map_err(backend::Error::from)?
+        .unwrap_or(default))
+}
+
+fn policy(repo: &dyn Repository) -> Result<Policy, Error> {
+    let config = repo.config();
+    let deny_current = match config.get("receive.denyCurrentBranch") {
+        Some(Some(v)) => !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "ignore" | "warn" | "false" | "no" | "off" | "0"
+        ),
+        _ => true,
+    };
+    let max_input = config
+        .get_i64("receive.maxInputSize")
+        .map_err(backend::Error::from)?
+        .unwrap_or(0);
+    Ok(Policy {
+        deny_non_fast_forwards: config_bool(repo, "receive.denyNonFastForwards", false)?,
+        deny_deletes: config_bool(repo, "receive.denyDeletes", false)?,
+        deny_current_branch: deny_current && !repo.is_bare(),
+        max_input_size: u64::try_from(max_input).unwrap_or(0),
+    })
+}
+
+fn run<R: Read, W: Write>(
+    repo: &dyn Repository,
+    opts: &Options,
+    mut reader: Reader<R>,
+    writer: &mut Writer<W>,
+) -> Result<(), Error> {
+    let ctx = AdvertiseCtx {
+        object_format: repo.hash_kind().name(),
+        atomic: config_bool(repo, "receive.advertiseAtomic", true)?,
+        push_options: config_bool(repo, "receive.advertisePushOptions", true)?,
+    };
+    let advertised = capabilities::advertised(CAPABILITIES, &ctx);
+    if !opts.stateless_rpc || opts.advertise_refs {
+        advertise(repo, opts, &advertised, writer)?;
+        if opts.advertise_refs {
+            return Ok(());
+        }
+    }
+
+    // Phase: commands.
+    let mut updates: Vec<Update> = Vec::new();
+    let mut caps = Requested::default();
+    loop {
+        let line = match reader.read_line()? {
+            None if updates.is_empty() => return Ok(()),
+            None => return Err(Error::UnexpectedEof("reading commands")),
+            Some(PacketLineRef::Flush) => break,
+            Some(l @ PacketLineRef::Data(_)) => l.as_text().unwrap_or_default().to_vec(),
+            Some(_) => {
+                return Err(v0::Error::Unexpected {
+                    expected: "commands or flush",
+                    line: "delim/response-end packet".into(),
+                }
+                .into())
+            }
+        };
+        if line.starts_with(b"shallow ") {
+            return Err(v0::Error::Unexpected {
+                expected: "commands (shallow pushes are not supported)",
+                line: String::from_utf8_lossy(&line).into_owned(),
+            }
+            .into());
+        }
+        let (cmd, cap_list) = commands::parse_command(&line)?;
+        if let Some(list) = cap_list {
+            if !updates.is_empty() {
+                return Err(commands::Error::Malformed(
+                    "capabilities after the first command".into(),
+                )
+                .into());
+            }
+            caps = Requested::parse(list, &advertised)?;
+        }
+        if updates.len() >= opts.limits.max_ref_updates {
+            return Err(Error::Limit {
+                what: "ref updates",
+                limit: opts.limits.max_ref_updates,
+            });
+        }
+        updates.push(Update { cmd, error: None });
+    }
+    if updates.is_empty() {
+        return Ok(());
+    }
+
+    // Phase: push options.
+    let mut push_options: Vec<String> = Vec::new();
+    if caps.has("push-options") {
+        loop {
+            match reader.read_line()? {
+                Some(PacketLineRef::Flush) => break,
+                Some(l @ PacketLineRef::Data(_)) => {
+                    if push_options.len() >= 1000 {
+                        return Err(Error::Limit {
+                            what: "push options",
+                            limit: 1000,
+                        });
+                    }
+                    let text = l.as_text().unwrap_or_default();
+                    push_options.push(String::from_utf8_lossy(text).into_owned());
+                }
+                None => return Err(Error::UnexpectedEof("reading push options")),
+                Some(_) => {
+                    return Err(v0::Error::Unexpected {
+                        expected: "push options or flush",
+                        line: "delim/response-end packet".into(),
+                    }
+                    .into())
+                }
+            }
+        }
+    }
+
+    let band_mode = if caps.has("side-band-64k") {
+        Mode::SideBand64k
+    } else {
+        Mode::None
+    };
+    let quiet = caps.has("quiet");
+    let out = RefCell::new(SidebandWriter::new(writer.get_mut(), band_mode));
+    let mut to_client = |bytes: &[u8]| {
+        if band_mode != Mode::None {
+            let _ = out.borrow_mut().send(Channel::Progress, bytes);
+        } else {
+            tracing::info!(output = %String::from_utf8_lossy(bytes), "hook/progress output (no sideband)");
+        }
+    };
+
+    let policy = policy(repo)?;
+    let mut limits = opts.limits.clone();
+    if policy.max_input_size > 0
+        && (limits.max_pack_bytes == 0 || policy.max_input_size < limits.max_pack_bytes)
+    {
+        limits.max_pack_bytes = policy.max_input_size;
+    }
+
+    // Phase: unpack into quarantine (skipped when every command is a delete).
+    let mut quarantine: Option<Box<dyn Quarantine + '_>> = None;
+    let mut unpack_status: Result<(), String> = Ok(());
+    if updates.iter().any(|u| !u.cmd.is_delete()) {
+        let mut raw = reader.into_raw();
+        unpack_status = (|| {
+            let mut q = repo.begin_quarantine().map_err(|e| e.to_string())?;
+            let received = {
+                let mut progress = ProgressLines::new(|b: &[u8]| {
+                    if !quiet {
+                        to_client(b)
+                    }
+                });
+                q.receive_pack(&mut raw, &limits, &mut progress)
+                    .map_err(|e| e.to_string())?
+            };
+            check_objects(q.view(), &received)?;
+            quarantine = Some(q);
+            Ok(())
+        })();
+    }
+    if let Err(e) = &unpack_status {
+        tracing::warn!(error = %e, "unpack failed");
+        for u in &mut updates {
+            u.error.get_or_insert_with(|| "unpacker error".into());
+        }
+    }
+
+    // Phase: per-command checks, against the repository plus quarantined objects.
+    if unpack_status.is_ok() {
+        let view: &dyn Repository = quarantine.as_ref().map_or(repo, |q| q.view());
+        check_commands(repo, view, &policy, &caps, opts.authorize.as_ref(), &mut updates)?;
+    }
+    let atomic = caps.has("atomic");
+    if atomic {
+        fail_atomic(&mut updates);
+    }
+
+    // Phase: pre-receive hook.
+    let hook_env = hook_environment(quarantine.as_deref(), &push_options);
+    if unpack_status.is_ok() && updates.iter().any(|u| u.error.is_none()) {
+        let stdin = hook_stdin(&updates);
+        if let Some(code) = repo.run_hook("pre-receive", &[], &hook_env, &stdin, &mut to_client)? {
+            if code != 0 {
+                for u in &mut updates {
+                    u.error
+                        .get_or_insert_with(|| "pre-receive hook declined".into());
+                }
+            }
+        }
+    }
+
+    // Phase: make objects visible (only if something will be updated).
+    if updates.iter().any(|u| u.error.is_none()) {
+        if let Some(q) = quarantine.take() {
+            if let Err(e) = q.commit() {
+                tracing::error!(error = %e, "could not move received objects into place");
+                for u in &mut updates {
+                    u.error
+                        .get_or_insert_with(|| "failed to store objects".into());
+                }
+            }
+        }
+    }
+    drop(quarantine);
+    let env_after: Vec<(String, String)> = push_option_env(&push_options);
+
+    // Phase: update hook per ref.
+    for u in updates.iter_mut().filter(|u| u.error.is_none()) {
+        let (old, new) = (u.cmd.old.to_hex(), u.cmd.new.to_hex());
+        if let Some(code) = repo.run_hook(
+            "update",
+            &[&u.cmd.name, &old, &new],
+            &env_after,
+            &[],
+            &mut to_client,
+        )? {
+            if code != 0 {
+                u.error = Some("hook declined".into());
+            }
+        }
+    }
+    if atomic {
+        fail_atomic(&mut updates);
+    }
+
+    // Phase: ref transaction.
+    let pending: Vec<usize> = (0..updates.len())
+        .filter(|&i| updates[i].error.is_none())
+        .collect();
+    if !pending.is_empty() {
+        let txn: Vec<RefUpdate> = pending
+            .iter()
+            .map(|&i| RefUpdate {
+                name: updates[i].cmd.name.clone(),
+                old: updates[i].cmd.old,
+                new: updates[i].cmd.new,
+            })
+            .collect();
+        match repo.update_refs(&txn, atomic) {
+            Ok(results) => {
+                for (&i, r) in pending.iter().zip(results) {
+                    if let Err(reason) = r {
+                        updates[i].error = Some(reason);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ref transaction failed");
+                for &i in &pending {
+                    updates[i].error = Some(if atomic {
+                        "atomic transaction failed".into()
+                    } else {
+                        "failed to update ref".into()
+                    });
+                }
+            }
+        }
+        if atomic {
+            fail_atomic(&mut updates);
+        }
+    }
+
+    // Phase: report.
+    if caps.has("report-status") || caps.has("report-status-v2") {
+        let report = report_status(&unpack_status, &updates)?;
+        let mut out = out.borrow_mut();
+        if band_mode == Mode::None {
+            out.get_mut().write_all(&report)?;
+        } else {
+            out.send(Channel::Data, &report)?;
+        }
+    }
+
+    // Phase: post hooks (their failures cannot change anything any more).
+    let done: Vec<&Update> = updates.iter().filter(|u| u.error.is_none()).collect();
+    if !done.is_empty() {
+        let stdin: Vec<u8> = done
+            .iter()
+            .flat_map(|u| format!("{} {} {}\n", u.cmd.old, u.cmd.new, u.cmd.name).into_bytes())
+            .collect();
+        repo.run_hook("post-receive", &[], &env_after, &stdin, &mut to_client)?;
+        let names: Vec<&str> = done.iter().map(|u| u.cmd.name.as_str()).collect();
+        repo.run_hook("post-update", &names, &env_after, &[], &mut to_client)?;
+    }
+    let mut out = out.into_inner();
+    if band_mode != Mode::None {
+        out.get_mut().write_all(b"0000")?;
+    }
+    out.get_mut().flush()?;
+    for u in &updates {
+        match &u.error {
+            None => {
+                tracing::info!(refname = %u.cmd.name, old = %u.cmd.old, new = %u.cmd.new, "ref updated")
+            }
+            Some(e) => tracing::info!(refname = %u.cmd.name, reason = %e, "ref refused"),
+        }
+    }
+    Ok(())
+}
+
+/// Sends the receive-pack advertisement: every ref (no HEAD, no peeled lines), alternates' tips
+/// as `.have`, or `capabilities^{}` when there is nothing to show.
+fn advertise<W: Write>(
+    repo: &dyn Repository,
+    opts: &Options,
+    advertised: &[(&'static str, Option<String>)],
+    writer: &mut Writer<W>,
+) -> Result<(), Error> {
+    if opts.version == Version::V1 {
+        writer.text("version 1")?;
+    }
+    let caps = capabilities::to_v0_string(advertised);
+    let mut entries: Vec<(ObjectId, String)> =
+        repo.refs()?.into_iter().map(|r| (r.id, r.name)).collect();
+    let mut seen = HashSet::new();
+    for id in repo.alternate_tips()? {
+        if seen.insert(id) {
+            entries.push((id, ".have".into()));
+        }
+    }
+    if entries.is_empty() {
+        entries.push((repo.hash_kind().null(), "capabilities^{}".into()));
+    }
+    for (i, (id, name)) in entries.iter().enumerate() {
+        writer.data(&v0::ref_line(id, name, (i == 0).then_some(caps.as_str())))?;
+    }
+    writer.flush_pkt()?;
+    writer.flush()?;
+    Ok(())
+}
+
+/// fsck every received object before anything becomes visible.
+fn check_objects(view: &dyn Repository, received: &[(ObjectId, Kind)]) -> Result<(), String> {
+    for (id, _) in received {
+        let obj = view
+            .read_object(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("object {id} vanished from the quarantine"))?;
+        crate::odb::fsck::check_object(obj.kind, &obj.data)
+            .map_err(|e| format!("object {id}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Per-command checks: ref name, policy, object presence, fast-forward, connectivity.
+fn check_commands(
+    repo: &dyn Repository,
+    view: &dyn Repository,
+    policy: &Policy,
+    caps: &Requested,
+    authorize: Option<&RefAuthorizer>,
+    updates: &mut [Update],
+) -> Result<(), Error> {
+    let current: std::collections::HashMap<String, ObjectId> =
+        repo.refs()?.into_iter().map(|r| (r.name, r.id)).collect();
+    let existing_tips: Vec<ObjectId> = current.values().copied().collect();
+    let head_branch = repo.head()?.symref_target;
+    let mut seen_names = HashSet::new();
+    for u in updates.iter_mut() {
+        let cmd = &u.cmd;
+        let refuse = |why: &str| Some(why.to_string());
+        u.error = if !seen_names.insert(cmd.name.clone()) {
+            refuse("duplicate ref update")
+        } else if !cmd.name.starts_with("refs/")
+            || crate::refs::name::RefName::new(&cmd.name).is_err()
+        {
+            refuse("funny refname")
+        } else if cmd.is_delete() && !caps.has("delete-refs") {
+            refuse("deletion prohibited")
+        } else if cmd.is_delete() && policy.deny_deletes {
+            refuse("deletion prohibited")
+        } else if policy.deny_current_branch && head_branch.as_deref() == Some(cmd.name.as_str()) {
+            refuse("branch is currently checked out")
+        } else if current
+            .get(&cmd.name)
+            .copied()
+            .unwrap_or_else(|| repo.hash_kind().null())
+            != cmd.old
+        {
+            refuse("stale info")
+        } else {
+            None
+        };
+        if u.error.is_some() {
+            continue;
+        }
+        if cmd.is_delete() {
+            if let Some(Err(why)) = authorize.map(|a| a(&cmd.name, RefChange::Delete)) {
+                u.error = Some(why);
+            }
+            continue;
+        }
+        let new_kind = view.object_header(&cmd.new)?.map(|(k, _)| k);
+        if new_kind.is_none() {
+            u.error = Some("missing necessary objects".into());
+            continue;
+        }
+        let change = if cmd.is_create() {
+            RefChange::Create
+        } else {
+            let mut cache = walk::CommitCache::default();
+            let ff = new_kind == Some(Kind::Commit)
+                && walk::is_reachable(view, &mut cache, &[cmd.new], &cmd.old, i64::MIN)
+                    .unwrap_or(false);
+            if ff {
+                RefChange::FastForward
+            } else {
+                RefChange::Rewind
+            }
+        };
+        if change == RefChange::Rewind && policy.deny_non_fast_forwards {
+            u.error = Some("non-fast-forward".into());
+            continue;
+        }
+        if let Some(Err(why)) = authorize.map(|a| a(&cmd.name, change)) {
+            u.error = Some(why);
+            continue;
+        }
+        // Connectivity: everything reachable from the new tip and not from existing refs exists.
+        let mut discard = crate::progress::Discard;
+        if let Err(e) = walk::objects_for_pack(
+            view,
+            &[cmd.new],
+            &existing_tips,
+            &WalkOptions::default(),
+            &mut discard,
+        ) {
+            tracing::warn!(refname = %cmd.name, error = %e, "connectivity check failed");
+            u.error = Some("missing necessary objects".into());
+        }
+    }
+    Ok(())
+}
+
+/// With `atomic`, one refused command refuses all the others.
+fn fail_atomic(updates: &mut [Update]) {
+    if updates.iter().any(|u| u.error.is_some()) {
+        for u in updates.iter_mut() {
+            u.error.get_or_insert_with(|| "atomic push failure".into());
+        }
+    }
+}
+
+fn hook_stdin(updates: &[Update]) -> Vec<u8> {
+    updates
+        .iter()
+        .filter(|u| u.error.is_none())
+        .flat_map(|u| format!("{} {} {}\n", u.cmd.old, u.cmd.new, u.cmd.name).into_bytes())
+        .collect()
+}
+
+fn push_option_env(options: &[String]) -> Vec<(String, String)> {
+    let mut env = vec![(
+        "GIT_PUSH_OPTION_COUNT".to_string(),
+        options.len().to_string(),
+    )];
+    for (i, o) in options.iter().enumerate() {
+        env.push((format!("GIT_PUSH_OPTION_{i}"), o.clone()));
+    }
+    env
+}
+
+fn hook_environment(q: Option<&dyn Quarantine>, options: &[String]) -> Vec<(String, String)> {
+    let mut env = push_option_env(options);
+    if let Some(q) = q {
+        env.extend(q.hook_env());
+    }
+    env
+}
+
+/// Builds the report-status pkt-lines: `unpack ok|<err>`, `ok <ref>` / `ng <ref> <why>`, flush.
+fn report_status(unpack: &Result<(), String>, updates: &[Update]) -> Result<Vec<u8>, Error> {
+    let mut w = Writer::new(Vec::new());
+    match unpack {
+        Ok(()) => w.text("unpack ok")?,
+        Err(e) => w.text(&format!("unpack {}", one_line(e)))?,
+    }
+    for u in updates {
+        match &u.error {
+            None => w.text(&format!("ok {}", u.cmd.name))?,
+            Some(why) => w.text(&format!("ng {} {}", u.cmd.name, one_line(why)))?,
+        }
+    }
+    w.flush_pkt()?;
+    Ok(std::mem::take(w.get_mut()))
+}
+
+fn one_line(s: &str) -> String {
+    let line: String = s.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
+    line.chars().take(1000).collect()
+}

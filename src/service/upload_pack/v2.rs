@@ -1,0 +1,358 @@
+//! upload-pack for protocol v2 (gitprotocol-v2): the capability advertisement, then a loop of
+//! independent requests dispatched through [`COMMANDS`]: `ls-refs`, `fetch`, `object-info`.
+//!
+//! `fetch` runs as an explicit state machine ([`FetchState`]): process the arguments, send the
+//! acknowledgments section, then (when `done` was sent or the server is ready) the packfile.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+
+use super::negotiate::{AckMode, Negotiator};
+use super::{stream_pack, Error, Options, PackRequest};
+use crate::backend::{self, Repository};
+use crate::hash::ObjectId;
+use crate::protocol::capabilities;
+use crate::protocol::pktline::{Reader, Writer};
+use crate::protocol::sideband::Mode;
+use crate::protocol::v2::{self as wire, Request};
+
+/// A v2 command handler.
+type Handler<R, W> = fn(&mut Session<'_, R, W>, &Request) -> Result<(), Error>;
+
+/// The command table: name, advertised value, handler. Adding a command means adding a row.
+fn commands<R: Read, W: Write>() -> [(&'static str, Option<&'static str>, Handler<R, W>); 3] {
+    [
+        ("ls-refs", Some("unborn"), ls_refs),
+        ("fetch", None, fetch),
+        ("object-info", None, object_info),
+    ]
+}
+
+/// State kept across the requests of one v2 session.
+pub(super) struct Session<'a, R: Read, W: Write> {
+    repo: &'a dyn Repository,
+    opts: &'a Options,
+    reader: Reader<R>,
+    writer: Writer<W>,
+    pack_started: bool,
+}
+
+/// Serves a v2 session (or, in stateless mode, exactly one request).
+pub(super) fn serve<R: Read, W: Write>(
+    repo: &dyn Repository,
+    opts: &Options,
+    input: R,
+    output: W,
+) -> Result<(), Error> {
+    let mut s = Session {
+        repo,
+        opts,
+        reader: Reader::new(input),
+        writer: Writer::new(output),
+        pack_started: false,
+    };
+    let result = s.run();
+    if let Err(e) = &result {
+        if !matches!(e, Error::Io(_)) && !s.pack_started {
+            let _ = s.writer.err(&e.to_string());
+            let _ = s.writer.flush();
+        }
+    }
+    result
+}
+
+impl<R: Read, W: Write> Session<'_, R, W> {
+    fn run(&mut self) -> Result<(), Error> {
+        if !self.opts.stateless_rpc || self.opts.advertise_refs {
+            self.advertise()?;
+            if self.opts.advertise_refs {
+                return Ok(());
+            }
+        }
+        loop {
+            let Some(req) = wire::read_request(
+                &mut self.reader,
+                self.opts.limits.max_wants + self.opts.limits.max_haves,
+            )
+            .map_err(v2_error)?
+            else {
+                return Ok(());
+            };
+            if let Some(format) = req.cap("object-format") {
+                if format != self.repo.hash_kind().name() {
+                    return Err(Error::Unsupported(
+                        "an object-format other than the repository's",
+                    ));
+                }
+            }
+            let table = commands::<R, W>();
+            let Some((_, _, handler)) = table.iter().find(|(n, _, _)| *n == req.command) else {
+                return Err(Error::Line(crate::protocol::v0::Error::Unexpected {
+                    expected: "a known v2 command",
+                    line: format!("command={}", req.command),
+                }));
+            };
+            handler(self, &req)?;
+            self.writer.flush()?;
+            if self.opts.stateless_rpc {
+                return Ok(());
+            }
+        }
+    }
+
+    fn advertise(&mut self) -> Result<(), Error> {
+        self.writer.text("version 2")?;
+        self.writer
+            .text(&format!("agent={}", capabilities::agent()))?;
+        for (name, value, _) in commands::<R, W>() {
+            match value {
+                Some(v) => self.writer.text(&format!("{name}={v}"))?,
+                None => self.writer.text(name)?,
+            }
+        }
+        self.writer.text("server-option")?;
+        self.writer
+            .text(&format!("object-format={}", self.repo.hash_kind().name()))?;
+        self.writer.flush_pkt()?;
+        self.writer.flush()?;
+        Ok(())
+    }
+}
+
+fn v2_error(e: wire::Error) -> Error {
+    match e {
+        wire::Error::PktLine(p) => Error::PktLine(p),
+        other => Error::Line(crate::protocol::v0::Error::Unexpected {
+            expected: "a well-formed v2 request",
+            line: other.to_string(),
+        }),
+    }
+}
+
+fn bad_arg(command: &'static str, arg: &[u8]) -> Error {
+    Error::Line(crate::protocol::v0::Error::Unexpected {
+        expected: command,
+        line: String::from_utf8_lossy(arg).into_owned(),
+    })
+}
+
+/// `ls-refs`: refs with optional symref targets, peeled values, prefixes and unborn HEAD.
+fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+    let (mut symrefs, mut peel, mut unborn) = (false, false, false);
+    let mut prefixes: Vec<String> = Vec::new();
+    for arg in &req.args {
+        match arg.as_slice() {
+            b"symrefs" => symrefs = true,
+            b"peel" => peel = true,
+            b"unborn" => unborn = true,
+            a => match a.strip_prefix(b"ref-prefix ") {
+                // git ignores prefixes past a limit and then lists everything; do the same.
+                Some(p) if prefixes.len() < 65536 => {
+                    prefixes.push(String::from_utf8_lossy(p).into_owned())
+                }
+                Some(_) => {}
+                None => {
+                    return Err(bad_arg(
+                        "ls-refs argument (symrefs, peel, unborn, ref-prefix)",
+                        a,
+                    ))
+                }
+            },
+        }
+    }
+    let matches =
+        |name: &str| prefixes.is_empty() || prefixes.iter().any(|p| name.starts_with(p.as_str()));
+    let head = s.repo.head()?;
+    if matches("HEAD") {
+        let target = head.symref_target.as_deref().filter(|_| symrefs);
+        match (head.id, target) {
+            (Some(id), Some(t)) => s.writer.text(&format!("{id} HEAD symref-target:{t}"))?,
+            (Some(id), None) => s.writer.text(&format!("{id} HEAD"))?,
+            (None, _) if unborn => {
+                if let Some(t) = &head.symref_target {
+                    s.writer.text(&format!("unborn HEAD symref-target:{t}"))?;
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    for r in s.repo.refs()? {
+        if !matches(&r.name) {
+            continue;
+        }
+        let mut line = format!("{} {}", r.id, r.name);
+        if let (true, Some(t)) = (symrefs, &r.symref_target) {
+            line.push_str(&format!(" symref-target:{t}"));
+        }
+        if let (true, Some(p)) = (peel, r.peeled) {
+            line.push_str(&format!(" peeled:{p}"));
+        }
+        s.writer.text(&line)?;
+    }
+    s.writer.flush_pkt()?;
+    Ok(())
+}
+
+/// The states of a v2 fetch request.
+enum FetchState {
+    /// Parse and validate the arguments.
+    ProcessArgs,
+    /// Send the acknowledgments section (skipped when the client sent `done`).
+    SendAcks,
+    /// Send the packfile section.
+    SendPack,
+    /// Finished.
+    Done,
+}
+
+/// `fetch`: negotiation and packfile.
+fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+    let mut wants: Vec<ObjectId> = Vec::new();
+    let mut haves: Vec<ObjectId> = Vec::new();
+    let (mut done, mut thin, mut ofs, mut no_progress, mut include_tag, mut wait_for_done) =
+        (false, false, false, false, false, false);
+    let mut negotiator: Option<Negotiator<'_>> = None;
+    let mut common: Vec<ObjectId> = Vec::new();
+    let mut refs: Vec<backend::Ref> = Vec::new();
+    let mut state = FetchState::ProcessArgs;
+    loop {
+        state = match state {
+            FetchState::ProcessArgs => {
+                for arg in &req.args {
+                    let a = arg.as_slice();
+                    if let Some(hex) = a.strip_prefix(b"want ") {
+                        wants.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
+                    } else if let Some(hex) = a.strip_prefix(b"have ") {
+                        haves.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
+                    } else {
+                        match a {
+                            b"done" => done = true,
+                            b"thin-pack" => thin = true,
+                            b"ofs-delta" => ofs = true,
+                            b"no-progress" => no_progress = true,
+                            b"include-tag" => include_tag = true,
+                            b"wait-for-done" => wait_for_done = true,
+                            _ if a.starts_with(b"shallow ") || a.starts_with(b"deepen") => {
+                                return Err(Error::Unsupported("shallow"))
+                            }
+                            _ if a.starts_with(b"filter ") => {
+                                return Err(Error::Unsupported("filter"))
+                            }
+                            _ => return Err(bad_arg("fetch argument", a)),
+                        }
+                    }
+                }
+                if wants.len() > s.opts.limits.max_wants {
+                    return Err(Error::Limit {
+                        what: "want lines",
+                        limit: s.opts.limits.max_wants,
+                    });
+                }
+                if wants.is_empty() {
+                    return Err(bad_arg("at least one want", b"(none)"));
+                }
+                refs = s.repo.refs()?;
+                check_wants(s.repo, &refs, &wants)?;
+                let mut n = Negotiator::new(s.repo, &wants, AckMode::MultiDetailed, false)?;
+                for h in &haves {
+                    if n.record(h)? {
+                        common.push(*h);
+                    }
+                }
+                negotiator = Some(n);
+                if done {
+                    FetchState::SendPack
+                } else {
+                    FetchState::SendAcks
+                }
+            }
+            FetchState::SendAcks => {
+                let n = negotiator
+                    .as_mut()
+                    .ok_or(Error::Unsupported("negotiation"))?;
+                s.writer.text("acknowledgments")?;
+                if common.is_empty() {
+                    s.writer.text("NAK")?;
+                }
+                for id in &common {
+                    s.writer.text(&format!("ACK {id}"))?;
+                }
+                let ready = !wait_for_done && n.ready()?;
+                if ready {
+                    s.writer.text("ready")?;
+                    s.writer.delim()?;
+                    FetchState::SendPack
+                } else {
+                    s.writer.flush_pkt()?;
+                    FetchState::Done
+                }
+            }
+            FetchState::SendPack => {
+                let common_all: Vec<ObjectId> = negotiator
+                    .as_ref()
+                    .map(|n| n.common().to_vec())
+                    .unwrap_or_default();
+                s.writer.text("packfile")?;
+                s.writer.flush()?;
+                s.pack_started = true;
+                let pack = PackRequest {
+                    wants: &wants,
+                    common: &common_all,
+                    refs: &refs,
+                    mode: Mode::SideBand64k,
+                    progress: !no_progress,
+                    ofs_delta: ofs,
+                    thin,
+                    include_tag,
+                };
+                stream_pack(s.repo, &pack, s.writer.get_mut())?;
+                FetchState::Done
+            }
+            FetchState::Done => return Ok(()),
+        }
+    }
+}
+
+/// Wants must be advertised tips unless the repository config allows more.
+fn check_wants(
+    repo: &dyn Repository,
+    refs: &[backend::Ref],
+    wants: &[ObjectId],
+) -> Result<(), Error> {
+    let mut tips: HashSet<ObjectId> = refs
+        .iter()
+        .flat_map(|r| [Some(r.id), r.peeled])
+        .flatten()
+        .collect();
+    if let Some(id) = repo.head()?.id {
+        tips.insert(id);
+    }
+    super::check_unlisted_wants(repo, &tips, wants)
+}
+
+/// `object-info`: sizes of the requested objects.
+fn object_info<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+    let mut size = false;
+    let mut ids = Vec::new();
+    for arg in &req.args {
+        let a = arg.as_slice();
+        if a == b"size" {
+            size = true;
+        } else if let Some(hex) = a.strip_prefix(b"oid ") {
+            ids.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("oid <id>", a))?);
+        } else {
+            return Err(bad_arg("object-info argument (size, oid)", a));
+        }
+    }
+    if size {
+        s.writer.text("size")?;
+        for id in ids {
+            match s.repo.object_header(&id)? {
+                Some((_, len)) => s.writer.text(&format!("{id} {len}"))?,
+                None => s.writer.text(&format!("{id} "))?,
+            }
+        }
+    }
+    s.writer.flush_pkt()?;
+    Ok(())
+}
