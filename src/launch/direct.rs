@@ -33,5 +33,6 @@ pub fn request(
         advertise_refs,
         timeout,
         limits: Limits::default(),
+        authorize: None,
     })
 }

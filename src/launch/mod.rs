@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::backend::Backend;
 use crate::config::Limits;
 use crate::protocol::Version;
-use crate::service::{upload_pack, Service};
+use crate::service::{receive_pack, upload_pack, Service};
 use watchdog::{Activity, Touching};
 
 /// One request, whatever launched it.
@@ -34,6 +34,8 @@ pub struct Request {
     pub timeout: Option<Duration>,
     /// Limits.
     pub limits: Limits,
+    /// Per-ref push check from the access policy (none: repository policy only).
+    pub authorize: Option<receive_pack::RefAuthorizer>,
 }
 
 /// Why a request failed.
@@ -50,6 +52,9 @@ pub enum Error {
     /// upload-pack failed.
     #[error(transparent)]
     UploadPack(#[from] upload_pack::Error),
+    /// receive-pack failed.
+    #[error(transparent)]
+    ReceivePack(#[from] receive_pack::Error),
     /// Not available in this build yet.
     #[error("{0} is not supported by this build")]
     Unsupported(&'static str),
@@ -95,7 +100,22 @@ pub fn serve<R: Read, W: Write>(
             };
             upload_pack::serve(repo.as_ref(), &opts, input, &mut output).map_err(Error::from)
         }
-        Service::ReceivePack => Err(Error::Unsupported("receive-pack")),
+        Service::ReceivePack => {
+            // receive-pack has no v2: a client asking for it gets v0 (v1 stays v1).
+            let version = if req.version == Version::V1 {
+                Version::V1
+            } else {
+                Version::V0
+            };
+            let opts = receive_pack::Options {
+                version,
+                stateless_rpc: req.stateless_rpc,
+                advertise_refs: req.advertise_refs,
+                limits: req.limits.clone(),
+                authorize: req.authorize.clone(),
+            };
+            receive_pack::serve(repo.as_ref(), &opts, input, &mut output).map_err(Error::from)
+        }
     };
     let _ = output.flush();
     result

@@ -2,5 +2,7 @@
 
 pub mod delta;
 pub mod entry;
+pub mod idx_write;
 pub mod index;
+pub mod ingest;
 pub mod write;

@@ -4,7 +4,7 @@
 //! it never touches files and never looks at how it was launched.
 
 pub mod progress;
-// pub mod receive_pack; (needs ingest, fsck)
+pub mod receive_pack;
 pub mod upload_pack;
 
 /// The services Sluice can run.

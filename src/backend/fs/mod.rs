@@ -4,12 +4,12 @@
 
 pub mod hooks;
 pub mod odb;
-// pub mod quarantine; (needs pack::ingest)
+pub mod quarantine;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Backend, Error, Head, RawEntry, Ref, RefUpdate, Repository};
+use crate::backend::{Backend, Error, Head, Quarantine, RawEntry, Ref, RefUpdate, Repository};
 use crate::gitconfig::GitConfig;
 use crate::hash::ObjectId;
 use crate::odb::{Kind, Object, TagRef};
@@ -70,6 +70,8 @@ impl Backend for FsBackend {
     fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
         let (git_dir, layout_bare) = discover(Path::new(location), self.strict)
             .ok_or_else(|| Error::NotFound(location.to_string()))?;
+        // Absolute, so hooks (which run inside the git dir) get usable paths.
+        let git_dir = git_dir.canonicalize().map_err(|e| Error::io(location, e))?;
         Ok(Box::new(FsRepository::open(git_dir, layout_bare)?))
     }
 }
@@ -265,6 +267,13 @@ impl Repository for FsRepository {
             }
         }
         Ok(tips)
+    }
+
+    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
+        Ok(Box::new(quarantine::FsQuarantine::create(
+            self,
+            &self.common_dir.join("objects"),
+        )?))
     }
 
     fn update_refs(

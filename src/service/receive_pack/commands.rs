@@ -81,12 +81,13 @@ mod tests {
 
     #[test]
     fn commands() {
-        let (c, caps) =
-            parse_command(format!("{Z} {A} refs/heads/x\0report-status").as_bytes()).unwrap();
+        let first = format!("{Z} {A} refs/heads/x\0report-status");
+        let (c, caps) = parse_command(first.as_bytes()).unwrap();
         assert!(c.is_create() && !c.is_delete());
         assert_eq!(c.name, "refs/heads/x");
         assert_eq!(caps, Some(&b"report-status"[..]));
-        let (c, caps) = parse_command(format!("{A} {Z} refs/heads/x").as_bytes()).unwrap();
+        let second = format!("{A} {Z} refs/heads/x");
+        let (c, caps) = parse_command(second.as_bytes()).unwrap();
         assert!(c.is_delete());
         assert_eq!(caps, None);
         for bad in [

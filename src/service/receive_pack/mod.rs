@@ -47,7 +47,8 @@ pub enum RefChange {
 
 /// Decides whether the pushing user may make `change` to the named ref; `Err(reason)` refuses
 /// it with that `ng` reason. Launchers build it from the access file.
-pub type RefAuthorizer = std::sync::Arc<dyn Fn(&str, RefChange) -> Result<(), String> + Send + Sync>;
+pub type RefAuthorizer =
+    std::sync::Arc<dyn Fn(&str, RefChange) -> Result<(), String> + Send + Sync>;
 
 /// How this request runs.
 #[derive(Clone, Default)]
@@ -369,7 +370,7 @@ fn run<R: Read, W: Write>(
     // Phase: per-command checks, against the repository plus quarantined objects.
     if unpack_status.is_ok() {
         let view: &dyn Repository = quarantine.as_ref().map_or(repo, |q| q.view());
-        check_commands(repo, view, &policy, &caps, opts.authorize.as_ref(), &mut updates)?;
+        check_commands(repo, view, &policy, opts.authorize.as_ref(), &mut updates)?;
     }
     let atomic = caps.has("atomic");
     if atomic {
@@ -548,7 +549,6 @@ fn check_commands(
     repo: &dyn Repository,
     view: &dyn Repository,
     policy: &Policy,
-    caps: &Requested,
     authorize: Option<&RefAuthorizer>,
     updates: &mut [Update],
 ) -> Result<(), Error> {
@@ -566,8 +566,6 @@ fn check_commands(
             || crate::refs::name::RefName::new(&cmd.name).is_err()
         {
             refuse("funny refname")
-        } else if cmd.is_delete() && !caps.has("delete-refs") {
-            refuse("deletion prohibited")
         } else if cmd.is_delete() && policy.deny_deletes {
             refuse("deletion prohibited")
         } else if policy.deny_current_branch && head_branch.as_deref() == Some(cmd.name.as_str()) {

@@ -1,0 +1,651 @@
+//! Pack ingestion for push: our `index-pack --stdin --fix-thin`.
+//!
+//! Pass 1 streams the pack from the client into a local spool file, parsing every entry header,
+//! inflating every zlib stream with its output bounded by the declared size, hashing whole
+//! objects (SHA-1 with collision detection) and computing each entry's CRC32, and finally checks
+//! the trailer. Pass 2 resolves deltas: starting from each whole object it walks the tree of
+//! deltas built on it (an explicit stack: chains may be thousands deep), re-reading delta data
+//! from the spool. REF deltas whose base is not in the pack (thin packs) get their base from the
+//! repository; such bases are appended to the pack, the object count and trailer rewritten, so
+//! the stored pack is self-contained, as `--fix-thin` does.
+//!
+//! Nothing here knows where the spool lives or what happens to the pack afterwards.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+use crate::hash::{Hasher, ObjectId};
+use crate::odb::{Kind, Object};
+use crate::pack::delta;
+use crate::pack::entry::{decode_header, decode_ofs_distance, encode_header, EntryType};
+use crate::progress::Progress;
+
+/// Limits on what a pushed pack may make us do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest pack, in bytes.
+    pub max_pack_bytes: u64,
+    /// Largest single object (inflated), in bytes.
+    pub max_object_bytes: u64,
+    /// Most objects in one pack.
+    pub max_objects: u32,
+    /// Deepest delta chain.
+    pub max_delta_depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pack_bytes: u64::MAX,
+            max_object_bytes: 4 << 30,
+            max_objects: u32::MAX,
+            max_delta_depth: 10_000,
+        }
+    }
+}
+
+/// Why a pack was refused. Messages are short, one line, fit for `unpack <reason>`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The stream is not a pack, or a field is malformed.
+    #[error("bad pack: {0}")]
+    Format(String),
+    /// The stream ended early.
+    #[error("pack truncated {0}")]
+    Truncated(String),
+    /// The trailer does not match the content.
+    #[error("pack checksum mismatch")]
+    Checksum,
+    /// A limit was exceeded.
+    #[error("pack exceeds {what} limit of {limit}")]
+    Limit {
+        /// Which limit.
+        what: &'static str,
+        /// Its value.
+        limit: u64,
+    },
+    /// A delta could not be applied.
+    #[error("bad delta at offset {offset}: {source}")]
+    Delta {
+        /// Entry offset.
+        offset: u64,
+        /// Why.
+        source: delta::Error,
+    },
+    /// A delta base exists nowhere.
+    #[error("missing delta base {0}")]
+    MissingBase(ObjectId),
+    /// Hashing detected a SHA-1 collision attack.
+    #[error("SHA-1 collision attack detected in object at offset {0}")]
+    Collision(u64),
+    /// The repository failed while looking up a base.
+    #[error("looking up a delta base: {0}")]
+    Base(String),
+    /// The spool file failed.
+    #[error("spool I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Supplies objects from the repository to complete thin packs.
+pub trait BaseLookup {
+    /// The object `id`, if the repository has it.
+    fn base(&self, id: &ObjectId) -> Result<Option<Object>, Error>;
+}
+
+/// One indexed object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Its id.
+    pub id: ObjectId,
+    /// Entry offset in the pack.
+    pub offset: u64,
+    /// CRC32 of the raw entry bytes (header through compressed data).
+    pub crc32: u32,
+    /// Object kind.
+    pub kind: Kind,
+}
+
+/// The result of [`index_pack`].
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    /// Every object, in pack order.
+    pub entries: Vec<IndexEntry>,
+    /// The pack trailer (after thin-pack completion, the new one).
+    pub pack_checksum: ObjectId,
+    /// Bases appended to complete a thin pack.
+    pub appended_bases: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum BaseRef {
+    None,
+    Offset(u64),
+    Id(ObjectId),
+}
+
+#[derive(Debug, Clone)]
+struct Raw {
+    offset: u64,
+    data_at: u64,
+    data_len: u64,
+    size: u64,
+    base: BaseRef,
+    crc32: u32,
+    /// Set once known (whole objects in pass 1, deltas in pass 2).
+    id: Option<ObjectId>,
+    kind: Option<Kind>,
+}
+
+/// Reads from a buffered source while copying every consumed byte to the spool, the pack hasher
+/// and the current entry's CRC.
+struct Tee<'a, R: BufRead> {
+    src: R,
+    spool: std::io::BufWriter<&'a mut File>,
+    hasher: Hasher,
+    crc: crc32fast::Hasher,
+    pos: u64,
+    limit: u64,
+}
+
+impl<R: BufRead> Tee<'_, R> {
+    fn take(&mut self, n: usize) -> Result<(), Error> {
+        self.src.consume(n);
+        Ok(())
+    }
+
+    fn record(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.pos += bytes.len() as u64;
+        if self.pos > self.limit {
+            return Err(Error::Limit {
+                what: "pack size",
+                limit: self.limit,
+            });
+        }
+        self.spool.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.crc.update(bytes);
+        Ok(())
+    }
+
+    /// Reads exactly `n` bytes (`n` small), recording them.
+    fn read_exact_small(&mut self, n: usize, what: &str) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let buf = self.src.fill_buf()?;
+            if buf.is_empty() {
+                return Err(Error::Truncated(format!("in {what}")));
+            }
+            let k = buf.len().min(n - out.len());
+            out.extend_from_slice(&buf[..k]);
+            let chunk = buf[..k].to_vec();
+            self.record(&chunk)?;
+            self.take(k)?;
+        }
+        Ok(out)
+    }
+
+    /// Reads a varint-terminated header: bytes until one without the high bit (max `max`).
+    fn read_varint_bytes(
+        &mut self,
+        first: Vec<u8>,
+        max: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, Error> {
+        let mut v = first;
+        while v.last().is_some_and(|b| b & 0x80 != 0) {
+            if v.len() >= max {
+                return Err(Error::Format(format!("{what} too long")));
+            }
+            let b = self.read_exact_small(1, what)?;
+            v.extend_from_slice(&b);
+        }
+        Ok(v)
+    }
+
+    /// Inflates one zlib stream, passing output chunks to `sink`; returns the inflated length.
+    /// Output beyond `expected` is an error (inflate bombs stop there).
+    fn inflate(
+        &mut self,
+        expected: u64,
+        mut sink: impl FnMut(&[u8]),
+        at: u64,
+    ) -> Result<u64, Error> {
+        let mut z = Decompress::new(true);
+        let mut out = vec![0u8; 64 * 1024];
+        let mut total: u64 = 0;
+        loop {
+            let input = self.src.fill_buf()?;
+            let eof = input.is_empty();
+            let (in_before, out_before) = (z.total_in(), z.total_out());
+            let status = z
+                .decompress(
+                    input,
+                    &mut out,
+                    if eof {
+                        FlushDecompress::Finish
+                    } else {
+                        FlushDecompress::None
+                    },
+                )
+                .map_err(|e| Error::Format(format!("zlib error in entry at offset {at}: {e}")))?;
+            let used = (z.total_in() - in_before) as usize;
+            let produced = (z.total_out() - out_before) as usize;
+            let consumed = input[..used].to_vec();
+            self.record(&consumed)?;
+            self.take(used)?;
+            total += produced as u64;
+            if total > expected {
+                return Err(Error::Format(format!(
+                    "entry at offset {at} inflates to more than its declared {expected} bytes"
+                )));
+            }
+            sink(&out[..produced]);
+            match status {
+                Status::StreamEnd => return Ok(total),
+                _ if eof && used == 0 && produced == 0 => {
+                    return Err(Error::Truncated(format!("in the entry at offset {at}")))
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Streams a pack from `input` into `spool` (an empty file opened read+write), indexes it,
+/// resolves deltas (taking thin-pack bases from `bases`) and returns the index entries.
+pub fn index_pack(
+    input: &mut dyn Read,
+    spool: &mut File,
+    bases: &dyn BaseLookup,
+    limits: &Limits,
+    progress: &mut dyn Progress,
+) -> Result<Indexed, Error> {
+    // Pass 1.
+    let (mut raws, checksum) = {
+        let mut tee = Tee {
+            src: BufReader::with_capacity(128 * 1024, input),
+            spool: std::io::BufWriter::with_capacity(256 * 1024, &mut *spool),
+            hasher: Hasher::default(),
+            crc: crc32fast::Hasher::new(),
+            pos: 0,
+            limit: limits.max_pack_bytes,
+        };
+        let header = tee.read_exact_small(12, "the pack header")?;
+        if &header[..4] != b"PACK" {
+            return Err(Error::Format("stream does not start with PACK".into()));
+        }
+        let version = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+        if version != 2 && version != 3 {
+            return Err(Error::Format(format!("unsupported pack version {version}")));
+        }
+        let count = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        if count > limits.max_objects {
+            return Err(Error::Limit {
+                what: "object count",
+                limit: u64::from(limits.max_objects),
+            });
+        }
+        // Do not trust `count` for allocation sizes.
+        let mut raws: Vec<Raw> = Vec::with_capacity((count as usize).min(1 << 16));
+        for n in 0..count {
+            let offset = tee.pos;
+            tee.crc = crc32fast::Hasher::new();
+            let first = tee.read_exact_small(1, "an entry header")?;
+            let head = tee.read_varint_bytes(first, 10, "entry header")?;
+            let (ty, size, _) = decode_header(&head)
+                .map_err(|e| Error::Format(format!("entry at offset {offset}: {e}")))?;
+            if size > limits.max_object_bytes {
+                return Err(Error::Limit {
+                    what: "object size",
+                    limit: limits.max_object_bytes,
+                });
+            }
+            let base = match ty {
+                EntryType::OfsDelta => {
+                    let first = tee.read_exact_small(1, "an ofs-delta offset")?;
+                    let bytes = tee.read_varint_bytes(first, 10, "ofs-delta offset")?;
+                    let (dist, _) = decode_ofs_distance(&bytes)
+                        .map_err(|e| Error::Format(format!("entry at offset {offset}: {e}")))?;
+                    let base = offset
+                        .checked_sub(dist)
+                        .filter(|_| dist > 0)
+                        .ok_or_else(|| {
+                            Error::Format(format!(
+                                "entry at offset {offset}: ofs-delta base out of range"
+                            ))
+                        })?;
+                    BaseRef::Offset(base)
+                }
+                EntryType::RefDelta => {
+                    let raw = tee.read_exact_small(20, "a ref-delta base")?;
+                    BaseRef::Id(
+                        ObjectId::from_bytes(&raw).map_err(|e| Error::Format(e.to_string()))?,
+                    )
+                }
+                _ => BaseRef::None,
+            };
+            let data_at = tee.pos;
+            let (id, kind) = if let Some(kind) = ty.kind() {
+                let mut h = Hasher::default();
+                h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
+                let got = tee.inflate(size, |chunk| h.update(chunk), offset)?;
+                if got != size {
+                    return Err(Error::Format(format!(
+                        "entry at offset {offset} inflates to {got} bytes, declared {size}"
+                    )));
+                }
+                (
+                    Some(h.finish().map_err(|_| Error::Collision(offset))?),
+                    Some(kind),
+                )
+            } else {
+                let got = tee.inflate(size, |_| {}, offset)?;
+                if got != size {
+                    return Err(Error::Format(format!(
+                        "delta at offset {offset} inflates to {got} bytes, declared {size}"
+                    )));
+                }
+                (None, None)
+            };
+            let crc32 = std::mem::replace(&mut tee.crc, crc32fast::Hasher::new()).finalize();
+            raws.push(Raw {
+                offset,
+                data_at,
+                data_len: tee.pos - data_at,
+                size,
+                base,
+                crc32,
+                id,
+                kind,
+            });
+            if n % 1024 == 0 {
+                progress.update("Receiving objects", u64::from(n), Some(u64::from(count)));
+            }
+        }
+        progress.finish(
+            "Receiving objects",
+            u64::from(count),
+            Some(u64::from(count)),
+        );
+        let expected = std::mem::take(&mut tee.hasher)
+            .finish()
+            .map_err(|_| Error::Collision(tee.pos))?;
+        // The trailer itself is not hashed.
+        let mut trailer = [0u8; 20];
+        let mut got = 0;
+        while got < 20 {
+            let buf = tee.src.fill_buf()?;
+            if buf.is_empty() {
+                return Err(Error::Truncated("in the trailer".into()));
+            }
+            let k = buf.len().min(20 - got);
+            trailer[got..got + k].copy_from_slice(&buf[..k]);
+            tee.src.consume(k);
+            got += k;
+        }
+        if trailer != expected.as_bytes() {
+            return Err(Error::Checksum);
+        }
+        tee.spool.write_all(&trailer)?;
+        tee.spool.flush()?;
+        (raws, expected)
+    };
+
+    // Pass 2: resolve deltas.
+    let by_offset: HashMap<u64, usize> = raws
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.offset, i))
+        .collect();
+    let mut children_of_offset: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut children_of_id: HashMap<ObjectId, Vec<usize>> = HashMap::new();
+    for (i, r) in raws.iter().enumerate() {
+        match r.base {
+            BaseRef::Offset(o) => {
+                if !by_offset.contains_key(&o) {
+                    return Err(Error::Format(format!(
+                        "delta at offset {} points inside an entry",
+                        r.offset
+                    )));
+                }
+                children_of_offset.entry(o).or_default().push(i);
+            }
+            BaseRef::Id(id) => children_of_id.entry(id).or_default().push(i),
+            BaseRef::None => {}
+        }
+    }
+    let total_deltas = raws.iter().filter(|r| r.kind.is_none()).count() as u64;
+    let mut resolved_deltas: u64 = 0;
+    let roots: Vec<usize> = (0..raws.len())
+        .filter(|&i| raws[i].kind.is_some())
+        .collect();
+    for root in roots {
+        let data = read_whole(spool, &raws[root])?;
+        resolve_from(
+            spool,
+            &mut raws,
+            root,
+            data,
+            &children_of_offset,
+            &mut children_of_id,
+            limits,
+            &mut resolved_deltas,
+            progress,
+            total_deltas,
+        )?;
+    }
+    // Thin pack: REF deltas against objects we already have.
+    let mut appended = 0usize;
+    let mut end = spool.seek(SeekFrom::End(0))? - 20;
+    let mut appended_entries: Vec<IndexEntry> = Vec::new();
+    loop {
+        let pending: Vec<ObjectId> = children_of_id
+            .iter()
+            .filter(|(_, kids)| kids.iter().any(|&k| raws[k].kind.is_none()))
+            .map(|(id, _)| *id)
+            .collect();
+        let Some(base_id) = pending.first().copied() else {
+            break;
+        };
+        let obj = bases.base(&base_id)?.ok_or(Error::MissingBase(base_id))?;
+        // Append the base as a whole object.
+        let mut entry = Vec::new();
+        encode_header(
+            EntryType::from_kind(obj.kind),
+            obj.data.len() as u64,
+            &mut entry,
+        );
+        let mut z = flate2::write::ZlibEncoder::new(entry, flate2::Compression::default());
+        z.write_all(&obj.data)?;
+        let entry = z.finish()?;
+        spool.write_all_at(&entry, end)?;
+        appended_entries.push(IndexEntry {
+            id: base_id,
+            offset: end,
+            crc32: crc32fast::hash(&entry),
+            kind: obj.kind,
+        });
+        end += entry.len() as u64;
+        appended += 1;
+        let kids = children_of_id.remove(&base_id).unwrap_or_default();
+        for k in kids {
+            if raws[k].kind.is_some() {
+                continue;
+            }
+            let d = read_delta(spool, &raws[k])?;
+            let out = delta::apply(&obj.data, &d, limits.max_object_bytes).map_err(|source| {
+                Error::Delta {
+                    offset: raws[k].offset,
+                    source,
+                }
+            })?;
+            let id = hash_object(obj.kind, &out, raws[k].offset)?;
+            raws[k].id = Some(id);
+            raws[k].kind = Some(obj.kind);
+            resolved_deltas += 1;
+            resolve_from(
+                spool,
+                &mut raws,
+                k,
+                out,
+                &children_of_offset,
+                &mut children_of_id,
+                limits,
+                &mut resolved_deltas,
+                progress,
+                total_deltas,
+            )?;
+        }
+    }
+    if let Some(r) = raws.iter().find(|r| r.kind.is_none()) {
+        return Err(Error::Format(format!(
+            "delta at offset {} could not be resolved (cycle?)",
+            r.offset
+        )));
+    }
+    if total_deltas > 0 {
+        progress.finish("Resolving deltas", total_deltas, Some(total_deltas));
+    }
+    let mut entries: Vec<IndexEntry> = raws
+        .iter()
+        .filter_map(|r| {
+            Some(IndexEntry {
+                id: r.id?,
+                offset: r.offset,
+                crc32: r.crc32,
+                kind: r.kind?,
+            })
+        })
+        .collect();
+    let mut pack_checksum = checksum;
+    if appended > 0 {
+        entries.extend(appended_entries);
+        spool.set_len(end)?;
+        let count =
+            u32::try_from(entries.len()).map_err(|_| Error::Format("too many objects".into()))?;
+        spool.write_all_at(&count.to_be_bytes(), 8)?;
+        let mut h = Hasher::default();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = 0u64;
+        while pos < end {
+            let n = (end - pos).min(buf.len() as u64) as usize;
+            spool.read_exact_at(&mut buf[..n], pos)?;
+            h.update(&buf[..n]);
+            pos += n as u64;
+        }
+        pack_checksum = h.finish().map_err(|_| Error::Collision(0))?;
+        spool.write_all_at(pack_checksum.as_bytes(), end)?;
+    }
+    Ok(Indexed {
+        entries,
+        pack_checksum,
+        appended_bases: appended,
+    })
+}
+
+fn hash_object(kind: Kind, data: &[u8], offset: u64) -> Result<ObjectId, Error> {
+    crate::hash::object_id(kind, data).map_err(|_| Error::Collision(offset))
+}
+
+fn inflate_at(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
+    let mut compressed = vec![0u8; r.data_len as usize];
+    spool.read_exact_at(&mut compressed, r.data_at)?;
+    let mut out = Vec::with_capacity(r.size as usize);
+    let mut z = flate2::read::ZlibDecoder::new(&compressed[..]);
+    z.read_to_end(&mut out)?;
+    if out.len() as u64 != r.size {
+        return Err(Error::Format(format!(
+            "entry at offset {} changed size on re-read",
+            r.offset
+        )));
+    }
+    Ok(out)
+}
+
+fn read_whole(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
+    inflate_at(spool, r)
+}
+
+fn read_delta(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
+    inflate_at(spool, r)
+}
+
+/// Resolves every delta built (transitively) on entry `root`, whose content is `data`.
+#[allow(clippy::too_many_arguments)]
+fn resolve_from(
+    spool: &File,
+    raws: &mut [Raw],
+    root: usize,
+    data: Vec<u8>,
+    by_offset: &HashMap<u64, Vec<usize>>,
+    by_id: &mut HashMap<ObjectId, Vec<usize>>,
+    limits: &Limits,
+    resolved: &mut u64,
+    progress: &mut dyn Progress,
+    total: u64,
+) -> Result<(), Error> {
+    // Each frame: (entry, its content, its children still to do, depth).
+    let mut stack: Vec<(usize, std::rc::Rc<Vec<u8>>, Vec<usize>, u32)> = Vec::new();
+    let kids = children(raws, root, by_offset, by_id);
+    stack.push((root, std::rc::Rc::new(data), kids, 0));
+    while let Some(frame) = stack.last_mut() {
+        let Some(child) = frame.2.pop() else {
+            stack.pop();
+            continue;
+        };
+        if raws[child].kind.is_some() {
+            continue;
+        }
+        let depth = frame.3 + 1;
+        if depth > limits.max_delta_depth {
+            return Err(Error::Limit {
+                what: "delta depth",
+                limit: u64::from(limits.max_delta_depth),
+            });
+        }
+        let base = std::rc::Rc::clone(&frame.1);
+        let kind = raws[frame.0]
+            .kind
+            .ok_or_else(|| Error::Format("unresolved base".into()))?;
+        let d = read_delta(spool, &raws[child])?;
+        let out =
+            delta::apply(&base, &d, limits.max_object_bytes).map_err(|source| Error::Delta {
+                offset: raws[child].offset,
+                source,
+            })?;
+        let id = hash_object(kind, &out, raws[child].offset)?;
+        raws[child].id = Some(id);
+        raws[child].kind = Some(kind);
+        *resolved += 1;
+        if *resolved % 1024 == 0 {
+            progress.update("Resolving deltas", *resolved, Some(total));
+        }
+        let kids = children(raws, child, by_offset, by_id);
+        if !kids.is_empty() {
+            stack.push((child, std::rc::Rc::new(out), kids, depth));
+        }
+    }
+    Ok(())
+}
+
+fn children(
+    raws: &[Raw],
+    i: usize,
+    by_offset: &HashMap<u64, Vec<usize>>,
+    by_id: &mut HashMap<ObjectId, Vec<usize>>,
+) -> Vec<usize> {
+    let mut kids = by_offset.get(&raws[i].offset).cloned().unwrap_or_default();
+    if let Some(id) = raws[i].id {
+        if let Some(more) = by_id.remove(&id) {
+            kids.extend(more);
+        }
+    }
+    kids
+}
+
+#[cfg(test)]
+mod tests;
