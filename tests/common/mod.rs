@@ -205,7 +205,10 @@ pub fn refs(repo: &Path) -> String {
 
 /// `git fsck --strict` must be clean.
 pub fn fsck(repo: &Path) {
-    let out = git(repo, &["fsck", "--strict", "--no-progress"]);
+    let out = git(
+        repo,
+        &["fsck", "--strict", "--no-progress", "--no-dangling"],
+    );
     // "notice:" lines (unborn HEAD, no refs) are informational, not damage.
     let stderr = String::from_utf8_lossy(&out.stderr);
     let problems = stderr.lines().filter(|l| !l.starts_with("notice:")).count();
