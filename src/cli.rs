@@ -8,14 +8,23 @@ use clap::{Args, Parser, Subcommand};
 /// Sluice: a git server for sshd, inetd, git's ext:: transport and login shells.
 ///
 /// Sluice speaks git's pack protocol on standard input and output, in place of
-/// git-upload-pack and git-receive-pack, reading and writing ordinary on-disk repositories.
+/// git-upload-pack, git-receive-pack, git daemon --inetd and git-shell, reading and writing
+/// ordinary on-disk repositories.
 #[derive(Debug, Parser)]
 #[command(
     name = "sluice",
     version,
     about,
-    long_about = None,
-    override_usage = "sluice [--log-file FILE] [--log-level LEVEL] upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR\n       sluice [...] receive-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR\n       sluice git-upload-pack DIR | sluice git-receive-pack DIR"
+    override_usage = "\
+sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
+       sluice receive-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
+       sluice git-upload-pack DIR | sluice git-receive-pack DIR
+       sluice ssh --root ROOT [--user NAME] [--access FILE] [--timeout SECS]
+       sluice shell -c COMMAND
+       sluice inetd [--base-path ROOT] [--interpolated-path TEMPLATE] [--export-all]
+                    [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE]
+       sluice init [--bare] [--initial-branch NAME] DIR
+       (all: [--log-file FILE] [--log-level LEVEL])"
 )]
 pub struct Cli {
     /// Append structured logs to FILE (also: SLUICE_LOG_FILE). Logs never go to stdout.
@@ -46,6 +55,14 @@ pub enum Command {
     /// Accept a push into DIR (replaces git-receive-pack).
     #[command(visible_alias = "git-receive-pack")]
     ReceivePack(ServiceArgs),
+    /// Serve the command in SSH_ORIGINAL_COMMAND (sshd ForceCommand / authorized_keys command=).
+    Ssh(SshArgs),
+    /// git-shell compatible login shell: run `-c COMMAND`.
+    Shell(ShellArgs),
+    /// Serve one git:// connection on stdin/stdout (inetd, xinetd, systemd sockets).
+    Inetd(InetdArgs),
+    /// Create a repository that C git accepts.
+    Init(InitArgs),
 }
 
 /// Arguments shared by the stdin/stdout services.
@@ -63,11 +80,77 @@ pub struct ServiceArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 
-    /// Do not try DIR.git or DIR/.git: DIR must be the repository itself (git daemon passes this).
+    /// Do not try DIR.git or DIR/.git: DIR must be the repository itself.
     #[arg(long)]
     pub strict: bool,
 
     /// The repository.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `sluice ssh`.
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// Directory holding the repositories.
+    #[arg(long, value_name = "ROOT")]
+    pub root: PathBuf,
+    /// The authenticated user (set per key in authorized_keys).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Access policy file (see sluice(1), ACCESS FILE); without it every repository under ROOT
+    /// is readable and writable.
+    #[arg(long, value_name = "FILE")]
+    pub access: Option<PathBuf>,
+    /// End the request when the client is silent for SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+/// `sluice shell`.
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// The command, as sshd passes it to a login shell.
+    #[arg(short = 'c', value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+/// `sluice inetd`.
+#[derive(Debug, Args)]
+pub struct InetdArgs {
+    /// Requested paths are relative to ROOT.
+    #[arg(long, value_name = "ROOT")]
+    pub base_path: Option<PathBuf>,
+    /// Repository path template: %H host, %CH canonical host, %IP address, %P port, %D path.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub interpolated_path: Option<String>,
+    /// Serve repositories without a git-daemon-export-ok file.
+    #[arg(long)]
+    pub export_all: bool,
+    /// Enable a service that is off by default (receive-pack).
+    #[arg(long, value_name = "SERVICE")]
+    pub enable: Vec<String>,
+    /// End the request when the client is silent for SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Time allowed for the request line, in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub init_timeout: Option<u64>,
+    /// Access policy file; git:// users are `anonymous`.
+    #[arg(long, value_name = "FILE")]
+    pub access: Option<PathBuf>,
+}
+
+/// `sluice init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Create a bare repository (DIR is the git directory).
+    #[arg(long)]
+    pub bare: bool,
+    /// The branch HEAD points at.
+    #[arg(long, short = 'b', value_name = "NAME", default_value = "main")]
+    pub initial_branch: String,
+    /// Where.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }

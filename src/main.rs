@@ -1,20 +1,32 @@
 //! The `sluice` executable: parse the command line, pick a launch mode, map errors to exit codes.
 //!
 //! Exit codes follow git's: 0 on success, 128 for a fatal error (what `die()` returns). A client
-//! that hangs up (broken pipe) is not an error worth a message.
+//! that hangs up (broken pipe) is not an error worth a message. Invoked as `sluice-shell` (a
+//! login shell), it behaves as `sluice shell`.
 
 mod cli;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use sluice::access::Policy;
 use sluice::backend::fs::FsBackend;
-use sluice::launch;
+use sluice::launch::{self, inetd, shell, ssh};
 use sluice::service::Service;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    if argv0.is_some_and(|n| n.trim_start_matches('-') == "sluice-shell") {
+        args.insert(1, "shell".into());
+    }
+    let cli = cli::Cli::parse_from(args);
     let _log_guard = match sluice::logging::init(cli.log_file.as_deref(), &cli.log_level) {
         Ok(g) => g,
         Err(e) => {
@@ -22,34 +34,131 @@ fn main() -> ExitCode {
             return ExitCode::from(128);
         }
     };
-    let (service, args) = match &cli.command {
-        cli::Command::UploadPack(a) => (Service::UploadPack, a),
-        cli::Command::ReceivePack(a) => (Service::ReceivePack, a),
-    };
-    let timeout = args.timeout.filter(|t| *t > 0).map(Duration::from_secs);
-    let git_protocol = std::env::var("GIT_PROTOCOL").ok();
-    let result = launch::direct::request(
-        service,
-        &args.dir,
-        args.stateless_rpc,
-        args.advertise_refs,
-        timeout,
-        git_protocol.as_deref(),
-    )
-    .and_then(|req| {
-        let (stdin, stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
-        launch::serve(&req, &FsBackend::default(), stdin, stdout)
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let quiet_stderr = matches!(cli.command, cli::Command::Inetd(_));
+    match run(cli.command) {
+        Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "request failed");
-            // Direct mode: stderr is the user's terminal (git relays it), never the wire.
-            eprintln!("fatal: {e}");
+            // Under inetd stderr may be the client's socket; elsewhere it is the user's terminal.
+            if !quiet_stderr {
+                eprintln!("fatal: {e}");
+            }
             ExitCode::from(128)
         }
     }
+}
+
+fn secs(s: Option<u64>) -> Option<Duration> {
+    s.filter(|t| *t > 0).map(Duration::from_secs)
+}
+
+fn policy(path: Option<&std::path::Path>) -> Result<Option<Arc<Policy>>, launch::Error> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path)?;
+    Policy::parse(&text)
+        .map(|p| Some(Arc::new(p)))
+        .map_err(|e| launch::Error::Refused(format!("{}: {e}", path.display())))
+}
+
+fn run(command: cli::Command) -> Result<ExitCode, launch::Error> {
+    let git_protocol = std::env::var("GIT_PROTOCOL").ok();
+    let (stdin, stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
+    let serve_action = |action: ssh::Action, stdin, stdout| -> Result<ExitCode, launch::Error> {
+        match action {
+            ssh::Action::Serve(req) => launch::serve(&req, &FsBackend::default(), stdin, stdout)
+                .map(|()| ExitCode::SUCCESS),
+            ssh::Action::Print(text, 0) => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            ssh::Action::Print(text, code) => {
+                eprint!("{text}");
+                Ok(ExitCode::from(code))
+            }
+        }
+    };
+    match command {
+        cli::Command::UploadPack(a) => direct(
+            Service::UploadPack,
+            &a,
+            git_protocol.as_deref(),
+            stdin,
+            stdout,
+        ),
+        cli::Command::ReceivePack(a) => direct(
+            Service::ReceivePack,
+            &a,
+            git_protocol.as_deref(),
+            stdin,
+            stdout,
+        ),
+        cli::Command::Ssh(a) => {
+            let cfg = ssh::SshConfig {
+                root: a.root,
+                user: a.user,
+                policy: policy(a.access.as_deref())?,
+                timeout: secs(a.timeout),
+            };
+            let original = std::env::var("SSH_ORIGINAL_COMMAND").ok();
+            serve_action(
+                ssh::action(&cfg, original.as_deref(), git_protocol.as_deref())?,
+                stdin,
+                stdout,
+            )
+        }
+        cli::Command::Shell(a) => {
+            let root = std::env::var_os("SLUICE_ROOT")
+                .map(Into::into)
+                .map_or_else(std::env::current_dir, Ok)?;
+            let user = std::env::var("USER").ok();
+            serve_action(
+                shell::action(
+                    root,
+                    user,
+                    a.command.as_deref(),
+                    git_protocol.as_deref(),
+                    None,
+                )?,
+                stdin,
+                stdout,
+            )
+        }
+        cli::Command::Inetd(a) => {
+            let cfg = inetd::InetdConfig {
+                base_path: a.base_path,
+                interpolated_path: a.interpolated_path,
+                export_all: a.export_all,
+                enable_receive_pack: a.enable.iter().any(|s| s == "receive-pack"),
+                timeout: secs(a.timeout),
+                init_timeout: secs(a.init_timeout),
+                policy: policy(a.access.as_deref())?,
+            };
+            inetd::run(&cfg, &FsBackend::default(), stdin, stdout).map(|()| ExitCode::SUCCESS)
+        }
+        cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| launch::Error::Refused(e.to_string())),
+    }
+}
+
+fn direct(
+    service: Service,
+    a: &cli::ServiceArgs,
+    proto: Option<&str>,
+    stdin: impl std::io::Read,
+    stdout: impl std::io::Write,
+) -> Result<ExitCode, launch::Error> {
+    let req = launch::direct::request(
+        service,
+        &a.dir,
+        a.stateless_rpc,
+        a.advertise_refs,
+        secs(a.timeout),
+        proto,
+    )?;
+    let backend = FsBackend { strict: a.strict };
+    launch::serve(&req, &backend, stdin, stdout).map(|()| ExitCode::SUCCESS)
 }
 
 fn is_broken_pipe(e: &launch::Error) -> bool {

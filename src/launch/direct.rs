@@ -25,6 +25,7 @@ pub fn request(
         .ok_or_else(|| Error::Refused(format!("repository path is not valid UTF-8: {dir:?}")))?
         .to_string();
     Ok(Request {
+        mode: "direct",
         service,
         location,
         user: None,

@@ -1,9 +1,19 @@
 //! Launch modes: each turns one incoming request into a [`Request`] (service, repository, user,
 //! protocol) and hands it to [`serve`], which opens the repository and runs the service.
 //!
-//! - [`direct`]: `sluice upload-pack DIR`, `ext::`, `--upload-pack=`, smart-HTTP helpers.
+//! - [`direct`]: `sluice upload-pack DIR`, `ext::`, `--upload-pack=`, smart-HTTP helpers;
+//! - [`ssh`]: sshd `ForceCommand` / authorized_keys `command=`, from `SSH_ORIGINAL_COMMAND`;
+//! - [`shell`]: a git-shell compatible login shell (`sluice shell -c CMD`);
+//! - [`inetd`]: the git:// daemon protocol on stdin/stdout.
 
+pub mod command;
+pub mod daemon_request;
 pub mod direct;
+pub mod inetd;
+pub mod resolve;
+pub mod shell;
+pub mod sq;
+pub mod ssh;
 pub mod watchdog;
 
 use std::io::{BufWriter, Read, Write};
@@ -18,6 +28,8 @@ use watchdog::{Activity, Touching};
 /// One request, whatever launched it.
 #[derive(Clone)]
 pub struct Request {
+    /// The launch mode, for logs (`direct`, `ssh`, `shell`, `inetd`).
+    pub mode: &'static str,
     /// Which service.
     pub service: Service,
     /// The repository location for the backend (already confined and checked by the launcher).
@@ -73,22 +85,53 @@ pub fn serve<R: Read, W: Write>(
     input: R,
     output: W,
 ) -> Result<(), Error> {
+    serve_with(req, backend, input, output, &Activity::new())
+}
+
+/// [`serve`] with a caller-provided [`Activity`] (inetd mode already counted the request line).
+pub fn serve_with<R: Read, W: Write>(
+    req: &Request,
+    backend: &dyn Backend,
+    input: R,
+    output: W,
+    activity: &Activity,
+) -> Result<(), Error> {
+    let result = serve_inner(req, backend, input, output, activity);
+    let (bytes_in, bytes_out) = activity.bytes();
+    tracing::info!(
+        mode = req.mode,
+        user = req.user.as_deref().unwrap_or("-"),
+        service = req.service.wire_name(),
+        repo = %req.location,
+        version = ?req.version,
+        bytes_in,
+        bytes_out,
+        duration_ms = activity.elapsed().as_millis() as u64,
+        outcome = match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        },
+        "request finished"
+    );
+    result
+}
+
+fn serve_inner<R: Read, W: Write>(
+    req: &Request,
+    backend: &dyn Backend,
+    input: R,
+    output: W,
+    activity: &Activity,
+) -> Result<(), Error> {
     let repo = backend.open(&req.location).map_err(|source| Error::Open {
         location: req.location.clone(),
         source,
     })?;
-    let activity = Activity::new();
-    if let Some(t) = req.timeout {
-        activity.start_watchdog(t);
-    }
-    let input = Touching::new(input, activity.clone());
-    let mut output = Touching::new(BufWriter::with_capacity(64 * 1024, output), activity);
-    tracing::info!(
-        service = req.service.wire_name(),
-        repo = %req.location,
-        user = req.user.as_deref().unwrap_or("-"),
-        version = ?req.version,
-        "request"
+    activity.set_limit(req.timeout);
+    let input = Touching::reader(input, activity.clone());
+    let mut output = Touching::writer(
+        BufWriter::with_capacity(64 * 1024, output),
+        activity.clone(),
     );
     let result = match req.service {
         Service::UploadPack => {

@@ -3,6 +3,7 @@
 //! what Sluice writes (packs, indexes, refs) is what `git gc` and `git fsck` expect.
 
 pub mod hooks;
+pub mod init;
 pub mod odb;
 pub mod quarantine;
 

@@ -1,0 +1,33 @@
+//! git-shell compatible login shell: `sluice shell -c "git-upload-pack 'repo.git'"`, also when
+//! the executable is invoked as `sluice-shell` (a symlink set with `chsh`). Same command rules as
+//! the ssh mode. Paths are relative to the login's working directory (its home), as with
+//! git-shell, and confined under it; `SLUICE_ROOT` names another root.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{command, ssh, Error, Request};
+
+/// What to do for `sluice shell -c COMMAND` (`command` None: interactive login).
+pub fn action(
+    root: PathBuf,
+    user: Option<String>,
+    command_line: Option<&str>,
+    git_protocol: Option<&str>,
+    timeout: Option<Duration>,
+) -> Result<ssh::Action, Error> {
+    let Some(cmd) = command_line.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(ssh::Action::Print(ssh::greeting(user.as_deref()), 128));
+    };
+    let parsed = command::parse(cmd).map_err(|e| Error::Refused(e.to_string()))?;
+    let req: Request = ssh::authorize(
+        "shell",
+        &root,
+        user.as_deref(),
+        None,
+        parsed,
+        git_protocol,
+        timeout,
+    )?;
+    Ok(ssh::Action::Serve(req))
+}

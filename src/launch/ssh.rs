@@ -1,0 +1,158 @@
+//! The ssh launch mode: `command="sluice ssh --root /srv/git --user alice",restrict ...` in
+//! authorized_keys, or sshd `ForceCommand`. The client's command arrives in
+//! `SSH_ORIGINAL_COMMAND`; only the git service commands are accepted (see [`command`]),
+//! their path is confined under the root, and the access policy decides what `--user` may do.
+//! `info` lists the repositories the user may read, with gitolite-style R/W marks.
+//!
+//! [`command`]: crate::launch::command
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{command, resolve, Error, Request};
+use crate::access::{Policy, Right};
+use crate::config::Limits;
+use crate::protocol::version_from_git_protocol;
+use crate::service::receive_pack::{RefAuthorizer, RefChange};
+use crate::service::Service;
+
+/// How the ssh mode is configured.
+#[derive(Debug, Clone)]
+pub struct SshConfig {
+    /// Repositories live under this directory.
+    pub root: PathBuf,
+    /// The authenticated user (from the authorized_keys line).
+    pub user: Option<String>,
+    /// The access policy; without one every repository under the root is readable and writable.
+    pub policy: Option<Arc<Policy>>,
+    /// Idle timeout.
+    pub timeout: Option<Duration>,
+}
+
+/// What to do for one ssh session.
+pub enum Action {
+    /// Serve this request.
+    Serve(Request),
+    /// Print this text on stdout and exit with this code (no git command: greeting, `info`).
+    Print(String, u8),
+}
+
+/// The text shown when a user logs in without a command.
+pub fn greeting(user: Option<&str>) -> String {
+    format!(
+        "Hi {}! You have successfully authenticated, but sluice does not provide shell access.\nTry: ssh <host> info\n",
+        user.unwrap_or("there")
+    )
+}
+
+/// Decides what to do for `original_command` (None: interactive login) under `cfg`.
+pub fn action(
+    cfg: &SshConfig,
+    original_command: Option<&str>,
+    git_protocol: Option<&str>,
+) -> Result<Action, Error> {
+    let Some(cmd) = original_command.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(Action::Print(greeting(cfg.user.as_deref()), 1));
+    };
+    if cmd == "info" {
+        return Ok(Action::Print(info(cfg), 0));
+    }
+    let parsed = command::parse(cmd).map_err(|e| Error::Refused(e.to_string()))?;
+    let request = authorize(
+        "ssh",
+        &cfg.root,
+        cfg.user.as_deref(),
+        cfg.policy.clone(),
+        parsed,
+        git_protocol,
+        cfg.timeout,
+    )?;
+    Ok(Action::Serve(request))
+}
+
+/// Resolves and checks a parsed command for `user` under `root` with `policy`.
+pub(crate) fn authorize(
+    mode: &'static str,
+    root: &std::path::Path,
+    user: Option<&str>,
+    policy: Option<Arc<Policy>>,
+    cmd: command::GitCommand,
+    git_protocol: Option<&str>,
+    timeout: Option<Duration>,
+) -> Result<Request, Error> {
+    let denied = || {
+        Error::Refused(format!(
+            "repository '{}' not found or access denied",
+            cmd.path
+        ))
+    };
+    let resolved = resolve::under_root(root, &cmd.path).map_err(|e| {
+        tracing::warn!(path = %cmd.path, error = %e, "refused path");
+        denied()
+    })?;
+    let needed = match cmd.service {
+        Service::UploadPack => Right::Read,
+        Service::ReceivePack => Right::Write,
+    };
+    let authorize_refs: Option<RefAuthorizer> = match &policy {
+        None => None,
+        Some(p) => {
+            let granted = p.repo_right(&resolved.name, user);
+            if granted.is_none_or(|g| g < needed) {
+                tracing::warn!(repo = %resolved.name, user = user.unwrap_or("-"), "access denied");
+                return Err(denied());
+            }
+            let p = Arc::clone(p);
+            let repo = resolved.name.clone();
+            let user = user.map(str::to_string);
+            Some(Arc::new(move |refname: &str, change: RefChange| {
+                let right = match change {
+                    RefChange::Create | RefChange::FastForward => Right::Write,
+                    RefChange::Rewind | RefChange::Delete => Right::Force,
+                };
+                if p.allows_ref(&repo, user.as_deref(), refname, right) {
+                    Ok(())
+                } else {
+                    Err(format!("access denied: {} needs {}", refname, right.mark()))
+                }
+            }))
+        }
+    };
+    let location = resolved.location.to_str().ok_or_else(denied)?.to_string();
+    Ok(Request {
+        mode,
+        service: cmd.service,
+        location,
+        user: user.map(str::to_string),
+        version: version_from_git_protocol(git_protocol),
+        stateless_rpc: false,
+        advertise_refs: false,
+        timeout,
+        limits: Limits::default(),
+        authorize: authorize_refs,
+    })
+}
+
+/// The `info` listing: every repository under the root the user may read.
+fn info(cfg: &SshConfig) -> String {
+    let mut out = format!(
+        "hello {}, this is sluice {}\n\n",
+        cfg.user.as_deref().unwrap_or("anonymous"),
+        env!("CARGO_PKG_VERSION")
+    );
+    for name in resolve::list_repositories(&cfg.root, 4) {
+        let right = match &cfg.policy {
+            None => Some(Right::Force),
+            Some(p) => p.repo_right(&name, cfg.user.as_deref()),
+        };
+        let marks = match right {
+            None => continue,
+            Some(Right::Read) => " R   ",
+            Some(Right::Write) => " R W ",
+            Some(Right::Force) => " R W+",
+        };
+        out.push_str(&format!("{marks}\t{name}\n"));
+    }
+    out
+}
