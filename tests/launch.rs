@@ -1,0 +1,554 @@
+//! Launch modes through the real components that launch them: OpenSSH's sshd (authorized_keys
+//! `command=`), xinetd (git://), and the shell mode as a login shell would run it.
+//! sshd and xinetd must be installed (CI installs them); set SLUICE_SKIP_SYSTEM_TESTS=1 to skip
+//! these tests on a machine without them.
+
+mod common;
+
+use common::*;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn have(tool: &str) -> bool {
+    if Path::new(tool).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("SLUICE_SKIP_SYSTEM_TESTS").is_ok(),
+        "{tool} is not installed (install openssh-server and xinetd, or set SLUICE_SKIP_SYSTEM_TESTS=1)"
+    );
+    false
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server did not start on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed on drop.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A server root with a bare copy of the `branches` fixture as `proj.git` and an empty `empty.git`.
+fn server_root(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    copy_repo(&fixture("branches"), &root.join("proj.git"));
+    git_ok(&root, &["init", "-q", "--bare", "empty.git"]);
+    root
+}
+
+struct Ssh {
+    _daemon: Daemon,
+    port: u16,
+    keys: PathBuf,
+}
+
+impl Ssh {
+    /// `GIT_SSH_COMMAND` for `key` (`alice` or `bob`).
+    fn command(&self, key: &str) -> String {
+        format!(
+            "ssh -p {} -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes",
+            self.port,
+            self.keys.join(key).display()
+        )
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}@127.0.0.1:{path}", whoami())
+    }
+
+    fn run(&self, key: &str, remote_cmd: &str) -> std::process::Output {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "{} {}@127.0.0.1 {}",
+            self.command(key),
+            whoami(),
+            remote_cmd
+        ));
+        c.stdin(Stdio::null()).output().unwrap()
+    }
+}
+
+fn whoami() -> String {
+    String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Starts sshd with keys for alice (RW, RW+ only on sandbox branches) and bob (read-only).
+fn start_sshd(dir: &Path, root: &Path) -> Option<Ssh> {
+    if !have("/usr/sbin/sshd") {
+        return None;
+    }
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for k in ["host", "alice", "bob"] {
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(keys.join(k))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let access = dir.join("access.conf");
+    std::fs::write(
+        &access,
+        "repo proj empty\n    R = bob alice\n    RW = alice\n    RW+ refs/heads/sandbox/* = alice\n",
+    )
+    .unwrap();
+    let log = dir.join("sluice.log");
+    let mut auth = String::new();
+    for user in ["alice", "bob"] {
+        let key = std::fs::read_to_string(keys.join(format!("{user}.pub"))).unwrap();
+        auth.push_str(&format!(
+            "command=\"{} --log-file {} ssh --root {} --user {user} --access {}\",restrict {}",
+            sluice(),
+            log.display(),
+            root.display(),
+            access.display(),
+            key
+        ));
+    }
+    std::fs::write(keys.join("authorized_keys"), auth).unwrap();
+    let port = free_port();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAcceptEnv GIT_PROTOCOL\nPidFile {}\nLogLevel ERROR\n",
+            keys.join("host").display(),
+            keys.join("authorized_keys").display(),
+            dir.join("sshd.pid").display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let child = Command::new("/usr/sbin/sshd")
+        .args(["-D", "-e", "-f"])
+        .arg(&config)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon(child);
+    wait_for_port(port);
+    Some(Ssh {
+        _daemon: daemon,
+        port,
+        keys,
+    })
+}
+
+#[test]
+fn ssh_clone_push_and_access_control() {
+    let dir = scratch();
+    let root = server_root(dir.path());
+    let Some(ssh) = start_sshd(dir.path(), &root) else {
+        return;
+    };
+    // Clone over ssh as bob (read-only), v0 and v2.
+    for v in ["0", "2"] {
+        let dst = dir.path().join(format!("bob-v{v}"));
+        let out = git_cmd(dir.path())
+            .env("GIT_SSH_COMMAND", ssh.command("bob"))
+            .args([
+                "-c",
+                &format!("protocol.version={v}"),
+                "clone",
+                "-q",
+                "--mirror",
+                &ssh.url("proj.git"),
+                dst.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(refs(&dst), refs(&root.join("proj.git")));
+        fsck(&dst);
+    }
+    // The same path spelled '/proj', '~/proj.git' and 'proj'.
+    for path in ["/proj", "~/proj.git", "proj"] {
+        let out = git_cmd(dir.path())
+            .env("GIT_SSH_COMMAND", ssh.command("bob"))
+            .args(["ls-remote", &ssh.url(path)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Bob may not push; alice may fast-forward main but not force it; sandbox branches are hers.
+    let work = dir.path().join("work");
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            root.join("proj.git").to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(work.join("n.txt"), "n\n").unwrap();
+    git_ok(&work, &["add", "."]);
+    git_ok(&work, &["commit", "-q", "-m", "n"]);
+    let push = |key: &str, args: &[&str]| {
+        let mut c = git_cmd(&work);
+        c.env("GIT_SSH_COMMAND", ssh.command(key))
+            .arg("push")
+            .arg("--porcelain");
+        c.args(args);
+        c.output().unwrap()
+    };
+    let url = ssh.url("proj.git");
+    let out = push("bob", &[&url, "main"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("access denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = push("alice", &[&url, "main"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git_ok(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "rewrite"]);
+    let out = push("alice", &["--force", &url, "main"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("access denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = push("alice", &["--force", &url, "main:refs/heads/sandbox/x"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = push("alice", &["--force", &url, "HEAD~1:refs/heads/sandbox/x"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fsck(&root.join("proj.git"));
+    // The log has one line per request, with user and outcome.
+    let log = std::fs::read_to_string(dir.path().join("sluice.log")).unwrap();
+    assert!(
+        log.contains("request finished") && log.contains("user=\"alice\"")
+            || log.contains("user=alice"),
+        "{log}"
+    );
+}
+
+#[test]
+fn ssh_refuses_anything_but_git_commands() {
+    let dir = scratch();
+    let root = server_root(dir.path());
+    std::os::unix::fs::symlink(dir.path(), root.join("escape.git")).unwrap();
+    let Some(ssh) = start_sshd(dir.path(), &root) else {
+        return;
+    };
+    // No command: a friendly message, nonzero exit.
+    let out = ssh.run("alice", "");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Hi alice!"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // info lists what the user may read, with marks.
+    let out = ssh.run("bob", "info");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(" R   \tproj.git") && text.contains(" R   \tempty.git"),
+        "{text}"
+    );
+    let text = String::from_utf8_lossy(&ssh.run("alice", "info").stdout).into_owned();
+    assert!(text.contains(" R W+\tproj.git"), "{text}");
+    for bad in [
+        "'rm -rf /'",
+        "\"git-upload-pack 'proj.git'; id\"",
+        "\"git-upload-pack \\`id\\`\"",
+        "\"git-upload-pack '../root/proj.git'\"",
+        "\"git-upload-pack 'escape.git'\"",
+        "\"git-upload-pack 'missing.git'\"",
+    ] {
+        let out = ssh.run("alice", bad);
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{bad}: {err}");
+        assert!(err.starts_with("fatal: "), "{bad}: {err}");
+        assert!(out.stdout.is_empty(), "{bad}");
+    }
+}
+
+#[test]
+fn inetd_serves_git_protocol_through_xinetd() {
+    if !have("/usr/sbin/xinetd") {
+        return;
+    }
+    let dir = scratch();
+    let root = server_root(dir.path());
+    std::fs::write(root.join("proj.git/git-daemon-export-ok"), "").unwrap();
+    let (port_ro, port_rw) = (free_port(), free_port());
+    let log = dir.path().join("sluice.log");
+    let service = |name: &str, port: u16, args: &str| {
+        format!(
+            "service {name}\n{{\n type = UNLISTED\n port = {port}\n socket_type = stream\n protocol = tcp\n wait = no\n user = {}\n server = {}\n server_args = --log-file {} inetd --base-path {} {args}\n bind = 127.0.0.1\n flags = IPv4\n}}\n",
+            whoami(),
+            sluice(),
+            log.display(),
+            root.display()
+        )
+    };
+    let conf = dir.path().join("xinetd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{}{}",
+            service("sluice-ro", port_ro, ""),
+            service("sluice-rw", port_rw, "--enable receive-pack --export-all")
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/sbin/xinetd")
+        .args(["-dontfork", "-f"])
+        .arg(&conf)
+        .arg("-pidfile")
+        .arg(dir.path().join("xinetd.pid"))
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon(child);
+    wait_for_port(port_ro);
+    wait_for_port(port_rw);
+    for v in ["0", "1", "2"] {
+        let dst = dir.path().join(format!("c{v}"));
+        let url = format!("git://127.0.0.1:{port_ro}/proj.git");
+        let out = git(
+            dir.path(),
+            &[
+                "-c",
+                &format!("protocol.version={v}"),
+                "clone",
+                "-q",
+                "--mirror",
+                &url,
+                dst.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "v{v}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(refs(&dst), refs(&root.join("proj.git")));
+        fsck(&dst);
+    }
+    // Not exported: refused with git daemon's message.
+    let out = git(
+        dir.path(),
+        &["ls-remote", &format!("git://127.0.0.1:{port_ro}/empty.git")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("access denied or repository not exported: /empty.git"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Push: refused where not enabled, accepted where enabled.
+    let work = dir.path().join("work");
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            root.join("proj.git").to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    git_ok(
+        &work,
+        &["commit", "-q", "--allow-empty", "-m", "via git://"],
+    );
+    let out = git(
+        &work,
+        &[
+            "push",
+            &format!("git://127.0.0.1:{port_ro}/proj.git"),
+            "main",
+        ],
+    );
+    assert!(!out.status.success());
+    let out = git(
+        &work,
+        &[
+            "push",
+            &format!("git://127.0.0.1:{port_rw}/empty.git"),
+            "main",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        git_ok(&root.join("empty.git"), &["rev-parse", "main"]),
+        git_ok(&work, &["rev-parse", "main"])
+    );
+    fsck(&root.join("empty.git"));
+}
+
+#[test]
+fn inetd_via_ext_without_host() {
+    // git's ext:: with %G sends the request line without host=; stdin/stdout only.
+    let dir = scratch();
+    let root = server_root(dir.path());
+    let url = format!(
+        "ext::{} inetd --base-path {} --export-all %G/proj.git",
+        sluice(),
+        root.display()
+    );
+    let dst = dir.path().join("c");
+    let out = git(
+        dir.path(),
+        &[
+            "-c",
+            "protocol.ext.allow=always",
+            "clone",
+            "-q",
+            "--mirror",
+            &url,
+            dst.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(refs(&dst), refs(&root.join("proj.git")));
+}
+
+#[test]
+fn shell_mode_like_git_shell() {
+    let dir = scratch();
+    let root = server_root(dir.path());
+    // As sshd runs a login shell: `<shell> -c '<command>'`, cwd = home.
+    let out = Command::new(sluice())
+        .args(["shell", "-c", "git-upload-pack 'proj.git'"])
+        .current_dir(&root)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // stdin closed right after the advertisement: a clean exit like ls-remote.
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("refs/heads/main"));
+    let out = Command::new(sluice())
+        .args(["shell", "-c", "sh -i"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // As a git remote helper would reach it (`--upload-pack` through a shell-like wrapper).
+    let link = dir.path().join("sluice-shell");
+    std::os::unix::fs::symlink(sluice(), &link).unwrap();
+    let url = format!("ext::{} -c %S% 'proj.git'", link.display());
+    let dst = dir.path().join("c");
+    let out = git_cmd(&root)
+        .args([
+            "-c",
+            "protocol.ext.allow=always",
+            "clone",
+            "-q",
+            "--mirror",
+            &url,
+            dst.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(refs(&dst), refs(&root.join("proj.git")));
+}
+
+#[test]
+fn init_creates_repositories_git_accepts() {
+    let dir = scratch();
+    let bare = dir.path().join("new.git");
+    let out = Command::new(sluice())
+        .args(["init", "--bare"])
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    fsck(&bare);
+    let work = dir.path().join("w");
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            fixture("branches").to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    let out = git_cmd(&work)
+        .arg("push")
+        .arg(format!("--receive-pack={} receive-pack", sluice()))
+        .arg(bare.to_str().unwrap())
+        .arg("main")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fsck(&bare);
+}
