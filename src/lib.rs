@@ -22,6 +22,7 @@
 pub mod access;
 pub mod backend;
 pub mod config;
+pub mod filter;
 pub mod gitconfig;
 pub mod hash;
 pub mod launch;

@@ -70,9 +70,18 @@ pub struct Walk {
     pub edge: HashSet<ObjectId>,
 }
 
-/// Options for [`objects_for_pack`] (shallow and filters will add fields here).
+/// Options for [`objects_for_pack`].
 #[derive(Debug, Clone, Default)]
-pub struct WalkOptions {}
+pub struct WalkOptions {
+    /// Commits treated as having no parents: the client's shallow boundary (old and new), as
+    /// git's registered shallow grafts.
+    pub shallow: HashSet<ObjectId>,
+    /// Commits the client has although they are not in `haves` (unshallowed commits): their
+    /// trees are not sent again.
+    pub extra_edges: Vec<ObjectId>,
+    /// Partial-clone filter for trees and blobs reached through commits and trees.
+    pub filter: Option<crate::filter::Filter>,
+}
 
 /// Parsed commits (parents, date, tree), parsed once per request.
 #[derive(Debug, Default)]
@@ -189,7 +198,6 @@ pub fn objects_for_pack(
     opts: &WalkOptions,
     progress: &mut dyn Progress,
 ) -> Result<Walk, Error> {
-    let _ = opts;
     let mut cache = CommitCache::default();
     let mut marks: HashMap<ObjectId, Mark> = HashMap::new();
     let mut heap: BinaryHeap<(i64, ObjectId)> = BinaryHeap::new();
@@ -298,7 +306,11 @@ pub fn objects_for_pack(
     let mut counted: u64 = 0;
     while let Some((_, id)) = heap.pop() {
         let mark = marks.get(&id).copied().unwrap_or(Mark::Interesting);
-        let parents = cache.get(repo, &id)?.parents.clone();
+        let parents = if opts.shallow.contains(&id) {
+            Vec::new()
+        } else {
+            cache.get(repo, &id)?.parents.clone()
+        };
         match mark {
             Mark::Uninteresting => {
                 for p in parents {
@@ -344,39 +356,49 @@ pub fn objects_for_pack(
         .into_iter()
         .filter(|c| marks.get(c) == Some(&Mark::Interesting))
         .collect();
-    for c in &commits {
+    for c in commits.iter().filter(|c| !opts.shallow.contains(c)) {
         for p in &cache.get(repo, c)?.parents.clone() {
             if marks.get(p) == Some(&Mark::Uninteresting) {
                 boundary.insert(*p);
             }
         }
     }
-    for b in &boundary {
+    for b in boundary.iter().chain(&opts.extra_edges) {
         let tree = cache.get(repo, b)?.tree;
         mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
     }
 
+    let wanted: HashSet<ObjectId> = wants.iter().copied().collect();
+    let keep_kind = |kind: Kind, id: &ObjectId| {
+        wanted.contains(id)
+            || opts
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.keeps(kind, None, &mut || 0))
+    };
+    // Tags found while peeling wants go first in `out`; drop them if the filter says so.
+    out.retain(|o| keep_kind(o.kind, &o.id));
     for c in &commits {
-        out.push(PackObject {
-            id: *c,
-            kind: Kind::Commit,
-        });
         sent.insert(*c);
+        if keep_kind(Kind::Commit, c) {
+            out.push(PackObject {
+                id: *c,
+                kind: Kind::Commit,
+            });
+        }
     }
-    let mut trees: Vec<ObjectId> = Vec::with_capacity(commits.len() + root_trees.len());
+    let mut trees: Vec<(ObjectId, bool)> = Vec::with_capacity(commits.len() + root_trees.len());
     for c in &commits {
-        trees.push(cache.get(repo, c)?.tree);
+        trees.push((cache.get(repo, c)?.tree, false));
     }
-    trees.extend(root_trees);
-    for t in trees {
-        walk_tree(
-            repo,
-            &t,
-            &uninteresting_objects,
-            &mut sent,
-            &mut out,
-            progress,
-        )?;
+    trees.extend(root_trees.into_iter().map(|t| (t, true)));
+    let walker = TreeWalker {
+        repo,
+        uninteresting: &uninteresting_objects,
+        filter: opts.filter.as_ref(),
+    };
+    for (t, explicitly_wanted) in trees {
+        walker.walk(&t, explicitly_wanted, &mut sent, &mut out, progress)?;
     }
     for b in loose_blobs {
         if !uninteresting_objects.contains(&b) && sent.insert(b) {
@@ -422,43 +444,85 @@ fn mark_tree_uninteresting(
     Ok(())
 }
 
-/// Appends `tree` and its not-yet-sent, not-uninteresting contents to `out`, depth first.
-fn walk_tree(
-    repo: &dyn Repository,
-    tree: &ObjectId,
-    uninteresting: &HashSet<ObjectId>,
-    sent: &mut HashSet<ObjectId>,
-    out: &mut Vec<PackObject>,
-    progress: &mut dyn Progress,
-) -> Result<(), Error> {
-    let mut stack = vec![*tree];
-    while let Some(t) = stack.pop() {
-        if uninteresting.contains(&t) || !sent.insert(t) {
-            continue;
+/// Walks trees for the pack: skips what the client has, applies the filter.
+struct TreeWalker<'a> {
+    repo: &'a dyn Repository,
+    uninteresting: &'a HashSet<ObjectId>,
+    filter: Option<&'a crate::filter::Filter>,
+}
+
+impl TreeWalker<'_> {
+    fn keeps(&self, kind: Kind, depth: u64, id: &ObjectId) -> Result<bool, Error> {
+        let Some(f) = self.filter else {
+            return Ok(true);
+        };
+        let mut size_err = None;
+        let mut size = || match self.repo.object_header(id) {
+            Ok(Some((_, s))) => s,
+            Ok(None) => 0,
+            Err(e) => {
+                size_err = Some(e);
+                0
+            }
+        };
+        let keep = f.keeps(kind, Some(depth), &mut size);
+        match size_err {
+            Some(e) => Err(e.into()),
+            None => Ok(keep),
         }
-        out.push(PackObject {
-            id: t,
-            kind: Kind::Tree,
-        });
-        let obj = repo.read_object(&t)?.ok_or_else(|| Error::Missing {
-            id: t,
-            kind: "tree",
-            context: format!("tree walk from {tree}"),
-        })?;
-        if obj.kind != Kind::Tree {
-            return Err(Error::WrongKind {
+    }
+
+    /// Appends `tree` (at depth 0) and its not-yet-sent, not-uninteresting, unfiltered contents
+    /// to `out`, depth first; `explicit` trees (named in a want) are sent whatever the filter.
+    fn walk(
+        &self,
+        tree: &ObjectId,
+        explicit: bool,
+        sent: &mut HashSet<ObjectId>,
+        out: &mut Vec<PackObject>,
+        progress: &mut dyn Progress,
+    ) -> Result<(), Error> {
+        let repo = self.repo;
+        let mut stack = vec![(*tree, 0u64)];
+        while let Some((t, depth)) = stack.pop() {
+            if self.uninteresting.contains(&t) || sent.contains(&t) {
+                continue;
+            }
+            let keep_this = (explicit && depth == 0) || self.keeps(Kind::Tree, depth, &t)?;
+            if keep_this {
+                sent.insert(t);
+                out.push(PackObject {
+                    id: t,
+                    kind: Kind::Tree,
+                });
+            }
+            if self.filter.is_some_and(|f| !f.descends(depth + 1)) {
+                continue;
+            }
+            let obj = repo.read_object(&t)?.ok_or_else(|| Error::Missing {
                 id: t,
-                actual: obj.kind,
-                expected: Kind::Tree,
-            });
-        }
-        let mut subtrees = Vec::new();
-        for entry in TreeIter::new(&obj.data) {
-            let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
-            match entry.kind() {
-                Some(Kind::Tree) => subtrees.push(entry.id),
-                Some(kind) => {
-                    if !uninteresting.contains(&entry.id) && sent.insert(entry.id) {
+                kind: "tree",
+                context: format!("tree walk from {tree}"),
+            })?;
+            if obj.kind != Kind::Tree {
+                return Err(Error::WrongKind {
+                    id: t,
+                    actual: obj.kind,
+                    expected: Kind::Tree,
+                });
+            }
+            let mut subtrees = Vec::new();
+            for entry in TreeIter::new(&obj.data) {
+                let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
+                match entry.kind() {
+                    Some(Kind::Tree) => subtrees.push((entry.id, depth + 1)),
+                    Some(kind) => {
+                        if self.uninteresting.contains(&entry.id) || sent.contains(&entry.id) {
+                            continue;
+                        }
+                        if !self.keeps(kind, depth + 1, &entry.id)? {
+                            continue;
+                        }
                         if !repo.contains(&entry.id)? {
                             return Err(Error::Missing {
                                 id: entry.id,
@@ -466,19 +530,20 @@ fn walk_tree(
                                 context: format!("tree {t}"),
                             });
                         }
+                        sent.insert(entry.id);
                         out.push(PackObject { id: entry.id, kind });
                     }
+                    None => {}
                 }
-                None => {}
+            }
+            // Depth first, in tree order.
+            stack.extend(subtrees.into_iter().rev());
+            if out.len() % 4096 == 0 {
+                progress.update("Counting objects", out.len() as u64, None);
             }
         }
-        // Depth first, in tree order.
-        stack.extend(subtrees.into_iter().rev());
-        if out.len() % 4096 == 0 {
-            progress.update("Counting objects", out.len() as u64, None);
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

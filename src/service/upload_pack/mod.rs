@@ -14,6 +14,7 @@
 //! the request with an `ERR` pkt-line quoting it (or a sideband-3 message once the pack started).
 
 pub mod negotiate;
+pub mod shallow;
 mod v2;
 
 use std::cell::RefCell;
@@ -68,6 +69,12 @@ pub enum Error {
     /// Writing the pack failed.
     #[error(transparent)]
     Pack(#[from] crate::pack::write::Error),
+    /// A shallow request could not be served.
+    #[error(transparent)]
+    Shallow(#[from] shallow::Error),
+    /// A filter spec was refused.
+    #[error(transparent)]
+    Filter(#[from] crate::filter::Error),
     /// The client wants an object it may not have.
     #[error("upload-pack: not our ref {0}")]
     NotOurRef(ObjectId),
@@ -92,6 +99,7 @@ pub enum Error {
 
 /// What decides the advertised capabilities.
 struct AdvertiseCtx {
+    allow_filter: bool,
     allow_tip: bool,
     allow_reachable: bool,
     symref_head: Option<String>,
@@ -121,6 +129,22 @@ static CAPABILITIES: &[Row<AdvertiseCtx>] = &[
         advertise: always,
     },
     Row {
+        name: "shallow",
+        advertise: always,
+    },
+    Row {
+        name: "deepen-since",
+        advertise: always,
+    },
+    Row {
+        name: "deepen-not",
+        advertise: always,
+    },
+    Row {
+        name: "deepen-relative",
+        advertise: always,
+    },
+    Row {
         name: "no-progress",
         advertise: always,
     },
@@ -143,6 +167,10 @@ static CAPABILITIES: &[Row<AdvertiseCtx>] = &[
     Row {
         name: "no-done",
         advertise: always,
+    },
+    Row {
+        name: "filter",
+        advertise: |c| c.allow_filter.then_some(None),
     },
     Row {
         name: "symref",
@@ -186,6 +214,10 @@ struct UploadPack<'a, R: Read, W: Write> {
     caps: Requested,
     wants: Vec<ObjectId>,
     common: Vec<ObjectId>,
+    /// What the client said about shallowness (and the resulting plan).
+    shallow: shallow::ShallowRequest,
+    plan: shallow::ShallowPlan,
+    filter: Option<crate::filter::Filter>,
     /// Set once pack data started flowing: errors then go to sideband 3.
     pack_started: bool,
 }
@@ -214,6 +246,9 @@ pub fn serve<R: Read, W: Write>(
         caps: Requested::default(),
         wants: Vec::new(),
         common: Vec::new(),
+        shallow: shallow::ShallowRequest::default(),
+        plan: shallow::ShallowPlan::default(),
+        filter: None,
         pack_started: false,
     };
     let result = up.run();
@@ -307,11 +342,13 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             .get_bool("uploadpack.allowTipSHA1InWant")
             .map_err(backend::Error::from)?
             .unwrap_or(false);
+        // Default on when filters are served (see `check_unlisted_wants`).
         let allow_reachable = config
             .get_bool("uploadpack.allowReachableSHA1InWant")
             .map_err(backend::Error::from)?
-            .unwrap_or(false);
+            .unwrap_or(allow_filter(self.repo)?);
         let ctx = AdvertiseCtx {
+            allow_filter: allow_filter(self.repo)?,
             allow_tip,
             allow_reachable,
             symref_head: head.id.and(head.symref_target.clone()),
@@ -403,17 +440,41 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
                     }
                     self.wants.push(id);
                 }
-                v0::WantLine::Shallow(_)
-                | v0::WantLine::Deepen(_)
-                | v0::WantLine::DeepenSince(_)
-                | v0::WantLine::DeepenNot(_) => return Err(Error::Unsupported("shallow")),
-                v0::WantLine::Filter(_) => return Err(Error::Unsupported("filter")),
+                v0::WantLine::Shallow(id) => {
+                    if client_shallow_commit(self.repo, &id)? {
+                        self.shallow.client_shallow.push(id);
+                    }
+                }
+                v0::WantLine::Deepen(n) => self.shallow.depth = Some(n),
+                v0::WantLine::DeepenSince(t) => self.shallow.since = Some(t),
+                v0::WantLine::DeepenNot(r) => self.shallow.not.push(r.to_string()),
+                v0::WantLine::Filter(spec) => {
+                    if !self.caps.has("filter") {
+                        return Err(Error::Unsupported("filter without the filter capability"));
+                    }
+                    self.filter = Some(crate::filter::Filter::parse(spec)?);
+                }
             }
         }
         if self.wants.is_empty() {
             return Ok(false);
         }
         self.check_wants()?;
+        self.shallow.relative = self.caps.has("deepen-relative");
+        if self.shallow.any() {
+            self.plan = shallow::plan(self.repo, &self.refs, &self.wants, &self.shallow)?;
+        }
+        // Only a deepening request gets the shallow/unshallow section (and its flush).
+        if self.shallow.deepens() {
+            for id in &self.plan.shallow {
+                self.writer.text(&format!("shallow {id}"))?;
+            }
+            for id in &self.plan.unshallow {
+                self.writer.text(&format!("unshallow {id}"))?;
+            }
+            self.writer.flush_pkt()?;
+            self.writer.flush()?;
+        }
         Ok(true)
     }
 
@@ -514,8 +575,10 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         } else {
             Mode::None
         };
+        let mut wants = self.wants.clone();
+        wants.extend(self.plan.extra_wants.iter().copied());
         let req = PackRequest {
-            wants: &self.wants,
+            wants: &wants,
             common: &self.common,
             refs: &self.refs,
             mode,
@@ -523,6 +586,11 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             ofs_delta: self.caps.has("ofs-delta"),
             thin: self.caps.has("thin-pack"),
             include_tag: self.caps.has("include-tag"),
+            walk: WalkOptions {
+                shallow: self.plan.walk_shallow.clone(),
+                extra_edges: self.plan.extra_edges.clone(),
+                filter: self.filter.clone(),
+            },
         };
         self.pack_started = true;
         stream_pack(self.repo, &req, self.writer.get_mut())
@@ -556,6 +624,28 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
     }
 }
 
+/// Whether partial-clone filters are served: `uploadpack.allowFilter`, default on in Sluice.
+pub(crate) fn allow_filter(repo: &dyn Repository) -> Result<bool, Error> {
+    Ok(repo
+        .config()
+        .get_bool("uploadpack.allowFilter")
+        .map_err(backend::Error::from)?
+        .unwrap_or(true))
+}
+
+/// A `shallow <id>` line names a commit we have (unknown ids are ignored, as git does; a
+/// non-commit is an error).
+pub(crate) fn client_shallow_commit(repo: &dyn Repository, id: &ObjectId) -> Result<bool, Error> {
+    match repo.object_header(id)? {
+        None => Ok(false),
+        Some((crate::odb::Kind::Commit, _)) => Ok(true),
+        Some(_) => Err(Error::Line(v0::Error::Malformed {
+            command: "shallow",
+            line: format!("invalid shallow object {id}"),
+        })),
+    }
+}
+
 /// Checks `wants` that are not in `tips` against `uploadpack.allowTipSHA1InWant` (hidden refs:
 /// none yet, so tips are all refs), `allowReachableSHA1InWant` and `allowAnySHA1InWant`.
 pub(crate) fn check_unlisted_wants(
@@ -564,27 +654,44 @@ pub(crate) fn check_unlisted_wants(
     wants: &[ObjectId],
 ) -> Result<(), Error> {
     let config = repo.config();
-    let flag = |key: &str| -> Result<bool, Error> {
-        Ok(config
-            .get_bool(key)
-            .map_err(backend::Error::from)?
-            .unwrap_or(false))
+    let flag = |key: &str| -> Result<Option<bool>, Error> {
+        Ok(config.get_bool(key).map_err(backend::Error::from)?)
     };
-    let allow_any = flag("uploadpack.allowAnySHA1InWant")?;
-    let allow_reachable = allow_any || flag("uploadpack.allowReachableSHA1InWant")?;
-    let mut tip_list: Option<Vec<ObjectId>> = None;
+    let allow_any = flag("uploadpack.allowAnySHA1InWant")?.unwrap_or(false);
+    // Partial clones fetch missing blobs by id later: when filters are served, objects reachable
+    // from the refs may be wanted unless the config says otherwise.
+    let allow_reachable =
+        allow_any || flag("uploadpack.allowReachableSHA1InWant")?.unwrap_or(allow_filter(repo)?);
+    let tip_list: Vec<ObjectId> = tips.iter().copied().collect();
+    let mut reachable_objects: Option<HashSet<ObjectId>> = None;
     for want in wants.iter().filter(|w| !tips.contains(w)) {
-        if !repo.contains(want)? {
+        let Some((kind, _)) = repo.object_header(want)? else {
             return Err(Error::NotOurRef(*want));
-        }
+        };
         if allow_any {
             continue;
         }
         if allow_reachable {
-            let list = tip_list.get_or_insert_with(|| tips.iter().copied().collect());
-            let mut cache = walk::CommitCache::default();
-            if walk::is_reachable(repo, &mut cache, list, want, i64::MIN)? {
-                continue;
+            if kind == crate::odb::Kind::Commit {
+                let mut cache = walk::CommitCache::default();
+                if walk::is_reachable(repo, &mut cache, &tip_list, want, i64::MIN)? {
+                    continue;
+                }
+            } else {
+                // Trees and blobs: one walk of everything reachable, shared by all such wants.
+                if reachable_objects.is_none() {
+                    let all = walk::objects_for_pack(
+                        repo,
+                        &tip_list,
+                        &[],
+                        &WalkOptions::default(),
+                        &mut crate::progress::Discard,
+                    )?;
+                    reachable_objects = Some(all.objects.into_iter().map(|o| o.id).collect());
+                }
+                if reachable_objects.as_ref().is_some_and(|r| r.contains(want)) {
+                    continue;
+                }
             }
         }
         return Err(Error::NotOurRef(*want));
@@ -602,6 +709,7 @@ pub(crate) struct PackRequest<'a> {
     ofs_delta: bool,
     thin: bool,
     include_tag: bool,
+    walk: WalkOptions,
 }
 
 /// Counts the objects of `req` and streams the pack to `out` (sideband-multiplexed unless
@@ -621,13 +729,7 @@ fn stream_pack<W: Write>(
             let _ = progress_band.borrow_mut().send(Channel::Progress, line);
         }
     });
-    let walk = walk::objects_for_pack(
-        repo,
-        req.wants,
-        req.common,
-        &WalkOptions::default(),
-        &mut progress,
-    )?;
+    let walk = walk::objects_for_pack(repo, req.wants, req.common, &req.walk, &mut progress)?;
     let mut objects = walk.objects;
     if req.include_tag {
         include_tags(repo, req.refs, &mut objects)?;

@@ -150,10 +150,25 @@ fn incremental_fetch_multi_ack_detailed() {
 
 #[test]
 fn want_not_advertised_is_refused_with_err() {
-    let (r, c1, _) = repo_with_two_commits();
+    let (mut r, c1, _) = repo_with_two_commits();
+    // Without filters, reachable-but-unadvertised wants are refused as in git.
+    r.config =
+        crate::gitconfig::GitConfig::parse(b"[uploadpack]\n\tallowFilter = false\n", "config")
+            .unwrap();
     let input = pkt(&[&format!("want {c1}"), "0000", "done"]);
     let (res, out) = run(&r, &Options::default(), &input);
     assert!(matches!(res, Err(Error::NotOurRef(id)) if id == c1));
+    assert!(parse(&out)
+        .0
+        .last()
+        .unwrap()
+        .starts_with("ERR upload-pack: not our ref"));
+    // With the default (filters on), an unreachable object is still refused.
+    let (mut r, _, _) = repo_with_two_commits();
+    let stray = r.add(Kind::Blob, "unreachable\n");
+    let input = pkt(&[&format!("want {stray}"), "0000", "done"]);
+    let (res, out) = run(&r, &Options::default(), &input);
+    assert!(matches!(res, Err(Error::NotOurRef(id)) if id == stray));
     let (lines, _) = parse(&out);
     assert!(lines
         .last()

@@ -8,13 +8,15 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use super::negotiate::{AckMode, Negotiator};
-use super::{stream_pack, Error, Options, PackRequest};
+use super::shallow::{self, ShallowRequest};
+use super::{allow_filter, client_shallow_commit, stream_pack, Error, Options, PackRequest};
 use crate::backend::{self, Repository};
 use crate::hash::ObjectId;
 use crate::protocol::capabilities;
 use crate::protocol::pktline::{Reader, Writer};
 use crate::protocol::sideband::Mode;
 use crate::protocol::v2::{self as wire, Request};
+use crate::walk::WalkOptions;
 
 /// A v2 command handler.
 type Handler<R, W> = fn(&mut Session<'_, R, W>, &Request) -> Result<(), Error>;
@@ -105,6 +107,10 @@ impl<R: Read, W: Write> Session<'_, R, W> {
         self.writer
             .text(&format!("agent={}", capabilities::agent()))?;
         for (name, value, _) in commands::<R, W>() {
+            let value = match name {
+                "fetch" => Some(fetch_features(self.repo)?),
+                _ => value.map(str::to_string),
+            };
             match value {
                 Some(v) => self.writer.text(&format!("{name}={v}"))?,
                 None => self.writer.text(name)?,
@@ -117,6 +123,27 @@ impl<R: Read, W: Write> Session<'_, R, W> {
         self.writer.flush()?;
         Ok(())
     }
+}
+
+/// The `fetch=` feature list: shallow and wait-for-done always, filter and ref-in-want as
+/// configured.
+fn fetch_features(repo: &dyn Repository) -> Result<String, Error> {
+    let mut f = vec!["shallow", "wait-for-done"];
+    if allow_filter(repo)? {
+        f.push("filter");
+    }
+    if allow_ref_in_want(repo)? {
+        f.push("ref-in-want");
+    }
+    Ok(f.join(" "))
+}
+
+fn allow_ref_in_want(repo: &dyn Repository) -> Result<bool, Error> {
+    Ok(repo
+        .config()
+        .get_bool("uploadpack.allowRefInWant")
+        .map_err(backend::Error::from)?
+        .unwrap_or(false))
 }
 
 fn v2_error(e: wire::Error) -> Error {
@@ -213,7 +240,10 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
         (false, false, false, false, false, false);
     let mut negotiator: Option<Negotiator<'_>> = None;
     let mut common: Vec<ObjectId> = Vec::new();
-    let mut refs: Vec<backend::Ref> = Vec::new();
+    let refs: Vec<backend::Ref> = s.repo.refs()?;
+    let mut shallow_req = ShallowRequest::default();
+    let mut filter: Option<crate::filter::Filter> = None;
+    let mut wanted_refs: Vec<(ObjectId, String)> = Vec::new();
     let mut state = FetchState::ProcessArgs;
     loop {
         state = match state {
@@ -222,6 +252,49 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     let a = arg.as_slice();
                     if let Some(hex) = a.strip_prefix(b"want ") {
                         wants.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
+                    } else if let Some(name) = a.strip_prefix(b"want-ref ") {
+                        if !allow_ref_in_want(s.repo)? {
+                            return Err(bad_arg("want-ref (ref-in-want is not enabled)", a));
+                        }
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        let r = refs.iter().find(|r| r.name == name).ok_or_else(|| {
+                            Error::Unsupported("want-ref of a ref that does not exist")
+                        })?;
+                        wants.push(r.id);
+                        wanted_refs.push((r.id, name));
+                    } else if let Some(hex) = a.strip_prefix(b"shallow ") {
+                        let id = ObjectId::from_hex(hex).map_err(|_| bad_arg("shallow <id>", a))?;
+                        if client_shallow_commit(s.repo, &id)? {
+                            shallow_req.client_shallow.push(id);
+                        }
+                    } else if let Some(n) = a.strip_prefix(b"deepen ") {
+                        let n = std::str::from_utf8(n)
+                            .ok()
+                            .and_then(|n| n.parse::<u32>().ok())
+                            .filter(|n| *n > 0);
+                        shallow_req.depth = Some(n.ok_or_else(|| bad_arg("deepen <depth>", a))?);
+                    } else if let Some(t) = a.strip_prefix(b"deepen-since ") {
+                        let t = std::str::from_utf8(t)
+                            .ok()
+                            .and_then(|t| t.parse::<i64>().ok());
+                        shallow_req.since =
+                            Some(t.ok_or_else(|| bad_arg("deepen-since <time>", a))?);
+                    } else if let Some(r) = a.strip_prefix(b"deepen-not ") {
+                        if r.is_empty() {
+                            return Err(bad_arg("deepen-not <ref>", a));
+                        }
+                        shallow_req
+                            .not
+                            .push(String::from_utf8_lossy(r).into_owned());
+                    } else if a == b"deepen-relative" {
+                        shallow_req.relative = true;
+                    } else if let Some(spec) = a.strip_prefix(b"filter ") {
+                        if !allow_filter(s.repo)? {
+                            return Err(bad_arg("filter (not enabled)", a));
+                        }
+                        filter = Some(crate::filter::Filter::parse(&String::from_utf8_lossy(
+                            spec,
+                        ))?);
                     } else if let Some(hex) = a.strip_prefix(b"have ") {
                         haves.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
                     } else {
@@ -251,7 +324,6 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 if wants.is_empty() {
                     return Err(bad_arg("at least one want", b"(none)"));
                 }
-                refs = s.repo.refs()?;
                 check_wants(s.repo, &refs, &wants)?;
                 let mut n = Negotiator::new(s.repo, &wants, AckMode::MultiDetailed, false)?;
                 for h in &haves {
@@ -292,6 +364,29 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     .as_ref()
                     .map(|n| n.common().to_vec())
                     .unwrap_or_default();
+                // Sections in the order git's client reads them: shallow-info, wanted-refs.
+                let plan = if shallow_req.any() {
+                    let plan = shallow::plan(s.repo, &refs, &wants, &shallow_req)?;
+                    s.writer.text("shallow-info")?;
+                    for id in &plan.shallow {
+                        s.writer.text(&format!("shallow {id}"))?;
+                    }
+                    for id in &plan.unshallow {
+                        s.writer.text(&format!("unshallow {id}"))?;
+                    }
+                    s.writer.delim()?;
+                    plan
+                } else {
+                    shallow::ShallowPlan::default()
+                };
+                if !wanted_refs.is_empty() {
+                    s.writer.text("wanted-refs")?;
+                    for (id, name) in &wanted_refs {
+                        s.writer.text(&format!("{id} {name}"))?;
+                    }
+                    s.writer.delim()?;
+                }
+                wants.extend(plan.extra_wants.iter().copied());
                 s.writer.text("packfile")?;
                 s.writer.flush()?;
                 s.pack_started = true;
@@ -304,6 +399,11 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     ofs_delta: ofs,
                     thin,
                     include_tag,
+                    walk: WalkOptions {
+                        shallow: plan.walk_shallow,
+                        extra_edges: plan.extra_edges,
+                        filter: filter.clone(),
+                    },
                 };
                 stream_pack(s.repo, &pack, s.writer.get_mut())?;
                 FetchState::Done
