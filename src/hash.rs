@@ -194,6 +194,18 @@ impl Hasher {
         }
     }
 
+    /// A hasher without collision detection, for checksums of data we produce ourselves (the
+    /// trailer of a pack we send), never for naming objects received from a client.
+    pub fn trailer_only(kind: HashKind) -> Self {
+        match kind {
+            HashKind::Sha1 => Hasher {
+                inner: sha1_checked::Sha1::builder()
+                    .detect_collision(false)
+                    .build(),
+            },
+        }
+    }
+
     /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
         use sha1_checked::Digest;
@@ -212,6 +224,43 @@ impl Hasher {
         Ok(ObjectId::Sha1(out))
     }
 }
+
+/// A `BuildHasher` for maps keyed by object ids: the ids are already uniformly distributed, so
+/// their first eight bytes are a fine hash (and much cheaper than SipHash). Hash-flooding needs
+/// SHA-1 preimages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdHasherBuilder;
+
+/// The hasher of [`IdHasherBuilder`].
+#[derive(Debug, Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // ObjectId hashes as its enum discriminant (usize) then the array (length + bytes).
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+}
+
+impl std::hash::BuildHasher for IdHasherBuilder {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+/// A `HashSet` of object ids with [`IdHasherBuilder`].
+pub type IdSet = std::collections::HashSet<ObjectId, IdHasherBuilder>;
+/// A `HashMap` keyed by object ids with [`IdHasherBuilder`].
+pub type IdMap<V> = std::collections::HashMap<ObjectId, V, IdHasherBuilder>;
 
 /// The id git gives an object of `kind` with content `data` (hashes `"<kind> <len>\0" + data`).
 pub fn object_id(kind: crate::odb::Kind, data: &[u8]) -> Result<ObjectId, CollisionDetected> {

@@ -9,10 +9,10 @@
 //! Deviation: like git, an object reachable only from an uninteresting commit that is not on the
 //! boundary can be sent although the client has it; this over-sends, never under-sends.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
 
 use crate::backend::{self, Repository};
-use crate::hash::ObjectId;
+use crate::hash::{IdMap, IdSet, ObjectId};
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
 
@@ -67,7 +67,7 @@ pub struct Walk {
     /// What to send: commits newest first, then tags, trees and blobs in traversal order.
     pub objects: Vec<PackObject>,
     /// Trees and blobs the client is known to have (the boundary commits' trees).
-    pub edge: HashSet<ObjectId>,
+    pub edge: IdSet,
 }
 
 /// Options for [`objects_for_pack`].
@@ -75,18 +75,21 @@ pub struct Walk {
 pub struct WalkOptions {
     /// Commits treated as having no parents: the client's shallow boundary (old and new), as
     /// git's registered shallow grafts.
-    pub shallow: HashSet<ObjectId>,
+    pub shallow: IdSet,
     /// Commits the client has although they are not in `haves` (unshallowed commits): their
     /// trees are not sent again.
     pub extra_edges: Vec<ObjectId>,
     /// Partial-clone filter for trees and blobs reached through commits and trees.
     pub filter: Option<crate::filter::Filter>,
+    /// Verify that every blob exists (a push's connectivity check). Serving a fetch does not
+    /// need it: writing the pack finds a missing blob anyway.
+    pub check_blobs: bool,
 }
 
 /// Parsed commits (parents, date, tree), parsed once per request.
 #[derive(Debug, Default)]
 pub struct CommitCache {
-    map: HashMap<ObjectId, CommitInfo>,
+    map: IdMap<CommitInfo>,
 }
 
 /// What the walk keeps of a commit.
@@ -146,7 +149,7 @@ pub fn is_reachable(
             stack.push(c);
         }
     }
-    let mut seen = HashSet::new();
+    let mut seen = IdSet::default();
     while let Some(id) = stack.pop() {
         if id == *target {
             return Ok(true);
@@ -199,11 +202,11 @@ pub fn objects_for_pack(
     progress: &mut dyn Progress,
 ) -> Result<Walk, Error> {
     let mut cache = CommitCache::default();
-    let mut marks: HashMap<ObjectId, Mark> = HashMap::new();
+    let mut marks: IdMap<Mark> = IdMap::default();
     let mut heap: BinaryHeap<(i64, ObjectId)> = BinaryHeap::new();
     let mut out: Vec<PackObject> = Vec::new();
-    let mut sent: HashSet<ObjectId> = HashSet::new();
-    let mut uninteresting_objects: HashSet<ObjectId> = HashSet::new();
+    let mut sent: IdSet = IdSet::default();
+    let mut uninteresting_objects: IdSet = IdSet::default();
     let mut root_trees: Vec<ObjectId> = Vec::new();
     let mut loose_blobs: Vec<ObjectId> = Vec::new();
 
@@ -302,7 +305,7 @@ pub fn objects_for_pack(
 
     // Commit walk (limit_list): date order, stop when only uninteresting commits remain.
     let mut candidates: Vec<ObjectId> = Vec::new();
-    let mut boundary: HashSet<ObjectId> = HashSet::new();
+    let mut boundary: IdSet = IdSet::default();
     let mut counted: u64 = 0;
     while let Some((_, id)) = heap.pop() {
         let mark = marks.get(&id).copied().unwrap_or(Mark::Interesting);
@@ -368,7 +371,7 @@ pub fn objects_for_pack(
         mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
     }
 
-    let wanted: HashSet<ObjectId> = wants.iter().copied().collect();
+    let wanted: IdSet = wants.iter().copied().collect();
     let keep_kind = |kind: Kind, id: &ObjectId| {
         wanted.contains(id)
             || opts
@@ -396,6 +399,7 @@ pub fn objects_for_pack(
         repo,
         uninteresting: &uninteresting_objects,
         filter: opts.filter.as_ref(),
+        check_blobs: opts.check_blobs,
     };
     for (t, explicitly_wanted) in trees {
         walker.walk(&t, explicitly_wanted, &mut sent, &mut out, progress)?;
@@ -419,7 +423,7 @@ pub fn objects_for_pack(
 fn mark_tree_uninteresting(
     repo: &dyn Repository,
     tree: &ObjectId,
-    set: &mut HashSet<ObjectId>,
+    set: &mut IdSet,
 ) -> Result<(), Error> {
     let mut stack = vec![*tree];
     while let Some(t) = stack.pop() {
@@ -447,8 +451,9 @@ fn mark_tree_uninteresting(
 /// Walks trees for the pack: skips what the client has, applies the filter.
 struct TreeWalker<'a> {
     repo: &'a dyn Repository,
-    uninteresting: &'a HashSet<ObjectId>,
+    uninteresting: &'a IdSet,
     filter: Option<&'a crate::filter::Filter>,
+    check_blobs: bool,
 }
 
 impl TreeWalker<'_> {
@@ -478,7 +483,7 @@ impl TreeWalker<'_> {
         &self,
         tree: &ObjectId,
         explicit: bool,
-        sent: &mut HashSet<ObjectId>,
+        sent: &mut IdSet,
         out: &mut Vec<PackObject>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
@@ -523,7 +528,7 @@ impl TreeWalker<'_> {
                         if !self.keeps(kind, depth + 1, &entry.id)? {
                             continue;
                         }
-                        if !repo.contains(&entry.id)? {
+                        if self.check_blobs && !repo.contains(&entry.id)? {
                             return Err(Error::Missing {
                                 id: entry.id,
                                 kind: "blob",
@@ -588,7 +593,7 @@ mod tests {
         assert_eq!(full.objects.len(), 7);
         let inc =
             objects_for_pack(&r, &[c2], &[c1], &WalkOptions::default(), &mut Discard).unwrap();
-        let ids: HashSet<ObjectId> = inc.objects.iter().map(|o| o.id).collect();
+        let ids: IdSet = inc.objects.iter().map(|o| o.id).collect();
         assert_eq!(ids, [c2, t2, b2].into_iter().collect());
         assert!(inc.edge.contains(&sub) && inc.edge.contains(&b1));
         let none =
@@ -610,7 +615,7 @@ mod tests {
         );
         let w =
             objects_for_pack(&r, &[tag], &[left], &WalkOptions::default(), &mut Discard).unwrap();
-        let ids: HashSet<ObjectId> = w.objects.iter().map(|o| o.id).collect();
+        let ids: IdSet = w.objects.iter().map(|o| o.id).collect();
         assert_eq!(ids, [tag, merge, right].into_iter().collect());
         let mut cache = CommitCache::default();
         assert!(is_reachable(&r, &mut cache, &[merge], &base, i64::MIN).unwrap());
@@ -624,7 +629,16 @@ mod tests {
         let t = tree(&mut r, &[("g", ghost, false)]);
         let c = commit(&mut r, t, &[], 1);
         assert!(matches!(
-            objects_for_pack(&r, &[c], &[], &WalkOptions::default(), &mut Discard),
+            objects_for_pack(
+                &r,
+                &[c],
+                &[],
+                &WalkOptions {
+                    check_blobs: true,
+                    ..WalkOptions::default()
+                },
+                &mut Discard
+            ),
             Err(Error::Missing { .. })
         ));
     }

@@ -7,14 +7,13 @@
 //! client already has the base ([`crate::walk::Walk::edge`]); otherwise the object is inflated
 //! and written whole. Memory holds at most one object at a time.
 
-use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
 use crate::backend::{self, RawEntry, Repository, StoredForm};
-use crate::hash::{Hasher, ObjectId};
+use crate::hash::{Hasher, IdMap, IdSet, ObjectId};
 use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
 use crate::progress::Progress;
 use crate::walk::PackObject;
@@ -110,17 +109,16 @@ enum Plan {
 pub fn write_pack(
     repo: &dyn Repository,
     objects: &[PackObject],
-    edge: &HashSet<ObjectId>,
+    edge: &IdSet,
     opts: &WriteOptions,
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
     let count = u32::try_from(objects.len()).map_err(|_| Error::TooMany(objects.len()))?;
-    let index: HashMap<ObjectId, usize> =
-        objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    let index: IdMap<usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
     let mut w = Hashing {
         out,
-        hasher: Hasher::default(),
+        hasher: Hasher::trailer_only(crate::hash::HashKind::Sha1),
         bytes: 0,
     };
     let mut header = Vec::with_capacity(12);
@@ -131,8 +129,9 @@ pub fn write_pack(
 
     let mut stats = WriteStats::default();
     // Offset of each written object; `usize::MAX` marks "being written" (cycle guard).
-    let mut written: HashMap<ObjectId, u64> = HashMap::with_capacity(objects.len());
-    let mut in_progress: HashSet<ObjectId> = HashSet::new();
+    let mut written: IdMap<u64> =
+        IdMap::with_capacity_and_hasher(objects.len(), Default::default());
+    let mut in_progress: IdSet = IdSet::default();
     let mut buf = Vec::new();
     let total = objects.len() as u64;
     for (i, obj) in objects.iter().enumerate() {
@@ -221,10 +220,10 @@ pub fn write_pack(
 
 fn plan(
     entry: Option<&RawEntry<'_>>,
-    index: &HashMap<ObjectId, usize>,
-    edge: &HashSet<ObjectId>,
+    index: &IdMap<usize>,
+    edge: &IdSet,
     opts: &WriteOptions,
-    in_progress: &HashSet<ObjectId>,
+    in_progress: &IdSet,
 ) -> Plan {
     match entry {
         None => Plan::Whole,
@@ -259,7 +258,7 @@ mod tests {
         let stats = write_pack(
             &r,
             &[],
-            &HashSet::new(),
+            &IdSet::default(),
             &WriteOptions::default(),
             &mut out,
             &mut Discard,
@@ -290,7 +289,7 @@ mod tests {
         write_pack(
             &r,
             &objs,
-            &HashSet::new(),
+            &IdSet::default(),
             &WriteOptions::default(),
             &mut out,
             &mut Discard,

@@ -534,13 +534,15 @@ impl FsObjectStore {
             .ok_or_else(|| pack.corrupt(offset, "entry extends past the next one"))?;
         let (form, depth) = match info.base {
             Base::None => (StoredForm::Whole, 0),
+            // The chain length is whatever git chose when it made the pack (its own depth limit
+            // applies); computing it would mean walking the chain for every entry.
             Base::Offset(b) => {
                 let base = pack
                     .id_at_offset(b)
                     .ok_or_else(|| pack.corrupt(offset, "ofs-delta base is not an entry"))?;
-                (StoredForm::Delta { base }, self.chain_depth(n, offset)?)
+                (StoredForm::Delta { base }, 1)
             }
-            Base::Id(base) => (StoredForm::Delta { base }, self.chain_depth(n, offset)?),
+            Base::Id(base) => (StoredForm::Delta { base }, 1),
         };
         Ok(Some(RawEntry {
             form,
@@ -548,24 +550,6 @@ impl FsObjectStore {
             compressed: std::borrow::Cow::Borrowed(compressed),
             delta_depth: depth,
         }))
-    }
-
-    fn chain_depth(&self, n: usize, offset: u64) -> Result<u32, Error> {
-        let (mut p, mut o) = (n, offset);
-        for depth in 0..MAX_CHAIN as u32 {
-            match self.packs[p].entry(o)?.base {
-                Base::None => return Ok(depth),
-                Base::Offset(b) => o = b,
-                Base::Id(id) => match self.find_packed(&id) {
-                    Some((bp, bo)) => {
-                        p = bp;
-                        o = bo;
-                    }
-                    None => return Ok(depth + 1),
-                },
-            }
-        }
-        Ok(MAX_CHAIN as u32)
     }
 }
 

@@ -621,7 +621,10 @@ fn check_commands(
             view,
             &[cmd.new],
             &existing_tips,
-            &WalkOptions::default(),
+            &WalkOptions {
+                check_blobs: true,
+                ..WalkOptions::default()
+            },
             &mut discard,
         ) {
             tracing::warn!(refname = %cmd.name, error = %e, "connectivity check failed");

@@ -590,6 +590,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
                 shallow: self.plan.walk_shallow.clone(),
                 extra_edges: self.plan.extra_edges.clone(),
                 filter: self.filter.clone(),
+                check_blobs: false,
             },
         };
         self.pack_started = true;

@@ -4,10 +4,10 @@
 //! and what the object walk needs: the commits to treat as parentless, extra wants (the parents
 //! of unshallowed commits) and extra edges (the unshallowed commits, which the client has).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use crate::backend::{Ref, Repository};
-use crate::hash::ObjectId;
+use crate::hash::{IdMap, IdSet, ObjectId};
 use crate::odb::{Kind, TagRef};
 use crate::walk::{self, CommitCache};
 
@@ -66,7 +66,7 @@ pub struct ShallowPlan {
     /// Client boundary commits that are no longer shallow (`unshallow <id>`).
     pub unshallow: Vec<ObjectId>,
     /// Commits the object walk treats as parentless.
-    pub walk_shallow: HashSet<ObjectId>,
+    pub walk_shallow: IdSet,
     /// Commits to send in addition to the wants.
     pub extra_wants: Vec<ObjectId>,
     /// Commits the client has although it did not say `have`.
@@ -112,14 +112,13 @@ pub fn plan(
     req: &ShallowRequest,
 ) -> Result<ShallowPlan, Error> {
     let mut cache = CommitCache::default();
-    let client: HashSet<ObjectId> = req.client_shallow.iter().copied().collect();
+    let client: IdSet = req.client_shallow.iter().copied().collect();
     let mut plan = ShallowPlan::default();
     if req.depth.is_some() && (req.since.is_some() || !req.not.is_empty()) {
         return Err(Error::Conflict);
     }
     // boundary: the new shallow commits; not_shallow: commits now known to be complete.
-    let (boundary, not_shallow): (Vec<ObjectId>, HashSet<ObjectId>) = if let Some(depth) = req.depth
-    {
+    let (boundary, not_shallow): (Vec<ObjectId>, IdSet) = if let Some(depth) = req.depth {
         let (heads, depth) = if req.relative {
             (req.client_shallow.clone(), u64::from(depth) + 1)
         } else {
@@ -135,14 +134,14 @@ pub fn plan(
     } else if req.deepens() {
         by_rev_list(repo, &mut cache, refs, wants, req)?
     } else {
-        (Vec::new(), HashSet::new())
+        (Vec::new(), IdSet::default())
     };
     for b in &boundary {
         if !client.contains(b) {
             plan.shallow.push(*b);
         }
     }
-    let boundary_set: HashSet<ObjectId> = boundary.iter().copied().collect();
+    let boundary_set: IdSet = boundary.iter().copied().collect();
     for s in &req.client_shallow {
         if not_shallow.contains(s) && !boundary_set.contains(s) {
             plan.unshallow.push(*s);
@@ -164,11 +163,11 @@ fn by_depth(
     cache: &mut CommitCache,
     heads: &[ObjectId],
     depth: u64,
-) -> Result<(Vec<ObjectId>, HashSet<ObjectId>), Error> {
-    let mut seen: HashMap<ObjectId, u64> = HashMap::new();
+) -> Result<(Vec<ObjectId>, IdSet), Error> {
+    let mut seen: IdMap<u64> = IdMap::default();
     let mut queue: VecDeque<(ObjectId, u64)> = heads.iter().map(|h| (*h, 1)).collect();
     let mut boundary = Vec::new();
-    let mut complete = HashSet::new();
+    let mut complete = IdSet::default();
     while let Some((c, d)) = queue.pop_front() {
         if seen.contains_key(&c) {
             continue;
@@ -205,8 +204,8 @@ fn by_rev_list(
     refs: &[Ref],
     wants: &[ObjectId],
     req: &ShallowRequest,
-) -> Result<(Vec<ObjectId>, HashSet<ObjectId>), Error> {
-    let mut excluded: HashSet<ObjectId> = HashSet::new();
+) -> Result<(Vec<ObjectId>, IdSet), Error> {
+    let mut excluded: IdSet = IdSet::default();
     for name in &req.not {
         let id = resolve_ref(refs, name).ok_or_else(|| Error::UnknownRef(name.clone()))?;
         let Some(c) = peel(repo, &id)? else { continue };
@@ -226,7 +225,7 @@ fn by_rev_list(
             .is_none_or(|t| cache.get(repo, c).map(|i| i.time >= t).unwrap_or(false)))
     };
     let mut selected: Vec<ObjectId> = Vec::new();
-    let mut seen = HashSet::new();
+    let mut seen = IdSet::default();
     let mut stack = Vec::new();
     for w in wants {
         if let Some(c) = peel(repo, w)? {
@@ -243,7 +242,7 @@ fn by_rev_list(
     if selected.is_empty() {
         return Err(Error::NothingSelected);
     }
-    let complete: HashSet<ObjectId> = selected.iter().copied().collect();
+    let complete: IdSet = selected.iter().copied().collect();
     let mut boundary = Vec::new();
     for c in &selected {
         let parents = cache.get(repo, c)?.parents.clone();

@@ -403,6 +403,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                         shallow: plan.walk_shallow,
                         extra_edges: plan.extra_edges,
                         filter: filter.clone(),
+                        check_blobs: false,
                     },
                 };
                 stream_pack(s.repo, &pack, s.writer.get_mut())?;

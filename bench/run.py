@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Sluice vs C git, same machine, same run: serves the same repository with both, alternating,
+and reports median (min-max) ratios Sluice/git of server CPU (user+sys), wall time, peak RSS and
+bytes sent, as a table and a CSV.
+
+Usage: bench/run.py [--repo PATH] [--commits N] [--runs K] [--sluice PATH] [--cases a,b,...]
+Without --repo a deterministic repository is generated (tests/fixtures/gen_history.sh plus
+binary blobs and tags). Not part of the test suite: timings vary, ratios are what to read.
+"""
+import argparse, csv, os, shutil, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+TIMED = os.path.join(HERE, "timed.py")
+
+
+def sh(args, cwd=None, env=None, check=True, input=None):
+    e = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null",
+             GIT_AUTHOR_NAME="B", GIT_AUTHOR_EMAIL="b@x", GIT_COMMITTER_NAME="B", GIT_COMMITTER_EMAIL="b@x")
+    if env:
+        e.update(env)
+    r = subprocess.run(args, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, input=input)
+    if check and r.returncode != 0:
+        sys.exit(f"failed: {args}\n{r.stderr.decode()}")
+    return r.stdout.decode()
+
+
+def generate(path, commits):
+    sh(["bash", os.path.join(TOP, "tests/fixtures/gen_history.sh"), path, str(commits)])
+    # A few binary blobs of some MiB and many tags, so the repository looks like a real one.
+    work = path + ".work"
+    sh(["git", "clone", "-q", path, work])
+    for i in range(3):
+        with open(os.path.join(work, f"asset{i}.bin"), "wb") as f:
+            f.write(os.urandom(1 << 20) * 3)
+        sh(["git", "add", "."], cwd=work)
+        sh(["git", "commit", "-q", "-m", f"asset {i}"], cwd=work)
+    sh(["git", "push", "-q", "origin", "main"], cwd=work)
+    shutil.rmtree(work)
+    sh(["git", "repack", "-a", "-d", "-q"], cwd=path)
+
+
+def serve_cmd(server, sluice, service):
+    if server == "sluice":
+        return f"{TIMED} {sluice} {service}"
+    return f"{TIMED} git {service}"
+
+
+def run_case(case, server, sluice, repo, tmp, out_file):
+    """Runs one client operation; the server wrapper appends its numbers to out_file."""
+    env = {"BENCH_OUT": out_file}
+    up = f"--upload-pack={serve_cmd(server, sluice, 'upload-pack')}"
+    rp = f"--receive-pack={serve_cmd(server, sluice, 'receive-pack')}"
+    url = f"file://{repo}"
+    dst = os.path.join(tmp, f"dst-{server}")
+    shutil.rmtree(dst, ignore_errors=True)
+    if case in ("clone-v0", "clone-v2", "clone-bitmap"):
+        v = "2" if case == "clone-v2" else "0"
+        sh(["git", "-c", f"protocol.version={v}", "clone", "-q", "--bare", "--no-local", up, url, dst], env=env)
+    elif case == "depth1":
+        sh(["git", "clone", "-q", "--bare", "--no-local", "--depth=1", up, url, dst], env=env)
+    elif case == "blob-none":
+        sh(["git", "clone", "-q", "--bare", "--no-local", "--filter=blob:none", up, url, dst], env=env)
+    elif case == "fetch-100":
+        base = os.path.join(tmp, "base-100")
+        shutil.copytree(base, dst, symlinks=True)
+        sh(["git", "fetch", "-q", up, url, "+refs/heads/*:refs/heads/*"], cwd=dst, env=env)
+    elif case == "ls-remote-10k":
+        sh(["git", "ls-remote", up, f"file://{os.path.join(tmp, 'many-refs.git')}"], env=env)
+    elif case == "push-all":
+        sh(["git", "init", "-q", "--bare", dst])
+        sh(["git", "push", "-q", "--mirror", rp, f"file://{dst}"], cwd=repo, env=env)
+    elif case == "push-10":
+        base = os.path.join(tmp, "push-base.git")
+        shutil.copytree(base, dst, symlinks=True)
+        sh(["git", "push", "-q", rp, f"file://{dst}", "refs/heads/ten:refs/heads/main"], cwd=os.path.join(tmp, "push-work"), env=env)
+    else:
+        sys.exit(f"unknown case {case}")
+
+
+def prepare(tmp, repo):
+    # fetch-100: a clone missing the last 100 commits of main.
+    base = os.path.join(tmp, "base-100")
+    sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", base])
+    sh(["git", "update-ref", "refs/heads/main", "refs/heads/main~100"], cwd=base)
+    sh(["git", "gc", "-q", "--prune=now"], cwd=base)
+    # ls-remote-10k: 10,000 refs.
+    many = os.path.join(tmp, "many-refs.git")
+    sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", many])
+    head = sh(["git", "rev-parse", "main"], cwd=many).strip()
+    lines = "".join(f"create refs/heads/b{i:05d} {head}\n" for i in range(10000))
+    sh(["git", "update-ref", "--stdin"], cwd=many, input=lines.encode())
+    sh(["git", "pack-refs", "--all"], cwd=many)
+    # push-10: a copy of the repository and a work clone 10 commits ahead.
+    pb = os.path.join(tmp, "push-base.git")
+    sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", pb])
+    work = os.path.join(tmp, "push-work")
+    sh(["git", "clone", "-q", "--no-local", f"file://{repo}", work])
+    for i in range(10):
+        with open(os.path.join(work, f"ten{i}.txt"), "w") as f:
+            f.write(f"{i}\n" * 100)
+        sh(["git", "add", "."], cwd=work)
+        sh(["git", "commit", "-q", "-m", f"ten {i}"], cwd=work)
+    sh(["git", "branch", "ten"], cwd=work)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repo")
+    ap.add_argument("--commits", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
+    ap.add_argument("--csv", default="bench-results.csv")
+    a = ap.parse_args()
+    if not os.path.exists(a.sluice):
+        sys.exit(f"{a.sluice} missing: run cargo build --release first")
+    tmp = tempfile.mkdtemp(prefix="sluice-bench-")
+    repo = a.repo
+    if not repo:
+        repo = os.path.join(tmp, "bench.git")
+        print(f"generating a {a.commits}-commit repository ...", file=sys.stderr)
+        generate(repo, a.commits)
+    repo = os.path.abspath(repo)
+    objects = sh(["git", "count-objects", "-v"], cwd=repo)
+    print(f"repository: {repo}\n{objects}", file=sys.stderr)
+    prepare(tmp, repo)
+    rows = []
+    for case in a.cases.split(","):
+        if case == "clone-bitmap":
+            sh(["git", "repack", "-a", "-d", "-q", "-b"], cwd=repo)
+        samples = {"sluice": [], "git": []}
+        for _ in range(a.runs):
+            for server in ("git", "sluice"):
+                out = os.path.join(tmp, f"{case}-{server}.csv")
+                if os.path.exists(out):
+                    os.remove(out)
+                run_case(case, server, a.sluice, repo, tmp, out)
+                with open(out) as f:
+                    vals = [list(map(float, l.split(","))) for l in f if l.strip()]
+                # Several server processes (stateless rounds) add up.
+                wall = sum(v[0] for v in vals); cpu = sum(v[1] + v[2] for v in vals)
+                rss = max(v[3] for v in vals); sent = sum(v[4] for v in vals)
+                samples[server].append((cpu, wall, rss, sent))
+        if case == "clone-bitmap":
+            for f in os.listdir(os.path.join(repo, "objects/pack")):
+                if f.endswith(".bitmap"):
+                    os.remove(os.path.join(repo, "objects/pack", f))
+        for i, metric in enumerate(["cpu", "wall", "rss", "bytes"]):
+            ratios = [s[i] / g[i] if g[i] else float("nan") for s, g in zip(samples["sluice"], samples["git"])]
+            rows.append({"case": case, "metric": metric,
+                         "median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+                         "git_median": statistics.median(g[i] for g in samples["git"]),
+                         "sluice_median": statistics.median(s[i] for s in samples["sluice"])})
+    with open(a.csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"\nSluice/git ratios, median (min-max) of {a.runs} runs; lower is better for sluice")
+    print(f"{'case':<15}{'cpu':>20}{'wall':>20}{'rss':>20}{'bytes':>20}")
+    for case in a.cases.split(","):
+        cells = []
+        for metric in ["cpu", "wall", "rss", "bytes"]:
+            r = next(r for r in rows if r["case"] == case and r["metric"] == metric)
+            cells.append(f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})")
+        print(f"{case:<15}" + "".join(f"{c:>20}" for c in cells))
+    print(f"\nCSV: {a.csv}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
