@@ -14,6 +14,14 @@ use crate::backend::{Error, RefUpdate};
 use crate::hash::ObjectId;
 use crate::refs::{parse_loose, parse_packed, RawRef};
 
+/// While Sluice holds the repository's transaction lock (an OS file lock, released by the
+/// kernel when its holder dies), a ref lock file older than this was left by a Sluice process
+/// that was killed between locking and renaming; C git holds its ref locks for milliseconds.
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Name of the file whose OS lock serializes Sluice's ref transactions in one repository.
+const TRANSACTION_LOCK: &str = "sluice-refs.mutex";
+
 /// A held lock file, removed on drop unless committed.
 struct Lock {
     path: PathBuf,
@@ -29,10 +37,23 @@ impl Lock {
         let mut path = target.as_os_str().to_owned();
         path.push(".lock");
         let path = PathBuf::from(path);
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        if let Err(e) = OpenOptions::new().write(true).create_new(true).open(&path) {
+            // See STALE_LOCK: only called while the transaction lock is held.
+            let stale = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_LOCK);
+            if e.kind() != std::io::ErrorKind::AlreadyExists || !stale {
+                return Err(e);
+            }
+            tracing::warn!(lock = %path.display(), "removing stale lock file");
+            fs::remove_file(&path)?;
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+        }
         Ok(Lock {
             path,
             target: target.to_path_buf(),
@@ -98,6 +119,26 @@ fn current_value(
 /// Applies `updates` in the repository at `git_dir`; one result per update (`Err(reason)` for the
 /// `ng` line). With `atomic`, all succeed or all fail.
 pub fn apply(
+    git_dir: &Path,
+    updates: &[RefUpdate],
+    atomic: bool,
+) -> Result<Vec<Result<(), String>>, Error> {
+    let guard_path = git_dir.join(TRANSACTION_LOCK);
+    let guard = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&guard_path)
+        .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
+    guard
+        .lock()
+        .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
+    let result = apply_locked(git_dir, updates, atomic);
+    drop(guard);
+    result
+}
+
+fn apply_locked(
     git_dir: &Path,
     updates: &[RefUpdate],
     atomic: bool,
@@ -268,7 +309,7 @@ mod tests {
         assert!(r.iter().all(Result::is_ok), "{r:?}");
         let refs = git(d, &["for-each-ref", "--format=%(refname) %(objectname)"]);
         assert_eq!(refs, format!("refs/heads/x {b}\n"));
-        // A stale lock refuses the update and is not removed by us.
+        // A fresh lock (another writer at work) refuses the update and is left alone.
         fs::write(d.join("refs/heads/x.lock"), "").unwrap();
         let r = apply(d, &[up("refs/heads/x", b, a)], false).unwrap();
         assert!(r[0].is_err());

@@ -48,6 +48,7 @@ fn fsync_dir(dir: &Path) -> Result<(), Error> {
 impl<'r> FsQuarantine<'r> {
     /// Creates a fresh quarantine under `objects_dir` for repository `base`.
     pub fn create(base: &'r dyn Repository, objects_dir: &Path) -> Result<Self, Error> {
+        remove_stale(objects_dir);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = objects_dir.join(format!("incoming-{}-{n}", std::process::id()));
         fs::create_dir_all(dir.join("pack")).map_err(|e| io(&dir, e))?;
@@ -57,6 +58,33 @@ impl<'r> FsQuarantine<'r> {
             objects_dir: objects_dir.to_path_buf(),
             committed: false,
         })
+    }
+}
+
+/// Removes quarantines left by receive-pack processes that died (killed, machine crash): their
+/// pid is gone, or they are older than a day (pids are reused). Nothing in them was ever visible.
+fn remove_stale(objects_dir: &Path) {
+    let Ok(entries) = fs::read_dir(objects_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("incoming-") else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let dead = pid
+            .is_some_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists());
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+        if dead || old {
+            tracing::info!(dir = %name, "removing stale quarantine");
+            let _ = fs::remove_dir_all(e.path());
+        }
     }
 }
 
