@@ -23,6 +23,7 @@ pub mod access;
 pub mod backend;
 pub mod config;
 pub mod filter;
+pub mod fuzzing;
 pub mod gitconfig;
 pub mod hash;
 pub mod launch;

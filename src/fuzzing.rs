@@ -1,0 +1,240 @@
+//! Entry points for fuzzing: one function per parser that sees bytes from the network (or from
+//! disk), shared by the cargo-fuzz targets in `fuzz/` and by `tests/fuzzed.rs`, which replays
+//! the committed corpora on every `cargo test`. Each must return normally for any input; a panic,
+//! a hang or an unbounded allocation is a bug.
+
+use std::io::Read;
+
+use crate::backend::memory::MemoryRepository;
+use crate::odb::Kind;
+
+/// The fuzz targets by name (the `fuzz/fuzz_targets/<name>.rs` files and corpus directories).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("pktline", pktline),
+    ("v0_lines", v0_lines),
+    ("v2_request", v2_request),
+    ("daemon_request", daemon_request),
+    ("ssh_command", ssh_command),
+    ("ref_name", ref_name),
+    ("pack_stream", pack_stream),
+    ("delta_apply", delta_apply),
+    ("objects", objects),
+    ("idx", idx),
+    ("upload_pack", upload_pack),
+    ("receive_commands", receive_commands),
+    ("config_files", config_files),
+];
+
+/// pkt-line decoding, streaming and through the reader.
+pub fn pktline(data: &[u8]) {
+    let _ = crate::protocol::pktline::decode::streaming(data);
+    let mut r = crate::protocol::pktline::Reader::new(data);
+    for _ in 0..10_000 {
+        match r.read_line() {
+            Ok(Some(l)) => {
+                let _ = l.as_text();
+            }
+            _ => break,
+        }
+    }
+}
+
+/// v0 want-block and negotiation lines, and capability lists.
+pub fn v0_lines(data: &[u8]) {
+    for line in data.split(|&b| b == b'\n') {
+        let _ = crate::protocol::v0::parse_want_line(line);
+        let _ = crate::protocol::v0::parse_negotiation_line(line);
+        let _ = crate::protocol::capabilities::Requested::parse(
+            line,
+            &[("agent", None), ("ofs-delta", None)],
+        );
+        if let Ok(s) = std::str::from_utf8(line) {
+            let _ = crate::filter::Filter::parse(s);
+        }
+    }
+}
+
+/// v2 request framing.
+pub fn v2_request(data: &[u8]) {
+    let mut r = crate::protocol::pktline::Reader::new(data);
+    for _ in 0..100 {
+        match crate::protocol::v2::read_request(&mut r, 1000) {
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+}
+
+/// The git:// request line.
+pub fn daemon_request(data: &[u8]) {
+    let _ = crate::launch::daemon_request::parse(data);
+}
+
+/// `SSH_ORIGINAL_COMMAND` / git-shell `-c` parsing and path confinement.
+pub fn ssh_command(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(cmd) = crate::launch::command::parse(s) {
+            let _ = crate::access::confine(&cmd.path);
+        }
+        let _ = crate::launch::sq::sq_dequote(s);
+        let _ = crate::access::confine(s);
+    }
+}
+
+/// Ref-name validation.
+pub fn ref_name(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = crate::refs::name::RefName::new(s);
+    }
+}
+
+/// An anonymous read/write file (created and unlinked at once).
+fn spool_file() -> Option<std::fs::File> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("sluice-fuzz-{}-{n}", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ok()?;
+    let _ = std::fs::remove_file(&path);
+    Some(f)
+}
+
+struct NoBases;
+impl crate::pack::ingest::BaseLookup for NoBases {
+    fn base(
+        &self,
+        _: &crate::hash::ObjectId,
+    ) -> Result<Option<crate::odb::Object>, crate::pack::ingest::Error> {
+        Ok(None)
+    }
+}
+
+/// The push pack reader and indexer, with small limits.
+pub fn pack_stream(data: &[u8]) {
+    let Some(mut spool) = spool_file() else {
+        return;
+    };
+    let limits = crate::pack::ingest::Limits {
+        max_pack_bytes: 1 << 20,
+        max_object_bytes: 1 << 20,
+        max_objects: 10_000,
+        max_delta_depth: 100,
+    };
+    let _ = crate::pack::ingest::index_pack(
+        &mut &data[..],
+        &mut spool,
+        &NoBases,
+        &limits,
+        &mut crate::progress::Discard,
+    );
+}
+
+/// Delta application: the first byte splits base from delta.
+pub fn delta_apply(data: &[u8]) {
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    let at = usize::from(split).min(rest.len());
+    let (base, delta) = rest.split_at(at);
+    let _ = crate::pack::delta::apply(base, delta, 1 << 20);
+    let _ = crate::pack::entry::decode_header(data);
+    let _ = crate::pack::entry::decode_ofs_distance(data);
+}
+
+/// Commit, tag and tree parsers and the fsck checks, and loose-object headers.
+pub fn objects(data: &[u8]) {
+    let _ = crate::odb::CommitRef::parse(data);
+    let _ = crate::odb::TagRef::parse(data);
+    for e in crate::odb::TreeIter::new(data).take(10_000) {
+        if e.is_err() {
+            break;
+        }
+    }
+    for kind in [Kind::Commit, Kind::Tag, Kind::Tree, Kind::Blob] {
+        let _ = crate::odb::fsck::check_object(kind, data);
+    }
+    let _ = crate::odb::loose::parse_header(data);
+    let _ = crate::odb::loose::read(data, 1 << 20);
+}
+
+/// Pack index parsing and lookups.
+pub fn idx(data: &[u8]) {
+    if let Ok(idx) = crate::pack::index::PackIndex::new(data, crate::hash::HashKind::Sha1) {
+        for i in 0..idx.len().min(1000) {
+            if let Some(id) = idx.id_at(i) {
+                let _ = idx.find(&id);
+            }
+            let _ = idx.offset_at(i);
+            let _ = idx.crc32_at(i);
+        }
+        let _ = idx.pack_checksum();
+    }
+}
+
+fn small_repo() -> MemoryRepository {
+    let mut r = MemoryRepository::new();
+    let blob = r.add(Kind::Blob, "hello\n");
+    let mut tree = b"100644 a\0".to_vec();
+    tree.extend_from_slice(blob.as_bytes());
+    let tree = r.add(Kind::Tree, tree);
+    let c1 = r.add(
+        Kind::Commit,
+        format!("tree {tree}\nauthor a <a> 1 +0000\ncommitter a <a> 1 +0000\n\none\n"),
+    );
+    let c2 = r.add(
+        Kind::Commit,
+        format!("tree {tree}\nparent {c1}\nauthor a <a> 2 +0000\ncommitter a <a> 2 +0000\n\ntwo\n"),
+    );
+    r.set_ref("refs/heads/main", c2);
+    r.set_ref("refs/tags/one", c1);
+    r
+}
+
+/// A whole upload-pack session (v0, v1 or v2 by the first byte) against a small repository.
+pub fn upload_pack(data: &[u8]) {
+    let Some((&mode, input)) = data.split_first() else {
+        return;
+    };
+    let repo = small_repo();
+    let opts = crate::service::upload_pack::Options {
+        version: match mode % 3 {
+            0 => crate::protocol::Version::V0,
+            1 => crate::protocol::Version::V1,
+            _ => crate::protocol::Version::V2,
+        },
+        stateless_rpc: mode & 4 != 0,
+        advertise_refs: false,
+        limits: crate::config::Limits {
+            max_wants: 100,
+            max_haves: 1000,
+            max_rounds: 100,
+            ..crate::config::Limits::default()
+        },
+    };
+    let mut out = Vec::new();
+    let _ = crate::service::upload_pack::serve(&repo, &opts, input, &mut out);
+}
+
+/// receive-pack command lines.
+pub fn receive_commands(data: &[u8]) {
+    for line in data.split(|&b| b == b'\n') {
+        let _ = crate::service::receive_pack::commands::parse_command(line);
+    }
+}
+
+/// git-config files and access files.
+pub fn config_files(data: &[u8]) {
+    let _ = crate::gitconfig::GitConfig::parse(data, "fuzz");
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(p) = crate::access::Policy::parse(s) {
+            let _ = p.repo_right("a/b.git", Some("alice"));
+            let _ = p.allows_ref("a", None, "refs/heads/x", crate::access::Right::Force);
+        }
+    }
+    let mut sink = Vec::new();
+    let _ = (&data[..data.len().min(64)]).read_to_end(&mut sink);
+}
