@@ -129,6 +129,7 @@ pub fn pack_stream(data: &[u8]) {
         &mut spool,
         &NoBases,
         &limits,
+        &crate::pack::ingest::no_check,
         &mut crate::progress::Discard,
     );
 }

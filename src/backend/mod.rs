@@ -247,12 +247,14 @@ pub struct RefUpdate {
 /// Objects received by a push, held apart until the push is accepted.
 pub trait Quarantine {
     /// Reads a pack from `input` into the quarantine, checking it completely (every object
-    /// hashed, deltas resolved, thin packs completed from the repository) under `limits`.
+    /// hashed, deltas resolved, thin packs completed from the repository) under `limits`, and
+    /// passing every commit, tree and tag to `check` (whose `Err` refuses the pack).
     /// Returns the ids and kinds of the objects it contained.
     fn receive_pack(
         &mut self,
         input: &mut dyn std::io::Read,
         limits: &crate::config::Limits,
+        check: crate::pack::ingest::ObjectCheck<'_>,
         progress: &mut dyn crate::progress::Progress,
     ) -> Result<Vec<(ObjectId, Kind)>, Error>;
 

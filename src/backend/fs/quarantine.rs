@@ -103,6 +103,7 @@ impl Quarantine for FsQuarantine<'_> {
         &mut self,
         input: &mut dyn Read,
         limits: &Limits,
+        check: ingest::ObjectCheck<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Vec<(ObjectId, Kind)>, Error> {
         let pack_dir = self.dir.join("pack");
@@ -128,6 +129,7 @@ impl Quarantine for FsQuarantine<'_> {
             &mut spool,
             &RepoBases(self.view.base),
             &ingest_limits,
+            check,
             progress,
         )
         .map_err(|e| Error::BadPack(e.to_string()))?;

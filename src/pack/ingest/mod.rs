@@ -82,6 +82,9 @@ pub enum Error {
     /// Hashing detected a SHA-1 collision attack.
     #[error("SHA-1 collision attack detected in object at offset {0}")]
     Collision(u64),
+    /// An object failed the caller's check (fsck).
+    #[error("{0}")]
+    Fsck(String),
     /// The repository failed while looking up a base.
     #[error("looking up a delta base: {0}")]
     Base(String),
@@ -149,6 +152,9 @@ struct Tee<'a, R: BufRead> {
     crc: crc32fast::Hasher,
     pos: u64,
     limit: u64,
+    /// Reused across entries: creating a decompressor per object dominated the profile.
+    z: Option<Decompress>,
+    out: Vec<u8>,
 }
 
 impl<R: BufRead> Tee<'_, R> {
@@ -208,14 +214,27 @@ impl<R: BufRead> Tee<'_, R> {
 
     /// Inflates one zlib stream, passing output chunks to `sink`; returns the inflated length.
     /// Output beyond `expected` is an error (inflate bombs stop there).
-    fn inflate(
+    fn inflate(&mut self, expected: u64, sink: impl FnMut(&[u8]), at: u64) -> Result<u64, Error> {
+        let mut z = self.z.take().unwrap_or_else(|| Decompress::new(true));
+        let mut out = std::mem::take(&mut self.out);
+        z.reset(true);
+        if out.len() < 64 * 1024 {
+            out.resize(64 * 1024, 0);
+        }
+        let result = self.inflate_with(&mut z, &mut out, expected, sink, at);
+        self.z = Some(z);
+        self.out = out;
+        result
+    }
+
+    fn inflate_with(
         &mut self,
+        z: &mut Decompress,
+        out: &mut [u8],
         expected: u64,
         mut sink: impl FnMut(&[u8]),
         at: u64,
     ) -> Result<u64, Error> {
-        let mut z = Decompress::new(true);
-        let mut out = vec![0u8; 64 * 1024];
         let mut total: u64 = 0;
         loop {
             let input = self.src.fill_buf()?;
@@ -224,7 +243,7 @@ impl<R: BufRead> Tee<'_, R> {
             let status = z
                 .decompress(
                     input,
-                    &mut out,
+                    out,
                     if eof {
                         FlushDecompress::Finish
                     } else {
@@ -255,13 +274,23 @@ impl<R: BufRead> Tee<'_, R> {
     }
 }
 
+/// Checks one received commit, tree or tag (id, kind, content); an `Err` refuses the pack.
+pub type ObjectCheck<'a> = &'a dyn Fn(&ObjectId, Kind, &[u8]) -> Result<(), String>;
+
+/// Accepts every object.
+pub fn no_check(_: &ObjectId, _: Kind, _: &[u8]) -> Result<(), String> {
+    Ok(())
+}
+
 /// Streams a pack from `input` into `spool` (an empty file opened read+write), indexes it,
-/// resolves deltas (taking thin-pack bases from `bases`) and returns the index entries.
+/// resolves deltas (taking thin-pack bases from `bases`), runs `check` on every commit, tree
+/// and tag while its content is at hand, and returns the index entries.
 pub fn index_pack(
     input: &mut dyn Read,
     spool: &mut File,
     bases: &dyn BaseLookup,
     limits: &Limits,
+    check: ObjectCheck<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Indexed, Error> {
     // Pass 1.
@@ -273,6 +302,8 @@ pub fn index_pack(
             crc: crc32fast::Hasher::new(),
             pos: 0,
             limit: limits.max_pack_bytes,
+            z: None,
+            out: vec![0u8; 64 * 1024],
         };
         let header = tee.read_exact_small(12, "the pack header")?;
         if &header[..4] != b"PACK" {
@@ -332,16 +363,29 @@ pub fn index_pack(
             let (id, kind) = if let Some(kind) = ty.kind() {
                 let mut h = Hasher::default();
                 h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
-                let got = tee.inflate(size, |chunk| h.update(chunk), offset)?;
+                // Commits, trees and tags are kept for the object check; blobs stream through.
+                let mut content = Vec::new();
+                let keep = kind != Kind::Blob;
+                let got = tee.inflate(
+                    size,
+                    |chunk| {
+                        h.update(chunk);
+                        if keep {
+                            content.extend_from_slice(chunk);
+                        }
+                    },
+                    offset,
+                )?;
                 if got != size {
                     return Err(Error::Format(format!(
                         "entry at offset {offset} inflates to {got} bytes, declared {size}"
                     )));
                 }
-                (
-                    Some(h.finish().map_err(|_| Error::Collision(offset))?),
-                    Some(kind),
-                )
+                let id = h.finish().map_err(|_| Error::Collision(offset))?;
+                if keep {
+                    check(&id, kind, &content).map_err(Error::Fsck)?;
+                }
+                (Some(id), Some(kind))
             } else {
                 let got = tee.inflate(size, |_| {}, offset)?;
                 if got != size {
@@ -433,6 +477,7 @@ pub fn index_pack(
             &children_of_offset,
             &mut children_of_id,
             limits,
+            check,
             &mut resolved_deltas,
             progress,
             total_deltas,
@@ -484,6 +529,9 @@ pub fn index_pack(
                 }
             })?;
             let id = hash_object(obj.kind, &out, raws[k].offset)?;
+            if obj.kind != Kind::Blob {
+                check(&id, obj.kind, &out).map_err(Error::Fsck)?;
+            }
             raws[k].id = Some(id);
             raws[k].kind = Some(obj.kind);
             resolved_deltas += 1;
@@ -495,6 +543,7 @@ pub fn index_pack(
                 &children_of_offset,
                 &mut children_of_id,
                 limits,
+                check,
                 &mut resolved_deltas,
                 progress,
                 total_deltas,
@@ -551,12 +600,27 @@ fn hash_object(kind: Kind, data: &[u8], offset: u64) -> Result<ObjectId, Error> 
     crate::hash::object_id(kind, data).map_err(|_| Error::Collision(offset))
 }
 
+thread_local! {
+    /// One decompressor and read buffer reused for every re-read of the spool.
+    static REREAD: std::cell::RefCell<(Decompress, Vec<u8>)> =
+        std::cell::RefCell::new((Decompress::new(true), Vec::new()));
+}
+
 fn inflate_at(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
-    let mut compressed = vec![0u8; r.data_len as usize];
-    spool.read_exact_at(&mut compressed, r.data_at)?;
-    let mut out = Vec::with_capacity(r.size as usize);
-    let mut z = flate2::read::ZlibDecoder::new(&compressed[..]);
-    z.read_to_end(&mut out)?;
+    let out = REREAD.with(|cell| -> Result<Vec<u8>, Error> {
+        let mut guard = cell.borrow_mut();
+        let (z, compressed) = &mut *guard;
+        compressed.resize(r.data_len as usize, 0);
+        spool.read_exact_at(compressed, r.data_at)?;
+        z.reset(true);
+        // One spare byte: an entry that inflates to more than its size shows up as a mismatch.
+        let mut out = Vec::with_capacity(r.size as usize + 1);
+        z.decompress_vec(compressed, &mut out, FlushDecompress::Finish)
+            .map_err(|e| {
+                Error::Format(format!("zlib error re-reading offset {}: {e}", r.offset))
+            })?;
+        Ok(out)
+    })?;
     if out.len() as u64 != r.size {
         return Err(Error::Format(format!(
             "entry at offset {} changed size on re-read",
@@ -584,6 +648,7 @@ fn resolve_from(
     by_offset: &HashMap<u64, Vec<usize>>,
     by_id: &mut HashMap<ObjectId, Vec<usize>>,
     limits: &Limits,
+    check: ObjectCheck<'_>,
     resolved: &mut u64,
     progress: &mut dyn Progress,
     total: u64,
@@ -618,6 +683,9 @@ fn resolve_from(
                 source,
             })?;
         let id = hash_object(kind, &out, raws[child].offset)?;
+        if kind != Kind::Blob {
+            check(&id, kind, &out).map_err(Error::Fsck)?;
+        }
         raws[child].id = Some(id);
         raws[child].kind = Some(kind);
         *resolved += 1;

@@ -80,6 +80,7 @@ fn ingest(
         spool.as_file_mut(),
         bases,
         &Limits::default(),
+        &no_check,
         &mut Discard,
     );
     (r, spool)
@@ -184,6 +185,7 @@ fn size_limit() {
         spool.as_file_mut(),
         &NoBases,
         &limits,
+        &no_check,
         &mut Discard,
     );
     assert!(matches!(

@@ -352,10 +352,10 @@ fn run<R: Read, W: Write>(
                         to_client(b)
                     }
                 });
-                q.receive_pack(&mut raw, &limits, &mut progress)
+                q.receive_pack(&mut raw, &limits, &fsck_object, &mut progress)
                     .map_err(|e| e.to_string())?
             };
-            check_objects(q.view(), &received)?;
+            tracing::debug!(objects = received.len(), "pack received");
             quarantine = Some(q);
             Ok(())
         })();
@@ -531,17 +531,10 @@ fn advertise<W: Write>(
     Ok(())
 }
 
-/// fsck every received object before anything becomes visible.
-fn check_objects(view: &dyn Repository, received: &[(ObjectId, Kind)]) -> Result<(), String> {
-    for (id, _) in received {
-        let obj = view
-            .read_object(id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("object {id} vanished from the quarantine"))?;
-        crate::odb::fsck::check_object(obj.kind, &obj.data)
-            .map_err(|e| format!("object {id}: {e}"))?;
-    }
-    Ok(())
+/// The object check run on every received commit, tree and tag while it is being indexed,
+/// before anything becomes visible.
+fn fsck_object(id: &ObjectId, kind: Kind, data: &[u8]) -> Result<(), String> {
+    crate::odb::fsck::check_object(kind, data).map_err(|e| format!("object {id}: {e}"))
 }
 
 /// Per-command checks: ref name, policy, object presence, fast-forward, connectivity.
