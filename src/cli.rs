@@ -41,9 +41,42 @@ pub struct Cli {
     )]
     pub log_level: String,
 
+    /// Request limits (each has a safe default; see sluice(1), LIMITS).
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// What to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Limits on what one request may make the server do.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Most `want` lines per request.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_wants: Option<usize>,
+    /// Most `have` lines per request.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_haves: Option<usize>,
+    /// Most negotiation rounds per request.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_rounds: Option<usize>,
+    /// Largest pack a push may send, in bytes (receive.maxInputSize also applies).
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_pack_bytes: Option<u64>,
+    /// Largest single object, inflated, in bytes.
+    #[arg(long, global = true, value_name = "BYTES")]
+    pub max_object_bytes: Option<u64>,
+    /// Deepest delta chain accepted in a push.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_delta_depth: Option<u32>,
+    /// Most ref updates per push.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_ref_updates: Option<usize>,
+    /// End any request that runs longer than SECS seconds in total.
+    #[arg(long, global = true, value_name = "SECS")]
+    pub max_duration: Option<u64>,
 }
 
 /// The subcommands.

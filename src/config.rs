@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_delta_depth: u32,
     /// Most ref updates in one push.
     pub max_ref_updates: usize,
+    /// Longest a request may run in total (`None`: no limit).
+    pub max_duration: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -34,6 +36,7 @@ impl Default for Limits {
             max_object_bytes: 4 << 30,
             max_delta_depth: 10_000,
             max_ref_updates: 100_000,
+            max_duration: None,
         }
     }
 }

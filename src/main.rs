@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         }
     };
     let quiet_stderr = matches!(cli.command, cli::Command::Inetd(_));
-    match run(cli.command) {
+    match run(cli.command, limits(&cli.limits)) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -61,13 +61,30 @@ fn policy(path: Option<&std::path::Path>) -> Result<Option<Arc<Policy>>, launch:
         .map_err(|e| launch::Error::Refused(format!("{}: {e}", path.display())))
 }
 
-fn run(command: cli::Command) -> Result<ExitCode, launch::Error> {
+fn limits(a: &cli::LimitArgs) -> sluice::config::Limits {
+    let d = sluice::config::Limits::default();
+    sluice::config::Limits {
+        max_wants: a.max_wants.unwrap_or(d.max_wants),
+        max_haves: a.max_haves.unwrap_or(d.max_haves),
+        max_rounds: a.max_rounds.unwrap_or(d.max_rounds),
+        max_pack_bytes: a.max_pack_bytes.unwrap_or(d.max_pack_bytes),
+        max_object_bytes: a.max_object_bytes.unwrap_or(d.max_object_bytes),
+        max_delta_depth: a.max_delta_depth.unwrap_or(d.max_delta_depth),
+        max_ref_updates: a.max_ref_updates.unwrap_or(d.max_ref_updates),
+        max_duration: secs(a.max_duration),
+    }
+}
+
+fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode, launch::Error> {
     let git_protocol = std::env::var("GIT_PROTOCOL").ok();
     let (stdin, stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
     let serve_action = |action: ssh::Action, stdin, stdout| -> Result<ExitCode, launch::Error> {
         match action {
-            ssh::Action::Serve(req) => launch::serve(&req, &FsBackend::default(), stdin, stdout)
-                .map(|()| ExitCode::SUCCESS),
+            ssh::Action::Serve(mut req) => {
+                req.limits = limits.clone();
+                launch::serve(&req, &FsBackend::default(), stdin, stdout)
+                    .map(|()| ExitCode::SUCCESS)
+            }
             ssh::Action::Print(text, 0) => {
                 print!("{text}");
                 Ok(ExitCode::SUCCESS)
@@ -82,6 +99,7 @@ fn run(command: cli::Command) -> Result<ExitCode, launch::Error> {
         cli::Command::UploadPack(a) => direct(
             Service::UploadPack,
             &a,
+            &limits,
             git_protocol.as_deref(),
             stdin,
             stdout,
@@ -89,6 +107,7 @@ fn run(command: cli::Command) -> Result<ExitCode, launch::Error> {
         cli::Command::ReceivePack(a) => direct(
             Service::ReceivePack,
             &a,
+            &limits,
             git_protocol.as_deref(),
             stdin,
             stdout,
@@ -133,6 +152,7 @@ fn run(command: cli::Command) -> Result<ExitCode, launch::Error> {
                 timeout: secs(a.timeout),
                 init_timeout: secs(a.init_timeout),
                 policy: policy(a.access.as_deref())?,
+                limits: limits.clone(),
             };
             inetd::run(&cfg, &FsBackend::default(), stdin, stdout).map(|()| ExitCode::SUCCESS)
         }
@@ -145,11 +165,12 @@ fn run(command: cli::Command) -> Result<ExitCode, launch::Error> {
 fn direct(
     service: Service,
     a: &cli::ServiceArgs,
+    limits: &sluice::config::Limits,
     proto: Option<&str>,
     stdin: impl std::io::Read,
     stdout: impl std::io::Write,
 ) -> Result<ExitCode, launch::Error> {
-    let req = launch::direct::request(
+    let mut req = launch::direct::request(
         service,
         &a.dir,
         a.stateless_rpc,
@@ -157,6 +178,7 @@ fn direct(
         secs(a.timeout),
         proto,
     )?;
+    req.limits = limits.clone();
     let backend = FsBackend { strict: a.strict };
     launch::serve(&req, &backend, stdin, stdout).map(|()| ExitCode::SUCCESS)
 }

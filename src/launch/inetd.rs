@@ -36,6 +36,8 @@ pub struct InetdConfig {
     pub init_timeout: Option<Duration>,
     /// Access policy (requests are anonymous: the `anonymous` user).
     pub policy: Option<Arc<Policy>>,
+    /// Request limits.
+    pub limits: Limits,
 }
 
 /// Reads exactly one pkt-line from `input` (no read-ahead: what follows belongs to the service).
@@ -174,7 +176,7 @@ pub fn run<R: Read, W: Write>(
         stateless_rpc: false,
         advertise_refs: false,
         timeout: cfg.timeout,
-        limits: Limits::default(),
+        limits: cfg.limits.clone(),
         authorize: None,
     };
     super::serve_with(&request, backend, input.into_inner(), output, &activity)

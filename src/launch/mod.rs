@@ -128,6 +128,7 @@ fn serve_inner<R: Read, W: Write>(
         source,
     })?;
     activity.set_limit(req.timeout);
+    activity.set_deadline(req.limits.max_duration);
     let input = Touching::reader(input, activity.clone());
     let mut output = Touching::writer(
         BufWriter::with_capacity(64 * 1024, output),

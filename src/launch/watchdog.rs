@@ -18,6 +18,8 @@ pub struct Activity {
     limit_ms: Arc<AtomicU64>,
     bytes_in: Arc<AtomicU64>,
     bytes_out: Arc<AtomicU64>,
+    /// Total run-time limit in milliseconds since `start`; 0 = none.
+    deadline_ms: Arc<AtomicU64>,
 }
 
 impl Default for Activity {
@@ -35,6 +37,16 @@ impl Activity {
             limit_ms: Arc::new(AtomicU64::new(0)),
             bytes_in: Arc::new(AtomicU64::new(0)),
             bytes_out: Arc::new(AtomicU64::new(0)),
+            deadline_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Ends the process once the request has run for `total` (counted from its start).
+    pub fn set_deadline(&self, total: Option<Duration>) {
+        let ms = total.map_or(0, |d| d.as_millis().max(1) as u64);
+        self.deadline_ms.store(ms, Ordering::Relaxed);
+        if ms != 0 && self.limit_ms.load(Ordering::Relaxed) == 0 {
+            self.start_watchdog();
         }
     }
 
@@ -79,6 +91,11 @@ impl Activity {
             let limit = me.limit_ms.load(Ordering::Relaxed);
             if limit != 0 && me.idle() >= Duration::from_millis(limit) {
                 tracing::warn!(timeout_ms = limit, "idle timeout, ending request");
+                std::process::exit(1);
+            }
+            let deadline = me.deadline_ms.load(Ordering::Relaxed);
+            if deadline != 0 && me.elapsed() >= Duration::from_millis(deadline) {
+                tracing::warn!(limit_ms = deadline, "max-duration reached, ending request");
                 std::process::exit(1);
             }
             std::thread::sleep(Duration::from_millis(200));

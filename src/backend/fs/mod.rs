@@ -77,12 +77,29 @@ impl Backend for FsBackend {
     }
 }
 
+/// The re-scanned object store of [`FsRepository`] and the pack-directory time it saw.
+#[derive(Debug)]
+struct FreshStore {
+    seen: Option<std::time::SystemTime>,
+    store: Option<std::sync::Arc<FsObjectStore>>,
+}
+
+fn pack_dir_mtime(common_dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(common_dir.join("objects/pack"))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
 /// One on-disk repository.
 #[derive(Debug)]
 pub struct FsRepository {
     git_dir: PathBuf,
     common_dir: PathBuf,
     objects: FsObjectStore,
+    /// A newer view of the object directory, opened when an object is not found: a push may
+    /// have added a pack since `objects` was opened, and the refs read later name its objects
+    /// (git's `reprepare_packed_git`). Only the miss path pays for it.
+    fresh: std::sync::Mutex<FreshStore>,
     config: GitConfig,
     bare: bool,
 }
@@ -109,11 +126,17 @@ impl FsRepository {
             Err(e) => return Err(Error::io(config_path.display().to_string(), e)),
         };
         let bare = config.get_bool("core.bare")?.unwrap_or(layout_bare);
+        // Before the scan: a pack added during it makes the next miss re-scan.
+        let pack_mtime = pack_dir_mtime(&common_dir);
         let objects = FsObjectStore::open(&common_dir.join("objects"))?;
         Ok(FsRepository {
             git_dir,
             common_dir,
             objects,
+            fresh: std::sync::Mutex::new(FreshStore {
+                seen: pack_mtime,
+                store: None,
+            }),
             config,
             bare,
         })
@@ -127,6 +150,21 @@ impl FsRepository {
     /// The object store.
     pub fn objects(&self) -> &FsObjectStore {
         &self.objects
+    }
+
+    /// The object directory as it is now: re-scanned only when `objects/pack` changed since the
+    /// last scan (new packs are renamed into it), so misses for objects we simply do not have
+    /// (a client's `have` lines) cost one `stat`. `None`: nothing new to look at.
+    fn fresh_objects(&self) -> Result<Option<std::sync::Arc<FsObjectStore>>, Error> {
+        let mut guard = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        let now = pack_dir_mtime(&self.common_dir);
+        if now != guard.seen {
+            guard.store = Some(std::sync::Arc::new(FsObjectStore::open(
+                &self.common_dir.join("objects"),
+            )?));
+            guard.seen = now;
+        }
+        Ok(guard.store.clone())
     }
 
     /// All refs as stored (loose overriding packed).
@@ -238,14 +276,27 @@ impl Repository for FsRepository {
     }
 
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        self.objects.header(id)
+        match self.objects.header(id)? {
+            Some(h) => Ok(Some(h)),
+            None => match self.fresh_objects()? {
+                Some(store) => store.header(id),
+                None => Ok(None),
+            },
+        }
     }
 
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        self.objects.read(id)
+        match self.objects.read(id)? {
+            Some(o) => Ok(Some(o)),
+            None => match self.fresh_objects()? {
+                Some(store) => store.read(id),
+                None => Ok(None),
+            },
+        }
     }
 
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        // A miss here falls back to reading the object whole (read_object re-scans).
         self.objects.raw_entry(id)
     }
 
