@@ -37,7 +37,12 @@ def generate(path, commits):
         sh(["git", "commit", "-q", "-m", f"asset {i}"], cwd=work)
     sh(["git", "push", "-q", "origin", "main"], cwd=work)
     shutil.rmtree(work)
-    sh(["git", "repack", "-a", "-d", "-q"], cwd=path)
+    # No reachability bitmap except in the clone-bitmap case (git writes one by default when
+    # repacking a bare repository).
+    sh(["git", "-c", "repack.writeBitmaps=false", "repack", "-a", "-d", "-q"], cwd=path)
+    for f in os.listdir(os.path.join(path, "objects/pack")):
+        if f.endswith(".bitmap"):
+            os.remove(os.path.join(path, "objects/pack", f))
 
 
 def serve_cmd(server, sluice, service):
@@ -122,6 +127,8 @@ def main():
         print(f"generating a {a.commits}-commit repository ...", file=sys.stderr)
         generate(repo, a.commits)
     repo = os.path.abspath(repo)
+    # C git serves filters only when allowed; Sluice allows them by default.
+    sh(["git", "config", "uploadpack.allowFilter", "true"], cwd=repo)
     objects = sh(["git", "count-objects", "-v"], cwd=repo)
     print(f"repository: {repo}\n{objects}", file=sys.stderr)
     prepare(tmp, repo)

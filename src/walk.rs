@@ -167,7 +167,7 @@ pub fn is_reachable(
 }
 
 /// Follows tags from `id` to a commit; `None` when it ends at a tree or blob or is missing.
-fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+pub fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
     let mut current = *id;
     for _ in 0..64 {
         match repo.read_object(&current)? {

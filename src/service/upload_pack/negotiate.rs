@@ -12,11 +12,12 @@
 //! The service feeds lines in ([`Negotiator::have`], [`Negotiator::flush`], [`Negotiator::done`])
 //! and writes the returned [`Reply`]s.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use crate::backend::{Error, Repository};
+use crate::backend::Repository;
 use crate::hash::ObjectId;
-use crate::odb::{CommitRef, Kind, TagRef};
+use crate::odb::Kind;
+use crate::walk::{self, CommitCache, Error};
 
 /// Which acknowledgement strategy the client negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +85,7 @@ pub struct Negotiator<'r> {
     got_common: bool,
     got_other: bool,
     sent_ready: bool,
-    commits: HashMap<ObjectId, (Vec<ObjectId>, i64)>,
+    commits: CommitCache,
 }
 
 impl<'r> Negotiator<'r> {
@@ -108,7 +109,7 @@ impl<'r> Negotiator<'r> {
             got_common: false,
             got_other: false,
             sent_ready: false,
-            commits: HashMap::new(),
+            commits: CommitCache::default(),
         };
         for want in wants {
             // A want that does not peel to a commit cannot be judged by ancestry; like git, do not
@@ -126,35 +127,13 @@ impl<'r> Negotiator<'r> {
     }
 
     fn peel_to_commit(&self, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-        let mut current = *id;
-        for _ in 0..64 {
-            match self.repo.read_object(&current)? {
-                Some(o) if o.kind == Kind::Commit => return Ok(Some(current)),
-                Some(o) if o.kind == Kind::Tag => {
-                    current = TagRef::parse(&o.data)
-                        .map_err(|source| Error::Object {
-                            id: current,
-                            source,
-                        })?
-                        .object;
-                }
-                _ => return Ok(None),
-            }
-        }
-        Ok(None)
+        walk::peel_to_commit(self.repo, id)
     }
 
-    fn commit(&mut self, id: &ObjectId) -> Result<&(Vec<ObjectId>, i64), Error> {
-        if !self.commits.contains_key(id) {
-            let obj = self
-                .repo
-                .read_object(id)?
-                .ok_or(Error::MissingObject(*id))?;
-            let c =
-                CommitRef::parse(&obj.data).map_err(|source| Error::Object { id: *id, source })?;
-            self.commits.insert(*id, (c.parents, c.commit_time));
-        }
-        Ok(&self.commits[id])
+    /// Parents and date of commit `id`.
+    fn commit(&mut self, id: &ObjectId) -> Result<(Vec<ObjectId>, i64), Error> {
+        let info = self.commits.get(self.repo, id)?;
+        Ok((info.parents.clone(), info.time))
     }
 
     /// Records that the client has `id` (git's `got_oid`); returns whether we have it too.
@@ -165,7 +144,7 @@ impl<'r> Negotiator<'r> {
         let mut knew = false;
         if kind == Kind::Commit {
             knew = !self.they_have.insert(*id);
-            let (parents, time) = self.commit(id)?.clone();
+            let (parents, time) = self.commit(id)?;
             if self.oldest_have.is_none_or(|t| time < t) {
                 self.oldest_have = Some(time);
             }
@@ -203,7 +182,7 @@ impl<'r> Negotiator<'r> {
             if !seen.insert(id) {
                 continue;
             }
-            let (parents, time) = self.commit(&id)?.clone();
+            let (parents, time) = self.commit(&id)?;
             if time < min_time {
                 continue;
             }

@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 
 use crate::backend::{Ref, Repository};
 use crate::hash::{IdMap, IdSet, ObjectId};
-use crate::odb::{Kind, TagRef};
 use crate::walk::{self, CommitCache};
 
 /// What the client sent about depth.
@@ -74,18 +73,7 @@ pub struct ShallowPlan {
 }
 
 fn peel(repo: &dyn Repository, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-    let mut cur = *id;
-    for _ in 0..64 {
-        match repo.read_object(&cur)? {
-            Some(o) if o.kind == Kind::Commit => return Ok(Some(cur)),
-            Some(o) if o.kind == Kind::Tag => match TagRef::parse(&o.data) {
-                Ok(t) => cur = t.object,
-                Err(_) => return Ok(None),
-            },
-            _ => return Ok(None),
-        }
-    }
-    Ok(None)
+    Ok(walk::peel_to_commit(repo, id)?)
 }
 
 /// Resolves a `deepen-not` name as git's dwim does.
