@@ -95,3 +95,50 @@ fn incremental_fetch_sends_no_more_than_c_git() {
         assert_eq!(loose_objects(&a), before);
     }
 }
+
+#[test]
+fn v2_ref_in_want_and_sideband_all() {
+    // Both are off by default (as in C git); enabled, git's client uses them.
+    let dir = scratch();
+    let src = dir.path().join("src.git");
+    copy_repo(&fixture("tags"), &src);
+    git_ok(&src, &["config", "uploadpack.allowRefInWant", "true"]);
+    git_ok(&src, &["config", "uploadpack.allowSidebandAll", "true"]);
+    let url = format!("file://{}", src.display());
+    let a = dir.path().join("a");
+    git_ok(dir.path(), &["init", "-q", "--bare", a.to_str().unwrap()]);
+    let trace = dir.path().join("trace");
+    let out = git_cmd(&a)
+        .env("GIT_TRACE_PACKET", &trace)
+        .args([
+            "-c",
+            "protocol.version=2",
+            "fetch",
+            "-q",
+            &upload_pack_flag(),
+            &url,
+            "+refs/heads/main:refs/heads/main",
+            "+refs/tags/*:refs/tags/*",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        t.contains("want-ref refs/heads/main"),
+        "client did not use want-ref"
+    );
+    assert!(
+        t.contains("sideband-all"),
+        "client did not use sideband-all"
+    );
+    assert_eq!(
+        git_ok(&a, &["rev-parse", "main"]),
+        git_ok(&src, &["rev-parse", "main"])
+    );
+    fsck(&a);
+}

@@ -135,7 +135,37 @@ fn fetch_features(repo: &dyn Repository) -> Result<String, Error> {
     if allow_ref_in_want(repo)? {
         f.push("ref-in-want");
     }
+    if allow_sideband_all(repo)? {
+        f.push("sideband-all");
+    }
     Ok(f.join(" "))
+}
+
+/// `uploadpack.allowSidebandAll` (default off, as in git).
+fn allow_sideband_all(repo: &dyn Repository) -> Result<bool, Error> {
+    Ok(repo
+        .config()
+        .get_bool("uploadpack.allowSidebandAll")
+        .map_err(backend::Error::from)?
+        .unwrap_or(false))
+}
+
+/// Writes one section line of a fetch response; with `sideband-all` every such line travels in
+/// band 1.
+fn line<R: Read, W: Write>(
+    s: &mut Session<'_, R, W>,
+    sideband_all: bool,
+    text: &str,
+) -> std::io::Result<()> {
+    if sideband_all {
+        let mut payload = Vec::with_capacity(text.len() + 2);
+        payload.push(1u8);
+        payload.extend_from_slice(text.as_bytes());
+        payload.push(b'\n');
+        s.writer.data(&payload)
+    } else {
+        s.writer.text(text)
+    }
 }
 
 fn allow_ref_in_want(repo: &dyn Repository) -> Result<bool, Error> {
@@ -238,6 +268,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
     let mut haves: Vec<ObjectId> = Vec::new();
     let (mut done, mut thin, mut ofs, mut no_progress, mut include_tag, mut wait_for_done) =
         (false, false, false, false, false, false);
+    let mut sideband_all = false;
     let mut negotiator: Option<Negotiator<'_>> = None;
     let mut common: Vec<ObjectId> = Vec::new();
     let refs: Vec<backend::Ref> = s.repo.refs()?;
@@ -305,6 +336,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                             b"no-progress" => no_progress = true,
                             b"include-tag" => include_tag = true,
                             b"wait-for-done" => wait_for_done = true,
+                            b"sideband-all" if allow_sideband_all(s.repo)? => sideband_all = true,
                             _ if a.starts_with(b"shallow ") || a.starts_with(b"deepen") => {
                                 return Err(Error::Unsupported("shallow"))
                             }
@@ -342,16 +374,16 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 let n = negotiator
                     .as_mut()
                     .ok_or(Error::Unsupported("negotiation"))?;
-                s.writer.text("acknowledgments")?;
+                line(s, sideband_all, "acknowledgments")?;
                 if common.is_empty() {
-                    s.writer.text("NAK")?;
+                    line(s, sideband_all, "NAK")?;
                 }
                 for id in &common {
-                    s.writer.text(&format!("ACK {id}"))?;
+                    line(s, sideband_all, &format!("ACK {id}"))?;
                 }
                 let ready = !wait_for_done && n.ready()?;
                 if ready {
-                    s.writer.text("ready")?;
+                    line(s, sideband_all, "ready")?;
                     s.writer.delim()?;
                     FetchState::SendPack
                 } else {
@@ -367,12 +399,12 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 // Sections in the order git's client reads them: shallow-info, wanted-refs.
                 let plan = if shallow_req.any() {
                     let plan = shallow::plan(s.repo, &refs, &wants, &shallow_req)?;
-                    s.writer.text("shallow-info")?;
+                    line(s, sideband_all, "shallow-info")?;
                     for id in &plan.shallow {
-                        s.writer.text(&format!("shallow {id}"))?;
+                        line(s, sideband_all, &format!("shallow {id}"))?;
                     }
                     for id in &plan.unshallow {
-                        s.writer.text(&format!("unshallow {id}"))?;
+                        line(s, sideband_all, &format!("unshallow {id}"))?;
                     }
                     s.writer.delim()?;
                     plan
@@ -380,14 +412,14 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     shallow::ShallowPlan::default()
                 };
                 if !wanted_refs.is_empty() {
-                    s.writer.text("wanted-refs")?;
+                    line(s, sideband_all, "wanted-refs")?;
                     for (id, name) in &wanted_refs {
-                        s.writer.text(&format!("{id} {name}"))?;
+                        line(s, sideband_all, &format!("{id} {name}"))?;
                     }
                     s.writer.delim()?;
                 }
                 wants.extend(plan.extra_wants.iter().copied());
-                s.writer.text("packfile")?;
+                line(s, sideband_all, "packfile")?;
                 s.writer.flush()?;
                 s.pack_started = true;
                 let pack = PackRequest {
