@@ -210,6 +210,8 @@ struct UploadPack<'a, R: Read, W: Write> {
     tips: HashSet<ObjectId>,
     /// The refs, kept for include-tag.
     refs: Vec<backend::Ref>,
+    /// HEAD as read with the refs.
+    head: Option<backend::Head>,
     advertised: Vec<(&'static str, Option<String>)>,
     caps: Requested,
     wants: Vec<ObjectId>,
@@ -242,6 +244,7 @@ pub fn serve<R: Read, W: Write>(
         writer: Writer::new(output),
         tips: HashSet::new(),
         refs: Vec::new(),
+        head: None,
         advertised: Vec::new(),
         caps: Requested::default(),
         wants: Vec::new(),
@@ -326,6 +329,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
     /// Reads the refs and computes the advertisable tips.
     fn load_refs(&mut self) -> Result<(), Error> {
         let head = self.repo.head()?;
+        self.head = Some(head.clone());
         self.refs = self.repo.refs()?;
         self.tips.clear();
         if let Some(id) = head.id {
@@ -365,7 +369,10 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             self.writer.text("version 1")?;
         }
         let caps = capabilities::to_v0_string(&self.advertised);
-        let head = self.repo.head()?;
+        let head = match self.head.clone() {
+            Some(h) => h,
+            None => self.repo.head()?,
+        };
         let mut entries: Vec<(ObjectId, String)> = Vec::with_capacity(self.refs.len() + 1);
         if let Some(id) = head.id {
             entries.push((id, "HEAD".into()));
