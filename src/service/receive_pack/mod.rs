@@ -276,11 +276,10 @@ fn run<R: Read, W: Write>(
             }
             caps = Requested::parse(list, &advertised)?;
         }
-        if updates.len() >= opts.limits.max_ref_updates {
-            return Err(Error::Limit {
-                what: "ref updates",
-                limit: opts.limits.max_ref_updates,
-            });
+        if updates.len() > opts.limits.max_ref_updates {
+            // Keep reading (the client sends the pack anyway) but store no more commands; all
+            // are refused below, in the report the client is waiting for.
+            continue;
         }
         updates.push(Update { cmd, error: None });
     }
@@ -342,23 +341,38 @@ fn run<R: Read, W: Write>(
     // Phase: unpack into quarantine (skipped when every command is a delete).
     let mut quarantine: Option<Box<dyn Quarantine + '_>> = None;
     let mut unpack_status: Result<(), String> = Ok(());
+    let too_many = updates.len() > opts.limits.max_ref_updates;
+    if too_many {
+        updates.truncate(opts.limits.max_ref_updates);
+        unpack_status = Err(format!(
+            "too many ref updates (limit {})",
+            opts.limits.max_ref_updates
+        ));
+    }
     if updates.iter().any(|u| !u.cmd.is_delete()) {
         let mut raw = reader.into_raw();
-        unpack_status = (|| {
-            let mut q = repo.begin_quarantine().map_err(|e| e.to_string())?;
-            let received = {
-                let mut progress = ProgressLines::new(|b: &[u8]| {
-                    if !quiet {
-                        to_client(b)
-                    }
-                });
-                q.receive_pack(&mut raw, &limits, &fsck_object, &mut progress)
-                    .map_err(|e| e.to_string())?
-            };
-            tracing::debug!(objects = received.len(), "pack received");
-            quarantine = Some(q);
-            Ok(())
-        })();
+        if !too_many {
+            unpack_status = (|| {
+                let mut q = repo.begin_quarantine().map_err(|e| e.to_string())?;
+                let received = {
+                    let mut progress = ProgressLines::new(|b: &[u8]| {
+                        if !quiet {
+                            to_client(b)
+                        }
+                    });
+                    q.receive_pack(&mut raw, &limits, &fsck_object, &mut progress)
+                        .map_err(|e| e.to_string())?
+                };
+                tracing::debug!(objects = received.len(), "pack received");
+                quarantine = Some(q);
+                Ok(())
+            })();
+        }
+        if unpack_status.is_err() {
+            // The client may still be sending the rest of a refused pack; read (a bounded
+            // amount of) it so it gets to read our report instead of a broken pipe.
+            let _ = std::io::copy(&mut (&mut raw).take(64 << 20), &mut std::io::sink());
+        }
     }
     if let Err(e) = &unpack_status {
         tracing::warn!(error = %e, "unpack failed");
