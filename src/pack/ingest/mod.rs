@@ -298,7 +298,9 @@ pub fn index_pack(
         let mut tee = Tee {
             src: BufReader::with_capacity(128 * 1024, input),
             spool: std::io::BufWriter::with_capacity(256 * 1024, &mut *spool),
-            hasher: Hasher::default(),
+            // The trailer only guards transfer integrity; every object is hashed with collision
+            // detection on its own.
+            hasher: Hasher::trailer_only(crate::hash::HashKind::Sha1),
             crc: crc32fast::Hasher::new(),
             pos: 0,
             limit: limits.max_pack_bytes,
