@@ -99,7 +99,9 @@ pub fn apply(base: &[u8], delta: &[u8], max_result: u64) -> Result<Vec<u8>, Erro
         });
     }
     let result_len = usize::try_from(result_size).map_err(|_| Error::Overflow)?;
-    let mut out = Vec::with_capacity(result_len);
+    // The declared size is not trusted for the allocation: the buffer grows as instructions
+    // actually produce bytes (a delta declaring 4 GiB and containing nothing costs nothing).
+    let mut out = Vec::with_capacity(result_len.min(16 << 20));
     while let Some(&op) = delta.get(pos) {
         pos += 1;
         if op & 0x80 != 0 {

@@ -51,6 +51,9 @@ pub struct Request {
     pub args: Vec<Vec<u8>>,
 }
 
+/// Most argument bytes one request may carry (wants and haves are ~46 bytes each).
+const MAX_REQUEST_BYTES: usize = 128 << 20;
+
 /// Capabilities a client may send with any command.
 const REQUEST_CAPS: &[&str] = &["agent", "object-format", "session-id", "server-option"];
 
@@ -102,6 +105,7 @@ pub fn read_request<R: Read>(
             }
         }
     }
+    let mut bytes = 0usize;
     loop {
         match reader.read_line()? {
             None => return Err(Error::UnexpectedEof(req.command)),
@@ -110,6 +114,12 @@ pub fn read_request<R: Read>(
                 return Err(Error::UnexpectedPacket {
                     command: req.command,
                     what: "second delim packet",
+                })
+            }
+            Some(PacketLineRef::Data(d)) if bytes + d.len() > MAX_REQUEST_BYTES => {
+                return Err(Error::TooManyArgs {
+                    command: req.command,
+                    limit: max_args.min(req.args.len()),
                 })
             }
             Some(PacketLineRef::ResponseEnd) => {
@@ -125,7 +135,9 @@ pub fn read_request<R: Read>(
                         limit: max_args,
                     });
                 }
-                req.args.push(l.as_text().unwrap_or_default().to_vec());
+                let arg = l.as_text().unwrap_or_default().to_vec();
+                bytes += arg.len();
+                req.args.push(arg);
             }
         }
     }

@@ -59,7 +59,8 @@ pub fn parse_command(line: &[u8]) -> Result<(Command, Option<&[u8]>), Error> {
     let old = ObjectId::from_hex(old).map_err(|_| bad())?;
     let new = ObjectId::from_hex(new).map_err(|_| bad())?;
     let name = std::str::from_utf8(name).map_err(|_| bad())?;
-    if name.is_empty() {
+    // git's refs are path names; 4096 bytes is PATH_MAX and bounds what a push can make us keep.
+    if name.is_empty() || name.len() > 4096 {
         return Err(bad());
     }
     Ok((
