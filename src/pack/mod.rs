@@ -1,8 +1,9 @@
-//! Packs: the entry header codec, delta application, `.idx` reading, and pack writing.
+//! Packs: the entry header codec, delta application, `.idx` and multi-pack-index reading, and pack writing.
 
 pub mod delta;
 pub mod entry;
 pub mod idx_write;
 pub mod index;
 pub mod ingest;
+pub mod midx;
 pub mod write;

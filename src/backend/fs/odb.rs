@@ -5,8 +5,8 @@
 //! entry data is borrowed straight from the map for pack reuse. Deltas are resolved iteratively
 //! (chains can be thousands deep) with a byte-bounded cache of delta bases, so walking a history
 //! whose objects share long chains is not quadratic.
-//! Deviation: a `multi-pack-index` is not read; every pack is looked up through its own `.idx`
-//! (which git keeps beside the MIDX), so results are the same, lookups just cost a little more.
+//! A `multi-pack-index`, when present and valid, answers lookups for the packs it covers with
+//! one binary search; packs it does not cover (newer than it) are searched through their `.idx`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -23,6 +23,7 @@ use crate::odb::{loose, Kind, Object};
 use crate::pack::delta;
 use crate::pack::entry::{decode_header, decode_ofs_distance, EntryType};
 use crate::pack::index::PackIndex;
+use crate::pack::midx::MultiPackIndex;
 
 /// Largest object we inflate (a limit against inflate bombs from damaged storage).
 const MAX_OBJECT: u64 = 8 << 30;
@@ -275,8 +276,54 @@ impl BaseCache {
 pub struct FsObjectStore {
     dir: PathBuf,
     packs: Vec<Pack>,
+    /// The multi-pack-index, if any, and for each of its pack numbers our pack number.
+    midx: Option<Midx>,
+    /// Packs the multi-pack-index does not cover (all packs when there is none).
+    uncovered: Vec<usize>,
     alternates: Vec<FsObjectStore>,
     cache: Mutex<BaseCache>,
+}
+
+struct Midx {
+    index: MultiPackIndex<Mmap>,
+    packs: Vec<usize>,
+}
+
+/// Opens `pack_dir/multi-pack-index` if it is valid and every pack it names is open in `packs`;
+/// anything else (absent, damaged, a pack gone after a repack) means it is not used.
+fn open_midx(pack_dir: &Path, packs: &[Pack]) -> Option<Midx> {
+    let path = pack_dir.join("multi-pack-index");
+    if !path.exists() {
+        return None;
+    }
+    let index = match map(&path).map(|m| MultiPackIndex::new(m, HashKind::Sha1)) {
+        Ok(Ok(index)) => index,
+        Ok(Err(e)) => {
+            tracing::warn!(path = %path.display(), error = %e, "multi-pack-index not used");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "multi-pack-index not used");
+            return None;
+        }
+    };
+    let mapping: Option<Vec<usize>> = index
+        .pack_names()
+        .iter()
+        .map(|idx_name| {
+            let pack_name = idx_name.strip_suffix(".idx").unwrap_or(idx_name);
+            packs
+                .iter()
+                .position(|p| p.name.strip_suffix(".pack") == Some(pack_name))
+        })
+        .collect();
+    match mapping {
+        Some(packs) => Some(Midx { index, packs }),
+        None => {
+            tracing::debug!(path = %path.display(), "multi-pack-index names a missing pack");
+            None
+        }
+    }
 }
 
 impl std::fmt::Debug for FsObjectStore {
@@ -341,9 +388,15 @@ impl FsObjectStore {
                 }
             }
         }
+        let midx = open_midx(&pack_dir, &packs);
+        let uncovered = (0..packs.len())
+            .filter(|n| !midx.as_ref().is_some_and(|m| m.packs.contains(n)))
+            .collect();
         Ok(FsObjectStore {
             dir: dir.to_path_buf(),
             packs,
+            midx,
+            uncovered,
             alternates,
             cache: Mutex::new(BaseCache::default()),
         })
@@ -374,12 +427,23 @@ impl FsObjectStore {
     }
 
     fn find_packed(&self, id: &ObjectId) -> Option<(usize, u64)> {
-        self.packs.iter().enumerate().find_map(|(n, p)| {
+        if let Some(m) = &self.midx {
+            if let Some((p, offset)) = m.index.find(id) {
+                return m.packs.get(p).map(|&n| (n, offset));
+            }
+        }
+        self.uncovered.iter().find_map(|&n| {
+            let p = &self.packs[n];
             p.index
                 .find(id)
                 .and_then(|i| p.index.offset_at(i))
                 .map(|o| (n, o))
         })
+    }
+
+    /// Whether lookups go through a multi-pack-index (for tests and diagnostics).
+    pub fn uses_midx(&self) -> bool {
+        self.midx.is_some()
     }
 
     /// Kind and size of `id`.
@@ -674,6 +738,31 @@ mod tests {
         std::fs::remove_file(dir.path().join(format!(".git/objects/pack/tmp-{hash}.idx"))).unwrap();
         git(dir.path(), &["index-pack", "--index-version=2,0", &pack]);
         git(dir.path(), &["prune-packed"]);
+        check_all(dir.path());
+    }
+
+    #[test]
+    fn multi_pack_index() {
+        let dir = tempfile::tempdir().unwrap();
+        history(dir.path());
+        // Three packs, a MIDX over them, then a fourth pack the MIDX does not cover.
+        for _ in 0..3 {
+            git(dir.path(), &["commit", "-q", "--allow-empty", "-m", "x"]);
+            git(dir.path(), &["repack", "-q", "-d"]);
+        }
+        git(dir.path(), &["multi-pack-index", "write"]);
+        git(dir.path(), &["commit", "-q", "--allow-empty", "-m", "after midx"]);
+        git(dir.path(), &["repack", "-q", "-d", "--no-write-bitmap-index"]);
+        let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+        assert!(store.uses_midx());
+        assert!(store.packs.len() >= 4 && store.uncovered.len() == 1, "{store:?}");
+        check_all(dir.path());
+        // A damaged MIDX is ignored, not fatal.
+        let midx = dir.path().join(".git/objects/pack/multi-pack-index");
+        let mut bytes = std::fs::read(&midx).unwrap();
+        bytes.truncate(100);
+        std::fs::write(&midx, bytes).unwrap();
+        assert!(!FsObjectStore::open(&dir.path().join(".git/objects")).unwrap().uses_midx());
         check_all(dir.path());
     }
 
