@@ -264,6 +264,7 @@ fn repository_policy() {
     assert!(!push(&work, &dst, &[":refs/heads/feature"]).status.success());
     assert!(server_ref(&dst, "refs/heads/feature").is_some());
     git_ok(&dst, &["config", "receive.maxInputSize", "50"]);
+    let (packs_before, loose_before) = (pack_count(&dst), count_loose(&dst));
     commit(
         &work,
         "big.txt",
@@ -271,7 +272,8 @@ fn repository_policy() {
     );
     assert!(!push(&work, &dst, &["main"]).status.success());
     if !against_git() {
-        assert_eq!(pack_count(&dst), 1, "the refused pack must not be kept");
+        assert_eq!(pack_count(&dst), packs_before, "the refused pack must not be kept");
+        assert_eq!(count_loose(&dst), loose_before, "nor its objects");
     }
     no_leftovers(&dst);
 
@@ -421,5 +423,45 @@ fn push_through_ext_transport() {
         server_ref(&dst, "refs/heads/main"),
         server_ref(&work, "main")
     );
+    fsck(&dst);
+}
+
+fn count_loose(dst: &Path) -> usize {
+    std::fs::read_dir(dst.join("objects"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().len() == 2)
+        .map(|e| std::fs::read_dir(e.path()).unwrap().count())
+        .sum()
+}
+
+#[test]
+fn unpack_limit_decides_between_loose_objects_and_a_pack() {
+    let (_d, dst, work) = setup();
+    git_ok(&dst, &["config", "receive.unpackLimit", "100000"]);
+    push_ok(&work, &dst, &["main"]);
+    assert_eq!(pack_count(&dst), 0);
+    let loose = count_loose(&dst);
+    assert!(loose > 5, "{loose} loose objects");
+    fsck(&dst);
+
+    git_ok(&dst, &["config", "receive.unpackLimit", "1"]);
+    let tip = commit(&work, "packed.txt", "stored as a pack\n");
+    push_ok(&work, &dst, &["main"]);
+    assert_eq!(pack_count(&dst), 1);
+    assert_eq!(count_loose(&dst), loose);
+
+    // receive.unpackLimit unset: transfer.unpackLimit decides.
+    git_ok(&dst, &["config", "--unset", "receive.unpackLimit"]);
+    git_ok(&dst, &["config", "transfer.unpackLimit", "100000"]);
+    commit(&work, "loose.txt", "stored loose\n");
+    push_ok(&work, &dst, &["main"]);
+    assert_eq!(pack_count(&dst), 1);
+    assert_eq!(count_loose(&dst), loose + 3);
+    assert_ne!(server_ref(&dst, "main").unwrap(), tip);
+    assert_eq!(server_ref(&dst, "main"), Some(git_ok(&work, &["rev-parse", "HEAD"]).trim().to_string()));
+    fsck(&dst);
+    no_leftovers(&dst);
+    git_ok(&dst, &["gc", "-q"]);
     fsck(&dst);
 }

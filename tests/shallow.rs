@@ -38,7 +38,7 @@ fn run(dir: &Path, version: u8, through_sluice: bool, args: &[&str]) {
     );
 }
 
-fn compare(dir: &Path, a: &Path, b: &Path, what: &str) {
+fn compare(_dir: &Path, a: &Path, b: &Path, what: &str) {
     assert_eq!(
         shallow_file(a),
         shallow_file(b),

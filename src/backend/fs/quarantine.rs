@@ -4,6 +4,11 @@
 //! are fsynced and renamed into `objects/pack/` (pack first, index last, since the index is what
 //! makes a pack visible), then the directory is fsynced. Dropping an uncommitted quarantine
 //! removes it, so a refused push leaves nothing behind.
+//!
+//! Like git, a push of fewer objects than `receive.unpackLimit` (else `transfer.unpackLimit`,
+//! else 100) is stored as loose objects rather than as a tiny pack: the pack is still received
+//! and fully checked first, then exploded inside the quarantine, and the loose files migrate into
+//! `objects/xx/` on commit (each file fsynced when written, each directory after the renames).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read};
@@ -98,6 +103,86 @@ impl BaseLookup for RepoBases<'_> {
     }
 }
 
+/// `receive.unpackLimit`, else `transfer.unpackLimit`, else git's default of 100.
+fn unpack_limit(config: &GitConfig) -> u64 {
+    ["receive.unpacklimit", "transfer.unpacklimit"]
+        .iter()
+        .find_map(|k| config.get_i64(k).ok().flatten())
+        .map_or(100, |v| u64::try_from(v).unwrap_or(0))
+}
+
+impl FsQuarantine<'_> {
+    /// Rewrites the checked pack at `pack`/`idx` as loose objects inside the quarantine (objects
+    /// the repository already has, e.g. thin-pack bases, are skipped), then removes the pack.
+    fn explode(&mut self, received: &[(ObjectId, Kind)], pack: &Path, idx: &Path) -> Result<(), Error> {
+        let store = FsObjectStore::open(&self.dir)?;
+        for (id, _) in received {
+            if self.view.base.contains(id)? {
+                continue;
+            }
+            let obj = store.read(id)?.ok_or(Error::MissingObject(*id))?;
+            write_loose(&self.dir, id, &obj)?;
+        }
+        drop(store);
+        fs::remove_file(idx).map_err(|e| io(idx, e))?;
+        fs::remove_file(pack).map_err(|e| io(pack, e))?;
+        Ok(())
+    }
+
+    /// Moves loose objects (exploded pushes, or written by hooks) into `objects/xx/`.
+    fn migrate_loose(&self) -> Result<(), Error> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let dst = self.objects_dir.join(&name);
+            fs::create_dir_all(&dst).map_err(|e| io(&dst, e))?;
+            let files = fs::read_dir(e.path()).map_err(|err| io(&e.path(), err))?;
+            for f in files.flatten() {
+                let fname = f.file_name();
+                if fname.to_string_lossy().starts_with("tmp_") {
+                    continue;
+                }
+                let target = dst.join(&fname);
+                if target.exists() {
+                    continue; // the object is already there
+                }
+                fs::rename(f.path(), &target).map_err(|e| io(&target, e))?;
+            }
+            fsync_dir(&dst)?;
+        }
+        fsync_dir(&self.objects_dir)
+    }
+}
+
+/// Writes `obj` as the loose object `id` under `dir` (temporary file, fsync, rename, read-only
+/// like git's).
+fn write_loose(dir: &Path, id: &ObjectId, obj: &Object) -> Result<(), Error> {
+    use std::io::Write;
+    let hex = id.to_hex();
+    let sub = dir.join(&hex[..2]);
+    fs::create_dir_all(&sub).map_err(|e| io(&sub, e))?;
+    let target = sub.join(&hex[2..]);
+    let tmp = sub.join(format!("tmp_obj_{}", &hex[2..]));
+    let bytes = crate::odb::loose::encode(obj.kind, &obj.data, 1).map_err(|e| io(&tmp, e))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| io(&tmp, e))?;
+    f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    let mut perms = f.metadata().map_err(|e| io(&tmp, e))?.permissions();
+    perms.set_readonly(true);
+    let _ = fs::set_permissions(&tmp, perms);
+    drop(f);
+    fs::rename(&tmp, &target).map_err(|e| io(&target, e))?;
+    Ok(())
+}
+
 impl Quarantine for FsQuarantine<'_> {
     fn receive_pack(
         &mut self,
@@ -153,8 +238,13 @@ impl Quarantine for FsQuarantine<'_> {
         let idx = pack_dir.join(format!("{stem}.idx"));
         fs::rename(&tmp_pack, &pack).map_err(|e| io(&pack, e))?;
         fs::rename(&tmp_idx, &idx).map_err(|e| io(&idx, e))?;
+        let received: Vec<(ObjectId, Kind)> =
+            indexed.entries.iter().map(|e| (e.id, e.kind)).collect();
+        if (received.len() as u64) < unpack_limit(self.view.base.config()) {
+            self.explode(&received, &pack, &idx)?;
+        }
         self.view.store = Some(FsObjectStore::open(&self.dir)?);
-        Ok(indexed.entries.iter().map(|e| (e.id, e.kind)).collect())
+        Ok(received)
     }
 
     fn view(&self) -> &dyn Repository {
@@ -174,6 +264,9 @@ impl Quarantine for FsQuarantine<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), Error> {
+        // Drop our maps of the quarantined pack before it moves.
+        self.view.store = None;
+        self.migrate_loose()?;
         let src = self.dir.join("pack");
         let dst = self.objects_dir.join("pack");
         fs::create_dir_all(&dst).map_err(|e| io(&dst, e))?;
