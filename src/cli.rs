@@ -19,10 +19,10 @@ use clap::{Args, Parser, Subcommand};
 sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
        sluice receive-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
        sluice git-upload-pack DIR | sluice git-receive-pack DIR
-       sluice ssh --root ROOT [--user NAME] [--access FILE] [--timeout SECS]
+       sluice ssh --root ROOT [--user NAME] [--access FILE] [--access-hook PATH] [--timeout SECS]
        sluice shell -c COMMAND
        sluice inetd [--base-path ROOT] [--interpolated-path TEMPLATE] [--export-all]
-                    [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE]
+                    [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE] [--access-hook PATH]
        sluice init [--bare] [--initial-branch NAME] DIR
        (all: [--log-file FILE] [--log-level LEVEL])"
 )]
@@ -135,6 +135,10 @@ pub struct SshArgs {
     /// is readable and writable.
     #[arg(long, value_name = "FILE")]
     pub access: Option<PathBuf>,
+    /// Executable run before each request (as git daemon's --access-hook): arguments SERVICE
+    /// PATH HOST CANONICAL-HOST IP PORT, env SLUICE_MODE and SLUICE_USER; nonzero exit refuses.
+    #[arg(long, value_name = "PATH")]
+    pub access_hook: Option<PathBuf>,
     /// End the request when the client is silent for SECS seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
@@ -172,6 +176,10 @@ pub struct InetdArgs {
     /// Access policy file; git:// users are `anonymous`.
     #[arg(long, value_name = "FILE")]
     pub access: Option<PathBuf>,
+    /// Executable run before each request (as git daemon's --access-hook): arguments SERVICE
+    /// PATH HOST CANONICAL-HOST IP PORT, env SLUICE_MODE and SLUICE_USER; nonzero exit refuses.
+    #[arg(long, value_name = "PATH")]
+    pub access_hook: Option<PathBuf>,
 }
 
 /// `sluice init`.

@@ -117,6 +117,7 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
                 root: a.root,
                 user: a.user,
                 policy: policy(a.access.as_deref())?,
+                access_hook: a.access_hook,
                 timeout: secs(a.timeout),
             };
             let original = std::env::var("SSH_ORIGINAL_COMMAND").ok();
@@ -131,10 +132,12 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
                 .map(Into::into)
                 .map_or_else(std::env::current_dir, Ok)?;
             let user = std::env::var("USER").ok();
+            let hook = std::env::var_os("SLUICE_ACCESS_HOOK").map(std::path::PathBuf::from);
             serve_action(
                 shell::action(
                     root,
                     user,
+                    hook.as_deref(),
                     a.command.as_deref(),
                     git_protocol.as_deref(),
                     None,
@@ -152,6 +155,7 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
                 timeout: secs(a.timeout),
                 init_timeout: secs(a.init_timeout),
                 policy: policy(a.access.as_deref())?,
+                access_hook: a.access_hook,
                 limits: limits.clone(),
             };
             inetd::run(&cfg, &FsBackend::default(), stdin, stdout).map(|()| ExitCode::SUCCESS)

@@ -552,3 +552,76 @@ fn init_creates_repositories_git_accepts() {
     );
     fsck(&bare);
 }
+
+#[test]
+fn access_hook_refuses_with_its_message() {
+    if against_git() {
+        return;
+    }
+    let dir = scratch();
+    let root = server_root(dir.path());
+    copy_repo(&fixture("branches"), &root.join("secret.git"));
+    let log = dir.path().join("hook.log");
+    let hook = dir.path().join("hook");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$1 $(basename $2) mode=$SLUICE_MODE user=$SLUICE_USER\" >> {}\ncase \"$2\" in *secret*) echo \"secret.git is closed today\"; exit 1;; esac\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let clone_via = |url: &str, dst: &str, cwd: &Path, env: &[(&str, &str)]| {
+        git_cmd(cwd)
+            .envs(env.iter().copied())
+            .args(["-c", "protocol.ext.allow=always", "clone", "-q", "--mirror", url])
+            .arg(dir.path().join(dst))
+            .output()
+            .unwrap()
+    };
+    // git:// (inetd mode, ext:: %G): allowed and refused.
+    for (repo, ok) in [("proj", true), ("secret", false)] {
+        let url = format!(
+            "ext::{} inetd --base-path {} --export-all --access-hook {} %G/{repo}.git",
+            sluice(),
+            root.display(),
+            hook.display()
+        );
+        let out = clone_via(&url, &format!("inetd-{repo}"), dir.path(), &[]);
+        assert_eq!(out.status.success(), ok, "{}", String::from_utf8_lossy(&out.stderr));
+        if !ok {
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("secret.git is closed today"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // The login-shell mode, with the hook from SLUICE_ACCESS_HOOK and the user from USER.
+    let link = dir.path().join("sluice-shell");
+    std::os::unix::fs::symlink(sluice(), &link).unwrap();
+    let hook_env = hook.to_str().unwrap();
+    for (repo, ok) in [("proj", true), ("secret", false)] {
+        let url = format!("ext::{} -c %S% '{repo}.git'", link.display());
+        let out = clone_via(
+            &url,
+            &format!("shell-{repo}"),
+            &root,
+            &[("SLUICE_ACCESS_HOOK", hook_env), ("USER", "carol")],
+        );
+        assert_eq!(out.status.success(), ok, "{}", String::from_utf8_lossy(&out.stderr));
+        if !ok {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("secret.git is closed today"));
+        }
+    }
+    assert!(!dir.path().join("shell-secret").join("HEAD").exists());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "upload-pack proj.git mode=inetd user=\n\
+         upload-pack secret.git mode=inetd user=\n\
+         upload-pack proj.git mode=shell user=carol\n\
+         upload-pack secret.git mode=shell user=carol\n"
+    );
+}

@@ -36,6 +36,8 @@ pub struct InetdConfig {
     pub init_timeout: Option<Duration>,
     /// Access policy (requests are anonymous: the `anonymous` user).
     pub policy: Option<Arc<Policy>>,
+    /// The access hook (git daemon's `--access-hook`), run after every other check.
+    pub access_hook: Option<PathBuf>,
     /// Request limits.
     pub limits: Limits,
 }
@@ -167,6 +169,22 @@ pub fn run<R: Read, W: Write>(
     let Some(location) = resolved.location.to_str().map(str::to_string) else {
         return Err(refuse(&mut output, &req.path, "path is not UTF-8".into()));
     };
+    if let Some(hook) = &cfg.access_hook {
+        let call = super::access_hook::HookCall {
+            mode: "inetd",
+            service: Some(req.service),
+            path: &location,
+            host: req.host.as_deref().unwrap_or(""),
+            user: None,
+        };
+        if let Err(message) = super::access_hook::check(hook, &call) {
+            // As git daemon: the hook's message is the answer.
+            let mut w = Writer::new(&mut output);
+            let _ = w.err(&message);
+            let _ = w.flush();
+            return Err(Error::Refused(message));
+        }
+    }
     let request = Request {
         mode: "inetd",
         service: req.service,

@@ -6,6 +6,7 @@
 //! - [`shell`]: a git-shell compatible login shell (`sluice shell -c CMD`);
 //! - [`inetd`]: the git:// daemon protocol on stdin/stdout.
 
+pub mod access_hook;
 pub mod command;
 pub mod daemon_request;
 pub mod direct;

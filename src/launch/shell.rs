@@ -1,7 +1,8 @@
 //! git-shell compatible login shell: `sluice shell -c "git-upload-pack 'repo.git'"`, also when
 //! the executable is invoked as `sluice-shell` (a symlink set with `chsh`). Same command rules as
 //! the ssh mode. Paths are relative to the login's working directory (its home), as with
-//! git-shell, and confined under it; `SLUICE_ROOT` names another root.
+//! git-shell, and confined under it; `SLUICE_ROOT` names another root and `SLUICE_ACCESS_HOOK`
+//! an access hook (see [`super::access_hook`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use super::{command, ssh, Error, Request};
 pub fn action(
     root: PathBuf,
     user: Option<String>,
+    access_hook: Option<&std::path::Path>,
     command_line: Option<&str>,
     git_protocol: Option<&str>,
     timeout: Option<Duration>,
@@ -25,6 +27,7 @@ pub fn action(
         &root,
         user.as_deref(),
         None,
+        access_hook,
         parsed,
         git_protocol,
         timeout,

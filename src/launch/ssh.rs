@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{command, resolve, Error, Request};
+use super::{access_hook, command, resolve, Error, Request};
 use crate::access::{Policy, Right};
 use crate::config::Limits;
 use crate::protocol::version_from_git_protocol;
@@ -26,6 +26,8 @@ pub struct SshConfig {
     pub user: Option<String>,
     /// The access policy; without one every repository under the root is readable and writable.
     pub policy: Option<Arc<Policy>>,
+    /// The access hook, run after the policy allowed the request.
+    pub access_hook: Option<PathBuf>,
     /// Idle timeout.
     pub timeout: Option<Duration>,
 }
@@ -64,6 +66,7 @@ pub fn action(
         &cfg.root,
         cfg.user.as_deref(),
         cfg.policy.clone(),
+        cfg.access_hook.as_deref(),
         parsed,
         git_protocol,
         cfg.timeout,
@@ -77,6 +80,7 @@ pub(crate) fn authorize(
     root: &std::path::Path,
     user: Option<&str>,
     policy: Option<Arc<Policy>>,
+    access_hook: Option<&std::path::Path>,
     cmd: command::GitCommand,
     git_protocol: Option<&str>,
     timeout: Option<Duration>,
@@ -120,6 +124,16 @@ pub(crate) fn authorize(
         }
     };
     let location = resolved.location.to_str().ok_or_else(denied)?.to_string();
+    if let Some(hook) = access_hook {
+        let call = access_hook::HookCall {
+            mode,
+            service: Some(cmd.service),
+            path: &location,
+            host: "",
+            user,
+        };
+        access_hook::check(hook, &call).map_err(Error::Refused)?;
+    }
     Ok(Request {
         mode,
         service: cmd.service,

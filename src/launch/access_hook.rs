@@ -1,0 +1,159 @@
+//! The access hook (`--access-hook PATH`), as git daemon's `--access-hook`: an executable run
+//! before a request is served, whose nonzero exit refuses it. It is called with git daemon's six
+//! arguments, `SERVICE PATH HOST CANONICAL-HOST IP PORT` (service without the `git-` prefix,
+//! empty strings for what is unknown), plus `SLUICE_MODE` and `SLUICE_USER` in its environment,
+//! so hooks written for git daemon work unchanged and ssh deployments can decide per user.
+//! The first line of its standard output is shown to the client on refusal; its standard error
+//! goes to the log (under inetd our stderr may be the socket, so it is never passed through).
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::service::Service;
+
+/// What the hook is asked about.
+#[derive(Debug, Clone, Default)]
+pub struct HookCall<'a> {
+    /// Launch mode, for `SLUICE_MODE`.
+    pub mode: &'a str,
+    /// `upload-pack` or `receive-pack`.
+    pub service: Option<Service>,
+    /// The repository's resolved location.
+    pub path: &'a str,
+    /// The `host=` of a git:// request.
+    pub host: &'a str,
+    /// The authenticated user (ssh, shell).
+    pub user: Option<&'a str>,
+}
+
+/// Our peer's address and port: the socket on stdin (inetd, systemd `Accept=yes`), else
+/// `REMOTE_ADDR`/`REMOTE_PORT`, else sshd's `SSH_CLIENT` (`ip port local-port`).
+pub fn client_address() -> (String, String) {
+    let from_socket = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|fd| std::net::TcpStream::from(fd).peer_addr().ok());
+    if let Some(addr) = from_socket {
+        return (addr.ip().to_string(), addr.port().to_string());
+    }
+    if let Ok(ip) = std::env::var("REMOTE_ADDR") {
+        return (ip, std::env::var("REMOTE_PORT").unwrap_or_default());
+    }
+    if let Ok(c) = std::env::var("SSH_CLIENT") {
+        let mut parts = c.split_whitespace();
+        let ip = parts.next().unwrap_or_default().to_string();
+        let port = parts.next().unwrap_or_default().to_string();
+        return (ip, port);
+    }
+    (String::new(), String::new())
+}
+
+/// Runs `hook` for `call`; `Err` carries the message for the client.
+pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<(), String> {
+    let service = match call.service {
+        Some(Service::UploadPack) | None => "upload-pack",
+        Some(Service::ReceivePack) => "receive-pack",
+    };
+    let (ip, port) = client_address();
+    let canonical = call.host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let child = Command::new(hook)
+        .args([service, call.path, call.host, &canonical, &ip, &port])
+        .env("SLUICE_MODE", call.mode)
+        .env("SLUICE_USER", call.user.unwrap_or(""))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(hook = %hook.display(), error = %e, "access hook could not run");
+            return Err("access hook failed".into());
+        }
+    };
+    // Read both pipes to the end (bounded) before waiting, so a chatty hook cannot block.
+    let mut stdout = child.stdout.take();
+    let err_reader = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = (&mut e).take(64 * 1024).read_to_end(&mut buf);
+            let _ = std::io::copy(&mut e, &mut std::io::sink());
+            buf
+        })
+    });
+    let mut out = Vec::new();
+    if let Some(o) = stdout.as_mut() {
+        let _ = o.take(64 * 1024).read_to_end(&mut out);
+        let _ = std::io::copy(o, &mut std::io::sink());
+    }
+    let status = child.wait();
+    let err = err_reader.and_then(|t| t.join().ok()).unwrap_or_default();
+    if !err.is_empty() {
+        tracing::info!(hook = %hook.display(), stderr = %String::from_utf8_lossy(&err).trim_end(), "access hook output");
+    }
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => {
+            let first = String::from_utf8_lossy(&out)
+                .lines()
+                .next()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| "access denied by the access hook".to_string());
+            tracing::warn!(hook = %hook.display(), path = call.path, user = call.user.unwrap_or("-"), status = %s, "access hook refused");
+            Err(first)
+        }
+        Err(e) => {
+            tracing::error!(hook = %hook.display(), error = %e, "access hook wait failed");
+            Err("access hook failed".into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn hook(dir: &Path, body: &str) -> std::path::PathBuf {
+        let p = dir.join("hook");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn arguments_environment_and_refusal_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("args");
+        let h = hook(
+            dir.path(),
+            &format!(
+                "echo \"$1|$2|$3|$4|$SLUICE_MODE|$SLUICE_USER\" > {}\n[ \"$SLUICE_USER\" = alice ] || {{ echo \"no entry for $SLUICE_USER\"; echo detail >&2; exit 1; }}",
+                log.display()
+            ),
+        );
+        let mut call = HookCall {
+            mode: "inetd",
+            service: Some(Service::ReceivePack),
+            path: "/srv/r.git",
+            host: "Example.COM:9418",
+            user: Some("alice"),
+        };
+        assert_eq!(check(&h, &call), Ok(()));
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "receive-pack|/srv/r.git|Example.COM:9418|example.com|inetd|alice\n"
+        );
+        call.user = Some("bob");
+        assert_eq!(check(&h, &call), Err("no entry for bob".into()));
+        assert_eq!(
+            check(&dir.path().join("missing"), &call),
+            Err("access hook failed".into())
+        );
+    }
+}
