@@ -162,7 +162,7 @@ pub fn objects(data: &[u8]) {
     let _ = crate::odb::loose::read(data, 1 << 20);
 }
 
-/// Pack index parsing and lookups.
+/// Pack index and multi-pack-index parsing and lookups.
 pub fn idx(data: &[u8]) {
     if let Ok(idx) = crate::pack::index::PackIndex::new(data, crate::hash::HashKind::Sha1) {
         for i in 0..idx.len().min(1000) {
@@ -173,6 +173,15 @@ pub fn idx(data: &[u8]) {
             let _ = idx.crc32_at(i);
         }
         let _ = idx.pack_checksum();
+    }
+    // The same bytes as a multi-pack-index.
+    if let Ok(m) = crate::pack::midx::MultiPackIndex::new(data, crate::hash::HashKind::Sha1) {
+        for i in 0..m.len().min(1000) {
+            if let Some(id) = m.id_at(i) {
+                let _ = m.find(&id);
+            }
+            let _ = m.location_at(i);
+        }
     }
 }
 

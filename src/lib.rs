@@ -32,6 +32,7 @@ pub mod odb;
 pub mod pack;
 pub mod progress;
 pub mod protocol;
+pub mod reach;
 pub mod refs;
 pub mod service;
 pub mod walk;

@@ -111,14 +111,6 @@ fn client_without_sideband_thin_pack_or_ofs_delta() {
         .expect("a raw pack follows NAK");
     let dir = scratch();
     git_ok(dir.path(), &["init", "-q", "--bare", "."]);
-    let mut child = git_cmd(dir.path())
-        .args(["index-pack", "--stdin", "--strict"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&out[at..]).unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(index_pack_stdin(dir.path(), &out[at..]));
     let _ = Path::new("");
 }

@@ -148,6 +148,65 @@ pub struct RawEntry<'a> {
     pub delta_depth: u32,
 }
 
+/// One stored pack together with its reachability index (git's `.bitmap`): lets upload-pack
+/// count a clone's objects by OR-ing stored closures and send stored entries verbatim, in runs.
+/// Positions are the pack's entry order (`0..object_count()`), the order bits are stored in.
+pub trait BitmappedPack: Send + Sync {
+    /// Number of entries in the pack.
+    fn object_count(&self) -> usize;
+
+    /// Position of `id` in this pack, if it is there.
+    fn position(&self, id: &ObjectId) -> Option<usize>;
+
+    /// The id at `pos`.
+    fn id_at(&self, pos: usize) -> Option<ObjectId>;
+
+    /// The object type at `pos` (from the stored type index).
+    fn kind_at(&self, pos: usize) -> Option<Kind>;
+
+    /// Everything reachable from commit `id` (itself included), when a closure is stored for it.
+    fn closure(&self, id: &ObjectId) -> Result<Option<crate::pack::ewah::Bitmap>, Error>;
+
+    /// The stored entry at `pos`.
+    fn entry(&self, pos: usize) -> Result<PackedEntry<'_>, Error>;
+
+    /// Writes the stored bytes of entries `from..to` (headers and data, as stored) to `out`.
+    fn copy_entries(&self, from: usize, to: usize, out: &mut dyn std::io::Write)
+        -> Result<(), Error>;
+}
+
+/// The delta base of a [`PackedEntry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryBase {
+    /// A whole object.
+    None,
+    /// A delta against the entry at `pos` of the same pack, stored as OFS_DELTA (`by_offset`) or
+    /// REF_DELTA.
+    InPack {
+        /// The base's position.
+        pos: usize,
+        /// Whether the stored header names the base by offset.
+        by_offset: bool,
+    },
+    /// A REF_DELTA against an object outside the pack.
+    Outside(ObjectId),
+}
+
+/// One entry of a [`BitmappedPack`], as stored.
+#[derive(Debug, Clone)]
+pub struct PackedEntry<'a> {
+    /// Where the entry starts in the stored pack.
+    pub offset: u64,
+    /// Stored length: header, base reference and compressed data.
+    pub stored_len: u64,
+    /// What the entry is a delta against, if it is one.
+    pub base: EntryBase,
+    /// Inflated size of `compressed` (what a pack entry header carries).
+    pub inflated_size: u64,
+    /// The zlib stream as stored.
+    pub compressed: Cow<'a, [u8]>,
+}
+
 /// One repository. Methods take `&self`; implementations keep their caches behind interior
 /// mutability. Every method that reads objects treats ids it does not know as absent (`Ok(None)`),
 /// and reports damaged storage as [`Error::Corrupt`].
@@ -189,6 +248,12 @@ pub trait Repository: Send + Sync {
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         let _ = id;
         Ok(None)
+    }
+
+    /// The pack that carries a reachability index, if the storage has one (`None`: counting walks
+    /// the history).
+    fn bitmapped_pack(&self) -> Option<&dyn BitmappedPack> {
+        None
     }
 
     /// Tips of the repositories this one borrows objects from (alternates), which receive-pack

@@ -1,9 +1,12 @@
 //! Packs: the entry header codec, delta application, `.idx` and multi-pack-index reading, and pack writing.
 
+pub mod bitmap;
 pub mod delta;
 pub mod entry;
+pub mod ewah;
 pub mod idx_write;
 pub mod index;
 pub mod ingest;
 pub mod midx;
 pub mod write;
+pub mod write_bitmap;

@@ -77,11 +77,51 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// A `Write` that hashes and counts what passes through.
-struct Hashing<'a> {
+/// A `Write` that hashes and counts what passes through (the pack trailer's hash: each object
+/// in the pack is named by its own hash, so the trailer needs no collision detection).
+pub(super) struct Hashing<'a> {
     out: &'a mut dyn Write,
     hasher: Hasher,
-    bytes: u64,
+    /// Bytes written so far.
+    pub(super) bytes: u64,
+}
+
+impl<'a> Hashing<'a> {
+    /// Starts a pack of `count` objects on `out` (writes the header).
+    pub(super) fn start(out: &'a mut dyn Write, count: usize) -> Result<Self, Error> {
+        let n = u32::try_from(count).map_err(|_| Error::TooMany(count))?;
+        let mut w = Hashing {
+            out,
+            hasher: Hasher::trailer_only(crate::hash::HashKind::Sha1),
+            bytes: 0,
+        };
+        let mut header = Vec::with_capacity(12);
+        header.extend_from_slice(b"PACK");
+        header.extend_from_slice(&2u32.to_be_bytes());
+        header.extend_from_slice(&n.to_be_bytes());
+        w.write_all(&header)?;
+        Ok(w)
+    }
+
+    /// Writes the trailer, completes `stats.bytes` and reports the totals as git does.
+    pub(super) fn finish(
+        self,
+        stats: &mut WriteStats,
+        pack_reused: u64,
+        progress: &mut dyn Progress,
+    ) -> Result<(), Error> {
+        let trailer = self
+            .hasher
+            .finish()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        self.out.write_all(trailer.as_bytes())?;
+        stats.bytes = self.bytes + trailer.as_bytes().len() as u64;
+        progress.message(&format!(
+            "Total {} (delta {}), reused {} (delta {}), pack-reused {}",
+            stats.objects, stats.deltas, stats.reused, stats.reused_deltas, pack_reused
+        ));
+        Ok(())
+    }
 }
 
 impl Write for Hashing<'_> {
@@ -114,18 +154,8 @@ pub fn write_pack(
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
-    let count = u32::try_from(objects.len()).map_err(|_| Error::TooMany(objects.len()))?;
     let index: IdMap<usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
-    let mut w = Hashing {
-        out,
-        hasher: Hasher::trailer_only(crate::hash::HashKind::Sha1),
-        bytes: 0,
-    };
-    let mut header = Vec::with_capacity(12);
-    header.extend_from_slice(b"PACK");
-    header.extend_from_slice(&2u32.to_be_bytes());
-    header.extend_from_slice(&count.to_be_bytes());
-    w.write_all(&header)?;
+    let mut w = Hashing::start(out, objects.len())?;
 
     let mut stats = WriteStats::default();
     // Offset of each written object; `usize::MAX` marks "being written" (cycle guard).
@@ -205,16 +235,7 @@ pub fn write_pack(
             progress.update("Writing objects", i as u64, Some(total));
         }
     }
-    let Hashing { out, hasher, bytes } = w;
-    let trailer = hasher
-        .finish()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-    out.write_all(trailer.as_bytes())?;
-    stats.bytes = bytes + trailer.as_bytes().len() as u64;
-    progress.message(&format!(
-        "Total {} (delta {}), reused {} (delta {}), pack-reused 0",
-        stats.objects, stats.deltas, stats.reused, stats.reused_deltas
-    ));
+    w.finish(&mut stats, 0, progress)?;
     Ok(stats)
 }
 

@@ -335,3 +335,15 @@ pub fn parse_pkts(bytes: &[u8]) -> Vec<String> {
     }
     lines
 }
+
+/// Feeds `pack` to `git index-pack --stdin --strict` in the repository `repo`; true on success.
+pub fn index_pack_stdin(repo: &Path, pack: &[u8]) -> bool {
+    let mut child = git_cmd(repo)
+        .args(["index-pack", "--stdin", "--strict"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn git index-pack");
+    let _ = child.stdin.take().unwrap().write_all(pack);
+    child.wait().is_ok_and(|s| s.success())
+}

@@ -300,6 +300,12 @@ impl Repository for FsRepository {
         self.objects.raw_entry(id)
     }
 
+    fn bitmapped_pack(&self) -> Option<&dyn super::BitmappedPack> {
+        self.objects
+            .bitmapped()
+            .map(|b| b as &dyn super::BitmappedPack)
+    }
+
     fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
         let mut tips = Vec::new();
         for dir in self.objects.alternate_dirs() {

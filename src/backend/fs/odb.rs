@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
-use crate::backend::{Error, RawEntry, StoredForm};
+use crate::backend::{BitmappedPack, EntryBase, Error, PackedEntry, RawEntry, StoredForm};
+use crate::pack::bitmap::PackBitmaps;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::{loose, Kind, Object};
 use crate::pack::delta;
@@ -177,6 +178,136 @@ impl Pack {
     }
 }
 
+/// A pack with its reachability bitmap: the [`BitmappedPack`] of an on-disk repository.
+pub struct FsBitmapped {
+    pack: Arc<Pack>,
+    bitmaps: PackBitmaps<Mmap>,
+    /// `.idx` position → pack position.
+    idx_to_pos: Vec<u32>,
+}
+
+impl FsBitmapped {
+    fn open(pack: Arc<Pack>, path: &Path) -> Result<FsBitmapped, Error> {
+        let checksum = pack
+            .index
+            .pack_checksum()
+            .ok_or_else(|| Error::corrupt(&pack.name, "index has no pack checksum"))?;
+        let bitmaps = PackBitmaps::new(map(path)?, &checksum, pack.index.len())
+            .map_err(|e| Error::corrupt(path.display().to_string(), e.to_string()))?;
+        let mut idx_to_pos = vec![0u32; pack.index.len()];
+        for (pos, (_, i)) in pack.revindex().iter().enumerate() {
+            idx_to_pos[*i as usize] = pos as u32;
+        }
+        Ok(FsBitmapped {
+            pack,
+            bitmaps,
+            idx_to_pos,
+        })
+    }
+
+    fn offset_at(&self, pos: usize) -> Result<u64, Error> {
+        self.pack
+            .revindex()
+            .get(pos)
+            .map(|(o, _)| *o)
+            .ok_or_else(|| Error::corrupt(&self.pack.name, format!("no entry at position {pos}")))
+    }
+
+    fn end_of(&self, pos: usize) -> u64 {
+        self.pack
+            .revindex()
+            .get(pos + 1)
+            .map_or((self.pack.data.len() - 20) as u64, |(o, _)| *o)
+    }
+}
+
+impl BitmappedPack for FsBitmapped {
+    fn object_count(&self) -> usize {
+        self.pack.index.len()
+    }
+
+    fn position(&self, id: &ObjectId) -> Option<usize> {
+        let i = self.pack.index.find(id)?;
+        self.idx_to_pos.get(i).map(|p| *p as usize)
+    }
+
+    fn id_at(&self, pos: usize) -> Option<ObjectId> {
+        let (_, i) = self.pack.revindex().get(pos)?;
+        self.pack.index.id_at(*i as usize)
+    }
+
+    fn kind_at(&self, pos: usize) -> Option<Kind> {
+        self.bitmaps.kind_at(pos)
+    }
+
+    fn closure(&self, id: &ObjectId) -> Result<Option<crate::pack::ewah::Bitmap>, Error> {
+        let Some(i) = self.pack.index.find(id) else {
+            return Ok(None);
+        };
+        self.bitmaps
+            .closure(i as u32)
+            .map_err(|e| Error::corrupt(format!("bitmap of {}", self.pack.name), e.to_string()))
+    }
+
+    fn entry(&self, pos: usize) -> Result<PackedEntry<'_>, Error> {
+        let offset = self.offset_at(pos)?;
+        let end = self.end_of(pos);
+        let info = self.pack.entry(offset)?;
+        let base = match info.base {
+            Base::None => EntryBase::None,
+            Base::Offset(o) => {
+                let rev = self.pack.revindex();
+                let pos = rev
+                    .binary_search_by_key(&o, |(off, _)| *off)
+                    .map_err(|_| self.pack.corrupt(offset, "ofs-delta base is not an entry"))?;
+                EntryBase::InPack {
+                    pos,
+                    by_offset: true,
+                }
+            }
+            Base::Id(id) => match self.position(&id) {
+                Some(pos) => EntryBase::InPack {
+                    pos,
+                    by_offset: false,
+                },
+                None => EntryBase::Outside(id),
+            },
+        };
+        let compressed = self
+            .pack
+            .data
+            .get(info.data_at as usize..end as usize)
+            .ok_or_else(|| self.pack.corrupt(offset, "entry extends past the next one"))?;
+        Ok(PackedEntry {
+            offset,
+            stored_len: end - offset,
+            base,
+            inflated_size: info.size,
+            compressed: std::borrow::Cow::Borrowed(compressed),
+        })
+    }
+
+    fn copy_entries(
+        &self,
+        from: usize,
+        to: usize,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), Error> {
+        if from >= to {
+            return Ok(());
+        }
+        let start = self.offset_at(from)? as usize;
+        let end = self.end_of(to - 1) as usize;
+        let bytes = self
+            .pack
+            .data
+            .get(start..end)
+            .ok_or_else(|| self.pack.corrupt(start as u64, "entries beyond the pack"))?;
+        out.write_all(bytes)
+            .map_err(|e| Error::io("writing pack entries", e))
+    }
+}
+
 /// Inflates zlib `input` into exactly `size` bytes (more or less is an error).
 fn inflate_exact(input: &[u8], size: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(size);
@@ -275,7 +406,9 @@ impl BaseCache {
 /// All objects reachable through one `objects/` directory and its alternates.
 pub struct FsObjectStore {
     dir: PathBuf,
-    packs: Vec<Pack>,
+    packs: Vec<Arc<Pack>>,
+    /// The pack with a reachability bitmap, opened on first use.
+    bitmapped: OnceLock<Option<FsBitmapped>>,
     /// The multi-pack-index, if any, and for each of its pack numbers our pack number.
     midx: Option<Midx>,
     /// Packs the multi-pack-index does not cover (all packs when there is none).
@@ -291,7 +424,7 @@ struct Midx {
 
 /// Opens `pack_dir/multi-pack-index` if it is valid and every pack it names is open in `packs`;
 /// anything else (absent, damaged, a pack gone after a repack) means it is not used.
-fn open_midx(pack_dir: &Path, packs: &[Pack]) -> Option<Midx> {
+fn open_midx(pack_dir: &Path, packs: &[Arc<Pack>]) -> Option<Midx> {
     let path = pack_dir.join("multi-pack-index");
     if !path.exists() {
         return None;
@@ -362,7 +495,7 @@ impl FsObjectStore {
                 .sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
             for p in idx_paths {
                 if let Some(pack) = Pack::open(&p)? {
-                    packs.push(pack);
+                    packs.push(Arc::new(pack));
                 }
             }
         }
@@ -395,6 +528,7 @@ impl FsObjectStore {
         Ok(FsObjectStore {
             dir: dir.to_path_buf(),
             packs,
+            bitmapped: OnceLock::new(),
             midx,
             uncovered,
             alternates,
@@ -439,6 +573,31 @@ impl FsObjectStore {
                 .and_then(|i| p.index.offset_at(i))
                 .map(|o| (n, o))
         })
+    }
+
+    /// The pack that has a `.bitmap` (git keeps at most one per repository), with the bitmap
+    /// validated against it; `None` when there is none or it is unusable (logged).
+    pub fn bitmapped(&self) -> Option<&FsBitmapped> {
+        self.bitmapped
+            .get_or_init(|| {
+                self.packs.iter().find_map(|pack| {
+                    let path = self
+                        .dir
+                        .join("pack")
+                        .join(Path::new(&pack.name).with_extension("bitmap"));
+                    if !path.exists() {
+                        return None;
+                    }
+                    match FsBitmapped::open(Arc::clone(pack), &path) {
+                        Ok(b) => Some(b),
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), error = %e, "bitmap not used");
+                            None
+                        }
+                    }
+                })
+            })
+            .as_ref()
     }
 
     /// Whether lookups go through a multi-pack-index (for tests and diagnostics).

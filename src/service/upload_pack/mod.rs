@@ -737,16 +737,27 @@ fn stream_pack<W: Write>(
             let _ = progress_band.borrow_mut().send(Channel::Progress, line);
         }
     });
-    let walk = walk::objects_for_pack(repo, req.wants, req.common, &req.walk, &mut progress)?;
-    let mut objects = walk.objects;
-    if req.include_tag {
-        include_tags(repo, req.refs, &mut objects)?;
-    }
     let opts = WriteOptions {
         ofs_delta: req.ofs_delta,
         thin: req.thin,
         ..WriteOptions::default()
     };
+    if let Some(stats) = send_with_bitmap(repo, req, &opts, &band, &mut progress)? {
+        drop(progress);
+        tracing::info!(
+            objects = stats.objects,
+            reused = stats.reused,
+            bytes = stats.bytes,
+            bitmap = true,
+            "pack sent"
+        );
+        return end_pack(&band, mode);
+    }
+    let walk = walk::objects_for_pack(repo, req.wants, req.common, &req.walk, &mut progress)?;
+    let mut objects = walk.objects;
+    if req.include_tag {
+        include_tags(repo, req.refs, &mut objects)?;
+    }
     let mut data = BandData(Rc::clone(&band));
     let stats = write_pack(repo, &objects, &walk.edge, &opts, &mut data, &mut progress)?;
     data.flush()?;
@@ -757,6 +768,11 @@ fn stream_pack<W: Write>(
         bytes = stats.bytes,
         "pack sent"
     );
+    end_pack(&band, mode)
+}
+
+/// Flushes the sideband and ends it with a flush packet (unless the pack went out raw).
+fn end_pack<W: Write>(band: &Rc<RefCell<SidebandWriter<&mut W>>>, mode: Mode) -> Result<(), Error> {
     let mut band = band.borrow_mut();
     band.flush()?;
     if mode != Mode::None {
@@ -764,6 +780,54 @@ fn stream_pack<W: Write>(
     }
     band.get_mut().flush()?;
     Ok(())
+}
+
+/// Sends the pack from the repository's reachability bitmap when it can answer this request
+/// exactly (no shallow boundary, no filter, every want and common commit in the bitmapped pack,
+/// `pack.useBitmaps` not false); `None` when the history walk must do it.
+fn send_with_bitmap<W: Write>(
+    repo: &dyn Repository,
+    req: &PackRequest<'_>,
+    opts: &WriteOptions,
+    band: &Rc<RefCell<SidebandWriter<&mut W>>>,
+    progress: &mut dyn crate::progress::Progress,
+) -> Result<Option<crate::pack::write::WriteStats>, Error> {
+    let Some(pack) = repo.bitmapped_pack() else {
+        return Ok(None);
+    };
+    let simple = req.walk.shallow.is_empty()
+        && req.walk.extra_edges.is_empty()
+        && req.walk.filter.is_none();
+    let enabled = repo
+        .config()
+        .get_bool("pack.useBitmaps")
+        .ok()
+        .flatten()
+        .unwrap_or(true);
+    if !simple || !enabled {
+        return Ok(None);
+    }
+    let Some(mut count) = crate::reach::count(repo, pack, req.wants, req.common)? else {
+        tracing::debug!("bitmap cannot answer this request; walking");
+        return Ok(None);
+    };
+    if req.include_tag && !crate::reach::include_tags(pack, req.refs, repo, &mut count)? {
+        return Ok(None);
+    }
+    let total = count.send.count();
+    progress.finish("Enumerating objects", total, None);
+    let mut data = BandData(Rc::clone(band));
+    let stats = crate::pack::write_bitmap::write_pack_from_bitmap(
+        repo,
+        pack,
+        &count.send,
+        &count.have,
+        opts,
+        &mut data,
+        progress,
+    )?;
+    data.flush()?;
+    Ok(Some(stats))
 }
 
 /// Adds annotated tags whose target is in the pack (the `include-tag` capability).

@@ -1,0 +1,145 @@
+//! Writing a pack straight from a bitmapped pack's stored entries (git's pack reuse): the objects
+//! to send are positions in that pack, taken in pack order. An entry whose stored bytes are still
+//! valid in the new pack — a whole object, a REF_DELTA whose base the client will have, or an
+//! OFS_DELTA whose base moved by the same amount as the entry itself — joins a run of entries
+//! copied byte for byte; a full clone is therefore one copy of the stored pack. Other deltas get a
+//! new header (a new OFS distance, or REF_DELTA for a thin base), and an entry whose base the
+//! client will not have is inflated and written whole.
+
+use std::io::Write;
+
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+
+use super::write::{Error, Hashing, WriteOptions, WriteStats};
+use crate::backend::{BitmappedPack, EntryBase, Repository};
+use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
+use crate::pack::ewah::Bitmap;
+use crate::progress::Progress;
+
+/// A run of entries waiting to be copied verbatim: positions `start..end`, `bytes` long.
+struct Run {
+    start: usize,
+    end: usize,
+    bytes: u64,
+}
+
+/// Writes the entries of `pack` at the positions in `send` as a pack to `out`; `have` holds the
+/// positions the client already has (thin-pack bases when `opts.thin`).
+pub fn write_pack_from_bitmap(
+    repo: &dyn Repository,
+    pack: &dyn BitmappedPack,
+    send: &Bitmap,
+    have: &Bitmap,
+    opts: &WriteOptions,
+    out: &mut dyn Write,
+    progress: &mut dyn Progress,
+) -> Result<WriteStats, Error> {
+    let total = send.count();
+    let mut w = Hashing::start(out, usize::try_from(total).unwrap_or(usize::MAX))?;
+
+    let mut stats = WriteStats::default();
+    let mut pack_reused = 0u64;
+    // New offset of each written position (only read for positions already written).
+    let mut new_offset: Vec<u64> = vec![0; pack.object_count()];
+    // Stored offset minus new offset, per written position: an OFS_DELTA stays valid verbatim
+    // when its base moved by the same amount.
+    let mut shift: Vec<i64> = vec![0; pack.object_count()];
+    let mut run: Option<Run> = None;
+    let mut buf = Vec::new();
+    for (i, pos) in send.ones().enumerate() {
+        let e = pack.entry(pos)?;
+        let pending = run.as_ref().map_or(0, |r| r.bytes);
+        let offset = w.bytes + pending;
+        let my_shift = e.offset as i64 - offset as i64;
+        let verbatim = match e.base {
+            EntryBase::None => true,
+            EntryBase::InPack { pos: b, by_offset } => {
+                if by_offset {
+                    send.get(b) && b < pos && opts.ofs_delta && shift[b] == my_shift
+                } else {
+                    send.get(b) || (opts.thin && have.get(b))
+                }
+            }
+            EntryBase::Outside(_) => false,
+        };
+        new_offset[pos] = offset;
+        shift[pos] = my_shift;
+        if verbatim {
+            match &mut run {
+                Some(r) if r.end == pos => {
+                    r.end += 1;
+                    r.bytes += e.stored_len;
+                }
+                _ => {
+                    flush(&mut run, pack, &mut w)?;
+                    run = Some(Run {
+                        start: pos,
+                        end: pos + 1,
+                        bytes: e.stored_len,
+                    });
+                }
+            }
+            pack_reused += 1;
+            stats.reused += 1;
+            if e.base != EntryBase::None {
+                stats.deltas += 1;
+                stats.reused_deltas += 1;
+            }
+        } else {
+            flush(&mut run, pack, &mut w)?;
+            buf.clear();
+            let written_base = match e.base {
+                EntryBase::InPack { pos: b, .. } if send.get(b) && b < pos => Some(b),
+                _ => None,
+            };
+            let thin_base = match e.base {
+                EntryBase::InPack { pos: b, .. } if opts.thin && have.get(b) => pack.id_at(b),
+                EntryBase::InPack { pos: b, .. } if send.get(b) => pack.id_at(b),
+                _ => None,
+            };
+            if let (Some(b), true) = (written_base, opts.ofs_delta) {
+                encode_header(EntryType::OfsDelta, e.inflated_size, &mut buf);
+                encode_ofs_distance(offset - new_offset[b], &mut buf);
+                w.write_all(&buf)?;
+                w.write_all(&e.compressed)?;
+                stats.reused += 1;
+                stats.deltas += 1;
+                stats.reused_deltas += 1;
+            } else if let Some(base_id) = thin_base {
+                encode_header(EntryType::RefDelta, e.inflated_size, &mut buf);
+                buf.extend_from_slice(base_id.as_bytes());
+                w.write_all(&buf)?;
+                w.write_all(&e.compressed)?;
+                stats.reused += 1;
+                stats.deltas += 1;
+                stats.reused_deltas += 1;
+            } else {
+                let id = pack
+                    .id_at(pos)
+                    .ok_or_else(|| Error::Io(std::io::Error::other("bitmap position without id")))?;
+                let o = repo.read_object(&id)?.ok_or(Error::Missing(id))?;
+                encode_header(EntryType::from_kind(o.kind), o.data.len() as u64, &mut buf);
+                w.write_all(&buf)?;
+                let mut z = ZlibEncoder::new(&mut w, Compression::new(opts.compression.min(9)));
+                z.write_all(&o.data)?;
+                z.finish()?;
+            }
+        }
+        stats.objects += 1;
+        if i % 4096 == 0 {
+            progress.update("Writing objects", i as u64, Some(total));
+        }
+    }
+    flush(&mut run, pack, &mut w)?;
+    progress.finish("Writing objects", total, Some(total));
+    w.finish(&mut stats, pack_reused, progress)?;
+    Ok(stats)
+}
+
+fn flush(run: &mut Option<Run>, pack: &dyn BitmappedPack, w: &mut Hashing<'_>) -> Result<(), Error> {
+    if let Some(r) = run.take() {
+        pack.copy_entries(r.start, r.end, w)?;
+    }
+    Ok(())
+}
