@@ -300,3 +300,129 @@ fn fetches_during_pushes_see_consistent_snapshots() {
     pusher.join().unwrap();
     fsck(&repo);
 }
+
+/// Builds the fsync-failure shim (tests/fixtures/fail_fsync.c) into `dir`; `None` without a C
+/// compiler (allowed only with SLUICE_SKIP_SYSTEM_TESTS).
+fn fsync_shim(dir: &Path) -> Option<std::path::PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fail_fsync.c");
+    let out = dir.join("fail_fsync.so");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        assert!(
+            std::env::var("SLUICE_SKIP_SYSTEM_TESTS").is_ok(),
+            "cannot build the fsync shim (needs cc)"
+        );
+        return None;
+    }
+    Some(out)
+}
+
+/// Commands + pack creating `refname` at `work`'s main from nothing.
+fn create_request(work: &Path, refname: &str) -> Vec<u8> {
+    let new = git_ok(work, &["rev-parse", "main"]).trim().to_string();
+    let zero = "0".repeat(40);
+    let mut input = pkt(&format!(
+        "{zero} {new} {refname}\\0report-status side-band-64k\n0000"
+    ));
+    let mut child = git_cmd(work)
+        .args(["pack-objects", "--stdout", "-q", "--revs", "--delta-base-offset"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"main\n").unwrap();
+    input.extend(child.wait_with_output().unwrap().stdout);
+    input
+}
+
+#[test]
+fn failing_fsync_loses_nothing() {
+    if against_git() {
+        return;
+    }
+    let dir = scratch();
+    let Some(shim) = fsync_shim(dir.path()) else {
+        return;
+    };
+    let base = dir.path().join("base.git");
+    copy_repo(&fixture("branches"), &base);
+    let old = git_ok(&base, &["rev-parse", "main"]).trim().to_string();
+    let work = dir.path().join("work");
+    git_ok(dir.path(), &["clone", "-q", base.to_str().unwrap(), work.to_str().unwrap()]);
+    add_commits(&work, 30, "f");
+    let new = git_ok(&work, &["rev-parse", "main"]).trim().to_string();
+    let update = push_request(&work, &old);
+    let create = create_request(&work, "refs/heads/after");
+    let count_file = dir.path().join("fsync-count");
+    // Loose objects (a small push) and a kept pack take different paths to disk.
+    for unpack_limit in ["100000", "1"] {
+        // An undisturbed push counts the fsync calls; then each of them fails in turn (every one
+        // when there are few; the first, last and a spread of the middle ones otherwise, since a
+        // loose push makes one per object).
+        let mut total = None;
+        let mut injected = 0;
+        let mut points: Vec<usize> = vec![usize::MAX];
+        while let Some(at) = points.pop() {
+            let repo = dir.path().join(format!("repo-{unpack_limit}-{at}.git"));
+            copy_repo(&base, &repo);
+            git_ok(&repo, &["config", "receive.unpackLimit", unpack_limit]);
+            let at_s = at.to_string();
+            let mut env = vec![
+                ("LD_PRELOAD", shim.to_str().unwrap()),
+                ("FSYNC_COUNT_FILE", count_file.to_str().unwrap()),
+            ];
+            if at != usize::MAX {
+                env.push(("FAIL_FSYNC_AT", &at_s));
+            }
+            let (status, out, _) = run_server(&["receive-pack", repo.to_str().unwrap()], &env, &update);
+            let calls: usize = std::fs::read_to_string(&count_file)
+                .map(|s| s.trim().parse().unwrap_or(0))
+                .unwrap_or(0);
+            let _ = std::fs::remove_file(&count_file);
+            let reported_ok = String::from_utf8_lossy(&out).contains("ok refs/heads/main");
+            // Whatever failed: a clean repository, main at its old or new value, no leftovers.
+            fsck(&repo);
+            let now = git_ok(&repo, &["rev-parse", "main"]).trim().to_string();
+            assert!(now == old || now == new, "fsync #{at}: main is at {now}");
+            assert!(leftovers(&repo).is_empty(), "fsync #{at}: {:?}", leftovers(&repo));
+            if reported_ok {
+                // Never "ok" unless the update really happened and every fsync succeeded.
+                assert_eq!(now, new, "fsync #{at}: reported ok but main did not move");
+                assert!(at > calls, "fsync #{at} failed but the push reported ok");
+            }
+            // And the next push (healthy disk) succeeds.
+            let (status2, out2, err2) =
+                run_server(&["receive-pack", repo.to_str().unwrap()], &[], &create);
+            assert!(
+                status2.success() && String::from_utf8_lossy(&out2).contains("ok refs/heads/after"),
+                "push after fsync #{at} failed: {err2}"
+            );
+            fsck(&repo);
+            std::fs::remove_dir_all(&repo).unwrap();
+            if at == usize::MAX {
+                assert!(status.success() && reported_ok, "undisturbed push failed");
+                total = Some(calls);
+                points = if calls <= 24 {
+                    (1..=calls).collect()
+                } else {
+                    let mut p: Vec<usize> = (1..=4).chain(calls - 7..=calls).collect();
+                    p.extend((1..12).map(|k| 4 + k * (calls - 12) / 12));
+                    p.sort_unstable();
+                    p.dedup();
+                    p
+                };
+            } else {
+                injected += 1;
+            }
+        }
+        let total = total.unwrap();
+        assert!(total >= 3, "only {total} fsync calls (unpackLimit {unpack_limit})");
+        eprintln!("unpackLimit {unpack_limit}: {total} fsync calls, a failure injected at {injected} of them");
+    }
+}
