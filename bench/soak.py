@@ -147,6 +147,21 @@ def main():
                   f"leftover quarantines {len(leftovers)}, lock files {len(locks)}, fsck {'clean' if fsck else 'FAILED'}")
             for f in failures[:5]:
                 print("   ", f)
+        # Memory per request (Sluice logs each request's peak RSS): flat means the last requests
+        # need no more than the first ones did.
+        rss = {}
+        with open(os.path.join(tmp, "sluice.log")) as f:
+            for line in f:
+                if "request finished" not in line or "peak_rss_kib=" not in line:
+                    continue
+                svc = line.split("service=")[1].split()[0].strip('"')
+                kib = int(line.split("peak_rss_kib=")[1].split()[0])
+                rss.setdefault(svc, []).append(kib)
+        for svc, vals in sorted(rss.items()):
+            k = max(1, min(100, len(vals) // 4))
+            first, last = statistics.median(vals[:k]), statistics.median(vals[-k:])
+            print(f"sluice {svc}: {len(vals)} requests, peak RSS median first {k} {first/1024:.1f} MiB, "
+                  f"last {k} {last/1024:.1f} MiB (ratio {last/first:.2f}), max {max(vals)/1024:.1f} MiB")
         s, g = results["sluice"], results["git"]
         print(f"\nratios sluice/git: requests per second {s[1]/g[1]:.2f} (higher is better), "
               f"ls-remote start-up {s[2]/g[2]:.2f} (lower is better)")

@@ -28,3 +28,16 @@ pub fn init(file: Option<&Path>, level: &str) -> std::io::Result<Option<WorkerGu
         .try_init();
     Ok(Some(guard))
 }
+
+/// The process's peak resident memory in KiB (`VmHWM` of /proc/self/status; 0 where that is not
+/// available), logged with each request so an operator sees memory per request.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}

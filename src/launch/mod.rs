@@ -108,6 +108,7 @@ pub fn serve_with<R: Read, W: Write>(
         bytes_in,
         bytes_out,
         duration_ms = activity.elapsed().as_millis() as u64,
+        peak_rss_kib = crate::logging::peak_rss_kib(),
         outcome = match &result {
             Ok(()) => "ok".to_string(),
             Err(e) => e.to_string(),

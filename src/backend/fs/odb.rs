@@ -51,6 +51,8 @@ struct Pack {
     data: Mmap,
     /// (offset, index position), sorted by offset.
     revindex: OnceLock<Vec<(u64, u32)>>,
+    /// Where git's reverse index (`.rev`) for this pack would be.
+    rev_path: PathBuf,
 }
 
 impl Pack {
@@ -74,17 +76,43 @@ impl Pack {
             index,
             data,
             revindex: OnceLock::new(),
+            rev_path: idx_path.with_extension("rev"),
         }))
     }
 
     fn revindex(&self) -> &[(u64, u32)] {
         self.revindex.get_or_init(|| {
+            if let Some(v) = self.read_rev_file() {
+                return v;
+            }
             let mut v: Vec<(u64, u32)> = (0..self.index.len())
                 .filter_map(|i| self.index.offset_at(i).map(|o| (o, i as u32)))
                 .collect();
             v.sort_unstable();
             v
         })
+    }
+
+    /// The reverse index from git's `.rev` file (RIDX v1: index positions in pack order), so a
+    /// large pack needs no sort; `None` when absent or inconsistent with the index.
+    fn read_rev_file(&self) -> Option<Vec<(u64, u32)>> {
+        let bytes = std::fs::read(&self.rev_path).ok()?;
+        let n = self.index.len();
+        if bytes.len() != 12 + n * 4 + 40 || &bytes[..4] != b"RIDX" || bytes[4..12] != [0, 0, 0, 1, 0, 0, 0, 1] {
+            return None;
+        }
+        let mut v = Vec::with_capacity(n);
+        let mut last = None;
+        for c in bytes[12..12 + n * 4].chunks_exact(4) {
+            let i = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+            let offset = self.index.offset_at(i as usize)?;
+            if last.is_some_and(|l| l >= offset) {
+                return None; // not in pack order: ignore the file
+            }
+            last = Some(offset);
+            v.push((offset, i));
+        }
+        Some(v)
     }
 
     /// Where the entry at `offset` ends (the next entry's start, or the trailer).
@@ -897,6 +925,36 @@ mod tests {
         std::fs::remove_file(dir.path().join(format!(".git/objects/pack/tmp-{hash}.idx"))).unwrap();
         git(dir.path(), &["index-pack", "--index-version=2,0", &pack]);
         git(dir.path(), &["prune-packed"]);
+        check_all(dir.path());
+    }
+
+    #[test]
+    fn reverse_index_file_matches_sorting() {
+        let dir = tempfile::tempdir().unwrap();
+        history(dir.path());
+        git(dir.path(), &["-c", "pack.writeReverseIndex=true", "repack", "-a", "-d", "-q"]);
+        let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+        let pack = &store.packs[0];
+        assert!(pack.rev_path.exists());
+        let from_file = pack.read_rev_file().expect("valid .rev");
+        let mut sorted: Vec<(u64, u32)> = (0..pack.index.len())
+            .map(|i| (pack.index.offset_at(i).unwrap(), i as u32))
+            .collect();
+        sorted.sort_unstable();
+        assert_eq!(from_file, sorted);
+        // A damaged file is ignored.
+        let mut bytes = std::fs::read(&pack.rev_path).unwrap();
+        bytes.swap(12, 16);
+        bytes.swap(13, 17);
+        bytes.swap(14, 18);
+        bytes.swap(15, 19);
+        let path = pack.rev_path.clone();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(&path, perms).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        assert!(pack.read_rev_file().is_none());
         check_all(dir.path());
     }
 
