@@ -7,7 +7,7 @@
 //! The answer is `None` whenever the bitmaps cannot give it exactly (a want or have outside the
 //! bitmapped pack, an unknown type); the caller then walks the history instead.
 
-use crate::backend::{self, BitmappedPack, Repository};
+use crate::backend::{self, StoredPack, Repository};
 use crate::hash::ObjectId;
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::pack::ewah::Bitmap;
@@ -25,7 +25,7 @@ pub struct BitmapCount {
 /// Counts `wants` minus `haves` with `pack`'s bitmaps.
 pub fn count(
     repo: &dyn Repository,
-    pack: &dyn BitmappedPack,
+    pack: &dyn StoredPack,
     wants: &[ObjectId],
     haves: &[ObjectId],
 ) -> Result<Option<BitmapCount>, Error> {
@@ -62,7 +62,7 @@ fn read(repo: &dyn Repository, id: &ObjectId, kind: &'static str) -> Result<Vec<
 /// Adds everything reachable from `roots` to `set`; `false` if an object is outside the pack.
 fn fill(
     repo: &dyn Repository,
-    pack: &dyn BitmappedPack,
+    pack: &dyn StoredPack,
     roots: &[ObjectId],
     set: &mut Bitmap,
 ) -> Result<bool, Error> {
@@ -127,7 +127,7 @@ fn fill(
 
 /// Adds annotated tags whose peeled target is sent (`include-tag`), as positions.
 pub fn include_tags(
-    pack: &dyn BitmappedPack,
+    pack: &dyn StoredPack,
     refs: &[backend::Ref],
     repo: &dyn Repository,
     count: &mut BitmapCount,

@@ -208,3 +208,23 @@ fn ofs_deltas(pack: &[u8]) -> usize {
     }
     ofs
 }
+
+#[test]
+fn walked_clone_of_one_pack_copies_its_entries() {
+    // No bitmap: the history walk chooses the objects, then they go out in the pack's order.
+    let dir = scratch();
+    let src = dir.path().join("src.git");
+    copy_repo(&fixture("deltas"), &src);
+    git_ok(&src, &["-c", "repack.writeBitmaps=false", "repack", "-a", "-d", "-q"]);
+    assert!(bitmap_file(&src).is_none());
+    for v in [0, 2] {
+        let dst = dir.path().join(format!("clone-v{v}"));
+        let err = clone_progress(&src, &dst, v);
+        let (total, reused) = totals(&err);
+        if !against_git() {
+            assert_eq!(reused, total, "v{v}: {err}");
+        }
+        assert_eq!(refs(&dst), refs(&src));
+        fsck(&dst);
+    }
+}

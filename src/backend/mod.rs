@@ -148,10 +148,11 @@ pub struct RawEntry<'a> {
     pub delta_depth: u32,
 }
 
-/// One stored pack together with its reachability index (git's `.bitmap`): lets upload-pack
-/// count a clone's objects by OR-ing stored closures and send stored entries verbatim, in runs.
-/// Positions are the pack's entry order (`0..object_count()`), the order bits are stored in.
-pub trait BitmappedPack: Send + Sync {
+/// One stored pack, possibly with a reachability index (git's `.bitmap`): lets upload-pack send
+/// stored entries verbatim, in runs, and (with the index) count a clone's objects by OR-ing
+/// stored closures. Positions are the pack's entry order (`0..object_count()`), the order a
+/// bitmap's bits are in.
+pub trait StoredPack: Send + Sync {
     /// Number of entries in the pack.
     fn object_count(&self) -> usize;
 
@@ -161,10 +162,11 @@ pub trait BitmappedPack: Send + Sync {
     /// The id at `pos`.
     fn id_at(&self, pos: usize) -> Option<ObjectId>;
 
-    /// The object type at `pos` (from the stored type index).
+    /// The object type at `pos` (from the stored type index; `None` without one).
     fn kind_at(&self, pos: usize) -> Option<Kind>;
 
-    /// Everything reachable from commit `id` (itself included), when a closure is stored for it.
+    /// Everything reachable from commit `id` (itself included), when a closure is stored for it
+    /// (always `None` without a reachability index).
     fn closure(&self, id: &ObjectId) -> Result<Option<crate::pack::ewah::Bitmap>, Error>;
 
     /// The stored entry at `pos`.
@@ -192,7 +194,7 @@ pub enum EntryBase {
     Outside(ObjectId),
 }
 
-/// One entry of a [`BitmappedPack`], as stored.
+/// One entry of a [`StoredPack`], as stored.
 #[derive(Debug, Clone)]
 pub struct PackedEntry<'a> {
     /// Where the entry starts in the stored pack.
@@ -252,7 +254,13 @@ pub trait Repository: Send + Sync {
 
     /// The pack that carries a reachability index, if the storage has one (`None`: counting walks
     /// the history).
-    fn bitmapped_pack(&self) -> Option<&dyn BitmappedPack> {
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        None
+    }
+
+    /// The pack most of a clone's objects come from (the largest), for sending its entries in
+    /// runs after a history walk chose them; `None` if objects are not stored in packs.
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
         None
     }
 

@@ -196,7 +196,7 @@ impl<D: AsRef<[u8]>> PackIndex<D> {
         let (mut lo, mut hi) = (lo_bound, hi_bound.min(self.count));
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.id_bytes(mid).cmp(want) {
+            match crate::hash::cmp_id_bytes(self.id_bytes(mid), want) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return Some(mid),

@@ -218,7 +218,7 @@ impl<D: AsRef<[u8]>> MultiPackIndex<D> {
         let mut hi = (be32(b, self.fanout_at + first * 4) as usize).min(self.count);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            match self.id_bytes(mid).cmp(want) {
+            match crate::hash::cmp_id_bytes(self.id_bytes(mid), want) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
                 std::cmp::Ordering::Equal => return self.location_at(mid),

@@ -12,7 +12,7 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
 use super::write::{Error, Hashing, WriteOptions, WriteStats};
-use crate::backend::{BitmappedPack, EntryBase, Repository};
+use crate::backend::{StoredPack, EntryBase, Repository};
 use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
 use crate::pack::ewah::Bitmap;
 use crate::progress::Progress;
@@ -28,7 +28,7 @@ struct Run {
 /// positions the client already has (thin-pack bases when `opts.thin`).
 pub fn write_pack_from_bitmap(
     repo: &dyn Repository,
-    pack: &dyn BitmappedPack,
+    pack: &dyn StoredPack,
     send: &Bitmap,
     have: &Bitmap,
     opts: &WriteOptions,
@@ -137,7 +137,7 @@ pub fn write_pack_from_bitmap(
     Ok(stats)
 }
 
-fn flush(run: &mut Option<Run>, pack: &dyn BitmappedPack, w: &mut Hashing<'_>) -> Result<(), Error> {
+fn flush(run: &mut Option<Run>, pack: &dyn StoredPack, w: &mut Hashing<'_>) -> Result<(), Error> {
     if let Some(r) = run.take() {
         pack.copy_entries(r.start, r.end, w)?;
     }

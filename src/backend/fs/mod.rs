@@ -300,10 +300,14 @@ impl Repository for FsRepository {
         self.objects.raw_entry(id)
     }
 
-    fn bitmapped_pack(&self) -> Option<&dyn super::BitmappedPack> {
+    fn bitmapped_pack(&self) -> Option<&dyn super::StoredPack> {
         self.objects
             .bitmapped()
-            .map(|b| b as &dyn super::BitmappedPack)
+            .map(|b| b as &dyn super::StoredPack)
+    }
+
+    fn reuse_pack(&self) -> Option<&dyn super::StoredPack> {
+        self.objects.largest().map(|b| b as &dyn super::StoredPack)
     }
 
     fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {

@@ -758,9 +758,15 @@ fn stream_pack<W: Write>(
     if req.include_tag {
         include_tags(repo, req.refs, &mut objects)?;
     }
-    let mut data = BandData(Rc::clone(&band));
-    let stats = write_pack(repo, &objects, &walk.edge, &opts, &mut data, &mut progress)?;
-    data.flush()?;
+    let stats = match send_in_pack_order(repo, &objects, &walk.edge, &opts, &band, &mut progress)? {
+        Some(stats) => stats,
+        None => {
+            let mut data = BandData(Rc::clone(&band));
+            let stats = write_pack(repo, &objects, &walk.edge, &opts, &mut data, &mut progress)?;
+            data.flush()?;
+            stats
+        }
+    };
     drop(progress);
     tracing::info!(
         objects = stats.objects,
@@ -780,6 +786,42 @@ fn end_pack<W: Write>(band: &Rc<RefCell<SidebandWriter<&mut W>>>, mode: Mode) ->
     }
     band.get_mut().flush()?;
     Ok(())
+}
+
+/// After a history walk: when every chosen object is in the repository's largest pack, sends
+/// them in that pack's order so runs of stored entries are copied as they are (see
+/// [`crate::pack::write_bitmap`]); `None` when some object lives elsewhere.
+fn send_in_pack_order<W: Write>(
+    repo: &dyn Repository,
+    objects: &[walk::PackObject],
+    edge: &crate::hash::IdSet,
+    opts: &WriteOptions,
+    band: &Rc<RefCell<SidebandWriter<&mut W>>>,
+    progress: &mut dyn crate::progress::Progress,
+) -> Result<Option<crate::pack::write::WriteStats>, Error> {
+    let Some(pack) = repo.reuse_pack() else {
+        return Ok(None);
+    };
+    let n = pack.object_count();
+    let mut send = crate::pack::ewah::Bitmap::with_len(n);
+    for o in objects {
+        match pack.position(&o.id) {
+            Some(p) => send.set(p),
+            None => return Ok(None),
+        }
+    }
+    let mut have = crate::pack::ewah::Bitmap::with_len(n);
+    for id in edge {
+        if let Some(p) = pack.position(id) {
+            have.set(p);
+        }
+    }
+    let mut data = BandData(Rc::clone(band));
+    let stats = crate::pack::write_bitmap::write_pack_from_bitmap(
+        repo, pack, &send, &have, opts, &mut data, progress,
+    )?;
+    data.flush()?;
+    Ok(Some(stats))
 }
 
 /// Sends the pack from the repository's reachability bitmap when it can answer this request
