@@ -84,6 +84,11 @@ fn fill(
                     continue;
                 }
                 set.set(pos);
+                if let Some(g) = repo.commit_from_graph(&id) {
+                    trees.push(g.tree);
+                    queue.extend(g.parents);
+                    continue;
+                }
                 let data = read(repo, &id, "commit")?;
                 let c = CommitRef::parse(&data).map_err(|e| parse_err(id, e))?;
                 trees.push(c.tree);

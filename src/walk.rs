@@ -107,6 +107,17 @@ impl CommitCache {
     /// The parsed commit `id`.
     pub fn get(&mut self, repo: &dyn Repository, id: &ObjectId) -> Result<&CommitInfo, Error> {
         if !self.map.contains_key(id) {
+            if let Some(g) = repo.commit_from_graph(id) {
+                self.map.insert(
+                    *id,
+                    CommitInfo {
+                        parents: g.parents,
+                        time: g.time,
+                        tree: g.tree,
+                    },
+                );
+                return Ok(&self.map[id]);
+            }
             let obj = repo.read_object(id)?.ok_or_else(|| Error::Missing {
                 id: *id,
                 kind: "commit",

@@ -252,6 +252,13 @@ pub trait Repository: Send + Sync {
         Ok(None)
     }
 
+    /// Tree, parents and date of commit `id` from a commit index (git's commit-graph), so a walk
+    /// need not read the commit; `None` when there is no index or it does not know `id`.
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
+        let _ = id;
+        None
+    }
+
     /// The pack that carries a reachability index, if the storage has one (`None`: counting walks
     /// the history).
     fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {

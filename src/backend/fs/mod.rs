@@ -102,6 +102,8 @@ pub struct FsRepository {
     fresh: std::sync::Mutex<FreshStore>,
     config: GitConfig,
     bare: bool,
+    /// `core.commitGraph` (default true).
+    use_commit_graph: bool,
 }
 
 impl FsRepository {
@@ -137,6 +139,7 @@ impl FsRepository {
                 seen: pack_mtime,
                 store: None,
             }),
+            use_commit_graph: config.get_bool("core.commitGraph")?.unwrap_or(true),
             config,
             bare,
         })
@@ -304,6 +307,13 @@ impl Repository for FsRepository {
         self.objects
             .bitmapped()
             .map(|b| b as &dyn super::StoredPack)
+    }
+
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
+        if !self.use_commit_graph {
+            return None;
+        }
+        self.objects.commit_graph()?.lookup(id)
     }
 
     fn reuse_pack(&self) -> Option<&dyn super::StoredPack> {

@@ -18,6 +18,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
 use crate::backend::{StoredPack, EntryBase, Error, PackedEntry, RawEntry, StoredForm};
+use crate::odb::commit_graph::CommitGraph;
 use crate::pack::bitmap::PackBitmaps;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::{loose, Kind, Object};
@@ -465,6 +466,8 @@ pub struct FsObjectStore {
     packs: Vec<Arc<Pack>>,
     /// The pack with a reachability bitmap, opened on first use.
     bitmapped: OnceLock<Option<FsStoredPack>>,
+    /// `info/commit-graph`, opened on first use.
+    commit_graph: OnceLock<Option<CommitGraph<Mmap>>>,
     /// The largest pack, when it is not the bitmapped one, opened on first use.
     largest: OnceLock<Option<FsStoredPack>>,
     /// The multi-pack-index, if any, and for each of its pack numbers our pack number.
@@ -588,6 +591,7 @@ impl FsObjectStore {
             packs,
             bitmapped: OnceLock::new(),
             largest: OnceLock::new(),
+            commit_graph: OnceLock::new(),
             midx,
             uncovered,
             alternates,
@@ -655,6 +659,29 @@ impl FsObjectStore {
                         }
                     }
                 })
+            })
+            .as_ref()
+    }
+
+    /// The commit-graph of this object directory (not of alternates), if present and valid.
+    pub fn commit_graph(&self) -> Option<&CommitGraph<Mmap>> {
+        self.commit_graph
+            .get_or_init(|| {
+                let path = self.dir.join("info/commit-graph");
+                if !path.exists() {
+                    return None;
+                }
+                match map(&path).map(|m| CommitGraph::new(m, HashKind::Sha1)) {
+                    Ok(Ok(g)) => Some(g),
+                    Ok(Err(e)) => {
+                        tracing::warn!(path = %path.display(), error = %e, "commit-graph not used");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "commit-graph not used");
+                        None
+                    }
+                }
             })
             .as_ref()
     }

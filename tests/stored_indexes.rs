@@ -1,7 +1,8 @@
-//! Clones and fetches served from a reachability bitmap (`git repack -adb`): the result must be
-//! what the history walk would send (same refs, `fsck --strict` clean, no more objects than C
-//! git sends), with entries copied from the stored pack; wants outside the bitmapped pack and a
-//! damaged bitmap fall back to the walk.
+//! Clones and fetches served with the help of stored indexes: reachability bitmaps
+//! (`git repack -adb`), the commit-graph, and the pack itself (entries copied in runs). The result
+//! must be what a plain history walk sends (same refs, `fsck --strict` clean, no more objects than
+//! C git sends); wants outside the bitmapped pack, a stale commit-graph and a damaged bitmap fall
+//! back to the walk.
 
 mod common;
 
@@ -227,4 +228,44 @@ fn walked_clone_of_one_pack_copies_its_entries() {
         assert_eq!(refs(&dst), refs(&src));
         fsck(&dst);
     }
+}
+
+#[test]
+fn commit_graph_walks_match_git() {
+    let dir = scratch();
+    let src = dir.path().join("src.git");
+    copy_repo(&fixture("branches"), &src);
+    let old = dir.path().join("old.git");
+    git_ok(dir.path(), &["clone", "-q", "--mirror", src.to_str().unwrap(), old.to_str().unwrap()]);
+    let old_git = dir.path().join("old-git.git");
+    copy_repo(&old, &old_git);
+    git_ok(&src, &["commit-graph", "write", "--reachable"]);
+    // New commits after the graph was written: the graph is stale for them.
+    let work = dir.path().join("work");
+    git_ok(dir.path(), &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()]);
+    for i in 0..3 {
+        std::fs::write(work.join(format!("g{i}.txt")), format!("{i}\n")).unwrap();
+        git_ok(&work, &["add", "."]);
+        git_ok(&work, &["commit", "-q", "-m", &format!("after graph {i}")]);
+    }
+    git_ok(&work, &["push", "-q", "origin", "HEAD"]);
+    assert!(src.join("objects/info/commit-graph").exists());
+    for v in [0, 2] {
+        let dst = dir.path().join(format!("clone-v{v}"));
+        clone_progress(&src, &dst, v);
+        assert_eq!(refs(&dst), refs(&src));
+        fsck(&dst);
+    }
+    let url = format!("file://{}", src.display());
+    let fetch = |repo: &Path, flag: &str| -> u64 {
+        let out = git(repo, &["fetch", "--progress", flag, &url, "refs/*:refs/*"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        totals(&err).0
+    };
+    let ours = fetch(&old, &upload_pack_flag());
+    let theirs = fetch(&old_git, "--upload-pack=git-upload-pack");
+    assert!(ours <= theirs, "sent {ours} objects, C git {theirs}");
+    assert_eq!(refs(&old), refs(&src));
+    fsck(&old);
 }

@@ -1,0 +1,315 @@
+//! The commit-graph file (`objects/info/commit-graph`, gitformat-commit-graph): every commit's
+//! root tree, parents and committer date in fixed-size records, so a history walk need not
+//! inflate and parse commit objects. Only what a walk needs is read (OIDF, OIDL, CDAT, EDGE);
+//! generation numbers and Bloom filters are ignored. Validated when opened: a lookup afterwards
+//! cannot index out of bounds, and a parent reference outside the graph is an error, not a guess.
+//! Split commit-graph chains (`commit-graphs/`) are not read.
+
+use crate::hash::{cmp_id_bytes, HashKind, ObjectId};
+
+/// Why a commit-graph is unusable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// Wrong magic, version, hash, or a chained graph.
+    #[error("commit-graph header: {0}")]
+    Header(String),
+    /// A required chunk is missing, misplaced or of the wrong size.
+    #[error("commit-graph chunk {0}: {1}")]
+    Chunk(String, String),
+    /// A record refers to something outside the graph.
+    #[error("commit-graph record {0}: {1}")]
+    Record(usize, String),
+}
+
+/// What the graph says about one commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphCommit {
+    /// Root tree.
+    pub tree: ObjectId,
+    /// Parents in order.
+    pub parents: Vec<ObjectId>,
+    /// Committer date (seconds since the epoch).
+    pub time: i64,
+}
+
+const NO_PARENT: u32 = 0x7000_0000;
+const EXTRA_EDGES: u32 = 0x8000_0000;
+const LAST_EDGE: u32 = 0x8000_0000;
+/// Octopus merges with more parents than this are refused as damage.
+const MAX_PARENTS: usize = 100_000;
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    let s = b.get(at..at + 4).unwrap_or(&[0; 4]);
+    u32::from_be_bytes([s[0], s[1], s[2], s[3]])
+}
+
+fn be64(b: &[u8], at: usize) -> u64 {
+    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
+}
+
+/// A validated commit-graph over bytes `D`.
+#[derive(Debug)]
+pub struct CommitGraph<D: AsRef<[u8]>> {
+    data: D,
+    count: usize,
+    hash_len: usize,
+    fanout_at: usize,
+    ids_at: usize,
+    cdat_at: usize,
+    /// Start and entry count of the extra-edge list.
+    edges_at: usize,
+    edges: usize,
+}
+
+impl<D: AsRef<[u8]>> CommitGraph<D> {
+    /// Validates `data` as a commit-graph of `kind` ids.
+    pub fn new(data: D, kind: HashKind) -> Result<Self, Error> {
+        let b = data.as_ref();
+        let hash_len = kind.len_in_bytes();
+        if b.len() < 8 + hash_len || &b[..4] != b"CGPH" {
+            return Err(Error::Header("not a commit-graph".into()));
+        }
+        if b[4] != 1 {
+            return Err(Error::Header(format!("version {}", b[4])));
+        }
+        if b[5] != 1 {
+            return Err(Error::Header(format!("hash version {}", b[5])));
+        }
+        let chunks = usize::from(b[6]);
+        if b[7] != 0 {
+            return Err(Error::Header("a split commit-graph layer".into()));
+        }
+        let table_end = 8 + (chunks + 1) * 12;
+        let body_end = b.len() - hash_len;
+        if table_end > body_end {
+            return Err(Error::Header("chunk table beyond the file".into()));
+        }
+        let mut found: Vec<([u8; 4], usize, usize)> = Vec::with_capacity(chunks);
+        for i in 0..chunks {
+            let row = 8 + i * 12;
+            let id: [u8; 4] = b[row..row + 4].try_into().unwrap_or([0; 4]);
+            let (start, end) = (be64(b, row + 4), be64(b, row + 16));
+            if start < table_end as u64 || end < start || end > body_end as u64 {
+                let name = String::from_utf8_lossy(&id).into_owned();
+                return Err(Error::Chunk(name, "outside the file".into()));
+            }
+            found.push((id, start as usize, end as usize));
+        }
+        let chunk = |name: &[u8; 4]| {
+            found
+                .iter()
+                .find(|(id, _, _)| id == name)
+                .map(|(_, s, e)| (*s, *e - *s))
+        };
+        let bad = |name: &str, why: &str| Error::Chunk(name.into(), why.into());
+        let (fanout_at, fanout_len) = chunk(b"OIDF").ok_or_else(|| bad("OIDF", "missing"))?;
+        if fanout_len != 1024 {
+            return Err(bad("OIDF", "wrong size"));
+        }
+        let mut prev = 0;
+        for i in 0..256 {
+            let v = be32(b, fanout_at + i * 4);
+            if v < prev {
+                return Err(bad("OIDF", "not monotonic"));
+            }
+            prev = v;
+        }
+        let count = prev as usize;
+        let (ids_at, ids_len) = chunk(b"OIDL").ok_or_else(|| bad("OIDL", "missing"))?;
+        if ids_len != count * hash_len {
+            return Err(bad("OIDL", "size does not match the fan-out"));
+        }
+        let (cdat_at, cdat_len) = chunk(b"CDAT").ok_or_else(|| bad("CDAT", "missing"))?;
+        if cdat_len != count * (hash_len + 16) {
+            return Err(bad("CDAT", "size does not match the fan-out"));
+        }
+        let (edges_at, edges) = match chunk(b"EDGE") {
+            Some((at, len)) if len % 4 == 0 => (at, len / 4),
+            Some(_) => return Err(bad("EDGE", "size is not a multiple of 4")),
+            None => (0, 0),
+        };
+        let graph = CommitGraph {
+            data,
+            count,
+            hash_len,
+            fanout_at,
+            ids_at,
+            cdat_at,
+            edges_at,
+            edges,
+        };
+        // Every parent reference must land inside the graph.
+        for i in 0..count {
+            graph.parent_positions(i)?;
+        }
+        Ok(graph)
+    }
+
+    /// Number of commits in the graph.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the graph is empty.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn id_bytes(&self, i: usize) -> &[u8] {
+        let at = self.ids_at + i * self.hash_len;
+        &self.data.as_ref()[at..at + self.hash_len]
+    }
+
+    fn find(&self, id: &ObjectId) -> Option<usize> {
+        let want = id.as_bytes();
+        let first = usize::from(*want.first()?);
+        let b = self.data.as_ref();
+        let mut lo = if first == 0 {
+            0
+        } else {
+            be32(b, self.fanout_at + (first - 1) * 4) as usize
+        };
+        let mut hi = (be32(b, self.fanout_at + first * 4) as usize).min(self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match cmp_id_bytes(self.id_bytes(mid), want) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    fn parent_positions(&self, i: usize) -> Result<Vec<usize>, Error> {
+        let b = self.data.as_ref();
+        let rec = self.cdat_at + i * (self.hash_len + 16) + self.hash_len;
+        let (p1, p2) = (be32(b, rec), be32(b, rec + 4));
+        let mut out = Vec::with_capacity(2);
+        let check = |p: u32| -> Result<usize, Error> {
+            let p = p as usize;
+            if p < self.count {
+                Ok(p)
+            } else {
+                Err(Error::Record(i, format!("parent {p} outside the graph")))
+            }
+        };
+        if p1 == NO_PARENT {
+            return Ok(out);
+        }
+        out.push(check(p1)?);
+        if p2 == NO_PARENT {
+            return Ok(out);
+        }
+        if p2 & EXTRA_EDGES == 0 {
+            out.push(check(p2)?);
+            return Ok(out);
+        }
+        let mut e = (p2 & !EXTRA_EDGES) as usize;
+        loop {
+            if e >= self.edges || out.len() > MAX_PARENTS {
+                return Err(Error::Record(i, "extra edge list out of range".into()));
+            }
+            let v = be32(b, self.edges_at + e * 4);
+            out.push(check(v & !LAST_EDGE)?);
+            if v & LAST_EDGE != 0 {
+                return Ok(out);
+            }
+            e += 1;
+        }
+    }
+
+    /// Tree, parents and date of commit `id`, if the graph has it.
+    pub fn lookup(&self, id: &ObjectId) -> Option<GraphCommit> {
+        let i = self.find(id)?;
+        let b = self.data.as_ref();
+        let rec = self.cdat_at + i * (self.hash_len + 16);
+        let tree = ObjectId::from_bytes(&b[rec..rec + self.hash_len]).ok()?;
+        let parents = self
+            .parent_positions(i)
+            .ok()?
+            .into_iter()
+            .map(|p| ObjectId::from_bytes(self.id_bytes(p)).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let time = (be64(b, rec + self.hash_len + 8) & ((1 << 34) - 1)) as i64;
+        Some(GraphCommit { tree, parents, time })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir)
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@x")
+            .env("GIT_COMMITTER_NAME", "C")
+            .env("GIT_COMMITTER_EMAIL", "c@x")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn agrees_with_the_commits_including_octopus_merges() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "-b", "main", "."]);
+        git(d, &["commit", "-q", "--allow-empty", "-m", "root"]);
+        for b in ["a", "b", "c"] {
+            git(d, &["checkout", "-q", "-b", b, "main"]);
+            std::fs::write(d.join(b), b).unwrap();
+            git(d, &["add", "."]);
+            git(d, &["commit", "-q", "-m", b]);
+        }
+        git(d, &["checkout", "-q", "main"]);
+        git(d, &["merge", "-q", "-m", "octopus", "a", "b", "c"]);
+        git(d, &["commit-graph", "write", "--reachable"]);
+        let bytes = std::fs::read(d.join(".git/objects/info/commit-graph")).unwrap();
+        let graph = CommitGraph::new(bytes.clone(), HashKind::Sha1).unwrap();
+        let all = git(d, &["rev-list", "--all", "--format=%T %ct %P"]);
+        let mut n = 0;
+        let mut lines = all.lines();
+        while let (Some(header), Some(fields)) = (lines.next(), lines.next()) {
+            let id = ObjectId::from_hex(header.trim_start_matches("commit ").as_bytes()).unwrap();
+            let mut f = fields.split(' ');
+            let tree = ObjectId::from_hex(f.next().unwrap().as_bytes()).unwrap();
+            let time: i64 = f.next().unwrap().parse().unwrap();
+            let parents: Vec<ObjectId> = f
+                .filter(|p| !p.is_empty())
+                .map(|p| ObjectId::from_hex(p.as_bytes()).unwrap())
+                .collect();
+            assert_eq!(graph.lookup(&id), Some(GraphCommit { tree, parents, time }));
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        assert_eq!(graph.len(), 5);
+        assert!(graph.lookup(&tree_of(&graph)).is_none());
+        // Damage never panics.
+        for cut in 0..bytes.len() {
+            let _ = CommitGraph::new(&bytes[..cut], HashKind::Sha1);
+        }
+        for i in 0..bytes.len() {
+            let mut v = bytes.clone();
+            v[i] ^= 0x41;
+            if let Ok(g) = CommitGraph::new(v, HashKind::Sha1) {
+                for k in 0..g.len() {
+                    let _ = g.lookup(&ObjectId::from_bytes(g.id_bytes(k)).unwrap());
+                }
+            }
+        }
+    }
+
+    /// Some id that is not a commit (a tree).
+    fn tree_of<D: AsRef<[u8]>>(g: &CommitGraph<D>) -> ObjectId {
+        let first = ObjectId::from_bytes(g.id_bytes(0)).unwrap();
+        g.lookup(&first).unwrap().tree
+    }
+}
