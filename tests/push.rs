@@ -465,3 +465,43 @@ fn unpack_limit_decides_between_loose_objects_and_a_pack() {
     git_ok(&dst, &["gc", "-q"]);
     fsck(&dst);
 }
+
+#[test]
+fn connectivity_is_judged_per_ref() {
+    // One pack, two new refs: the one whose history is complete lands, the one whose tree names a
+    // blob that was not sent is refused with git's reason.
+    let (_d, dst, work) = setup();
+    let good = commit(&work, "complete.txt", "all objects sent\n");
+    let bad = commit(&work, "missing.txt", "this blob is left out\n");
+    let missing = git_ok(&work, &["rev-parse", "HEAD:missing.txt"]).trim().to_string();
+    let objects: String = git_ok(&work, &["rev-list", "--objects", "HEAD"])
+        .lines()
+        .map(|l| &l[..40])
+        .filter(|id| *id != missing)
+        .map(|id| format!("{id}\n"))
+        .collect();
+    let mut child = git_cmd(&work)
+        .args(["pack-objects", "--stdout", "-q"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(objects.as_bytes()).unwrap();
+    let pack = child.wait_with_output().unwrap().stdout;
+    let zero = "0".repeat(40);
+    let mut input = pkt(&format!(
+        "{zero} {good} refs/heads/good\\0report-status\n{zero} {bad} refs/heads/bad\n0000"
+    ));
+    input.extend(pack);
+    let (_, out, err) = run_server(&["receive-pack", dst.to_str().unwrap()], &[], &input);
+    let lines = parse_pkts(&out);
+    assert!(lines.iter().any(|l| l == "ok refs/heads/good"), "{lines:?} {err}");
+    assert!(
+        lines.iter().any(|l| l == "ng refs/heads/bad missing necessary objects"),
+        "{lines:?} {err}"
+    );
+    assert_eq!(server_ref(&dst, "refs/heads/good"), Some(good));
+    assert_eq!(server_ref(&dst, "refs/heads/bad"), None);
+    fsck(&dst);
+}

@@ -288,6 +288,13 @@ impl Repository for FsRepository {
         }
     }
 
+    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
+        if self.objects.contains(id) {
+            return Ok(true);
+        }
+        Ok(self.fresh_objects()?.is_some_and(|s| s.contains(id)))
+    }
+
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
         match self.objects.read(id)? {
             Some(o) => Ok(Some(o)),

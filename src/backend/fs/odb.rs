@@ -710,6 +710,14 @@ impl FsObjectStore {
         self.midx.is_some()
     }
 
+    /// Whether `id` exists here or in an alternate: an index lookup or a `stat`, nothing inflated
+    /// (a push's connectivity check asks this for every blob).
+    pub fn contains(&self, id: &ObjectId) -> bool {
+        self.find_packed(id).is_some()
+            || self.loose_path(id).exists()
+            || self.alternates.iter().any(|a| a.contains(id))
+    }
+
     /// Kind and size of `id`.
     pub fn header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
         if let Some((n, offset)) = self.find_packed(id) {

@@ -330,6 +330,13 @@ impl Repository for QuarantineView<'_> {
         self.base.object_header(id)
     }
 
+    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
+        if self.store.as_ref().is_some_and(|s| s.contains(id)) {
+            return Ok(true);
+        }
+        self.base.contains(id)
+    }
+
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
         if let Some(s) = &self.store {
             if let Some(o) = s.read(id)? {

@@ -564,7 +564,8 @@ fn check_commands(
     let existing_tips: Vec<ObjectId> = current.values().copied().collect();
     let head_branch = repo.head()?.symref_target;
     let mut seen_names = HashSet::new();
-    for u in updates.iter_mut() {
+    let mut pending = Vec::new();
+    for (idx, u) in updates.iter_mut().enumerate() {
         let cmd = &u.cmd;
         let refuse = |why: &str| Some(why.to_string());
         u.error = if !seen_names.insert(cmd.name.clone()) {
@@ -622,23 +623,42 @@ fn check_commands(
             u.error = Some(why);
             continue;
         }
-        // Connectivity: everything reachable from the new tip and not from existing refs exists.
-        let mut discard = crate::progress::Discard;
-        if let Err(e) = walk::objects_for_pack(
-            view,
-            &[cmd.new],
-            &existing_tips,
-            &WalkOptions {
-                check_blobs: true,
-                ..WalkOptions::default()
-            },
-            &mut discard,
-        ) {
-            tracing::warn!(refname = %cmd.name, error = %e, "connectivity check failed");
-            u.error = Some("missing necessary objects".into());
+        pending.push(idx);
+    }
+    // Connectivity: everything reachable from the new tips and not from existing refs exists.
+    // One walk for all tips (a push of many tags shares its history); only if it fails are the
+    // tips walked one by one, to refuse exactly the commands that lack objects.
+    let tips: Vec<ObjectId> = pending.iter().map(|&i| updates[i].cmd.new).collect();
+    if tips.is_empty() || connected(view, &tips, &existing_tips).is_ok() {
+        return Ok(());
+    }
+    for i in pending {
+        if let Err(e) = connected(view, &[updates[i].cmd.new], &existing_tips) {
+            tracing::warn!(refname = %updates[i].cmd.name, error = %e, "connectivity check failed");
+            updates[i].error = Some("missing necessary objects".into());
         }
     }
     Ok(())
+}
+
+/// Walks from `tips` down to `existing` checking that every object exists.
+fn connected(
+    view: &dyn Repository,
+    tips: &[ObjectId],
+    existing: &[ObjectId],
+) -> Result<(), walk::Error> {
+    let mut discard = crate::progress::Discard;
+    walk::objects_for_pack(
+        view,
+        tips,
+        existing,
+        &WalkOptions {
+            check_blobs: true,
+            ..WalkOptions::default()
+        },
+        &mut discard,
+    )
+    .map(|_| ())
 }
 
 /// With `atomic`, one refused command refuses all the others.
