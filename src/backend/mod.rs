@@ -329,7 +329,8 @@ pub trait Quarantine {
     /// Reads a pack from `input` into the quarantine, checking it completely (every object
     /// hashed, deltas resolved, thin packs completed from the repository) under `limits`, and
     /// passing every commit, tree and tag to `check` (whose `Err` refuses the pack).
-    /// Returns the ids and kinds of the objects it contained.
+    /// Returns the ids and kinds of the objects the client sent (not the bases taken from the
+    /// repository to complete a thin pack).
     fn receive_pack(
         &mut self,
         input: &mut dyn std::io::Read,

@@ -175,6 +175,10 @@ fn is_hfs_ignorable(c: char) -> bool {
 
 /// Would `name` be `.<want>` (e.g. `.git`) on a case-insensitive HFS+ volume?
 fn is_hfs_dot(name: &[u8], want: &str) -> bool {
+    if name.is_ascii() {
+        // Every ignorable code point is non-ASCII: a plain comparison, without allocating.
+        return dot_name_eq(name, want);
+    }
     let Ok(s) = std::str::from_utf8(name) else {
         return false;
     };
@@ -194,8 +198,12 @@ fn is_ntfs_dot(name: &[u8], want: &str, short: &str) -> bool {
             break;
         }
     }
-    let dotted = format!(".{want}");
-    base.eq_ignore_ascii_case(dotted.as_bytes()) || base.eq_ignore_ascii_case(short.as_bytes())
+    dot_name_eq(base, want) || base.eq_ignore_ascii_case(short.as_bytes())
+}
+
+/// `name` is `.<want>`, ignoring ASCII case.
+fn dot_name_eq(name: &[u8], want: &str) -> bool {
+    name.len() == want.len() + 1 && name[0] == b'.' && name[1..].eq_ignore_ascii_case(want.as_bytes())
 }
 
 fn is_dotgit(name: &[u8]) -> bool {
@@ -210,8 +218,13 @@ fn is_dotgitmodules(name: &[u8]) -> bool {
         || is_ntfs_dot(name, "gitmodules", "gitmod~1")
 }
 
+/// A tree entry's sort key: its name, with a trailing `/` for a directory.
+fn tree_key(name: &[u8], dir: bool) -> impl Iterator<Item = u8> + '_ {
+    name.iter().copied().chain(dir.then_some(b'/'))
+}
+
 fn check_tree(data: &[u8]) -> Result<(), FsckError> {
-    let mut prev: Option<(Vec<u8>, bool)> = None;
+    let mut prev: Option<(&[u8], bool)> = None;
     for entry in TreeIter::new(data) {
         let e = entry.map_err(|x| err("badTree", x.to_string()))?;
         let name = e.name;
@@ -235,23 +248,16 @@ fn check_tree(data: &[u8]) -> Result<(), FsckError> {
             return Err(err("gitmodulesSymlink", shown()));
         }
         let is_dir = e.mode == 0o040000;
-        if let Some((p, p_dir)) = &prev {
-            if p.as_slice() == name {
+        if let Some((p, p_dir)) = prev {
+            if p == name {
                 return Err(err("duplicateEntries", shown()));
             }
             // git's tree order: directories compare as if their name ended in '/'.
-            let key = |n: &[u8], d: bool| {
-                let mut k = n.to_vec();
-                if d {
-                    k.push(b'/');
-                }
-                k
-            };
-            if key(p, *p_dir) > key(name, is_dir) {
+            if tree_key(p, p_dir).cmp(tree_key(name, is_dir)) == std::cmp::Ordering::Greater {
                 return Err(err("treeNotSorted", shown()));
             }
         }
-        prev = Some((name.to_vec(), is_dir));
+        prev = Some((name, is_dir));
     }
     Ok(())
 }

@@ -220,6 +220,10 @@ impl Quarantine for FsQuarantine<'_> {
         .map_err(|e| Error::BadPack(e.to_string()))?;
         spool.sync_all().map_err(|e| io(&tmp_pack, e))?;
         drop(spool);
+        // What the client sent: thin-pack bases are appended last (before the index sorts).
+        let sent = indexed.entries.len() - indexed.appended_bases;
+        let received: Vec<(ObjectId, Kind)> =
+            indexed.entries[..sent].iter().map(|e| (e.id, e.kind)).collect();
         let tmp_idx = pack_dir.join("tmp_idx_incoming");
         {
             let f = File::create(&tmp_idx).map_err(|e| io(&tmp_idx, e))?;
@@ -238,8 +242,6 @@ impl Quarantine for FsQuarantine<'_> {
         let idx = pack_dir.join(format!("{stem}.idx"));
         fs::rename(&tmp_pack, &pack).map_err(|e| io(&pack, e))?;
         fs::rename(&tmp_idx, &idx).map_err(|e| io(&idx, e))?;
-        let received: Vec<(ObjectId, Kind)> =
-            indexed.entries.iter().map(|e| (e.id, e.kind)).collect();
         if (received.len() as u64) < unpack_limit(self.view.base.config()) {
             self.explode(&received, &pack, &idx)?;
         }

@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 
 use crate::backend::{self, Quarantine, RefUpdate, Repository};
 use crate::config::Limits;
-use crate::hash::ObjectId;
+use crate::hash::{IdSet, ObjectId};
 use crate::odb::Kind;
 use crate::protocol::capabilities::{self, always, Requested, Row};
 use crate::protocol::pktline::{self, PacketLineRef, Reader, Writer};
@@ -349,6 +349,21 @@ fn run<R: Read, W: Write>(
             opts.limits.max_ref_updates
         ));
     }
+    // Links of the received commits, trees and tags, collected while they are checked: when all
+    // of them point into the pack itself, the pack is self-contained and everything it holds is
+    // connected, so tips inside it need no walk (git's check-self-contained-and-connected).
+    let links: RefCell<Option<IdSet>> = RefCell::new(Some(IdSet::default()));
+    let check = |id: &ObjectId, kind: Kind, data: &[u8]| -> Result<(), String> {
+        fsck_object(id, kind, data)?;
+        let mut l = links.borrow_mut();
+        if let Some(set) = l.as_mut() {
+            if record_links(kind, data, set).is_err() {
+                *l = None;
+            }
+        }
+        Ok(())
+    };
+    let mut self_contained: Option<IdSet> = None;
     if updates.iter().any(|u| !u.cmd.is_delete()) {
         let mut raw = reader.into_raw();
         if !too_many {
@@ -360,10 +375,14 @@ fn run<R: Read, W: Write>(
                             to_client(b)
                         }
                     });
-                    q.receive_pack(&mut raw, &limits, &fsck_object, &mut progress)
+                    q.receive_pack(&mut raw, &limits, &check, &mut progress)
                         .map_err(|e| e.to_string())?
                 };
                 tracing::debug!(objects = received.len(), "pack received");
+                let sent: IdSet = received.iter().map(|(id, _)| *id).collect();
+                if links.borrow().as_ref().is_some_and(|l| l.iter().all(|id| sent.contains(id))) {
+                    self_contained = Some(sent);
+                }
                 quarantine = Some(q);
                 Ok(())
             })();
@@ -384,7 +403,14 @@ fn run<R: Read, W: Write>(
     // Phase: per-command checks, against the repository plus quarantined objects.
     if unpack_status.is_ok() {
         let view: &dyn Repository = quarantine.as_ref().map_or(repo, |q| q.view());
-        check_commands(repo, view, &policy, opts.authorize.as_ref(), &mut updates)?;
+        check_commands(
+            repo,
+            view,
+            &policy,
+            opts.authorize.as_ref(),
+            self_contained.as_ref(),
+            &mut updates,
+        )?;
     }
     let atomic = caps.has("atomic");
     if atomic {
@@ -551,12 +577,39 @@ fn fsck_object(id: &ObjectId, kind: Kind, data: &[u8]) -> Result<(), String> {
     crate::odb::fsck::check_object(kind, data).map_err(|e| format!("object {id}: {e}"))
 }
 
+/// Adds the ids `data` (a commit, tree or tag) refers to to `out`.
+fn record_links(kind: Kind, data: &[u8], out: &mut IdSet) -> Result<(), crate::odb::Error> {
+    match kind {
+        Kind::Commit => {
+            let c = crate::odb::CommitRef::parse(data)?;
+            out.insert(c.tree);
+            out.extend(c.parents);
+        }
+        Kind::Tree => {
+            for e in crate::odb::TreeIter::new(data) {
+                let e = e?;
+                if e.kind().is_some() {
+                    out.insert(e.id);
+                }
+            }
+        }
+        Kind::Tag => {
+            out.insert(crate::odb::TagRef::parse(data)?.object);
+        }
+        Kind::Blob => {}
+    }
+    Ok(())
+}
+
 /// Per-command checks: ref name, policy, object presence, fast-forward, connectivity.
+/// `self_contained`: the objects of a received pack whose links all stay inside it; tips among
+/// them are connected without a walk.
 fn check_commands(
     repo: &dyn Repository,
     view: &dyn Repository,
     policy: &Policy,
     authorize: Option<&RefAuthorizer>,
+    self_contained: Option<&IdSet>,
     updates: &mut [Update],
 ) -> Result<(), Error> {
     let current: std::collections::HashMap<String, ObjectId> =
@@ -623,7 +676,9 @@ fn check_commands(
             u.error = Some(why);
             continue;
         }
-        pending.push(idx);
+        if !self_contained.is_some_and(|s| s.contains(&cmd.new)) {
+            pending.push(idx);
+        }
     }
     // Connectivity: everything reachable from the new tips and not from existing refs exists.
     // One walk for all tips (a push of many tags shares its history); only if it fails are the
