@@ -59,7 +59,7 @@ def run_case(case, server, sluice, repo, tmp, out_file):
     url = f"file://{repo}"
     dst = os.path.join(tmp, f"dst-{server}")
     shutil.rmtree(dst, ignore_errors=True)
-    if case in ("clone-v0", "clone-v2", "clone-bitmap"):
+    if case in ("clone-v0", "clone-v2", "clone-bitmap", "clone-graph"):
         v = "2" if case == "clone-v2" else "0"
         sh(["git", "-c", f"protocol.version={v}", "clone", "-q", "--bare", "--no-local", up, url, dst], env=env)
     elif case == "depth1":
@@ -112,10 +112,10 @@ def prepare(tmp, repo):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo")
-    ap.add_argument("--commits", type=int, default=20000)
+    ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):
@@ -136,6 +136,9 @@ def main():
     for case in a.cases.split(","):
         if case == "clone-bitmap":
             sh(["git", "repack", "-a", "-d", "-q", "-b"], cwd=repo)
+        if case == "clone-graph":
+            # What `git gc` leaves behind: a commit-graph (both servers use it).
+            sh(["git", "commit-graph", "write", "--reachable"], cwd=repo)
         samples = {"sluice": [], "git": []}
         for _ in range(a.runs):
             for server in ("git", "sluice"):
@@ -149,6 +152,8 @@ def main():
                 wall = sum(v[0] for v in vals); cpu = sum(v[1] + v[2] for v in vals)
                 rss = max(v[3] for v in vals); sent = sum(v[4] for v in vals)
                 samples[server].append((cpu, wall, rss, sent))
+        if case == "clone-graph":
+            os.remove(os.path.join(repo, "objects/info/commit-graph"))
         if case == "clone-bitmap":
             for f in os.listdir(os.path.join(repo, "objects/pack")):
                 if f.endswith(".bitmap"):
