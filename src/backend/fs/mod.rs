@@ -182,6 +182,33 @@ impl FsRepository {
         Ok(map)
     }
 
+    /// The id `name` resolves to, reading only the files on its way (its loose file, else a scan
+    /// of packed-refs), following symbolic refs at most 5 levels; `None` for an unborn branch.
+    fn resolve_one(&self, name: &str) -> Result<Option<ObjectId>, Error> {
+        let mut current = name.to_string();
+        let mut packed: Option<Vec<u8>> = None;
+        for _ in 0..6 {
+            if !current.starts_with("refs/") || current.split('/').any(|c| c == ".." || c.is_empty()) {
+                return Ok(None);
+            }
+            let raw = match std::fs::read(self.common_dir.join(&current)) {
+                Ok(text) => Some(refs::parse_loose(&current, &text)?),
+                Err(_) => {
+                    if packed.is_none() {
+                        packed = Some(std::fs::read(self.common_dir.join("packed-refs")).unwrap_or_default());
+                    }
+                    refs::find_packed(packed.as_deref().unwrap_or_default(), &current)
+                }
+            };
+            match raw {
+                Some(RawRef::Direct { id, .. }) => return Ok(Some(id)),
+                Some(RawRef::Symbolic(t)) => current = t,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     /// Follows symbolic refs from `name` (at most 5 levels); returns the id and whether it ended
     /// in a packed ref with a trusted peeled value.
     fn resolve(
@@ -243,8 +270,7 @@ impl Repository for FsRepository {
                 id: Some(id),
             }),
             RawRef::Symbolic(target) => {
-                let map = self.raw_refs()?;
-                let id = Self::resolve(&map, &target).map(|(id, _)| id);
+                let id = self.resolve_one(&target)?;
                 Ok(Head {
                     symref_target: Some(target),
                     id,
