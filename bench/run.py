@@ -62,6 +62,13 @@ def run_case(case, server, sluice, repo, tmp, out_file):
     if case in ("clone-v0", "clone-v2", "clone-bitmap", "clone-graph"):
         v = "2" if case == "clone-v2" else "0"
         sh(["git", "-c", f"protocol.version={v}", "clone", "-q", "--bare", "--no-local", up, url, dst], env=env)
+    elif case in ("serve-clone", "serve-bitmap"):
+        # The server alone: a full clone's request replayed, the pack thrown away, so wall time
+        # is not bounded by a client indexing what it receives.
+        cmd = serve_cmd(server, sluice, "upload-pack").split() + [repo]
+        with open(os.path.join(tmp, "clone-request"), "rb") as req, open(os.devnull, "wb") as null:
+            subprocess.run(cmd, stdin=req, stdout=null, check=True,
+                           env=dict(os.environ, BENCH_OUT=out_file, GIT_CONFIG_NOSYSTEM="1"))
     elif case == "depth1":
         sh(["git", "clone", "-q", "--bare", "--no-local", "--depth=1", up, url, dst], env=env)
     elif case == "blob-none":
@@ -83,7 +90,20 @@ def run_case(case, server, sluice, repo, tmp, out_file):
         sys.exit(f"unknown case {case}")
 
 
+def clone_request(repo):
+    """The v0 request a full clone sends after the advertisement: every ref tip, then done."""
+    tips = sorted(set(sh(["git", "for-each-ref", "--format=%(objectname)"], cwd=repo).split()))
+    out = b""
+    for i, t in enumerate(tips):
+        caps = " multi_ack_detailed side-band-64k thin-pack ofs-delta agent=bench" if i == 0 else ""
+        line = f"want {t}{caps}\n".encode()
+        out += b"%04x" % (len(line) + 4) + line
+    return out + b"00000009done\n"
+
+
 def prepare(tmp, repo):
+    with open(os.path.join(tmp, "clone-request"), "wb") as f:
+        f.write(clone_request(repo))
     # fetch-100: a clone missing the last 100 commits of main.
     base = os.path.join(tmp, "base-100")
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", base])
@@ -115,7 +135,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,serve-clone,serve-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):
@@ -134,7 +154,7 @@ def main():
     prepare(tmp, repo)
     rows = []
     for case in a.cases.split(","):
-        if case == "clone-bitmap":
+        if case in ("clone-bitmap", "serve-bitmap"):
             sh(["git", "repack", "-a", "-d", "-q", "-b"], cwd=repo)
         if case == "clone-graph":
             # What `git gc` leaves behind: a commit-graph (both servers use it).
@@ -154,7 +174,7 @@ def main():
                 samples[server].append((cpu, wall, rss, sent))
         if case == "clone-graph":
             os.remove(os.path.join(repo, "objects/info/commit-graph"))
-        if case == "clone-bitmap":
+        if case in ("clone-bitmap", "serve-bitmap"):
             for f in os.listdir(os.path.join(repo, "objects/pack")):
                 if f.endswith(".bitmap"):
                     os.remove(os.path.join(repo, "objects/pack", f))

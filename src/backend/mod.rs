@@ -172,6 +172,18 @@ pub trait StoredPack: Send + Sync {
     /// The stored entry at `pos`.
     fn entry(&self, pos: usize) -> Result<PackedEntry<'_>, Error>;
 
+    /// How many of the entries `from..to` are stored as deltas (for progress and statistics when
+    /// they are copied without being looked at one by one).
+    fn delta_count(&self, from: usize, to: usize) -> Result<u64, Error> {
+        let mut n = 0;
+        for pos in from..to {
+            if self.entry(pos)?.base != EntryBase::None {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Writes the stored bytes of entries `from..to` (headers and data, as stored) to `out`.
     fn copy_entries(&self, from: usize, to: usize, out: &mut dyn std::io::Write)
         -> Result<(), Error>;

@@ -39,6 +39,21 @@ pub fn write_pack_from_bitmap(
     let mut w = Hashing::start(out, usize::try_from(total).unwrap_or(usize::MAX))?;
 
     let mut stats = WriteStats::default();
+    let n = pack.object_count();
+    if opts.ofs_delta && total == n as u64 && send.all_below(n) {
+        // Every entry goes: the stored pack body is valid as it is (OFS distances unchanged,
+        // REF_DELTA bases all present), one copy.
+        let deltas = pack.delta_count(0, n)?;
+        progress.update("Writing objects", 0, Some(total));
+        pack.copy_entries(0, n, &mut w)?;
+        stats.objects = total;
+        stats.reused = total;
+        stats.deltas = deltas;
+        stats.reused_deltas = deltas;
+        progress.finish("Writing objects", total, Some(total));
+        w.finish(&mut stats, total, progress)?;
+        return Ok(stats);
+    }
     let mut pack_reused = 0u64;
     // New offset of each written position (only read for positions already written).
     let mut new_offset: Vec<u64> = vec![0; pack.object_count()];
