@@ -31,6 +31,8 @@ use crate::pack::midx::MultiPackIndex;
 const MAX_OBJECT: u64 = 8 << 30;
 /// Byte budget of the delta-base cache.
 const CACHE_BYTES: usize = 96 << 20;
+/// Runs of stored entries at least this long are copied with `pread` through a buffer this big.
+const COPY_BY_READ: usize = 256 << 10;
 /// Deepest delta chain followed.
 const MAX_CHAIN: usize = 10_000;
 
@@ -54,6 +56,8 @@ struct Pack {
     revindex: OnceLock<Vec<(u64, u32)>>,
     /// Where git's reverse index (`.rev`) for this pack would be.
     rev_path: PathBuf,
+    /// The pack file, for copying long runs of entries with `pread` instead of through the map.
+    file: File,
 }
 
 impl Pack {
@@ -78,6 +82,7 @@ impl Pack {
             data,
             revindex: OnceLock::new(),
             rev_path: idx_path.with_extension("rev"),
+            file: File::open(&pack_path).map_err(|e| Error::io(pack_path.display().to_string(), e))?,
         }))
     }
 
@@ -355,8 +360,27 @@ impl StoredPack for FsStoredPack {
             .data
             .get(start..end)
             .ok_or_else(|| self.pack.corrupt(start as u64, "entries beyond the pack"))?;
-        out.write_all(bytes)
-            .map_err(|e| Error::io("writing pack entries", e))
+        if bytes.len() < COPY_BY_READ {
+            return out
+                .write_all(bytes)
+                .map_err(|e| Error::io("writing pack entries", e));
+        }
+        // Long runs (a whole pack, for a full clone) are read into a small buffer rather than
+        // touched through the map, so the pages do not count in this process's resident memory.
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; COPY_BY_READ];
+        let mut at = start;
+        while at < end {
+            let n = (end - at).min(buf.len());
+            self.pack
+                .file
+                .read_exact_at(&mut buf[..n], at as u64)
+                .map_err(|e| Error::io(self.pack.name.clone(), e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("writing pack entries", e))?;
+            at += n;
+        }
+        Ok(())
     }
 }
 
