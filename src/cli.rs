@@ -96,6 +96,16 @@ pub enum Command {
     Inetd(InetdArgs),
     /// Create a repository that C git accepts.
     Init(InitArgs),
+    /// Write DIR's commit-graph (objects/info/commit-graph), which speeds up every clone and fetch.
+    WriteCommitGraph(WriteCommitGraphArgs),
+}
+
+/// `sluice write-commit-graph`.
+#[derive(Debug, Args)]
+pub struct WriteCommitGraphArgs {
+    /// The repository.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Arguments shared by the stdin/stdout services.

@@ -160,6 +160,18 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             };
             inetd::run(&cfg, &FsBackend::default(), stdin, stdout).map(|()| ExitCode::SUCCESS)
         }
+        cli::Command::WriteCommitGraph(a) => {
+            let location = a.dir.to_string_lossy().into_owned();
+            let repo = sluice::backend::fs::FsBackend::default()
+                .open_fs(&location)
+                .map_err(|e| launch::Error::Refused(e.to_string()))?;
+            sluice::backend::fs::maintenance::write_commit_graph(&repo)
+                .map(|n| {
+                    eprintln!("commit-graph written: {n} commits");
+                    ExitCode::SUCCESS
+                })
+                .map_err(|e| launch::Error::Refused(e.to_string()))
+        }
         cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| launch::Error::Refused(e.to_string())),

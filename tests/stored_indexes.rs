@@ -269,3 +269,44 @@ fn commit_graph_walks_match_git() {
     assert_eq!(refs(&old), refs(&src));
     fsck(&old);
 }
+
+#[test]
+fn sluice_writes_a_commit_graph_git_verifies() {
+    if against_git() {
+        return;
+    }
+    let dir = scratch();
+    let src = dir.path().join("src.git");
+    copy_repo(&fixture("branches"), &src);
+    // An octopus merge, so the extra-edge list is written too.
+    let work = dir.path().join("work");
+    git_ok(dir.path(), &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()]);
+    for b in ["o1", "o2", "o3"] {
+        git_ok(&work, &["checkout", "-q", "-b", b, "main"]);
+        std::fs::write(work.join(b), b).unwrap();
+        git_ok(&work, &["add", "."]);
+        git_ok(&work, &["commit", "-q", "-m", b]);
+    }
+    git_ok(&work, &["checkout", "-q", "main"]);
+    git_ok(&work, &["merge", "-q", "-m", "octopus", "o1", "o2", "o3"]);
+    git_ok(&work, &["push", "-q", "origin", "main"]);
+    let graph = src.join("objects/info/commit-graph");
+    let _ = std::fs::remove_file(&graph);
+    let out = std::process::Command::new(sluice())
+        .args(["write-commit-graph", src.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(graph.exists());
+    git_ok(&src, &["commit-graph", "verify"]);
+    let commits = git_ok(&src, &["rev-list", "--all", "--count"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("{} commits", commits.trim())),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dst = dir.path().join("clone");
+    clone_progress(&src, &dst, 2);
+    assert_eq!(refs(&dst), refs(&src));
+    fsck(&dst);
+}

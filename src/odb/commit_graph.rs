@@ -4,6 +4,9 @@
 //! generation numbers and Bloom filters are ignored. Validated when opened: a lookup afterwards
 //! cannot index out of bounds, and a parent reference outside the graph is an error, not a guess.
 //! Split commit-graph chains (`commit-graphs/`) are not read.
+//!
+//! [`encode`] writes the same format (OIDF, OIDL, CDAT, EDGE; topological levels as generation
+//! numbers), so a repository that only ever saw Sluice gets a graph too.
 
 use crate::hash::{cmp_id_bytes, HashKind, ObjectId};
 
@@ -234,6 +237,92 @@ impl<D: AsRef<[u8]>> CommitGraph<D> {
         let time = (be64(b, rec + self.hash_len + 8) & ((1 << 34) - 1)) as i64;
         Some(GraphCommit { tree, parents, time })
     }
+}
+
+/// Encodes a commit-graph of `commits` (every parent must be among them). Returns `None` if a
+/// parent is missing or there are too many commits or parents for the format.
+pub fn encode(commits: &[(ObjectId, GraphCommit)]) -> Option<Vec<u8>> {
+    let mut sorted: Vec<&(ObjectId, GraphCommit)> = commits.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.dedup_by(|a, b| a.0 == b.0);
+    let n = sorted.len();
+    if n >= NO_PARENT as usize {
+        return None;
+    }
+    let pos = |id: &ObjectId| sorted.binary_search_by(|c| c.0.cmp(id)).ok();
+    let parents: Vec<Vec<usize>> = sorted
+        .iter()
+        .map(|(_, c)| c.parents.iter().map(pos).collect::<Option<Vec<_>>>())
+        .collect::<Option<_>>()?;
+    // Topological levels: 1 for roots, else one more than the highest parent (iteratively,
+    // histories are deep).
+    let mut level = vec![0u32; n];
+    // The stack holds, per node of the current path, its unresolved parents: never more than
+    // every edge plus every node, unless the "history" has a cycle.
+    let bound = parents.iter().map(Vec::len).sum::<usize>() + n + 1;
+    for start in 0..n {
+        let mut stack = vec![start];
+        while let Some(&c) = stack.last() {
+            if level[c] != 0 {
+                stack.pop();
+                continue;
+            }
+            let pending: Vec<usize> = parents[c].iter().copied().filter(|&p| level[p] == 0).collect();
+            if pending.is_empty() {
+                let max = parents[c].iter().map(|&p| level[p]).max().unwrap_or(0);
+                level[c] = (max + 1).min((1 << 30) - 1);
+                stack.pop();
+            } else {
+                if stack.len() > bound {
+                    return None; // a cycle: not a history
+                }
+                stack.extend(pending);
+            }
+        }
+    }
+    let mut fanout = Vec::with_capacity(1024);
+    for b in 0..256usize {
+        let count = sorted.partition_point(|c| usize::from(c.0.as_bytes()[0]) <= b);
+        fanout.extend_from_slice(&(count as u32).to_be_bytes());
+    }
+    let mut oidl = Vec::with_capacity(n * 20);
+    let mut cdat = Vec::with_capacity(n * 36);
+    let mut edges: Vec<u8> = Vec::new();
+    for (i, (id, c)) in sorted.iter().enumerate() {
+        oidl.extend_from_slice(id.as_bytes());
+        cdat.extend_from_slice(c.tree.as_bytes());
+        let ps = &parents[i];
+        let p1 = ps.first().map_or(NO_PARENT, |&p| p as u32);
+        let p2 = match ps.len() {
+            0 | 1 => NO_PARENT,
+            2 => ps[1] as u32,
+            _ => {
+                let at = u32::try_from(edges.len() / 4).ok()?;
+                for (k, &p) in ps[1..].iter().enumerate() {
+                    let last = if k == ps.len() - 2 { LAST_EDGE } else { 0 };
+                    edges.extend_from_slice(&(p as u32 | last).to_be_bytes());
+                }
+                at | EXTRA_EDGES
+            }
+        };
+        cdat.extend_from_slice(&p1.to_be_bytes());
+        cdat.extend_from_slice(&p2.to_be_bytes());
+        let time = (c.time.max(0) as u64) & ((1 << 34) - 1);
+        cdat.extend_from_slice(&((u64::from(level[i]) << 34) | time).to_be_bytes());
+    }
+    let mut chunks: Vec<(&[u8; 4], Vec<u8>)> =
+        vec![(b"OIDF", fanout), (b"OIDL", oidl), (b"CDAT", cdat)];
+    if !edges.is_empty() {
+        chunks.push((b"EDGE", edges));
+    }
+    let mut out = b"CGPH\x01\x01".to_vec();
+    out.push(chunks.len() as u8);
+    out.push(0);
+    super::chunk_format::append_chunks(&mut out, &chunks);
+    let mut h = crate::hash::Hasher::default();
+    h.update(&out);
+    out.extend_from_slice(h.finish().ok()?.as_bytes());
+    Some(out)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! Storage lives elsewhere (`backend`, `pack`, `odb::loose`); this module only knows what the bytes
 //! of an object mean. Parsers never panic and never index untrusted bytes.
 
+pub mod chunk_format;
 pub mod commit_graph;
 pub mod fsck;
 pub mod loose;

@@ -272,17 +272,7 @@ mod tests {
         out.push(chunks.len() as u8);
         out.push(0);
         out.extend_from_slice(&(packs.len() as u32).to_be_bytes());
-        let mut at = (HEADER + (chunks.len() + 1) * CHUNK_ROW) as u64;
-        for (id, body) in &chunks {
-            out.extend_from_slice(*id);
-            out.extend_from_slice(&at.to_be_bytes());
-            at += body.len() as u64;
-        }
-        out.extend_from_slice(&[0; 4]);
-        out.extend_from_slice(&at.to_be_bytes());
-        for (_, body) in &chunks {
-            out.extend_from_slice(body);
-        }
+        crate::odb::chunk_format::append_chunks(&mut out, &chunks);
         out.extend_from_slice(&[0; 20]);
         out
     }

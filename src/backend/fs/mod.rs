@@ -4,6 +4,7 @@
 
 pub mod hooks;
 pub mod init;
+pub mod maintenance;
 pub mod odb;
 pub mod quarantine;
 
@@ -67,13 +68,21 @@ fn discover(location: &Path, strict: bool) -> Option<(PathBuf, bool)> {
     None
 }
 
-impl Backend for FsBackend {
-    fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
+impl FsBackend {
+    /// Opens `location` as the concrete on-disk repository (for maintenance commands, which
+    /// need more than the [`Repository`] trait offers).
+    pub fn open_fs(&self, location: &str) -> Result<FsRepository, Error> {
         let (git_dir, layout_bare) = discover(Path::new(location), self.strict)
             .ok_or_else(|| Error::NotFound(location.to_string()))?;
         // Absolute, so hooks (which run inside the git dir) get usable paths.
         let git_dir = git_dir.canonicalize().map_err(|e| Error::io(location, e))?;
-        Ok(Box::new(FsRepository::open(git_dir, layout_bare)?))
+        FsRepository::open(git_dir, layout_bare)
+    }
+}
+
+impl Backend for FsBackend {
+    fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
+        Ok(Box::new(self.open_fs(location)?))
     }
 }
 
@@ -148,6 +157,12 @@ impl FsRepository {
     /// The git directory.
     pub fn git_dir(&self) -> &Path {
         &self.git_dir
+    }
+
+    /// The directory holding `objects/`, `refs/` and `config` (the git directory, or what its
+    /// `commondir` names).
+    pub fn common_dir(&self) -> &Path {
+        &self.common_dir
     }
 
     /// The object store.
