@@ -104,7 +104,9 @@ fn pack_dir_mtime(common_dir: &Path) -> Option<std::time::SystemTime> {
 pub struct FsRepository {
     git_dir: PathBuf,
     common_dir: PathBuf,
-    objects: FsObjectStore,
+    /// Opened on first use: an ls-remote never needs the packs, and opening them maps and
+    /// validates every index.
+    objects: std::sync::OnceLock<FsObjectStore>,
     /// A newer view of the object directory, opened when an object is not found: a push may
     /// have added a pack since `objects` was opened, and the refs read later name its objects
     /// (git's `reprepare_packed_git`). Only the miss path pays for it.
@@ -139,11 +141,10 @@ impl FsRepository {
         let bare = config.get_bool("core.bare")?.unwrap_or(layout_bare);
         // Before the scan: a pack added during it makes the next miss re-scan.
         let pack_mtime = pack_dir_mtime(&common_dir);
-        let objects = FsObjectStore::open(&common_dir.join("objects"))?;
         Ok(FsRepository {
             git_dir,
             common_dir,
-            objects,
+            objects: std::sync::OnceLock::new(),
             fresh: std::sync::Mutex::new(FreshStore {
                 seen: pack_mtime,
                 store: None,
@@ -165,9 +166,13 @@ impl FsRepository {
         &self.common_dir
     }
 
-    /// The object store.
-    pub fn objects(&self) -> &FsObjectStore {
-        &self.objects
+    /// The object store, opened on first use.
+    pub fn objects(&self) -> Result<&FsObjectStore, Error> {
+        if let Some(s) = self.objects.get() {
+            return Ok(s);
+        }
+        let store = FsObjectStore::open(&self.common_dir.join("objects"))?;
+        Ok(self.objects.get_or_init(|| store))
     }
 
     /// The object directory as it is now: re-scanned only when `objects/pack` changed since the
@@ -244,10 +249,10 @@ impl FsRepository {
         let mut current = *id;
         let mut peeled = None;
         for _ in 0..64 {
-            match self.objects.header(&current)? {
+            match self.objects()?.header(&current)? {
                 Some((Kind::Tag, _)) => {
                     let obj = self
-                        .objects
+                        .objects()?
                         .read(&current)?
                         .ok_or(Error::MissingObject(current))?;
                     current = TagRef::parse(&obj.data)
@@ -320,7 +325,7 @@ impl Repository for FsRepository {
     }
 
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        match self.objects.header(id)? {
+        match self.objects()?.header(id)? {
             Some(h) => Ok(Some(h)),
             None => match self.fresh_objects()? {
                 Some(store) => store.header(id),
@@ -330,14 +335,14 @@ impl Repository for FsRepository {
     }
 
     fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
-        if self.objects.contains(id) {
+        if self.objects()?.contains(id) {
             return Ok(true);
         }
         Ok(self.fresh_objects()?.is_some_and(|s| s.contains(id)))
     }
 
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        match self.objects.read(id)? {
+        match self.objects()?.read(id)? {
             Some(o) => Ok(Some(o)),
             None => match self.fresh_objects()? {
                 Some(store) => store.read(id),
@@ -348,11 +353,12 @@ impl Repository for FsRepository {
 
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         // A miss here falls back to reading the object whole (read_object re-scans).
-        self.objects.raw_entry(id)
+        self.objects()?.raw_entry(id)
     }
 
     fn bitmapped_pack(&self) -> Option<&dyn super::StoredPack> {
-        self.objects
+        self.objects()
+            .ok()?
             .bitmapped()
             .map(|b| b as &dyn super::StoredPack)
     }
@@ -361,16 +367,16 @@ impl Repository for FsRepository {
         if !self.use_commit_graph {
             return None;
         }
-        self.objects.commit_graph()?.lookup(id)
+        self.objects().ok()?.commit_graph()?.lookup(id)
     }
 
     fn reuse_pack(&self) -> Option<&dyn super::StoredPack> {
-        self.objects.largest().map(|b| b as &dyn super::StoredPack)
+        self.objects().ok()?.largest().map(|b| b as &dyn super::StoredPack)
     }
 
     fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
         let mut tips = Vec::new();
-        for dir in self.objects.alternate_dirs() {
+        for dir in self.objects()?.alternate_dirs() {
             // The alternate's repository is the directory holding its objects/.
             let Some(repo_dir) = dir.parent() else {
                 continue;
