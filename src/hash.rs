@@ -115,7 +115,10 @@ impl ObjectId {
         let mut out = [0u8; 20];
         let mut bad = 0u8;
         for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-            let (h, l) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
+            let (h, l) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
             bad |= h | l;
             *o = (h << 4) | (l & 0x0f);
         }

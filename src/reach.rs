@@ -7,7 +7,7 @@
 //! The answer is `None` whenever the bitmaps cannot give it exactly (a want or have outside the
 //! bitmapped pack, an unknown type); the caller then walks the history instead.
 
-use crate::backend::{self, StoredPack, Repository};
+use crate::backend::{self, Repository, StoredPack};
 use crate::hash::ObjectId;
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::pack::ewah::Bitmap;
@@ -162,7 +162,9 @@ pub fn include_tags(
             }
             count.send.set(pos);
             let data = read(repo, &current, "tag")?;
-            current = TagRef::parse(&data).map_err(|e| parse_err(current, e))?.object;
+            current = TagRef::parse(&data)
+                .map_err(|e| parse_err(current, e))?
+                .object;
         }
     }
     Ok(true)

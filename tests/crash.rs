@@ -331,7 +331,13 @@ fn create_request(work: &Path, refname: &str) -> Vec<u8> {
         "{zero} {new} {refname}\\0report-status side-band-64k\n0000"
     ));
     let mut child = git_cmd(work)
-        .args(["pack-objects", "--stdout", "-q", "--revs", "--delta-base-offset"])
+        .args([
+            "pack-objects",
+            "--stdout",
+            "-q",
+            "--revs",
+            "--delta-base-offset",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -354,7 +360,15 @@ fn failing_fsync_loses_nothing() {
     copy_repo(&fixture("branches"), &base);
     let old = git_ok(&base, &["rev-parse", "main"]).trim().to_string();
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["clone", "-q", base.to_str().unwrap(), work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            base.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
     add_commits(&work, 30, "f");
     let new = git_ok(&work, &["rev-parse", "main"]).trim().to_string();
     let update = push_request(&work, &old);
@@ -380,7 +394,8 @@ fn failing_fsync_loses_nothing() {
             if at != usize::MAX {
                 env.push(("FAIL_FSYNC_AT", &at_s));
             }
-            let (status, out, _) = run_server(&["receive-pack", repo.to_str().unwrap()], &env, &update);
+            let (status, out, _) =
+                run_server(&["receive-pack", repo.to_str().unwrap()], &env, &update);
             let calls: usize = std::fs::read_to_string(&count_file)
                 .map(|s| s.trim().parse().unwrap_or(0))
                 .unwrap_or(0);
@@ -390,7 +405,11 @@ fn failing_fsync_loses_nothing() {
             fsck(&repo);
             let now = git_ok(&repo, &["rev-parse", "main"]).trim().to_string();
             assert!(now == old || now == new, "fsync #{at}: main is at {now}");
-            assert!(leftovers(&repo).is_empty(), "fsync #{at}: {:?}", leftovers(&repo));
+            assert!(
+                leftovers(&repo).is_empty(),
+                "fsync #{at}: {:?}",
+                leftovers(&repo)
+            );
             if reported_ok {
                 // Never "ok" unless the update really happened and every fsync succeeded.
                 assert_eq!(now, new, "fsync #{at}: reported ok but main did not move");
@@ -422,7 +441,10 @@ fn failing_fsync_loses_nothing() {
             }
         }
         let total = total.unwrap();
-        assert!(total >= 3, "only {total} fsync calls (unpackLimit {unpack_limit})");
+        assert!(
+            total >= 3,
+            "only {total} fsync calls (unpackLimit {unpack_limit})"
+        );
         eprintln!("unpackLimit {unpack_limit}: {total} fsync calls, a failure injected at {injected} of them");
     }
 }

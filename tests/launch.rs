@@ -576,7 +576,14 @@ fn access_hook_refuses_with_its_message() {
     let clone_via = |url: &str, dst: &str, cwd: &Path, env: &[(&str, &str)]| {
         git_cmd(cwd)
             .envs(env.iter().copied())
-            .args(["-c", "protocol.ext.allow=always", "clone", "-q", "--mirror", url])
+            .args([
+                "-c",
+                "protocol.ext.allow=always",
+                "clone",
+                "-q",
+                "--mirror",
+                url,
+            ])
             .arg(dir.path().join(dst))
             .output()
             .unwrap()
@@ -590,7 +597,12 @@ fn access_hook_refuses_with_its_message() {
             hook.display()
         );
         let out = clone_via(&url, &format!("inetd-{repo}"), dir.path(), &[]);
-        assert_eq!(out.status.success(), ok, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !ok {
             assert!(
                 String::from_utf8_lossy(&out.stderr).contains("secret.git is closed today"),
@@ -611,7 +623,12 @@ fn access_hook_refuses_with_its_message() {
             &root,
             &[("SLUICE_ACCESS_HOOK", hook_env), ("USER", "carol")],
         );
-        assert_eq!(out.status.success(), ok, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !ok {
             assert!(String::from_utf8_lossy(&out.stderr).contains("secret.git is closed today"));
         }

@@ -272,7 +272,11 @@ fn repository_policy() {
     );
     assert!(!push(&work, &dst, &["main"]).status.success());
     if !against_git() {
-        assert_eq!(pack_count(&dst), packs_before, "the refused pack must not be kept");
+        assert_eq!(
+            pack_count(&dst),
+            packs_before,
+            "the refused pack must not be kept"
+        );
         assert_eq!(count_loose(&dst), loose_before, "nor its objects");
     }
     no_leftovers(&dst);
@@ -459,7 +463,10 @@ fn unpack_limit_decides_between_loose_objects_and_a_pack() {
     assert_eq!(pack_count(&dst), 1);
     assert_eq!(count_loose(&dst), loose + 3);
     assert_ne!(server_ref(&dst, "main").unwrap(), tip);
-    assert_eq!(server_ref(&dst, "main"), Some(git_ok(&work, &["rev-parse", "HEAD"]).trim().to_string()));
+    assert_eq!(
+        server_ref(&dst, "main"),
+        Some(git_ok(&work, &["rev-parse", "HEAD"]).trim().to_string())
+    );
     fsck(&dst);
     no_leftovers(&dst);
     git_ok(&dst, &["gc", "-q"]);
@@ -473,7 +480,9 @@ fn connectivity_is_judged_per_ref() {
     let (_d, dst, work) = setup();
     let good = commit(&work, "complete.txt", "all objects sent\n");
     let bad = commit(&work, "missing.txt", "this blob is left out\n");
-    let missing = git_ok(&work, &["rev-parse", "HEAD:missing.txt"]).trim().to_string();
+    let missing = git_ok(&work, &["rev-parse", "HEAD:missing.txt"])
+        .trim()
+        .to_string();
     let objects: String = git_ok(&work, &["rev-list", "--objects", "HEAD"])
         .lines()
         .map(|l| &l[..40])
@@ -487,7 +496,12 @@ fn connectivity_is_judged_per_ref() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(objects.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(objects.as_bytes())
+        .unwrap();
     let pack = child.wait_with_output().unwrap().stdout;
     let zero = "0".repeat(40);
     let mut input = pkt(&format!(
@@ -496,9 +510,14 @@ fn connectivity_is_judged_per_ref() {
     input.extend(pack);
     let (_, out, err) = run_server(&["receive-pack", dst.to_str().unwrap()], &[], &input);
     let lines = parse_pkts(&out);
-    assert!(lines.iter().any(|l| l == "ok refs/heads/good"), "{lines:?} {err}");
     assert!(
-        lines.iter().any(|l| l == "ng refs/heads/bad missing necessary objects"),
+        lines.iter().any(|l| l == "ok refs/heads/good"),
+        "{lines:?} {err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "ng refs/heads/bad missing necessary objects"),
         "{lines:?} {err}"
     );
     assert_eq!(server_ref(&dst, "refs/heads/good"), Some(good));

@@ -34,7 +34,17 @@ fn clone_progress(src: &Path, dst: &Path, version: u8) -> String {
     let url = format!("file://{}", src.display());
     let out = git(
         src.parent().unwrap(),
-        &["-c", &v, "clone", "--progress", "--bare", "--no-local", &flag, &url, dst.to_str().unwrap()],
+        &[
+            "-c",
+            &v,
+            "clone",
+            "--progress",
+            "--bare",
+            "--no-local",
+            &flag,
+            &url,
+            dst.to_str().unwrap(),
+        ],
     );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
@@ -69,7 +79,10 @@ fn full_clone_copies_the_stored_pack() {
             let err = clone_progress(&src, &dst, v);
             let (total, reused) = totals(&err);
             if !against_git() {
-                assert_eq!(reused, total, "{name} v{v}: every entry copied verbatim\n{err}");
+                assert_eq!(
+                    reused, total,
+                    "{name} v{v}: every entry copied verbatim\n{err}"
+                );
             }
             assert!(total > 0);
             assert_eq!(refs(&dst), refs(&src), "{name} v{v}");
@@ -83,11 +96,23 @@ fn incremental_fetch_sends_no_more_than_git() {
     let (dir, src) = bitmapped("deltas");
     // Two identical old clones, then new history on the server, repacked with a bitmap.
     let old_a = dir.path().join("a.git");
-    git_ok(dir.path(), &["clone", "-q", "--mirror", src.to_str().unwrap(), old_a.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            src.to_str().unwrap(),
+            old_a.to_str().unwrap(),
+        ],
+    );
     let old_b = dir.path().join("b.git");
     copy_repo(&old_a, &old_b);
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()],
+    );
     for i in 0..5 {
         let f = work.join(format!("new{}.txt", i % 2));
         let mut text = std::fs::read_to_string(&f).unwrap_or_default();
@@ -111,8 +136,20 @@ fn incremental_fetch_sends_no_more_than_git() {
     let old_c = dir.path().join("c.git");
     copy_repo(&old_b, &old_c);
     let url = format!("file://{}", src.display());
-    let out = git(&old_c, &["fetch", &upload_pack_flag(), &url, "+refs/heads/*:refs/heads/*"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = git(
+        &old_c,
+        &[
+            "fetch",
+            &upload_pack_flag(),
+            &url,
+            "+refs/heads/*:refs/heads/*",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         git_ok(&old_c, &["rev-parse", "v-new"]),
         git_ok(&src, &["rev-parse", "v-new"]),
@@ -132,7 +169,10 @@ fn objects_outside_the_bitmapped_pack_fall_back_to_the_walk() {
     let (dir, src) = bitmapped("branches");
     // A new commit stored loose: the want is not in the bitmapped pack.
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()],
+    );
     std::fs::write(work.join("loose.txt"), "loose\n").unwrap();
     git_ok(&work, &["add", "."]);
     git_ok(&work, &["commit", "-q", "-m", "loose"]);
@@ -163,11 +203,18 @@ fn client_without_ofs_delta_gets_ref_deltas() {
     let input = pkt(&format!("want {}\n0000\ndone\n", head.trim()));
     let (status, out, err) = run_server(&["upload-pack", src.to_str().unwrap()], &[], &input);
     assert!(status.success(), "{err}");
-    let at = out.windows(4).position(|w| w == b"PACK").expect("a raw pack");
+    let at = out
+        .windows(4)
+        .position(|w| w == b"PACK")
+        .expect("a raw pack");
     let dst = dir.path().join("raw.git");
     git_ok(dir.path(), &["init", "-q", "--bare", dst.to_str().unwrap()]);
     assert!(index_pack_stdin(&dst, &out[at..]));
-    assert_eq!(ofs_deltas(&out[at..]), 0, "OFS_DELTA sent to a client that did not ask");
+    assert_eq!(
+        ofs_deltas(&out[at..]),
+        0,
+        "OFS_DELTA sent to a client that did not ask"
+    );
     // The same request with ofs-delta gets the stored OFS_DELTA entries (the check above counts).
     let input = pkt(&format!("want {} ofs-delta\n0000\ndone\n", head.trim()));
     let (_, with_ofs, _) = run_server(&["upload-pack", src.to_str().unwrap()], &[], &input);
@@ -199,7 +246,11 @@ fn ofs_deltas(pack: &[u8]) -> usize {
         loop {
             let before = z.total_in();
             let st = z
-                .decompress(&pack[at + before as usize..], &mut sink, flate2::FlushDecompress::None)
+                .decompress(
+                    &pack[at + before as usize..],
+                    &mut sink,
+                    flate2::FlushDecompress::None,
+                )
                 .unwrap();
             if st == flate2::Status::StreamEnd {
                 break;
@@ -216,7 +267,17 @@ fn walked_clone_of_one_pack_copies_its_entries() {
     let dir = scratch();
     let src = dir.path().join("src.git");
     copy_repo(&fixture("deltas"), &src);
-    git_ok(&src, &["-c", "repack.writeBitmaps=false", "repack", "-a", "-d", "-q"]);
+    git_ok(
+        &src,
+        &[
+            "-c",
+            "repack.writeBitmaps=false",
+            "repack",
+            "-a",
+            "-d",
+            "-q",
+        ],
+    );
     assert!(bitmap_file(&src).is_none());
     for v in [0, 2] {
         let dst = dir.path().join(format!("clone-v{v}"));
@@ -236,13 +297,25 @@ fn commit_graph_walks_match_git() {
     let src = dir.path().join("src.git");
     copy_repo(&fixture("branches"), &src);
     let old = dir.path().join("old.git");
-    git_ok(dir.path(), &["clone", "-q", "--mirror", src.to_str().unwrap(), old.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            src.to_str().unwrap(),
+            old.to_str().unwrap(),
+        ],
+    );
     let old_git = dir.path().join("old-git.git");
     copy_repo(&old, &old_git);
     git_ok(&src, &["commit-graph", "write", "--reachable"]);
     // New commits after the graph was written: the graph is stale for them.
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()],
+    );
     for i in 0..3 {
         std::fs::write(work.join(format!("g{i}.txt")), format!("{i}\n")).unwrap();
         git_ok(&work, &["add", "."]);
@@ -280,7 +353,10 @@ fn sluice_writes_a_commit_graph_git_verifies() {
     copy_repo(&fixture("branches"), &src);
     // An octopus merge, so the extra-edge list is written too.
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["clone", "-q", src.to_str().unwrap(), work.to_str().unwrap()],
+    );
     for b in ["o1", "o2", "o3"] {
         git_ok(&work, &["checkout", "-q", "-b", b, "main"]);
         std::fs::write(work.join(b), b).unwrap();
@@ -296,7 +372,11 @@ fn sluice_writes_a_commit_graph_git_verifies() {
         .args(["write-commit-graph", src.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(graph.exists());
     git_ok(&src, &["commit-graph", "verify"]);
     let commits = git_ok(&src, &["rev-list", "--all", "--count"]);

@@ -16,16 +16,39 @@ fn capability_advertisement_and_object_info() {
     let input = pkt(&format!(
         "command=object-info\nagent=test/1\nobject-format=sha1\n0001\nsize\noid {blob}\n0000\n0000"
     ));
-    let (status, out, err) = run_server(&["upload-pack", src.to_str().unwrap()], &[("GIT_PROTOCOL", "version=2")], &input);
+    let (status, out, err) = run_server(
+        &["upload-pack", src.to_str().unwrap()],
+        &[("GIT_PROTOCOL", "version=2")],
+        &input,
+    );
     assert!(status.success(), "{err}");
     let lines = parse_pkts(&out);
     let adv_end = lines.iter().position(|l| l == "0000").unwrap();
     let adv = &lines[..adv_end];
     assert_eq!(adv[0], "version 2");
-    for cap in ["ls-refs=unborn", "object-info", "server-option", "object-format=sha1"] {
+    for cap in [
+        "ls-refs=unborn",
+        "object-info",
+        "server-option",
+        "object-format=sha1",
+    ] {
         assert!(adv.iter().any(|l| l == cap), "{cap} missing from {adv:?}");
     }
-    assert!(adv.iter().any(|l| l.starts_with("fetch=shallow wait-for-done filter")), "{adv:?}");
-    assert!(adv.iter().any(|l| l.starts_with("agent=sluice/")), "{adv:?}");
-    assert_eq!(&lines[adv_end + 1..], &["size".to_string(), format!("{blob} {size}"), "0000".to_string()]);
+    assert!(
+        adv.iter()
+            .any(|l| l.starts_with("fetch=shallow wait-for-done filter")),
+        "{adv:?}"
+    );
+    assert!(
+        adv.iter().any(|l| l.starts_with("agent=sluice/")),
+        "{adv:?}"
+    );
+    assert_eq!(
+        &lines[adv_end + 1..],
+        &[
+            "size".to_string(),
+            format!("{blob} {size}"),
+            "0000".to_string()
+        ]
+    );
 }

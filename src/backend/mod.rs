@@ -185,8 +185,12 @@ pub trait StoredPack: Send + Sync {
     }
 
     /// Writes the stored bytes of entries `from..to` (headers and data, as stored) to `out`.
-    fn copy_entries(&self, from: usize, to: usize, out: &mut dyn std::io::Write)
-        -> Result<(), Error>;
+    fn copy_entries(
+        &self,
+        from: usize,
+        to: usize,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), Error>;
 }
 
 /// The delta base of a [`PackedEntry`].

@@ -58,7 +58,12 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<(), String> {
         Some(Service::ReceivePack) => "receive-pack",
     };
     let (ip, port) = client_address();
-    let canonical = call.host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let canonical = call
+        .host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let child = Command::new(hook)
         .args([service, call.path, call.host, &canonical, &ip, &port])
         .env("SLUICE_MODE", call.mode)

@@ -134,7 +134,8 @@ fn serve_inner<R: Read, W: Write>(
     let input = Touching::reader(input, activity.clone());
     // Buffer first, then count: activity is what reaches the client, and the clock is read
     // once per 64 KiB rather than once per pkt-line (10,000 refs advertised = 10,000 writes).
-    let mut output = BufWriter::with_capacity(64 * 1024, Touching::writer(output, activity.clone()));
+    let mut output =
+        BufWriter::with_capacity(64 * 1024, Touching::writer(output, activity.clone()));
     let result = match req.service {
         Service::UploadPack => {
             let opts = upload_pack::Options {

@@ -235,7 +235,11 @@ impl<D: AsRef<[u8]>> CommitGraph<D> {
             .map(|p| ObjectId::from_bytes(self.id_bytes(p)).ok())
             .collect::<Option<Vec<_>>>()?;
         let time = (be64(b, rec + self.hash_len + 8) & ((1 << 34) - 1)) as i64;
-        Some(GraphCommit { tree, parents, time })
+        Some(GraphCommit {
+            tree,
+            parents,
+            time,
+        })
     }
 }
 
@@ -267,7 +271,11 @@ pub fn encode(commits: &[(ObjectId, GraphCommit)]) -> Option<Vec<u8>> {
                 stack.pop();
                 continue;
             }
-            let pending: Vec<usize> = parents[c].iter().copied().filter(|&p| level[p] == 0).collect();
+            let pending: Vec<usize> = parents[c]
+                .iter()
+                .copied()
+                .filter(|&p| level[p] == 0)
+                .collect();
             if pending.is_empty() {
                 let max = parents[c].iter().map(|&p| level[p]).max().unwrap_or(0);
                 level[c] = (max + 1).min((1 << 30) - 1);
@@ -342,7 +350,11 @@ mod tests {
             .env("GIT_COMMITTER_EMAIL", "c@x")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -375,7 +387,14 @@ mod tests {
                 .filter(|p| !p.is_empty())
                 .map(|p| ObjectId::from_hex(p.as_bytes()).unwrap())
                 .collect();
-            assert_eq!(graph.lookup(&id), Some(GraphCommit { tree, parents, time }));
+            assert_eq!(
+                graph.lookup(&id),
+                Some(GraphCommit {
+                    tree,
+                    parents,
+                    time
+                })
+            );
             n += 1;
         }
         assert_eq!(n, 5);

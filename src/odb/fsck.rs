@@ -203,7 +203,9 @@ fn is_ntfs_dot(name: &[u8], want: &str, short: &str) -> bool {
 
 /// `name` is `.<want>`, ignoring ASCII case.
 fn dot_name_eq(name: &[u8], want: &str) -> bool {
-    name.len() == want.len() + 1 && name[0] == b'.' && name[1..].eq_ignore_ascii_case(want.as_bytes())
+    name.len() == want.len() + 1
+        && name[0] == b'.'
+        && name[1..].eq_ignore_ascii_case(want.as_bytes())
 }
 
 fn is_dotgit(name: &[u8]) -> bool {

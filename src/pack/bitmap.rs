@@ -90,7 +90,10 @@ impl<D: AsRef<[u8]>> PackBitmaps<D> {
         }
         // Every entry is at least 6 + 12 bytes; a count larger than the file allows is damage.
         if count > b.len() / 18 {
-            return Err(Error::Header(format!("{count} entries in {} bytes", b.len())));
+            return Err(Error::Header(format!(
+                "{count} entries in {} bytes",
+                b.len()
+            )));
         }
         let mut entries = Vec::with_capacity(count);
         for i in 0..count {
@@ -225,7 +228,11 @@ mod tests {
         let bytes = file(
             &pack,
             12,
-            &[(3, 0, vec![0b1_0001_0001]), (1, 1, vec![0b10_0010_0010]), (2, 1, vec![0b100])],
+            &[
+                (3, 0, vec![0b1_0001_0001]),
+                (1, 1, vec![0b10_0010_0010]),
+                (2, 1, vec![0b100]),
+            ],
         );
         let b = PackBitmaps::new(bytes.clone(), &pack, 12).unwrap();
         assert_eq!(b.len(), 3);
@@ -241,11 +248,17 @@ mod tests {
         assert!(b.closure(7).unwrap().is_none());
 
         let other = ObjectId::from_bytes(&[1; 20]).unwrap();
-        assert!(matches!(PackBitmaps::new(bytes.clone(), &other, 12), Err(Error::OtherPack(_))));
+        assert!(matches!(
+            PackBitmaps::new(bytes.clone(), &other, 12),
+            Err(Error::OtherPack(_))
+        ));
         for cut in 0..bytes.len() {
             let _ = PackBitmaps::new(&bytes[..cut], &pack, 12);
         }
         let bad = file(&pack, 12, &[(3, 1, vec![1])]);
-        assert!(matches!(PackBitmaps::new(bad, &pack, 12), Err(Error::Entry(0, _))));
+        assert!(matches!(
+            PackBitmaps::new(bad, &pack, 12),
+            Err(Error::Entry(0, _))
+        ));
     }
 }

@@ -247,7 +247,10 @@ pub(crate) mod tests {
     fn damage_is_an_error() {
         let bytes = encode(640, &[7; 10]);
         assert_eq!(decode(&bytes, 100), Err(Error::TooLong(100)));
-        assert!(decode(&bytes, 600).is_ok(), "bit counts are rounded to words");
+        assert!(
+            decode(&bytes, 600).is_ok(),
+            "bit counts are rounded to words"
+        );
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut], 1000).is_err());
         }

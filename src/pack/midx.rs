@@ -244,7 +244,10 @@ mod tests {
         }
         let mut oidf = Vec::new();
         for i in 0..256u32 {
-            let n = objects.iter().filter(|(b, _, _)| u32::from(*b) <= i).count() as u32;
+            let n = objects
+                .iter()
+                .filter(|(b, _, _)| u32::from(*b) <= i)
+                .count() as u32;
             oidf.extend_from_slice(&n.to_be_bytes());
         }
         let mut oidl = Vec::new();

@@ -12,7 +12,7 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
 use super::write::{Error, Hashing, WriteOptions, WriteStats};
-use crate::backend::{StoredPack, EntryBase, Repository};
+use crate::backend::{EntryBase, Repository, StoredPack};
 use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
 use crate::pack::ewah::Bitmap;
 use crate::progress::Progress;
@@ -130,9 +130,9 @@ pub fn write_pack_from_bitmap(
                 stats.deltas += 1;
                 stats.reused_deltas += 1;
             } else {
-                let id = pack
-                    .id_at(pos)
-                    .ok_or_else(|| Error::Io(std::io::Error::other("bitmap position without id")))?;
+                let id = pack.id_at(pos).ok_or_else(|| {
+                    Error::Io(std::io::Error::other("bitmap position without id"))
+                })?;
                 let o = repo.read_object(&id)?.ok_or(Error::Missing(id))?;
                 encode_header(EntryType::from_kind(o.kind), o.data.len() as u64, &mut buf);
                 w.write_all(&buf)?;

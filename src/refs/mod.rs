@@ -153,9 +153,7 @@ pub fn parse_packed(text: &[u8], out: &mut BTreeMap<String, RawRef>) -> Result<(
 pub fn find_packed(text: &[u8], name: &str) -> Option<RawRef> {
     text.split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .find(|l| {
-            l.len() == 41 + name.len() && l[40] == b' ' && &l[41..] == name.as_bytes()
-        })
+        .find(|l| l.len() == 41 + name.len() && l[40] == b' ' && &l[41..] == name.as_bytes())
         .and_then(|l| ObjectId::from_hex(&l[..40]).ok())
         .map(|id| RawRef::Direct { id, peeled: None })
 }

@@ -208,14 +208,18 @@ impl FsRepository {
         let mut current = name.to_string();
         let mut packed: Option<Vec<u8>> = None;
         for _ in 0..6 {
-            if !current.starts_with("refs/") || current.split('/').any(|c| c == ".." || c.is_empty()) {
+            if !current.starts_with("refs/")
+                || current.split('/').any(|c| c == ".." || c.is_empty())
+            {
                 return Ok(None);
             }
             let raw = match std::fs::read(self.common_dir.join(&current)) {
                 Ok(text) => Some(refs::parse_loose(&current, &text)?),
                 Err(_) => {
                     if packed.is_none() {
-                        packed = Some(std::fs::read(self.common_dir.join("packed-refs")).unwrap_or_default());
+                        packed = Some(
+                            std::fs::read(self.common_dir.join("packed-refs")).unwrap_or_default(),
+                        );
                     }
                     refs::find_packed(packed.as_deref().unwrap_or_default(), &current)
                 }
@@ -371,7 +375,10 @@ impl Repository for FsRepository {
     }
 
     fn reuse_pack(&self) -> Option<&dyn super::StoredPack> {
-        self.objects().ok()?.largest().map(|b| b as &dyn super::StoredPack)
+        self.objects()
+            .ok()?
+            .largest()
+            .map(|b| b as &dyn super::StoredPack)
     }
 
     fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {

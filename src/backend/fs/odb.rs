@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
-use crate::backend::{StoredPack, EntryBase, Error, PackedEntry, RawEntry, StoredForm};
-use crate::odb::commit_graph::CommitGraph;
-use crate::pack::bitmap::PackBitmaps;
+use crate::backend::{EntryBase, Error, PackedEntry, RawEntry, StoredForm, StoredPack};
 use crate::hash::{HashKind, ObjectId};
+use crate::odb::commit_graph::CommitGraph;
 use crate::odb::{loose, Kind, Object};
+use crate::pack::bitmap::PackBitmaps;
 use crate::pack::delta;
 use crate::pack::entry::{decode_header, decode_ofs_distance, EntryType};
 use crate::pack::index::PackIndex;
@@ -82,7 +82,8 @@ impl Pack {
             data,
             revindex: OnceLock::new(),
             rev_path: idx_path.with_extension("rev"),
-            file: File::open(&pack_path).map_err(|e| Error::io(pack_path.display().to_string(), e))?,
+            file: File::open(&pack_path)
+                .map_err(|e| Error::io(pack_path.display().to_string(), e))?,
         }))
     }
 
@@ -104,7 +105,10 @@ impl Pack {
     fn read_rev_file(&self) -> Option<Vec<(u64, u32)>> {
         let bytes = std::fs::read(&self.rev_path).ok()?;
         let n = self.index.len();
-        if bytes.len() != 12 + n * 4 + 40 || &bytes[..4] != b"RIDX" || bytes[4..12] != [0, 0, 0, 1, 0, 0, 0, 1] {
+        if bytes.len() != 12 + n * 4 + 40
+            || &bytes[..4] != b"RIDX"
+            || bytes[4..12] != [0, 0, 0, 1, 0, 0, 0, 1]
+        {
             return None;
         }
         let mut v = Vec::with_capacity(n);
@@ -231,9 +235,8 @@ impl FsStoredPack {
                     .pack_checksum()
                     .ok_or_else(|| Error::corrupt(&pack.name, "index has no pack checksum"))?;
                 Some(
-                    PackBitmaps::new(map(path)?, &checksum, pack.index.len()).map_err(|e| {
-                        Error::corrupt(path.display().to_string(), e.to_string())
-                    })?,
+                    PackBitmaps::new(map(path)?, &checksum, pack.index.len())
+                        .map_err(|e| Error::corrupt(path.display().to_string(), e.to_string()))?,
                 )
             }
             None => None,
@@ -1054,7 +1057,17 @@ mod tests {
     fn reverse_index_file_matches_sorting() {
         let dir = tempfile::tempdir().unwrap();
         history(dir.path());
-        git(dir.path(), &["-c", "pack.writeReverseIndex=true", "repack", "-a", "-d", "-q"]);
+        git(
+            dir.path(),
+            &[
+                "-c",
+                "pack.writeReverseIndex=true",
+                "repack",
+                "-a",
+                "-d",
+                "-q",
+            ],
+        );
         let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
         let pack = &store.packs[0];
         assert!(pack.rev_path.exists());
@@ -1090,18 +1103,29 @@ mod tests {
             git(dir.path(), &["repack", "-q", "-d"]);
         }
         git(dir.path(), &["multi-pack-index", "write"]);
-        git(dir.path(), &["commit", "-q", "--allow-empty", "-m", "after midx"]);
-        git(dir.path(), &["repack", "-q", "-d", "--no-write-bitmap-index"]);
+        git(
+            dir.path(),
+            &["commit", "-q", "--allow-empty", "-m", "after midx"],
+        );
+        git(
+            dir.path(),
+            &["repack", "-q", "-d", "--no-write-bitmap-index"],
+        );
         let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
         assert!(store.uses_midx());
-        assert!(store.packs.len() >= 4 && store.uncovered.len() == 1, "{store:?}");
+        assert!(
+            store.packs.len() >= 4 && store.uncovered.len() == 1,
+            "{store:?}"
+        );
         check_all(dir.path());
         // A damaged MIDX is ignored, not fatal.
         let midx = dir.path().join(".git/objects/pack/multi-pack-index");
         let mut bytes = std::fs::read(&midx).unwrap();
         bytes.truncate(100);
         std::fs::write(&midx, bytes).unwrap();
-        assert!(!FsObjectStore::open(&dir.path().join(".git/objects")).unwrap().uses_midx());
+        assert!(!FsObjectStore::open(&dir.path().join(".git/objects"))
+            .unwrap()
+            .uses_midx());
         check_all(dir.path());
     }
 

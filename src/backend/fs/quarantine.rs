@@ -114,7 +114,12 @@ fn unpack_limit(config: &GitConfig) -> u64 {
 impl FsQuarantine<'_> {
     /// Rewrites the checked pack at `pack`/`idx` as loose objects inside the quarantine (objects
     /// the repository already has, e.g. thin-pack bases, are skipped), then removes the pack.
-    fn explode(&mut self, received: &[(ObjectId, Kind)], pack: &Path, idx: &Path) -> Result<(), Error> {
+    fn explode(
+        &mut self,
+        received: &[(ObjectId, Kind)],
+        pack: &Path,
+        idx: &Path,
+    ) -> Result<(), Error> {
         let store = FsObjectStore::open(&self.dir)?;
         for (id, _) in received {
             if self.view.base.contains(id)? {
@@ -222,8 +227,10 @@ impl Quarantine for FsQuarantine<'_> {
         drop(spool);
         // What the client sent: thin-pack bases are appended last (before the index sorts).
         let sent = indexed.entries.len() - indexed.appended_bases;
-        let received: Vec<(ObjectId, Kind)> =
-            indexed.entries[..sent].iter().map(|e| (e.id, e.kind)).collect();
+        let received: Vec<(ObjectId, Kind)> = indexed.entries[..sent]
+            .iter()
+            .map(|e| (e.id, e.kind))
+            .collect();
         let tmp_idx = pack_dir.join("tmp_idx_incoming");
         {
             let f = File::create(&tmp_idx).map_err(|e| io(&tmp_idx, e))?;

@@ -380,7 +380,11 @@ fn run<R: Read, W: Write>(
                 };
                 tracing::debug!(objects = received.len(), "pack received");
                 let sent: IdSet = received.iter().map(|(id, _)| *id).collect();
-                if links.borrow().as_ref().is_some_and(|l| l.iter().all(|id| sent.contains(id))) {
+                if links
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|l| l.iter().all(|id| sent.contains(id)))
+                {
                     self_contained = Some(sent);
                 }
                 quarantine = Some(q);

@@ -837,9 +837,8 @@ fn send_with_bitmap<W: Write>(
     let Some(pack) = repo.bitmapped_pack() else {
         return Ok(None);
     };
-    let simple = req.walk.shallow.is_empty()
-        && req.walk.extra_edges.is_empty()
-        && req.walk.filter.is_none();
+    let simple =
+        req.walk.shallow.is_empty() && req.walk.extra_edges.is_empty() && req.walk.filter.is_none();
     let enabled = repo
         .config()
         .get_bool("pack.useBitmaps")
