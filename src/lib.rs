@@ -35,4 +35,6 @@ pub mod protocol;
 pub mod reach;
 pub mod refs;
 pub mod service;
+#[cfg(test)]
+mod test_support;
 pub mod walk;

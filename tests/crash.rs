@@ -12,10 +12,21 @@ use std::time::{Duration, Instant};
 
 /// Commands + pack for pushing `work`'s main over `old` into a repository at `old`.
 fn push_request(work: &Path, old: &str) -> Vec<u8> {
+    request(work, old, "refs/heads/main")
+}
+
+/// Commands + pack setting `refname` from `old` (all zeros: create) to `work`'s main; the pack
+/// holds what `old` does not have.
+fn request(work: &Path, old: &str, refname: &str) -> Vec<u8> {
     let new = git_ok(work, &["rev-parse", "main"]).trim().to_string();
     let mut input = pkt(&format!(
-        "{old} {new} refs/heads/main\\0report-status side-band-64k\n0000"
+        "{old} {new} {refname}\\0report-status side-band-64k\n0000"
     ));
+    let revs = if old.bytes().all(|b| b == b'0') {
+        "main\n".to_string()
+    } else {
+        format!("main\n^{old}\n")
+    };
     let mut child = git_cmd(work)
         .args([
             "pack-objects",
@@ -32,7 +43,7 @@ fn push_request(work: &Path, old: &str) -> Vec<u8> {
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("main\n^{old}\n").as_bytes())
+        .write_all(revs.as_bytes())
         .unwrap();
     input.extend(child.wait_with_output().unwrap().stdout);
     input
@@ -323,30 +334,6 @@ fn fsync_shim(dir: &Path) -> Option<std::path::PathBuf> {
     Some(out)
 }
 
-/// Commands + pack creating `refname` at `work`'s main from nothing.
-fn create_request(work: &Path, refname: &str) -> Vec<u8> {
-    let new = git_ok(work, &["rev-parse", "main"]).trim().to_string();
-    let zero = "0".repeat(40);
-    let mut input = pkt(&format!(
-        "{zero} {new} {refname}\\0report-status side-band-64k\n0000"
-    ));
-    let mut child = git_cmd(work)
-        .args([
-            "pack-objects",
-            "--stdout",
-            "-q",
-            "--revs",
-            "--delta-base-offset",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"main\n").unwrap();
-    input.extend(child.wait_with_output().unwrap().stdout);
-    input
-}
-
 #[test]
 fn failing_fsync_loses_nothing() {
     if against_git() {
@@ -372,7 +359,7 @@ fn failing_fsync_loses_nothing() {
     add_commits(&work, 30, "f");
     let new = git_ok(&work, &["rev-parse", "main"]).trim().to_string();
     let update = push_request(&work, &old);
-    let create = create_request(&work, "refs/heads/after");
+    let create = request(&work, &"0".repeat(40), "refs/heads/after");
     let count_file = dir.path().join("fsync-count");
     // Loose objects (a small push) and a kept pack take different paths to disk.
     for unpack_limit in ["100000", "1"] {

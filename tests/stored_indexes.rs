@@ -70,6 +70,16 @@ fn totals(stderr: &str) -> (u64, u64) {
     (num_after("Total"), num_after("pack-reused"))
 }
 
+/// `git fetch` of every ref of `src` into `repo` through the server named by `flag`; returns
+/// the object count the server reported.
+fn fetch_all(repo: &Path, src: &Path, flag: &str) -> u64 {
+    let url = format!("file://{}", src.display());
+    let out = git(repo, &["fetch", "--progress", flag, &url, "refs/*:refs/*"]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    totals(&err).0
+}
+
 #[test]
 fn full_clone_copies_the_stored_pack() {
     for name in ["tags", "branches", "deltas"] {
@@ -125,13 +135,7 @@ fn incremental_fetch_sends_no_more_than_git() {
     git_ok(&work, &["push", "-q", "origin", "HEAD", "v-new"]);
     git_ok(&src, &["repack", "-a", "-d", "-b", "-q"]);
 
-    let fetch = |repo: &Path, flag: &str| -> u64 {
-        let url = format!("file://{}", src.display());
-        let out = git(repo, &["fetch", "--progress", flag, &url, "refs/*:refs/*"]);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{err}");
-        totals(&err).0
-    };
+    let fetch = |repo: &Path, flag: &str| fetch_all(repo, &src, flag);
     // Only the branches: the new annotated tag follows through include-tag.
     let old_c = dir.path().join("c.git");
     copy_repo(&old_b, &old_c);
@@ -329,13 +333,7 @@ fn commit_graph_walks_match_git() {
         assert_eq!(refs(&dst), refs(&src));
         fsck(&dst);
     }
-    let url = format!("file://{}", src.display());
-    let fetch = |repo: &Path, flag: &str| -> u64 {
-        let out = git(repo, &["fetch", "--progress", flag, &url, "refs/*:refs/*"]);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{err}");
-        totals(&err).0
-    };
+    let fetch = |repo: &Path, flag: &str| fetch_all(repo, &src, flag);
     let ours = fetch(&old, &upload_pack_flag());
     let theirs = fetch(&old_git, "--upload-pack=git-upload-pack");
     assert!(ours <= theirs, "sent {ours} objects, C git {theirs}");

@@ -5,6 +5,7 @@
 //! so hooks written for git daemon work unchanged and ssh deployments can decide per user.
 //! The first line of its standard output is shown to the client on refusal; its standard error
 //! goes to the log (under inetd our stderr may be the socket, so it is never passed through).
+//! A hook that runs longer than 30 seconds is killed and the request refused.
 
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -12,6 +13,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::service::Service;
+
+/// How long the hook may run before it is killed and the request refused.
+const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the hook is asked about.
 #[derive(Debug, Clone, Default)]
@@ -79,23 +83,50 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<(), String> {
             return Err("access hook failed".into());
         }
     };
-    // Read both pipes to the end (bounded) before waiting, so a chatty hook cannot block.
-    let mut stdout = child.stdout.take();
-    let err_reader = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = (&mut e).take(64 * 1024).read_to_end(&mut buf);
-            let _ = std::io::copy(&mut e, &mut std::io::sink());
-            buf
-        })
-    });
-    let mut out = Vec::new();
-    if let Some(o) = stdout.as_mut() {
-        let _ = o.take(64 * 1024).read_to_end(&mut out);
-        let _ = std::io::copy(o, &mut std::io::sink());
-    }
-    let status = child.wait();
-    let err = err_reader.and_then(|t| t.join().ok()).unwrap_or_default();
+    // Both pipes are drained (bounded) on their own threads, so a chatty hook cannot block; the
+    // hook itself gets HOOK_TIMEOUT, then it is killed and the request refused.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(mut p) = pipe {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = (&mut p).take(64 * 1024).read_to_end(&mut buf);
+                let _ = tx.send(buf);
+                let _ = std::io::copy(&mut p, &mut std::io::sink());
+            });
+        }
+        rx
+    };
+    let out_reader = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err_reader = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) if started.elapsed() > HOOK_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                tracing::error!(hook = %hook.display(), "access hook timed out");
+                return Err("access hook timed out".into());
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => break Err(e),
+        }
+    };
+    // A pipe a background child of the hook keeps open must not hold the request either.
+    let left = || HOOK_TIMEOUT.saturating_sub(started.elapsed());
+    let out = out_reader.recv_timeout(left()).unwrap_or_default();
+    let err = err_reader.recv_timeout(left()).unwrap_or_default();
     if !err.is_empty() {
         tracing::info!(hook = %hook.display(), stderr = %String::from_utf8_lossy(&err).trim_end(), "access hook output");
     }

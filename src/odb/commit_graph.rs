@@ -8,7 +8,8 @@
 //! [`encode`] writes the same format (OIDF, OIDL, CDAT, EDGE; topological levels as generation
 //! numbers), so a repository that only ever saw Sluice gets a graph too.
 
-use crate::hash::{cmp_id_bytes, HashKind, ObjectId};
+use super::chunk_format::{be32, be64, fanout_count, find_id, ChunkTable};
+use crate::hash::{HashKind, ObjectId};
 
 /// Why a commit-graph is unusable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -40,15 +41,6 @@ const EXTRA_EDGES: u32 = 0x8000_0000;
 const LAST_EDGE: u32 = 0x8000_0000;
 /// Octopus merges with more parents than this are refused as damage.
 const MAX_PARENTS: usize = 100_000;
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    let s = b.get(at..at + 4).unwrap_or(&[0; 4]);
-    u32::from_be_bytes([s[0], s[1], s[2], s[3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
-}
 
 /// A validated commit-graph over bytes `D`.
 #[derive(Debug)]
@@ -82,51 +74,22 @@ impl<D: AsRef<[u8]>> CommitGraph<D> {
         if b[7] != 0 {
             return Err(Error::Header("a split commit-graph layer".into()));
         }
-        let table_end = 8 + (chunks + 1) * 12;
         let body_end = b.len() - hash_len;
-        if table_end > body_end {
-            return Err(Error::Header("chunk table beyond the file".into()));
-        }
-        let mut found: Vec<([u8; 4], usize, usize)> = Vec::with_capacity(chunks);
-        for i in 0..chunks {
-            let row = 8 + i * 12;
-            let id: [u8; 4] = b[row..row + 4].try_into().unwrap_or([0; 4]);
-            let (start, end) = (be64(b, row + 4), be64(b, row + 16));
-            if start < table_end as u64 || end < start || end > body_end as u64 {
-                let name = String::from_utf8_lossy(&id).into_owned();
-                return Err(Error::Chunk(name, "outside the file".into()));
-            }
-            found.push((id, start as usize, end as usize));
-        }
-        let chunk = |name: &[u8; 4]| {
-            found
-                .iter()
-                .find(|(id, _, _)| id == name)
-                .map(|(_, s, e)| (*s, *e - *s))
-        };
+        let as_err = |(name, why): (String, String)| Error::Chunk(name, why);
+        let table = ChunkTable::parse(b, 8, chunks, body_end).map_err(as_err)?;
+        let chunk = |name: &[u8; 4]| table.require(name).map_err(as_err);
         let bad = |name: &str, why: &str| Error::Chunk(name.into(), why.into());
-        let (fanout_at, fanout_len) = chunk(b"OIDF").ok_or_else(|| bad("OIDF", "missing"))?;
-        if fanout_len != 1024 {
-            return Err(bad("OIDF", "wrong size"));
-        }
-        let mut prev = 0;
-        for i in 0..256 {
-            let v = be32(b, fanout_at + i * 4);
-            if v < prev {
-                return Err(bad("OIDF", "not monotonic"));
-            }
-            prev = v;
-        }
-        let count = prev as usize;
-        let (ids_at, ids_len) = chunk(b"OIDL").ok_or_else(|| bad("OIDL", "missing"))?;
+        let (fanout_at, fanout_len) = chunk(b"OIDF")?;
+        let count = fanout_count(b, fanout_at, fanout_len).map_err(as_err)?;
+        let (ids_at, ids_len) = chunk(b"OIDL")?;
         if ids_len != count * hash_len {
             return Err(bad("OIDL", "size does not match the fan-out"));
         }
-        let (cdat_at, cdat_len) = chunk(b"CDAT").ok_or_else(|| bad("CDAT", "missing"))?;
+        let (cdat_at, cdat_len) = chunk(b"CDAT")?;
         if cdat_len != count * (hash_len + 16) {
             return Err(bad("CDAT", "size does not match the fan-out"));
         }
-        let (edges_at, edges) = match chunk(b"EDGE") {
+        let (edges_at, edges) = match table.get(b"EDGE") {
             Some((at, len)) if len % 4 == 0 => (at, len / 4),
             Some(_) => return Err(bad("EDGE", "size is not a multiple of 4")),
             None => (0, 0),
@@ -164,24 +127,15 @@ impl<D: AsRef<[u8]>> CommitGraph<D> {
     }
 
     fn find(&self, id: &ObjectId) -> Option<usize> {
-        let want = id.as_bytes();
-        let first = usize::from(*want.first()?);
         let b = self.data.as_ref();
-        let mut lo = if first == 0 {
-            0
-        } else {
-            be32(b, self.fanout_at + (first - 1) * 4) as usize
-        };
-        let mut hi = (be32(b, self.fanout_at + first * 4) as usize).min(self.count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match cmp_id_bytes(self.id_bytes(mid), want) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
+        find_id(
+            b,
+            self.fanout_at,
+            self.ids_at,
+            self.hash_len,
+            self.count,
+            id.as_bytes(),
+        )
     }
 
     fn parent_positions(&self, i: usize) -> Result<Vec<usize>, Error> {
@@ -336,27 +290,8 @@ pub fn encode(commits: &[(ObjectId, GraphCommit)]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
-    fn git(dir: &std::path::Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", dir)
-            .env("GIT_AUTHOR_NAME", "A")
-            .env("GIT_AUTHOR_EMAIL", "a@x")
-            .env("GIT_COMMITTER_NAME", "C")
-            .env("GIT_COMMITTER_EMAIL", "c@x")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
+    use crate::test_support::git;
 
     #[test]
     fn agrees_with_the_commits_including_octopus_merges() {

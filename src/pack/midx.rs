@@ -22,16 +22,8 @@ pub enum Error {
 }
 
 const HEADER: usize = 12;
-const CHUNK_ROW: usize = 12;
 
-fn be32(b: &[u8], at: usize) -> u32 {
-    let s = b.get(at..at + 4).unwrap_or(&[0; 4]);
-    u32::from_be_bytes([s[0], s[1], s[2], s[3]])
-}
-
-fn be64(b: &[u8], at: usize) -> u64 {
-    (u64::from(be32(b, at)) << 32) | u64::from(be32(b, at + 4))
-}
+use crate::odb::chunk_format::{be32, be64, fanout_count, find_id, ChunkTable};
 
 /// A validated view of multi-pack-index bytes `D`.
 #[derive(Debug)]
@@ -69,33 +61,10 @@ impl<D: AsRef<[u8]>> MultiPackIndex<D> {
             return Err(Error::Incremental);
         }
         let packs = be32(b, 8) as usize;
-        let table_end = HEADER + (chunks + 1) * CHUNK_ROW;
         let body_end = b.len() - hash_len;
-        if table_end > body_end {
-            return Err(Error::Header("chunk table beyond the file".into()));
-        }
-        // The table of contents: (id, start) rows; each chunk ends where the next begins.
-        let mut found: Vec<([u8; 4], usize, usize)> = Vec::with_capacity(chunks);
-        for i in 0..chunks {
-            let row = HEADER + i * CHUNK_ROW;
-            let id: [u8; 4] = b[row..row + 4].try_into().unwrap_or([0; 4]);
-            let start = be64(b, row + 4);
-            let end = be64(b, row + 4 + CHUNK_ROW);
-            if start < table_end as u64 || end < start || end > body_end as u64 {
-                let name = String::from_utf8_lossy(&id).into_owned();
-                return Err(Error::Chunk(name, "outside the file".into()));
-            }
-            found.push((id, start as usize, end as usize));
-        }
-        let chunk = |name: &[u8; 4]| -> Result<(usize, usize), Error> {
-            found
-                .iter()
-                .find(|(id, _, _)| id == name)
-                .map(|(_, s, e)| (*s, *e - *s))
-                .ok_or_else(|| {
-                    Error::Chunk(String::from_utf8_lossy(name).into_owned(), "missing".into())
-                })
-        };
+        let as_err = |(name, why): (String, String)| Error::Chunk(name, why);
+        let table = ChunkTable::parse(b, HEADER, chunks, body_end).map_err(as_err)?;
+        let chunk = |name: &[u8; 4]| table.require(name).map_err(as_err);
         let bad = |name: &str, why: &str| Error::Chunk(name.into(), why.into());
 
         let (pnam, pnam_len) = chunk(b"PNAM")?;
@@ -109,18 +78,7 @@ impl<D: AsRef<[u8]>> MultiPackIndex<D> {
         }
 
         let (fanout_at, fanout_len) = chunk(b"OIDF")?;
-        if fanout_len != 256 * 4 {
-            return Err(bad("OIDF", "wrong size"));
-        }
-        let mut prev = 0;
-        for i in 0..256 {
-            let v = be32(b, fanout_at + i * 4);
-            if v < prev {
-                return Err(bad("OIDF", "not monotonic"));
-            }
-            prev = v;
-        }
-        let count = prev as usize;
+        let count = fanout_count(b, fanout_at, fanout_len).map_err(as_err)?;
         let (ids_at, ids_len) = chunk(b"OIDL")?;
         if ids_len != count * hash_len {
             return Err(bad("OIDL", "size does not match the fan-out"));
@@ -129,10 +87,10 @@ impl<D: AsRef<[u8]>> MultiPackIndex<D> {
         if offsets_len != count * 8 {
             return Err(bad("OOFF", "size does not match the fan-out"));
         }
-        let (large_at, large_count) = match chunk(b"LOFF") {
-            Ok((at, len)) if len % 8 == 0 => (at, len / 8),
-            Ok(_) => return Err(bad("LOFF", "size is not a multiple of 8")),
-            Err(_) => (0, 0),
+        let (large_at, large_count) = match table.get(b"LOFF") {
+            Some((at, len)) if len % 8 == 0 => (at, len / 8),
+            Some(_) => return Err(bad("LOFF", "size is not a multiple of 8")),
+            None => (0, 0),
         };
         let midx = MultiPackIndex {
             data,
@@ -207,24 +165,16 @@ impl<D: AsRef<[u8]>> MultiPackIndex<D> {
 
     /// (pack number, offset) of `id`, if indexed.
     pub fn find(&self, id: &ObjectId) -> Option<(usize, u64)> {
-        let want = id.as_bytes();
-        let first = usize::from(*want.first()?);
         let b = self.data.as_ref();
-        let mut lo = if first == 0 {
-            0
-        } else {
-            be32(b, self.fanout_at + (first - 1) * 4) as usize
-        };
-        let mut hi = (be32(b, self.fanout_at + first * 4) as usize).min(self.count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match crate::hash::cmp_id_bytes(self.id_bytes(mid), want) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return self.location_at(mid),
-            }
-        }
-        None
+        let i = find_id(
+            b,
+            self.fanout_at,
+            self.ids_at,
+            self.hash_len,
+            self.count,
+            id.as_bytes(),
+        )?;
+        self.location_at(i)
     }
 }
 

@@ -55,10 +55,8 @@ pub fn write_pack_from_bitmap(
         return Ok(stats);
     }
     let mut pack_reused = 0u64;
-    // New offset of each written position (only read for positions already written).
-    let mut new_offset: Vec<u64> = vec![0; pack.object_count()];
     // Stored offset minus new offset, per written position: an OFS_DELTA stays valid verbatim
-    // when its base moved by the same amount.
+    // when its base moved by the same amount, and a base's new offset derives from it.
     let mut shift: Vec<i64> = vec![0; pack.object_count()];
     let mut run: Option<Run> = None;
     let mut buf = Vec::new();
@@ -78,7 +76,6 @@ pub fn write_pack_from_bitmap(
             }
             EntryBase::Outside(_) => false,
         };
-        new_offset[pos] = offset;
         shift[pos] = my_shift;
         if verbatim {
             match &mut run {
@@ -115,7 +112,9 @@ pub fn write_pack_from_bitmap(
             };
             if let (Some(b), true) = (written_base, opts.ofs_delta) {
                 encode_header(EntryType::OfsDelta, e.inflated_size, &mut buf);
-                encode_ofs_distance(offset - new_offset[b], &mut buf);
+                // The base's new offset is its stored offset minus its shift.
+                let base_new = (pack.entry(b)?.offset as i64 - shift[b]) as u64;
+                encode_ofs_distance(offset - base_new, &mut buf);
                 w.write_all(&buf)?;
                 w.write_all(&e.compressed)?;
                 stats.reused += 1;
