@@ -123,6 +123,8 @@ pub fn pack_stream(data: &[u8]) {
         max_object_bytes: 1 << 20,
         max_objects: 10_000,
         max_delta_depth: 100,
+        max_threads: 2,
+        delta_cache_bytes: 1 << 16,
     };
     let _ = crate::pack::ingest::index_pack(
         &mut &data[..],

@@ -22,6 +22,7 @@
 pub mod access;
 pub mod backend;
 pub mod config;
+pub mod durable;
 pub mod filter;
 pub mod fuzzing;
 pub mod gitconfig;

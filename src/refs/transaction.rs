@@ -1,6 +1,7 @@
 //! Ref updates under lock files, as git's files backend does them: `<ref>.lock` taken with
 //! `O_EXCL`, the current value compared with the expected old value (compare-and-swap), the new
-//! value written and fsynced, then renamed over the ref and the directory fsynced. Deletes also
+//! value written and made durable, then renamed over the ref and the directory made durable
+//! (fsyncs issued as concurrent batches, see [`crate::durable`]). Deletes also
 //! rewrite `packed-refs` (under `packed-refs.lock`) when the ref is packed. With `atomic`, every
 //! lock is taken and every check passes before anything is renamed, or nothing changes. Lock files
 //! never outlive a call.
@@ -61,20 +62,34 @@ impl Lock {
         })
     }
 
+    /// Writes the new content; not durable until [`crate::durable::sync_files`] on the lock.
     fn write(&self, content: &[u8]) -> std::io::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .truncate(true)
             .open(&self.path)?;
-        f.write_all(content)?;
-        f.sync_all()
+        f.write_all(content)
     }
 
-    fn commit(mut self) -> std::io::Result<()> {
+    /// Writes and fsyncs the new content.
+    fn write_durably(&self, content: &[u8]) -> std::io::Result<()> {
+        self.write(content)?;
+        File::open(&self.path)?.sync_all()
+    }
+
+    /// Renames the lock over its target; the caller syncs the directory.
+    fn rename_into_place(mut self) -> std::io::Result<()> {
         fs::rename(&self.path, &self.target)?;
         self.done = true;
-        if let Some(parent) = self.target.parent() {
-            File::open(parent)?.sync_all()?;
+        Ok(())
+    }
+
+    /// Renames the lock over its target and fsyncs the directory.
+    fn commit(self) -> std::io::Result<()> {
+        let parent = self.target.parent().map(Path::to_path_buf);
+        self.rename_into_place()?;
+        if let Some(parent) = parent {
+            crate::durable::sync_dir(&parent)?;
         }
         Ok(())
     }
@@ -187,6 +202,20 @@ fn apply_locked(
             .map(|r| r.and(Err("atomic transaction failed".to_string())))
             .collect());
     }
+    // The new values are durable before any ref points at them.
+    let written: Vec<PathBuf> = updates
+        .iter()
+        .zip(&locks)
+        .filter(|(u, l)| l.is_some() && !u.new.is_null())
+        .filter_map(|(_, l)| l.as_ref().map(|l| l.path.clone()))
+        .collect();
+    if let Err(e) = crate::durable::sync_files(&written) {
+        let reason = format!("cannot write refs: {e}");
+        return Ok(results
+            .into_iter()
+            .map(|r| r.and(Err(reason.clone())))
+            .collect());
+    }
     // Phase 2: deletions of packed refs rewrite packed-refs once.
     let deleted_packed: Vec<&str> = updates
         .iter()
@@ -212,11 +241,12 @@ fn apply_locked(
                 kept.extend_from_slice(line);
             }
         }
-        lock.write(&kept)
+        lock.write_durably(&kept)
             .map_err(|e| Error::io("packed-refs.lock", e))?;
         lock.commit().map_err(|e| Error::io("packed-refs", e))?;
     }
-    // Phase 3: commit each ref.
+    // Phase 3: rename each ref into place, then make the renames durable.
+    let mut dirs: Vec<PathBuf> = Vec::new();
     for ((u, r), lock) in updates.iter().zip(results.iter_mut()).zip(locks) {
         let Some(lock) = lock else { continue };
         if r.is_err() {
@@ -230,10 +260,18 @@ fn apply_locked(
                 Err(e) => Err(e),
             }
         } else {
-            lock.commit()
+            dirs.extend(lock.target.parent().map(Path::to_path_buf));
+            lock.rename_into_place()
         };
         if let Err(e) = outcome {
             *r = Err(format!("cannot update ref '{}': {e}", u.name));
+        }
+    }
+    if let Err(e) = crate::durable::sync_dirs(&dirs) {
+        // The refs moved but may not survive a crash: say so rather than "ok".
+        tracing::error!(error = %e, "syncing ref directories failed");
+        for r in results.iter_mut().filter(|r| r.is_ok()) {
+            *r = Err(format!("ref update not durable: {e}"));
         }
     }
     Ok(results)

@@ -8,7 +8,7 @@
 //! Like git, a push of fewer objects than `receive.unpackLimit` (else `transfer.unpackLimit`,
 //! else 100) is stored as loose objects rather than as a tiny pack: the pack is still received
 //! and fully checked first, then exploded inside the quarantine, and the loose files migrate into
-//! `objects/xx/` on commit (each file fsynced when written, each directory after the renames).
+//! `objects/xx/` on commit and are made durable there as one batch (see [`crate::durable`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read};
@@ -111,6 +111,16 @@ fn unpack_limit(config: &GitConfig) -> u64 {
         .map_or(100, |v| u64::try_from(v).unwrap_or(0))
 }
 
+/// Threads resolving deltas: `pack.threads` as git's index-pack reads it (0 or unset: one per
+/// core).
+fn index_threads(config: &GitConfig) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match config.get_i64("pack.threads").ok().flatten() {
+        Some(n) if n > 0 => usize::try_from(n).unwrap_or(cores).min(cores * 4),
+        _ => cores,
+    }
+}
+
 impl FsQuarantine<'_> {
     /// Rewrites the checked pack at `pack`/`idx` as loose objects inside the quarantine (objects
     /// the repository already has, e.g. thin-pack bases, are skipped), then removes the pack.
@@ -134,9 +144,13 @@ impl FsQuarantine<'_> {
         Ok(())
     }
 
-    /// Moves loose objects (exploded pushes, or written by hooks) into `objects/xx/`.
+    /// Moves loose objects (exploded pushes, or written by hooks) into `objects/xx/`, then
+    /// makes them durable: they were written without `fsync` and are fsynced here as one
+    /// concurrent batch, then their directories (see [`crate::durable`]).
     fn migrate_loose(&self) -> Result<(), Error> {
         let entries = fs::read_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let mut moved: Vec<PathBuf> = Vec::new();
+        let mut dirs: Vec<PathBuf> = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -155,15 +169,22 @@ impl FsQuarantine<'_> {
                     continue; // the object is already there
                 }
                 fs::rename(f.path(), &target).map_err(|e| io(&target, e))?;
+                moved.push(target);
             }
-            fsync_dir(&dst)?;
+            dirs.push(dst);
         }
-        fsync_dir(&self.objects_dir)
+        if moved.is_empty() {
+            return Ok(());
+        }
+        crate::durable::sync_files(&moved).map_err(|e| io(&self.objects_dir, e))?;
+        dirs.push(self.objects_dir.clone());
+        crate::durable::sync_dirs(&dirs).map_err(|e| io(&self.objects_dir, e))
     }
 }
 
-/// Writes `obj` as the loose object `id` under `dir` (temporary file, fsync, rename, read-only
-/// like git's).
+/// Writes `obj` as the loose object `id` under `dir` (temporary file, rename, read-only like
+/// git's). Not fsynced here: the pack it came from is the durable copy until
+/// [`FsQuarantine::migrate_loose`] fsyncs the batch.
 fn write_loose(dir: &Path, id: &ObjectId, obj: &Object) -> Result<(), Error> {
     use std::io::Write;
     let hex = id.to_hex();
@@ -179,7 +200,6 @@ fn write_loose(dir: &Path, id: &ObjectId, obj: &Object) -> Result<(), Error> {
         .open(&tmp)
         .map_err(|e| io(&tmp, e))?;
     f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
-    f.sync_all().map_err(|e| io(&tmp, e))?;
     let mut perms = f.metadata().map_err(|e| io(&tmp, e))?.permissions();
     perms.set_readonly(true);
     let _ = fs::set_permissions(&tmp, perms);
@@ -213,6 +233,8 @@ impl Quarantine for FsQuarantine<'_> {
             max_object_bytes: limits.max_object_bytes,
             max_objects: u32::MAX,
             max_delta_depth: limits.max_delta_depth,
+            max_threads: index_threads(self.view.base.config()),
+            ..ingest::Limits::default()
         };
         let mut indexed = ingest::index_pack(
             input,
@@ -223,10 +245,15 @@ impl Quarantine for FsQuarantine<'_> {
             progress,
         )
         .map_err(|e| Error::BadPack(e.to_string()))?;
-        spool.sync_all().map_err(|e| io(&tmp_pack, e))?;
-        drop(spool);
         // What the client sent: thin-pack bases are appended last (before the index sorts).
         let sent = indexed.entries.len() - indexed.appended_bases;
+        // A small push becomes loose objects; its pack is only read back once, never kept, so
+        // it needs no fsync.
+        let explode = (sent as u64) < unpack_limit(self.view.base.config());
+        if !explode {
+            spool.sync_all().map_err(|e| io(&tmp_pack, e))?;
+        }
+        drop(spool);
         let received: Vec<(ObjectId, Kind)> = indexed.entries[..sent]
             .iter()
             .map(|e| (e.id, e.kind))
@@ -242,14 +269,16 @@ impl Quarantine for FsQuarantine<'_> {
             )
             .map_err(|e| io(&tmp_idx, e))?;
             let f = w.into_inner().map_err(|e| io(&tmp_idx, e.into_error()))?;
-            f.sync_all().map_err(|e| io(&tmp_idx, e))?;
+            if !explode {
+                f.sync_all().map_err(|e| io(&tmp_idx, e))?;
+            }
         }
         let stem = format!("pack-{}", indexed.pack_checksum);
         let pack = pack_dir.join(format!("{stem}.pack"));
         let idx = pack_dir.join(format!("{stem}.idx"));
         fs::rename(&tmp_pack, &pack).map_err(|e| io(&pack, e))?;
         fs::rename(&tmp_idx, &idx).map_err(|e| io(&idx, e))?;
-        if (received.len() as u64) < unpack_limit(self.view.base.config()) {
+        if explode {
             self.explode(&received, &pack, &idx)?;
         }
         self.view.store = Some(FsObjectStore::open(&self.dir)?);

@@ -11,9 +11,8 @@
 //!
 //! Nothing here knows where the spool lives or what happens to the pack afterwards.
 
-use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 
 use flate2::{Decompress, FlushDecompress, Status};
@@ -35,6 +34,10 @@ pub struct Limits {
     pub max_objects: u32,
     /// Deepest delta chain.
     pub max_delta_depth: u32,
+    /// Most threads resolving deltas (at least one).
+    pub max_threads: usize,
+    /// Inflated deltas kept in memory between the passes, in bytes (small ones only).
+    pub delta_cache_bytes: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +47,8 @@ impl Default for Limits {
             max_object_bytes: 4 << 30,
             max_objects: u32::MAX,
             max_delta_depth: 10_000,
+            max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            delta_cache_bytes: 32 << 20,
         }
     }
 }
@@ -138,9 +143,11 @@ struct Raw {
     size: u64,
     base: BaseRef,
     crc32: u32,
-    /// Set once known (whole objects in pass 1, deltas in pass 2).
+    /// Known for whole objects after pass 1 (deltas are resolved in pass 2).
     id: Option<ObjectId>,
     kind: Option<Kind>,
+    /// Where the inflated delta sits in the [`resolve::DeltaCache`], if it was kept.
+    cached: Option<std::ops::Range<usize>>,
 }
 
 /// Reads from a buffered source while copying every consumed byte to the spool, the pack hasher
@@ -275,7 +282,8 @@ impl<R: BufRead> Tee<'_, R> {
 }
 
 /// Checks one received commit, tree or tag (id, kind, content); an `Err` refuses the pack.
-pub type ObjectCheck<'a> = &'a dyn Fn(&ObjectId, Kind, &[u8]) -> Result<(), String>;
+/// Called from several threads at once (deltas are resolved in parallel).
+pub type ObjectCheck<'a> = &'a (dyn Fn(&ObjectId, Kind, &[u8]) -> Result<(), String> + Sync);
 
 /// Accepts every object.
 pub fn no_check(_: &ObjectId, _: Kind, _: &[u8]) -> Result<(), String> {
@@ -294,7 +302,8 @@ pub fn index_pack(
     progress: &mut dyn Progress,
 ) -> Result<Indexed, Error> {
     // Pass 1.
-    let (mut raws, checksum) = {
+    let mut delta_cache = resolve::DeltaCache::new(limits.delta_cache_bytes);
+    let (raws, checksum) = {
         let mut tee = Tee {
             src: BufReader::with_capacity(128 * 1024, input),
             spool: std::io::BufWriter::with_capacity(256 * 1024, &mut *spool),
@@ -362,6 +371,7 @@ pub fn index_pack(
                 _ => BaseRef::None,
             };
             let data_at = tee.pos;
+            let mut cached = None;
             let (id, kind) = if let Some(kind) = ty.kind() {
                 let mut h = Hasher::default();
                 h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
@@ -389,12 +399,25 @@ pub fn index_pack(
                 }
                 (Some(id), Some(kind))
             } else {
-                let got = tee.inflate(size, |_| {}, offset)?;
+                // Small deltas stay in memory for pass 2 instead of being re-read and
+                // re-inflated from the spool.
+                let keep = delta_cache.admits(size);
+                let start = delta_cache.len();
+                let got = tee.inflate(
+                    size,
+                    |chunk| {
+                        if keep {
+                            delta_cache.push(chunk);
+                        }
+                    },
+                    offset,
+                )?;
                 if got != size {
                     return Err(Error::Format(format!(
                         "delta at offset {offset} inflates to {got} bytes, declared {size}"
                     )));
                 }
+                cached = keep.then(|| start..delta_cache.len());
                 (None, None)
             };
             let crc32 = std::mem::replace(&mut tee.crc, crc32fast::Hasher::new()).finalize();
@@ -407,6 +430,7 @@ pub fn index_pack(
                 crc32,
                 id,
                 kind,
+                cached,
             });
             if n % 1024 == 0 {
                 progress.update("Receiving objects", u64::from(n), Some(u64::from(count)));
@@ -441,63 +465,14 @@ pub fn index_pack(
         (raws, expected)
     };
 
-    // Pass 2: resolve deltas.
-    let by_offset: HashMap<u64, usize> = raws
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.offset, i))
-        .collect();
-    let mut children_of_offset: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut children_of_id: HashMap<ObjectId, Vec<usize>> = HashMap::new();
-    for (i, r) in raws.iter().enumerate() {
-        match r.base {
-            BaseRef::Offset(o) => {
-                if !by_offset.contains_key(&o) {
-                    return Err(Error::Format(format!(
-                        "delta at offset {} points inside an entry",
-                        r.offset
-                    )));
-                }
-                children_of_offset.entry(o).or_default().push(i);
-            }
-            BaseRef::Id(id) => children_of_id.entry(id).or_default().push(i),
-            BaseRef::None => {}
-        }
-    }
-    let total_deltas = raws.iter().filter(|r| r.kind.is_none()).count() as u64;
-    let mut resolved_deltas: u64 = 0;
-    let roots: Vec<usize> = (0..raws.len())
-        .filter(|&i| raws[i].kind.is_some())
-        .collect();
-    for root in roots {
-        let data = read_whole(spool, &raws[root])?;
-        resolve_from(
-            spool,
-            &mut raws,
-            root,
-            data,
-            &children_of_offset,
-            &mut children_of_id,
-            limits,
-            check,
-            &mut resolved_deltas,
-            progress,
-            total_deltas,
-        )?;
-    }
+    // Pass 2: resolve deltas, on several threads (see `resolve`).
+    let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, check)?;
+    resolver.resolve_all(progress)?;
     // Thin pack: REF deltas against objects we already have.
     let mut appended = 0usize;
-    let mut end = spool.seek(SeekFrom::End(0))? - 20;
+    let mut end = spool.metadata()?.len() - 20;
     let mut appended_entries: Vec<IndexEntry> = Vec::new();
-    loop {
-        let pending: Vec<ObjectId> = children_of_id
-            .iter()
-            .filter(|(_, kids)| kids.iter().any(|&k| raws[k].kind.is_none()))
-            .map(|(id, _)| *id)
-            .collect();
-        let Some(base_id) = pending.first().copied() else {
-            break;
-        };
+    while let Some(base_id) = resolver.next_missing_base() {
         let obj = bases.base(&base_id)?.ok_or(Error::MissingBase(base_id))?;
         // Append the base as a whole object.
         let mut entry = Vec::new();
@@ -518,58 +493,17 @@ pub fn index_pack(
         });
         end += entry.len() as u64;
         appended += 1;
-        let kids = children_of_id.remove(&base_id).unwrap_or_default();
-        for k in kids {
-            if raws[k].kind.is_some() {
-                continue;
-            }
-            let d = read_delta(spool, &raws[k])?;
-            let out = delta::apply(&obj.data, &d, limits.max_object_bytes).map_err(|source| {
-                Error::Delta {
-                    offset: raws[k].offset,
-                    source,
-                }
-            })?;
-            let id = hash_object(obj.kind, &out, raws[k].offset)?;
-            if obj.kind != Kind::Blob {
-                check(&id, obj.kind, &out).map_err(Error::Fsck)?;
-            }
-            raws[k].id = Some(id);
-            raws[k].kind = Some(obj.kind);
-            resolved_deltas += 1;
-            resolve_from(
-                spool,
-                &mut raws,
-                k,
-                out,
-                &children_of_offset,
-                &mut children_of_id,
-                limits,
-                check,
-                &mut resolved_deltas,
-                progress,
-                total_deltas,
-            )?;
-        }
+        resolver.resolve_on_external_base(&base_id, obj.kind, &obj.data)?;
     }
-    if let Some(r) = raws.iter().find(|r| r.kind.is_none()) {
-        return Err(Error::Format(format!(
-            "delta at offset {} could not be resolved (cycle?)",
-            r.offset
-        )));
-    }
-    if total_deltas > 0 {
-        progress.finish("Resolving deltas", total_deltas, Some(total_deltas));
-    }
+    let resolved = resolver.finish(progress)?;
     let mut entries: Vec<IndexEntry> = raws
         .iter()
-        .filter_map(|r| {
-            Some(IndexEntry {
-                id: r.id?,
-                offset: r.offset,
-                crc32: r.crc32,
-                kind: r.kind?,
-            })
+        .zip(resolved)
+        .map(|(r, (id, kind))| IndexEntry {
+            id,
+            offset: r.offset,
+            crc32: r.crc32,
+            kind,
         })
         .collect();
     let mut pack_checksum = checksum;
@@ -598,124 +532,7 @@ pub fn index_pack(
     })
 }
 
-fn hash_object(kind: Kind, data: &[u8], offset: u64) -> Result<ObjectId, Error> {
-    crate::hash::object_id(kind, data).map_err(|_| Error::Collision(offset))
-}
-
-thread_local! {
-    /// One decompressor and read buffer reused for every re-read of the spool.
-    static REREAD: std::cell::RefCell<(Decompress, Vec<u8>)> =
-        std::cell::RefCell::new((Decompress::new(true), Vec::new()));
-}
-
-fn inflate_at(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
-    let out = REREAD.with(|cell| -> Result<Vec<u8>, Error> {
-        let mut guard = cell.borrow_mut();
-        let (z, compressed) = &mut *guard;
-        compressed.resize(r.data_len as usize, 0);
-        spool.read_exact_at(compressed, r.data_at)?;
-        z.reset(true);
-        // One spare byte: an entry that inflates to more than its size shows up as a mismatch.
-        let mut out = Vec::with_capacity(r.size as usize + 1);
-        z.decompress_vec(compressed, &mut out, FlushDecompress::Finish)
-            .map_err(|e| {
-                Error::Format(format!("zlib error re-reading offset {}: {e}", r.offset))
-            })?;
-        Ok(out)
-    })?;
-    if out.len() as u64 != r.size {
-        return Err(Error::Format(format!(
-            "entry at offset {} changed size on re-read",
-            r.offset
-        )));
-    }
-    Ok(out)
-}
-
-fn read_whole(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
-    inflate_at(spool, r)
-}
-
-fn read_delta(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
-    inflate_at(spool, r)
-}
-
-/// Resolves every delta built (transitively) on entry `root`, whose content is `data`.
-#[allow(clippy::too_many_arguments)]
-fn resolve_from(
-    spool: &File,
-    raws: &mut [Raw],
-    root: usize,
-    data: Vec<u8>,
-    by_offset: &HashMap<u64, Vec<usize>>,
-    by_id: &mut HashMap<ObjectId, Vec<usize>>,
-    limits: &Limits,
-    check: ObjectCheck<'_>,
-    resolved: &mut u64,
-    progress: &mut dyn Progress,
-    total: u64,
-) -> Result<(), Error> {
-    // Each frame: (entry, its content, its children still to do, depth).
-    let mut stack: Vec<(usize, std::rc::Rc<Vec<u8>>, Vec<usize>, u32)> = Vec::new();
-    let kids = children(raws, root, by_offset, by_id);
-    stack.push((root, std::rc::Rc::new(data), kids, 0));
-    while let Some(frame) = stack.last_mut() {
-        let Some(child) = frame.2.pop() else {
-            stack.pop();
-            continue;
-        };
-        if raws[child].kind.is_some() {
-            continue;
-        }
-        let depth = frame.3 + 1;
-        if depth > limits.max_delta_depth {
-            return Err(Error::Limit {
-                what: "delta depth",
-                limit: u64::from(limits.max_delta_depth),
-            });
-        }
-        let base = std::rc::Rc::clone(&frame.1);
-        let kind = raws[frame.0]
-            .kind
-            .ok_or_else(|| Error::Format("unresolved base".into()))?;
-        let d = read_delta(spool, &raws[child])?;
-        let out =
-            delta::apply(&base, &d, limits.max_object_bytes).map_err(|source| Error::Delta {
-                offset: raws[child].offset,
-                source,
-            })?;
-        let id = hash_object(kind, &out, raws[child].offset)?;
-        if kind != Kind::Blob {
-            check(&id, kind, &out).map_err(Error::Fsck)?;
-        }
-        raws[child].id = Some(id);
-        raws[child].kind = Some(kind);
-        *resolved += 1;
-        if *resolved % 1024 == 0 {
-            progress.update("Resolving deltas", *resolved, Some(total));
-        }
-        let kids = children(raws, child, by_offset, by_id);
-        if !kids.is_empty() {
-            stack.push((child, std::rc::Rc::new(out), kids, depth));
-        }
-    }
-    Ok(())
-}
-
-fn children(
-    raws: &[Raw],
-    i: usize,
-    by_offset: &HashMap<u64, Vec<usize>>,
-    by_id: &mut HashMap<ObjectId, Vec<usize>>,
-) -> Vec<usize> {
-    let mut kids = by_offset.get(&raws[i].offset).cloned().unwrap_or_default();
-    if let Some(id) = raws[i].id {
-        if let Some(more) = by_id.remove(&id) {
-            kids.extend(more);
-        }
-    }
-    kids
-}
+mod resolve;
 
 #[cfg(test)]
 mod tests;

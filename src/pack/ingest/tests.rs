@@ -196,3 +196,83 @@ fn size_limit() {
         })
     ));
 }
+
+#[test]
+fn threads_and_delta_cache_do_not_change_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    history(dir.path(), 60);
+    let pack = pack_of(dir.path(), "main\n", &["--delta-base-offset"]);
+    let run = |threads: usize, cache: usize| {
+        let mut spool = tempfile::NamedTempFile::new().unwrap();
+        let limits = Limits {
+            max_threads: threads,
+            delta_cache_bytes: cache,
+            ..Limits::default()
+        };
+        let mut indexed = index_pack(
+            &mut &pack[..],
+            spool.as_file_mut(),
+            &NoBases,
+            &limits,
+            &no_check,
+            &mut Discard,
+        )
+        .unwrap();
+        let mut idx = Vec::new();
+        crate::pack::idx_write::write_idx_v2(
+            &mut indexed.entries,
+            &indexed.pack_checksum,
+            &mut idx,
+        )
+        .unwrap();
+        idx
+    };
+    let one = run(1, 0);
+    // Deltas re-read from the spool, all kept in memory, or some of each; one thread or four.
+    assert_eq!(run(4, 0), one);
+    assert_eq!(run(4, 32 << 20), one);
+    assert_eq!(run(3, 600), one);
+    assert_eq!(run(1, 32 << 20), one);
+}
+
+#[test]
+fn a_check_failing_on_a_resolving_thread_refuses_the_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    // Trees of 40 entries changing one at a time: git stores most of them as deltas.
+    git(dir.path(), &["init", "-q", "-b", "main", "."], None);
+    for i in 0..40 {
+        std::fs::write(dir.path().join(format!("f{i:02}")), format!("{i}\n")).unwrap();
+    }
+    for i in 0..20 {
+        std::fs::write(dir.path().join(format!("f{i:02}")), format!("v{i}\n")).unwrap();
+        git(dir.path(), &["add", "."], None);
+        git(dir.path(), &["commit", "-q", "-m", &format!("c{i}")], None);
+    }
+    let pack = pack_of(dir.path(), "main\n", &["--delta-base-offset"]);
+    // Pass 1 checks on this thread; objects resolved from deltas are checked on the others.
+    let this = std::thread::current().id();
+    let check = |_: &ObjectId, _: Kind, _: &[u8]| -> Result<(), String> {
+        if std::thread::current().id() != this {
+            Err("refused by check".into())
+        } else {
+            Ok(())
+        }
+    };
+    let mut spool = tempfile::NamedTempFile::new().unwrap();
+    let limits = Limits {
+        max_threads: 4,
+        ..Limits::default()
+    };
+    let r = index_pack(
+        &mut &pack[..],
+        spool.as_file_mut(),
+        &NoBases,
+        &limits,
+        &check,
+        &mut Discard,
+    );
+    assert!(
+        matches!(r, Err(Error::Fsck(ref m)) if m == "refused by check"),
+        "{r:?}"
+    );
+}

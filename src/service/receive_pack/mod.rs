@@ -18,6 +18,7 @@ pub mod commands;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{Read, Write};
+use std::sync::Mutex;
 
 use crate::backend::{self, Quarantine, RefUpdate, Repository};
 use crate::config::Limits;
@@ -352,14 +353,18 @@ fn run<R: Read, W: Write>(
     // Links of the received commits, trees and tags, collected while they are checked: when all
     // of them point into the pack itself, the pack is self-contained and everything it holds is
     // connected, so tips inside it need no walk (git's check-self-contained-and-connected).
-    let links: RefCell<Option<IdSet>> = RefCell::new(Some(IdSet::default()));
+    // Objects are checked from several threads (deltas resolve in parallel).
+    let links: Mutex<Option<IdSet>> = Mutex::new(Some(IdSet::default()));
     let check = |id: &ObjectId, kind: Kind, data: &[u8]| -> Result<(), String> {
         fsck_object(id, kind, data)?;
-        let mut l = links.borrow_mut();
-        if let Some(set) = l.as_mut() {
-            if record_links(kind, data, set).is_err() {
-                *l = None;
-            }
+        // Parsed outside the lock; only the insertion is serialized.
+        let mut found = Vec::new();
+        let parsed = record_links(kind, data, &mut found);
+        let mut l = links.lock().unwrap_or_else(|e| e.into_inner());
+        match (l.as_mut(), parsed) {
+            (Some(set), Ok(())) => set.extend(found),
+            (Some(_), Err(_)) => *l = None,
+            (None, _) => {}
         }
         Ok(())
     };
@@ -381,7 +386,8 @@ fn run<R: Read, W: Write>(
                 tracing::debug!(objects = received.len(), "pack received");
                 let sent: IdSet = received.iter().map(|(id, _)| *id).collect();
                 if links
-                    .borrow()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
                     .as_ref()
                     .is_some_and(|l| l.iter().all(|id| sent.contains(id)))
                 {
@@ -582,23 +588,23 @@ fn fsck_object(id: &ObjectId, kind: Kind, data: &[u8]) -> Result<(), String> {
 }
 
 /// Adds the ids `data` (a commit, tree or tag) refers to to `out`.
-fn record_links(kind: Kind, data: &[u8], out: &mut IdSet) -> Result<(), crate::odb::Error> {
+fn record_links(kind: Kind, data: &[u8], out: &mut Vec<ObjectId>) -> Result<(), crate::odb::Error> {
     match kind {
         Kind::Commit => {
             let c = crate::odb::CommitRef::parse(data)?;
-            out.insert(c.tree);
+            out.push(c.tree);
             out.extend(c.parents);
         }
         Kind::Tree => {
             for e in crate::odb::TreeIter::new(data) {
                 let e = e?;
                 if e.kind().is_some() {
-                    out.insert(e.id);
+                    out.push(e.id);
                 }
             }
         }
         Kind::Tag => {
-            out.insert(crate::odb::TagRef::parse(data)?.object);
+            out.push(crate::odb::TagRef::parse(data)?.object);
         }
         Kind::Blob => {}
     }

@@ -1,0 +1,356 @@
+//! Pass 2 of ingestion: resolving deltas, on every core.
+//!
+//! Every whole object in the pack roots a tree of deltas built on it (by offset, or by id for
+//! REF deltas). The trees are independent, so threads take roots from a shared counter and each
+//! walks its tree depth first with an explicit stack (chains may be thousands deep). What they
+//! share is read-only (the spool, the entries, the children-by-offset table, the inflated deltas
+//! kept from pass 1) except the REF-delta table, taken under a lock when a resolved object turns
+//! out to be some deltas' base, and each entry's result, set once. A failure stops every thread.
+//!
+//! Thin-pack bases (REF deltas against objects the repository has) are resolved afterwards, one
+//! at a time, through [`Resolver::resolve_on_external_base`].
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use flate2::{Decompress, FlushDecompress};
+
+use super::{BaseRef, Error, Limits, ObjectCheck, Raw};
+use crate::hash::ObjectId;
+use crate::odb::Kind;
+use crate::pack::delta;
+use crate::progress::Progress;
+
+/// Deltas no larger than this are kept in memory between the passes.
+const CACHED_DELTA_MAX: u64 = 64 * 1024;
+
+/// Inflated deltas from pass 1, in one arena: most deltas are a few hundred bytes, and reading
+/// them again would mean a `pread` and a fresh inflate each.
+pub(super) struct DeltaCache {
+    arena: Vec<u8>,
+    budget: usize,
+}
+
+impl DeltaCache {
+    /// A cache holding at most `budget` bytes.
+    pub(super) fn new(budget: usize) -> Self {
+        DeltaCache {
+            arena: Vec::new(),
+            budget,
+        }
+    }
+
+    /// Whether a delta inflating to `size` bytes is kept.
+    pub(super) fn admits(&self, size: u64) -> bool {
+        size <= CACHED_DELTA_MAX && self.arena.len() as u64 + size <= self.budget as u64
+    }
+
+    /// Bytes held so far (where the next delta starts).
+    pub(super) fn len(&self) -> usize {
+        self.arena.len()
+    }
+
+    /// Appends inflated bytes of the delta being read.
+    pub(super) fn push(&mut self, bytes: &[u8]) {
+        self.arena.extend_from_slice(bytes);
+    }
+
+    fn get(&self, range: &std::ops::Range<usize>) -> Option<&[u8]> {
+        self.arena.get(range.clone())
+    }
+}
+
+/// What the resolving threads share.
+pub(super) struct Resolver<'a> {
+    spool: &'a File,
+    raws: &'a [Raw],
+    cache: &'a DeltaCache,
+    limits: &'a Limits,
+    check: ObjectCheck<'a>,
+    /// Entries whose base is the entry at this offset.
+    by_offset: HashMap<u64, Vec<usize>>,
+    /// Entries whose base is named by id; an id's list is taken by whoever resolves it first.
+    by_id: Mutex<HashMap<ObjectId, Vec<usize>>>,
+    /// Each delta's id and kind, once resolved.
+    resolved: Vec<OnceLock<(ObjectId, Kind)>>,
+    total_deltas: u64,
+    done: AtomicU64,
+    failed: AtomicBool,
+}
+
+impl<'a> Resolver<'a> {
+    /// Indexes who builds on whom; errors on an offset base that is not an entry's start.
+    pub(super) fn new(
+        spool: &'a File,
+        raws: &'a [Raw],
+        cache: &'a DeltaCache,
+        limits: &'a Limits,
+        check: ObjectCheck<'a>,
+    ) -> Result<Self, Error> {
+        let starts: HashMap<u64, ()> = raws.iter().map(|r| (r.offset, ())).collect();
+        let mut by_offset: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut by_id: HashMap<ObjectId, Vec<usize>> = HashMap::new();
+        for (i, r) in raws.iter().enumerate() {
+            match r.base {
+                BaseRef::Offset(o) => {
+                    if !starts.contains_key(&o) {
+                        return Err(Error::Format(format!(
+                            "delta at offset {} points inside an entry",
+                            r.offset
+                        )));
+                    }
+                    by_offset.entry(o).or_default().push(i);
+                }
+                BaseRef::Id(id) => by_id.entry(id).or_default().push(i),
+                BaseRef::None => {}
+            }
+        }
+        Ok(Resolver {
+            spool,
+            raws,
+            cache,
+            limits,
+            check,
+            by_offset,
+            by_id: Mutex::new(by_id),
+            resolved: (0..raws.len()).map(|_| OnceLock::new()).collect(),
+            total_deltas: raws.iter().filter(|r| r.kind.is_none()).count() as u64,
+            done: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    /// Resolves every delta built on an object of the pack, on up to `limits.max_threads`
+    /// threads; this thread reports progress meanwhile.
+    pub(super) fn resolve_all(&self, progress: &mut dyn Progress) -> Result<(), Error> {
+        let roots: Vec<usize> = (0..self.raws.len())
+            .filter(|&i| self.raws[i].kind.is_some() && self.has_children(i))
+            .collect();
+        let threads = self.limits.max_threads.clamp(1, 64).min(roots.len().max(1));
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<(), Error> {
+            while !self.failed.load(Ordering::Relaxed) {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&root) = roots.get(n) else {
+                    return Ok(());
+                };
+                let data = inflate_at(self.spool, &self.raws[root])?;
+                if let Err(e) = self.resolve_tree(root, data) {
+                    self.failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+            Ok(())
+        };
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(&work)).collect();
+            while !handles.iter().all(|h| h.is_finished()) {
+                progress.update(
+                    "Resolving deltas",
+                    self.done.load(Ordering::Relaxed),
+                    Some(self.total_deltas),
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let mut result = Ok(());
+            for h in handles {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(Error::Format("a delta-resolving thread panicked".into()))
+                });
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        })
+    }
+
+    /// An id some unresolved REF delta still waits for (a thin pack's base), if any.
+    pub(super) fn next_missing_base(&self) -> Option<ObjectId> {
+        let by_id = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        by_id
+            .iter()
+            .find(|(_, kids)| kids.iter().any(|&k| self.known(k).is_none()))
+            .map(|(id, _)| *id)
+    }
+
+    /// Resolves the deltas built on `id`, an object from outside the pack.
+    pub(super) fn resolve_on_external_base(
+        &self,
+        id: &ObjectId,
+        kind: Kind,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        let kids = self
+            .by_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+            .unwrap_or_default();
+        for k in kids {
+            if let Some(out) = self.apply_one(k, kind, data)? {
+                self.resolve_tree(k, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry's id and kind, in pack order; an error if a delta stayed unresolved.
+    pub(super) fn finish(
+        self,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<(ObjectId, Kind)>, Error> {
+        if self.total_deltas > 0 {
+            progress.finish(
+                "Resolving deltas",
+                self.total_deltas,
+                Some(self.total_deltas),
+            );
+        }
+        (0..self.raws.len())
+            .map(|i| {
+                self.known(i).ok_or_else(|| {
+                    Error::Format(format!(
+                        "delta at offset {} could not be resolved (cycle?)",
+                        self.raws[i].offset
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    fn known(&self, i: usize) -> Option<(ObjectId, Kind)> {
+        let r = &self.raws[i];
+        match (r.id, r.kind) {
+            (Some(id), Some(kind)) => Some((id, kind)),
+            _ => self.resolved[i].get().copied(),
+        }
+    }
+
+    fn has_children(&self, i: usize) -> bool {
+        let r = &self.raws[i];
+        self.by_offset.contains_key(&r.offset)
+            || r.id.is_some_and(|id| {
+                self.by_id
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains_key(&id)
+            })
+    }
+
+    /// The deltas built on entry `i` (whose id is `id`) not taken yet.
+    fn children(&self, i: usize, id: &ObjectId) -> Vec<usize> {
+        let mut kids = self
+            .by_offset
+            .get(&self.raws[i].offset)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(more) = self
+            .by_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+        {
+            kids.extend(more);
+        }
+        kids
+    }
+
+    /// Applies delta entry `k` to `base` (of `kind`), hashes and checks the result and records
+    /// it; `None` if `k` was already resolved.
+    fn apply_one(&self, k: usize, kind: Kind, base: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        if self.known(k).is_some() {
+            return Ok(None);
+        }
+        let r = &self.raws[k];
+        let d = match r.cached.as_ref().and_then(|c| self.cache.get(c)) {
+            Some(d) => Cow::Borrowed(d),
+            None => Cow::Owned(inflate_at(self.spool, r)?),
+        };
+        let out = delta::apply(base, &d, self.limits.max_object_bytes).map_err(|source| {
+            Error::Delta {
+                offset: r.offset,
+                source,
+            }
+        })?;
+        let id = crate::hash::object_id(kind, &out).map_err(|_| Error::Collision(r.offset))?;
+        if kind != Kind::Blob {
+            (self.check)(&id, kind, &out).map_err(Error::Fsck)?;
+        }
+        if self.resolved[k].set((id, kind)).is_err() {
+            return Ok(None);
+        }
+        self.done.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(out))
+    }
+
+    /// Resolves every delta built (transitively) on entry `root`, whose content is `data`.
+    fn resolve_tree(&self, root: usize, data: Vec<u8>) -> Result<(), Error> {
+        let Some((root_id, kind)) = self.known(root) else {
+            return Err(Error::Format("unresolved base".into()));
+        };
+        // Each frame: (entry, its content, its children still to do, depth).
+        let mut stack: Vec<(std::rc::Rc<Vec<u8>>, Vec<usize>, u32)> = Vec::new();
+        stack.push((std::rc::Rc::new(data), self.children(root, &root_id), 0));
+        while let Some(frame) = stack.last_mut() {
+            let Some(child) = frame.1.pop() else {
+                stack.pop();
+                continue;
+            };
+            let depth = frame.2 + 1;
+            if depth > self.limits.max_delta_depth {
+                return Err(Error::Limit {
+                    what: "delta depth",
+                    limit: u64::from(self.limits.max_delta_depth),
+                });
+            }
+            let base = std::rc::Rc::clone(&frame.0);
+            let Some(out) = self.apply_one(child, kind, &base)? else {
+                continue;
+            };
+            let Some((id, _)) = self.known(child) else {
+                continue;
+            };
+            let kids = self.children(child, &id);
+            if !kids.is_empty() {
+                stack.push((std::rc::Rc::new(out), kids, depth));
+            }
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// One decompressor and read buffer per thread, reused for every re-read of the spool.
+    static REREAD: std::cell::RefCell<(Decompress, Vec<u8>)> =
+        std::cell::RefCell::new((Decompress::new(true), Vec::new()));
+}
+
+/// Reads and inflates entry `r` from the spool again.
+pub(super) fn inflate_at(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
+    let out = REREAD.with(|cell| -> Result<Vec<u8>, Error> {
+        let mut guard = cell.borrow_mut();
+        let (z, compressed) = &mut *guard;
+        compressed.resize(r.data_len as usize, 0);
+        spool.read_exact_at(compressed, r.data_at)?;
+        z.reset(true);
+        // One spare byte: an entry that inflates to more than its size shows up as a mismatch.
+        let mut out = Vec::with_capacity(r.size as usize + 1);
+        z.decompress_vec(compressed, &mut out, FlushDecompress::Finish)
+            .map_err(|e| {
+                Error::Format(format!("zlib error re-reading offset {}: {e}", r.offset))
+            })?;
+        Ok(out)
+    })?;
+    if out.len() as u64 != r.size {
+        return Err(Error::Format(format!(
+            "entry at offset {} changed size on re-read",
+            r.offset
+        )));
+    }
+    Ok(out)
+}
