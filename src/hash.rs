@@ -170,8 +170,15 @@ impl ObjectId {
     }
 }
 
-impl fmt::Display for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ObjectId {
+    /// Appends the lowercase hex form to `out` (no allocation of its own: ref advertisements
+    /// write thousands).
+    pub fn push_hex(&self, out: &mut Vec<u8>) {
+        let (buf, n) = self.hex_buf();
+        out.extend_from_slice(&buf[..n]);
+    }
+
+    fn hex_buf(&self) -> ([u8; 64], usize) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut buf = [0u8; 64];
         let bytes = self.as_bytes();
@@ -179,8 +186,15 @@ impl fmt::Display for ObjectId {
             buf[2 * i] = DIGITS[usize::from(b >> 4)];
             buf[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
         }
+        (buf, bytes.len() * 2)
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (buf, n) = self.hex_buf();
         // Only ASCII hex digits were written.
-        f.write_str(std::str::from_utf8(&buf[..bytes.len() * 2]).unwrap_or_default())
+        f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
     }
 }
 

@@ -75,9 +75,9 @@ impl<W: Write> SidebandWriter<W> {
             return Ok(());
         }
         for chunk in data.chunks(self.mode.max_payload()) {
-            let header = format!("{:04x}", chunk.len() + 5);
-            self.inner.write_all(header.as_bytes())?;
-            self.inner.write_all(&[channel as u8])?;
+            let h = crate::protocol::pktline::write::length_header(chunk.len() + 5);
+            self.inner
+                .write_all(&[h[0], h[1], h[2], h[3], channel as u8])?;
             self.inner.write_all(chunk)?;
         }
         Ok(())

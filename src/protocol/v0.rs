@@ -33,15 +33,23 @@ fn quote(line: &[u8]) -> String {
 /// Formats one advertisement line: `<id> <name>` plus `\0<caps>` when `caps` is given.
 pub fn ref_line(id: &ObjectId, name: &str, caps: Option<&str>) -> Vec<u8> {
     let mut v = Vec::with_capacity(42 + name.len() + caps.map_or(0, |c| c.len() + 1));
-    v.extend_from_slice(id.to_hex().as_bytes());
+    ref_line_into(&mut v, id, name, "", caps);
+    v
+}
+
+/// [`ref_line`] into a reused buffer (cleared first), the name followed by `suffix` (`^{}` for
+/// a peeled line).
+pub fn ref_line_into(v: &mut Vec<u8>, id: &ObjectId, name: &str, suffix: &str, caps: Option<&str>) {
+    v.clear();
+    id.push_hex(v);
     v.push(b' ');
     v.extend_from_slice(name.as_bytes());
+    v.extend_from_slice(suffix.as_bytes());
     if let Some(c) = caps {
         v.push(0);
         v.extend_from_slice(c.as_bytes());
     }
     v.push(b'\n');
-    v
 }
 
 /// A line of the want block (before the first flush).

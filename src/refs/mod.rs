@@ -47,9 +47,27 @@ pub fn parse_loose(name: &str, text: &[u8]) -> Result<RawRef, Error> {
     Ok(RawRef::Direct { id, peeled: None })
 }
 
-/// Reads every loose ref under `<dir>/refs` into `out` (name → value); unreadable files are
-/// skipped with a log line, as git skips broken refs in advertisements.
-pub fn read_loose(dir: &Path, out: &mut BTreeMap<String, RawRef>) -> Result<(), Error> {
+/// Every ref: `packed-refs` overlaid with the loose refs (a loose ref wins), sorted by name.
+pub fn read_all(packed_text: &[u8], dir: &Path) -> Result<Vec<(String, RawRef)>, Error> {
+    let mut out = Vec::new();
+    for_each_ref(packed_text, dir, &mut |name, value| {
+        out.push((name.to_string(), value));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The value of `name` in a list sorted by name ([`read_all`]).
+pub fn lookup<'a>(sorted: &'a [(String, RawRef)], name: &str) -> Option<&'a RawRef> {
+    sorted
+        .binary_search_by(|(n, _)| n.as_str().cmp(name))
+        .ok()
+        .map(|i| &sorted[i].1)
+}
+
+/// Reads every loose ref under `<dir>/refs` into `out` (name, value), unsorted; unreadable
+/// files are skipped with a log line, as git skips broken refs in advertisements.
+pub fn read_loose(dir: &Path, out: &mut Vec<(String, RawRef)>) -> Result<(), Error> {
     let mut stack = vec![("refs".to_string(), dir.join("refs"))];
     while let Some((prefix, path)) = stack.pop() {
         let entries = match std::fs::read_dir(&path) {
@@ -73,9 +91,7 @@ pub fn read_loose(dir: &Path, out: &mut BTreeMap<String, RawRef>) -> Result<(), 
                 stack.push((name, entry.path()));
             } else if let Ok(text) = std::fs::read(entry.path()) {
                 match parse_loose(&name, &text) {
-                    Ok(v) => {
-                        out.insert(name, v);
-                    }
+                    Ok(v) => out.push((name, v)),
                     Err(e) => tracing::warn!(refname = %name, error = %e, "skipping broken ref"),
                 }
             }
@@ -84,65 +100,171 @@ pub fn read_loose(dir: &Path, out: &mut BTreeMap<String, RawRef>) -> Result<(), 
     Ok(())
 }
 
-/// Parses `packed-refs` content `text` into `out`. Peeled (`^`) values are trusted only as git
-/// trusts them: all of them with the `fully-peeled` trait, tags' with `peeled`.
+/// Parses `packed-refs` content `text` into `out`.
 pub fn parse_packed(text: &[u8], out: &mut BTreeMap<String, RawRef>) -> Result<(), Error> {
-    let mut fully_peeled = false;
-    let mut peeled_tags = false;
-    // Collected in file order (git writes it sorted), then built into the map in one go: bulk
-    // construction from sorted input is linear, where 10,000 single inserts were most of an
-    // ls-remote's time.
-    let mut entries: Vec<(String, RawRef)> = Vec::new();
-    let mut last_is_ref = false;
-    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let bad =
-            |what: &str| Error::corrupt(format!("packed-refs line {}", i + 1), what.to_string());
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(traits) = line.strip_prefix(b"# pack-refs with:") {
-            let traits = String::from_utf8_lossy(traits);
-            fully_peeled = traits.split_whitespace().any(|t| t == "fully-peeled");
-            peeled_tags = traits.split_whitespace().any(|t| t == "peeled");
-            continue;
-        }
-        if line.starts_with(b"#") {
-            continue;
-        }
-        if let Some(hex) = line.strip_prefix(b"^") {
-            let peeled = ObjectId::from_hex(hex).map_err(|_| bad("bad peeled id"))?;
-            if !std::mem::take(&mut last_is_ref) {
-                return Err(bad("peeled line without a ref"));
-            }
-            if let Some((_, RawRef::Direct { peeled: p, .. })) = entries.last_mut() {
-                *p = Some(Some(peeled));
-            }
-            continue;
-        }
-        let hex = line.get(..40).ok_or_else(|| bad("too short"))?;
-        let id = ObjectId::from_hex(hex).map_err(|_| bad("bad object id"))?;
-        let name = line
-            .get(41..)
-            .filter(|_| line.get(40) == Some(&b' '))
-            .and_then(|n| std::str::from_utf8(n).ok())
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| bad("bad ref name"))?
-            .to_string();
-        let trusted = fully_peeled || (peeled_tags && name.starts_with("refs/tags/"));
-        entries.push((
-            name,
-            RawRef::Direct {
-                id,
-                peeled: trusted.then_some(None),
-            },
-        ));
-        last_is_ref = true;
+    out.extend(parse_packed_sorted(text)?);
+    Ok(())
+}
+
+/// Parses `packed-refs` content `text` into a list sorted by name (git writes it sorted; an
+/// unsorted file is sorted here, the last of duplicate names winning).
+pub fn parse_packed_sorted(text: &[u8]) -> Result<Vec<(String, RawRef)>, Error> {
+    let lines = PackedLines::new(text);
+    let mut entries: Vec<(String, RawRef)> = Vec::with_capacity(lines.estimate());
+    for e in lines {
+        let (name, value) = e?;
+        entries.push((name.to_string(), value));
     }
-    if out.is_empty() {
-        *out = entries.into_iter().collect();
+    if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+        // Stable: among equal names the later line stays last, and is kept.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut deduped: Vec<(String, RawRef)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match deduped.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => deduped.push(e),
+            }
+        }
+        entries = deduped;
+    }
+    Ok(entries)
+}
+
+/// The refs of a `packed-refs` file, in file order, parsed as they are read (names borrowed
+/// from the text). Peeled (`^`) values are trusted only as git trusts them: all of them with
+/// the `fully-peeled` trait, tags' with `peeled`.
+pub struct PackedLines<'a> {
+    lines: std::iter::Peekable<std::iter::Enumerate<std::slice::Split<'a, u8, fn(&u8) -> bool>>>,
+    fully_peeled: bool,
+    peeled_tags: bool,
+    /// The header's `sorted` trait: git promises names in byte order, no duplicates.
+    sorted: bool,
+    len: usize,
+}
+
+fn is_newline(b: &u8) -> bool {
+    *b == b'\n'
+}
+
+impl<'a> PackedLines<'a> {
+    /// Starts reading `text`, taking its traits from the header line.
+    pub fn new(text: &'a [u8]) -> Self {
+        let mut p = PackedLines {
+            lines: text
+                .split(is_newline as fn(&u8) -> bool)
+                .enumerate()
+                .peekable(),
+            fully_peeled: false,
+            peeled_tags: false,
+            sorted: false,
+            len: text.len(),
+        };
+        if let Some((_, first)) = p.lines.peek() {
+            if let Some(traits) = first.strip_prefix(b"# pack-refs with:") {
+                let traits = String::from_utf8_lossy(traits);
+                let has = |t: &str| traits.split_whitespace().any(|x| x == t);
+                p.fully_peeled = has("fully-peeled");
+                p.peeled_tags = has("peeled");
+                p.sorted = has("sorted");
+            }
+        }
+        p
+    }
+
+    /// Whether the file promises sorted, unique names.
+    pub fn sorted(&self) -> bool {
+        self.sorted
+    }
+
+    /// A guess at the number of refs, for preallocation (a line is at least 42 bytes).
+    fn estimate(&self) -> usize {
+        self.len / 50 + 1
+    }
+}
+
+impl<'a> Iterator for PackedLines<'a> {
+    type Item = Result<(&'a str, RawRef), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bad = |i: usize, what: &str| {
+            Error::corrupt(format!("packed-refs line {}", i + 1), what.to_string())
+        };
+        loop {
+            let (i, line) = self.lines.next()?;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            if line.starts_with(b"^") {
+                return Some(Err(bad(i, "peeled line without a ref")));
+            }
+            let Some(hex) = line.get(..40) else {
+                return Some(Err(bad(i, "too short")));
+            };
+            let Ok(id) = ObjectId::from_hex(hex) else {
+                return Some(Err(bad(i, "bad object id")));
+            };
+            let Some(name) = line
+                .get(41..)
+                .filter(|_| line.get(40) == Some(&b' '))
+                .and_then(|n| std::str::from_utf8(n).ok())
+                .filter(|n| !n.is_empty())
+            else {
+                return Some(Err(bad(i, "bad ref name")));
+            };
+            let trusted = self.fully_peeled || (self.peeled_tags && name.starts_with("refs/tags/"));
+            let mut peeled = trusted.then_some(None);
+            if let Some((j, next)) = self.lines.peek() {
+                if let Some(hex) = next.strip_prefix(b"^") {
+                    let hex = hex.strip_suffix(b"\r").unwrap_or(hex);
+                    let j = *j;
+                    let Ok(p) = ObjectId::from_hex(hex) else {
+                        return Some(Err(bad(j, "bad peeled id")));
+                    };
+                    peeled = Some(Some(p));
+                    self.lines.next();
+                }
+            }
+            return Some(Ok((name, RawRef::Direct { id, peeled })));
+        }
+    }
+}
+
+/// Calls `f` with every ref: `packed-refs` (`packed_text`) overlaid with the loose refs under
+/// `dir` (a loose ref wins), in name order, streaming: with a sorted `packed-refs` no list of
+/// its refs is built (10,000 refs: most of an ls-remote's time and memory went into one).
+pub fn for_each_ref(
+    packed_text: &[u8],
+    dir: &Path,
+    f: &mut dyn FnMut(&str, RawRef) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut loose = Vec::new();
+    read_loose(dir, &mut loose)?;
+    loose.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut loose = loose.into_iter().peekable();
+    let mut emit = |name: &str, value: RawRef| -> Result<(), Error> {
+        while let Some((n, v)) = loose.next_if(|l| l.0.as_str() < name) {
+            f(&n, v)?;
+        }
+        match loose.next_if(|l| l.0 == name) {
+            Some((n, v)) => f(&n, v),
+            None => f(name, value),
+        }
+    };
+    let lines = PackedLines::new(packed_text);
+    if lines.sorted() {
+        for e in lines {
+            let (name, value) = e?;
+            emit(name, value)?;
+        }
     } else {
-        out.extend(entries);
+        for (name, value) in parse_packed_sorted(packed_text)? {
+            emit(&name, value)?;
+        }
+    }
+    drop(emit);
+    for (n, v) in loose {
+        f(&n, v)?;
     }
     Ok(())
 }
@@ -197,6 +319,67 @@ mod tests {
                 parse_packed(bad.as_bytes(), &mut BTreeMap::new()).is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn packed_and_loose_merge_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        let heads = dir.path().join("refs/heads");
+        std::fs::create_dir_all(&heads).unwrap();
+        std::fs::write(heads.join("b"), format!("{B}\n")).unwrap();
+        std::fs::write(heads.join("d"), "ref: refs/heads/a\n").unwrap();
+        // Unsorted, with a duplicate: sorted, the last line wins.
+        let packed =
+            format!("{A} refs/heads/c\n{A} refs/heads/b\n{A} refs/heads/a\n{B} refs/heads/c\n");
+        let all = read_all(packed.as_bytes(), dir.path()).unwrap();
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "refs/heads/a",
+                "refs/heads/b",
+                "refs/heads/c",
+                "refs/heads/d"
+            ]
+        );
+        let b = ObjectId::from_hex(B.as_bytes()).unwrap();
+        assert!(
+            matches!(lookup(&all, "refs/heads/b"), Some(RawRef::Direct { id, .. }) if *id == b)
+        );
+        assert!(
+            matches!(lookup(&all, "refs/heads/c"), Some(RawRef::Direct { id, .. }) if *id == b)
+        );
+        assert_eq!(
+            lookup(&all, "refs/heads/d"),
+            Some(&RawRef::Symbolic("refs/heads/a".into()))
+        );
+        assert_eq!(lookup(&all, "refs/heads/e"), None);
+        assert_eq!(read_all(b"", dir.path()).unwrap().len(), 2);
+        // The `sorted` trait: streamed as they come, loose refs merged in, peeled lines kept.
+        let packed = format!(
+            "# pack-refs with: peeled fully-peeled sorted \n{A} refs/heads/a\n{A} refs/heads/c\n{A} refs/tags/t\n^{B}\n"
+        );
+        let all = read_all(packed.as_bytes(), dir.path()).unwrap();
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "refs/heads/a",
+                "refs/heads/b",
+                "refs/heads/c",
+                "refs/heads/d",
+                "refs/tags/t"
+            ]
+        );
+        assert!(
+            matches!(lookup(&all, "refs/tags/t"), Some(RawRef::Direct { peeled: Some(Some(p)), .. }) if *p == b)
+        );
+        for bad in [
+            format!("{A} refs/heads/a\n^{B}\n^{B}\n"),
+            format!("{A} refs/heads/a\n^zz\n"),
+        ] {
+            assert!(read_all(bad.as_bytes(), dir.path()).is_err(), "{bad}");
         }
     }
 

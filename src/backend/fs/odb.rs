@@ -36,10 +36,13 @@ const COPY_BY_READ: usize = 256 << 10;
 /// Deepest delta chain followed.
 const MAX_CHAIN: usize = 10_000;
 
-fn map(path: &Path) -> Result<Mmap, Error> {
+/// Maps a file that is only ever replaced, never modified in place: pack files, their indexes,
+/// and `packed-refs`.
+pub(crate) fn map(path: &Path) -> Result<Mmap, Error> {
     let file = File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    // SAFETY: git never modifies pack and index files in place: new ones are written under
-    // temporary names and renamed, old ones are unlinked, so the mapped bytes do not change
+    // SAFETY: git never modifies these files in place: new ones are written under temporary
+    // names (`packed-refs.lock` for packed-refs) and renamed, old ones are unlinked, so the
+    // mapped bytes do not change
     // under us (an unlinked file stays mapped until we drop the map). Every access through the
     // map is bounds-checked slice access.
     #[allow(unsafe_code)]

@@ -4,6 +4,18 @@ use std::io::Write;
 
 use super::MAX_DATA_LEN;
 
+/// The four hex digits of a pkt-line length (`len` includes the header itself).
+pub(crate) fn length_header(len: usize) -> [u8; 4] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let n = len & 0xffff;
+    [
+        DIGITS[n >> 12],
+        DIGITS[(n >> 8) & 0xf],
+        DIGITS[(n >> 4) & 0xf],
+        DIGITS[n & 0xf],
+    ]
+}
+
 /// A pkt-line writer over `W`.
 pub struct Writer<W: Write> {
     inner: W,
@@ -27,8 +39,7 @@ impl<W: Write> Writer<W> {
             let shown = &payload[..payload.len().min(200)];
             tracing::trace!(">> {}", String::from_utf8_lossy(shown).trim_end());
         }
-        let header = format!("{:04x}", payload.len() + 4);
-        self.inner.write_all(header.as_bytes())?;
+        self.inner.write_all(&length_header(payload.len() + 4))?;
         self.inner.write_all(payload)
     }
 

@@ -331,16 +331,8 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         let head = self.repo.head()?;
         self.head = Some(head.clone());
         self.refs = self.repo.refs()?;
+        // Built when wants arrive (an ls-remote never needs them).
         self.tips.clear();
-        if let Some(id) = head.id {
-            self.tips.insert(id);
-        }
-        for r in &self.refs {
-            self.tips.insert(r.id);
-            if let Some(p) = r.peeled {
-                self.tips.insert(p);
-            }
-        }
         let config = self.repo.config();
         let allow_tip = config
             .get_bool("uploadpack.allowTipSHA1InWant")
@@ -373,21 +365,24 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             Some(h) => h,
             None => self.repo.head()?,
         };
-        let mut entries: Vec<(ObjectId, String)> = Vec::with_capacity(self.refs.len() + 1);
+        // Streamed through one buffer; the capabilities ride on the first line.
+        let mut line = Vec::with_capacity(256);
+        let mut caps = Some(caps.as_str());
         if let Some(id) = head.id {
-            entries.push((id, "HEAD".into()));
+            v0::ref_line_into(&mut line, &id, "HEAD", "", caps.take());
+            self.writer.data(&line)?;
         }
         for r in &self.refs {
-            entries.push((r.id, r.name.clone()));
+            v0::ref_line_into(&mut line, &r.id, &r.name, "", caps.take());
+            self.writer.data(&line)?;
             if let Some(p) = r.peeled {
-                entries.push((p, format!("{}^{{}}", r.name)));
+                v0::ref_line_into(&mut line, &p, &r.name, "^{}", None);
+                self.writer.data(&line)?;
             }
         }
-        if entries.is_empty() {
-            entries.push((self.repo.hash_kind().null(), "capabilities^{}".into()));
-        }
-        for (i, (id, name)) in entries.iter().enumerate() {
-            let line = v0::ref_line(id, name, (i == 0).then_some(caps.as_str()));
+        if let Some(caps) = caps {
+            let null = self.repo.hash_kind().null();
+            v0::ref_line_into(&mut line, &null, "capabilities^{}", "", Some(caps));
             self.writer.data(&line)?;
         }
         self.writer.flush_pkt()?;
@@ -505,6 +500,14 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
 
     /// Every want must be an advertised tip, or allowed by `uploadpack.allow*SHA1InWant`.
     fn check_wants(&mut self) -> Result<(), Error> {
+        if self.tips.is_empty() {
+            let head = self.head.as_ref().and_then(|h| h.id);
+            self.tips.extend(head);
+            for r in &self.refs {
+                self.tips.insert(r.id);
+                self.tips.extend(r.peeled);
+            }
+        }
         check_unlisted_wants(self.repo, &self.tips, &self.wants)
     }
 
