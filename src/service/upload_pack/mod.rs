@@ -888,10 +888,7 @@ fn include_tags(
         // Add the whole chain of tag objects from the ref down to the peeled object.
         let mut current = r.id;
         while current != peeled && in_pack.insert(current) {
-            objects.push(walk::PackObject {
-                id: current,
-                kind: crate::odb::Kind::Tag,
-            });
+            objects.push(walk::PackObject::unnamed(current, crate::odb::Kind::Tag));
             let obj = repo
                 .read_object(&current)?
                 .ok_or(backend::Error::MissingObject(current))?;
