@@ -20,6 +20,12 @@ const BUCKET_LIMIT: usize = 64;
 const MAX_COPY: usize = 0x10000;
 /// Longest insert instruction (the opcode's low 7 bits).
 const MAX_INSERT: usize = 127;
+/// Matches shorter than this are checked for a longer one starting inside them.
+const LAZY: usize = 64;
+/// How much further a later match must reach to be preferred (about one copy instruction).
+const LAZY_GAIN: usize = 8;
+/// The shortest part of a short match still worth a copy instruction when a later match wins.
+const MIN_SHORT_COPY: usize = 8;
 /// Multiplier of the polynomial rolling hash (odd, so no information is shifted out).
 const PRIME: u32 = 0x0100_0193;
 
@@ -70,34 +76,43 @@ impl DeltaIndex {
             base.len() / BLOCK
         };
         let bits = (blocks.max(1).next_power_of_two().trailing_zeros()).clamp(4, 31);
-        let mut entries = Vec::with_capacity(blocks);
-        let mut next = Vec::with_capacity(blocks);
-        let mut heads = vec![u32::MAX; 1 << bits];
         let shift = 32 - bits;
-        let mut counts = vec![0u8; 1 << bits];
+        // Every block but the repeats in a run of identical blocks (the first of a run is kept:
+        // extending a match from it covers the rest).
+        let mut all: Vec<(u32, u32)> = Vec::with_capacity(blocks);
+        let mut counts = vec![0u32; 1 << bits];
         let mut previous: Option<&[u8]> = None;
-        let base_ref = &base[..];
-        // From the end backwards, so each bucket lists earlier offsets first (git does the same:
-        // copies from earlier in the base are as good and stay within the 4-byte offset).
-        for b in (0..blocks).rev() {
+        for b in 0..blocks {
             let offset = b * BLOCK;
-            let block = &base_ref[offset..offset + BLOCK];
-            // A run of identical blocks needs only one entry: extending a match covers the rest.
+            let block = &base[offset..offset + BLOCK];
             if previous == Some(block) {
                 continue;
             }
             previous = Some(block);
             let hash = block_hash(block);
-            let bucket = bucket_of(hash, shift);
-            if usize::from(counts[bucket]) >= BUCKET_LIMIT {
-                continue;
-            }
-            counts[bucket] += 1;
-            let entry = entries.len() as u32;
-            entries.push((offset as u32, hash));
-            next.push(heads[bucket]);
-            heads[bucket] = entry;
+            counts[bucket_of(hash, shift)] += 1;
+            all.push((offset as u32, hash));
         }
+        // Crowded buckets keep a uniform sample across the base (as git's culling does), so a
+        // block repeated all over the file still has candidates near every place.
+        let mut seen = vec![0u32; 1 << bits];
+        all.retain(|&(_, hash)| {
+            let bucket = bucket_of(hash, shift);
+            let (n, c) = (seen[bucket] as u64, u64::from(counts[bucket]));
+            seen[bucket] += 1;
+            c <= BUCKET_LIMIT as u64
+                || n == 0
+                || n * BUCKET_LIMIT as u64 / c != (n - 1) * BUCKET_LIMIT as u64 / c
+        });
+        // Linked from the end so each bucket lists lower offsets first (shorter copy operands).
+        let mut heads = vec![u32::MAX; 1 << bits];
+        let mut next = vec![u32::MAX; all.len()];
+        for (e, &(_, hash)) in all.iter().enumerate().rev() {
+            let bucket = bucket_of(hash, shift);
+            next[e] = heads[bucket];
+            heads[bucket] = e as u32;
+        }
+        let entries = all;
         DeltaIndex {
             base,
             heads,
@@ -131,11 +146,7 @@ impl DeltaIndex {
             let offset = offset as usize;
             let have = &self.base[offset..];
             let limit = have.len().min(want.len());
-            let len = have[..limit]
-                .iter()
-                .zip(&want[..limit])
-                .take_while(|(a, b)| a == b)
-                .count();
+            let len = common_prefix(have, want);
             if len > best.1 {
                 best = (offset, len);
                 if len == limit {
@@ -150,6 +161,50 @@ impl DeltaIndex {
         }
     }
 
+    /// The longer of the hash table's best match at `pos` and the match at base offset
+    /// `diagonal`: (base offset, length), length 0 for none.
+    fn best_match(&self, hash: u32, target: &[u8], pos: usize, diagonal: usize) -> (usize, usize) {
+        let (mut offset, mut len) = self.longest_match(hash, target, pos);
+        if let Some(have) = self.base.get(diagonal..) {
+            let n = common_prefix(have, &target[pos..]);
+            if n >= BLOCK && n > len {
+                (offset, len) = (diagonal, n);
+            }
+        }
+        (offset, len)
+    }
+
+    /// Moves a match at `pos` back over literal bytes (not before `floor`) the base also has;
+    /// returns the new start.
+    fn extend_back(
+        &self,
+        target: &[u8],
+        floor: usize,
+        mut pos: usize,
+        offset: &mut usize,
+        len: &mut usize,
+    ) -> usize {
+        while pos > floor && *offset > 0 && target[pos - 1] == self.base[*offset - 1] {
+            pos -= 1;
+            *offset -= 1;
+            *len += 1;
+        }
+        pos
+    }
+
+    /// A match starting `k` bytes into the `len`-byte match at `pos` that reaches clearly further:
+    /// (k, base offset, length).
+    fn later_match(&self, target: &[u8], pos: usize, len: usize) -> Option<(usize, usize, usize)> {
+        let end = pos + len;
+        (1..=len)
+            .take_while(|k| pos + k + BLOCK <= target.len())
+            .find_map(|k| {
+                let at = pos + k;
+                let (o, l) = self.longest_match(block_hash(&target[at..at + BLOCK]), target, at);
+                (l > 0 && at + l > end + LAZY_GAIN).then_some((k, o, l))
+            })
+    }
+
     /// A delta turning this index's base into `target`, or `None` once it would exceed
     /// `max_size` bytes (`0` = no limit).
     pub fn delta(&self, target: &[u8], max_size: usize) -> Option<Vec<u8>> {
@@ -160,6 +215,10 @@ impl DeltaIndex {
         write_varint(self.base.len() as u64, &mut out.out);
         write_varint(target.len() as u64, &mut out.out);
         let mut literal_start = 0;
+        // Where the last copy ended in the base: the literal bytes since then most likely
+        // replaced as many base bytes, so the base continues there (the diagonal). Trying it
+        // first finds the right copy even when the hash table's sample missed that block.
+        let mut copy_end = 0;
         let mut pos = 0;
         let mut hash = None;
         while pos + BLOCK <= target.len() {
@@ -167,7 +226,8 @@ impl DeltaIndex {
                 Some(h) => h,
                 None => block_hash(&target[pos..pos + BLOCK]),
             };
-            let (mut offset, mut len) = self.longest_match(h, target, pos);
+            let (mut offset, mut len) =
+                self.best_match(h, target, pos, copy_end + (pos - literal_start));
             if len == 0 {
                 // Roll the window one byte on.
                 hash = target.get(pos + BLOCK).map(|&incoming| {
@@ -178,16 +238,23 @@ impl DeltaIndex {
                 pos += 1;
                 continue;
             }
-            // Take back literal bytes the base also has just before the match.
-            let mut start = pos;
-            while start > literal_start && offset > 0 && target[start - 1] == self.base[offset - 1]
-            {
-                start -= 1;
-                offset -= 1;
-                len += 1;
+            let mut start = self.extend_back(target, literal_start, pos, &mut offset, &mut len);
+            // A short match may hide a long one starting inside it (a line that repeats a common
+            // prefix, then the real continuation): look ahead, as zlib's lazy matching does.
+            if len < LAZY {
+                if let Some((k, o2, l2)) = self.later_match(target, start, len) {
+                    if k >= MIN_SHORT_COPY {
+                        out.insert(&target[literal_start..start])?;
+                        out.copy(offset, k)?;
+                        literal_start = start + k;
+                    }
+                    (start, offset, len) = (start + k, o2, l2);
+                    start = self.extend_back(target, literal_start, start, &mut offset, &mut len);
+                }
             }
             out.insert(&target[literal_start..start])?;
             out.copy(offset, len)?;
+            copy_end = offset + len;
             pos = start + len;
             literal_start = pos;
             hash = None;
@@ -195,6 +262,11 @@ impl DeltaIndex {
         out.insert(&target[literal_start..])?;
         Some(out.out)
     }
+}
+
+/// Length of the common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Instruction output with the size cut-off.
