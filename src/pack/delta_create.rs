@@ -347,7 +347,7 @@ impl Encoder {
 }
 
 /// Appends `v` as a little-endian base-128 varint (the delta header's size encoding).
-fn write_varint(mut v: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_varint(mut v: u64, out: &mut Vec<u8>) {
     loop {
         let b = (v & 0x7f) as u8;
         v >>= 7;

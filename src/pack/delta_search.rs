@@ -464,6 +464,23 @@ mod tests {
         ]
     }
 
+    /// [`find_deltas`] with default options.
+    fn search_default(
+        r: &MemoryRepository,
+        objects: &[PackObject],
+        nodes: &[Node],
+    ) -> HashMap<u32, NewDelta> {
+        find_deltas(
+            r,
+            objects,
+            nodes,
+            &SearchOptions::default(),
+            6,
+            &mut Discard,
+        )
+        .unwrap()
+    }
+
     /// Depth of each object's chain in `found` (bases that are not found are roots).
     fn depth(found: &HashMap<u32, NewDelta>, mut p: u32) -> u32 {
         let mut d = 0;
@@ -522,15 +539,7 @@ mod tests {
                 reused_base: None,
             },
         ];
-        let found = find_deltas(
-            &r,
-            &objects,
-            &nodes,
-            &SearchOptions::default(),
-            6,
-            &mut Discard,
-        )
-        .unwrap();
+        let found = search_default(&r, &objects, &nodes);
         assert!(found.is_empty(), "{found:?}");
         // With the reused object resting elsewhere, 1 may use it.
         let nodes = vec![
@@ -540,15 +549,7 @@ mod tests {
             },
             nodes[1],
         ];
-        let found = find_deltas(
-            &r,
-            &objects,
-            &nodes,
-            &SearchOptions::default(),
-            6,
-            &mut Discard,
-        )
-        .unwrap();
+        let found = search_default(&r, &objects, &nodes);
         assert_eq!(found.get(&1).map(|d| d.base), Some(0));
     }
 

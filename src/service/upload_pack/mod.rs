@@ -782,7 +782,9 @@ fn stream_pack<W: Write>(
 
 /// The delta search's limits from the repository config: `pack.window` (10), `pack.depth` (50,
 /// and at most 4095 as in git), `pack.windowMemory` (0 = unlimited) and `pack.deltaCacheSize`
-/// (256 MiB). Negative values count as 0 (for the window: no search).
+/// (256 MiB). Negative values count as 0 (for the window: no search). Deviation: a
+/// `pack.deltaCacheSize` of 0 keeps no delta (git: no limit), since a server's memory must stay
+/// bounded; deltas not kept are recomputed when written.
 fn search_options(
     repo: &dyn Repository,
 ) -> Result<crate::pack::delta_search::SearchOptions, Error> {
