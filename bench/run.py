@@ -59,7 +59,9 @@ def run_case(case, server, sluice, repo, tmp, out_file):
     url = f"file://{repo}"
     dst = os.path.join(tmp, f"dst-{server}")
     shutil.rmtree(dst, ignore_errors=True)
-    if case in ("clone-v0", "clone-v2", "clone-bitmap", "clone-graph"):
+    if case == "clone-loose":
+        url = f"file://{os.path.join(tmp, 'loose.git')}"
+    if case in ("clone-v0", "clone-v2", "clone-bitmap", "clone-graph", "clone-loose"):
         v = "2" if case == "clone-v2" else "0"
         sh(["git", "-c", f"protocol.version={v}", "clone", "-q", "--bare", "--no-local", up, url, dst], env=env)
     elif case in ("serve-clone", "serve-bitmap"):
@@ -127,6 +129,31 @@ def prepare(tmp, repo):
         sh(["git", "add", "."], cwd=work)
         sh(["git", "commit", "-q", "-m", f"ten {i}"], cwd=work)
     sh(["git", "branch", "ten"], cwd=work)
+    # clone-loose: a copy whose last 500 commits (small edits to five ~36 KiB text files) were
+    # pushed and stored as loose objects on top of the pack, never repacked: the delta search's
+    # case.
+    loose = os.path.join(tmp, "loose.git")
+    sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", loose])
+    sh(["git", "config", "receive.unpackLimit", "1000000"], cwd=loose)
+    sh(["git", "config", "gc.auto", "0"], cwd=loose)
+    lwork = os.path.join(tmp, "loose-work.git")
+    sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", lwork])
+    files = [[f"file {f} holds line number {k}\n" for k in range(1200)] for f in range(5)]
+    stream = []
+    for i in range(1, 501):
+        stream.append(f"commit refs/heads/main\ncommitter B <b@x> {1800000000 + i * 60} +0000\n")
+        msg = f"loose {i}\n"
+        stream.append(f"data {len(msg)}\n{msg}")
+        if i == 1:
+            stream.append("from refs/heads/main^0\n")
+        for f in (i % 5, (i * 3 + 1) % 5):
+            files[f][(i * 37) % 1200] = f"line rewritten by commit {i}\n"
+            files[f].append(f"appended by commit {i}\n")
+            body = "".join(files[f])
+            stream.append(f"M 100644 inline loose/f{f}.txt\ndata {len(body)}\n{body}\n")
+    sh(["git", "fast-import", "--quiet"], cwd=lwork, input="".join(stream).encode())
+    sh(["git", "push", "-q", f"file://{loose}", "main"], cwd=lwork)
+    shutil.rmtree(lwork)
 
 
 def main():
@@ -135,7 +162,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,serve-clone,serve-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,serve-clone,serve-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):

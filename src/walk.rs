@@ -59,6 +59,31 @@ pub struct PackObject {
     pub id: ObjectId,
     /// Its kind.
     pub kind: Kind,
+    /// [`name_hash`] of the path it was reached by (0 when unknown: commits, tags, root trees,
+    /// objects named directly or counted from a bitmap). The delta search sorts by it so that
+    /// versions of one file meet in its window.
+    pub name_hash: u32,
+}
+
+impl PackObject {
+    /// An object reached by no path (name hash 0).
+    pub fn unnamed(id: ObjectId, kind: Kind) -> Self {
+        PackObject {
+            id,
+            kind,
+            name_hash: 0,
+        }
+    }
+}
+
+/// git's `pack_name_hash` continued over `name`: starting from `hash` (0 for an empty path), each
+/// byte that is not white space shifts in from the top, so the last characters weigh most and
+/// files ending alike (`.c`) sort together. Because it is a fold, the hash of `dir/file` is the
+/// hash of `dir` continued over `/file`.
+pub fn name_hash(hash: u32, name: &[u8]) -> u32 {
+    name.iter()
+        .filter(|c| !matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+        .fold(hash, |h, &c| (h >> 2).wrapping_add(u32::from(c) << 24))
 }
 
 /// The result of [`objects_for_pack`].
@@ -276,10 +301,7 @@ pub fn objects_for_pack(
                 break;
             }
             if !uninteresting_objects.contains(&current) && sent.insert(current) {
-                out.push(PackObject {
-                    id: current,
-                    kind: Kind::Tag,
-                });
+                out.push(PackObject::unnamed(current, Kind::Tag));
             }
             let o = repo.read_object(&current)?.ok_or_else(|| Error::Missing {
                 id: current,
@@ -395,10 +417,7 @@ pub fn objects_for_pack(
     for c in &commits {
         sent.insert(*c);
         if keep_kind(Kind::Commit, c) {
-            out.push(PackObject {
-                id: *c,
-                kind: Kind::Commit,
-            });
+            out.push(PackObject::unnamed(*c, Kind::Commit));
         }
     }
     let mut trees: Vec<(ObjectId, bool)> = Vec::with_capacity(commits.len() + root_trees.len());
@@ -417,10 +436,7 @@ pub fn objects_for_pack(
     }
     for b in loose_blobs {
         if !uninteresting_objects.contains(&b) && sent.insert(b) {
-            out.push(PackObject {
-                id: b,
-                kind: Kind::Blob,
-            });
+            out.push(PackObject::unnamed(b, Kind::Blob));
         }
     }
     progress.finish("Counting objects", out.len() as u64, Some(out.len() as u64));
@@ -499,8 +515,9 @@ impl TreeWalker<'_> {
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
         let repo = self.repo;
-        let mut stack = vec![(*tree, 0u64)];
-        while let Some((t, depth)) = stack.pop() {
+        // (tree, depth, name hash of its path).
+        let mut stack = vec![(*tree, 0u64, 0u32)];
+        while let Some((t, depth, hash)) = stack.pop() {
             if self.uninteresting.contains(&t) || sent.contains(&t) {
                 continue;
             }
@@ -510,6 +527,7 @@ impl TreeWalker<'_> {
                 out.push(PackObject {
                     id: t,
                     kind: Kind::Tree,
+                    name_hash: hash,
                 });
             }
             if self.filter.is_some_and(|f| !f.descends(depth + 1)) {
@@ -527,11 +545,15 @@ impl TreeWalker<'_> {
                     expected: Kind::Tree,
                 });
             }
+            // Paths below the root are "dir/name"; the root's entries are just "name".
+            let prefix = if depth == 0 { 0 } else { name_hash(hash, b"/") };
             let mut subtrees = Vec::new();
             for entry in TreeIter::new(&obj.data) {
                 let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
                 match entry.kind() {
-                    Some(Kind::Tree) => subtrees.push((entry.id, depth + 1)),
+                    Some(Kind::Tree) => {
+                        subtrees.push((entry.id, depth + 1, name_hash(prefix, entry.name)))
+                    }
                     Some(kind) => {
                         if self.uninteresting.contains(&entry.id) || sent.contains(&entry.id) {
                             continue;
@@ -547,7 +569,11 @@ impl TreeWalker<'_> {
                             });
                         }
                         sent.insert(entry.id);
-                        out.push(PackObject { id: entry.id, kind });
+                        out.push(PackObject {
+                            id: entry.id,
+                            kind,
+                            name_hash: name_hash(prefix, entry.name),
+                        });
                     }
                     None => {}
                 }
@@ -652,5 +678,27 @@ mod tests {
             ),
             Err(Error::Missing { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod name_hash_tests {
+    use super::name_hash;
+
+    #[test]
+    fn name_hash_is_gits_and_composes() {
+        // git: hash = (hash >> 2) + (c << 24) over non-space bytes.
+        let mut h = 0u32;
+        for c in b"ab.c" {
+            h = (h >> 2).wrapping_add(u32::from(*c) << 24);
+        }
+        assert_eq!(name_hash(0, b"ab.c"), h);
+        assert_eq!(name_hash(0, b"a b.\tc"), h);
+        let dir = name_hash(0, b"src/pack");
+        assert_eq!(
+            name_hash(name_hash(dir, b"/"), b"write.rs"),
+            name_hash(0, b"src/pack/write.rs")
+        );
+        assert_eq!(name_hash(0, b""), 0);
     }
 }

@@ -173,17 +173,7 @@ pub fn apply(base: &[u8], delta: &[u8], max_result: u64) -> Result<Vec<u8>, Erro
 mod tests {
     use super::*;
 
-    fn size(mut v: u64, out: &mut Vec<u8>) {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
+    use crate::pack::delta_create::write_varint as size;
 
     #[test]
     fn copy_and_insert() {

@@ -1,7 +1,9 @@
-//! Packs: the entry header codec, delta application, `.idx` and multi-pack-index reading, and pack writing.
+//! Packs: the entry header codec, delta application, delta creation and search, `.idx` and multi-pack-index reading, and pack writing.
 
 pub mod bitmap;
 pub mod delta;
+pub mod delta_create;
+pub mod delta_search;
 pub mod entry;
 pub mod ewah;
 pub mod idx_write;

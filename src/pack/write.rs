@@ -5,7 +5,13 @@
 //! and deltas are copied compressed, byte for byte. A stored delta is kept when its base is in
 //! this pack (written first, so an OFS_DELTA can point back at it) or, for thin packs, when the
 //! client already has the base ([`crate::walk::Walk::edge`]); otherwise the object is inflated
-//! and written whole. Memory holds at most one object at a time.
+//! and written whole.
+//!
+//! Objects with no reusable stored form (loose objects, deltas whose base is not in the pack)
+//! are *targets* of a delta search ([`crate::pack::delta_search`]) before anything is written;
+//! a delta found there is written as OFS_DELTA (or REF_DELTA) after its base. When every object is
+//! reused, the search costs one look at each stored entry and nothing else. Memory holds one
+//! object at a time while writing, plus what the search keeps (bounded by its options).
 
 use std::io::Write;
 
@@ -14,6 +20,7 @@ use flate2::Compression;
 
 use crate::backend::{self, RawEntry, Repository, StoredForm};
 use crate::hash::{Hasher, IdMap, IdSet, ObjectId};
+use crate::pack::delta_search::{self, NewDelta, Node, SearchOptions};
 use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
 use crate::progress::Progress;
 use crate::walk::PackObject;
@@ -31,6 +38,8 @@ pub struct WriteOptions {
     pub compression: u32,
     /// Longest delta chain to reuse.
     pub max_delta_depth: u32,
+    /// The delta search for objects that would be written whole (`window` below 2 turns it off).
+    pub search: SearchOptions,
 }
 
 impl Default for WriteOptions {
@@ -41,6 +50,7 @@ impl Default for WriteOptions {
             reuse_deltas: true,
             compression: 6,
             max_delta_depth: 50,
+            search: SearchOptions::default(),
         }
     }
 }
@@ -75,6 +85,9 @@ pub enum Error {
     /// Writing failed.
     #[error("writing pack: {0}")]
     Io(#[from] std::io::Error),
+    /// The delta search failed.
+    #[error(transparent)]
+    Search(#[from] delta_search::Error),
 }
 
 /// A `Write` that hashes and counts what passes through (the pack trailer's hash: each object
@@ -143,6 +156,8 @@ enum Plan {
     Reuse,
     DeltaInPack(ObjectId),
     ThinDelta(ObjectId),
+    /// A delta the search found (against an object in this pack).
+    NewDelta(ObjectId),
 }
 
 /// Writes `objects` as a pack to `out`; `edge` holds objects the client has (thin-pack bases).
@@ -155,6 +170,7 @@ pub fn write_pack(
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
     let index: IdMap<usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    let found = search(repo, objects, &index, edge, opts, progress)?;
     let mut w = Hashing::start(out, objects.len())?;
 
     let mut stats = WriteStats::default();
@@ -172,9 +188,18 @@ pub fn write_pack(
                 stack.pop();
                 continue;
             }
-            let entry = repo.raw_entry(&id)?;
-            let plan = plan(entry.as_ref(), &index, edge, opts, &in_progress);
-            if let Plan::DeltaInPack(base) = plan {
+            let new_delta = found.get(&(index[&id] as u32));
+            let entry = match new_delta {
+                Some(_) => None,
+                None => repo.raw_entry(&id)?,
+            };
+            let plan = match new_delta {
+                // A cycle through stored deltas the search could not see: write it whole.
+                Some(d) if in_progress.contains(&objects[d.base as usize].id) => Plan::Whole,
+                Some(d) => Plan::NewDelta(objects[d.base as usize].id),
+                None => plan(entry.as_ref(), &index, edge, opts, &in_progress),
+            };
+            if let Plan::DeltaInPack(base) | Plan::NewDelta(base) = plan {
                 if !written.contains_key(&base) {
                     in_progress.insert(id);
                     stack.push(base);
@@ -185,6 +210,21 @@ pub fn write_pack(
             let offset = w.bytes;
             let kind = objects[index[&id]].kind;
             match (plan, entry) {
+                (Plan::NewDelta(base), _) => {
+                    let d = new_delta.ok_or(Error::Missing(id))?;
+                    let (size, z) = delta_bytes(repo, d, &base, &id, opts.compression)?;
+                    buf.clear();
+                    if opts.ofs_delta {
+                        encode_header(EntryType::OfsDelta, size, &mut buf);
+                        encode_ofs_distance(offset - written[&base], &mut buf);
+                    } else {
+                        encode_header(EntryType::RefDelta, size, &mut buf);
+                        buf.extend_from_slice(base.as_bytes());
+                    }
+                    w.write_all(&buf)?;
+                    w.write_all(&z)?;
+                    stats.deltas += 1;
+                }
                 (Plan::Reuse, Some(e)) => {
                     buf.clear();
                     encode_header(EntryType::from_kind(kind), e.inflated_size, &mut buf);
@@ -239,6 +279,68 @@ pub fn write_pack(
     Ok(stats)
 }
 
+/// Runs the delta search over `objects`: each is a target when its stored form cannot be reused
+/// (so it would be compressed here anyway), and a reused stored delta keeps its in-pack base.
+fn search(
+    repo: &dyn Repository,
+    objects: &[PackObject],
+    index: &IdMap<usize>,
+    edge: &IdSet,
+    opts: &WriteOptions,
+    progress: &mut dyn Progress,
+) -> Result<std::collections::HashMap<u32, NewDelta>, Error> {
+    if opts.search.window < 2 {
+        return Ok(Default::default());
+    }
+    let none = IdSet::default();
+    let mut nodes = Vec::with_capacity(objects.len());
+    for o in objects {
+        let entry = repo.raw_entry(&o.id)?;
+        let node = match plan(entry.as_ref(), index, edge, opts, &none) {
+            Plan::Whole => Node {
+                target: true,
+                reused_base: None,
+            },
+            Plan::DeltaInPack(base) => Node {
+                target: false,
+                reused_base: index.get(&base).map(|&i| i as u32),
+            },
+            _ => Node {
+                target: false,
+                reused_base: None,
+            },
+        };
+        nodes.push(node);
+    }
+    Ok(delta_search::find_deltas(
+        repo,
+        objects,
+        &nodes,
+        &opts.search,
+        opts.compression,
+        progress,
+    )?)
+}
+
+/// The compressed delta for `target` against `base` and its inflated size: from the search's
+/// cache, or made again when the cache was full.
+fn delta_bytes<'d>(
+    repo: &dyn Repository,
+    d: &'d NewDelta,
+    base: &ObjectId,
+    target: &ObjectId,
+    compression: u32,
+) -> Result<(u64, std::borrow::Cow<'d, [u8]>), Error> {
+    if let Some((size, z)) = &d.cached {
+        return Ok((*size, std::borrow::Cow::Borrowed(z)));
+    }
+    let b = repo.read_object(base)?.ok_or(Error::Missing(*base))?;
+    let t = repo.read_object(target)?.ok_or(Error::Missing(*target))?;
+    let delta = crate::pack::delta_create::create(&b.data, &t.data);
+    let z = delta_search::compress(&delta, compression)?;
+    Ok((delta.len() as u64, std::borrow::Cow::Owned(z)))
+}
+
 fn plan(
     entry: Option<&RawEntry<'_>>,
     index: &IdMap<usize>,
@@ -290,6 +392,81 @@ mod tests {
         assert_eq!(stats.bytes, 32);
     }
 
+    /// Feeds `pack` to `git index-pack --stdin --strict` in a fresh bare repository; returns it.
+    fn index_pack(pack: &[u8]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        crate::test_support::git(dir.path(), &["init", "-q", "--bare", "."]);
+        let mut child = std::process::Command::new("git")
+            .args(["index-pack", "--stdin", "--strict"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(pack).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        dir
+    }
+
+    #[test]
+    fn new_deltas_are_accepted_by_git_index_pack() {
+        let mut r = MemoryRepository::new();
+        let mut text: Vec<String> = (0..2000).map(|i| format!("line {i}\n")).collect();
+        let mut objs = Vec::new();
+        let mut whole = 0;
+        for v in 0..20 {
+            text[(v * 97) % 2000] = format!("version {v}\n");
+            let data = text.concat();
+            whole += data.len();
+            let id = r.add(Kind::Blob, data);
+            objs.push(PackObject {
+                id,
+                kind: Kind::Blob,
+                name_hash: crate::walk::name_hash(0, b"f.txt"),
+            });
+        }
+        for (ofs_delta, cache_size) in [(true, 256 << 20), (false, 256 << 20), (true, 0)] {
+            let opts = WriteOptions {
+                ofs_delta,
+                search: SearchOptions {
+                    cache_size,
+                    ..SearchOptions::default()
+                },
+                ..WriteOptions::default()
+            };
+            let mut out = Vec::new();
+            let stats =
+                write_pack(&r, &objs, &IdSet::default(), &opts, &mut out, &mut Discard).unwrap();
+            assert!(stats.deltas >= 18, "{stats:?}");
+            assert!(out.len() < whole / 20, "{} bytes for {whole}", out.len());
+            let dir = index_pack(&out);
+            for o in &objs {
+                let got = crate::test_support::git(dir.path(), &["cat-file", "-s", &o.id.to_hex()]);
+                assert!(!got.trim().is_empty());
+            }
+            let list = crate::test_support::git(
+                dir.path(),
+                &["verify-pack", "-v"]
+                    .iter()
+                    .copied()
+                    .chain(std::iter::once(
+                        std::fs::read_dir(dir.path().join("objects/pack"))
+                            .unwrap()
+                            .filter_map(|e| e.ok())
+                            .map(|e| e.path())
+                            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+                            .unwrap()
+                            .to_str()
+                            .unwrap(),
+                    ))
+                    .collect::<Vec<_>>(),
+            );
+            assert!(list.contains("chain length = 1"), "{list}");
+        }
+    }
+
     #[test]
     fn pack_is_accepted_by_git_index_pack() {
         let mut r = MemoryRepository::new();
@@ -297,14 +474,8 @@ mod tests {
         let a = r.add(Kind::Blob, big);
         let b = r.add(Kind::Blob, "small\n");
         let objs = vec![
-            PackObject {
-                id: a,
-                kind: Kind::Blob,
-            },
-            PackObject {
-                id: b,
-                kind: Kind::Blob,
-            },
+            PackObject::unnamed(a, Kind::Blob),
+            PackObject::unnamed(b, Kind::Blob),
         ];
         let mut out = Vec::new();
         write_pack(

@@ -740,9 +740,12 @@ fn stream_pack<W: Write>(
             let _ = progress_band.borrow_mut().send(Channel::Progress, line);
         }
     });
+    let search = search_options(repo)?;
     let opts = WriteOptions {
         ofs_delta: req.ofs_delta,
         thin: req.thin,
+        max_delta_depth: search.depth,
+        search,
         ..WriteOptions::default()
     };
     if let Some(stats) = send_with_bitmap(repo, req, &opts, &band, &mut progress)? {
@@ -778,6 +781,30 @@ fn stream_pack<W: Write>(
         "pack sent"
     );
     end_pack(&band, mode)
+}
+
+/// The delta search's limits from the repository config: `pack.window` (10), `pack.depth` (50,
+/// and at most 4095 as in git), `pack.windowMemory` (0 = unlimited) and `pack.deltaCacheSize`
+/// (256 MiB). Negative values count as 0 (for the window: no search). Deviation: a
+/// `pack.deltaCacheSize` of 0 keeps no delta (git: no limit), since a server's memory must stay
+/// bounded; deltas not kept are recomputed when written.
+fn search_options(
+    repo: &dyn Repository,
+) -> Result<crate::pack::delta_search::SearchOptions, Error> {
+    let config = repo.config();
+    let int = |key: &str| -> Result<Option<u64>, Error> {
+        Ok(config
+            .get_i64(key)
+            .map_err(backend::Error::from)?
+            .map(|v| v.max(0) as u64))
+    };
+    let d = crate::pack::delta_search::SearchOptions::default();
+    Ok(crate::pack::delta_search::SearchOptions {
+        window: int("pack.window")?.map_or(d.window, |v| v.min(1 << 16) as usize),
+        depth: int("pack.depth")?.map_or(d.depth, |v| v.min(4095) as u32),
+        window_memory: int("pack.windowMemory")?.unwrap_or(d.window_memory),
+        cache_size: int("pack.deltaCacheSize")?.unwrap_or(d.cache_size),
+    })
 }
 
 /// Flushes the sideband and ends it with a flush packet (unless the pack went out raw).
@@ -891,10 +918,7 @@ fn include_tags(
         // Add the whole chain of tag objects from the ref down to the peeled object.
         let mut current = r.id;
         while current != peeled && in_pack.insert(current) {
-            objects.push(walk::PackObject {
-                id: current,
-                kind: crate::odb::Kind::Tag,
-            });
+            objects.push(walk::PackObject::unnamed(current, crate::odb::Kind::Tag));
             let obj = repo
                 .read_object(&current)?
                 .ok_or(backend::Error::MissingObject(current))?;

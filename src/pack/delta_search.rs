@@ -1,0 +1,624 @@
+//! The delta search (git pack-objects' `find_deltas`): for objects that would otherwise be written
+//! whole, find a base among the pack's other objects and keep the delta.
+//!
+//! Data flow: the writer describes every object of the pack ([`Node`]: kind, name hash, whether it
+//! is a *target* — no reusable stored form — and the in-pack base of a reused stored delta). The
+//! search picks candidates, sorts them as git does (kind, name hash, bases-only first, size
+//! descending, walk order), slides a window of the `window - 1` previous candidates over the list
+//! and tries each against every target, keeping the smallest delta. Only targets are searched:
+//! objects reused from storage keep their stored form, so a fully packed repository costs nothing
+//! here. Reused objects still serve as bases (the packed previous version of a file that was
+//! pushed loose), like git's preferred bases.
+//!
+//! Chains stay acyclic and within `depth`: the search keeps each object's base (reused or new)
+//! and the height of the chains resting on it, and accepts a base only if the walk down from it
+//! does not meet the target and `depth(base) + 1 + height(target) <= depth`.
+//!
+//! Memory is bounded by the window (at most `window - 1` objects with their block indexes, and
+//! `window_memory` bytes when set) and by `cache_size`: chosen deltas are kept zlib-compressed
+//! until written, up to that many bytes; beyond it only the choice of base is kept and the writer
+//! recomputes the delta (git's `pack.deltaCacheSize` does the same).
+//! Deviation: single-threaded, and reused objects are bases only near a target of the same name
+//! hash (the `window` nearest on each side in walk order), so a large packed repository with a
+//! few loose objects reads few packed objects.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::Write;
+
+use flate2::write::ZlibEncoder;
+use flate2::Compression;
+
+use crate::backend::{self, Repository};
+use crate::hash::ObjectId;
+use crate::odb::Kind;
+use crate::pack::delta_create::DeltaIndex;
+use crate::progress::Progress;
+use crate::walk::PackObject;
+
+/// Objects smaller than this are never deltified nor used as bases (git's limit: a delta header
+/// and one instruction would not save anything).
+const MIN_SIZE: u64 = 50;
+/// Objects larger than this are not deltified (git's `core.bigFileThreshold` default).
+const BIG_FILE: u64 = 512 << 20;
+/// Longest chain walk before a chain is treated as unusable (guards against stored cycles).
+const WALK_LIMIT: u32 = 4096;
+/// No base marker in [`Graph::base`].
+const NONE: u32 = u32::MAX;
+
+/// Why the search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository failed.
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    /// An object to be packed is missing.
+    #[error("object {0} is missing")]
+    Missing(ObjectId),
+    /// Compressing a delta failed.
+    #[error("compressing a delta: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How hard to search (git's `pack.window`, `pack.depth`, `pack.windowMemory`,
+/// `pack.deltaCacheSize`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchOptions {
+    /// Candidates in the window, the target included (git's default 10; below 2 nothing is tried).
+    pub window: usize,
+    /// Longest delta chain (git's default 50).
+    pub depth: u32,
+    /// Most bytes the window may hold (objects and their indexes); 0 = no limit beyond `window`.
+    pub window_memory: u64,
+    /// Most bytes of compressed deltas kept until written; more are recomputed when written.
+    pub cache_size: u64,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            window: 10,
+            depth: 50,
+            window_memory: 0,
+            cache_size: 256 << 20,
+        }
+    }
+}
+
+/// One object of the pack as the search sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    /// Would be written whole and compressed here: worth searching a delta for.
+    pub target: bool,
+    /// Position (in the pack's object list) of the base of its reused stored delta.
+    pub reused_base: Option<u32>,
+}
+
+/// A delta chosen for a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelta {
+    /// Position of the base in the pack's object list.
+    pub base: u32,
+    /// The delta, zlib-compressed, with its inflated size; `None` when the cache was full (the
+    /// writer recomputes it).
+    pub cached: Option<(u64, Vec<u8>)>,
+}
+
+/// Bases and chain heights of every object (reused and new deltas together).
+struct Graph {
+    base: Vec<u32>,
+    /// Longest chain of objects resting on this one.
+    height: Vec<u16>,
+}
+
+impl Graph {
+    fn new(nodes: &[Node]) -> Self {
+        let base: Vec<u32> = nodes
+            .iter()
+            .map(|n| n.reused_base.unwrap_or(NONE))
+            .collect();
+        let mut g = Graph {
+            height: vec![0; base.len()],
+            base,
+        };
+        for p in 0..g.base.len() {
+            g.raise_heights_below(p as u32, 1);
+        }
+        g
+    }
+
+    /// Records that a chain of `h` objects rests on the base of `p` (and so on down).
+    fn raise_heights_below(&mut self, p: u32, mut h: u16) {
+        let mut x = self.base.get(p as usize).copied().unwrap_or(NONE);
+        let mut steps = 0;
+        while let Some(slot) = self.height.get_mut(x as usize) {
+            if *slot >= h || steps > WALK_LIMIT {
+                return;
+            }
+            *slot = h;
+            h = h.saturating_add(1);
+            x = self.base[x as usize];
+            steps += 1;
+        }
+    }
+
+    /// Depth of `p`'s chain, or `None` when the chain reaches `avoid` (a cycle if `avoid` took
+    /// `p` as its base) or does not end.
+    fn depth_avoiding(&self, p: u32, avoid: u32) -> Option<u32> {
+        let mut x = p;
+        let mut d = 0;
+        loop {
+            if x == avoid {
+                return None;
+            }
+            match self.base.get(x as usize) {
+                Some(&b) if b != NONE => {
+                    x = b;
+                    d += 1;
+                    if d > WALK_LIMIT {
+                        return None;
+                    }
+                }
+                _ => return Some(d),
+            }
+        }
+    }
+
+    fn set_base(&mut self, p: u32, base: u32) {
+        self.base[p as usize] = base;
+        let h = self.height[p as usize].saturating_add(1);
+        self.raise_heights_below(p, h);
+    }
+}
+
+/// One candidate in the window: its data (and the block index once it served as a base).
+struct Slot {
+    pos: u32,
+    kind: Kind,
+    data: Option<Vec<u8>>,
+    index: Option<DeltaIndex>,
+}
+
+impl Slot {
+    fn bytes(&self) -> &[u8] {
+        match (&self.index, &self.data) {
+            (Some(i), _) => i.base(),
+            (None, Some(d)) => d,
+            (None, None) => &[],
+        }
+    }
+
+    fn memory(&self) -> u64 {
+        match &self.index {
+            Some(i) => i.memory() as u64,
+            None => self.data.as_ref().map_or(0, |d| d.len() as u64),
+        }
+    }
+
+    /// The block index, built on first use (most window entries never serve as a base).
+    fn index(&mut self) -> &DeltaIndex {
+        let data = &mut self.data;
+        self.index
+            .get_or_insert_with(|| DeltaIndex::new(data.take().unwrap_or_default()))
+    }
+}
+
+/// A candidate before sorting.
+struct Candidate {
+    pos: u32,
+    kind: Kind,
+    name_hash: u32,
+    target: bool,
+    size: u64,
+}
+
+/// Finds deltas for the targets among `nodes` (parallel to `objects`); returns them by position.
+/// `compression` is the zlib level for cached deltas.
+pub fn find_deltas(
+    repo: &dyn Repository,
+    objects: &[PackObject],
+    nodes: &[Node],
+    opts: &SearchOptions,
+    compression: u32,
+    progress: &mut dyn Progress,
+) -> Result<HashMap<u32, NewDelta>, Error> {
+    let mut found = HashMap::new();
+    if opts.window < 2 || opts.depth == 0 || !nodes.iter().any(|n| n.target) {
+        return Ok(found);
+    }
+    let mut list = candidates(repo, objects, nodes, opts.window)?;
+    // git's type_size_sort: kind, name hash (both descending), bases-only first, larger first,
+    // then walk order (newest first).
+    list.sort_by(|a, b| {
+        (b.kind.pack_type(), b.name_hash, a.target, b.size, a.pos).cmp(&(
+            a.kind.pack_type(),
+            a.name_hash,
+            b.target,
+            a.size,
+            b.pos,
+        ))
+    });
+    let total = list.iter().filter(|c| c.target).count() as u64;
+    let mut graph = Graph::new(nodes);
+    let mut window: VecDeque<Slot> = VecDeque::with_capacity(opts.window);
+    let mut cache_used = 0u64;
+    let mut done = 0u64;
+    for c in &list {
+        let id = objects[c.pos as usize].id;
+        let data = repo.read_object(&id)?.ok_or(Error::Missing(id))?.data;
+        let mut best: Option<(usize, Vec<u8>, u32)> = None;
+        if c.target {
+            best = search_window(&mut window, &graph, c, &data, opts);
+            done += 1;
+            if done % 64 == 0 {
+                progress.update("Compressing objects", done, Some(total));
+            }
+        }
+        let mut keep = true;
+        if let Some((slot, delta, depth)) = best {
+            let base = window[slot].pos;
+            graph.set_base(c.pos, base);
+            let z = compress(&delta, compression)?;
+            let cached = if cache_used + z.len() as u64 <= opts.cache_size {
+                cache_used += z.len() as u64;
+                Some((delta.len() as u64, z))
+            } else {
+                None
+            };
+            found.insert(c.pos, NewDelta { base, cached });
+            // Keep the base that worked longer: move it next to the newest entry (git does).
+            if let Some(s) = window.remove(slot) {
+                window.push_back(s);
+            }
+            // A chain at the limit cannot grow: this object is no use as a base.
+            keep = depth < opts.depth;
+        }
+        if keep {
+            window.push_back(Slot {
+                pos: c.pos,
+                kind: c.kind,
+                data: Some(data),
+                index: None,
+            });
+        }
+        while window.len() > opts.window - 1 {
+            window.pop_front();
+        }
+        if opts.window_memory > 0 {
+            while window.len() > 1
+                && window.iter().map(Slot::memory).sum::<u64>() > opts.window_memory
+            {
+                window.pop_front();
+            }
+        }
+    }
+    progress.finish("Compressing objects", done, Some(total));
+    Ok(found)
+}
+
+/// Tries `target` against the window, newest first; the best (slot, delta, new depth).
+fn search_window(
+    window: &mut VecDeque<Slot>,
+    graph: &Graph,
+    c: &Candidate,
+    target: &[u8],
+    opts: &SearchOptions,
+) -> Option<(usize, Vec<u8>, u32)> {
+    let trg_size = target.len() as u64;
+    let height = u32::from(graph.height[c.pos as usize]);
+    let mut best: Option<(usize, Vec<u8>, u32)> = None;
+    for i in (0..window.len()).rev() {
+        let slot = &mut window[i];
+        if slot.kind != c.kind {
+            continue;
+        }
+        let Some(src_depth) = graph.depth_avoiding(slot.pos, c.pos) else {
+            continue;
+        };
+        if src_depth + 1 + height > opts.depth {
+            continue;
+        }
+        // git's try_delta budget: half the object (less a hash) for a first delta, then the best
+        // so far, scaled down for deeper bases so shallow chains win ties of size.
+        let (limit, ref_depth) = match &best {
+            None => ((trg_size / 2).saturating_sub(20), 1),
+            Some((_, d, depth)) => (d.len() as u64, *depth),
+        };
+        let max_size = limit * u64::from(opts.depth - src_depth)
+            / u64::from(opts.depth.saturating_sub(ref_depth) + 1);
+        if max_size == 0 {
+            continue;
+        }
+        let src_size = slot.bytes().len() as u64;
+        if trg_size.saturating_sub(src_size) >= max_size || trg_size < src_size / 32 {
+            continue;
+        }
+        let Some(delta) = slot
+            .index()
+            .delta(target, usize::try_from(max_size).unwrap_or(usize::MAX))
+        else {
+            continue;
+        };
+        if let Some((_, d, depth)) = &best {
+            // Prefer only shallower same-sized deltas.
+            if delta.len() == d.len() && src_depth + 1 >= *depth {
+                continue;
+            }
+        }
+        best = Some((i, delta, src_depth + 1));
+    }
+    best
+}
+
+/// The targets, and the reused objects that may serve them as bases: those of the same kind and
+/// name hash, the `window` nearest each target on either side in walk order. Tiny and huge
+/// objects are left out.
+fn candidates(
+    repo: &dyn Repository,
+    objects: &[PackObject],
+    nodes: &[Node],
+    window: usize,
+) -> Result<Vec<Candidate>, Error> {
+    let groups_with_targets: HashSet<(Kind, u32)> = objects
+        .iter()
+        .zip(nodes)
+        .filter(|(_, n)| n.target)
+        .map(|(o, _)| (o.kind, o.name_hash))
+        .collect();
+    // Per group: targets and non-targets, each in walk order.
+    let mut groups: HashMap<(Kind, u32), (Vec<u32>, Vec<u32>)> = HashMap::new();
+    for (p, (o, n)) in objects.iter().zip(nodes).enumerate() {
+        let key = (o.kind, o.name_hash);
+        if !groups_with_targets.contains(&key) {
+            continue;
+        }
+        let g = groups.entry(key).or_default();
+        if n.target {
+            g.0.push(p as u32);
+        } else {
+            g.1.push(p as u32);
+        }
+    }
+    let mut chosen: Vec<u32> = Vec::new();
+    for (targets, others) in groups.values() {
+        chosen.extend_from_slice(targets);
+        let mut picked: HashSet<u32> = HashSet::new();
+        for t in targets {
+            let at = others.partition_point(|o| o < t);
+            let from = at.saturating_sub(window);
+            let to = (at + window).min(others.len());
+            picked.extend(&others[from..to]);
+        }
+        chosen.extend(picked);
+    }
+    let mut list = Vec::with_capacity(chosen.len());
+    for pos in chosen {
+        let o = &objects[pos as usize];
+        let Some((_, size)) = repo.object_header(&o.id)? else {
+            return Err(Error::Missing(o.id));
+        };
+        if !(MIN_SIZE..=BIG_FILE).contains(&size) {
+            continue;
+        }
+        list.push(Candidate {
+            pos,
+            kind: o.kind,
+            name_hash: o.name_hash,
+            target: nodes[pos as usize].target,
+            size,
+        });
+    }
+    Ok(list)
+}
+
+/// `delta` zlib-compressed at `level`.
+pub(crate) fn compress(delta: &[u8], level: u32) -> Result<Vec<u8>, std::io::Error> {
+    let mut z = ZlibEncoder::new(
+        Vec::with_capacity(delta.len() / 2 + 16),
+        Compression::new(level.min(9)),
+    );
+    z.write_all(delta)?;
+    z.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryRepository;
+    use crate::progress::Discard;
+
+    /// `n` versions of a ~20 KiB text file, each a small edit of the previous one.
+    fn versions(n: usize) -> Vec<Vec<u8>> {
+        let mut text: Vec<String> = (0..600)
+            .map(|i| format!("line {i} of the file\n"))
+            .collect();
+        let mut out = Vec::new();
+        for v in 0..n {
+            let at = (v * 37) % text.len();
+            text[at] = format!("edited in version {v}\n");
+            text.insert((v * 91) % text.len(), format!("added in version {v}\n"));
+            out.push(text.concat().into_bytes());
+        }
+        out
+    }
+
+    fn repo_with(blobs: &[Vec<u8>]) -> (MemoryRepository, Vec<PackObject>) {
+        let mut r = MemoryRepository::new();
+        let objects = blobs
+            .iter()
+            .map(|b| PackObject {
+                id: r.add(Kind::Blob, b.clone()),
+                kind: Kind::Blob,
+                name_hash: crate::walk::name_hash(0, b"file.txt"),
+            })
+            .collect();
+        (r, objects)
+    }
+
+    fn targets(n: usize) -> Vec<Node> {
+        vec![
+            Node {
+                target: true,
+                reused_base: None,
+            };
+            n
+        ]
+    }
+
+    /// [`find_deltas`] with default options.
+    fn search_default(
+        r: &MemoryRepository,
+        objects: &[PackObject],
+        nodes: &[Node],
+    ) -> HashMap<u32, NewDelta> {
+        find_deltas(
+            r,
+            objects,
+            nodes,
+            &SearchOptions::default(),
+            6,
+            &mut Discard,
+        )
+        .unwrap()
+    }
+
+    /// Depth of each object's chain in `found` (bases that are not found are roots).
+    fn depth(found: &HashMap<u32, NewDelta>, mut p: u32) -> u32 {
+        let mut d = 0;
+        while let Some(n) = found.get(&p) {
+            p = n.base;
+            d += 1;
+            assert!(d < 1000, "cycle");
+        }
+        d
+    }
+
+    #[test]
+    fn versions_of_a_file_become_deltas_within_depth() {
+        let blobs = versions(30);
+        let (r, objects) = repo_with(&blobs);
+        for max_depth in [50, 3] {
+            let opts = SearchOptions {
+                depth: max_depth,
+                ..SearchOptions::default()
+            };
+            let found = find_deltas(&r, &objects, &targets(30), &opts, 6, &mut Discard).unwrap();
+            // All but the chain roots are deltas.
+            assert!(
+                found.len() >= 30 - 30 / max_depth as usize - 1,
+                "{}",
+                found.len()
+            );
+            for (p, d) in &found {
+                assert!(depth(&found, *p) <= max_depth);
+                let (size, z) = d.cached.as_ref().expect("cache is large enough");
+                let mut delta = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&z[..]), &mut delta)
+                    .unwrap();
+                assert_eq!(delta.len() as u64, *size);
+                let base = &blobs[d.base as usize];
+                let out = crate::pack::delta::apply(base, &delta, u64::MAX).unwrap();
+                assert_eq!(out, blobs[*p as usize]);
+                assert!(delta.len() < 1500, "small edits, delta of {}", delta.len());
+            }
+        }
+    }
+
+    #[test]
+    fn reused_chains_are_never_closed_into_cycles() {
+        // 0 is stored as a delta against 1 (reused); 1 is a target. 1 must not take 0 (or
+        // anything resting on it) as its base.
+        let blobs = versions(2);
+        let (r, objects) = repo_with(&blobs);
+        let nodes = vec![
+            Node {
+                target: false,
+                reused_base: Some(1),
+            },
+            Node {
+                target: true,
+                reused_base: None,
+            },
+        ];
+        let found = search_default(&r, &objects, &nodes);
+        assert!(found.is_empty(), "{found:?}");
+        // With the reused object resting elsewhere, 1 may use it.
+        let nodes = vec![
+            Node {
+                target: false,
+                reused_base: None,
+            },
+            nodes[1],
+        ];
+        let found = search_default(&r, &objects, &nodes);
+        assert_eq!(found.get(&1).map(|d| d.base), Some(0));
+    }
+
+    #[test]
+    fn depth_counts_reused_chains_above_and_below() {
+        // Reused chain 2 -> 1 -> 0 (object i has depth i); 3 is a target. With max depth d, only
+        // a base of depth below d fits.
+        let blobs = versions(4);
+        let (r, objects) = repo_with(&blobs);
+        let nodes = vec![
+            Node {
+                target: false,
+                reused_base: None,
+            },
+            Node {
+                target: false,
+                reused_base: Some(0),
+            },
+            Node {
+                target: false,
+                reused_base: Some(1),
+            },
+            Node {
+                target: true,
+                reused_base: None,
+            },
+        ];
+        for max_depth in [1, 2, 3] {
+            let opts = SearchOptions {
+                depth: max_depth,
+                ..SearchOptions::default()
+            };
+            let found = find_deltas(&r, &objects, &nodes, &opts, 6, &mut Discard).unwrap();
+            let base = found.get(&3).expect("some base fits").base;
+            assert!(base < max_depth, "depth {max_depth}: base {base}");
+        }
+    }
+
+    #[test]
+    fn tiny_objects_and_no_window_are_skipped() {
+        let blobs = vec![b"tiny one".to_vec(), b"tiny two".to_vec()];
+        let (r, objects) = repo_with(&blobs);
+        let opts = SearchOptions::default();
+        assert!(
+            find_deltas(&r, &objects, &targets(2), &opts, 6, &mut Discard)
+                .unwrap()
+                .is_empty()
+        );
+        let (r, objects) = repo_with(&versions(5));
+        let opts = SearchOptions {
+            window: 1,
+            ..SearchOptions::default()
+        };
+        assert!(
+            find_deltas(&r, &objects, &targets(5), &opts, 6, &mut Discard)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn full_cache_keeps_only_the_base() {
+        let (r, objects) = repo_with(&versions(5));
+        let opts = SearchOptions {
+            cache_size: 0,
+            ..SearchOptions::default()
+        };
+        let found = find_deltas(&r, &objects, &targets(5), &opts, 6, &mut Discard).unwrap();
+        assert!(!found.is_empty());
+        assert!(found.values().all(|d| d.cached.is_none()));
+    }
+}
