@@ -133,7 +133,7 @@ impl<'r> Negotiator<'r> {
     /// Parents and date of commit `id`.
     fn commit(&mut self, id: &ObjectId) -> Result<(Vec<ObjectId>, i64), Error> {
         let info = self.commits.get(self.repo, id)?;
-        Ok((info.parents.clone(), info.time))
+        Ok((info.parents.to_vec(), info.time))
     }
 
     /// Records that the client has `id` (git's `got_oid`); returns whether we have it too.

@@ -166,7 +166,7 @@ fn by_depth(
             continue;
         }
         complete.insert(c);
-        for p in cache.get(repo, &c)?.parents.clone() {
+        for &p in &cache.get(repo, &c)?.parents.clone() {
             if !seen.contains_key(&p) {
                 queue.push_back((p, d + 1));
             }
