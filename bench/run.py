@@ -45,17 +45,20 @@ def generate(path, commits):
             os.remove(os.path.join(path, "objects/pack", f))
 
 
-def serve_cmd(server, sluice, service):
+def serve_cmd(server, sluice, service, git_config=""):
     if server == "sluice":
         return f"{TIMED} {sluice} {service}"
-    return f"{TIMED} git {service}"
+    return f"{TIMED} git {git_config}{service}"
 
 
 def run_case(case, server, sluice, repo, tmp, out_file):
     """Runs one client operation; the server wrapper appends its numbers to out_file."""
     env = {"BENCH_OUT": out_file}
     up = f"--upload-pack={serve_cmd(server, sluice, 'upload-pack')}"
-    rp = f"--receive-pack={serve_cmd(server, sluice, 'receive-pack')}"
+    # The "-fsync" push cases give C git Sluice's durability (core.fsync=all: every object file
+    # and ref fsynced); by default git fsyncs packs but neither loose objects nor refs.
+    git_config = "-c core.fsync=all " if case.endswith("-fsync") else ""
+    rp = f"--receive-pack={serve_cmd(server, sluice, 'receive-pack', git_config)}"
     url = f"file://{repo}"
     dst = os.path.join(tmp, f"dst-{server}")
     shutil.rmtree(dst, ignore_errors=True)
@@ -84,7 +87,7 @@ def run_case(case, server, sluice, repo, tmp, out_file):
     elif case == "push-all":
         sh(["git", "init", "-q", "--bare", dst])
         sh(["git", "push", "-q", "--mirror", rp, f"file://{dst}"], cwd=repo, env=env)
-    elif case == "push-10":
+    elif case in ("push-10", "push-10-fsync"):
         base = os.path.join(tmp, "push-base.git")
         shutil.copytree(base, dst, symlinks=True)
         sh(["git", "push", "-q", rp, f"file://{dst}", "refs/heads/ten:refs/heads/main"], cwd=os.path.join(tmp, "push-work"), env=env)
@@ -162,7 +165,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,serve-clone,serve-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,serve-clone,serve-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):

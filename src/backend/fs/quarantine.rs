@@ -144,20 +144,21 @@ impl FsQuarantine<'_> {
         Ok(())
     }
 
-    /// Moves loose objects (exploded pushes, or written by hooks) into `objects/xx/`, then
-    /// makes them durable: they were written without `fsync` and are fsynced here as one
-    /// concurrent batch, then their directories (see [`crate::durable`]).
+    /// Moves loose objects (exploded pushes, or written by hooks) into `objects/xx/`. They
+    /// were written without `fsync`: their content is made durable while they are still
+    /// invisible in the quarantine, one concurrent batch (see [`crate::durable`]), then they are
+    /// renamed into place and the directories synced, so no crash can leave a visible loose
+    /// object whose content was lost.
     fn migrate_loose(&self) -> Result<(), Error> {
         let entries = fs::read_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
-        let mut moved: Vec<PathBuf> = Vec::new();
-        let mut dirs: Vec<PathBuf> = Vec::new();
+        // (quarantined file, its place in objects/).
+        let mut moves: Vec<(PathBuf, PathBuf)> = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.len() != 2 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
                 continue;
             }
             let dst = self.objects_dir.join(&name);
-            fs::create_dir_all(&dst).map_err(|e| io(&dst, e))?;
             let files = fs::read_dir(e.path()).map_err(|err| io(&e.path(), err))?;
             for f in files.flatten() {
                 let fname = f.file_name();
@@ -168,16 +169,24 @@ impl FsQuarantine<'_> {
                 if target.exists() {
                     continue; // the object is already there
                 }
-                fs::rename(f.path(), &target).map_err(|e| io(&target, e))?;
-                moved.push(target);
+                moves.push((f.path(), target));
             }
-            dirs.push(dst);
         }
-        if moved.is_empty() {
+        if moves.is_empty() {
             return Ok(());
         }
-        crate::durable::sync_files(&moved).map_err(|e| io(&self.objects_dir, e))?;
-        dirs.push(self.objects_dir.clone());
+        let sources: Vec<PathBuf> = moves.iter().map(|(from, _)| from.clone()).collect();
+        crate::durable::sync_files(&sources).map_err(|e| io(&self.dir, e))?;
+        let mut dirs: Vec<PathBuf> = vec![self.objects_dir.clone()];
+        for (from, to) in &moves {
+            if let Some(dst) = to.parent() {
+                if dirs.last().is_none_or(|d| d != dst) {
+                    fs::create_dir_all(dst).map_err(|e| io(dst, e))?;
+                    dirs.push(dst.to_path_buf());
+                }
+            }
+            fs::rename(from, to).map_err(|e| io(to, e))?;
+        }
         crate::durable::sync_dirs(&dirs).map_err(|e| io(&self.objects_dir, e))
     }
 }
