@@ -99,8 +99,9 @@ pub fn fanout_count(b: &[u8], at: usize, len: usize) -> Result<usize, ChunkError
     Ok(prev as usize)
 }
 
-/// Position of `want` among `count` sorted ids of `hash_len` bytes at `ids_at`, narrowed by the
-/// fan-out at `fanout_at` (both validated by the caller).
+/// Position of `want` among the sorted ids stored at `ids_at` (`count` of them, `hash_len`
+/// bytes each) under a 256-entry fan-out table at `fanout_at`, as in `.idx`, MIDX and
+/// commit-graph files.
 pub fn find_id(
     b: &[u8],
     fanout_at: usize,
@@ -110,20 +111,168 @@ pub fn find_id(
     want: &[u8],
 ) -> Option<usize> {
     let first = usize::from(*want.first()?);
-    let mut lo = if first == 0 {
+    let lo = if first == 0 {
         0
     } else {
         be32(b, fanout_at + (first - 1) * 4) as usize
     };
-    let mut hi = (be32(b, fanout_at + first * 4) as usize).min(count);
+    let hi = (be32(b, fanout_at + first * 4) as usize).min(count);
+    search_bucket(lo, hi, want, |i| {
+        let at = ids_at + i * hash_len;
+        b.get(at..at + hash_len)
+    })
+}
+
+/// Finds `want` among the sorted ids at positions `lo..hi`, which share their first byte.
+///
+/// Object ids are uniformly distributed, so the next three bytes say where in the range `want`
+/// should sit: the search starts there and gallops outwards, touching neighbouring cache lines
+/// instead of the far-apart ones a plain binary search starts with (index lookups were 12 % of
+/// a clone's CPU). The result is the same as a binary search's; a damaged, unsorted table just
+/// finds nothing.
+pub fn search_bucket<'a>(
+    mut lo: usize,
+    mut hi: usize,
+    want: &[u8],
+    id_at: impl Fn(usize) -> Option<&'a [u8]>,
+) -> Option<usize> {
+    use std::cmp::Ordering;
+    if lo >= hi {
+        return None;
+    }
+    let key = want.get(1..4).map_or(0, |k| {
+        (u64::from(k[0]) << 16) | (u64::from(k[1]) << 8) | u64::from(k[2])
+    });
+    let n = (hi - lo) as u64;
+    let guess = lo + ((key * n) >> 24) as usize;
+    // Gallop from the guess until `want` is bracketed, then bisect.
+    match crate::hash::cmp_id_bytes(id_at(guess)?, want) {
+        Ordering::Equal => return Some(guess),
+        Ordering::Less => {
+            let mut step = 1;
+            let mut below = guess + 1;
+            loop {
+                let probe = guess + step;
+                if probe >= hi {
+                    lo = below;
+                    break;
+                }
+                match crate::hash::cmp_id_bytes(id_at(probe)?, want) {
+                    Ordering::Equal => return Some(probe),
+                    Ordering::Less => below = probe + 1,
+                    Ordering::Greater => {
+                        lo = below;
+                        hi = probe;
+                        break;
+                    }
+                }
+                step *= 2;
+            }
+        }
+        Ordering::Greater => {
+            let mut step = 1;
+            let mut above = guess;
+            loop {
+                let Some(probe) = guess.checked_sub(step).filter(|&p| p >= lo) else {
+                    hi = above;
+                    break;
+                };
+                match crate::hash::cmp_id_bytes(id_at(probe)?, want) {
+                    Ordering::Equal => return Some(probe),
+                    Ordering::Greater => above = probe,
+                    Ordering::Less => {
+                        lo = probe + 1;
+                        hi = above;
+                        break;
+                    }
+                }
+                step *= 2;
+            }
+        }
+    }
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let at = ids_at + mid * hash_len;
-        match crate::hash::cmp_id_bytes(b.get(at..at + hash_len)?, want) {
-            std::cmp::Ordering::Less => lo = mid + 1,
-            std::cmp::Ordering::Greater => hi = mid,
-            std::cmp::Ordering::Equal => return Some(mid),
+        match crate::hash::cmp_id_bytes(id_at(mid)?, want) {
+            Ordering::Less => lo = mid + 1,
+            Ordering::Greater => hi = mid,
+            Ordering::Equal => return Some(mid),
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_bucket;
+
+    /// A deterministic pseudo-random id.
+    fn id(seed: u64) -> [u8; 20] {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5555;
+        let mut out = [0u8; 20];
+        for b in &mut out {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        out
+    }
+
+    #[test]
+    fn finds_exactly_what_a_binary_search_finds() {
+        for n in [0usize, 1, 2, 3, 17, 300, 5000] {
+            let mut ids: Vec<[u8; 20]> = (0..n as u64).map(id).collect();
+            // One bucket: same first byte, as the fan-out hands over.
+            for i in &mut ids {
+                i[0] = 7;
+            }
+            ids.sort();
+            ids.dedup();
+            let at = |i: usize| ids.get(i).map(|x| &x[..]);
+            for (pos, x) in ids.iter().enumerate() {
+                assert_eq!(search_bucket(0, ids.len(), x, at), Some(pos), "n={n}");
+            }
+            for s in 0..200u64 {
+                let mut miss = id(s + 1_000_000);
+                miss[0] = 7;
+                assert_eq!(
+                    search_bucket(0, ids.len(), &miss, at),
+                    ids.binary_search(&miss).ok()
+                );
+            }
+            // Skewed keys (all at one end of the range) still work.
+            let edge = [
+                7u8, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+                255, 255, 255, 255,
+            ];
+            assert_eq!(
+                search_bucket(0, ids.len(), &edge, at),
+                ids.binary_search(&edge).ok()
+            );
+            let mut low = [0u8; 20];
+            low[0] = 7;
+            assert_eq!(
+                search_bucket(0, ids.len(), &low, at),
+                ids.binary_search(&low).ok()
+            );
+            // A bucket that starts further in (ids of a smaller first byte before it).
+            let mut with_prefix: Vec<[u8; 20]> = (0..5u64)
+                .map(|s| {
+                    let mut x = id(s + 77);
+                    x[0] = 6;
+                    x
+                })
+                .collect();
+            with_prefix.sort();
+            let start = with_prefix.len();
+            with_prefix.extend(ids.iter().copied());
+            let at2 = |i: usize| with_prefix.get(i).map(|x| &x[..]);
+            for (pos, x) in ids.iter().enumerate() {
+                assert_eq!(
+                    search_bucket(start, with_prefix.len(), x, at2),
+                    Some(start + pos)
+                );
+            }
+        }
+    }
 }

@@ -187,22 +187,13 @@ impl<D: AsRef<[u8]>> PackIndex<D> {
         let want = id.as_bytes();
         let first = usize::from(*want.first()?);
         let bytes = self.data.as_ref();
-        let lo_bound = if first == 0 {
+        let lo = if first == 0 {
             0
         } else {
             be32(bytes, self.fanout_at + (first - 1) * 4) as usize
         };
-        let hi_bound = be32(bytes, self.fanout_at + first * 4) as usize;
-        let (mut lo, mut hi) = (lo_bound, hi_bound.min(self.count));
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            match crate::hash::cmp_id_bytes(self.id_bytes(mid), want) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
-            }
-        }
-        None
+        let hi = (be32(bytes, self.fanout_at + first * 4) as usize).min(self.count);
+        crate::odb::chunk_format::search_bucket(lo, hi, want, |i| Some(self.id_bytes(i)))
     }
 
     /// The pack checksum recorded in the index trailer.
