@@ -29,8 +29,13 @@ use crate::pack::midx::MultiPackIndex;
 
 /// Largest object we inflate (a limit against inflate bombs from damaged storage).
 const MAX_OBJECT: u64 = 8 << 30;
-/// Byte budget of the delta-base cache.
+/// Byte budget of the delta-base cache (git's core.deltaBaseCacheLimit default).
 const CACHE_BYTES: usize = 96 << 20;
+/// Most entries in the delta-base cache. A history walk only ever needs the bases of the last
+/// few hundred commits' trees; without a count limit a clone of 50,000 small-tree commits kept
+/// 30,000 intermediate trees (8.5 MB, a quarter of its heap) that it never read again. Large
+/// bases are still bounded by bytes alone.
+const CACHE_ENTRIES: usize = 4096;
 /// Runs of stored entries at least this long are copied with `pread` through a buffer this big.
 const COPY_BY_READ: usize = 256 << 10;
 /// Deepest delta chain followed.
@@ -472,7 +477,7 @@ struct EntryInfo {
     base: Base,
 }
 
-/// A byte-bounded FIFO cache of delta bases: (pack number, offset) → object.
+/// A FIFO cache of delta bases, bounded in bytes and entries: (pack number, offset) → object.
 #[derive(Default)]
 struct BaseCache {
     map: HashMap<(usize, u64), (Kind, Arc<Vec<u8>>)>,
@@ -492,7 +497,7 @@ impl BaseCache {
         self.bytes += data.len();
         self.map.insert(key, (kind, data));
         self.order.push_back(key);
-        while self.bytes > CACHE_BYTES {
+        while self.bytes > CACHE_BYTES || self.order.len() > CACHE_ENTRIES {
             let Some(old) = self.order.pop_front() else {
                 break;
             };
