@@ -13,7 +13,9 @@
 //! the objects sent.
 //! Deviation: paths are matched by [`name_hash`] rather than by name (the walk keeps only the
 //! hash, and the search groups by it anyway); a collision adds a base that costs one delta
-//! attempt, never a wrong pack.
+//! attempt, never a wrong pack. The caller offers none to a partial clone (a filter in the
+//! request): the client may lack the boundary's blobs or trees, and its `index-pack` would have to
+//! fetch each such base back.
 
 use std::collections::HashSet;
 
@@ -31,6 +33,9 @@ pub fn preferred_bases(
     max_trees: usize,
 ) -> Result<Vec<PackObject>, Error> {
     let mut bases = Vec::new();
+    if max_trees == 0 || walk.boundary_trees.is_empty() {
+        return Ok(bases);
+    }
     // The paths sent, by kind: a tree sent at a path means something below it changed.
     let sent_paths: HashSet<(Kind, u32)> = walk
         .objects
@@ -39,7 +44,7 @@ pub fn preferred_bases(
         .map(|o| (o.kind, o.name_hash))
         .collect();
     // No root tree sent: no path changed (tags, or commits re-using trees the client has).
-    if max_trees == 0 || !sent_paths.contains(&(Kind::Tree, 0)) {
+    if !sent_paths.contains(&(Kind::Tree, 0)) {
         return Ok(bases);
     }
     let limit = walk.objects.len().saturating_mul(2);
@@ -136,5 +141,39 @@ mod tests {
         assert_eq!(base_hash(other_old), hash_of(other_new));
         assert!(bases.iter().all(|b| w.edge.contains(&b.id)));
         assert!(preferred_bases(&r, &w, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_the_newest_boundary_trees_are_searched() {
+        // A merge of two branches the client has: its boundary is both parents.
+        let mut r = MemoryRepository::new();
+        let v: Vec<ObjectId> = (0..3)
+            .map(|i| r.add(Kind::Blob, format!("version {i}")))
+            .collect();
+        let t: Vec<ObjectId> = v
+            .iter()
+            .map(|b| tree(&mut r, &[("a", *b, false)]))
+            .collect();
+        let left = commit(&mut r, t[0], &[], 1);
+        let right = commit(&mut r, t[1], &[], 2);
+        let merge = commit(&mut r, t[2], &[left, right], 3);
+        let w = objects_for_pack(
+            &r,
+            &[merge],
+            &[left, right],
+            &WalkOptions::default(),
+            &mut Discard,
+        )
+        .unwrap();
+        assert_eq!(w.boundary_trees, vec![t[1], t[0]], "newest first");
+        let ids = |n| -> IdSet {
+            preferred_bases(&r, &w, n)
+                .unwrap()
+                .iter()
+                .map(|b| b.id)
+                .collect()
+        };
+        assert_eq!(ids(1), [t[1], v[1]].into_iter().collect());
+        assert_eq!(ids(10), [t[1], v[1], t[0], v[0]].into_iter().collect());
     }
 }

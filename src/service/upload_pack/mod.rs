@@ -761,8 +761,8 @@ fn stream_pack<W: Write>(
     }
     let walk = walk::objects_for_pack(repo, req.wants, req.common, &req.walk, &mut progress)?;
     // The client's versions of the paths sent, as delta bases (git: the trees of at most
-    // `pack.window` boundary commits).
-    let bases = if req.thin && opts.search.window >= 2 {
+    // `pack.window` boundary commits). Not for a partial clone, which may lack them.
+    let bases = if req.thin && req.walk.filter.is_none() && opts.search.window >= 2 {
         walk::preferred_bases(repo, &walk, opts.search.window)?
     } else {
         Vec::new()
