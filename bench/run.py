@@ -78,8 +78,11 @@ def run_case(case, server, sluice, repo, tmp, out_file):
         sh(["git", "clone", "-q", "--bare", "--no-local", "--depth=1", up, url, dst], env=env)
     elif case == "blob-none":
         sh(["git", "clone", "-q", "--bare", "--no-local", "--filter=blob:none", up, url, dst], env=env)
-    elif case == "fetch-100":
+    elif case in ("fetch-100", "fetch-loose"):
         base = os.path.join(tmp, "base-100")
+        if case == "fetch-loose":
+            base = os.path.join(tmp, "base-loose")
+            url = f"file://{os.path.join(tmp, 'loose.git')}"
         shutil.copytree(base, dst, symlinks=True)
         sh(["git", "fetch", "-q", up, url, "+refs/heads/*:refs/heads/*"], cwd=dst, env=env)
     elif case == "ls-remote-10k":
@@ -157,6 +160,12 @@ def prepare(tmp, repo):
     sh(["git", "fast-import", "--quiet"], cwd=lwork, input="".join(stream).encode())
     sh(["git", "push", "-q", f"file://{loose}", "main"], cwd=lwork)
     shutil.rmtree(lwork)
+    # fetch-loose: a clone of loose.git missing its last 100 (loose) commits, so each file's
+    # first new version can only be a thin delta against the client's version.
+    bl = os.path.join(tmp, "base-loose")
+    sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{loose}", bl])
+    sh(["git", "update-ref", "refs/heads/main", "refs/heads/main~100"], cwd=bl)
+    sh(["git", "gc", "-q", "--prune=now"], cwd=bl)
 
 
 def main():
@@ -165,7 +174,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,serve-clone,serve-bitmap,fetch-100,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,serve-clone,serve-bitmap,fetch-100,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):

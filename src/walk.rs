@@ -8,6 +8,9 @@
 //! `mark_edges_uninteresting` does; they form the [`Walk::edge`] a thin pack may delta against.
 //! Deviation: like git, an object reachable only from an uninteresting commit that is not on the
 //! boundary can be sent although the client has it; this over-sends, never under-sends.
+//!
+//! For thin packs, [`preferred_bases`] picks from the boundary trees the objects at the paths of
+//! the objects sent: the client's previous versions, which the delta search may use as bases.
 
 use std::collections::BinaryHeap;
 
@@ -15,6 +18,9 @@ use crate::backend::{self, Repository};
 use crate::hash::{IdMap, IdSet, ObjectId};
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
+
+mod preferred;
+pub use preferred::preferred_bases;
 
 /// Why a walk failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +99,9 @@ pub struct Walk {
     pub objects: Vec<PackObject>,
     /// Trees and blobs the client is known to have (the boundary commits' trees).
     pub edge: IdSet,
+    /// Root trees of the boundary commits (and of the client's unshallowed commits), newest
+    /// commit first: where [`preferred_bases`] looks for the client's versions of sent paths.
+    pub boundary_trees: Vec<ObjectId>,
 }
 
 /// Options for [`objects_for_pack`].
@@ -442,9 +451,20 @@ pub fn objects_for_pack(
             }
         }
     }
+    // Newest first, so that a capped preferred-base search looks at the closest versions.
+    let mut edge_commits: Vec<(i64, ObjectId)> = Vec::new();
     for b in boundary.iter().chain(&opts.extra_edges) {
-        let tree = cache.get(repo, b)?.tree;
-        mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
+        let info = cache.get(repo, b)?;
+        edge_commits.push((info.time, info.tree));
+    }
+    edge_commits.sort_by(|a, b| b.cmp(a));
+    let mut boundary_trees: Vec<ObjectId> = Vec::with_capacity(edge_commits.len());
+    let mut seen_trees = IdSet::default();
+    for (_, tree) in edge_commits {
+        if seen_trees.insert(tree) {
+            mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
+            boundary_trees.push(tree);
+        }
     }
 
     let wanted: IdSet = wants.iter().copied().collect();
@@ -493,6 +513,7 @@ pub fn objects_for_pack(
     Ok(Walk {
         objects: out,
         edge: uninteresting_objects,
+        boundary_trees,
     })
 }
 
@@ -644,7 +665,7 @@ mod tests {
     use crate::backend::memory::MemoryRepository;
     use crate::progress::Discard;
 
-    fn tree(r: &mut MemoryRepository, entries: &[(&str, ObjectId, bool)]) -> ObjectId {
+    pub(super) fn tree(r: &mut MemoryRepository, entries: &[(&str, ObjectId, bool)]) -> ObjectId {
         let mut v = Vec::new();
         for (name, id, is_tree) in entries {
             v.extend_from_slice(if *is_tree { b"40000 " } else { b"100644 " });
@@ -655,7 +676,12 @@ mod tests {
         r.add(Kind::Tree, v)
     }
 
-    fn commit(r: &mut MemoryRepository, tree: ObjectId, parents: &[ObjectId], t: i64) -> ObjectId {
+    pub(super) fn commit(
+        r: &mut MemoryRepository,
+        tree: ObjectId,
+        parents: &[ObjectId],
+        t: i64,
+    ) -> ObjectId {
         let mut s = format!("tree {tree}\n");
         for p in parents {
             s.push_str(&format!("parent {p}\n"));

@@ -10,6 +10,14 @@
 //! here. Reused objects still serve as bases (the packed previous version of a file that was
 //! pushed loose), like git's preferred bases.
 //!
+//! For a thin pack the writer also passes *edge bases* (git's preferred bases,
+//! [`crate::walk::preferred_bases`]): objects the client has at the paths of the objects sent.
+//! They are bases only — never targets, never written — and sort with the pack's objects of the
+//! same kind and name hash, so a sent file meets the client's previous version of it. A delta
+//! against one names a base outside the pack (a REF_DELTA the client completes); positions from
+//! `objects.len()` on address them. They have depth 0: the client holds them whole or resolves
+//! them itself.
+//!
 //! Chains stay acyclic and within `depth`: the search keeps each object's base (reused or new)
 //! and the height of the chains resting on it, and accepts a base only if the walk down from it
 //! does not meet the target and `depth(base) + 1 + height(target) <= depth`.
@@ -96,7 +104,8 @@ pub struct Node {
 /// A delta chosen for a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelta {
-    /// Position of the base in the pack's object list.
+    /// Position of the base: in the pack's object list, or from its length on, in the edge bases
+    /// (see [`Bases::edge_base`]).
     pub base: u32,
     /// The delta, zlib-compressed, with its inflated size; `None` when the cache was full (the
     /// writer recomputes it).
@@ -111,10 +120,12 @@ struct Graph {
 }
 
 impl Graph {
-    fn new(nodes: &[Node]) -> Self {
+    /// The graph of `nodes` followed by `edge` base-less edge bases (depth 0).
+    fn new(nodes: &[Node], edge: usize) -> Self {
         let base: Vec<u32> = nodes
             .iter()
             .map(|n| n.reused_base.unwrap_or(NONE))
+            .chain(std::iter::repeat(NONE).take(edge))
             .collect();
         let mut g = Graph {
             height: vec![0; base.len()],
@@ -204,6 +215,7 @@ impl Slot {
 
 /// A candidate before sorting.
 struct Candidate {
+    /// Position in [`Bases`].
     pos: u32,
     kind: Kind,
     name_hash: u32,
@@ -211,11 +223,39 @@ struct Candidate {
     size: u64,
 }
 
-/// Finds deltas for the targets among `nodes` (parallel to `objects`); returns them by position.
-/// `compression` is the zlib level for cached deltas.
+/// The pack's objects, then the edge bases, addressed by one position (`u32`, as in [`Graph`]).
+#[derive(Clone, Copy)]
+pub struct Bases<'a> {
+    /// The objects of the pack.
+    pub objects: &'a [PackObject],
+    /// Objects the client has that may serve as bases (empty unless the pack is thin).
+    pub edge: &'a [PackObject],
+}
+
+impl<'a> Bases<'a> {
+    /// The object at `pos`.
+    fn get(&self, pos: u32) -> Option<&'a PackObject> {
+        let pos = pos as usize;
+        match pos.checked_sub(self.objects.len()) {
+            None => self.objects.get(pos),
+            Some(e) => self.edge.get(e),
+        }
+    }
+
+    /// The edge base at `pos`, or `None` when `pos` is in the pack.
+    pub fn edge_base(&self, pos: u32) -> Option<&'a PackObject> {
+        (pos as usize)
+            .checked_sub(self.objects.len())
+            .and_then(|e| self.edge.get(e))
+    }
+}
+
+/// Finds deltas for the targets among `nodes` (parallel to `bases.objects`), trying as bases the
+/// pack's objects and `bases.edge`; returns them by position. `compression` is the zlib level
+/// for cached deltas.
 pub fn find_deltas(
     repo: &dyn Repository,
-    objects: &[PackObject],
+    bases: Bases<'_>,
     nodes: &[Node],
     opts: &SearchOptions,
     compression: u32,
@@ -225,7 +265,7 @@ pub fn find_deltas(
     if opts.window < 2 || opts.depth == 0 || !nodes.iter().any(|n| n.target) {
         return Ok(found);
     }
-    let mut list = candidates(repo, objects, nodes, opts.window)?;
+    let mut list = candidates(repo, bases, nodes, opts.window)?;
     // git's type_size_sort: kind, name hash (both descending), bases-only first, larger first,
     // then walk order (newest first).
     list.sort_by(|a, b| {
@@ -238,13 +278,23 @@ pub fn find_deltas(
         ))
     });
     let total = list.iter().filter(|c| c.target).count() as u64;
-    let mut graph = Graph::new(nodes);
+    let mut graph = Graph::new(nodes, bases.edge.len());
     let mut window: VecDeque<Slot> = VecDeque::with_capacity(opts.window);
     let mut cache_used = 0u64;
     let mut done = 0u64;
     for c in &list {
-        let id = objects[c.pos as usize].id;
-        let data = repo.read_object(&id)?.ok_or(Error::Missing(id))?.data;
+        let Some(object) = bases.get(c.pos) else {
+            continue;
+        };
+        let is_edge = bases.edge_base(c.pos).is_some();
+        let data = match repo.read_object(&object.id)? {
+            // A delta against a base of another kind would resolve to an object of that kind.
+            Some(o) if is_edge && o.kind != object.kind => continue,
+            Some(o) => o.data,
+            // An edge base is only a chance of a smaller pack; the pack's objects must exist.
+            None if is_edge => continue,
+            None => return Err(Error::Missing(object.id)),
+        };
         let mut best: Option<(usize, Vec<u8>, u32)> = None;
         if c.target {
             best = search_window(&mut window, &graph, c, &data, opts);
@@ -350,14 +400,16 @@ fn search_window(
 }
 
 /// The targets, and the reused objects that may serve them as bases: those of the same kind and
-/// name hash, the `window` nearest each target on either side in walk order. Tiny and huge
-/// objects are left out.
+/// name hash, the `window` nearest each target on either side in walk order, and every edge base
+/// of that kind and name hash. Tiny and huge objects are left out, and edge bases the repository
+/// lacks.
 fn candidates(
     repo: &dyn Repository,
-    objects: &[PackObject],
+    bases: Bases<'_>,
     nodes: &[Node],
     window: usize,
 ) -> Result<Vec<Candidate>, Error> {
+    let objects = bases.objects;
     let groups_with_targets: HashSet<(Kind, u32)> = objects
         .iter()
         .zip(nodes)
@@ -390,11 +442,23 @@ fn candidates(
         }
         chosen.extend(picked);
     }
+    let first_edge = objects.len() as u32;
+    chosen.extend(
+        (first_edge..)
+            .zip(bases.edge)
+            .filter(|(_, o)| groups.contains_key(&(o.kind, o.name_hash)))
+            .map(|(p, _)| p),
+    );
     let mut list = Vec::with_capacity(chosen.len());
     for pos in chosen {
-        let o = &objects[pos as usize];
-        let Some((_, size)) = repo.object_header(&o.id)? else {
-            return Err(Error::Missing(o.id));
+        let Some(o) = bases.get(pos) else {
+            continue;
+        };
+        let size = match repo.object_header(&o.id)? {
+            Some((kind, _)) if pos >= first_edge && kind != o.kind => continue,
+            Some((_, size)) => size,
+            None if pos >= first_edge => continue,
+            None => return Err(Error::Missing(o.id)),
         };
         if !(MIN_SIZE..=BIG_FILE).contains(&size) {
             continue;
@@ -403,7 +467,7 @@ fn candidates(
             pos,
             kind: o.kind,
             name_hash: o.name_hash,
-            target: nodes[pos as usize].target,
+            target: nodes.get(pos as usize).is_some_and(|n| n.target),
             size,
         });
     }
@@ -464,21 +528,18 @@ mod tests {
         ]
     }
 
+    /// The pack `objects` with no edge bases.
+    fn pack(objects: &[PackObject]) -> Bases<'_> {
+        Bases { objects, edge: &[] }
+    }
+
     /// [`find_deltas`] with default options.
     fn search_default(
         r: &MemoryRepository,
-        objects: &[PackObject],
+        bases: Bases<'_>,
         nodes: &[Node],
     ) -> HashMap<u32, NewDelta> {
-        find_deltas(
-            r,
-            objects,
-            nodes,
-            &SearchOptions::default(),
-            6,
-            &mut Discard,
-        )
-        .unwrap()
+        find_deltas(r, bases, nodes, &SearchOptions::default(), 6, &mut Discard).unwrap()
     }
 
     /// Depth of each object's chain in `found` (bases that are not found are roots).
@@ -501,7 +562,8 @@ mod tests {
                 depth: max_depth,
                 ..SearchOptions::default()
             };
-            let found = find_deltas(&r, &objects, &targets(30), &opts, 6, &mut Discard).unwrap();
+            let found =
+                find_deltas(&r, pack(&objects), &targets(30), &opts, 6, &mut Discard).unwrap();
             // All but the chain roots are deltas.
             assert!(
                 found.len() >= 30 - 30 / max_depth as usize - 1,
@@ -539,7 +601,7 @@ mod tests {
                 reused_base: None,
             },
         ];
-        let found = search_default(&r, &objects, &nodes);
+        let found = search_default(&r, pack(&objects), &nodes);
         assert!(found.is_empty(), "{found:?}");
         // With the reused object resting elsewhere, 1 may use it.
         let nodes = vec![
@@ -549,7 +611,7 @@ mod tests {
             },
             nodes[1],
         ];
-        let found = search_default(&r, &objects, &nodes);
+        let found = search_default(&r, pack(&objects), &nodes);
         assert_eq!(found.get(&1).map(|d| d.base), Some(0));
     }
 
@@ -582,7 +644,7 @@ mod tests {
                 depth: max_depth,
                 ..SearchOptions::default()
             };
-            let found = find_deltas(&r, &objects, &nodes, &opts, 6, &mut Discard).unwrap();
+            let found = find_deltas(&r, pack(&objects), &nodes, &opts, 6, &mut Discard).unwrap();
             let base = found.get(&3).expect("some base fits").base;
             assert!(base < max_depth, "depth {max_depth}: base {base}");
         }
@@ -594,7 +656,7 @@ mod tests {
         let (r, objects) = repo_with(&blobs);
         let opts = SearchOptions::default();
         assert!(
-            find_deltas(&r, &objects, &targets(2), &opts, 6, &mut Discard)
+            find_deltas(&r, pack(&objects), &targets(2), &opts, 6, &mut Discard)
                 .unwrap()
                 .is_empty()
         );
@@ -604,7 +666,7 @@ mod tests {
             ..SearchOptions::default()
         };
         assert!(
-            find_deltas(&r, &objects, &targets(5), &opts, 6, &mut Discard)
+            find_deltas(&r, pack(&objects), &targets(5), &opts, 6, &mut Discard)
                 .unwrap()
                 .is_empty()
         );
@@ -617,8 +679,60 @@ mod tests {
             cache_size: 0,
             ..SearchOptions::default()
         };
-        let found = find_deltas(&r, &objects, &targets(5), &opts, 6, &mut Discard).unwrap();
+        let found = find_deltas(&r, pack(&objects), &targets(5), &opts, 6, &mut Discard).unwrap();
         assert!(!found.is_empty());
         assert!(found.values().all(|d| d.cached.is_none()));
+    }
+
+    #[test]
+    fn edge_bases_serve_targets_and_are_never_targets() {
+        // The client has version 0 (edge); versions 1 and 2 are sent loose.
+        let blobs = versions(3);
+        let (r, all) = repo_with(&blobs);
+        let (edge, objects) = all.split_at(1);
+        let bases = Bases { objects, edge };
+        let found = search_default(&r, bases, &targets(2));
+        assert!(found.keys().all(|&p| (p as usize) < objects.len()));
+        // Both are deltas, the chain resting on the client's version 0.
+        assert_eq!(found.len(), 2);
+        let on_edge: Vec<_> = found
+            .values()
+            .filter_map(|d| bases.edge_base(d.base))
+            .collect();
+        assert_eq!(on_edge.first().map(|o| o.id), Some(edge[0].id));
+        // An edge base has depth 0: at most depth 1, both still rest on it.
+        let opts = SearchOptions {
+            depth: 1,
+            ..SearchOptions::default()
+        };
+        let found = find_deltas(&r, bases, &targets(2), &opts, 6, &mut Discard).unwrap();
+        assert_eq!(found.len(), 2, "both fit at depth 1 on the edge base");
+        assert!(found.values().all(|d| bases.edge_base(d.base).is_some()));
+        // Without edge bases the first version sent is whole.
+        let found = search_default(&r, pack(objects), &targets(2));
+        assert_eq!(found.len(), 1);
+    }
+
+    #[test]
+    fn edge_bases_of_another_kind_or_missing_are_skipped() {
+        let blobs = versions(2);
+        let (mut r, objects) = repo_with(&blobs[1..]);
+        let name_hash = objects[0].name_hash;
+        // Named a blob by a tree entry, but stored as a tree.
+        let liar = r.add(Kind::Tree, blobs[0].clone());
+        let ghost = crate::hash::object_id(Kind::Blob, b"not here").unwrap();
+        let edge: Vec<PackObject> = [liar, ghost]
+            .into_iter()
+            .map(|id| PackObject {
+                id,
+                kind: Kind::Blob,
+                name_hash,
+            })
+            .collect();
+        let bases = Bases {
+            objects: &objects,
+            edge: &edge,
+        };
+        assert!(search_default(&r, bases, &targets(1)).is_empty());
     }
 }

@@ -9,9 +9,12 @@
 //!
 //! Objects with no reusable stored form (loose objects, deltas whose base is not in the pack)
 //! are *targets* of a delta search ([`crate::pack::delta_search`]) before anything is written;
-//! a delta found there is written as OFS_DELTA (or REF_DELTA) after its base. When every object is
-//! reused, the search costs one look at each stored entry and nothing else. Memory holds one
-//! object at a time while writing, plus what the search keeps (bounded by its options).
+//! a delta found there is written as OFS_DELTA (or REF_DELTA) after its base. For a thin pack
+//! the search may also pick a *preferred base* the client has ([`crate::walk::preferred_bases`]);
+//! such a delta is a REF_DELTA naming an object outside the pack. A pack for a client that did not
+//! ask for `thin-pack` never names one. When every object is reused, the search costs one look at
+//! each stored entry and nothing else. Memory holds one object at a time while writing, plus what
+//! the search keeps (bounded by its options).
 
 use std::io::Write;
 
@@ -20,7 +23,7 @@ use flate2::Compression;
 
 use crate::backend::{self, RawEntry, Repository, StoredForm};
 use crate::hash::{Hasher, IdMap, IdSet, ObjectId};
-use crate::pack::delta_search::{self, NewDelta, Node, SearchOptions};
+use crate::pack::delta_search::{self, Bases, NewDelta, Node, SearchOptions};
 use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
 use crate::progress::Progress;
 use crate::walk::PackObject;
@@ -156,21 +159,41 @@ enum Plan {
     Reuse,
     DeltaInPack(ObjectId),
     ThinDelta(ObjectId),
-    /// A delta the search found (against an object in this pack).
+    /// A delta the search found against an object in this pack.
     NewDelta(ObjectId),
+    /// A delta the search found against an object the client has (thin packs only).
+    NewThinDelta(ObjectId),
 }
 
-/// Writes `objects` as a pack to `out`; `edge` holds objects the client has (thin-pack bases).
+/// Writes `objects` as a pack to `out`. `edge` holds objects the client has: stored deltas
+/// against them are reused in a thin pack; `bases`, some of them with the name hashes of their
+/// paths, are offered to the delta search as bases for a thin pack. Without `opts.thin` neither is
+/// used and the pack is self-contained.
 pub fn write_pack(
     repo: &dyn Repository,
     objects: &[PackObject],
     edge: &IdSet,
+    bases: &[PackObject],
     opts: &WriteOptions,
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
     let index: IdMap<usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
-    let found = search(repo, objects, &index, edge, opts, progress)?;
+    // Only what the client is known to have, and nothing the pack carries itself.
+    let thin_bases: Vec<PackObject> = if opts.thin {
+        bases
+            .iter()
+            .filter(|b| edge.contains(&b.id) && !index.contains_key(&b.id))
+            .copied()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let all = Bases {
+        objects,
+        edge: &thin_bases,
+    };
+    let found = search(repo, all, &index, edge, opts, progress)?;
     let mut w = Hashing::start(out, objects.len())?;
 
     let mut stats = WriteStats::default();
@@ -194,9 +217,7 @@ pub fn write_pack(
                 None => repo.raw_entry(&id)?,
             };
             let plan = match new_delta {
-                // A cycle through stored deltas the search could not see: write it whole.
-                Some(d) if in_progress.contains(&objects[d.base as usize].id) => Plan::Whole,
-                Some(d) => Plan::NewDelta(objects[d.base as usize].id),
+                Some(d) => new_delta_plan(all, d.base, edge, opts, &in_progress),
                 None => plan(entry.as_ref(), &index, edge, opts, &in_progress),
             };
             if let Plan::DeltaInPack(base) | Plan::NewDelta(base) = plan {
@@ -210,16 +231,20 @@ pub fn write_pack(
             let offset = w.bytes;
             let kind = objects[index[&id]].kind;
             match (plan, entry) {
-                (Plan::NewDelta(base), _) => {
+                (Plan::NewDelta(base) | Plan::NewThinDelta(base), _) => {
                     let d = new_delta.ok_or(Error::Missing(id))?;
                     let (size, z) = delta_bytes(repo, d, &base, &id, opts.compression)?;
                     buf.clear();
-                    if opts.ofs_delta {
-                        encode_header(EntryType::OfsDelta, size, &mut buf);
-                        encode_ofs_distance(offset - written[&base], &mut buf);
-                    } else {
-                        encode_header(EntryType::RefDelta, size, &mut buf);
-                        buf.extend_from_slice(base.as_bytes());
+                    // A base outside the pack has no offset: it is named by its id.
+                    match written.get(&base) {
+                        Some(&at) if opts.ofs_delta => {
+                            encode_header(EntryType::OfsDelta, size, &mut buf);
+                            encode_ofs_distance(offset - at, &mut buf);
+                        }
+                        _ => {
+                            encode_header(EntryType::RefDelta, size, &mut buf);
+                            buf.extend_from_slice(base.as_bytes());
+                        }
                     }
                     w.write_all(&buf)?;
                     w.write_all(&z)?;
@@ -279,11 +304,35 @@ pub fn write_pack(
     Ok(stats)
 }
 
-/// Runs the delta search over `objects`: each is a target when its stored form cannot be reused
-/// (so it would be compressed here anyway), and a reused stored delta keeps its in-pack base.
+/// How to write a delta the search found against position `base` of `all`: against an in-pack
+/// object (whole if that object is being written above this one: a cycle through stored deltas
+/// the search could not see), or against an object the client has, only if the pack is thin.
+fn new_delta_plan(
+    all: Bases<'_>,
+    base: u32,
+    edge: &IdSet,
+    opts: &WriteOptions,
+    in_progress: &IdSet,
+) -> Plan {
+    if let Some(b) = all.edge_base(base) {
+        return if opts.thin && edge.contains(&b.id) {
+            Plan::NewThinDelta(b.id)
+        } else {
+            Plan::Whole
+        };
+    }
+    match all.objects.get(base as usize) {
+        Some(b) if !in_progress.contains(&b.id) => Plan::NewDelta(b.id),
+        _ => Plan::Whole,
+    }
+}
+
+/// Runs the delta search over `all.objects`: each is a target when its stored form cannot be
+/// reused (so it would be compressed here anyway), and a reused stored delta keeps its in-pack
+/// base; `all.edge` are bases only.
 fn search(
     repo: &dyn Repository,
-    objects: &[PackObject],
+    all: Bases<'_>,
     index: &IdMap<usize>,
     edge: &IdSet,
     opts: &WriteOptions,
@@ -293,8 +342,8 @@ fn search(
         return Ok(Default::default());
     }
     let none = IdSet::default();
-    let mut nodes = Vec::with_capacity(objects.len());
-    for o in objects {
+    let mut nodes = Vec::with_capacity(all.objects.len());
+    for o in all.objects {
         let entry = repo.raw_entry(&o.id)?;
         let node = match plan(entry.as_ref(), index, edge, opts, &none) {
             Plan::Whole => Node {
@@ -314,7 +363,7 @@ fn search(
     }
     Ok(delta_search::find_deltas(
         repo,
-        objects,
+        all,
         &nodes,
         &opts.search,
         opts.compression,
@@ -382,6 +431,7 @@ mod tests {
             &r,
             &[],
             &IdSet::default(),
+            &[],
             &WriteOptions::default(),
             &mut out,
             &mut Discard,
@@ -396,18 +446,85 @@ mod tests {
     fn index_pack(pack: &[u8]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         crate::test_support::git(dir.path(), &["init", "-q", "--bare", "."]);
+        let o = run_index_pack(dir.path(), pack, &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        dir
+    }
+
+    /// `git index-pack --stdin --strict <extra>` on `pack` in repository `dir`.
+    fn run_index_pack(dir: &std::path::Path, pack: &[u8], extra: &[&str]) -> std::process::Output {
         let mut child = std::process::Command::new("git")
             .args(["index-pack", "--stdin", "--strict"])
-            .current_dir(dir.path())
+            .args(extra)
+            .current_dir(dir)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(pack).unwrap();
-        let o = child.wait_with_output().unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    #[test]
+    fn deltas_against_what_the_client_has_only_in_thin_packs() {
+        // The client has `old` (an edge object, offered as a preferred base); `new` is loose.
+        let mut r = MemoryRepository::new();
+        let text: String = (0..1500).map(|i| format!("line {i}\n")).collect();
+        let old_data = text.clone();
+        let new_data = text.replace("line 700\n", "changed\n");
+        let name_hash = crate::walk::name_hash(0, b"f.txt");
+        let old = r.add(Kind::Blob, old_data.clone());
+        let new = r.add(Kind::Blob, new_data);
+        let objs = [PackObject {
+            id: new,
+            kind: Kind::Blob,
+            name_hash,
+        }];
+        let bases = [PackObject {
+            id: old,
+            kind: Kind::Blob,
+            name_hash,
+        }];
+        let edge: IdSet = [old].into_iter().collect();
+        let write = |thin: bool, edge: &IdSet| {
+            let opts = WriteOptions {
+                thin,
+                ofs_delta: true,
+                ..WriteOptions::default()
+            };
+            let mut out = Vec::new();
+            let stats = write_pack(&r, &objs, edge, &bases, &opts, &mut out, &mut Discard).unwrap();
+            (stats, out)
+        };
+        // Not thin: self-contained, so index-pack without --fix-thin takes it in an empty repository.
+        let (stats, whole) = write(false, &edge);
+        assert_eq!(stats.deltas, 0);
+        index_pack(&whole);
+        // A base not known to be the client's is never used.
+        let (stats, _) = write(true, &IdSet::default());
+        assert_eq!(stats.deltas, 0);
+        // Thin: a REF_DELTA against `old`, completed by --fix-thin where `old` exists.
+        let (stats, thin) = write(true, &edge);
+        assert_eq!(stats.deltas, 1);
+        assert!(
+            thin.len() * 4 < whole.len(),
+            "{} vs {}",
+            thin.len(),
+            whole.len()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        crate::test_support::git(dir.path(), &["init", "-q", "--bare", "."]);
+        assert!(!run_index_pack(dir.path(), &thin, &[]).status.success());
+        std::fs::write(dir.path().join("old"), &old_data).unwrap();
+        crate::test_support::git(dir.path(), &["hash-object", "-w", "old"]);
+        let o = run_index_pack(dir.path(), &thin, &["--fix-thin"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        dir
+        let size = crate::test_support::git(dir.path(), &["cat-file", "-s", &new.to_hex()]);
+        assert_eq!(
+            size.trim(),
+            (old_data.len() - "line 700\n".len() + "changed\n".len()).to_string()
+        );
     }
 
     #[test]
@@ -437,8 +554,16 @@ mod tests {
                 ..WriteOptions::default()
             };
             let mut out = Vec::new();
-            let stats =
-                write_pack(&r, &objs, &IdSet::default(), &opts, &mut out, &mut Discard).unwrap();
+            let stats = write_pack(
+                &r,
+                &objs,
+                &IdSet::default(),
+                &[],
+                &opts,
+                &mut out,
+                &mut Discard,
+            )
+            .unwrap();
             assert!(stats.deltas >= 18, "{stats:?}");
             assert!(out.len() < whole / 20, "{} bytes for {whole}", out.len());
             let dir = index_pack(&out);
@@ -482,6 +607,7 @@ mod tests {
             &r,
             &objs,
             &IdSet::default(),
+            &[],
             &WriteOptions::default(),
             &mut out,
             &mut Discard,

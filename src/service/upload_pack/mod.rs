@@ -760,6 +760,13 @@ fn stream_pack<W: Write>(
         return end_pack(&band, mode);
     }
     let walk = walk::objects_for_pack(repo, req.wants, req.common, &req.walk, &mut progress)?;
+    // The client's versions of the paths sent, as delta bases (git: the trees of at most
+    // `pack.window` boundary commits). Not for a partial clone, which may lack them.
+    let bases = if req.thin && req.walk.filter.is_none() && opts.search.window >= 2 {
+        walk::preferred_bases(repo, &walk, opts.search.window)?
+    } else {
+        Vec::new()
+    };
     let mut objects = walk.objects;
     if req.include_tag {
         include_tags(repo, req.refs, &mut objects)?;
@@ -768,7 +775,15 @@ fn stream_pack<W: Write>(
         Some(stats) => stats,
         None => {
             let mut data = BandData(Rc::clone(&band));
-            let stats = write_pack(repo, &objects, &walk.edge, &opts, &mut data, &mut progress)?;
+            let stats = write_pack(
+                repo,
+                &objects,
+                &walk.edge,
+                &bases,
+                &opts,
+                &mut data,
+                &mut progress,
+            )?;
             data.flush()?;
             stats
         }
