@@ -169,6 +169,20 @@ pub fn write_pack(
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
+    write_pack_with_offsets(repo, objects, edge, opts, out, progress).map(|(stats, _)| stats)
+}
+
+/// [`write_pack`], also returning where each object's entry starts: what a pack kept on disk
+/// needs for its `.idx` and `.bitmap` (entries are not in `objects` order when a delta base is
+/// written ahead of the object that first named it).
+pub fn write_pack_with_offsets(
+    repo: &dyn Repository,
+    objects: &[PackObject],
+    edge: &IdSet,
+    opts: &WriteOptions,
+    out: &mut dyn Write,
+    progress: &mut dyn Progress,
+) -> Result<(WriteStats, IdMap<u64>), Error> {
     let index: IdMap<usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
     let found = search(repo, objects, &index, edge, opts, progress)?;
     let mut w = Hashing::start(out, objects.len())?;
@@ -276,7 +290,7 @@ pub fn write_pack(
         }
     }
     w.finish(&mut stats, 0, progress)?;
-    Ok(stats)
+    Ok((stats, written))
 }
 
 /// Runs the delta search over `objects`: each is a target when its stored form cannot be reused
