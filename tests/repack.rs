@@ -8,14 +8,16 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-fn sluice_ok(args: &[&str]) -> String {
-    let out = std::process::Command::new(sluice())
-        .args(args)
-        .output()
-        .unwrap();
+/// The stderr of `cmd`, which must succeed.
+fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "sluice {args:?}: {err}");
+    assert!(out.status.success(), "{cmd:?}: {err}");
     err
+}
+
+fn sluice_ok(args: &[&str]) -> String {
+    run_ok(std::process::Command::new(sluice()).args(args))
 }
 
 fn push(work: &Path, dst: &Path, args: &[&str]) {
@@ -76,21 +78,27 @@ fn pushed_repo() -> (tempfile::TempDir, PathBuf, PathBuf) {
     push(&work, &src, &["doomed"]);
     push(&work, &src, &[":doomed"]);
     git_ok(&work, &["checkout", "-q", "main"]);
-    let blob = git_cmd(&src)
-        .args(["hash-object", "-w", "--stdin"])
+    git_stdin(&src, &["hash-object", "-w", "--stdin"], b"dangling\n");
+    assert!(packs(&src).len() >= 3, "{:?}", packs(&src));
+    assert!(!loose(&src).is_empty());
+    (dir, src, work)
+}
+
+/// Runs git in `repo` with `input` on its standard input; returns its output, which must succeed.
+fn git_stdin(repo: &Path, args: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    let out = git_cmd(repo)
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(b"dangling\n")?;
+            c.stdin.take().unwrap().write_all(input)?;
             c.wait_with_output()
         })
         .unwrap();
-    assert!(blob.status.success());
-    assert!(packs(&src).len() >= 3, "{:?}", packs(&src));
-    assert!(!loose(&src).is_empty());
-    (dir, src, work)
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn packs(repo: &Path) -> Vec<PathBuf> {
@@ -127,23 +135,12 @@ fn all_objects(repo: &Path) -> String {
 /// Clones `src` through `sluice upload-pack`, logging to a file; returns the log.
 fn clone_logged(src: &Path, dst: &Path) -> String {
     let log = dst.with_extension("log");
-    let out = git_cmd(dst.parent().unwrap())
-        .env("SLUICE_LOG_FILE", &log)
-        .args([
-            "clone",
-            "-q",
-            "--bare",
-            "--no-local",
-            &upload_pack_flag(),
-            &format!("file://{}", src.display()),
-            dst.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        git_cmd(dst.parent().unwrap())
+            .env("SLUICE_LOG_FILE", &log)
+            .args(["clone", "-q", "--bare", "--no-local", &upload_pack_flag()])
+            .arg(format!("file://{}", src.display()))
+            .arg(dst),
     );
     std::fs::read_to_string(log).unwrap_or_default()
 }
@@ -234,18 +231,7 @@ fn kept_packs_and_the_lock_are_respected() {
     // The new pack holds nothing of the kept one.
     let ids = |pack: &Path| -> Vec<String> {
         let idx = std::fs::read(pack.with_extension("idx")).unwrap();
-        let out = git_cmd(&src)
-            .arg("show-index")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(&idx)?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
+        git_stdin(&src, &["show-index"], &idx)
             .lines()
             .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
             .collect()

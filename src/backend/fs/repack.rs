@@ -38,6 +38,8 @@ use crate::walk::{self, PackObject, WalkOptions};
 const MAX_BITMAPS: usize = 3_000;
 /// The lock file that keeps two repacks apart.
 const LOCK: &str = "sluice-repack.lock";
+/// How the temporary files of a repack are named (then the pid and the extension).
+const TEMP_PREFIX: &str = "tmp_repack_";
 /// Files next to a `.pack` that belong to it and go with it.
 const COMPANIONS: [&str; 4] = ["pack", "bitmap", "rev", "mtimes"];
 
@@ -102,6 +104,7 @@ pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<Repack
     let pack_dir = objects_dir.join("pack");
     fs::create_dir_all(&pack_dir).map_err(io(&pack_dir))?;
     let _lock = Lock::take(&pack_dir.join(LOCK))?;
+    remove_stale_temps(&pack_dir);
     let snap = Snapshot::take(&objects_dir)?;
     let mut stats = RepackStats::default();
     if snap.already_done(&pack_dir) {
@@ -151,6 +154,19 @@ impl Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Removes the temporary files of a repack that was killed: with the lock held, no repack is
+/// writing them.
+fn remove_stale_temps(pack_dir: &Path) {
+    let Ok(entries) = fs::read_dir(pack_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let _ = fs::remove_file(e.path());
+        }
     }
 }
 
@@ -345,7 +361,7 @@ fn write_new_pack(
     progress: &mut dyn Progress,
 ) -> Result<Written, Error> {
     let pid = std::process::id();
-    let tmp = |ext: &str| pack_dir.join(format!("tmp_repack_{pid}.{ext}"));
+    let tmp = |ext: &str| pack_dir.join(format!("{TEMP_PREFIX}{pid}.{ext}"));
     let (tmp_pack, tmp_idx, tmp_bitmap) = (tmp("pack"), tmp("idx"), tmp("bitmap"));
     let mut temps = Temps(vec![tmp_pack.clone(), tmp_idx.clone(), tmp_bitmap.clone()]);
 
