@@ -37,6 +37,9 @@ pub enum Error {
     /// A stored closure could not be read back.
     #[error(transparent)]
     Ewah(#[from] ewah::Error),
+    /// The trailer checksum could not be computed.
+    #[error("bitmap checksum failed")]
+    Checksum,
     /// More objects than a bitmap file can count.
     #[error("too many objects for a bitmap: {0}")]
     TooMany(usize),
@@ -275,7 +278,7 @@ pub fn encode_file(
     }
     let mut hasher = Hasher::trailer_only(HashKind::Sha1);
     hasher.update(&out);
-    let trailer = hasher.finish().map_err(|_| Error::TooMany(n))?;
+    let trailer = hasher.finish().map_err(|_| Error::Checksum)?;
     out.extend_from_slice(trailer.as_bytes());
     Ok(out)
 }

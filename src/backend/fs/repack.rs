@@ -481,41 +481,55 @@ fn finish_file(file: &File, path: &Path) -> Result<(), Error> {
 fn read_back(pack: &Path, by_offset: &[(u64, ObjectId)]) -> Result<(Vec<u32>, ObjectId), Error> {
     let len = fs::metadata(pack).map_err(io(pack))?.len();
     let body = len.checked_sub(20).ok_or_else(|| short(pack))?;
-    let mut r = BufReader::with_capacity(1 << 20, File::open(pack).map_err(io(pack))?);
-    let mut hasher = Hasher::trailer_only(HashKind::Sha1);
-    let mut buf = vec![0u8; 1 << 16];
-    let mut copy = |n: u64, crc: Option<&mut crc32fast::Hasher>| -> Result<(), Error> {
-        let mut left = n;
-        let mut crc = crc;
-        while left > 0 {
-            let chunk = left.min(buf.len() as u64) as usize;
-            r.read_exact(&mut buf[..chunk]).map_err(io(pack))?;
-            hasher.update(&buf[..chunk]);
-            if let Some(c) = crc.as_deref_mut() {
-                c.update(&buf[..chunk]);
-            }
-            left -= chunk as u64;
-        }
-        Ok(())
+    let mut r = HashingReader {
+        r: BufReader::with_capacity(1 << 20, File::open(pack).map_err(io(pack))?),
+        hasher: Hasher::trailer_only(HashKind::Sha1),
+        buf: vec![0u8; 1 << 16],
+        path: pack,
     };
     let first = by_offset.first().map_or(body, |(o, _)| *o);
-    copy(first, None)?;
+    r.take(first, None)?;
     let mut crcs = Vec::with_capacity(by_offset.len());
     for (i, (offset, _)) in by_offset.iter().enumerate() {
         let end = by_offset.get(i + 1).map_or(body, |(o, _)| *o);
         let n = end.checked_sub(*offset).ok_or_else(|| short(pack))?;
         let mut crc = crc32fast::Hasher::new();
-        copy(n, Some(&mut crc))?;
+        r.take(n, Some(&mut crc))?;
         crcs.push(crc.finalize());
     }
-    drop(copy);
     let mut trailer = [0u8; 20];
-    r.read_exact(&mut trailer).map_err(io(pack))?;
-    let expected = hasher.finish().map_err(|_| short(pack))?;
+    r.r.read_exact(&mut trailer).map_err(io(pack))?;
+    let expected = r.hasher.finish().map_err(|_| short(pack))?;
     if expected.as_bytes() != trailer {
         return Err(backend::Error::corrupt(pack.display().to_string(), "trailer mismatch").into());
     }
     Ok((crcs, expected))
+}
+
+/// Reads a file in order, hashing everything it reads.
+struct HashingReader<'a> {
+    r: BufReader<File>,
+    hasher: Hasher,
+    buf: Vec<u8>,
+    path: &'a Path,
+}
+
+impl HashingReader<'_> {
+    /// Reads the next `n` bytes into the hash (and into `crc`, when given).
+    fn take(&mut self, n: u64, mut crc: Option<&mut crc32fast::Hasher>) -> Result<(), Error> {
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(self.buf.len() as u64) as usize;
+            let bytes = &mut self.buf[..chunk];
+            self.r.read_exact(bytes).map_err(io(self.path))?;
+            self.hasher.update(bytes);
+            if let Some(c) = crc.as_deref_mut() {
+                c.update(bytes);
+            }
+            left -= chunk as u64;
+        }
+        Ok(())
+    }
 }
 
 fn short(pack: &Path) -> Error {
