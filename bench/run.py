@@ -64,7 +64,9 @@ def run_case(case, server, sluice, repo, tmp, out_file):
     shutil.rmtree(dst, ignore_errors=True)
     if case == "clone-loose":
         url = f"file://{os.path.join(tmp, 'loose.git')}"
-    if case in ("clone-v0", "clone-v2", "clone-bitmap", "clone-graph", "clone-loose"):
+    if case == "clone-repacked":
+        url = f"file://{os.path.join(tmp, 'repacked.git')}"
+    if case in ("clone-v0", "clone-v2", "clone-bitmap", "clone-graph", "clone-loose", "clone-repacked"):
         v = "2" if case == "clone-v2" else "0"
         sh(["git", "-c", f"protocol.version={v}", "clone", "-q", "--bare", "--no-local", up, url, dst], env=env)
     elif case in ("serve-clone", "serve-bitmap"):
@@ -109,7 +111,7 @@ def clone_request(repo):
     return out + b"00000009done\n"
 
 
-def prepare(tmp, repo):
+def prepare(tmp, repo, sluice):
     with open(os.path.join(tmp, "clone-request"), "wb") as f:
         f.write(clone_request(repo))
     # fetch-100: a clone missing the last 100 commits of main.
@@ -166,6 +168,22 @@ def prepare(tmp, repo):
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{loose}", bl])
     sh(["git", "update-ref", "refs/heads/main", "refs/heads/main~100"], cwd=bl)
     sh(["git", "gc", "-q", "--prune=now"], cwd=bl)
+    # clone-repacked: the loose copy after `sluice repack` (one pack, a bitmap written by Sluice,
+    # no git maintenance at all); both servers serve it. The repack is timed against
+    # `git repack -a -d -b` on another copy.
+    repacked = os.path.join(tmp, "repacked.git")
+    shutil.copytree(loose, repacked, symlinks=True)
+    t = time.monotonic()
+    sh([sluice, "repack", repacked])
+    ours = time.monotonic() - t
+    by_git = os.path.join(tmp, "repacked-by-git.git")
+    shutil.copytree(loose, by_git, symlinks=True)
+    t = time.monotonic()
+    sh(["git", "repack", "-a", "-d", "-b", "-q"], cwd=by_git)
+    theirs = time.monotonic() - t
+    shutil.rmtree(by_git)
+    print(f"repack of loose.git: sluice repack {ours:.2f}s, git repack -a -d -b {theirs:.2f}s",
+          file=sys.stderr)
 
 
 def main():
@@ -174,7 +192,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,serve-clone,serve-bitmap,fetch-100,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-100,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):
@@ -197,7 +215,7 @@ def main():
     sh(["git", "config", "uploadpack.allowFilter", "true"], cwd=repo)
     objects = sh(["git", "count-objects", "-v"], cwd=repo)
     print(f"repository: {repo}\n{objects}", file=sys.stderr)
-    prepare(tmp, repo)
+    prepare(tmp, repo, a.sluice)
     rows = []
     for case in a.cases.split(","):
         if case in ("clone-bitmap", "serve-bitmap"):

@@ -24,6 +24,7 @@ sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
        sluice inetd [--base-path ROOT] [--interpolated-path TEMPLATE] [--export-all]
                     [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE] [--access-hook PATH]
        sluice init [--bare] [--initial-branch NAME] DIR
+       sluice write-commit-graph DIR | sluice repack DIR
        (all: [--log-file FILE] [--log-level LEVEL])"
 )]
 pub struct Cli {
@@ -98,6 +99,18 @@ pub enum Command {
     Init(InitArgs),
     /// Write DIR's commit-graph (objects/info/commit-graph), which speeds up every clone and fetch.
     WriteCommitGraph(WriteCommitGraphArgs),
+    /// Pack all of DIR's objects into one pack with a reachability bitmap, then write the
+    /// commit-graph: run it from cron or after pushes. Unreachable objects are kept; packs with
+    /// a .keep file are left alone.
+    Repack(RepackArgs),
+}
+
+/// `sluice repack`.
+#[derive(Debug, Args)]
+pub struct RepackArgs {
+    /// The repository.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `sluice write-commit-graph`.

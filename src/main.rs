@@ -172,6 +172,36 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
                 })
                 .map_err(|e| launch::Error::Refused(e.to_string()))
         }
+        cli::Command::Repack(a) => {
+            let location = a.dir.to_string_lossy().into_owned();
+            let repo = FsBackend::default()
+                .open_fs(&location)
+                .map_err(|e| launch::Error::Refused(e.to_string()))?;
+            // Progress on a terminal only, as git's repack: cron mails stay short.
+            use std::io::{IsTerminal, Write};
+            let mut lines = sluice::service::progress::ProgressLines::new(|l: &[u8]| {
+                let _ = std::io::stderr().write_all(l);
+            });
+            let mut quiet = sluice::progress::Discard;
+            let progress: &mut dyn sluice::progress::Progress = if std::io::stderr().is_terminal() {
+                &mut lines
+            } else {
+                &mut quiet
+            };
+            let s = sluice::backend::fs::repack::repack(&repo, progress)
+                .map_err(|e| launch::Error::Refused(e.to_string()))?;
+            eprintln!(
+                "repacked: {} objects ({} reachable) in {}, {} bitmaps; removed {} packs and {} loose objects; commit-graph: {} commits",
+                s.objects,
+                s.reachable,
+                s.pack.as_deref().unwrap_or("no new pack"),
+                s.bitmaps,
+                s.packs_removed,
+                s.loose_removed,
+                s.graph_commits
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| launch::Error::Refused(e.to_string())),

@@ -203,7 +203,7 @@ impl<D: AsRef<[u8]>> PackBitmaps<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pack::ewah::tests::encode;
+    use crate::pack::ewah::tests::encode_words as encode;
 
     fn file(pack: &ObjectId, objects: usize, entries: &[(u32, u8, Vec<u64>)]) -> Vec<u8> {
         let mut out = b"BITM\0\x01\0\x01".to_vec();

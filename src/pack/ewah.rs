@@ -173,46 +173,109 @@ pub fn decode(data: &[u8], max_bits: usize) -> Result<Bitmap, Error> {
     Ok(out)
 }
 
+/// Longest run one marker word can describe (32 bits of run length).
+const MAX_RUN: u64 = (1 << 32) - 1;
+/// Most literal words one marker word can announce (31 bits of literal count).
+const MAX_LITERALS: usize = (1 << 31) - 1;
+
+/// Serializes `bitmap` in git's EWAH form for a bitmap of `bits` bits (the pack's object count):
+/// words that are all zeros or all ones become runs in a marker word, the others follow it as
+/// literals. Words past the last set bit, up to `bits`, are a zero run, so every bitmap of a
+/// file covers the same range, as git's do. The inverse of [`decode`].
+pub fn encode(bitmap: &Bitmap, bits: usize) -> Vec<u8> {
+    let n_words = bits.div_ceil(64).max(bitmap.words.len());
+    let word = |i: usize| bitmap.words.get(i).copied().unwrap_or(0);
+    let mut out_words: Vec<u64> = Vec::new();
+    // Index of the last marker word: git stores it after the words (`rlw` position).
+    let mut last_marker = 0usize;
+    let mut i = 0;
+    while i < n_words || out_words.is_empty() {
+        let fill = word(i);
+        let mut run = 0u64;
+        if fill == 0 || fill == u64::MAX {
+            while i < n_words && word(i) == fill && run < MAX_RUN {
+                run += 1;
+                i += 1;
+            }
+        }
+        let start = i;
+        while i < n_words && i - start < MAX_LITERALS && word(i) != 0 && word(i) != u64::MAX {
+            i += 1;
+        }
+        let literals = i - start;
+        let run_bit = u64::from(run > 0 && fill == u64::MAX);
+        last_marker = out_words.len();
+        out_words.push(run_bit | (run << 1) | ((literals as u64) << 33));
+        out_words.extend((start..i).map(word));
+    }
+    let mut out = Vec::with_capacity(12 + out_words.len() * 8);
+    out.extend_from_slice(&(bits as u32).to_be_bytes());
+    out.extend_from_slice(&(out_words.len() as u32).to_be_bytes());
+    for w in &out_words {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
+    out.extend_from_slice(&(last_marker as u32).to_be_bytes());
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
-    /// Serializes `words` as literal chunks with runs for all-zero/all-one words (a simple
-    /// encoder for tests).
-    pub(crate) fn encode(bits: usize, words: &[u64]) -> Vec<u8> {
-        let mut out_words: Vec<u64> = Vec::new();
-        let mut i = 0;
-        while i < words.len() {
-            let fill = words[i];
-            let mut run = 0u64;
-            if fill == 0 || fill == u64::MAX {
-                while i < words.len() && words[i] == fill {
-                    run += 1;
-                    i += 1;
-                }
-            }
-            let mut lits = Vec::new();
-            while i < words.len() && words[i] != 0 && words[i] != u64::MAX {
-                lits.push(words[i]);
-                i += 1;
-            }
-            let bit = u64::from(fill == u64::MAX && run > 0);
-            out_words.push(bit | (run << 1) | ((lits.len() as u64) << 33));
-            out_words.extend(lits);
+    /// [`encode`] of the plain `words` (for tests that write bitmap files by hand).
+    pub(crate) fn encode_words(bits: usize, words: &[u64]) -> Vec<u8> {
+        encode(
+            &Bitmap {
+                words: words.to_vec(),
+            },
+            bits,
+        )
+    }
+
+    #[test]
+    fn encode_roundtrips() {
+        let cases: Vec<Vec<u64>> = vec![
+            vec![],
+            vec![0],
+            vec![u64::MAX; 5],
+            vec![1, 2, 3],
+            vec![0, 0, 7, u64::MAX, 0, 9, 9, 0],
+            (0..1000u64)
+                .map(|i| if i % 3 == 0 { 0 } else { i * 0x9e37 })
+                .collect(),
+        ];
+        for words in cases {
+            let bits = words.len() * 64 + 10;
+            let b = Bitmap {
+                words: words.clone(),
+            };
+            let bytes = encode(&b, bits);
+            assert_eq!(serialized_len(&bytes).unwrap(), bytes.len());
+            let back = decode(&bytes, bits).unwrap();
+            assert_eq!(
+                back.ones().collect::<Vec<_>>(),
+                b.ones().collect::<Vec<_>>()
+            );
+            assert_eq!(
+                back.words.len(),
+                bits.div_ceil(64),
+                "padded to the bit count"
+            );
+            // The marker position points at a marker inside the words.
+            let count = u32::from_be_bytes(bytes[4..8].try_into().unwrap()) as usize;
+            let marker = u32::from_be_bytes(bytes[bytes.len() - 4..].try_into().unwrap());
+            assert!((marker as usize) < count.max(1));
         }
-        let mut out = (bits as u32).to_be_bytes().to_vec();
-        out.extend_from_slice(&(out_words.len() as u32).to_be_bytes());
-        for w in &out_words {
-            out.extend_from_slice(&w.to_be_bytes());
-        }
-        out.extend_from_slice(&0u32.to_be_bytes());
-        out
+        // Runs compress: a million set bits are one marker word.
+        let mut full = Bitmap::with_len(1 << 20);
+        (0..1 << 20).for_each(|i| full.set(i));
+        assert_eq!(encode(&full, 1 << 20).len(), 8 + 8 + 4);
     }
 
     #[test]
     fn roundtrip_runs_and_literals() {
         let words = [0, 0, 0b1011, u64::MAX, u64::MAX, 5, 0, 1 << 63];
-        let bytes = encode(64 * words.len(), &words);
+        let bytes = encode_words(64 * words.len(), &words);
         let b = decode(&bytes, 10_000).unwrap();
         assert_eq!(b.words, words);
         assert!(b.get(128) && !b.get(130) && b.get(131) && b.get(511));
@@ -245,7 +308,7 @@ pub(crate) mod tests {
 
     #[test]
     fn damage_is_an_error() {
-        let bytes = encode(640, &[7; 10]);
+        let bytes = encode_words(640, &[7; 10]);
         assert_eq!(decode(&bytes, 100), Err(Error::TooLong(100)));
         assert!(
             decode(&bytes, 600).is_ok(),
@@ -255,7 +318,7 @@ pub(crate) mod tests {
             assert!(decode(&bytes[..cut], 1000).is_err());
         }
         // A run longer than the declared bit count.
-        let mut lie = encode(64, &[0; 1]);
+        let mut lie = encode_words(64, &[0; 1]);
         lie[8..16].copy_from_slice(&((1000u64) << 1).to_be_bytes());
         assert!(decode(&lie, 100_000).is_err());
     }

@@ -1,6 +1,7 @@
-//! Packs: the entry header codec, delta application, delta creation and search, `.idx` and multi-pack-index reading, and pack writing.
+//! Packs: the entry header codec, delta application, delta creation and search, `.idx` and multi-pack-index reading, and pack, `.idx` and `.bitmap` writing.
 
 pub mod bitmap;
+pub mod bitmap_write;
 pub mod delta;
 pub mod delta_create;
 pub mod delta_search;

@@ -178,6 +178,20 @@ pub fn write_pack(
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
+    write_pack_with_offsets(repo, objects, edge, opts, out, progress).map(|(stats, _)| stats)
+}
+
+/// [`write_pack`], also returning where each object's entry starts: what a pack kept on disk
+/// needs for its `.idx` and `.bitmap` (entries are not in `objects` order when a delta base is
+/// written ahead of the object that first named it).
+pub fn write_pack_with_offsets(
+    repo: &dyn Repository,
+    objects: &[PackObject],
+    edge: &IdSet,
+    opts: &WriteOptions,
+    out: &mut dyn Write,
+    progress: &mut dyn Progress,
+) -> Result<(WriteStats, IdMap<u64>), Error> {
     let index: IdMap<usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
     // Only what the client is known to have, and nothing the pack carries itself.
     let thin_bases: Vec<PackObject> = if opts.thin {
@@ -301,7 +315,7 @@ pub fn write_pack(
         }
     }
     w.finish(&mut stats, 0, progress)?;
-    Ok(stats)
+    Ok((stats, written))
 }
 
 /// How to write a delta the search found against position `base` of `all`: against an in-pack

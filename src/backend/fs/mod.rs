@@ -7,6 +7,7 @@ pub mod init;
 pub mod maintenance;
 pub mod odb;
 pub mod quarantine;
+pub mod repack;
 
 use std::path::{Path, PathBuf};
 

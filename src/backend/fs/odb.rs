@@ -603,8 +603,13 @@ impl FsObjectStore {
             idx_paths
                 .sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
             for p in idx_paths {
-                if let Some(pack) = Pack::open(&p)? {
-                    packs.push(Arc::new(pack));
+                match Pack::open(&p) {
+                    Ok(Some(pack)) => packs.push(Arc::new(pack)),
+                    Ok(None) => {}
+                    // Removed since the listing (a repack or gc finished meanwhile): its objects
+                    // are in the pack that replaced it, which this scan found or a re-scan will.
+                    Err(_) if !p.exists() || !p.with_extension("pack").exists() => {}
+                    Err(e) => return Err(e),
                 }
             }
         }

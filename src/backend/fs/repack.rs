@@ -1,0 +1,599 @@
+//! `sluice repack`: turns the many small packs and loose objects that pushes leave into one pack
+//! with a reachability bitmap and a fresh commit-graph, so that a repository that only ever saw
+//! Sluice serves clones as fast as one `git gc` maintains.
+//!
+//! Data flow: lock → snapshot of `objects/pack` and the loose objects → the reachable objects in
+//! upload-pack's walk order (commits newest first, then trees and blobs), then every other
+//! object of the snapshot → [`write_pack_with_offsets`] (stored deltas reused, a delta search for
+//! the rest) → `.idx` and `.bitmap` → fsync, rename (`.pack`, `.bitmap`, then `.idx`, which makes
+//! the pack visible) → remove the `multi-pack-index`, the old packs (`.idx` first) and the loose
+//! objects now packed → commit-graph.
+//!
+//! Nothing is ever dropped: unreachable objects are packed too (`git repack -a -d
+//! --keep-unreachable`), because they may belong to a push whose ref update is still in flight.
+//! Packs with a `.keep` (or `.promisor`) file are left alone and their objects stay out of the
+//! new pack; packs and loose objects that appear after the snapshot (a concurrent push) are not
+//! touched. Deviation: git's `repack -b` packs kept objects again (`repack.packKeptObjects`) so
+//! that every commit gets a bitmap; here commits whose history reaches into a kept pack simply
+//! get none, and readers walk from them.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::{maintenance, odb, FsRepository};
+use crate::backend::{self, Repository};
+use crate::hash::{HashKind, Hasher, IdMap, IdSet, ObjectId};
+use crate::pack::bitmap_write::{self, PackLayout};
+use crate::pack::idx_write::write_idx_v2;
+use crate::pack::index::PackIndex;
+use crate::pack::ingest::IndexEntry;
+use crate::pack::write::{write_pack_with_offsets, WriteOptions};
+use crate::progress::Progress;
+use crate::walk::{self, PackObject, WalkOptions};
+
+/// Most commits given a bitmap (git selects a few hundred to a few thousand).
+const MAX_BITMAPS: usize = 3_000;
+/// The lock file that keeps two repacks apart.
+const LOCK: &str = "sluice-repack.lock";
+/// How the temporary files of a repack are named (then the pid and the extension).
+const TEMP_PREFIX: &str = "tmp_repack_";
+/// Files next to a `.pack` that belong to it and go with it.
+const COMPANIONS: [&str; 4] = ["pack", "bitmap", "rev", "mtimes"];
+
+/// Why a repack failed. Nothing is removed before the new pack is durable, so a failure leaves
+/// the repository as it was (plus, at worst, the new pack).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository failed.
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    /// Walking the history failed.
+    #[error(transparent)]
+    Walk(#[from] walk::Error),
+    /// Writing the pack failed.
+    #[error(transparent)]
+    Write(#[from] crate::pack::write::Error),
+    /// Building the bitmaps failed.
+    #[error(transparent)]
+    Bitmap(#[from] bitmap_write::Error),
+    /// Another repack holds the lock.
+    #[error("{0} exists: another repack is running (remove it if none is)")]
+    Locked(PathBuf),
+    /// A file could not be read, written or renamed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The file.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        what: path.display().to_string(),
+        source,
+    }
+}
+
+/// What a repack did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RepackStats {
+    /// Objects in the new pack.
+    pub objects: usize,
+    /// Of those, reachable from the refs and HEAD.
+    pub reachable: usize,
+    /// Commits given a bitmap.
+    pub bitmaps: usize,
+    /// Old packs removed.
+    pub packs_removed: usize,
+    /// Loose objects removed (now packed).
+    pub loose_removed: usize,
+    /// Commits in the commit-graph written afterwards.
+    pub graph_commits: usize,
+    /// The new pack's file name, when one was written.
+    pub pack: Option<String>,
+}
+
+/// Repacks `repo` (see the module docs), reporting progress to `progress`.
+pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<RepackStats, Error> {
+    let objects_dir = repo.common_dir().join("objects");
+    let pack_dir = objects_dir.join("pack");
+    fs::create_dir_all(&pack_dir).map_err(io(&pack_dir))?;
+    let _lock = Lock::take(&pack_dir.join(LOCK))?;
+    remove_stale_temps(&pack_dir);
+    let snap = Snapshot::take(&objects_dir)?;
+    let mut stats = RepackStats::default();
+    if snap.already_done(&pack_dir) {
+        progress.message("one pack with a bitmap already; nothing to repack");
+    } else {
+        let (list, reachable) = collect(repo, &snap, progress)?;
+        stats.objects = list.len();
+        stats.reachable = reachable.len();
+        let mut new_stem = None;
+        if !list.is_empty() {
+            let bitmaps_ok = bitmaps_possible(&snap);
+            let written = write_new_pack(repo, &pack_dir, &list, &reachable, bitmaps_ok, progress)?;
+            stats.bitmaps = written.bitmaps;
+            stats.pack = Path::new(&written.stem)
+                .file_name()
+                .map(|n| format!("{}.pack", n.to_string_lossy()));
+            new_stem = Some(written.stem);
+        }
+        let removed = remove_old(&objects_dir, &snap, new_stem.as_deref(), &list)?;
+        stats.packs_removed = removed.0;
+        stats.loose_removed = removed.1;
+    }
+    // A fresh view: the old packs are gone, and the new one answers every lookup.
+    let fresh = FsRepository::open(repo.git_dir().to_path_buf(), repo.is_bare())?;
+    stats.graph_commits = maintenance::write_commit_graph(&fresh)?;
+    Ok(stats)
+}
+
+/// `objects/pack/sluice-repack.lock`, created exclusively and removed on drop.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(path: &Path) -> Result<Lock, Error> {
+        match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(mut f) => {
+                let _ = writeln!(f, "{}", std::process::id());
+                Ok(Lock(path.to_path_buf()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::Locked(path.to_path_buf()))
+            }
+            Err(e) => Err(io(path)(e)),
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Removes the temporary files of a repack that was killed: with the lock held, no repack is
+/// writing them.
+fn remove_stale_temps(pack_dir: &Path) {
+    let Ok(entries) = fs::read_dir(pack_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// One existing pack: its path without extension and its index.
+struct OldPack {
+    stem: PathBuf,
+    index: PackIndex<Mmap>,
+}
+
+/// The object directory as the repack found it.
+struct Snapshot {
+    /// Packs to fold into the new one.
+    packs: Vec<OldPack>,
+    /// Packs with a `.keep` or `.promisor` file.
+    kept: Vec<OldPack>,
+    /// Loose object ids.
+    loose: Vec<ObjectId>,
+    /// Ids in kept packs.
+    kept_ids: IdSet,
+}
+
+impl Snapshot {
+    fn take(objects_dir: &Path) -> Result<Snapshot, Error> {
+        let pack_dir = objects_dir.join("pack");
+        let mut idx_paths: Vec<PathBuf> = fs::read_dir(&pack_dir)
+            .map_err(io(&pack_dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+            .filter(|p| p.with_extension("pack").exists())
+            .collect();
+        idx_paths.sort();
+        let mut snap = Snapshot {
+            packs: Vec::new(),
+            kept: Vec::new(),
+            loose: loose_ids(objects_dir)?,
+            kept_ids: IdSet::default(),
+        };
+        for idx in idx_paths {
+            let index = PackIndex::new(odb::map(&idx)?, HashKind::Sha1)
+                .map_err(|e| backend::Error::corrupt(idx.display().to_string(), e.to_string()))?;
+            let pack = OldPack {
+                stem: idx.with_extension(""),
+                index,
+            };
+            if ["keep", "promisor"]
+                .iter()
+                .any(|x| idx.with_extension(x).exists())
+            {
+                snap.kept_ids
+                    .extend((0..pack.index.len()).filter_map(|i| pack.index.id_at(i)));
+                snap.kept.push(pack);
+            } else {
+                snap.packs.push(pack);
+            }
+        }
+        Ok(snap)
+    }
+
+    /// One pack with a bitmap, nothing loose, no multi-pack-index: repacking would only write
+    /// the same again.
+    fn already_done(&self, pack_dir: &Path) -> bool {
+        self.packs.len() == 1
+            && self.loose.is_empty()
+            && self.packs[0].stem.with_extension("bitmap").exists()
+            && !pack_dir.join("multi-pack-index").exists()
+    }
+
+    /// Every id to pack: of the folded packs and loose, not kept.
+    fn local_ids(&self) -> IdSet {
+        let mut set = IdSet::default();
+        for p in &self.packs {
+            set.extend((0..p.index.len()).filter_map(|i| p.index.id_at(i)));
+        }
+        set.extend(self.loose.iter().copied());
+        set.retain(|id| !self.kept_ids.contains(id));
+        set
+    }
+}
+
+/// The loose objects under `objects_dir` (`xx/yyyy…` files with hex names).
+fn loose_ids(objects_dir: &Path) -> Result<Vec<ObjectId>, Error> {
+    let mut out = Vec::new();
+    for fan in fs::read_dir(objects_dir).map_err(io(objects_dir))? {
+        let Ok(fan) = fan else { continue };
+        let name = fan.file_name();
+        let Some(prefix) = name.to_str().filter(|n| n.len() == 2 && is_hex(n)) else {
+            continue;
+        };
+        let Ok(files) = fs::read_dir(fan.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let rest = f.file_name();
+            let Some(rest) = rest.to_str().filter(|r| r.len() == 38 && is_hex(r)) else {
+                continue; // temporary files of a writer
+            };
+            if let Ok(id) = ObjectId::from_hex(format!("{prefix}{rest}").as_bytes()) {
+                out.push(id);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn is_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// The objects to pack, in order (reachable ones as upload-pack's walk gives them, then the
+/// rest), and the reachable ones.
+fn collect(
+    repo: &FsRepository,
+    snap: &Snapshot,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<PackObject>, IdSet), Error> {
+    let local = snap.local_ids();
+    let mut wants: Vec<ObjectId> = repo.refs()?.iter().map(|r| r.id).collect();
+    wants.extend(repo.head()?.id);
+    wants.sort();
+    wants.dedup();
+    let opts = WalkOptions {
+        shallow: shallow_commits(repo.common_dir()),
+        ..WalkOptions::default()
+    };
+    let walk = walk::objects_for_pack(repo, &wants, &[], &opts, progress)?;
+    // Objects of alternates and kept packs stay where they are.
+    let mut list: Vec<PackObject> = walk
+        .objects
+        .into_iter()
+        .filter(|o| local.contains(&o.id))
+        .collect();
+    let reachable: IdSet = list.iter().map(|o| o.id).collect();
+    let mut rest: Vec<ObjectId> = local
+        .into_iter()
+        .filter(|id| !reachable.contains(id))
+        .collect();
+    rest.sort();
+    for id in rest {
+        let (kind, _) = repo
+            .object_header(&id)?
+            .ok_or(backend::Error::MissingObject(id))?;
+        list.push(PackObject::unnamed(id, kind));
+    }
+    Ok((list, reachable))
+}
+
+/// The commits of `common_dir/shallow` (a shallow repository's boundary): history stops there.
+fn shallow_commits(common_dir: &Path) -> IdSet {
+    let text = fs::read(common_dir.join("shallow")).unwrap_or_default();
+    text.split(|&b| b == b'\n')
+        .filter_map(|l| ObjectId::from_hex(l).ok())
+        .collect()
+}
+
+/// Whether a bitmap may be written: git allows one per repository, so not when a kept pack
+/// already has one.
+fn bitmaps_possible(snap: &Snapshot) -> bool {
+    !snap
+        .kept
+        .iter()
+        .any(|p| p.stem.with_extension("bitmap").exists())
+}
+
+/// The pack just written and made visible.
+struct Written {
+    /// `objects/pack/pack-<checksum>`.
+    stem: String,
+    bitmaps: usize,
+}
+
+/// Temporary files, removed on drop unless renamed into place.
+struct Temps(Vec<PathBuf>);
+
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Writes `list` as the new pack with its `.idx` and (when `bitmaps_ok`) `.bitmap`, durable and
+/// renamed into place.
+fn write_new_pack(
+    repo: &FsRepository,
+    pack_dir: &Path,
+    list: &[PackObject],
+    reachable: &IdSet,
+    bitmaps_ok: bool,
+    progress: &mut dyn Progress,
+) -> Result<Written, Error> {
+    let pid = std::process::id();
+    let tmp = |ext: &str| pack_dir.join(format!("{TEMP_PREFIX}{pid}.{ext}"));
+    let (tmp_pack, tmp_idx, tmp_bitmap) = (tmp("pack"), tmp("idx"), tmp("bitmap"));
+    let mut temps = Temps(vec![tmp_pack.clone(), tmp_idx.clone(), tmp_bitmap.clone()]);
+
+    let opts = WriteOptions {
+        ofs_delta: true,
+        ..WriteOptions::default()
+    };
+    let file = File::create(&tmp_pack).map_err(io(&tmp_pack))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let (_, offsets) =
+        write_pack_with_offsets(repo, list, &IdSet::default(), &opts, &mut out, progress)?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io(&tmp_pack)(e.into_error()))?;
+    finish_file(&file, &tmp_pack)?;
+    drop(file);
+
+    // Pack order, then the CRC of each entry and the trailer, read back from the disk.
+    let meta: IdMap<&PackObject> = list.iter().map(|o| (o.id, o)).collect();
+    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, *id)).collect();
+    by_offset.sort_unstable();
+    let (crcs, checksum) = read_back(&tmp_pack, &by_offset)?;
+    let mut entries: Vec<IndexEntry> = by_offset
+        .iter()
+        .zip(&crcs)
+        .map(|(&(offset, id), &crc32)| IndexEntry {
+            id,
+            offset,
+            crc32,
+            kind: meta[&id].kind,
+        })
+        .collect();
+
+    let mut bitmaps = 0;
+    if bitmaps_ok {
+        let layout = PackLayout::new(by_offset.iter().map(|(_, id)| {
+            let o = meta[id];
+            (o.id, o.kind, o.name_hash)
+        }));
+        let commits: Vec<ObjectId> = list
+            .iter()
+            .filter(|o| o.kind == crate::odb::Kind::Commit && reachable.contains(&o.id))
+            .map(|o| o.id)
+            .collect();
+        let tips = ref_commits(repo)?;
+        let selected = bitmap_write::select_commits(&commits, &tips, MAX_BITMAPS);
+        progress.update("Building bitmaps", 0, Some(selected.len() as u64));
+        let closures = bitmap_write::build(repo, &layout, &selected)?;
+        bitmaps = closures.len();
+        progress.finish(
+            "Building bitmaps",
+            bitmaps as u64,
+            Some(selected.len() as u64),
+        );
+        if bitmaps > 0 {
+            let bytes = bitmap_write::encode_file(&checksum, &layout, &closures)?;
+            write_durable(&tmp_bitmap, |w| w.write_all(&bytes))?;
+        }
+    }
+    write_durable(&tmp_idx, |w| {
+        write_idx_v2(&mut entries, &checksum, w).map(|_| ())
+    })?;
+
+    let stem = pack_dir.join(format!("pack-{checksum}"));
+    let target = |ext: &str| stem.with_extension(ext);
+    // The .idx last: a reader only looks at a pack whose .idx exists.
+    fs::rename(&tmp_pack, target("pack")).map_err(io(&tmp_pack))?;
+    if bitmaps > 0 {
+        fs::rename(&tmp_bitmap, target("bitmap")).map_err(io(&tmp_bitmap))?;
+    } else {
+        // A stale bitmap of a pack with this very name would describe other bits.
+        let _ = fs::remove_file(target("bitmap"));
+    }
+    fs::rename(&tmp_idx, target("idx")).map_err(io(&tmp_idx))?;
+    temps.0.clear();
+    crate::durable::sync_dir(pack_dir).map_err(io(pack_dir))?;
+    Ok(Written {
+        stem: stem.display().to_string(),
+        bitmaps,
+    })
+}
+
+/// The commits the refs and HEAD point at (tags peeled).
+fn ref_commits(repo: &FsRepository) -> Result<Vec<ObjectId>, Error> {
+    let mut tips: Vec<ObjectId> = repo
+        .refs()?
+        .iter()
+        .map(|r| r.peeled.unwrap_or(r.id))
+        .collect();
+    tips.extend(repo.head()?.id);
+    Ok(tips)
+}
+
+/// Creates `path`, fills it with `write`, and finishes it as [`finish_file`] does.
+fn write_durable(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let file = File::create(path).map_err(io(path))?;
+    let mut w = BufWriter::new(file);
+    write(&mut w).map_err(io(path))?;
+    let file = w.into_inner().map_err(|e| io(path)(e.into_error()))?;
+    finish_file(&file, path)
+}
+
+/// Makes the written `file` at `path` read-only, as git's pack files are, and durable.
+fn finish_file(file: &File, path: &Path) -> Result<(), Error> {
+    let mut perms = file.metadata().map_err(io(path))?.permissions();
+    perms.set_readonly(true);
+    let _ = file.set_permissions(perms);
+    file.sync_all().map_err(io(path))
+}
+
+/// Reads the written pack back: the CRC32 of each entry (entries start at the sorted
+/// `by_offset`) and the trailer, checked against the hash of everything before it, so what the
+/// `.idx` describes is what is on the disk.
+fn read_back(pack: &Path, by_offset: &[(u64, ObjectId)]) -> Result<(Vec<u32>, ObjectId), Error> {
+    let len = fs::metadata(pack).map_err(io(pack))?.len();
+    let body = len.checked_sub(20).ok_or_else(|| short(pack))?;
+    let mut r = HashingReader {
+        r: BufReader::with_capacity(1 << 20, File::open(pack).map_err(io(pack))?),
+        hasher: Hasher::trailer_only(HashKind::Sha1),
+        buf: vec![0u8; 1 << 16],
+        path: pack,
+    };
+    let first = by_offset.first().map_or(body, |(o, _)| *o);
+    r.take(first, None)?;
+    let mut crcs = Vec::with_capacity(by_offset.len());
+    for (i, (offset, _)) in by_offset.iter().enumerate() {
+        let end = by_offset.get(i + 1).map_or(body, |(o, _)| *o);
+        let n = end.checked_sub(*offset).ok_or_else(|| short(pack))?;
+        let mut crc = crc32fast::Hasher::new();
+        r.take(n, Some(&mut crc))?;
+        crcs.push(crc.finalize());
+    }
+    let mut trailer = [0u8; 20];
+    r.r.read_exact(&mut trailer).map_err(io(pack))?;
+    let expected = r.hasher.finish().map_err(|_| short(pack))?;
+    if expected.as_bytes() != trailer {
+        return Err(backend::Error::corrupt(pack.display().to_string(), "trailer mismatch").into());
+    }
+    Ok((crcs, expected))
+}
+
+/// Reads a file in order, hashing everything it reads.
+struct HashingReader<'a> {
+    r: BufReader<File>,
+    hasher: Hasher,
+    buf: Vec<u8>,
+    path: &'a Path,
+}
+
+impl HashingReader<'_> {
+    /// Reads the next `n` bytes into the hash (and into `crc`, when given).
+    fn take(&mut self, n: u64, mut crc: Option<&mut crc32fast::Hasher>) -> Result<(), Error> {
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(self.buf.len() as u64) as usize;
+            let bytes = &mut self.buf[..chunk];
+            self.r.read_exact(bytes).map_err(io(self.path))?;
+            self.hasher.update(bytes);
+            if let Some(c) = crc.as_deref_mut() {
+                c.update(bytes);
+            }
+            left -= chunk as u64;
+        }
+        Ok(())
+    }
+}
+
+fn short(pack: &Path) -> Error {
+    backend::Error::corrupt(pack.display().to_string(), "shorter than its entries").into()
+}
+
+/// Removes what the new pack (`new_stem`, holding `list`) replaces: the multi-pack-index, the
+/// snapshot's packs (`.idx` first, so readers stop looking before the data goes), and the loose
+/// objects that are now packed (here or in a kept pack). Returns (packs, loose objects) removed.
+fn remove_old(
+    objects_dir: &Path,
+    snap: &Snapshot,
+    new_stem: Option<&str>,
+    list: &[PackObject],
+) -> Result<(usize, usize), Error> {
+    let pack_dir = objects_dir.join("pack");
+    // The MIDX names the old packs; it goes before they do.
+    if let Ok(entries) = fs::read_dir(&pack_dir) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if name
+                .to_str()
+                .is_some_and(|n| n.starts_with("multi-pack-index"))
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+    let mut packs = 0;
+    for p in &snap.packs {
+        if new_stem.is_some_and(|s| Path::new(s) == p.stem) {
+            continue; // the same content was written again under the same name
+        }
+        remove_if_present(&p.stem.with_extension("idx"))?;
+        for ext in COMPANIONS {
+            remove_if_present(&p.stem.with_extension(ext))?;
+        }
+        packs += 1;
+    }
+    let packed: IdSet = list.iter().map(|o| o.id).collect();
+    let mut loose = 0;
+    for id in &snap.loose {
+        if packed.contains(id) || snap.kept_ids.contains(id) {
+            let hex = id.to_hex();
+            remove_if_present(&objects_dir.join(&hex[..2]).join(&hex[2..]))?;
+            loose += 1;
+        }
+    }
+    // Empty fan-out directories, as prune-packed leaves them (a failure means not empty).
+    let mut fans: Vec<String> = snap
+        .loose
+        .iter()
+        .map(|id| id.to_hex()[..2].to_string())
+        .collect();
+    fans.dedup();
+    for fan in fans {
+        let _ = fs::remove_dir(objects_dir.join(fan));
+    }
+    Ok((packs, loose))
+}
+
+fn remove_if_present(path: &Path) -> Result<(), Error> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path)(e)),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,393 @@
+//! Writing a pack's reachability bitmaps (`.bitmap`, gitformat-bitmap v1), so that a pack Sluice
+//! wrote serves clones and fetches as fast as one `git repack -b` wrote.
+//!
+//! Data flow: the pack's objects in pack order ([`PackLayout`]) and its commits newest first go
+//! in; [`select_commits`] picks the commits that get a bitmap (every ref tip, every recent commit,
+//! then sparser further back, as git's `bitmap_writer_select_commits` spaces them); [`build`]
+//! computes each one's closure oldest first, OR-ing in the closures of selected ancestors so
+//! that every tree is read about once; [`encode_file`] serializes header, type bitmaps, entries
+//! (no XOR compression), the name-hash cache and the trailer checksum.
+//!
+//! The format requires every bitmap to be a full closure inside the pack (`BITMAP_OPT_FULL_DAG`).
+//! A commit whose history or trees reach an object outside the pack (in a `.keep` pack, an
+//! alternate, beyond a shallow boundary) gets no bitmap: readers then walk from it instead.
+
+use crate::backend::{self, Repository};
+use crate::hash::{HashKind, Hasher, IdMap, ObjectId};
+use crate::odb::{CommitRef, Kind, TreeIter};
+use crate::pack::ewah::{self, Bitmap};
+
+/// Why bitmaps could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository failed.
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    /// An object of the pack cannot be read.
+    #[error("object {0} is missing")]
+    Missing(ObjectId),
+    /// A commit or tree could not be parsed.
+    #[error("object {id}: {source}")]
+    Parse {
+        /// The object.
+        id: ObjectId,
+        /// Why.
+        source: crate::odb::Error,
+    },
+    /// A stored closure could not be read back.
+    #[error(transparent)]
+    Ewah(#[from] ewah::Error),
+    /// The trailer checksum could not be computed.
+    #[error("bitmap checksum failed")]
+    Checksum,
+    /// More objects than a bitmap file can count.
+    #[error("too many objects for a bitmap: {0}")]
+    TooMany(usize),
+}
+
+/// `BITMAP_OPT_FULL_DAG`: every bitmap is a closure inside the pack.
+const FULL_DAG: u16 = 0x1;
+/// `BITMAP_OPT_HASH_CACHE`: the name hashes of all objects follow the entries.
+const HASH_CACHE: u16 = 0x4;
+/// Every one of the newest commits gets a bitmap (git's `MUST_REGION`).
+const DENSE: usize = 100;
+/// Up to here the spacing grows to [`SPACING`] (git's `MIN_REGION`).
+const SPARSE_FROM: usize = 20_000;
+/// Usual distance between selected commits (git's `MIN_COMMITS`).
+const SPACING: usize = 100;
+/// Largest distance, far back in history (git's `MAX_COMMITS`).
+const MAX_SPACING: usize = 5_000;
+
+/// The objects of a pack in pack (offset) order, as a bitmap numbers them.
+#[derive(Debug, Default)]
+pub struct PackLayout {
+    /// Ids, by pack position.
+    pub ids: Vec<ObjectId>,
+    /// Kinds, by pack position.
+    pub kinds: Vec<Kind>,
+    /// Name hashes ([`crate::walk::name_hash`], 0 when unknown), by pack position.
+    pub name_hashes: Vec<u32>,
+    /// Pack position of each id.
+    pub positions: IdMap<u32>,
+}
+
+impl PackLayout {
+    /// A layout from `objects` (id, kind, name hash), already in pack order.
+    pub fn new(objects: impl IntoIterator<Item = (ObjectId, Kind, u32)>) -> Self {
+        let mut l = PackLayout::default();
+        for (i, (id, kind, hash)) in objects.into_iter().enumerate() {
+            l.ids.push(id);
+            l.kinds.push(kind);
+            l.name_hashes.push(hash);
+            l.positions.insert(id, i as u32);
+        }
+        l
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the pack is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// For each pack position, the position of its id in the `.idx` (sorted by id).
+    fn idx_positions(&self) -> Vec<u32> {
+        let mut by_id: Vec<u32> = (0..self.ids.len() as u32).collect();
+        by_id.sort_unstable_by_key(|&p| self.ids[p as usize]);
+        let mut out = vec![0u32; self.ids.len()];
+        for (idx_pos, &pack_pos) in by_id.iter().enumerate() {
+            out[pack_pos as usize] = idx_pos as u32;
+        }
+        out
+    }
+}
+
+/// The commits to give bitmaps, from `commits` (newest first) and `tips` (the refs' commits):
+/// every tip, every one of the newest [`DENSE`] commits, then one every [`SPACING`] commits, the
+/// gap growing to [`MAX_SPACING`] beyond [`SPARSE_FROM`]; at most `max` in all, tips and newer
+/// commits first. Returned in `commits` order (tips not in `commits` are dropped).
+pub fn select_commits(commits: &[ObjectId], tips: &[ObjectId], max: usize) -> Vec<ObjectId> {
+    let tip_set: crate::hash::IdSet = tips.iter().copied().collect();
+    let mut chosen = vec![false; commits.len()];
+    let mut i = 0;
+    while i < commits.len() {
+        chosen[i] = true;
+        let gap = if i < DENSE {
+            0
+        } else if i < SPARSE_FROM {
+            (i - DENSE).min(SPACING)
+        } else {
+            (i - SPARSE_FROM).clamp(SPACING, MAX_SPACING)
+        };
+        i += gap + 1;
+    }
+    // Tips first, then the spaced picks, each newest first, until `max`.
+    let mut picked = 0;
+    let mut keep = vec![false; commits.len()];
+    let tips_then_spaced = (0..commits.len())
+        .filter(|&i| tip_set.contains(&commits[i]))
+        .chain((0..commits.len()).filter(|&i| chosen[i]));
+    for i in tips_then_spaced {
+        if picked == max {
+            break;
+        }
+        if !keep[i] {
+            keep[i] = true;
+            picked += 1;
+        }
+    }
+    (0..commits.len())
+        .filter(|&i| keep[i])
+        .map(|i| commits[i])
+        .collect()
+}
+
+/// The closures of `selected` (newest first, as [`select_commits`] returns them) over `layout`,
+/// as (commit, closure) oldest first; commits whose closure leaves the pack are left out.
+pub fn build(
+    repo: &dyn Repository,
+    layout: &PackLayout,
+    selected: &[ObjectId],
+) -> Result<Vec<(ObjectId, Bitmap)>, Error> {
+    // Closures are kept EWAH-encoded between uses: thousands of plain bitmaps of a large pack
+    // would not fit in memory.
+    let mut stored: Vec<(ObjectId, Vec<u8>)> = Vec::new();
+    let mut done: IdMap<usize> = IdMap::default();
+    for id in selected.iter().rev() {
+        match closure(repo, layout, id, &done, &stored)? {
+            Some(b) => {
+                done.insert(*id, stored.len());
+                stored.push((*id, ewah::encode(&b, layout.len())));
+            }
+            None => tracing::debug!(commit = %id, "reaches outside the pack; no bitmap"),
+        }
+    }
+    stored
+        .into_iter()
+        .map(|(id, bytes)| Ok((id, ewah::decode(&bytes, layout.len())?)))
+        .collect()
+}
+
+/// Everything reachable from `commit` as pack positions, `None` when something is not in the
+/// pack. Closures already in `stored` (named by `done`) are OR-ed in instead of walked; a tree
+/// whose bit is set has its whole subtree set, so it is not read again.
+fn closure(
+    repo: &dyn Repository,
+    layout: &PackLayout,
+    commit: &ObjectId,
+    done: &IdMap<usize>,
+    stored: &[(ObjectId, Vec<u8>)],
+) -> Result<Option<Bitmap>, Error> {
+    let n = layout.len();
+    let mut set = Bitmap::with_len(n);
+    let mut commits = vec![*commit];
+    let mut trees: Vec<ObjectId> = Vec::new();
+    // Commits first, so stored closures cover the trees before any is walked.
+    while let Some(id) = commits.pop() {
+        let Some(&pos) = layout.positions.get(&id) else {
+            return Ok(None);
+        };
+        if set.get(pos as usize) {
+            continue;
+        }
+        if let Some(&i) = done.get(&id) {
+            set.or(&ewah::decode(&stored[i].1, n)?);
+            continue;
+        }
+        set.set(pos as usize);
+        if let Some(g) = repo.commit_from_graph(&id) {
+            trees.push(g.tree);
+            commits.extend(g.parents);
+            continue;
+        }
+        let data = read(repo, &id)?;
+        let c = CommitRef::parse(&data).map_err(|source| Error::Parse { id, source })?;
+        trees.push(c.tree);
+        commits.extend(c.parents);
+    }
+    while let Some(id) = trees.pop() {
+        let Some(&pos) = layout.positions.get(&id) else {
+            return Ok(None);
+        };
+        if set.get(pos as usize) {
+            continue;
+        }
+        set.set(pos as usize);
+        let data = read(repo, &id)?;
+        for entry in TreeIter::new(&data) {
+            let entry = entry.map_err(|source| Error::Parse { id, source })?;
+            match entry.kind() {
+                Some(Kind::Tree) => trees.push(entry.id),
+                Some(_) => match layout.positions.get(&entry.id) {
+                    Some(&p) => set.set(p as usize),
+                    None => return Ok(None),
+                },
+                None => {} // a gitlink: the commit lives in another repository
+            }
+        }
+    }
+    Ok(Some(set))
+}
+
+fn read(repo: &dyn Repository, id: &ObjectId) -> Result<Vec<u8>, Error> {
+    Ok(repo.read_object(id)?.ok_or(Error::Missing(*id))?.data)
+}
+
+/// The `.bitmap` file for the pack with trailer `pack_checksum` laid out as `layout`, holding
+/// `closures` (commit, closure); every commit must be in the layout.
+pub fn encode_file(
+    pack_checksum: &ObjectId,
+    layout: &PackLayout,
+    closures: &[(ObjectId, Bitmap)],
+) -> Result<Vec<u8>, Error> {
+    let n = layout.len();
+    let count = u32::try_from(closures.len()).map_err(|_| Error::TooMany(closures.len()))?;
+    u32::try_from(n).map_err(|_| Error::TooMany(n))?;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"BITM");
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&(FULL_DAG | HASH_CACHE).to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(pack_checksum.as_bytes());
+    for kind in [Kind::Commit, Kind::Tree, Kind::Blob, Kind::Tag] {
+        let mut b = Bitmap::with_len(n);
+        for (pos, k) in layout.kinds.iter().enumerate() {
+            if *k == kind {
+                b.set(pos);
+            }
+        }
+        out.extend(ewah::encode(&b, n));
+    }
+    let idx_pos = layout.idx_positions();
+    for (commit, bitmap) in closures {
+        let pos = layout
+            .positions
+            .get(commit)
+            .ok_or(Error::Missing(*commit))?;
+        out.extend_from_slice(&idx_pos[*pos as usize].to_be_bytes());
+        out.push(0); // XOR offset: none
+        out.push(0); // flags
+        out.extend(ewah::encode(bitmap, n));
+    }
+    for h in &layout.name_hashes {
+        out.extend_from_slice(&h.to_be_bytes());
+    }
+    let mut hasher = Hasher::trailer_only(HashKind::Sha1);
+    hasher.update(&out);
+    let trailer = hasher.finish().map_err(|_| Error::Checksum)?;
+    out.extend_from_slice(trailer.as_bytes());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryRepository;
+    use crate::pack::bitmap::PackBitmaps;
+
+    fn ids(n: u8) -> Vec<ObjectId> {
+        (0..n)
+            .map(|i| ObjectId::from_bytes(&[i; 20]).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn selection_spacing_tips_and_cap() {
+        let commits = ids(250);
+        let all = select_commits(&commits, &[], 10_000);
+        // The newest 100, then gaps growing with the distance, up to 100.
+        assert!(all[..100] == commits[..100]);
+        assert_eq!(
+            all[100..104],
+            [commits[100], commits[101], commits[103], commits[107]]
+        );
+        let tip = commits[249];
+        let with_tip = select_commits(&commits, &[tip], 10_000);
+        assert_eq!(with_tip.last(), Some(&tip));
+        let capped = select_commits(&commits, &[tip], 5);
+        assert_eq!(capped.len(), 5);
+        assert!(capped.contains(&tip), "tips win over spacing");
+        assert_eq!(capped[..4], commits[..4]);
+        assert!(select_commits(&[], &[tip], 5).is_empty());
+    }
+
+    /// A two-commit history with shared and changed blobs: every written closure must read back
+    /// through [`PackBitmaps`] exactly, with the types and the idx positions right.
+    #[test]
+    fn written_bitmaps_read_back() {
+        let mut r = MemoryRepository::new();
+        let shared = r.add(Kind::Blob, "shared\n");
+        let old = r.add(Kind::Blob, "old\n");
+        let new = r.add(Kind::Blob, "new\n");
+        let tree_entry = |name: &str, id: &ObjectId| {
+            let mut e = format!("100644 {name}\0").into_bytes();
+            e.extend_from_slice(id.as_bytes());
+            e
+        };
+        let t1 = r.add(
+            Kind::Tree,
+            [tree_entry("a", &old), tree_entry("s", &shared)].concat(),
+        );
+        let t2 = r.add(
+            Kind::Tree,
+            [tree_entry("a", &new), tree_entry("s", &shared)].concat(),
+        );
+        let who = "A <a@b> 1700000000 +0000";
+        let c1 = r.add(
+            Kind::Commit,
+            format!("tree {t1}\nauthor {who}\ncommitter {who}\n\none\n"),
+        );
+        let c2 = r.add(
+            Kind::Commit,
+            format!("tree {t2}\nparent {c1}\nauthor {who}\ncommitter {who}\n\ntwo\n"),
+        );
+        let unreachable = r.add(Kind::Blob, "nobody\n");
+        let objects = [
+            (c2, Kind::Commit, 0),
+            (c1, Kind::Commit, 0),
+            (t2, Kind::Tree, 0),
+            (new, Kind::Blob, 7),
+            (shared, Kind::Blob, 8),
+            (t1, Kind::Tree, 0),
+            (old, Kind::Blob, 9),
+            (unreachable, Kind::Blob, 0),
+        ];
+        let layout = PackLayout::new(objects);
+        let selected = select_commits(&[c2, c1], &[c2], 100);
+        let closures = build(&r, &layout, &selected).unwrap();
+        assert_eq!(closures.len(), 2);
+        assert_eq!(closures[0].0, c1, "oldest first");
+        let ones = |b: &Bitmap| b.ones().collect::<Vec<_>>();
+        assert_eq!(ones(&closures[0].1), [1, 4, 5, 6]);
+        assert_eq!(ones(&closures[1].1), [0, 1, 2, 3, 4, 5, 6]);
+
+        let checksum = ObjectId::from_bytes(&[0xab; 20]).unwrap();
+        let file = encode_file(&checksum, &layout, &closures).unwrap();
+        let read = PackBitmaps::new(file.as_slice(), &checksum, layout.len()).unwrap();
+        assert_eq!(read.len(), 2);
+        for (pos, (_, kind, _)) in objects.iter().enumerate() {
+            assert_eq!(read.kind_at(pos), Some(*kind));
+        }
+        let mut sorted: Vec<ObjectId> = objects.iter().map(|o| o.0).collect();
+        sorted.sort();
+        for (commit, bitmap) in &closures {
+            let idx_pos = sorted.iter().position(|x| x == commit).unwrap() as u32;
+            assert_eq!(read.closure(idx_pos).unwrap().as_ref(), Some(bitmap));
+        }
+        // Name-hash cache and trailer at the end.
+        let cache_at = file.len() - 20 - 4 * objects.len();
+        assert_eq!(file[cache_at + 4 * 4..cache_at + 4 * 5], 8u32.to_be_bytes());
+        let mut h = Hasher::trailer_only(HashKind::Sha1);
+        h.update(&file[..file.len() - 20]);
+        assert_eq!(h.finish().unwrap().as_bytes(), &file[file.len() - 20..]);
+
+        // A commit whose tree leaves the pack gets no bitmap.
+        let partial = PackLayout::new(objects.iter().copied().filter(|o| o.0 != old));
+        let closures = build(&r, &partial, &selected).unwrap();
+        assert!(closures.is_empty(), "{closures:?}");
+    }
+}
