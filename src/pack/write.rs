@@ -178,7 +178,7 @@ pub fn write_pack(
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
-    write_pack_with_offsets(repo, objects, edge, opts, out, progress).map(|(stats, _)| stats)
+    write_pack_with_offsets(repo, objects, edge, bases, opts, out, progress).map(|(stats, _)| stats)
 }
 
 /// [`write_pack`], also returning where each object's entry starts: what a pack kept on disk
@@ -188,6 +188,7 @@ pub fn write_pack_with_offsets(
     repo: &dyn Repository,
     objects: &[PackObject],
     edge: &IdSet,
+    bases: &[PackObject],
     opts: &WriteOptions,
     out: &mut dyn Write,
     progress: &mut dyn Progress,

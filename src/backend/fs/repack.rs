@@ -371,8 +371,15 @@ fn write_new_pack(
     };
     let file = File::create(&tmp_pack).map_err(io(&tmp_pack))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let (_, offsets) =
-        write_pack_with_offsets(repo, list, &IdSet::default(), &opts, &mut out, progress)?;
+    let (_, offsets) = write_pack_with_offsets(
+        repo,
+        list,
+        &IdSet::default(),
+        &[],
+        &opts,
+        &mut out,
+        progress,
+    )?;
     let file = out
         .into_inner()
         .map_err(|e| io(&tmp_pack)(e.into_error()))?;
