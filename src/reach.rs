@@ -66,7 +66,21 @@ fn fill(
     roots: &[ObjectId],
     set: &mut Bitmap,
 ) -> Result<bool, Error> {
-    let mut queue: Vec<ObjectId> = roots.to_vec();
+    // Roots with a stored closure first: a root without one (a tag, a branch tip the bitmap
+    // selection skipped) then stops its walk at what those closures already hold instead of
+    // walking history that a later root's closure would have covered.
+    let mut queue: Vec<ObjectId> = Vec::with_capacity(roots.len());
+    for id in roots {
+        match pack.position(id) {
+            Some(pos) if pack.kind_at(pos) == Some(Kind::Commit) && !set.get(pos) => {
+                match pack.closure(id)? {
+                    Some(closure) => set.or(&closure),
+                    None => queue.push(*id),
+                }
+            }
+            _ => queue.push(*id),
+        }
+    }
     let mut trees: Vec<ObjectId> = Vec::new();
     // Commits and tags first: stored closures are OR-ed in before any tree is walked, so trees
     // they cover are not walked again.

@@ -184,6 +184,13 @@ pub trait StoredPack: Send + Sync {
         Ok(n)
     }
 
+    /// The stored pack's own checksum, when a pack of all its entries copied verbatim is byte
+    /// for byte the stored pack (its header says version 2 and the same object count): a full
+    /// clone then needs no hashing. `None` when unknown.
+    fn whole_pack_trailer(&self) -> Option<ObjectId> {
+        None
+    }
+
     /// Writes the stored bytes of entries `from..to` (headers and data, as stored) to `out`.
     fn copy_entries(
         &self,

@@ -36,24 +36,30 @@ pub fn write_pack_from_bitmap(
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
     let total = send.count();
-    let mut w = Hashing::start(out, usize::try_from(total).unwrap_or(usize::MAX))?;
-
-    let mut stats = WriteStats::default();
+    let count = usize::try_from(total).unwrap_or(usize::MAX);
     let n = pack.object_count();
     if opts.ofs_delta && total == n as u64 && send.all_below(n) {
         // Every entry goes: the stored pack body is valid as it is (OFS distances unchanged,
-        // REF_DELTA bases all present), one copy.
-        let deltas = pack.delta_count(0, n)?;
+        // REF_DELTA bases all present), one copy; with the stored header the bytes are the
+        // stored pack's, and so is the trailer. Like git, the copied entries are not counted
+        // as deltas (counting them would touch every page of the pack).
+        let mut w = match pack.whole_pack_trailer() {
+            Some(t) => Hashing::start_verbatim(out, count, t)?,
+            None => Hashing::start(out, count)?,
+        };
         progress.update("Writing objects", 0, Some(total));
         pack.copy_entries(0, n, &mut w)?;
-        stats.objects = total;
-        stats.reused = total;
-        stats.deltas = deltas;
-        stats.reused_deltas = deltas;
+        let mut stats = WriteStats {
+            objects: total,
+            reused: total,
+            ..WriteStats::default()
+        };
         progress.finish("Writing objects", total, Some(total));
         w.finish(&mut stats, total, progress)?;
         return Ok(stats);
     }
+    let mut w = Hashing::start(out, count)?;
+    let mut stats = WriteStats::default();
     let mut pack_reused = 0u64;
     // Stored offset minus new offset, per written position: an OFS_DELTA stays valid verbatim
     // when its base moved by the same amount, and a base's new offset derives from it.

@@ -332,10 +332,12 @@ mod tests {
         // Unsorted, with a duplicate: sorted, the last line wins.
         let packed =
             format!("{A} refs/heads/c\n{A} refs/heads/b\n{A} refs/heads/a\n{B} refs/heads/c\n");
+        let names = |all: &[(String, RawRef)]| -> Vec<String> {
+            all.iter().map(|(n, _)| n.clone()).collect()
+        };
         let all = read_all(packed.as_bytes(), dir.path()).unwrap();
-        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
-            names,
+            names(&all),
             [
                 "refs/heads/a",
                 "refs/heads/b",
@@ -361,9 +363,8 @@ mod tests {
             "# pack-refs with: peeled fully-peeled sorted \n{A} refs/heads/a\n{A} refs/heads/c\n{A} refs/tags/t\n^{B}\n"
         );
         let all = read_all(packed.as_bytes(), dir.path()).unwrap();
-        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
-            names,
+            names(&all),
             [
                 "refs/heads/a",
                 "refs/heads/b",

@@ -342,6 +342,16 @@ impl StoredPack for FsStoredPack {
         })
     }
 
+    fn whole_pack_trailer(&self) -> Option<ObjectId> {
+        let data: &[u8] = &self.pack.data;
+        let header = data.get(..12)?;
+        let count = u32::from_be_bytes(header.get(8..12)?.try_into().ok()?);
+        let ok = &header[..8] == b"PACK\0\0\0\x02" && count as usize == self.object_count();
+        let end = data.len();
+        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(20)?..)?).ok())
+            .flatten()
+    }
+
     fn delta_count(&self, from: usize, to: usize) -> Result<u64, Error> {
         // The type sits in bits 4-6 of each entry's first byte: no header decoding needed.
         let rev = self.pack.revindex();

@@ -74,13 +74,23 @@ fn ingest(
     pack: &[u8],
     bases: &dyn BaseLookup,
 ) -> (Result<Indexed, Error>, tempfile::NamedTempFile) {
+    ingest_with(pack, bases, &Limits::default(), &no_check)
+}
+
+/// Ingests `pack` into a fresh spool with `limits` and `check`.
+fn ingest_with(
+    pack: &[u8],
+    bases: &dyn BaseLookup,
+    limits: &Limits,
+    check: ObjectCheck<'_>,
+) -> (Result<Indexed, Error>, tempfile::NamedTempFile) {
     let mut spool = tempfile::NamedTempFile::new().unwrap();
     let r = index_pack(
         &mut &pack[..],
         spool.as_file_mut(),
         bases,
-        &Limits::default(),
-        &no_check,
+        limits,
+        check,
         &mut Discard,
     );
     (r, spool)
@@ -175,19 +185,11 @@ fn size_limit() {
     let dir = tempfile::tempdir().unwrap();
     history(dir.path(), 5);
     let pack = pack_of(dir.path(), "main\n", &[]);
-    let mut spool = tempfile::NamedTempFile::new().unwrap();
     let limits = Limits {
         max_pack_bytes: 100,
         ..Limits::default()
     };
-    let r = index_pack(
-        &mut &pack[..],
-        spool.as_file_mut(),
-        &NoBases,
-        &limits,
-        &no_check,
-        &mut Discard,
-    );
+    let (r, _spool) = ingest_with(&pack, &NoBases, &limits, &no_check);
     assert!(matches!(
         r,
         Err(Error::Limit {
@@ -203,21 +205,12 @@ fn threads_and_delta_cache_do_not_change_the_index() {
     history(dir.path(), 60);
     let pack = pack_of(dir.path(), "main\n", &["--delta-base-offset"]);
     let run = |threads: usize, cache: usize| {
-        let mut spool = tempfile::NamedTempFile::new().unwrap();
         let limits = Limits {
             max_threads: threads,
             delta_cache_bytes: cache,
             ..Limits::default()
         };
-        let mut indexed = index_pack(
-            &mut &pack[..],
-            spool.as_file_mut(),
-            &NoBases,
-            &limits,
-            &no_check,
-            &mut Discard,
-        )
-        .unwrap();
+        let mut indexed = ingest_with(&pack, &NoBases, &limits, &no_check).0.unwrap();
         let mut idx = Vec::new();
         crate::pack::idx_write::write_idx_v2(
             &mut indexed.entries,
@@ -258,19 +251,11 @@ fn a_check_failing_on_a_resolving_thread_refuses_the_pack() {
             Ok(())
         }
     };
-    let mut spool = tempfile::NamedTempFile::new().unwrap();
     let limits = Limits {
         max_threads: 4,
         ..Limits::default()
     };
-    let r = index_pack(
-        &mut &pack[..],
-        spool.as_file_mut(),
-        &NoBases,
-        &limits,
-        &check,
-        &mut Discard,
-    );
+    let (r, _spool) = ingest_with(&pack, &NoBases, &limits, &check);
     assert!(
         matches!(r, Err(Error::Fsck(ref m)) if m == "refused by check"),
         "{r:?}"
