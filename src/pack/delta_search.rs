@@ -81,6 +81,29 @@ pub struct SearchOptions {
     pub cache_size: u64,
 }
 
+impl SearchOptions {
+    /// The limits from a repository's config: `pack.window` (10), `pack.depth` (50, and at most
+    /// 4095 as in git), `pack.windowMemory` (0 = unlimited) and `pack.deltaCacheSize` (256 MiB).
+    /// Negative values count as 0 (for the window: no search). Deviation: a
+    /// `pack.deltaCacheSize` of 0 keeps no delta (git: no limit), since a server's memory must
+    /// stay bounded; deltas not kept are recomputed when written. Shared by upload-pack and
+    /// `sluice repack`.
+    pub fn from_config(
+        config: &crate::gitconfig::GitConfig,
+    ) -> Result<Self, crate::gitconfig::Error> {
+        let int = |key: &str| -> Result<Option<u64>, crate::gitconfig::Error> {
+            Ok(config.get_i64(key)?.map(|v| v.max(0) as u64))
+        };
+        let d = SearchOptions::default();
+        Ok(SearchOptions {
+            window: int("pack.window")?.map_or(d.window, |v| v.min(1 << 16) as usize),
+            depth: int("pack.depth")?.map_or(d.depth, |v| v.min(4095) as u32),
+            window_memory: int("pack.windowMemory")?.unwrap_or(d.window_memory),
+            cache_size: int("pack.deltaCacheSize")?.unwrap_or(d.cache_size),
+        })
+    }
+}
+
 impl Default for SearchOptions {
     fn default() -> Self {
         SearchOptions {

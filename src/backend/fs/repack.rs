@@ -365,8 +365,14 @@ fn write_new_pack(
     let (tmp_pack, tmp_idx, tmp_bitmap) = (tmp("pack"), tmp("idx"), tmp("bitmap"));
     let mut temps = Temps(vec![tmp_pack.clone(), tmp_idx.clone(), tmp_bitmap.clone()]);
 
+    // The same pack.window / pack.depth / pack.windowMemory / pack.deltaCacheSize as
+    // upload-pack; like git repack, existing deltas deeper than pack.depth are not reused.
+    let search = crate::pack::delta_search::SearchOptions::from_config(repo.config())
+        .map_err(backend::Error::from)?;
     let opts = WriteOptions {
         ofs_delta: true,
+        max_delta_depth: search.depth,
+        search,
         ..WriteOptions::default()
     };
     let file = File::create(&tmp_pack).map_err(io(&tmp_pack))?;

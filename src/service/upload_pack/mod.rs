@@ -740,7 +740,8 @@ fn stream_pack<W: Write>(
             let _ = progress_band.borrow_mut().send(Channel::Progress, line);
         }
     });
-    let search = search_options(repo)?;
+    let search = crate::pack::delta_search::SearchOptions::from_config(repo.config())
+        .map_err(backend::Error::from)?;
     let opts = WriteOptions {
         ofs_delta: req.ofs_delta,
         thin: req.thin,
@@ -796,30 +797,6 @@ fn stream_pack<W: Write>(
         "pack sent"
     );
     end_pack(&band, mode)
-}
-
-/// The delta search's limits from the repository config: `pack.window` (10), `pack.depth` (50,
-/// and at most 4095 as in git), `pack.windowMemory` (0 = unlimited) and `pack.deltaCacheSize`
-/// (256 MiB). Negative values count as 0 (for the window: no search). Deviation: a
-/// `pack.deltaCacheSize` of 0 keeps no delta (git: no limit), since a server's memory must stay
-/// bounded; deltas not kept are recomputed when written.
-fn search_options(
-    repo: &dyn Repository,
-) -> Result<crate::pack::delta_search::SearchOptions, Error> {
-    let config = repo.config();
-    let int = |key: &str| -> Result<Option<u64>, Error> {
-        Ok(config
-            .get_i64(key)
-            .map_err(backend::Error::from)?
-            .map(|v| v.max(0) as u64))
-    };
-    let d = crate::pack::delta_search::SearchOptions::default();
-    Ok(crate::pack::delta_search::SearchOptions {
-        window: int("pack.window")?.map_or(d.window, |v| v.min(1 << 16) as usize),
-        depth: int("pack.depth")?.map_or(d.depth, |v| v.min(4095) as u32),
-        window_memory: int("pack.windowMemory")?.unwrap_or(d.window_memory),
-        cache_size: int("pack.deltaCacheSize")?.unwrap_or(d.cache_size),
-    })
 }
 
 /// Flushes the sideband and ends it with a flush packet (unless the pack went out raw).
