@@ -134,7 +134,7 @@ pub fn parse_packed_sorted(text: &[u8]) -> Result<Vec<(String, RawRef)>, Error> 
 /// from the text). Peeled (`^`) values are trusted only as git trusts them: all of them with
 /// the `fully-peeled` trait, tags' with `peeled`.
 pub struct PackedLines<'a> {
-    lines: std::iter::Peekable<std::iter::Enumerate<std::slice::Split<'a, u8, fn(&u8) -> bool>>>,
+    lines: std::iter::Peekable<Lines<'a>>,
     fully_peeled: bool,
     peeled_tags: bool,
     /// The header's `sorted` trait: git promises names in byte order, no duplicates.
@@ -142,18 +142,58 @@ pub struct PackedLines<'a> {
     len: usize,
 }
 
-fn is_newline(b: &u8) -> bool {
-    *b == b'\n'
+/// The lines of a text with their 0-based numbers (without the newline). Found eight bytes at a
+/// time: a byte-by-byte split was a sixth of an ls-remote of 10,000 refs.
+struct Lines<'a> {
+    rest: &'a [u8],
+    number: usize,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (line, rest) = match find_newline(self.rest) {
+            Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+            None => (self.rest, &self.rest[self.rest.len()..]),
+        };
+        self.rest = rest;
+        self.number += 1;
+        Some((self.number - 1, line))
+    }
+}
+
+/// Position of the first `\n` in `text`, testing a word at a time (a byte equals `\n` when
+/// the word XOR `0x0a0a..` has a zero byte).
+fn find_newline(text: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = text.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b'\n'));
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    text[at..].iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 impl<'a> PackedLines<'a> {
     /// Starts reading `text`, taking its traits from the header line.
     pub fn new(text: &'a [u8]) -> Self {
         let mut p = PackedLines {
-            lines: text
-                .split(is_newline as fn(&u8) -> bool)
-                .enumerate()
-                .peekable(),
+            lines: Lines {
+                rest: text,
+                number: 0,
+            }
+            .peekable(),
             fully_peeled: false,
             peeled_tags: false,
             sorted: false,
@@ -273,11 +313,14 @@ pub fn for_each_ref(
 /// resolving one ref, such as HEAD's target, need not parse every ref. Peeled values are not
 /// returned (`peeled: None`).
 pub fn find_packed(text: &[u8], name: &str) -> Option<RawRef> {
-    text.split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .find(|l| l.len() == 41 + name.len() && l[40] == b' ' && &l[41..] == name.as_bytes())
-        .and_then(|l| ObjectId::from_hex(&l[..40]).ok())
-        .map(|id| RawRef::Direct { id, peeled: None })
+    Lines {
+        rest: text,
+        number: 0,
+    }
+    .map(|(_, l)| l.strip_suffix(b"\r").unwrap_or(l))
+    .find(|l| l.len() == 41 + name.len() && l[40] == b' ' && &l[41..] == name.as_bytes())
+    .and_then(|l| ObjectId::from_hex(&l[..40]).ok())
+    .map(|id| RawRef::Direct { id, peeled: None })
 }
 
 #[cfg(test)]
@@ -320,6 +363,34 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn newlines_are_found_like_a_byte_search() {
+        let text: Vec<u8> = (0..300u32)
+            .map(|i| {
+                if i % 37 == 36 || i % 53 == 0 {
+                    b'\n'
+                } else {
+                    b'a' + (i % 26) as u8
+                }
+            })
+            .collect();
+        for start in 0..text.len() {
+            assert_eq!(
+                find_newline(&text[start..]),
+                text[start..].iter().position(|&b| b == b'\n'),
+                "from {start}"
+            );
+        }
+        assert_eq!(find_newline(b""), None);
+        assert_eq!(find_newline(&[0x8a; 20]), None);
+        let lines: Vec<(usize, &[u8])> = Lines {
+            rest: b"a\n\nb",
+            number: 0,
+        }
+        .collect();
+        assert_eq!(lines, vec![(0, &b"a"[..]), (1, &b""[..]), (2, &b"b"[..])]);
     }
 
     #[test]
