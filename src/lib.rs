@@ -31,6 +31,7 @@ pub mod launch;
 pub mod logging;
 pub mod odb;
 pub mod pack;
+pub mod process;
 pub mod progress;
 pub mod protocol;
 pub mod reach;

@@ -68,14 +68,15 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<(), String> {
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let child = Command::new(hook)
-        .args([service, call.path, call.host, &canonical, &ip, &port])
-        .env("SLUICE_MODE", call.mode)
-        .env("SLUICE_USER", call.user.unwrap_or(""))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
+    let child = crate::process::spawn(
+        Command::new(hook)
+            .args([service, call.path, call.host, &canonical, &ip, &port])
+            .env("SLUICE_MODE", call.mode)
+            .env("SLUICE_USER", call.user.unwrap_or(""))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {

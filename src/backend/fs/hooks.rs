@@ -24,16 +24,17 @@ pub fn run_hook(
         return Ok(None);
     }
     let what = format!("hook {name}");
-    let mut child = Command::new(&path)
-        .args(args)
-        .current_dir(git_dir)
-        .env("GIT_DIR", ".")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::io(&what, e))?;
+    let mut child = crate::process::spawn(
+        Command::new(&path)
+            .args(args)
+            .current_dir(git_dir)
+            .env("GIT_DIR", ".")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .map_err(|e| Error::io(&what, e))?;
 
     // Relay stdout and stderr as they come, in arrival order, from two reader threads.
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
