@@ -124,6 +124,7 @@ pub fn pack_stream(data: &[u8]) {
         max_objects: 10_000,
         max_delta_depth: 100,
         max_threads: 2,
+        parallel_min_deltas: 0,
         delta_cache_bytes: 1 << 16,
     };
     let _ = crate::pack::ingest::index_pack(

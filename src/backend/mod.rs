@@ -172,18 +172,6 @@ pub trait StoredPack: Send + Sync {
     /// The stored entry at `pos`.
     fn entry(&self, pos: usize) -> Result<PackedEntry<'_>, Error>;
 
-    /// How many of the entries `from..to` are stored as deltas (for progress and statistics when
-    /// they are copied without being looked at one by one).
-    fn delta_count(&self, from: usize, to: usize) -> Result<u64, Error> {
-        let mut n = 0;
-        for pos in from..to {
-            if self.entry(pos)?.base != EntryBase::None {
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
     /// The stored pack's own checksum, when a pack of all its entries copied verbatim is byte
     /// for byte the stored pack (its header says version 2 and the same object count): a full
     /// clone then needs no hashing. `None` when unknown.

@@ -352,19 +352,6 @@ impl StoredPack for FsStoredPack {
             .flatten()
     }
 
-    fn delta_count(&self, from: usize, to: usize) -> Result<u64, Error> {
-        // The type sits in bits 4-6 of each entry's first byte: no header decoding needed.
-        let rev = self.pack.revindex();
-        let mut n = 0;
-        for (offset, _) in rev.get(from..to.min(rev.len())).unwrap_or(&[]) {
-            let first = self.pack.data.get(*offset as usize).copied().unwrap_or(0);
-            if matches!((first >> 4) & 7, 6 | 7) {
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
     fn copy_entries(
         &self,
         from: usize,

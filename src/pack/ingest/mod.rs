@@ -36,6 +36,9 @@ pub struct Limits {
     pub max_delta_depth: u32,
     /// Most threads resolving deltas (at least one).
     pub max_threads: usize,
+    /// Packs with fewer deltas are resolved on the calling thread: starting and joining
+    /// threads would cost a small push more than it saves.
+    pub parallel_min_deltas: u64,
     /// Inflated deltas kept in memory between the passes, in bytes (small ones only).
     pub delta_cache_bytes: usize,
 }
@@ -48,6 +51,7 @@ impl Default for Limits {
             max_objects: u32::MAX,
             max_delta_depth: 10_000,
             max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            parallel_min_deltas: 256,
             delta_cache_bytes: 32 << 20,
         }
     }

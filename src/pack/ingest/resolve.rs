@@ -130,6 +130,8 @@ impl<'a> Resolver<'a> {
         let roots: Vec<usize> = (0..self.raws.len())
             .filter(|&i| self.raws[i].kind.is_some() && self.has_children(i))
             .collect();
+        let inline =
+            self.total_deltas < self.limits.parallel_min_deltas || self.limits.max_threads <= 1;
         let threads = self.limits.max_threads.clamp(1, 64).min(roots.len().max(1));
         let next = AtomicUsize::new(0);
         let work = || -> Result<(), Error> {
@@ -138,23 +140,46 @@ impl<'a> Resolver<'a> {
                 let Some(&root) = roots.get(n) else {
                     return Ok(());
                 };
-                let data = inflate_at(self.spool, &self.raws[root])?;
-                if let Err(e) = self.resolve_tree(root, data) {
+                let resolved = inflate_at(self.spool, &self.raws[root])
+                    .and_then(|data| self.resolve_tree(root, data));
+                if let Err(e) = resolved {
                     self.failed.store(true, Ordering::Relaxed);
                     return Err(e);
                 }
             }
             Ok(())
         };
+        if inline {
+            return work();
+        }
+        let work = &work;
         std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads).map(|_| s.spawn(&work)).collect();
-            while !handles.iter().all(|h| h.is_finished()) {
-                progress.update(
-                    "Resolving deltas",
-                    self.done.load(Ordering::Relaxed),
-                    Some(self.total_deltas),
-                );
-                std::thread::sleep(std::time::Duration::from_millis(20));
+            // Each thread says when it is done, so waiting ends the moment the last one does;
+            // in between, progress is reported.
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let tx = tx.clone();
+                    s.spawn(move || {
+                        let r = work();
+                        let _ = tx.send(());
+                        r
+                    })
+                })
+                .collect();
+            drop(tx);
+            let mut running = threads;
+            while running > 0 {
+                match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                    Ok(()) => running -= 1,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => progress.update(
+                        "Resolving deltas",
+                        self.done.load(Ordering::Relaxed),
+                        Some(self.total_deltas),
+                    ),
+                    // Every sender gone: the rest panicked; join says so.
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
             }
             let mut result = Ok(());
             for h in handles {

@@ -207,6 +207,7 @@ fn threads_and_delta_cache_do_not_change_the_index() {
     let run = |threads: usize, cache: usize| {
         let limits = Limits {
             max_threads: threads,
+            parallel_min_deltas: 0,
             delta_cache_bytes: cache,
             ..Limits::default()
         };
@@ -253,6 +254,7 @@ fn a_check_failing_on_a_resolving_thread_refuses_the_pack() {
     };
     let limits = Limits {
         max_threads: 4,
+        parallel_min_deltas: 0,
         ..Limits::default()
     };
     let (r, _spool) = ingest_with(&pack, &NoBases, &limits, &check);
