@@ -70,6 +70,18 @@ impl GitConfig {
             .collect()
     }
 
+    /// Every `(key, value)` whose key starts with `prefix` (canonical form: section and key
+    /// names lower-cased, e.g. `extensions.`), in file order.
+    pub fn entries_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+    }
+
     /// `key` as a boolean (`true/yes/on/1`, `false/no/off/0/""`, or present without value).
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>, Error> {
         let Some(value) = self.get(key) else {

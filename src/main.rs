@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "request failed");
             // Under inetd stderr may be the client's socket; elsewhere it is the user's terminal.
-            if !quiet_stderr {
+            if !quiet_stderr && !e.told_client() {
                 eprintln!("fatal: {e}");
             }
             ExitCode::from(128)

@@ -31,6 +31,15 @@ pub enum Error {
         /// What was missing or wrong.
         why: String,
     },
+    /// The repository is in a format this server does not understand (an unknown repository
+    /// format version or extension, or one not supported yet): refused, never half-served.
+    #[error("cannot serve {location}: {why}")]
+    UnsupportedFormat {
+        /// Where.
+        location: String,
+        /// Which setting, C git's wording where it has one.
+        why: String,
+    },
     /// Stored data is damaged or in a form we do not understand.
     #[error("corrupt repository data in {what}: {detail}")]
     Corrupt {

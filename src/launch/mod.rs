@@ -79,6 +79,20 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl Error {
+    /// Whether the client was already told, on the wire, why the request failed (an `ERR`
+    /// line), so the launcher need not print the same on stderr.
+    pub fn told_client(&self) -> bool {
+        matches!(
+            self,
+            Error::Open {
+                source: crate::backend::Error::UnsupportedFormat { .. },
+                ..
+            }
+        )
+    }
+}
+
 /// Opens `req.location` in `backend` and runs the service on `input`/`output`.
 pub fn serve<R: Read, W: Write>(
     req: &Request,
@@ -125,10 +139,22 @@ fn serve_inner<R: Read, W: Write>(
     output: W,
     activity: &Activity,
 ) -> Result<(), Error> {
-    let repo = backend.open(&req.location).map_err(|source| Error::Open {
-        location: req.location.clone(),
-        source,
-    })?;
+    let repo = match backend.open(&req.location) {
+        Ok(repo) => repo,
+        Err(source) => {
+            // A repository in a format we do not understand gets one clear line on the wire
+            // (the client prints "remote error: ..."), not an advertisement of nothing.
+            if matches!(source, crate::backend::Error::UnsupportedFormat { .. }) {
+                let mut w = crate::protocol::pktline::Writer::new(output);
+                let _ = w.err(&source.to_string());
+                let _ = w.flush();
+            }
+            return Err(Error::Open {
+                location: req.location.clone(),
+                source,
+            });
+        }
+    };
     activity.set_limit(req.timeout);
     activity.set_deadline(req.limits.max_duration);
     let input = Touching::reader(input, activity.clone());

@@ -2,6 +2,7 @@
 //! `.git` file with `gitdir:`), worktrees sharing a `commondir`. Byte-compatible with C git:
 //! what Sluice writes (packs, indexes, refs) is what `git gc` and `git fsck` expect.
 
+pub mod format;
 pub mod hooks;
 pub mod init;
 pub mod maintenance;
@@ -132,6 +133,8 @@ pub struct FsRepository {
     bare: bool,
     /// `core.commitGraph` (default true).
     use_commit_graph: bool,
+    /// `core.repositoryformatversion` and the extensions that matter here.
+    format: format::RepositoryFormat,
 }
 
 impl FsRepository {
@@ -155,6 +158,10 @@ impl FsRepository {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => GitConfig::default(),
             Err(e) => return Err(Error::io(config_path.display().to_string(), e)),
         };
+        let format = format::check(&config).map_err(|e| Error::UnsupportedFormat {
+            location: git_dir.display().to_string(),
+            why: e.to_string(),
+        })?;
         let bare = config.get_bool("core.bare")?.unwrap_or(layout_bare);
         // Before the scan: a pack added during it makes the next miss re-scan.
         let pack_mtime = pack_dir_mtime(&common_dir);
@@ -169,7 +176,13 @@ impl FsRepository {
             use_commit_graph: config.get_bool("core.commitGraph")?.unwrap_or(true),
             config,
             bare,
+            format,
         })
+    }
+
+    /// The repository format settings read when it was opened.
+    pub fn format(&self) -> &format::RepositoryFormat {
+        &self.format
     }
 
     /// The git directory.

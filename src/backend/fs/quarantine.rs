@@ -68,7 +68,8 @@ impl<'r> FsQuarantine<'r> {
 
 /// Removes quarantines left by receive-pack processes that died (killed, machine crash): their
 /// pid is gone, or they are older than a day (pids are reused). Nothing in them was ever visible.
-fn remove_stale(objects_dir: &Path) {
+/// Called by every new quarantine and by `sluice repack`.
+pub(crate) fn remove_stale(objects_dir: &Path) {
     let Ok(entries) = fs::read_dir(objects_dir) else {
         return;
     };

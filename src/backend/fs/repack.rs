@@ -59,6 +59,9 @@ pub enum Error {
     /// Building the bitmaps failed.
     #[error(transparent)]
     Bitmap(#[from] bitmap_write::Error),
+    /// `extensions.preciousObjects` forbids deleting what a repack replaces.
+    #[error("cannot delete packs in a precious-objects repo")]
+    Precious,
     /// Another repack holds the lock.
     #[error("{0} exists: another repack is running (remove it if none is)")]
     Locked(PathBuf),
@@ -100,11 +103,16 @@ pub struct RepackStats {
 
 /// Repacks `repo` (see the module docs), reporting progress to `progress`.
 pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<RepackStats, Error> {
+    if repo.format().precious_objects {
+        return Err(Error::Precious);
+    }
     let objects_dir = repo.common_dir().join("objects");
     let pack_dir = objects_dir.join("pack");
     fs::create_dir_all(&pack_dir).map_err(io(&pack_dir))?;
     let _lock = Lock::take(&pack_dir.join(LOCK))?;
     remove_stale_temps(&pack_dir);
+    // Quarantines of pushes whose process died (SIGKILL, a crash): never ones in use.
+    super::quarantine::remove_stale(&objects_dir);
     let snap = Snapshot::take(&objects_dir)?;
     let mut stats = RepackStats::default();
     if snap.already_done(&pack_dir) {
