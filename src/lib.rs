@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod backend;
+pub mod cleanup;
 pub mod config;
 pub mod durable;
 pub mod filter;

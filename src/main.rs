@@ -34,6 +34,9 @@ fn main() -> ExitCode {
             return ExitCode::from(128);
         }
     };
+    if let Err(e) = sluice::cleanup::install_signal_handlers() {
+        tracing::warn!(error = %e, "cannot handle signals; a killed push leaves its quarantine to the next one");
+    }
     let quiet_stderr = matches!(cli.command, cli::Command::Inetd(_));
     match run(cli.command, limits(&cli.limits)) {
         Ok(code) => code,

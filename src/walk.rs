@@ -48,6 +48,9 @@ pub enum Error {
         /// The kind expected.
         expected: Kind,
     },
+    /// A chain of tags loops (corrupt storage).
+    #[error(transparent)]
+    Loop(#[from] crate::odb::tag_chain::Loop),
     /// An object could not be parsed.
     #[error("object {id}: {source}")]
     Parse {
@@ -256,11 +259,13 @@ pub fn is_reachable(
 
 /// Follows tags from `id` to a commit; `None` when it ends at a tree or blob or is missing.
 pub fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+    let mut guard = crate::odb::tag_chain::ChainGuard::new();
     let mut current = *id;
-    for _ in 0..64 {
+    loop {
         match repo.read_object(&current)? {
             Some(o) if o.kind == Kind::Commit => return Ok(Some(current)),
             Some(o) if o.kind == Kind::Tag => {
+                guard.step(&current)?;
                 current = TagRef::parse(&o.data)
                     .map_err(|source| Error::Parse {
                         id: current,
@@ -271,7 +276,6 @@ pub fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<Obj
             _ => return Ok(None),
         }
     }
-    Ok(None)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,11 +309,10 @@ pub fn objects_for_pack(
         };
         let mut current = *have;
         let mut kind = obj.0;
-        // Peel tags.
-        for _ in 0..64 {
-            if kind != Kind::Tag {
-                break;
-            }
+        // Peel tags (any depth: see odb::tag_chain).
+        let mut guard = crate::odb::tag_chain::ChainGuard::new();
+        while kind == Kind::Tag {
+            guard.step(&current)?;
             uninteresting_objects.insert(current);
             let Some(o) = repo.read_object(&current)? else {
                 break;
@@ -348,10 +351,9 @@ pub fn objects_for_pack(
                 context: "a want".into(),
             })?
             .0;
-        for _ in 0..64 {
-            if kind != Kind::Tag {
-                break;
-            }
+        let mut guard = crate::odb::tag_chain::ChainGuard::new();
+        while kind == Kind::Tag {
+            guard.step(&current)?;
             if !uninteresting_objects.contains(&current) && sent.insert(current) {
                 out.push(PackObject::unnamed(current, Kind::Tag));
             }

@@ -80,24 +80,18 @@ impl MemoryRepository {
     }
 
     fn peel(&self, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-        let mut current = *id;
-        let mut peeled = None;
-        for _ in 0..64 {
-            match self.objects.get(&current) {
+        let (end, depth) =
+            crate::odb::tag_chain::peel::<Error>(*id, |current| match self.objects.get(current) {
                 Some(o) if o.kind == Kind::Tag => {
                     let tag = TagRef::parse(&o.data).map_err(|source| Error::Object {
-                        id: current,
+                        id: *current,
                         source,
                     })?;
-                    current = tag.object;
-                    peeled = Some(current);
+                    Ok(Some(tag.object))
                 }
-                _ => return Ok(peeled),
-            }
-        }
-        Err(Error::Limit(format!(
-            "tag chain from {id} is deeper than 64"
-        )))
+                _ => Ok(None),
+            })?;
+        Ok((depth > 0).then_some(end))
     }
 }
 

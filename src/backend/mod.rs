@@ -81,6 +81,12 @@ pub enum Error {
     },
 }
 
+impl From<crate::odb::tag_chain::Loop> for Error {
+    fn from(e: crate::odb::tag_chain::Loop) -> Self {
+        Error::corrupt("tag chain", e.to_string())
+    }
+}
+
 impl Error {
     /// Shorthand for [`Error::Corrupt`].
     pub fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> Self {

@@ -91,12 +91,12 @@ impl Activity {
             let limit = me.limit_ms.load(Ordering::Relaxed);
             if limit != 0 && me.idle() >= Duration::from_millis(limit) {
                 tracing::warn!(timeout_ms = limit, "idle timeout, ending request");
-                std::process::exit(1);
+                crate::cleanup::exit(1);
             }
             let deadline = me.deadline_ms.load(Ordering::Relaxed);
             if deadline != 0 && me.elapsed() >= Duration::from_millis(deadline) {
                 tracing::warn!(limit_ms = deadline, "max-duration reached, ending request");
-                std::process::exit(1);
+                crate::cleanup::exit(1);
             }
             std::thread::sleep(Duration::from_millis(200));
         });

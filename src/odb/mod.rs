@@ -8,6 +8,7 @@ pub mod commit_graph;
 pub mod fsck;
 pub mod loose;
 pub mod object;
+pub mod tag_chain;
 
 pub use object::{CommitRef, Error, TagRef, TreeEntry, TreeIter};
 

@@ -281,30 +281,26 @@ impl FsRepository {
         None
     }
 
+    /// The first non-tag object reached from tag `id` (`None` when `id` is not a tag). Any
+    /// depth: see [`crate::odb::tag_chain`].
     fn peel(&self, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-        let mut current = *id;
-        let mut peeled = None;
-        for _ in 0..64 {
-            match self.objects()?.header(&current)? {
+        let (end, depth) = crate::odb::tag_chain::peel::<Error>(*id, |current| {
+            match self.objects()?.header(current)? {
                 Some((Kind::Tag, _)) => {
                     let obj = self
                         .objects()?
-                        .read(&current)?
-                        .ok_or(Error::MissingObject(current))?;
-                    current = TagRef::parse(&obj.data)
-                        .map_err(|source| Error::Object {
-                            id: current,
-                            source,
-                        })?
-                        .object;
-                    peeled = Some(current);
+                        .read(current)?
+                        .ok_or(Error::MissingObject(*current))?;
+                    let tag = TagRef::parse(&obj.data).map_err(|source| Error::Object {
+                        id: *current,
+                        source,
+                    })?;
+                    Ok(Some(tag.object))
                 }
-                _ => return Ok(peeled),
+                _ => Ok(None),
             }
-        }
-        Err(Error::Limit(format!(
-            "tag chain from {id} is deeper than 64"
-        )))
+        })?;
+        Ok((depth > 0).then_some(end))
     }
 }
 
@@ -448,6 +444,8 @@ impl Repository for FsRepository {
         updates: &[RefUpdate],
         atomic: bool,
     ) -> Result<Vec<Result<(), String>>, Error> {
+        // Lock files are taken and released inside; a timeout or signal waits for that.
+        let _critical = crate::cleanup::critical();
         refs::transaction::apply(&self.common_dir, updates, atomic)
     }
 

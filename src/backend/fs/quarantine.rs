@@ -32,6 +32,8 @@ pub struct FsQuarantine<'r> {
     dir: PathBuf,
     objects_dir: PathBuf,
     committed: bool,
+    /// Removes `dir` if the process is ended by a timeout or a signal (no `Drop` then).
+    _on_exit: crate::cleanup::Registered,
 }
 
 /// The repository as seen with the quarantined objects added.
@@ -56,8 +58,10 @@ impl<'r> FsQuarantine<'r> {
         remove_stale(objects_dir);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = objects_dir.join(format!("incoming-{}-{n}", std::process::id()));
+        let on_exit = crate::cleanup::register(dir.clone());
         fs::create_dir_all(dir.join("pack")).map_err(|e| io(&dir, e))?;
         Ok(FsQuarantine {
+            _on_exit: on_exit,
             view: QuarantineView { base, store: None },
             dir,
             objects_dir: objects_dir.to_path_buf(),
@@ -312,6 +316,8 @@ impl Quarantine for FsQuarantine<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), Error> {
+        // Moving objects into place is not cut short by a timeout or signal.
+        let _critical = crate::cleanup::critical();
         // Drop our maps of the quarantined pack before it moves.
         self.view.store = None;
         self.migrate_loose()?;

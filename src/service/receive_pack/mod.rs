@@ -665,6 +665,10 @@ fn check_commands(
             u.error = Some("missing necessary objects".into());
             continue;
         }
+        if let Some(why) = refuse_object_for_ref(view, &cmd.name, &cmd.new, new_kind)? {
+            u.error = Some(why);
+            continue;
+        }
         let change = if cmd.is_create() {
             RefChange::Create
         } else {
@@ -704,6 +708,47 @@ fn check_commands(
         }
     }
     Ok(())
+}
+
+/// What a ref may not point at, checked per ref before anything is stored: a branch
+/// (`refs/heads/*`) only at a commit, as C git's ref store insists (a tag, tree or blob there
+/// makes `git fsck` report "not a commit" and breaks checkouts); and no chain of annotated tags
+/// deeper than [`MAX_PUSHED_DEPTH`](crate::odb::tag_chain::MAX_PUSHED_DEPTH). Deviation: C git
+/// accepts any depth. Refusing deep chains here, where one user pushes them, is what lets every
+/// reader peel whatever chain a repository holds without a limit.
+fn refuse_object_for_ref(
+    view: &dyn Repository,
+    name: &str,
+    new: &ObjectId,
+    kind: Option<Kind>,
+) -> Result<Option<String>, Error> {
+    if name.starts_with("refs/heads/") && kind != Some(Kind::Commit) {
+        return Ok(Some(format!(
+            "trying to write non-commit object {new} to branch '{name}'"
+        )));
+    }
+    if kind != Some(Kind::Tag) {
+        return Ok(None);
+    }
+    let max = crate::odb::tag_chain::MAX_PUSHED_DEPTH;
+    let mut depth = 0usize;
+    crate::odb::tag_chain::peel::<backend::Error>(*new, |current| {
+        depth += 1;
+        if depth > max + 1 {
+            return Ok(None); // Deep enough to refuse: stop reading.
+        }
+        match view.read_object(current)? {
+            Some(o) if o.kind == Kind::Tag => crate::odb::TagRef::parse(&o.data)
+                .map(|t| Some(t.object))
+                .map_err(|source| backend::Error::Object {
+                    id: *current,
+                    source,
+                }),
+            _ => Ok(None),
+        }
+    })?;
+    // `depth` counts the objects looked at: the tags plus the object they end at.
+    Ok((depth > max + 1).then(|| format!("tag chain deeper than {max} tags")))
 }
 
 /// Walks from `tips` down to `existing` checking that every object exists.
