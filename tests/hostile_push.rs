@@ -367,3 +367,53 @@ fn r12_killed_push_quarantine_is_removed_by_repack_but_live_ones_are_kept() {
     assert_eq!(quarantines(&dst), Vec::<String>::new());
     assert_readable(dir.path(), &dst);
 }
+
+#[test]
+fn r12_ls_refs_flood_answers_every_command_from_one_read_of_the_refs() {
+    // 10,000 ls-refs commands in one request: each answered exactly like the first. (Cost per
+    // command is measured in the issue note, not asserted: no timed assertions.)
+    let dir = scratch();
+    let (dst, work) = setup(dir.path());
+    let tag = tag_chain(&work, 3);
+    git_ok(
+        &work,
+        &[
+            "push",
+            "-q",
+            dst.to_str().unwrap(),
+            &format!("{tag}:refs/tags/t"),
+        ],
+    );
+    let one = "command=ls-refs\nobject-format=sha1\n0001\npeel\nsymrefs\nunborn\n0000\n";
+    let n = 10_000;
+    let mut req = Vec::new();
+    for _ in 0..n {
+        req.extend(pkt(one));
+    }
+    req.extend(b"0000");
+    let (status, out, err) = run_server(
+        &["upload-pack", dst.to_str().unwrap()],
+        &[("GIT_PROTOCOL", "version=2")],
+        &req,
+    );
+    assert!(status.success(), "{err}");
+    let lines = parse_pkts(&out);
+    let caps_end = lines.iter().position(|l| l == "0000").unwrap() + 1;
+    let answers = &lines[caps_end..];
+    let first_end = answers.iter().position(|l| l == "0000").unwrap() + 1;
+    let first = &answers[..first_end];
+    assert!(
+        first.iter().any(|l| l.contains("refs/tags/t peeled:")),
+        "{first:?}"
+    );
+    assert!(
+        first
+            .iter()
+            .any(|l| l.contains("HEAD symref-target:refs/heads/main")),
+        "{first:?}"
+    );
+    assert_eq!(answers.len(), first.len() * n);
+    for chunk in answers.chunks(first.len()) {
+        assert_eq!(chunk, first);
+    }
+}

@@ -37,6 +37,11 @@ pub(super) struct Session<'a, R: Read, W: Write> {
     reader: Reader<R>,
     writer: Writer<W>,
     pack_started: bool,
+    /// HEAD and the refs as the first `ls-refs` of the session read them, reused by later
+    /// ones: a client sending 100,000 `ls-refs` commands in one request costs one read of the
+    /// refs, not 100,000 (C git's in-process ref cache does the same). `fetch` always reads the
+    /// refs afresh, since wants are validated against the refs as they are now.
+    ls_refs_snapshot: Option<std::rc::Rc<(backend::Head, Vec<backend::Ref>)>>,
 }
 
 /// Serves a v2 session (or, in stateless mode, exactly one request).
@@ -52,6 +57,7 @@ pub(super) fn serve<R: Read, W: Write>(
         reader: Reader::new(input),
         writer: Writer::new(output),
         pack_started: false,
+        ls_refs_snapshot: None,
     };
     let result = s.run();
     if let Err(e) = &result {
@@ -219,7 +225,15 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
     }
     let matches =
         |name: &str| prefixes.is_empty() || prefixes.iter().any(|p| name.starts_with(p.as_str()));
-    let head = s.repo.head()?;
+    let snapshot = match &s.ls_refs_snapshot {
+        Some(snap) => snap.clone(),
+        None => {
+            let snap = std::rc::Rc::new((s.repo.head()?, s.repo.refs()?));
+            s.ls_refs_snapshot = Some(snap.clone());
+            snap
+        }
+    };
+    let (head, refs) = (&snapshot.0, &snapshot.1);
     if matches("HEAD") {
         let target = head.symref_target.as_deref().filter(|_| symrefs);
         match (head.id, target) {
@@ -235,7 +249,7 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
     }
     // One reused buffer for every line (10,000 refs made 20,000 small allocations).
     let mut line = Vec::with_capacity(256);
-    for r in s.repo.refs()? {
+    for r in refs {
         if !matches(&r.name) {
             continue;
         }
