@@ -82,6 +82,14 @@ impl GitConfig {
             .map(|(k, v)| (k.as_str(), v.as_deref()))
     }
 
+    /// `core.bigFileThreshold` (C git's default 512 MiB): objects larger than this are streamed,
+    /// never held whole in memory, and never deltified. Zero or negative values count as 1.
+    pub fn big_file_threshold(&self) -> Result<u64, Error> {
+        Ok(self
+            .get_i64("core.bigFileThreshold")?
+            .map_or(512 << 20, |v| v.max(1) as u64))
+    }
+
     /// `key` as a boolean (`true/yes/on/1`, `false/no/off/0/""`, or present without value).
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>, Error> {
         let Some(value) = self.get(key) else {

@@ -417,3 +417,147 @@ fn r12_ls_refs_flood_answers_every_command_from_one_read_of_the_refs() {
         assert_eq!(chunk, first);
     }
 }
+
+/// Peak RSS in MiB of every sluice request logged to `log` (the `peak_rss_kib` field of the
+/// `request finished` lines), read from the server's own log: measured in the child.
+fn logged_peak_rss_mib(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("request finished"))
+        .filter_map(|l| l.split("peak_rss_kib=").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib / 1024)
+        .collect()
+}
+
+/// 96 MiB that compress well (a 4 KiB pattern repeated), so the test moves little data.
+fn big_file(path: &Path) -> u64 {
+    let block: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for _ in 0..(96 << 20) / block.len() {
+        f.write_all(&block).unwrap();
+    }
+    96
+}
+
+#[test]
+fn r12_objects_above_big_file_threshold_are_streamed_in_and_out() {
+    if against_git() {
+        return; // measures sluice's own log
+    }
+    let dir = scratch();
+    let (dst, work) = setup(dir.path());
+    git_ok(&dst, &["config", "core.bigFileThreshold", "1m"]);
+    let log = dir.path().join("sluice.log");
+    let size_mib = big_file(&work.join("big.bin"));
+    git_ok(&work, &["add", "big.bin"]);
+    git_ok(&work, &["commit", "-q", "-m", "big"]);
+    // Receive: three objects, below receive.unpackLimit: the push would be exploded into loose
+    // objects (the whole blob in memory); above the threshold its pack is kept instead.
+    let flag = receive_pack_flag();
+    let url = format!("file://{}", dst.display());
+    let out = git_cmd(&work)
+        .env("SLUICE_LOG_FILE", &log)
+        .args(["push", "-q", &flag, &url, "main"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss = logged_peak_rss_mib(&log);
+    assert_eq!(rss.len(), 1, "one request logged");
+    assert!(
+        rss[0] < size_mib / 2,
+        "receive-pack peaked at {} MiB for a {size_mib} MiB blob",
+        rss[0]
+    );
+    fsck(&dst);
+
+    // Serve: the same content as a loose object (C git writes files below its own 512 MiB
+    // threshold loose), cloned through sluice.
+    let loose_srv = dir.path().join("loose.git");
+    git_ok(
+        dir.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            loose_srv.to_str().unwrap(),
+        ],
+    );
+    git_ok(&loose_srv, &["config", "core.bigFileThreshold", "1m"]);
+    git_ok(
+        &work,
+        &[
+            "push",
+            "-q",
+            "--no-thin",
+            loose_srv.to_str().unwrap(),
+            "main",
+        ],
+    );
+    let blob = git_ok(&work, &["rev-parse", "HEAD:big.bin"])
+        .trim()
+        .to_string();
+    // Make every object loose, as a server that received small pushes has them.
+    let packs: Vec<_> = std::fs::read_dir(loose_srv.join("objects/pack"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    for p in packs
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+    {
+        let tmp = dir.path().join("unpack.pack");
+        std::fs::rename(p, &tmp).unwrap();
+        let f = std::fs::File::open(&tmp).unwrap();
+        let st = git_cmd(&loose_srv)
+            .args(["unpack-objects", "-q"])
+            .stdin(f)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    for p in packs {
+        let _ = std::fs::remove_file(p);
+    }
+    assert!(loose_srv
+        .join(format!("objects/{}/{}", &blob[..2], &blob[2..]))
+        .is_file());
+    let _ = std::fs::remove_file(&log);
+    let c = dir.path().join("big-clone");
+    let out = git_cmd(dir.path())
+        .env("SLUICE_LOG_FILE", &log)
+        .args([
+            "clone",
+            "-q",
+            "--no-local",
+            &upload_pack_flag(),
+            &format!("file://{}", loose_srv.display()),
+        ])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss = logged_peak_rss_mib(&log);
+    assert_eq!(rss.len(), 1, "one request logged");
+    assert!(
+        rss[0] < size_mib / 2,
+        "upload-pack peaked at {} MiB for a {size_mib} MiB blob",
+        rss[0]
+    );
+    assert_eq!(git_ok(&c, &["rev-parse", "HEAD:big.bin"]).trim(), blob);
+    fsck(&c);
+}

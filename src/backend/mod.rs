@@ -270,6 +270,17 @@ pub trait Repository: Send + Sync {
         Ok(self.object_header(id)?.is_some())
     }
 
+    /// Object `id` as a reader of its content, so an object larger than
+    /// `core.bigFileThreshold` can be sent with memory independent of its size. Backends that
+    /// cannot stream an object read it whole (the default).
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
+        Ok(self.read_object(id)?.map(|o| ObjectStream {
+            kind: o.kind,
+            size: o.data.len() as u64,
+            reader: Box::new(std::io::Cursor::new(o.data)),
+        }))
+    }
+
     /// Object `id` as stored, when the backend stores it in pack form and can hand the compressed
     /// bytes out (loose objects and backends without packs return `Ok(None)`; callers then read
     /// and compress the object themselves).
@@ -337,6 +348,16 @@ pub trait Repository: Send + Sync {
         let _ = (name, args, env, stdin, output);
         Ok(None)
     }
+}
+
+/// An object's content as a stream (see [`Repository::stream_object`]).
+pub struct ObjectStream<'a> {
+    /// The object's kind.
+    pub kind: Kind,
+    /// Its size in bytes: exactly what `reader` yields (or it fails).
+    pub size: u64,
+    /// The content.
+    pub reader: Box<dyn std::io::Read + 'a>,
 }
 
 /// One ref change requested by a push.

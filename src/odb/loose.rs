@@ -66,21 +66,94 @@ pub fn parse_header(buf: &[u8]) -> Result<(Kind, u64, usize), Error> {
 
 /// Reads just the header of the compressed loose object `compressed`.
 pub fn read_header(compressed: &[u8]) -> Result<(Kind, u64), Error> {
+    stream(compressed).map(|s| (s.kind, s.size))
+}
+
+/// A loose object opened for reading its content as a stream: what serves objects larger than
+/// `core.bigFileThreshold` with memory independent of their size.
+pub struct Stream<R: Read> {
+    /// The object's kind.
+    pub kind: Kind,
+    /// The content's size, as the header declares it.
+    pub size: u64,
+    z: ZlibDecoder<R>,
+    /// Content bytes inflated together with the header, served first.
+    pending: Vec<u8>,
+    /// Content bytes not yet returned.
+    left: u64,
+}
+
+/// Opens the compressed loose object `compressed` (a file, a slice): parses the header and
+/// returns a reader of exactly the declared content. Reading fails when the stream ends early
+/// or holds more than it declares.
+pub fn stream<R: Read>(compressed: R) -> Result<Stream<R>, Error> {
     let mut z = ZlibDecoder::new(compressed);
-    let mut buf = [0u8; MAX_HEADER];
+    let mut head = [0u8; MAX_HEADER];
     let mut got = 0;
-    while got < buf.len() {
-        let n = z.read(&mut buf[got..]).map_err(Error::Zlib)?;
-        if n == 0 {
-            break;
-        }
+    let (kind, size, hlen) = loop {
+        let n = z.read(&mut head[got..]).map_err(Error::Zlib)?;
         got += n;
-        if buf[..got].contains(&0) {
-            break;
+        if let Ok(h) = parse_header(&head[..got]) {
+            break h;
         }
+        if n == 0 || got == head.len() {
+            return Err(Error::Header("truncated header"));
+        }
+    };
+    let pending = head[hlen..got].to_vec();
+    if pending.len() as u64 > size {
+        return Err(Error::Size {
+            declared: size,
+            actual: pending.len() as u64,
+        });
     }
-    let (kind, size, _) = parse_header(&buf[..got])?;
-    Ok((kind, size))
+    Ok(Stream {
+        kind,
+        size,
+        z,
+        left: size - pending.len() as u64,
+        pending,
+    })
+}
+
+impl<R: Read> Read for Stream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            return Ok(n);
+        }
+        if self.left == 0 {
+            // One more byte would mean the object is longer than it says.
+            let mut probe = [0u8; 1];
+            return match self.z.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    Error::Size {
+                        declared: self.size,
+                        actual: self.size + 1,
+                    },
+                )),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.z.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                Error::Size {
+                    declared: self.size,
+                    actual: self.size - self.left,
+                },
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Inflates the loose object `compressed`, refusing content over `limit` bytes.
@@ -147,5 +220,35 @@ mod tests {
         assert!(parse_header(b"bloc 1\0").is_err());
         assert!(parse_header(&[b'a'; 100]).is_err());
         assert!(read(b"not zlib", 100).is_err());
+    }
+
+    #[test]
+    fn streams_exactly_the_declared_content() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let enc = encode(Kind::Blob, &data, 6).unwrap();
+        let mut s = stream(&enc[..]).unwrap();
+        assert_eq!((s.kind, s.size), (Kind::Blob, 100_000));
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        let lie = |text: &[u8]| {
+            use std::io::Write;
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(text).unwrap();
+            z.finish().unwrap()
+        };
+        let mut out = Vec::new();
+        assert!(stream(&lie(b"blob 3\0hello")[..]).is_err());
+        assert!(stream(&lie(b"blob 30\0hello")[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .is_err());
+        let long = lie(&[b"blob 3\0".as_slice(), &[7u8; 70_000]].concat());
+        assert!(stream(&long[..]).map_or(true, |mut s| s.read_to_end(&mut out).is_err()));
+        let longer = lie(&[b"blob 3\0".as_slice(), &[7u8; 70_000]].concat());
+        let mut s = stream(&longer[..3.min(longer.len())]);
+        assert!(s
+            .as_mut()
+            .map_or(true, |s| s.read_to_end(&mut out).is_err()));
     }
 }

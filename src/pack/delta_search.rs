@@ -46,8 +46,6 @@ use crate::walk::PackObject;
 /// Objects smaller than this are never deltified nor used as bases (git's limit: a delta header
 /// and one instruction would not save anything).
 const MIN_SIZE: u64 = 50;
-/// Objects larger than this are not deltified (git's `core.bigFileThreshold` default).
-const BIG_FILE: u64 = 512 << 20;
 /// Longest chain walk before a chain is treated as unusable (guards against stored cycles).
 const WALK_LIMIT: u32 = 4096;
 /// No base marker in [`Graph::base`].
@@ -79,6 +77,9 @@ pub struct SearchOptions {
     pub window_memory: u64,
     /// Most bytes of compressed deltas kept until written; more are recomputed when written.
     pub cache_size: u64,
+    /// Objects larger than this are neither deltified nor used as bases, so none is ever held
+    /// whole in memory (`core.bigFileThreshold`, git's default 512 MiB).
+    pub big_file_threshold: u64,
 }
 
 impl SearchOptions {
@@ -100,6 +101,7 @@ impl SearchOptions {
             depth: int("pack.depth")?.map_or(d.depth, |v| v.min(4095) as u32),
             window_memory: int("pack.windowMemory")?.unwrap_or(d.window_memory),
             cache_size: int("pack.deltaCacheSize")?.unwrap_or(d.cache_size),
+            big_file_threshold: config.big_file_threshold()?,
         })
     }
 }
@@ -111,6 +113,7 @@ impl Default for SearchOptions {
             depth: 50,
             window_memory: 0,
             cache_size: 256 << 20,
+            big_file_threshold: 512 << 20,
         }
     }
 }
@@ -288,7 +291,7 @@ pub fn find_deltas(
     if opts.window < 2 || opts.depth == 0 || !nodes.iter().any(|n| n.target) {
         return Ok(found);
     }
-    let mut list = candidates(repo, bases, nodes, opts.window)?;
+    let mut list = candidates(repo, bases, nodes, opts.window, opts.big_file_threshold)?;
     // git's type_size_sort: kind, name hash (both descending), bases-only first, larger first,
     // then walk order (newest first).
     list.sort_by(|a, b| {
@@ -431,6 +434,7 @@ fn candidates(
     bases: Bases<'_>,
     nodes: &[Node],
     window: usize,
+    big_file_threshold: u64,
 ) -> Result<Vec<Candidate>, Error> {
     let objects = bases.objects;
     let groups_with_targets: HashSet<(Kind, u32)> = objects
@@ -483,7 +487,7 @@ fn candidates(
             None if pos >= first_edge => continue,
             None => return Err(Error::Missing(o.id)),
         };
-        if !(MIN_SIZE..=BIG_FILE).contains(&size) {
+        if !(MIN_SIZE..=big_file_threshold).contains(&size) {
             continue;
         }
         list.push(Candidate {

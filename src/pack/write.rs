@@ -324,15 +324,7 @@ pub fn write_pack_with_offsets(
                     stats.reused_deltas += 1;
                     stats.deltas += 1;
                 }
-                _ => {
-                    let o = repo.read_object(&id)?.ok_or(Error::Missing(id))?;
-                    buf.clear();
-                    encode_header(EntryType::from_kind(o.kind), o.data.len() as u64, &mut buf);
-                    w.write_all(&buf)?;
-                    let mut z = ZlibEncoder::new(&mut w, Compression::new(opts.compression.min(9)));
-                    z.write_all(&o.data)?;
-                    z.finish()?;
-                }
+                _ => write_whole(repo, &id, opts.compression, &mut buf, &mut w)?,
             }
             written.insert(id, offset);
             stats.objects += 1;
@@ -344,6 +336,31 @@ pub fn write_pack_with_offsets(
     }
     w.finish(&mut stats, 0, progress)?;
     Ok((stats, written))
+}
+
+/// Writes object `id` whole, compressed at `level`, streaming its content from storage: an
+/// object of gigabytes (C git's `core.bigFileThreshold` case) passes through in 64 KiB pieces.
+fn write_whole(
+    repo: &dyn Repository,
+    id: &ObjectId,
+    level: u32,
+    buf: &mut Vec<u8>,
+    w: &mut Hashing<'_>,
+) -> Result<(), Error> {
+    let mut o = repo.stream_object(id)?.ok_or(Error::Missing(*id))?;
+    buf.clear();
+    encode_header(EntryType::from_kind(o.kind), o.size, buf);
+    w.write_all(buf)?;
+    let mut z = ZlibEncoder::new(w, Compression::new(level.min(9)));
+    let copied = std::io::copy(&mut o.reader, &mut z)?;
+    if copied != o.size {
+        return Err(Error::Backend(backend::Error::corrupt(
+            format!("object {id}"),
+            format!("{copied} bytes read, {} declared", o.size),
+        )));
+    }
+    z.finish()?;
+    Ok(())
 }
 
 /// How to write a delta the search found against position `base` of `all`: against an in-pack

@@ -388,6 +388,23 @@ impl Repository for FsRepository {
         }
     }
 
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<super::ObjectStream<'_>>, Error> {
+        // Loose objects stream from their file; packed ones are read whole (a large packed
+        // object stored whole is copied compressed by the pack writer and never gets here).
+        if let Some(s) = self.objects()?.stream_loose(id)? {
+            return Ok(Some(super::ObjectStream {
+                kind: s.kind,
+                size: s.size,
+                reader: Box::new(s),
+            }));
+        }
+        Ok(self.read_object(id)?.map(|o| super::ObjectStream {
+            kind: o.kind,
+            size: o.data.len() as u64,
+            reader: Box::new(std::io::Cursor::new(o.data)),
+        }))
+    }
+
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         // A miss here falls back to reading the object whole (read_object re-scans).
         self.objects()?.raw_entry(id)

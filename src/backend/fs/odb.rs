@@ -673,6 +673,22 @@ impl FsObjectStore {
         }
     }
 
+    /// Loose object `id` of this object directory (not its alternates) opened as a stream of
+    /// its content; `None` when there is no such file.
+    pub fn stream_loose(
+        &self,
+        id: &ObjectId,
+    ) -> Result<Option<loose::Stream<std::io::BufReader<File>>>, Error> {
+        let path = self.loose_path(id);
+        match File::open(&path) {
+            Ok(f) => loose::stream(std::io::BufReader::with_capacity(64 << 10, f))
+                .map(Some)
+                .map_err(|e| Error::corrupt(format!("loose object {id}"), e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path.display().to_string(), e)),
+        }
+    }
+
     fn find_packed(&self, id: &ObjectId) -> Option<(usize, u64)> {
         if let Some(m) = &self.midx {
             if let Some((p, offset)) = m.index.find(id) {
@@ -773,10 +789,9 @@ impl FsObjectStore {
         if let Some((n, offset)) = self.find_packed(id) {
             return self.packed_header(n, offset).map(Some);
         }
-        if let Some(bytes) = self.read_loose_file(id)? {
-            let h = loose::read_header(&bytes)
-                .map_err(|e| Error::corrupt(format!("loose object {id}"), e.to_string()))?;
-            return Ok(Some(h));
+        // Only the header is inflated: a loose object of gigabytes costs a few KiB here.
+        if let Some(s) = self.stream_loose(id)? {
+            return Ok(Some((s.kind, s.size)));
         }
         for alt in &self.alternates {
             if let Some(h) = alt.header(id)? {

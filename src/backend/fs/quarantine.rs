@@ -127,6 +127,21 @@ fn index_threads(config: &GitConfig) -> usize {
 }
 
 impl FsQuarantine<'_> {
+    /// Whether any received object is larger than `core.bigFileThreshold`.
+    fn holds_big_object(&self, received: &[(ObjectId, Kind)]) -> Result<bool, Error> {
+        let threshold = self.view.base.config().big_file_threshold()?;
+        let store = FsObjectStore::open(&self.dir)?;
+        for (id, kind) in received {
+            if *kind != Kind::Blob {
+                continue;
+            }
+            if store.header(id)?.is_some_and(|(_, size)| size > threshold) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Rewrites the checked pack at `pack`/`idx` as loose objects inside the quarantine (objects
     /// the repository already has, e.g. thin-pack bases, are skipped), then removes the pack.
     fn explode(
@@ -263,7 +278,7 @@ impl Quarantine for FsQuarantine<'_> {
         let sent = indexed.entries.len() - indexed.appended_bases;
         // A small push becomes loose objects; its pack is only read back once, never kept, so
         // it needs no fsync.
-        let explode = (sent as u64) < unpack_limit(self.view.base.config());
+        let mut explode = (sent as u64) < unpack_limit(self.view.base.config());
         if !explode {
             spool.sync_all().map_err(|e| io(&tmp_pack, e))?;
         }
@@ -292,6 +307,16 @@ impl Quarantine for FsQuarantine<'_> {
         let idx = pack_dir.join(format!("{stem}.idx"));
         fs::rename(&tmp_pack, &pack).map_err(|e| io(&pack, e))?;
         fs::rename(&tmp_idx, &idx).map_err(|e| io(&idx, e))?;
+        if explode && self.holds_big_object(&received)? {
+            // Kept as a pack instead (deviation: C git's unpack-objects streams such an object
+            // into a loose file): exploding would hold the whole object in memory.
+            for path in [&pack, &idx] {
+                File::open(path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| io(path, e))?;
+            }
+            explode = false;
+        }
         if explode {
             self.explode(&received, &pack, &idx)?;
         }
