@@ -24,7 +24,8 @@ fn main() {
 }
 
 /// `git rev-parse HEAD` of the source tree, and the files whose change means a new commit
-/// (HEAD, the ref it names, packed-refs) so cargo runs this again after a commit or checkout.
+/// (HEAD, its reflog, the ref it names, packed-refs) so cargo runs this again after a commit or
+/// checkout.
 fn git_commit() -> Option<String> {
     let git = |args: &[&str]| -> Option<String> {
         let out = Command::new("git").args(args).output().ok()?;
@@ -48,6 +49,8 @@ fn git_commit() -> Option<String> {
     };
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         watch(format!("{dir}/HEAD"));
+        // Every commit, checkout and reset appends here, even when the ref itself is packed.
+        watch(format!("{dir}/logs/HEAD"));
     }
     if let Some(common) = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]) {
         watch(format!("{common}/packed-refs"));
