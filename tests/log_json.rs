@@ -173,10 +173,10 @@ fn env_selects_json() {
     assert_eq!(requests(&records(&log)).len(), 1);
 }
 
-/// Under inetd the socket is stdin, stdout and stderr at once: `--log-file -` must then write
-/// nothing there, or the client would read log lines as protocol.
-#[test]
-fn inetd_never_logs_to_its_socket() {
+/// Runs `sluice --log-file - --log-format json inetd` on one end of a socket pair given as stdin
+/// and stdout, and as stderr too when `stderr_is_socket` (as inetd does; else a pipe, as
+/// systemd's `StandardError=journal`). Returns what the client read and what went to the pipe.
+fn inetd_session(stderr_is_socket: bool) -> (String, String) {
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
     let repo = fixture("branches");
@@ -184,7 +184,12 @@ fn inetd_never_logs_to_its_socket() {
     let fd = |s: &UnixStream| {
         std::process::Stdio::from(std::os::fd::OwnedFd::from(s.try_clone().unwrap()))
     };
-    let mut child = std::process::Command::new(sluice())
+    let stderr = if stderr_is_socket {
+        fd(&server)
+    } else {
+        std::process::Stdio::piped()
+    };
+    let child = std::process::Command::new(sluice())
         .args([
             "--log-file",
             "-",
@@ -195,7 +200,7 @@ fn inetd_never_logs_to_its_socket() {
         ])
         .stdin(fd(&server))
         .stdout(fd(&server))
-        .stderr(fd(&server))
+        .stderr(stderr)
         .spawn()
         .unwrap();
     drop(server);
@@ -204,8 +209,30 @@ fn inetd_never_logs_to_its_socket() {
     client.write_all(b"0000").unwrap();
     let mut reply = Vec::new();
     client.read_to_end(&mut reply).unwrap();
-    assert!(child.wait().unwrap().success());
-    let text = String::from_utf8_lossy(&reply);
-    assert!(text.contains("refs/heads/"), "{text}");
-    assert!(!text.contains("request finished"), "{text}");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    (
+        String::from_utf8_lossy(&reply).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Under inetd the socket is stdin, stdout and stderr at once: `--log-file -` must then write
+/// nothing there, or the client would read log lines as protocol.
+#[test]
+fn inetd_never_logs_to_its_socket() {
+    let (reply, _) = inetd_session(true);
+    assert!(reply.contains("refs/heads/"), "{reply}");
+    assert!(!reply.contains("request finished"), "{reply}");
+}
+
+/// Under systemd's socket activation with `StandardError=journal`, stderr is not the socket:
+/// the records go there (contrib/systemd/sluice@.service).
+#[test]
+fn inetd_logs_to_stderr_that_is_not_its_socket() {
+    let (reply, log) = inetd_session(false);
+    assert!(!reply.contains("request finished"), "{reply}");
+    let v: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(v["message"], "request finished");
+    assert_eq!(v["mode"], "inetd");
 }
