@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Sluice: a git server for sshd, inetd, git's ext:: transport and login shells.
 ///
@@ -15,6 +15,9 @@ use clap::{Args, Parser, Subcommand};
     name = "sluice",
     version,
     about,
+    // `--version` is ours (below), so that `--version --verbose` can say more.
+    disable_version_flag = true,
+    subcommand_required = false,
     override_usage = "\
 sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
        sluice receive-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
@@ -25,12 +28,24 @@ sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
                     [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE] [--access-hook PATH]
        sluice init [--bare] [--initial-branch NAME] DIR
        sluice write-commit-graph DIR | sluice repack DIR
-       (all: [--log-file FILE] [--log-level LEVEL])"
+       sluice --version [--verbose] | sluice completions bash|zsh|fish
+       (all: [--log-file FILE|-] [--log-format text|json] [--log-level LEVEL])"
 )]
 pub struct Cli {
-    /// Append structured logs to FILE (also: SLUICE_LOG_FILE). Logs never go to stdout.
+    /// Append structured logs to FILE (also: SLUICE_LOG_FILE); `-` is stderr, except where
+    /// stderr is the client's connection (inetd). Logs never go to stdout.
     #[arg(long, global = true, value_name = "FILE", env = "SLUICE_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// Log format: text lines, or json (one JSON object per line, for log shippers).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        default_value = "text",
+        env = "SLUICE_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
 
     /// Log level: error, warn, info, debug or trace (trace logs every pkt-line).
     #[arg(
@@ -46,9 +61,27 @@ pub struct Cli {
     #[command(flatten)]
     pub limits: LimitArgs,
 
-    /// What to run.
+    /// Print the version and exit (with --verbose: the commit, cargo features and hash
+    /// algorithms of this build).
+    #[arg(long, short = 'V')]
+    pub version: bool,
+
+    /// With --version: say how this binary was built.
+    #[arg(long, requires = "version")]
+    pub verbose: bool,
+
+    /// What to run (required unless --version).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// tracing's text lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Limits on what one request may make the server do.
@@ -103,11 +136,16 @@ pub enum Command {
     /// commit-graph: run it from cron or after pushes. Unreachable objects are kept; packs with
     /// a .keep file are left alone.
     Repack(RepackArgs),
+    /// Print a shell completion script (bash, zsh or fish) for sluice on stdout.
+    #[command(hide = true)]
+    Completions(CompletionsArgs),
 }
 
 /// `sluice repack`.
 #[derive(Debug, Args)]
 pub struct RepackArgs {
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// The repository.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
@@ -116,9 +154,30 @@ pub struct RepackArgs {
 /// `sluice write-commit-graph`.
 #[derive(Debug, Args)]
 pub struct WriteCommitGraphArgs {
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// The repository.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// Progress of maintenance commands: on stderr when it is a terminal, unless forced.
+#[derive(Debug, Args)]
+pub struct ProgressArgs {
+    /// Show no progress, even on a terminal.
+    #[arg(long, short = 'q', conflicts_with = "progress")]
+    pub quiet: bool,
+    /// Show progress on stderr even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
+}
+
+/// `sluice completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// Arguments shared by the stdin/stdout services.

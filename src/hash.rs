@@ -27,6 +27,9 @@ impl HashKind {
         self.len_in_bytes() * 2
     }
 
+    /// Every kind this build can read and serve (for `sluice --version --verbose`).
+    pub const ALL: &'static [HashKind] = &[HashKind::Sha1];
+
     /// The name used in the `object-format=` capability.
     pub const fn name(self) -> &'static str {
         match self {

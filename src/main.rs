@@ -4,6 +4,7 @@
 //! that hangs up (broken pipe) is not an error worth a message. Invoked as `sluice-shell` (a
 //! login shell), it behaves as `sluice shell`.
 
+mod build_info;
 mod cli;
 
 use std::ffi::OsString;
@@ -26,8 +27,14 @@ fn main() -> ExitCode {
     if argv0.is_some_and(|n| n.trim_start_matches('-') == "sluice-shell") {
         args.insert(1, "shell".into());
     }
-    let cli = cli::Cli::parse_from(args);
-    let _log_guard = match sluice::logging::init(cli.log_file.as_deref(), &cli.log_level) {
+    let mut cli = cli::Cli::parse_from(args);
+    let command = match cli.command.take() {
+        Some(c) if !cli.version => c,
+        _ => return version_or_usage(cli.version, cli.verbose),
+    };
+    // Under inetd stderr may be the client's socket; elsewhere it is the user's terminal.
+    let quiet_stderr = matches!(command, cli::Command::Inetd(_));
+    let _log_guard = match init_logging(&cli, quiet_stderr) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("fatal: cannot open log file: {e}");
@@ -37,19 +44,71 @@ fn main() -> ExitCode {
     if let Err(e) = sluice::cleanup::install_signal_handlers() {
         tracing::warn!(error = %e, "cannot handle signals; a killed push leaves its quarantine to the next one");
     }
-    let quiet_stderr = matches!(cli.command, cli::Command::Inetd(_));
-    match run(cli.command, limits(&cli.limits)) {
+    match run(command, limits(&cli.limits)) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "request failed");
-            // Under inetd stderr may be the client's socket; elsewhere it is the user's terminal.
             if !quiet_stderr && !e.told_client() {
                 eprintln!("fatal: {e}");
             }
             ExitCode::from(128)
         }
     }
+}
+
+/// `sluice --version [--verbose]` on stdout; without `--version` and a subcommand, the usage
+/// error clap gives for a missing subcommand.
+fn version_or_usage(version: bool, verbose: bool) -> ExitCode {
+    use clap::CommandFactory;
+    if !version {
+        cli::Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a subcommand is required",
+            )
+            .exit();
+    }
+    print!("{}", build_info::text(verbose));
+    ExitCode::SUCCESS
+}
+
+/// Logging as `--log-file`/`--log-format`/`--log-level` ask; `-` (stderr) only where stderr is
+/// not the wire: never when it is the same file as stdin or stdout, nor under inetd
+/// (`under_inetd`) unless that can be told.
+fn init_logging(
+    cli: &cli::Cli,
+    under_inetd: bool,
+) -> std::io::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
+    use sluice::logging::{self, Destination, Format};
+    let stderr_allowed = match logging::stderr_is_wire() {
+        Some(wire) => !wire,
+        None => !under_inetd,
+    };
+    let dest = Destination::from_arg(cli.log_file.as_deref(), stderr_allowed);
+    let format = match cli.log_format {
+        cli::LogFormat::Text => Format::Text,
+        cli::LogFormat::Json => Format::Json,
+    };
+    logging::init(dest, &cli.log_level, format)
+}
+
+/// Progress for maintenance (`repack`, `write-commit-graph`): git's lines on stderr when it is a
+/// terminal (cron mails stay short), unless `--quiet` or `--progress` force it; `run` gets the
+/// sink, so the maintenance code never prints.
+fn with_progress<T>(
+    args: &cli::ProgressArgs,
+    run: impl FnOnce(&mut dyn sluice::progress::Progress) -> T,
+) -> T {
+    use std::io::{IsTerminal, Write};
+    let show = !args.quiet && (args.progress || std::io::stderr().is_terminal());
+    if !show {
+        return run(&mut sluice::progress::Discard);
+    }
+    let mut lines = sluice::service::progress::ProgressLines::new(|l: &[u8]| {
+        let _ = std::io::stderr().write_all(l);
+    });
+    run(&mut lines)
 }
 
 fn secs(s: Option<u64>) -> Option<Duration> {
@@ -168,31 +227,29 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             let repo = sluice::backend::fs::FsBackend::default()
                 .open_fs(&location)
                 .map_err(|e| launch::Error::Refused(e.to_string()))?;
-            sluice::backend::fs::maintenance::write_commit_graph(&repo)
-                .map(|n| {
+            with_progress(&a.progress, |p| {
+                sluice::backend::fs::maintenance::write_commit_graph_with_progress(&repo, p)
+            })
+            .map(|n| {
+                if !a.progress.quiet {
                     eprintln!("commit-graph written: {n} commits");
-                    ExitCode::SUCCESS
-                })
-                .map_err(|e| launch::Error::Refused(e.to_string()))
+                }
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| launch::Error::Refused(e.to_string()))
         }
         cli::Command::Repack(a) => {
             let location = a.dir.to_string_lossy().into_owned();
             let repo = FsBackend::default()
                 .open_fs(&location)
                 .map_err(|e| launch::Error::Refused(e.to_string()))?;
-            // Progress on a terminal only, as git's repack: cron mails stay short.
-            use std::io::{IsTerminal, Write};
-            let mut lines = sluice::service::progress::ProgressLines::new(|l: &[u8]| {
-                let _ = std::io::stderr().write_all(l);
-            });
-            let mut quiet = sluice::progress::Discard;
-            let progress: &mut dyn sluice::progress::Progress = if std::io::stderr().is_terminal() {
-                &mut lines
-            } else {
-                &mut quiet
-            };
-            let s = sluice::backend::fs::repack::repack(&repo, progress)
-                .map_err(|e| launch::Error::Refused(e.to_string()))?;
+            let s = with_progress(&a.progress, |p| {
+                sluice::backend::fs::repack::repack(&repo, p)
+            })
+            .map_err(|e| launch::Error::Refused(e.to_string()))?;
+            if a.progress.quiet {
+                return Ok(ExitCode::SUCCESS);
+            }
             eprintln!(
                 "repacked: {} objects ({} reachable) in {}, {} bitmaps; removed {} packs and {} loose objects; commit-graph: {} commits",
                 s.objects,
@@ -203,6 +260,12 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
                 s.loose_removed,
                 s.graph_commits
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::Completions(a) => {
+            use clap::CommandFactory;
+            let mut stdout = stdout;
+            clap_complete::generate(a.shell, &mut cli::Cli::command(), "sluice", &mut stdout);
             Ok(ExitCode::SUCCESS)
         }
         cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)

@@ -111,8 +111,10 @@ pub fn serve_with<R: Read, W: Write>(
     output: W,
     activity: &Activity,
 ) -> Result<(), Error> {
-    let result = serve_inner(req, backend, input, output, activity);
+    let mut pushed = Vec::new();
+    let result = serve_inner(req, backend, input, output, activity, &mut pushed);
     let (bytes_in, bytes_out) = activity.bytes();
+    let (refs, refs_rejected) = push_summary(req.service, &pushed);
     tracing::info!(
         mode = req.mode,
         user = req.user.as_deref().unwrap_or("-"),
@@ -123,6 +125,8 @@ pub fn serve_with<R: Read, W: Write>(
         bytes_out,
         duration_ms = activity.elapsed().as_millis() as u64,
         peak_rss_kib = crate::logging::peak_rss_kib(),
+        refs,
+        refs_rejected,
         outcome = match &result {
             Ok(()) => "ok".to_string(),
             Err(e) => e.to_string(),
@@ -132,12 +136,32 @@ pub fn serve_with<R: Read, W: Write>(
     result
 }
 
+/// The push fields of the request record (none for upload-pack): `refs`, the updated refs as
+/// space-separated `NAME:OLD:NEW` (ref names contain neither `:` nor spaces, so a log shipper can
+/// split them), and `refs_rejected`, how many commands were refused.
+fn push_summary(
+    service: Service,
+    pushed: &[receive_pack::RefResult],
+) -> (Option<String>, Option<u64>) {
+    if service != Service::ReceivePack {
+        return (None, None);
+    }
+    let updated: Vec<String> = pushed
+        .iter()
+        .filter(|r| r.error.is_none())
+        .map(|r| format!("{}:{}:{}", r.name, r.old, r.new))
+        .collect();
+    let rejected = pushed.iter().filter(|r| r.error.is_some()).count();
+    (Some(updated.join(" ")), Some(rejected as u64))
+}
+
 fn serve_inner<R: Read, W: Write>(
     req: &Request,
     backend: &dyn Backend,
     input: R,
     output: W,
     activity: &Activity,
+    pushed: &mut Vec<receive_pack::RefResult>,
 ) -> Result<(), Error> {
     let repo = match backend.open(&req.location) {
         Ok(repo) => repo,
@@ -186,7 +210,8 @@ fn serve_inner<R: Read, W: Write>(
                 limits: req.limits.clone(),
                 authorize: req.authorize.clone(),
             };
-            receive_pack::serve(repo.as_ref(), &opts, input, &mut output).map_err(Error::from)
+            receive_pack::serve_recording(repo.as_ref(), &opts, input, &mut output, pushed)
+                .map_err(Error::from)
         }
     };
     let _ = output.flush();

@@ -334,6 +334,9 @@ pub fn write_pack_with_offsets(
             progress.update("Writing objects", i as u64, Some(total));
         }
     }
+    // As the bitmap writer and git's pack-objects: the stage ends with a "done." line before
+    // the totals, rather than stopping on the last throttled update.
+    progress.finish("Writing objects", total, Some(total));
     w.finish(&mut stats, 0, progress)?;
     Ok((stats, written))
 }

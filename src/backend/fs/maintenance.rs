@@ -10,11 +10,24 @@ use crate::backend::{Error, Repository};
 use crate::hash::{IdSet, ObjectId};
 use crate::odb::commit_graph::{encode, GraphCommit};
 use crate::odb::{CommitRef, Kind, TagRef};
+use crate::progress::{Discard, Progress};
+
+/// The progress stages, named as `git commit-graph write` names them.
+const EXPANDING: &str = "Expanding reachable commits in commit graph";
+const WRITING: &str = "Writing out commit graph";
 
 /// Writes a commit-graph of every commit reachable from the refs and HEAD of `repo`; returns
 /// how many commits it holds. Commits are read from the objects themselves, never from an
 /// existing graph.
 pub fn write_commit_graph(repo: &FsRepository) -> Result<usize, Error> {
+    write_commit_graph_with_progress(repo, &mut Discard)
+}
+
+/// [`write_commit_graph`], reporting the commits found and written to `progress`.
+pub fn write_commit_graph_with_progress(
+    repo: &FsRepository,
+    progress: &mut dyn Progress,
+) -> Result<usize, Error> {
     let mut tips: Vec<ObjectId> = repo.refs()?.iter().map(|r| r.id).collect();
     tips.extend(repo.head()?.id);
     let mut seen = IdSet::default();
@@ -33,6 +46,9 @@ pub fn write_commit_graph(repo: &FsRepository) -> Result<usize, Error> {
             Kind::Commit => {
                 let c = CommitRef::parse(&obj.data).map_err(corrupt)?;
                 queue.extend(c.parents.iter().copied());
+                if commits.len() % 1024 == 0 {
+                    progress.update(EXPANDING, commits.len() as u64, None);
+                }
                 commits.push((
                     id,
                     GraphCommit {
@@ -45,6 +61,9 @@ pub fn write_commit_graph(repo: &FsRepository) -> Result<usize, Error> {
             _ => {}
         }
     }
+    let total = commits.len() as u64;
+    progress.finish(EXPANDING, total, None);
+    progress.update(WRITING, 0, Some(total));
     let bytes = encode(&commits)
         .ok_or_else(|| Error::corrupt("commit-graph", "history cannot be encoded"))?;
     let info = repo.common_dir().join("objects/info");
@@ -60,5 +79,6 @@ pub fn write_commit_graph(repo: &FsRepository) -> Result<usize, Error> {
     std::fs::File::open(&info)
         .and_then(|d| d.sync_all())
         .map_err(|e| io(&info, e))?;
+    progress.finish(WRITING, total, Some(total));
     Ok(commits.len())
 }

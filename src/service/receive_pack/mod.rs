@@ -177,6 +177,20 @@ struct Policy {
     max_input_size: u64,
 }
 
+/// What a push asked for one ref and how it ended: the launcher puts these in the request's log
+/// record (the service itself only returns them, in no log format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefResult {
+    /// The full ref name (`refs/heads/main`).
+    pub name: String,
+    /// The value before the push (the null id for a created ref).
+    pub old: ObjectId,
+    /// The value after the push (the null id for a deleted ref).
+    pub new: ObjectId,
+    /// Why the ref was not updated (`None`: it was).
+    pub error: Option<String>,
+}
+
 /// Serves one receive-pack request on `input`/`output` for `repo`.
 pub fn serve<R: Read, W: Write>(
     repo: &dyn Repository,
@@ -184,8 +198,21 @@ pub fn serve<R: Read, W: Write>(
     input: R,
     output: W,
 ) -> Result<(), Error> {
+    serve_recording(repo, opts, input, output, &mut Vec::new())
+}
+
+/// [`serve`], also filling `record` with each command's outcome once the ref transaction is
+/// done (so it holds what changed even when the request fails afterwards, e.g. the client hung
+/// up before reading the report).
+pub fn serve_recording<R: Read, W: Write>(
+    repo: &dyn Repository,
+    opts: &Options,
+    input: R,
+    output: W,
+    record: &mut Vec<RefResult>,
+) -> Result<(), Error> {
     let mut writer = Writer::new(output);
-    let result = run(repo, opts, Reader::new(input), &mut writer);
+    let result = run(repo, opts, Reader::new(input), &mut writer, record);
     if let Err(e) = &result {
         if !matches!(e, Error::Io(_) | Error::PktLine(pktline::Error::Io(_))) {
             let _ = writer.err(&e.to_string());
@@ -229,6 +256,7 @@ fn run<R: Read, W: Write>(
     opts: &Options,
     mut reader: Reader<R>,
     writer: &mut Writer<W>,
+    record: &mut Vec<RefResult>,
 ) -> Result<(), Error> {
     let ctx = AdvertiseCtx {
         object_format: repo.hash_kind().name(),
@@ -511,6 +539,13 @@ fn run<R: Read, W: Write>(
             fail_atomic(&mut updates);
         }
     }
+
+    record.extend(updates.iter().map(|u| RefResult {
+        name: u.cmd.name.clone(),
+        old: u.cmd.old,
+        new: u.cmd.new,
+        error: u.error.clone(),
+    }));
 
     // Phase: report.
     if caps.has("report-status") || caps.has("report-status-v2") {
