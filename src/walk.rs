@@ -184,9 +184,22 @@ pub struct CommitInfo {
 }
 
 impl CommitCache {
-    /// The parsed commit `id`.
+    /// The parsed commit `id`; a commit the repository holds without its parents (its
+    /// [`Repository::shallow_roots`]) has none here, so no walk goes past it.
     pub fn get(&mut self, repo: &dyn Repository, id: &ObjectId) -> Result<&CommitInfo, Error> {
         if !self.map.contains_key(id) {
+            self.load(repo, id)?;
+            if let Some(info) = self.map.get_mut(id) {
+                if repo.shallow_roots().is_some_and(|s| s.contains(id)) {
+                    info.parents = Parents::None;
+                }
+            }
+        }
+        Ok(&self.map[id])
+    }
+
+    fn load(&mut self, repo: &dyn Repository, id: &ObjectId) -> Result<(), Error> {
+        {
             if let Some(g) = repo.commit_from_graph(id) {
                 self.map.insert(
                     *id,
@@ -196,7 +209,7 @@ impl CommitCache {
                         tree: g.tree,
                     },
                 );
-                return Ok(&self.map[id]);
+                return Ok(());
             }
             let obj = repo.read_object(id)?.ok_or_else(|| Error::Missing {
                 id: *id,
@@ -221,7 +234,7 @@ impl CommitCache {
                 },
             );
         }
-        Ok(&self.map[id])
+        Ok(())
     }
 }
 

@@ -289,6 +289,20 @@ pub trait Repository: Send + Sync {
         Ok(None)
     }
 
+    /// The commits this repository itself holds without their parents (C git's `shallow`
+    /// file, as in a mirror made by `git clone --depth`): every walk treats them as roots, and
+    /// upload-pack tells clients about them. `None` for a complete repository.
+    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+        None
+    }
+
+    /// Adds `ids` to the repository's shallow boundary (a push from a shallow clone under
+    /// `receive.shallowUpdate`), durably and atomically.
+    fn add_shallow_roots(&self, ids: &[ObjectId]) -> Result<(), Error> {
+        let _ = ids;
+        Err(Error::Unsupported("shallow updates"))
+    }
+
     /// Tree, parents and date of commit `id` from a commit index (git's commit-graph), so a walk
     /// need not read the commit; `None` when there is no index or it does not know `id`.
     fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {

@@ -28,6 +28,11 @@ pub fn write_commit_graph_with_progress(
     repo: &FsRepository,
     progress: &mut dyn Progress,
 ) -> Result<usize, Error> {
+    // C git writes no commit-graph for a shallow repository (its parents would be wrong).
+    if repo.shallow_roots().is_some() {
+        progress.message("shallow repository: no commit-graph written");
+        return Ok(0);
+    }
     let mut tips: Vec<ObjectId> = repo.refs()?.iter().map(|r| r.id).collect();
     tips.extend(repo.head()?.id);
     let mut seen = IdSet::default();

@@ -87,6 +87,27 @@ impl Backend for FsBackend {
     }
 }
 
+/// The commits listed in a `shallow` file (one hex id per line); `None` when there is no such
+/// file or it is empty, as C git treats both.
+fn read_shallow_file(path: &Path) -> Result<Option<crate::hash::IdSet>, Error> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path.display().to_string(), e)),
+    };
+    let mut set = crate::hash::IdSet::default();
+    for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let id = ObjectId::from_hex(line).map_err(|_| {
+            Error::corrupt(
+                "shallow",
+                format!("bad line {:?}", String::from_utf8_lossy(line)),
+            )
+        })?;
+        set.insert(id);
+    }
+    Ok((!set.is_empty()).then_some(set))
+}
+
 /// The re-scanned object store of [`FsRepository`] and the pack-directory time it saw.
 #[derive(Debug)]
 struct FreshStore {
@@ -135,6 +156,8 @@ pub struct FsRepository {
     use_commit_graph: bool,
     /// `core.repositoryformatversion` and the extensions that matter here.
     format: format::RepositoryFormat,
+    /// The `shallow` file's commits, when the repository is shallow.
+    shallow: Option<crate::hash::IdSet>,
 }
 
 impl FsRepository {
@@ -163,6 +186,7 @@ impl FsRepository {
             why: e.to_string(),
         })?;
         let bare = config.get_bool("core.bare")?.unwrap_or(layout_bare);
+        let shallow = read_shallow_file(&common_dir.join("shallow"))?;
         // Before the scan: a pack added during it makes the next miss re-scan.
         let pack_mtime = pack_dir_mtime(&common_dir);
         Ok(FsRepository {
@@ -173,10 +197,14 @@ impl FsRepository {
                 seen: pack_mtime,
                 store: None,
             }),
-            use_commit_graph: config.get_bool("core.commitGraph")?.unwrap_or(true),
+            // C git uses neither a commit-graph nor bitmaps in a shallow repository: both
+            // record parents the `shallow` file cuts off.
+            use_commit_graph: shallow.is_none()
+                && config.get_bool("core.commitGraph")?.unwrap_or(true),
             config,
             bare,
             format,
+            shallow,
         })
     }
 
@@ -410,7 +438,49 @@ impl Repository for FsRepository {
         self.objects()?.raw_entry(id)
     }
 
+    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+        self.shallow.as_ref()
+    }
+
+    fn add_shallow_roots(&self, ids: &[ObjectId]) -> Result<(), Error> {
+        // Under `shallow.lock`, as C git writes it: read again (another push may have added
+        // some), merge, fsync, rename.
+        let path = self.common_dir.join("shallow");
+        let lock = self.common_dir.join("shallow.lock");
+        let io = |p: &Path| {
+            let p = p.display().to_string();
+            move |e| Error::io(p, e)
+        };
+        let _critical = crate::cleanup::critical();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+            .map_err(io(&lock))?;
+        let result = (|| {
+            let mut all: Vec<ObjectId> = read_shallow_file(&path)?
+                .map(|s| s.into_iter().collect())
+                .unwrap_or_default();
+            all.extend_from_slice(ids);
+            all.sort();
+            all.dedup();
+            let text: String = all.iter().map(|id| format!("{id}\n")).collect();
+            use std::io::Write;
+            f.write_all(text.as_bytes()).map_err(io(&lock))?;
+            f.sync_all().map_err(io(&lock))?;
+            std::fs::rename(&lock, &path).map_err(io(&path))?;
+            crate::durable::sync_dir(&self.common_dir).map_err(io(&self.common_dir))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&lock);
+        }
+        result
+    }
+
     fn bitmapped_pack(&self) -> Option<&dyn super::StoredPack> {
+        if self.shallow.is_some() {
+            return None;
+        }
         self.objects()
             .ok()?
             .bitmapped()

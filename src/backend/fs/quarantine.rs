@@ -425,6 +425,10 @@ impl Repository for QuarantineView<'_> {
         self.base.read_object(id)
     }
 
+    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+        self.base.shallow_roots()
+    }
+
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         if let Some(s) = &self.store {
             if let Some(e) = s.raw_entry(id)? {

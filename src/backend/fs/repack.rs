@@ -123,7 +123,9 @@ pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<Repack
         stats.reachable = reachable.len();
         let mut new_stem = None;
         if !list.is_empty() {
-            let bitmaps_ok = bitmaps_possible(&snap);
+            // No bitmaps in a shallow repository (C git's neither): they record parents the
+            // `shallow` file cuts off.
+            let bitmaps_ok = bitmaps_possible(&snap) && repo.shallow_roots().is_none();
             let written = write_new_pack(repo, &pack_dir, &list, &reachable, bitmaps_ok, progress)?;
             stats.bitmaps = written.bitmaps;
             stats.pack = Path::new(&written.stem)

@@ -14,6 +14,7 @@
 //! dropped).
 
 pub mod commands;
+mod shallow;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -175,6 +176,8 @@ struct Policy {
     /// `receive.denyCurrentBranch` refuses (the default for non-bare repositories).
     deny_current_branch: bool,
     max_input_size: u64,
+    /// `receive.shallowUpdate`: a push may extend the repository's shallow boundary.
+    shallow_update: bool,
 }
 
 /// What a push asked for one ref and how it ended: the launcher puts these in the request's log
@@ -248,6 +251,7 @@ fn policy(repo: &dyn Repository) -> Result<Policy, Error> {
         deny_deletes: config_bool(repo, "receive.denyDeletes", false)?,
         deny_current_branch: deny_current && !repo.is_bare(),
         max_input_size: u64::try_from(max_input).unwrap_or(0),
+        shallow_update: config_bool(repo, "receive.shallowUpdate", false)?,
     })
 }
 
@@ -274,6 +278,8 @@ fn run<R: Read, W: Write>(
     // Phase: commands.
     let mut updates: Vec<Update> = Vec::new();
     let mut caps = Requested::default();
+    // The pusher's shallow boundary (a push from a shallow clone).
+    let mut client_shallow = IdSet::default();
     loop {
         let line = match reader.read_line()? {
             None if updates.is_empty() => return Ok(()),
@@ -288,12 +294,15 @@ fn run<R: Read, W: Write>(
                 .into())
             }
         };
-        if line.starts_with(b"shallow ") {
-            return Err(v0::Error::Unexpected {
-                expected: "commands (shallow pushes are not supported)",
-                line: String::from_utf8_lossy(&line).into_owned(),
+        if let Some(id) = shallow::parse_line(&line, updates.is_empty())? {
+            if client_shallow.len() >= opts.limits.max_haves {
+                return Err(Error::Limit {
+                    what: "shallow lines",
+                    limit: opts.limits.max_haves,
+                });
             }
-            .into());
+            client_shallow.insert(id);
+            continue;
         }
         let (cmd, cap_list) = commands::parse_command(&line)?;
         if let Some(list) = cap_list {
@@ -447,6 +456,7 @@ fn run<R: Read, W: Write>(
             &policy,
             opts.authorize.as_ref(),
             self_contained.as_ref(),
+            &client_shallow,
             &mut updates,
         )?;
     }
@@ -501,6 +511,18 @@ fn run<R: Read, W: Write>(
     }
     if atomic {
         fail_atomic(&mut updates);
+    }
+
+    // Phase: the repository's shallow file gains the pusher's boundary commits whose parents
+    // it lacks (receive.shallowUpdate), before any ref can point at them.
+    if policy.shallow_update && updates.iter().any(|u| u.error.is_none()) {
+        if let Err(e) = shallow::record_new_roots(repo, &client_shallow) {
+            tracing::error!(error = %e, "could not update the shallow file");
+            for u in &mut updates {
+                u.error
+                    .get_or_insert_with(|| "shallow file update failed".into());
+            }
+        }
     }
 
     // Phase: ref transaction.
@@ -655,6 +677,7 @@ fn check_commands(
     policy: &Policy,
     authorize: Option<&RefAuthorizer>,
     self_contained: Option<&IdSet>,
+    client_shallow: &IdSet,
     updates: &mut [Update],
 ) -> Result<(), Error> {
     let current: std::collections::HashMap<String, ObjectId> =
@@ -733,14 +756,26 @@ fn check_commands(
     // One walk for all tips (a push of many tags shares its history); only if it fails are the
     // tips walked one by one, to refuse exactly the commands that lack objects.
     let tips: Vec<ObjectId> = pending.iter().map(|&i| updates[i].cmd.new).collect();
-    if tips.is_empty() || connected(view, &tips, &existing_tips).is_ok() {
+    let none = IdSet::default();
+    if tips.is_empty() || connected(view, &tips, &existing_tips, &none).is_ok() {
         return Ok(());
     }
     for i in pending {
-        if let Err(e) = connected(view, &[updates[i].cmd.new], &existing_tips) {
-            tracing::warn!(refname = %updates[i].cmd.name, error = %e, "connectivity check failed");
-            updates[i].error = Some("missing necessary objects".into());
+        let tip = [updates[i].cmd.new];
+        let Err(e) = connected(view, &tip, &existing_tips, &none) else {
+            continue;
+        };
+        // Complete only down to the pusher's shallow boundary: a shallow update.
+        if !client_shallow.is_empty()
+            && connected(view, &tip, &existing_tips, client_shallow).is_ok()
+        {
+            if !policy.shallow_update {
+                updates[i].error = Some("shallow update not allowed".into());
+            }
+            continue;
         }
+        tracing::warn!(refname = %updates[i].cmd.name, error = %e, "connectivity check failed");
+        updates[i].error = Some("missing necessary objects".into());
     }
     Ok(())
 }
@@ -786,11 +821,13 @@ fn refuse_object_for_ref(
     Ok((depth > max + 1).then(|| format!("tag chain deeper than {max} tags")))
 }
 
-/// Walks from `tips` down to `existing` checking that every object exists.
+/// Walks from `tips` down to `existing` checking that every object exists; commits in `roots`
+/// are taken as having no parents (a pusher's shallow boundary).
 fn connected(
     view: &dyn Repository,
     tips: &[ObjectId],
     existing: &[ObjectId],
+    roots: &IdSet,
 ) -> Result<(), walk::Error> {
     let mut discard = crate::progress::Discard;
     walk::objects_for_pack(
@@ -799,6 +836,7 @@ fn connected(
         existing,
         &WalkOptions {
             check_blobs: true,
+            shallow: roots.clone(),
             ..WalkOptions::default()
         },
         &mut discard,

@@ -385,6 +385,15 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             v0::ref_line_into(&mut line, &null, "capabilities^{}", "", Some(caps));
             self.writer.data(&line)?;
         }
+        // A shallow repository names its cut-off commits, so a client records them in its own
+        // `shallow` file (C git's advertise_shallow_grafts).
+        if let Some(roots) = self.repo.shallow_roots() {
+            let mut roots: Vec<&ObjectId> = roots.iter().collect();
+            roots.sort();
+            for id in roots {
+                self.writer.text(&format!("shallow {id}"))?;
+            }
+        }
         self.writer.flush_pkt()?;
         self.writer.flush()?;
         Ok(())

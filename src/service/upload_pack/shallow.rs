@@ -76,6 +76,22 @@ fn peel(repo: &dyn Repository, id: &ObjectId) -> Result<Option<ObjectId>, Error>
     Ok(walk::peel_to_commit(repo, id)?)
 }
 
+/// The commits `wants` peel to.
+fn peeled(repo: &dyn Repository, wants: &[ObjectId]) -> Result<Vec<ObjectId>, Error> {
+    let mut heads = Vec::new();
+    for w in wants {
+        if let Some(c) = peel(repo, w)? {
+            heads.push(c);
+        }
+    }
+    Ok(heads)
+}
+
+/// Whether `c` is one of the repository's own shallow commits (its parents are not there).
+fn is_root_cut(repo: &dyn Repository, c: &ObjectId) -> bool {
+    repo.shallow_roots().is_some_and(|s| s.contains(c))
+}
+
 /// Resolves a `deepen-not` name as git's dwim does.
 fn resolve_ref(refs: &[Ref], name: &str) -> Option<ObjectId> {
     let candidates = [
@@ -110,17 +126,14 @@ pub fn plan(
         let (heads, depth) = if req.relative {
             (req.client_shallow.clone(), u64::from(depth) + 1)
         } else {
-            let mut heads = Vec::new();
-            for w in wants {
-                if let Some(c) = peel(repo, w)? {
-                    heads.push(c);
-                }
-            }
-            (heads, u64::from(depth))
+            (peeled(repo, wants)?, u64::from(depth))
         };
         by_depth(repo, &mut cache, &heads, depth)?
     } else if req.deepens() {
         by_rev_list(repo, &mut cache, refs, wants, req)?
+    } else if repo.shallow_roots().is_some() {
+        // A shallow repository and no depth asked: C git's deepen(INFINITE_DEPTH).
+        by_depth(repo, &mut cache, &peeled(repo, wants)?, u64::MAX)?
     } else {
         (Vec::new(), IdSet::default())
     };
@@ -161,7 +174,9 @@ fn by_depth(
             continue;
         }
         seen.insert(c, d);
-        if d >= depth {
+        // The repository's own shallow commits are a boundary at any depth: the client
+        // cannot get past them (git's get_shallow_commits, graft with no parents).
+        if d >= depth || is_root_cut(repo, &c) {
             boundary.push(c);
             continue;
         }
@@ -172,10 +187,11 @@ fn by_depth(
             }
         }
     }
-    // A boundary commit without parents is not shallow (nothing is cut off).
+    // A boundary commit without parents is not shallow (nothing is cut off), unless the
+    // repository itself cut them off.
     let mut kept = Vec::new();
     for b in boundary {
-        if cache.get(repo, &b)?.parents.is_empty() {
+        if !is_root_cut(repo, &b) && cache.get(repo, &b)?.parents.is_empty() {
             complete.insert(b);
         } else {
             kept.push(b);
@@ -234,7 +250,7 @@ fn by_rev_list(
     let mut boundary = Vec::new();
     for c in &selected {
         let parents = cache.get(repo, c)?.parents.clone();
-        if parents.iter().any(|p| !complete.contains(p)) {
+        if is_root_cut(repo, c) || parents.iter().any(|p| !complete.contains(p)) {
             boundary.push(*c);
         }
     }

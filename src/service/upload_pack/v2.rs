@@ -419,7 +419,8 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     .map(|n| n.common().to_vec())
                     .unwrap_or_default();
                 // Sections in the order git's client reads them: shallow-info, wanted-refs.
-                let plan = if shallow_req.any() {
+                // A shallow repository always sends the section (C git's send_shallow_info).
+                let plan = if shallow_req.any() || s.repo.shallow_roots().is_some() {
                     let plan = shallow::plan(s.repo, &refs, &wants, &shallow_req)?;
                     line(s, sideband_all, "shallow-info")?;
                     for id in &plan.shallow {
