@@ -70,6 +70,12 @@ impl GitConfig {
             .collect()
     }
 
+    /// Every `(key, value)` in file order, keys as [`GitConfig::get`] matches them (section and
+    /// name lower-cased); for settings that are families of keys (`receive.fsck.<msg-id>`).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
+    }
+
     /// `key` as a boolean (`true/yes/on/1`, `false/no/off/0/""`, or present without value).
     pub fn get_bool(&self, key: &str) -> Result<Option<bool>, Error> {
         let Some(value) = self.get(key) else {
