@@ -659,3 +659,24 @@ fn r12_overrides_let_the_push_through() {
     cases.push(bad_mode);
     run_all(&cases);
 }
+
+/// A severity git does not know makes C git's receive-pack die while reading its config; Sluice
+/// refuses the push with the same words, and nothing is stored.
+#[test]
+fn r12_unknown_severity_refuses_the_push() {
+    let dir = scratch();
+    let base = base_repo(dir.path());
+    git_ok(&base, &["config", "receive.fsck.gitmodulesUrl", "bogus"]);
+    let b = blob("fine\n");
+    let t = tree(&[("100644", b"file", &b.id)]);
+    let c = commit(&t.id);
+    let before = all_objects(&base);
+    let pushed = push_raw(&base, "refs/heads/x", &c.id, &pack(&[b, t, c.clone()]));
+    assert!(!pushed.ref_ok("refs/heads/x"), "{}", pushed.all());
+    assert!(
+        pushed.all().contains("Unknown fsck message type: 'bogus'"),
+        "{}",
+        pushed.all()
+    );
+    assert_eq!(all_objects(&base), before);
+}

@@ -368,3 +368,16 @@ fn tree_depth_without_recursion() {
     opts.max_tree_depth = 99_999;
     assert!(push(&mem, &opts).is_err());
 }
+
+#[test]
+fn gitattributes_line_length_boundary() {
+    let opts = FsckOptions::strict();
+    let line = |n: usize| format!("{} text\n", "a".repeat(n - 5)).into_bytes();
+    assert!(check_special_blob(&opts, &null(), true, &line(2047)).is_ok());
+    let err = check_special_blob(&opts, &null(), true, &line(2048)).unwrap_err();
+    assert_eq!(err.msg_id(), Some(MsgId::GitattributesLineLength));
+    // git stops reading at a NUL.
+    let mut hidden = b"x\0".to_vec();
+    hidden.extend(line(3000));
+    assert!(check_special_blob(&opts, &null(), true, &hidden).is_ok());
+}
