@@ -542,11 +542,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 fn run_all(cases: &[Case]) {
+    run_stored(cases, &[Store::Pack, Store::Loose]);
+}
+
+fn run_stored(cases: &[Case], stores: &[Store]) {
     let dir = scratch();
     let base = base_repo(dir.path());
     let server = if against_git() { "C git" } else { "Sluice" };
     for case in cases {
-        for store in [Store::Pack, Store::Loose] {
+        for &store in stores {
             let row = run_case(&base, dir.path(), case, store);
             eprintln!("| {} | {store:?} | {server}: {row} |", case.name);
         }
@@ -582,7 +586,16 @@ fn r12_tree_deeper_than_core_max_tree_depth() {
         &root,
         Expect::Refused("maximum allowed tree depth"),
     );
-    run_all(&[too_deep, huge]);
+    run_all(&[too_deep]);
+    // C git's unpack-objects writes all 100,000 loose objects before its connectivity walk
+    // refuses them, which can outlast the harness's hang guard on a loaded machine; the loose
+    // path's depth check is confirmed against C git by the case above.
+    let stores: &[Store] = if against_git() {
+        &[Store::Pack]
+    } else {
+        &[Store::Pack, Store::Loose]
+    };
+    run_stored(&[huge], stores);
 }
 
 #[test]
