@@ -367,6 +367,17 @@ fn gitmodules_cases() -> Vec<Case> {
             )
         },
         {
+            // A tree where the .gitmodules blob should be.
+            let sub = tree(&[]);
+            let t = tree(&[("100644", b".gitmodules", &sub.id)]);
+            commit_case(
+                "gitmodules is a tree",
+                vec![sub, t.clone()],
+                &t,
+                Refused("is a tree, not a blob"),
+            )
+        },
+        {
             // The hostile blob is already in the repository (an innocent file before); the
             // push only brings the tree naming it .gitmodules.
             let b = blob(&url("--upload-pack=x"));

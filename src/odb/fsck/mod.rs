@@ -58,6 +58,27 @@ pub enum FsckError {
         /// The kind the target is.
         actual: Kind,
     },
+    /// An object is of another kind than a link to it says (a tree entry's mode, a commit's
+    /// `tree` or `parent` line), or two links disagree; C git refuses this while walking links.
+    #[error("object {object} is a {is}, not a {not}")]
+    LinkKind {
+        /// The object.
+        object: ObjectId,
+        /// Its kind (or the kind a first link gave it).
+        is: Kind,
+        /// The kind a link wants.
+        not: Kind,
+    },
+    /// A tree entry's mode names no kind of object (C git: "entry has bad mode").
+    #[error("in tree {tree}: entry {name} has bad mode {mode:06o}")]
+    EntryMode {
+        /// The tree.
+        tree: ObjectId,
+        /// The entry's name (lossy).
+        name: String,
+        /// Its mode.
+        mode: u32,
+    },
     /// Trees nested deeper than `core.maxTreeDepth`.
     #[error("exceeded maximum allowed tree depth: tree {tree} holds trees nested {depth} deep (core.maxTreeDepth is {limit})")]
     TreeDepth {
@@ -217,6 +238,8 @@ struct State {
     subtrees: HashMap<ObjectId, Vec<ObjectId>>,
     /// (tag, target, claimed kind).
     tags: Vec<(ObjectId, ObjectId, Kind)>,
+    /// The kind each linked object must be, from the first link to it.
+    expected: HashMap<ObjectId, Kind>,
     warnings: Vec<String>,
     dropped_warnings: usize,
 }
@@ -260,8 +283,25 @@ impl Checker {
     pub fn check(&self, id: &ObjectId, kind: Kind, data: &[u8]) -> Result<(), FsckError> {
         let mut found = Found::default();
         let warnings = check_object(&self.opts, id, kind, data, &mut found)?;
+        if let Some((name, mode)) = found.bad_entry_mode {
+            return Err(FsckError::EntryMode {
+                tree: *id,
+                name: String::from_utf8_lossy(&name).into_owned(),
+                mode,
+            });
+        }
         let mut s = self.state();
         s.warn(warnings);
+        for (object, want) in found.links {
+            let is = *s.expected.entry(object).or_insert(want);
+            if is != want {
+                return Err(FsckError::LinkKind {
+                    object,
+                    is,
+                    not: want,
+                });
+            }
+        }
         s.gitmodules.extend(found.gitmodules);
         s.gitattributes.extend(found.gitattributes);
         if !found.subtrees.is_empty() {
@@ -273,18 +313,38 @@ impl Checker {
         Ok(())
     }
 
-    /// The checks that need other objects, once all of the push is readable through `objects`:
-    /// blobs named `.gitmodules` / `.gitattributes`, tag types, tree depth.
-    pub fn finish(&self, objects: &dyn ObjectSource) -> Result<(), FsckError> {
-        let (gitmodules, gitattributes, tags, subtrees) = {
+    /// The checks that need other objects, once all of the push (`received`: every object of
+    /// the pack with its kind) is readable through `objects`: the kinds links give the
+    /// received objects, blobs named `.gitmodules` / `.gitattributes`, tag types, tree depth.
+    pub fn finish(
+        &self,
+        objects: &dyn ObjectSource,
+        received: &[(ObjectId, Kind)],
+    ) -> Result<(), FsckError> {
+        let (gitmodules, gitattributes, tags, subtrees, expected) = {
             let mut s = self.state();
             (
                 std::mem::take(&mut s.gitmodules),
                 std::mem::take(&mut s.gitattributes),
                 std::mem::take(&mut s.tags),
                 std::mem::take(&mut s.subtrees),
+                std::mem::take(&mut s.expected),
             )
         };
+        // Like C git's index-pack, links are held against the objects of the pack.
+        for (object, is) in received {
+            match expected.get(object) {
+                Some(&not) if not != *is => {
+                    return Err(FsckError::LinkKind {
+                        object: *object,
+                        is: *is,
+                        not,
+                    })
+                }
+                _ => {}
+            }
+        }
+        drop(expected);
         self.check_blobs(&gitmodules, Special::Gitmodules, objects)?;
         self.check_blobs(&gitattributes, Special::Gitattributes, objects)?;
         for (tag, target, claimed) in tags {

@@ -19,6 +19,11 @@ pub struct Found {
     pub subtrees: Vec<ObjectId>,
     /// A tag's target and the kind its `type` line claims.
     pub tagged: Option<(ObjectId, Kind)>,
+    /// What a commit or tree links to, and the kind the link says it is (a commit's tree and
+    /// parents; a tree's entries by mode, gitlinks left out).
+    pub links: Vec<(ObjectId, Kind)>,
+    /// A tree entry whose mode is no kind of object at all (name, mode): git's walk refuses it.
+    pub bad_entry_mode: Option<(Vec<u8>, u32)>,
 }
 
 /// Longest tree entry name before `largePathname` (git's `max_tree_entry_len`).
@@ -33,7 +38,7 @@ pub(super) fn check(
     found: &mut Found,
 ) -> Result<(), FsckError> {
     match kind {
-        Kind::Commit => check_commit(data, hash, r),
+        Kind::Commit => check_commit(data, hash, r, found),
         Kind::Tag => check_tag(data, hash, r, found),
         Kind::Tree => check_tree(data, r, found),
         // Blobs are judged by the names trees give them, once those trees are known.
@@ -84,26 +89,33 @@ fn parse_id(line: &[u8], hash: HashKind) -> Option<ObjectId> {
         .flatten()
 }
 
-fn check_commit(data: &[u8], hash: HashKind, r: &mut Reporter<'_>) -> Result<(), FsckError> {
+fn check_commit(
+    data: &[u8],
+    hash: HashKind,
+    r: &mut Reporter<'_>,
+    found: &mut Found,
+) -> Result<(), FsckError> {
     if !verify_headers(data, r)? {
         return Ok(());
     }
     let mut rest = data;
     match line(rest) {
         Some((l, next)) if l.starts_with(b"tree ") => {
-            if !is_hex_id(&l[5..], hash) {
-                r.report(MsgId::BadTreeSha1, "invalid 'tree' line format - bad sha1")?;
+            match parse_id(&l[5..], hash) {
+                Some(tree) => found.links.push((tree, Kind::Tree)),
+                None => r.report(MsgId::BadTreeSha1, "invalid 'tree' line format - bad sha1")?,
             }
             rest = next;
         }
         _ => return r.report(MsgId::MissingTree, "invalid format - expected 'tree' line"),
     }
     while let Some((l, next)) = line(rest).filter(|(l, _)| l.starts_with(b"parent ")) {
-        if !is_hex_id(&l[7..], hash) {
-            r.report(
+        match parse_id(&l[7..], hash) {
+            Some(parent) => found.links.push((parent, Kind::Commit)),
+            None => r.report(
                 MsgId::BadParentSha1,
                 "invalid 'parent' line format - bad sha1",
-            )?;
+            )?,
         }
         rest = next;
     }
@@ -309,6 +321,8 @@ struct TreeFlags {
 const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
 const S_IFLNK: u32 = 0o120000;
+const S_IFREG: u32 = 0o100000;
+const S_IFGITLINK: u32 = 0o160000;
 
 fn check_tree(data: &[u8], r: &mut Reporter<'_>, found: &mut Found) -> Result<(), FsckError> {
     let mut f = TreeFlags::default();
@@ -340,8 +354,18 @@ fn check_tree(data: &[u8], r: &mut Reporter<'_>, found: &mut Found) -> Result<()
             .any(|i| names::is_ntfs_dotgit(&name[i + 1..]));
         f.large_name |= name.len() > MAX_TREE_ENTRY_LEN;
         special_names(name, mode, &id, r, found)?;
-        if mode & S_IFMT == S_IFDIR {
-            found.subtrees.push(id);
+        match mode & S_IFMT {
+            S_IFDIR => {
+                found.subtrees.push(id);
+                found.links.push((id, Kind::Tree));
+            }
+            S_IFREG | S_IFLNK => found.links.push((id, Kind::Blob)),
+            S_IFGITLINK => {}
+            _ => {
+                found
+                    .bad_entry_mode
+                    .get_or_insert_with(|| (name.to_vec(), mode));
+            }
         }
         f.bad_modes |= !matches!(mode, 0o100755 | 0o100644 | S_IFLNK | S_IFDIR | 0o160000);
         if let Some((pmode, pname)) = prev {

@@ -266,10 +266,12 @@ fn add(mem: &mut Mem, kind: Kind, data: Vec<u8>) -> ObjectId {
 /// Checks every object of `mem` as a push would, then finishes.
 fn push(mem: &Mem, opts: &FsckOptions) -> Result<Vec<String>, FsckError> {
     let checker = Checker::new(opts.clone());
+    let mut received = Vec::new();
     for (id, (kind, data)) in &mem.0 {
         checker.check(id, *kind, data)?;
+        received.push((*id, *kind));
     }
-    checker.finish(mem)?;
+    checker.finish(mem, &received)?;
     Ok(checker.take_warnings())
 }
 
@@ -311,10 +313,11 @@ fn gitmodules_blobs_are_checked_wherever_they_are() {
         Some(MsgId::GitmodulesMissing)
     );
     let sub = add(&mut mem, Kind::Tree, Vec::new());
+    // A gitlink: no link kind to contradict, so the blob check itself finds the tree.
     add(
         &mut mem,
         Kind::Tree,
-        tree_to(&[("100644", b".gitattributes")], &sub),
+        tree_to(&[("160000", b".gitattributes")], &sub),
     );
     mem.0.retain(|_, (_, d)| !d.ends_with(gone.as_bytes()));
     assert_eq!(
@@ -380,4 +383,31 @@ fn gitattributes_line_length_boundary() {
     let mut hidden = b"x\0".to_vec();
     hidden.extend(line(3000));
     assert!(check_special_blob(&opts, &null(), true, &hidden).is_ok());
+}
+
+#[test]
+fn links_must_name_the_right_kind() {
+    let mut mem = Mem(HashMap::new());
+    let sub = add(&mut mem, Kind::Tree, Vec::new());
+    add(&mut mem, Kind::Tree, tree_to(&[("100644", b"f")], &sub));
+    let err = push(&mem, &FsckOptions::strict()).unwrap_err();
+    assert!(err.to_string().contains("is a tree, not a blob"), "{err}");
+    // Two links disagreeing about an object not in the push.
+    let mut mem = Mem(HashMap::new());
+    let gone = ObjectId::from_bytes(&[9; 20]).unwrap();
+    add(
+        &mut mem,
+        Kind::Tree,
+        tree_to(&[("100644", b"f"), ("40000", b"g")], &gone),
+    );
+    assert!(matches!(
+        push(&mem, &FsckOptions::strict()),
+        Err(FsckError::LinkKind { .. })
+    ));
+    let mut mem = Mem(HashMap::new());
+    add(&mut mem, Kind::Tree, tree_to(&[("170000", b"f")], &gone));
+    assert!(matches!(
+        push(&mem, &FsckOptions::strict()),
+        Err(FsckError::EntryMode { .. })
+    ));
 }

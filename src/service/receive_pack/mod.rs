@@ -389,10 +389,10 @@ fn run<R: Read, W: Write>(
                         .map_err(|e| e.to_string())?
                 };
                 tracing::debug!(objects = received.len(), "pack received");
-                // Checks needing the whole push: .gitmodules/.gitattributes blobs, tag types,
-                // tree depth.
+                // Checks needing the whole push: link kinds, .gitmodules/.gitattributes
+                // blobs, tag types, tree depth.
                 checker
-                    .finish(&fsck::Objects(q.view()))
+                    .finish(&fsck::Objects(q.view()), &received)
                     .map_err(|e| e.to_string())?;
                 let sent: IdSet = received.iter().map(|(id, _)| *id).collect();
                 if links
