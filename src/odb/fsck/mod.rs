@@ -80,11 +80,11 @@ pub enum FsckError {
         mode: u32,
     },
     /// Trees nested deeper than `core.maxTreeDepth`.
-    #[error("exceeded maximum allowed tree depth: tree {tree} holds trees nested {depth} deep (core.maxTreeDepth is {limit})")]
+    #[error("exceeded maximum allowed tree depth: tree {tree} holds trees nested more than core.maxTreeDepth ({limit}) deep")]
     TreeDepth {
-        /// The outermost tree of the deepest chain found.
+        /// A tree holding the chain that is too deep.
         tree: ObjectId,
-        /// How deep (at least; counting stops past the limit).
+        /// How deep that chain is at least (measuring stops once past the limit).
         depth: u64,
         /// The limit.
         limit: u64,
