@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("upload_pack", upload_pack),
     ("receive_commands", receive_commands),
     ("config_files", config_files),
+    ("special_blobs", special_blobs),
 ];
 
 /// pkt-line decoding, streaming and through the reader.
@@ -158,8 +159,11 @@ pub fn objects(data: &[u8]) {
             break;
         }
     }
+    let opts = crate::odb::fsck::FsckOptions::strict();
+    let id = crate::hash::HashKind::Sha1.null();
     for kind in [Kind::Commit, Kind::Tag, Kind::Tree, Kind::Blob] {
-        let _ = crate::odb::fsck::check_object(kind, data);
+        let mut found = crate::odb::fsck::Found::default();
+        let _ = crate::odb::fsck::check_object(&opts, &id, kind, data, &mut found);
     }
     let _ = crate::odb::loose::parse_header(data);
     let _ = crate::odb::loose::read(data, 1 << 20);
@@ -250,4 +254,23 @@ pub fn config_files(data: &[u8]) {
     }
     let mut sink = Vec::new();
     let _ = (&data[..data.len().min(64)]).read_to_end(&mut sink);
+}
+
+/// The blob checks for files trees name `.gitmodules` and `.gitattributes`: git's config syntax,
+/// submodule names and URLs (with URL normalization), attribute line lengths; and the names
+/// themselves (which spellings count as those files).
+pub fn special_blobs(data: &[u8]) {
+    let opts = crate::odb::fsck::FsckOptions::strict();
+    let id = crate::hash::HashKind::Sha1.null();
+    let _ = crate::odb::fsck::check_special_blob(&opts, &id, false, data);
+    let _ = crate::odb::fsck::check_special_blob(&opts, &id, true, data);
+    let _ = crate::odb::fsck::parse_config(data, &mut |_, _| true);
+    for line in data.split(|&b| b == b'\n').take(1000) {
+        let _ = crate::odb::fsck::check_submodule_url(line);
+        let _ = crate::odb::fsck::check_submodule_name(line);
+        let _ = crate::odb::fsck::names::is_dotgitmodules(line);
+        let _ = crate::odb::fsck::names::is_dotgitattributes(line);
+        let _ = crate::odb::fsck::names::is_ntfs_dotgit(line);
+        let _ = crate::odb::fsck::names::is_hfs_dotgit(line);
+    }
 }

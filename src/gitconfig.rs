@@ -70,16 +70,19 @@ impl GitConfig {
             .collect()
     }
 
+    /// Every `(key, value)` in file order, keys as [`GitConfig::get`] matches them (section and
+    /// name lower-cased); for settings that are families of keys (`receive.fsck.<msg-id>`).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_deref()))
+    }
+
     /// Every `(key, value)` whose key starts with `prefix` (canonical form: section and key
     /// names lower-cased, e.g. `extensions.`), in file order.
     pub fn entries_with_prefix<'a>(
         &'a self,
         prefix: &'a str,
     ) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
-        self.entries
-            .iter()
-            .filter(move |(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.as_str(), v.as_deref()))
+        self.entries().filter(move |(k, _)| k.starts_with(prefix))
     }
 
     /// `core.bigFileThreshold` (C git's default 512 MiB): objects larger than this are streamed,

@@ -248,6 +248,12 @@ pub trait Repository: Send + Sync {
     /// files are deliberately not read, a server must not depend on its user's dotfiles).
     fn config(&self) -> &GitConfig;
 
+    /// The directory relative paths in the configuration are taken from (git runs in the git
+    /// directory, so `receive.fsck.skipList = skip` is `<git dir>/skip`); `None` if there is none.
+    fn config_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// Whether the repository has no working tree (for `receive.denyCurrentBranch`).
     fn is_bare(&self) -> bool;
 

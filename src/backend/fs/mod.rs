@@ -337,6 +337,10 @@ impl Repository for FsRepository {
         &self.config
     }
 
+    fn config_dir(&self) -> Option<&Path> {
+        Some(&self.git_dir)
+    }
+
     fn is_bare(&self) -> bool {
         self.bare
     }

@@ -7,8 +7,9 @@
 //!
 //! Like git, a push of fewer objects than `receive.unpackLimit` (else `transfer.unpackLimit`,
 //! else 100) is stored as loose objects rather than as a tiny pack: the pack is still received
-//! and fully checked first, then exploded inside the quarantine, and the loose files migrate into
-//! `objects/xx/` on commit and are made durable there as one batch (see [`crate::durable`]).
+//! and fully checked first (including the checks that need the whole push), then exploded inside
+//! the quarantine on commit, and the loose files migrate into `objects/xx/` and are made durable
+//! there as one batch (see [`crate::durable`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read};
@@ -34,7 +35,14 @@ pub struct FsQuarantine<'r> {
     committed: bool,
     /// Removes `dir` if the process is ended by a timeout or a signal (no `Drop` then).
     _on_exit: crate::cleanup::Registered,
+    /// A small push's objects (received, pack, index), written loose only on commit: the checks
+    /// that need the whole push run first, as `unpack-objects --strict` checks before writing,
+    /// so a refused push of many objects never writes them one file each.
+    explode_on_commit: Option<Exploding>,
 }
+
+/// What a small push leaves to explode on commit: the objects received, the pack, its index.
+type Exploding = (Vec<(ObjectId, Kind)>, PathBuf, PathBuf);
 
 /// The repository as seen with the quarantined objects added.
 pub struct QuarantineView<'r> {
@@ -66,6 +74,7 @@ impl<'r> FsQuarantine<'r> {
             dir,
             objects_dir: objects_dir.to_path_buf(),
             committed: false,
+            explode_on_commit: None,
         })
     }
 }
@@ -318,7 +327,7 @@ impl Quarantine for FsQuarantine<'_> {
             explode = false;
         }
         if explode {
-            self.explode(&received, &pack, &idx)?;
+            self.explode_on_commit = Some((received.clone(), pack, idx));
         }
         self.view.store = Some(FsObjectStore::open(&self.dir)?);
         Ok(received)
@@ -345,6 +354,9 @@ impl Quarantine for FsQuarantine<'_> {
         let _critical = crate::cleanup::critical();
         // Drop our maps of the quarantined pack before it moves.
         self.view.store = None;
+        if let Some((received, pack, idx)) = self.explode_on_commit.take() {
+            self.explode(&received, &pack, &idx)?;
+        }
         self.migrate_loose()?;
         let src = self.dir.join("pack");
         let dst = self.objects_dir.join("pack");

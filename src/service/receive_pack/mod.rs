@@ -14,6 +14,7 @@
 //! dropped).
 
 pub mod commands;
+mod fsck;
 mod shallow;
 
 use std::cell::RefCell;
@@ -392,8 +393,11 @@ fn run<R: Read, W: Write>(
     // connected, so tips inside it need no walk (git's check-self-contained-and-connected).
     // Objects are checked from several threads (deltas resolve in parallel).
     let links: Mutex<Option<IdSet>> = Mutex::new(Some(IdSet::default()));
+    let checker = fsck::checker(repo);
     let check = |id: &ObjectId, kind: Kind, data: &[u8]| -> Result<(), String> {
-        fsck_object(id, kind, data)?;
+        if let Ok(c) = &checker {
+            c.check(id, kind, data).map_err(|e| e.to_string())?;
+        }
         // Parsed outside the lock; only the insertion is serialized.
         let mut found = Vec::new();
         let parsed = record_links(kind, data, &mut found);
@@ -410,6 +414,7 @@ fn run<R: Read, W: Write>(
         let mut raw = reader.into_raw();
         if !too_many {
             unpack_status = (|| {
+                let checker = checker.as_ref().map_err(Clone::clone)?;
                 let mut q = repo.begin_quarantine().map_err(|e| e.to_string())?;
                 let received = {
                     let mut progress = ProgressLines::new(|b: &[u8]| {
@@ -421,6 +426,11 @@ fn run<R: Read, W: Write>(
                         .map_err(|e| e.to_string())?
                 };
                 tracing::debug!(objects = received.len(), "pack received");
+                // Checks needing the whole push: link kinds, .gitmodules/.gitattributes
+                // blobs, tag types, tree depth.
+                checker
+                    .finish(&fsck::Objects(q.view()), &received)
+                    .map_err(|e| e.to_string())?;
                 let sent: IdSet = received.iter().map(|(id, _)| *id).collect();
                 if links
                     .lock()
@@ -438,6 +448,11 @@ fn run<R: Read, W: Write>(
             // The client may still be sending the rest of a refused pack; read (a bounded
             // amount of) it so it gets to read our report instead of a broken pipe.
             let _ = std::io::copy(&mut (&mut raw).take(64 << 20), &mut std::io::sink());
+        }
+    }
+    if let Ok(c) = &checker {
+        for line in fsck::warning_lines(c) {
+            to_client(&line);
         }
     }
     if let Err(e) = &unpack_status {
@@ -636,12 +651,6 @@ fn advertise<W: Write>(
     writer.flush_pkt()?;
     writer.flush()?;
     Ok(())
-}
-
-/// The object check run on every received commit, tree and tag while it is being indexed,
-/// before anything becomes visible.
-fn fsck_object(id: &ObjectId, kind: Kind, data: &[u8]) -> Result<(), String> {
-    crate::odb::fsck::check_object(kind, data).map_err(|e| format!("object {id}: {e}"))
 }
 
 /// Adds the ids `data` (a commit, tree or tag) refers to to `out`.
