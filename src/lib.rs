@@ -18,6 +18,8 @@
 //! writer touches stdout.
 
 #![deny(missing_docs)]
+// The one exception, the read-only file mapping in `backend::fs::odb::map`, carries its proof.
+#![deny(unsafe_code)]
 
 pub mod access;
 pub mod backend;
