@@ -26,6 +26,7 @@ pub mod backend;
 pub mod cleanup;
 pub mod config;
 pub mod durable;
+pub mod file_mode;
 pub mod filter;
 pub mod fuzzing;
 pub mod gitconfig;

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{Error, RefUpdate};
+use crate::file_mode::SharedPerm;
 use crate::hash::ObjectId;
 use crate::refs::{parse_loose, parse_packed, RawRef};
 
@@ -31,9 +32,9 @@ struct Lock {
 }
 
 impl Lock {
-    fn take(target: &Path) -> std::io::Result<Lock> {
+    fn take(target: &Path, shared: SharedPerm) -> std::io::Result<Lock> {
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
+            shared.create_dir_all(parent)?;
         }
         let mut path = target.as_os_str().to_owned();
         path.push(".lock");
@@ -55,6 +56,7 @@ impl Lock {
                 .create_new(true)
                 .open(&path)?;
         }
+        shared.adjust(&path)?;
         Ok(Lock {
             path,
             target: target.to_path_buf(),
@@ -132,11 +134,13 @@ fn current_value(
 }
 
 /// Applies `updates` in the repository at `git_dir`; one result per update (`Err(reason)` for the
-/// `ng` line). With `atomic`, all succeed or all fail.
+/// `ng` line). With `atomic`, all succeed or all fail. Files and directories created get the
+/// modes `shared` (`core.sharedRepository`) asks for.
 pub fn apply(
     git_dir: &Path,
     updates: &[RefUpdate],
     atomic: bool,
+    shared: SharedPerm,
 ) -> Result<Vec<Result<(), String>>, Error> {
     let guard_path = git_dir.join(TRANSACTION_LOCK);
     let guard = OpenOptions::new()
@@ -145,10 +149,14 @@ pub fn apply(
         .write(true)
         .open(&guard_path)
         .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
+    // Every user of a shared repository must be able to open it for writing.
+    shared
+        .adjust(&guard_path)
+        .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
     guard
         .lock()
         .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
-    let result = apply_locked(git_dir, updates, atomic);
+    let result = apply_locked(git_dir, updates, atomic, shared);
     drop(guard);
     result
 }
@@ -157,6 +165,7 @@ fn apply_locked(
     git_dir: &Path,
     updates: &[RefUpdate],
     atomic: bool,
+    shared: SharedPerm,
 ) -> Result<Vec<Result<(), String>>, Error> {
     let packed_path = git_dir.join("packed-refs");
     let mut packed = BTreeMap::new();
@@ -168,7 +177,7 @@ fn apply_locked(
     // Phase 1: lock and check every ref.
     for u in updates {
         let target = git_dir.join(&u.name);
-        let lock = match Lock::take(&target) {
+        let lock = match Lock::take(&target, shared) {
             Ok(l) => l,
             Err(e) => {
                 results.push(Err(format!("cannot lock ref '{}': {e}", u.name)));
@@ -224,7 +233,8 @@ fn apply_locked(
         .map(|(u, _)| u.name.as_str())
         .collect();
     if !deleted_packed.is_empty() {
-        let lock = Lock::take(&packed_path).map_err(|e| Error::io("packed-refs.lock", e))?;
+        let lock =
+            Lock::take(&packed_path, shared).map_err(|e| Error::io("packed-refs.lock", e))?;
         let text = fs::read(&packed_path).map_err(|e| Error::io("packed-refs", e))?;
         let mut kept = Vec::with_capacity(text.len());
         let mut skipping = false;
@@ -312,6 +322,7 @@ mod tests {
             d,
             &[up("refs/heads/x", null, a), up("refs/tags/t", null, b)],
             false,
+            SharedPerm::default(),
         )
         .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
@@ -321,6 +332,7 @@ mod tests {
             d,
             &[up("refs/heads/x", b, a), up("refs/heads/y", null, a)],
             true,
+            SharedPerm::default(),
         )
         .unwrap();
         assert!(r.iter().all(Result::is_err));
@@ -330,6 +342,7 @@ mod tests {
             d,
             &[up("refs/tags/t", b, null), up("refs/heads/x", a, b)],
             false,
+            SharedPerm::default(),
         )
         .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
@@ -337,7 +350,7 @@ mod tests {
         assert_eq!(refs, format!("refs/heads/x {b}\n"));
         // A fresh lock (another writer at work) refuses the update and is left alone.
         fs::write(d.join("refs/heads/x.lock"), "").unwrap();
-        let r = apply(d, &[up("refs/heads/x", b, a)], false).unwrap();
+        let r = apply(d, &[up("refs/heads/x", b, a)], false, SharedPerm::default()).unwrap();
         assert!(r[0].is_err());
         assert!(d.join("refs/heads/x.lock").exists());
         fs::remove_file(d.join("refs/heads/x.lock")).unwrap();

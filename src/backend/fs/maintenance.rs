@@ -72,13 +72,18 @@ pub fn write_commit_graph_with_progress(
     let bytes = encode(&commits)
         .ok_or_else(|| Error::corrupt("commit-graph", "history cannot be encoded"))?;
     let info = repo.common_dir().join("objects/info");
-    std::fs::create_dir_all(&info).map_err(|e| Error::io(info.display().to_string(), e))?;
+    repo.shared_perm()
+        .create_dir_all(&info)
+        .map_err(|e| Error::io(info.display().to_string(), e))?;
     let tmp = info.join(format!("tmp_commit_graph_{}", std::process::id()));
     let io = |p: &Path, e| Error::io(p.display().to_string(), e);
     let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
     f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
     f.sync_all().map_err(|e| io(&tmp, e))?;
     drop(f);
+    repo.shared_perm()
+        .read_only(&tmp)
+        .map_err(|e| io(&tmp, e))?;
     let target = info.join("commit-graph");
     std::fs::rename(&tmp, &target).map_err(|e| io(&target, e))?;
     std::fs::File::open(&info)

@@ -158,6 +158,8 @@ pub struct FsRepository {
     format: format::RepositoryFormat,
     /// The `shallow` file's commits, when the repository is shallow.
     shallow: Option<crate::hash::IdSet>,
+    /// `core.sharedRepository`: modes of what Sluice creates.
+    shared: crate::file_mode::SharedPerm,
 }
 
 impl FsRepository {
@@ -187,6 +189,12 @@ impl FsRepository {
         })?;
         let bare = config.get_bool("core.bare")?.unwrap_or(layout_bare);
         let shallow = read_shallow_file(&common_dir.join("shallow"))?;
+        let shared = crate::file_mode::SharedPerm::from_config(&config).map_err(|e| {
+            Error::UnsupportedFormat {
+                location: git_dir.display().to_string(),
+                why: e.to_string(),
+            }
+        })?;
         // Before the scan: a pack added during it makes the next miss re-scan.
         let pack_mtime = pack_dir_mtime(&common_dir);
         Ok(FsRepository {
@@ -205,7 +213,13 @@ impl FsRepository {
             bare,
             format,
             shallow,
+            shared,
         })
+    }
+
+    /// `core.sharedRepository` as read when the repository was opened.
+    pub fn shared_perm(&self) -> crate::file_mode::SharedPerm {
+        self.shared
     }
 
     /// The repository format settings read when it was opened.
@@ -462,6 +476,7 @@ impl Repository for FsRepository {
             .open(&lock)
             .map_err(io(&lock))?;
         let result = (|| {
+            self.shared.adjust(&lock).map_err(io(&lock))?;
             let mut all: Vec<ObjectId> = read_shallow_file(&path)?
                 .map(|s| s.into_iter().collect())
                 .unwrap_or_default();
@@ -527,6 +542,7 @@ impl Repository for FsRepository {
         Ok(Box::new(quarantine::FsQuarantine::create(
             self,
             &self.common_dir.join("objects"),
+            self.shared,
         )?))
     }
 
@@ -537,7 +553,7 @@ impl Repository for FsRepository {
     ) -> Result<Vec<Result<(), String>>, Error> {
         // Lock files are taken and released inside; a timeout or signal waits for that.
         let _critical = crate::cleanup::critical();
-        refs::transaction::apply(&self.common_dir, updates, atomic)
+        refs::transaction::apply(&self.common_dir, updates, atomic, self.shared)
     }
 
     fn run_hook(

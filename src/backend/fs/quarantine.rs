@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::backend::fs::odb::FsObjectStore;
 use crate::backend::{Error, Head, Quarantine, RawEntry, Ref, Repository};
 use crate::config::Limits;
+use crate::file_mode::SharedPerm;
 use crate::gitconfig::GitConfig;
 use crate::hash::ObjectId;
 use crate::odb::{Kind, Object};
@@ -33,6 +34,8 @@ pub struct FsQuarantine<'r> {
     dir: PathBuf,
     objects_dir: PathBuf,
     committed: bool,
+    /// `core.sharedRepository`: the modes of every file and directory created here.
+    shared: SharedPerm,
     /// Removes `dir` if the process is ended by a timeout or a signal (no `Drop` then).
     _on_exit: crate::cleanup::Registered,
     /// A small push's objects (received, pack, index), written loose only on commit: the checks
@@ -62,13 +65,20 @@ fn fsync_dir(dir: &Path) -> Result<(), Error> {
 
 impl<'r> FsQuarantine<'r> {
     /// Creates a fresh quarantine under `objects_dir` for repository `base`.
-    pub fn create(base: &'r dyn Repository, objects_dir: &Path) -> Result<Self, Error> {
+    pub fn create(
+        base: &'r dyn Repository,
+        objects_dir: &Path,
+        shared: SharedPerm,
+    ) -> Result<Self, Error> {
         remove_stale(objects_dir);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = objects_dir.join(format!("incoming-{}-{n}", std::process::id()));
         let on_exit = crate::cleanup::register(dir.clone());
-        fs::create_dir_all(dir.join("pack")).map_err(|e| io(&dir, e))?;
+        shared
+            .create_dir_all(&dir.join("pack"))
+            .map_err(|e| io(&dir, e))?;
         Ok(FsQuarantine {
+            shared,
             _on_exit: on_exit,
             view: QuarantineView { base, store: None },
             dir,
@@ -165,7 +175,7 @@ impl FsQuarantine<'_> {
                 continue;
             }
             let obj = store.read(id)?.ok_or(Error::MissingObject(*id))?;
-            write_loose(&self.dir, id, &obj)?;
+            write_loose(&self.dir, id, &obj, self.shared)?;
         }
         drop(store);
         fs::remove_file(idx).map_err(|e| io(idx, e))?;
@@ -210,7 +220,7 @@ impl FsQuarantine<'_> {
         for (from, to) in &moves {
             if let Some(dst) = to.parent() {
                 if dirs.last().is_none_or(|d| d != dst) {
-                    fs::create_dir_all(dst).map_err(|e| io(dst, e))?;
+                    self.shared.create_dir_all(dst).map_err(|e| io(dst, e))?;
                     dirs.push(dst.to_path_buf());
                 }
             }
@@ -223,11 +233,11 @@ impl FsQuarantine<'_> {
 /// Writes `obj` as the loose object `id` under `dir` (temporary file, rename, read-only like
 /// git's). Not fsynced here: the pack it came from is the durable copy until
 /// [`FsQuarantine::migrate_loose`] fsyncs the batch.
-fn write_loose(dir: &Path, id: &ObjectId, obj: &Object) -> Result<(), Error> {
+fn write_loose(dir: &Path, id: &ObjectId, obj: &Object, shared: SharedPerm) -> Result<(), Error> {
     use std::io::Write;
     let hex = id.to_hex();
     let sub = dir.join(&hex[..2]);
-    fs::create_dir_all(&sub).map_err(|e| io(&sub, e))?;
+    shared.create_dir_all(&sub).map_err(|e| io(&sub, e))?;
     let target = sub.join(&hex[2..]);
     let tmp = sub.join(format!("tmp_obj_{}", &hex[2..]));
     let bytes = crate::odb::loose::encode(obj.kind, &obj.data, 1).map_err(|e| io(&tmp, e))?;
@@ -238,10 +248,8 @@ fn write_loose(dir: &Path, id: &ObjectId, obj: &Object) -> Result<(), Error> {
         .open(&tmp)
         .map_err(|e| io(&tmp, e))?;
     f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
-    let mut perms = f.metadata().map_err(|e| io(&tmp, e))?.permissions();
-    perms.set_readonly(true);
-    let _ = fs::set_permissions(&tmp, perms);
     drop(f);
+    shared.read_only(&tmp).map_err(|e| io(&tmp, e))?;
     fs::rename(&tmp, &target).map_err(|e| io(&target, e))?;
     Ok(())
 }
@@ -314,6 +322,9 @@ impl Quarantine for FsQuarantine<'_> {
         let stem = format!("pack-{}", indexed.pack_checksum);
         let pack = pack_dir.join(format!("{stem}.pack"));
         let idx = pack_dir.join(format!("{stem}.idx"));
+        for tmp in [&tmp_pack, &tmp_idx] {
+            self.shared.read_only(tmp).map_err(|e| io(tmp, e))?;
+        }
         fs::rename(&tmp_pack, &pack).map_err(|e| io(&pack, e))?;
         fs::rename(&tmp_idx, &idx).map_err(|e| io(&idx, e))?;
         if explode && self.holds_big_object(&received)? {
@@ -360,7 +371,7 @@ impl Quarantine for FsQuarantine<'_> {
         self.migrate_loose()?;
         let src = self.dir.join("pack");
         let dst = self.objects_dir.join("pack");
-        fs::create_dir_all(&dst).map_err(|e| io(&dst, e))?;
+        self.shared.create_dir_all(&dst).map_err(|e| io(&dst, e))?;
         let mut names: Vec<PathBuf> = fs::read_dir(&src)
             .map_err(|e| io(&src, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))

@@ -451,6 +451,13 @@ fn write_new_pack(
     let stem = pack_dir.join(format!("pack-{checksum}"));
     let target = |ext: &str| stem.with_extension(ext);
     // The .idx last: a reader only looks at a pack whose .idx exists.
+    // Read-only like git's, with core.sharedRepository's group bits.
+    let shared = repo.shared_perm();
+    for t in [&tmp_pack, &tmp_idx, &tmp_bitmap] {
+        if t.exists() {
+            shared.read_only(t).map_err(io(t))?;
+        }
+    }
     fs::rename(&tmp_pack, target("pack")).map_err(io(&tmp_pack))?;
     if bitmaps > 0 {
         fs::rename(&tmp_bitmap, target("bitmap")).map_err(io(&tmp_bitmap))?;
