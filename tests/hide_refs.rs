@@ -9,27 +9,10 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-fn server(service: &str, ns: &str) -> String {
-    let env = if ns.is_empty() {
-        String::new()
-    } else {
-        format!("GIT_NAMESPACE={ns} ")
-    };
-    if against_git() {
-        format!("{env}git-{service}")
-    } else {
-        format!("{env}{} {service}", sluice())
-    }
-}
-
-fn url(repo: &Path) -> String {
-    format!("file://{}", repo.display())
-}
-
 fn ls_remote(repo: &Path, ns: &str, version: u8) -> String {
-    let up = format!("--upload-pack={}", server("upload-pack", ns));
+    let up = format!("--upload-pack={}", server_in_namespace("upload-pack", ns));
     let v = format!("protocol.version={version}");
-    let out = git_ok(repo, &["-c", &v, "ls-remote", &up, &url(repo)]);
+    let out = git_ok(repo, &["-c", &v, "ls-remote", &up, &file_url(repo)]);
     // C git 2.47's v2 lists a namespace's HEAD twice; Sluice once (see tests/namespaces.rs).
     let mut lines: Vec<&str> = out
         .lines()
@@ -184,7 +167,7 @@ fn receive_pack_hides_its_own_set() {
 fn fetch_id(repo: &Path, id: &str) -> bool {
     let dst = scratch();
     git_ok(dst.path(), &["init", "-q"]);
-    let up = format!("--upload-pack={}", server("upload-pack", ""));
+    let up = format!("--upload-pack={}", server_in_namespace("upload-pack", ""));
     let out = git(
         dst.path(),
         &[
@@ -193,7 +176,7 @@ fn fetch_id(repo: &Path, id: &str) -> bool {
             "fetch",
             "-q",
             &up,
-            &url(repo),
+            &file_url(repo),
             id,
         ],
     );
@@ -248,7 +231,7 @@ fn hidden_tip_by_id_over_v2() {
     let (_dir, repo, ids) = served(HIDE);
     let dst = scratch();
     git_ok(dst.path(), &["init", "-q"]);
-    let up = format!("--upload-pack={}", server("upload-pack", ""));
+    let up = format!("--upload-pack={}", server_in_namespace("upload-pack", ""));
     let fetch = |id: &str| {
         git(
             dst.path(),
@@ -258,7 +241,7 @@ fn hidden_tip_by_id_over_v2() {
                 "fetch",
                 "-q",
                 &up,
-                &url(&repo),
+                &file_url(&repo),
                 id,
             ],
         )
@@ -276,14 +259,14 @@ fn hidden_tip_by_id_over_v2() {
 fn push_to_hidden_ref_is_refused_per_ref() {
     let (dir, repo, ids) = served(HIDE);
     let work = dir.path().join("work");
-    let rp = format!("--receive-pack={}", server("receive-pack", ""));
+    let rp = format!("--receive-pack={}", server_in_namespace("receive-pack", ""));
     let out = git(
         &work,
         &[
             "push",
             "--porcelain",
             &rp,
-            &url(&repo),
+            &file_url(&repo),
             &format!("{}:refs/heads/main", ids.h2),
             "main:refs/hidden/new",
             "main:refs/pushonly/p",
@@ -319,14 +302,17 @@ fn push_to_hidden_ref_is_refused_per_ref() {
 fn push_inside_a_namespace_with_full_name_pattern() {
     let (dir, repo, ids) = served(&[("receive.hideRefs", "^refs/namespaces/foo/refs/heads/a")]);
     let work = dir.path().join("work");
-    let rp = format!("--receive-pack={}", server("receive-pack", "foo"));
+    let rp = format!(
+        "--receive-pack={}",
+        server_in_namespace("receive-pack", "foo")
+    );
     let out = git(
         &work,
         &[
             "push",
             "--porcelain",
             &rp,
-            &url(&repo),
+            &file_url(&repo),
             "main:refs/heads/a",
             "main:refs/heads/c",
         ],

@@ -8,26 +8,13 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-/// The shell command git runs as the server for `service`, inside namespace `ns`.
-fn server(service: &str, ns: &str) -> String {
-    if against_git() {
-        format!("GIT_NAMESPACE={ns} git-{service}")
-    } else {
-        format!("GIT_NAMESPACE={ns} {} {service}", sluice())
-    }
-}
-
-fn url(repo: &Path) -> String {
-    format!("file://{}", repo.display())
-}
-
 /// `git ls-remote` of `repo` in namespace `ns` with protocol `version`. Repeated lines are
 /// dropped: C git 2.47's v2 ls-refs lists a namespace's HEAD twice (as HEAD and again from its
 /// ref walk, which sees `<ns>HEAD`); Sluice lists it once.
 fn ls_remote(repo: &Path, ns: &str, version: u8) -> String {
-    let up = format!("--upload-pack={}", server("upload-pack", ns));
+    let up = format!("--upload-pack={}", server_in_namespace("upload-pack", ns));
     let v = format!("protocol.version={version}");
-    let out = git_ok(repo, &["-c", &v, "ls-remote", &up, &url(repo)]);
+    let out = git_ok(repo, &["-c", &v, "ls-remote", &up, &file_url(repo)]);
     let mut lines: Vec<&str> = out.lines().collect();
     lines.dedup();
     lines.iter().map(|l| format!("{l}\n")).collect()
@@ -111,8 +98,11 @@ fn clone_and_fetch_inside_a_namespace_v0_and_v2() {
     for version in [0, 2] {
         let dst = dir.path().join(format!("clone{version}"));
         let v = format!("protocol.version={version}");
-        let up = format!("--upload-pack={}", server("upload-pack", "foo"));
-        let args = ["-c", &v, "clone", "-q", "--no-local", &up, &url(&repo)];
+        let up = format!(
+            "--upload-pack={}",
+            server_in_namespace("upload-pack", "foo")
+        );
+        let args = ["-c", &v, "clone", "-q", "--no-local", &up, &file_url(&repo)];
         let mut all: Vec<&str> = args.to_vec();
         all.push(dst.to_str().unwrap());
         git_ok(dir.path(), &all);
@@ -121,14 +111,17 @@ fn clone_and_fetch_inside_a_namespace_v0_and_v2() {
             git_ok(&dst, &["symbolic-ref", "HEAD"]).trim(),
             "refs/heads/main"
         );
-        let up = format!("--upload-pack={}", server("upload-pack", "foo/bar"));
+        let up = format!(
+            "--upload-pack={}",
+            server_in_namespace("upload-pack", "foo/bar")
+        );
         let args = [
             "-c",
             &v,
             "fetch",
             "-q",
             &up,
-            &url(&repo),
+            &file_url(&repo),
             "refs/heads/x:refs/heads/x",
         ];
         git_ok(&dst, &args);
@@ -143,7 +136,10 @@ fn refs_outside_the_namespace_are_not_tips() {
     let (dir, repo, [a, _b, _c]) = served();
     let dst = dir.path().join("dst");
     git_ok(dir.path(), &["init", "-q", dst.to_str().unwrap()]);
-    let up = format!("--upload-pack={}", server("upload-pack", "foo"));
+    let up = format!(
+        "--upload-pack={}",
+        server_in_namespace("upload-pack", "foo")
+    );
     let out = git(
         &dst,
         &[
@@ -152,7 +148,7 @@ fn refs_outside_the_namespace_are_not_tips() {
             "fetch",
             "-q",
             &up,
-            &url(&repo),
+            &file_url(&repo),
             &a,
         ],
     );
@@ -161,9 +157,9 @@ fn refs_outside_the_namespace_are_not_tips() {
 
 /// `git push` from `work` to `repo` in namespace `ns`.
 fn push(work: &Path, repo: &Path, ns: &str, version: u8, refspecs: &[&str]) -> String {
-    let rp = format!("--receive-pack={}", server("receive-pack", ns));
+    let rp = format!("--receive-pack={}", server_in_namespace("receive-pack", ns));
     let v = format!("protocol.version={version}");
-    let u = url(repo);
+    let u = file_url(repo);
     let mut args = vec!["-c", &v, "push", "--porcelain", &rp, &u];
     args.extend(refspecs);
     let out = git(work, &args);
