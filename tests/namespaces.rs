@@ -248,3 +248,67 @@ fn push_into_a_fresh_namespace_of_known_history() {
     );
     fsck(&repo);
 }
+
+/// The access hook picks the namespace per request (`namespace=NAME` on its stdout): over
+/// git:// (inetd mode) for a fetch, and in login-shell mode per user for a push. Sluice only:
+/// git daemon's access hook cannot choose a namespace.
+#[test]
+fn access_hook_chooses_the_namespace() {
+    if against_git() {
+        return;
+    }
+    let (dir, repo, [_a, b, c]) = served();
+    let hook = dir.path().join("hook");
+    std::fs::write(&hook, "#!/bin/sh\necho \"namespace=${SLUICE_USER:-foo}\"\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let url = format!(
+        "ext::{} inetd --base-path {} --export-all --access-hook {} %G/srv.git",
+        sluice(),
+        dir.path().display(),
+        hook.display()
+    );
+    let out = git_ok(
+        dir.path(),
+        &[
+            "-c",
+            "protocol.ext.allow=always",
+            "ls-remote",
+            &url,
+            "HEAD",
+            "main",
+        ],
+    );
+    assert_eq!(out, format!("{b}\tHEAD\n{b}\trefs/heads/main\n"));
+    let link = dir.path().join("sluice-shell");
+    std::os::unix::fs::symlink(sluice(), &link).unwrap();
+    let url = format!("ext::{} -c %S% 'srv.git'", link.display());
+    let out = git_cmd(dir.path())
+        .env("SLUICE_ACCESS_HOOK", &hook)
+        .env("USER", "carol")
+        .args([
+            "--git-dir",
+            "work/.git",
+            "-c",
+            "protocol.ext.allow=always",
+            "push",
+            "-q",
+            &url,
+        ])
+        .arg(format!("{c}:refs/heads/mine"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        git_ok(
+            &repo,
+            &["rev-parse", "refs/namespaces/carol/refs/heads/mine"]
+        )
+        .trim(),
+        c
+    );
+    fsck(&repo);
+}
