@@ -188,6 +188,15 @@ fn fetch_id(repo: &Path, id: &str) -> bool {
 /// with `allowReachableSHA1InWant` what any ref reaches can, and nothing else.
 #[test]
 fn hidden_objects_by_id_follow_allow_sha1_in_want_v0() {
+    // No setting at all (Sluice then allows what visible refs reach, for partial clones).
+    let unset: Vec<(&str, &str)> = HIDE[..HIDE.len() - 1].to_vec();
+    let (_dir, repo, ids) = served(&unset);
+    assert!(!fetch_id(&repo, &ids.h2), "hidden tip served by default");
+    assert!(
+        !fetch_id(&repo, &ids.h1),
+        "hidden history served by default"
+    );
+
     let (_dir, repo, ids) = served(HIDE);
     assert!(!fetch_id(&repo, &ids.h2), "hidden tip served by default");
     assert!(

@@ -674,8 +674,13 @@ pub(crate) fn check_unlisted_wants(
     // from the refs may be wanted unless the config says otherwise.
     let allow_reachable =
         allow_any || flag("uploadpack.allowReachableSHA1InWant")?.unwrap_or(allow_filter(repo)?);
-    // As C git's `is_our_ref`: either setting makes hidden refs' tips ours again.
-    let hidden = if allow_reachable || flag("uploadpack.allowTipSHA1InWant")?.unwrap_or(false) {
+    // As C git's `is_our_ref`: either setting makes hidden refs' tips ours again, but only when
+    // set: the reachability Sluice allows by default (for filters) stops at the visible refs.
+    let explicit = |key: &str| -> Result<bool, Error> { Ok(flag(key)? == Some(true)) };
+    let hidden = if allow_any
+        || explicit("uploadpack.allowTipSHA1InWant")?
+        || explicit("uploadpack.allowReachableSHA1InWant")?
+    {
         repo.hidden_tips()?
     } else {
         Vec::new()
