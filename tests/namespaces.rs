@@ -312,3 +312,42 @@ fn access_hook_chooses_the_namespace() {
     );
     fsck(&repo);
 }
+
+/// `receive.denyCurrentBranch` in a namespace of a non-bare repository: C git 2.47 compares
+/// the name the client sent with the branch checked out, so `main` is refused in any namespace
+/// while the working tree is on `main`, and other branches go through.
+#[test]
+fn checked_out_branch_in_a_namespace() {
+    let (dir, _repo, [_a, _b, c]) = served();
+    let nonbare = dir.path().join("nonbare");
+    git_ok(dir.path(), &["init", "-q", "-b", "main", "nonbare"]);
+    commit(&nonbare, "n");
+    let work = dir.path().join("work");
+    let target = nonbare.join(".git");
+    push(
+        &work,
+        &target,
+        "foo",
+        0,
+        &[&format!("{c}:refs/heads/other")],
+    );
+    assert_eq!(
+        git_ok(
+            &nonbare,
+            &["rev-parse", "refs/namespaces/foo/refs/heads/other"]
+        )
+        .trim(),
+        c
+    );
+    let rp = format!(
+        "--receive-pack={}",
+        server_in_namespace("receive-pack", "foo")
+    );
+    let spec = format!("{c}:refs/heads/main");
+    let out = git(
+        &work,
+        &["push", "--porcelain", &rp, &file_url(&target), &spec],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[remote rejected]"));
+}

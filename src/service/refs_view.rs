@@ -202,9 +202,12 @@ impl<'a> RefsView<'a> {
         Ok((visible, hidden))
     }
 
-    /// HEAD inside the namespace: the inner ref `<prefix>HEAD`, its target stripped.
+    /// HEAD inside the namespace: the inner ref `<prefix>HEAD`, its target stripped. For
+    /// receive-pack, which advertises no HEAD and asks only which branch is checked out, the
+    /// repository's own HEAD, unchanged: C git 2.47 compares the name the client sent with the
+    /// working tree's branch, so `main` pushed into any namespace counts as checked out.
     fn namespaced_head(&self) -> Result<Head, Error> {
-        if self.namespace.prefix.is_empty() {
+        if self.namespace.prefix.is_empty() || self.side == Side::Receive {
             return self.inner.head();
         }
         let name = self.namespace.full("HEAD");
@@ -235,15 +238,16 @@ impl Repository for RefsView<'_> {
         self.inner.is_bare()
     }
 
-    /// HEAD of the namespace; none at all when `HEAD` is hidden (C git checks HEAD against
-    /// the rules like any ref).
+    /// HEAD of the namespace; for upload-pack none at all when `HEAD` is hidden (C git checks
+    /// HEAD against the rules like any ref it advertises).
     fn head(&self) -> Result<Head, Error> {
         if self.transparent() {
             return self.inner.head();
         }
-        if self
-            .rules
-            .is_hidden(Some("HEAD"), &self.namespace.full("HEAD"))
+        if self.side == Side::Upload
+            && self
+                .rules
+                .is_hidden(Some("HEAD"), &self.namespace.full("HEAD"))
         {
             return Ok(Head {
                 symref_target: None,
