@@ -160,8 +160,8 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<Option<String>, String>
 fn chosen_namespace(out: &[u8]) -> Option<String> {
     String::from_utf8_lossy(out)
         .lines()
-        .filter_map(|l| l.trim_end().strip_prefix("namespace="))
-        .last()
+        .rev()
+        .find_map(|l| l.trim_end().strip_prefix("namespace="))
         .map(str::to_string)
 }
 
