@@ -334,6 +334,19 @@ pub trait Repository: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// Whether a push to ref `name` must be refused because `*.hideRefs` hides it (only a
+    /// [`RefsView`](crate::service::refs_view::RefsView) hides anything).
+    fn ref_is_hidden(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+
+    /// Tips (and peeled tips) of the refs `*.hideRefs` hides from [`Repository::refs`]: C git
+    /// lets `uploadpack.allowTipSHA1InWant` and `allowReachableSHA1InWant` serve them.
+    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
+    }
+
     /// Opens a quarantine for a push: objects received into it are readable through
     /// [`Quarantine::view`] but invisible to everyone else until [`Quarantine::commit`].
     /// Dropping it without committing discards them.

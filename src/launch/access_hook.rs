@@ -6,6 +6,10 @@
 //! The first line of its standard output is shown to the client on refusal; its standard error
 //! goes to the log (under inetd our stderr may be the socket, so it is never passed through).
 //! A hook that runs longer than 30 seconds is killed and the request refused.
+//!
+//! A hook that allows the request may choose its ref namespace: a stdout line
+//! `namespace=NAME` serves the request as if `GIT_NAMESPACE=NAME` were set (so one repository
+//! can hold one namespace per user or tenant, decided where authentication is).
 
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -55,8 +59,9 @@ pub fn client_address() -> (String, String) {
     (String::new(), String::new())
 }
 
-/// Runs `hook` for `call`; `Err` carries the message for the client.
-pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<(), String> {
+/// Runs `hook` for `call`: `Ok` with the namespace the hook chose (see the module docs), or
+/// `Err` with the message for the client.
+pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<Option<String>, String> {
     let service = match call.service {
         Some(Service::UploadPack) | None => "upload-pack",
         Some(Service::ReceivePack) => "receive-pack",
@@ -132,7 +137,7 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<(), String> {
         tracing::info!(hook = %hook.display(), stderr = %String::from_utf8_lossy(&err).trim_end(), "access hook output");
     }
     match status {
-        Ok(s) if s.success() => Ok(()),
+        Ok(s) if s.success() => Ok(chosen_namespace(&out)),
         Ok(s) => {
             let first = String::from_utf8_lossy(&out)
                 .lines()
@@ -149,6 +154,15 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<(), String> {
             Err("access hook failed".into())
         }
     }
+}
+
+/// The value of the last `namespace=NAME` line of an allowing hook's output.
+fn chosen_namespace(out: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_end().strip_prefix("namespace="))
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -181,13 +195,15 @@ mod tests {
             host: "Example.COM:9418",
             user: Some("alice"),
         };
-        assert_eq!(check(&h, &call), Ok(()));
+        assert_eq!(check(&h, &call), Ok(None));
         assert_eq!(
             std::fs::read_to_string(&log).unwrap(),
             "receive-pack|/srv/r.git|Example.COM:9418|example.com|inetd|alice\n"
         );
         call.user = Some("bob");
         assert_eq!(check(&h, &call), Err("no entry for bob".into()));
+        let ns = hook(dir.path(), "echo hello; echo namespace=team/$SLUICE_USER");
+        assert_eq!(check(&ns, &call), Ok(Some("team/bob".into())));
         assert_eq!(
             check(&dir.path().join("missing"), &call),
             Err("access hook failed".into())

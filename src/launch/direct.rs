@@ -35,5 +35,6 @@ pub fn request(
         timeout,
         limits: Limits::default(),
         authorize: None,
+        namespace: None,
     })
 }

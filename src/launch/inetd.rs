@@ -169,6 +169,7 @@ pub fn run<R: Read, W: Write>(
     let Some(location) = resolved.location.to_str().map(str::to_string) else {
         return Err(refuse(&mut output, &req.path, "path is not UTF-8".into()));
     };
+    let mut namespace = None;
     if let Some(hook) = &cfg.access_hook {
         let call = super::access_hook::HookCall {
             mode: "inetd",
@@ -177,12 +178,15 @@ pub fn run<R: Read, W: Write>(
             host: req.host.as_deref().unwrap_or(""),
             user: None,
         };
-        if let Err(message) = super::access_hook::check(hook, &call) {
-            // As git daemon: the hook's message is the answer.
-            let mut w = Writer::new(&mut output);
-            let _ = w.err(&message);
-            let _ = w.flush();
-            return Err(Error::Refused(message));
+        match super::access_hook::check(hook, &call) {
+            Ok(chosen) => namespace = chosen,
+            Err(message) => {
+                // As git daemon: the hook's message is the answer.
+                let mut w = Writer::new(&mut output);
+                let _ = w.err(&message);
+                let _ = w.flush();
+                return Err(Error::Refused(message));
+            }
         }
     }
     let request = Request {
@@ -196,6 +200,7 @@ pub fn run<R: Read, W: Write>(
         timeout: cfg.timeout,
         limits: cfg.limits.clone(),
         authorize: None,
+        namespace,
     };
     super::serve_with(&request, backend, input.into_inner(), output, &activity)
 }

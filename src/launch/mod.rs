@@ -23,6 +23,7 @@ use std::time::Duration;
 use crate::backend::Backend;
 use crate::config::Limits;
 use crate::protocol::Version;
+use crate::service::refs_view::{Namespace, RefsView, Side};
 use crate::service::{receive_pack, upload_pack, Service};
 use watchdog::{Activity, Touching};
 
@@ -49,6 +50,9 @@ pub struct Request {
     pub limits: Limits,
     /// Per-ref push check from the access policy (none: repository policy only).
     pub authorize: Option<receive_pack::RefAuthorizer>,
+    /// The `GIT_NAMESPACE` the access hook chose for this request; `None`: the process
+    /// environment's `GIT_NAMESPACE`, as C git reads it.
+    pub namespace: Option<String>,
 }
 
 /// Why a request failed.
@@ -179,6 +183,18 @@ fn serve_inner<R: Read, W: Write>(
             });
         }
     };
+    let namespace = req
+        .namespace
+        .clone()
+        .or_else(|| std::env::var("GIT_NAMESPACE").ok())
+        .unwrap_or_default();
+    let namespace = Namespace::parse(&namespace).map_err(|e| Error::Refused(e.to_string()))?;
+    let side = match req.service {
+        Service::UploadPack => Side::Upload,
+        Service::ReceivePack => Side::Receive,
+    };
+    let view = RefsView::new(repo.as_ref(), namespace, side);
+    let repo = &view;
     activity.set_limit(req.timeout);
     activity.set_deadline(req.limits.max_duration);
     let input = Touching::reader(input, activity.clone());
@@ -194,7 +210,7 @@ fn serve_inner<R: Read, W: Write>(
                 advertise_refs: req.advertise_refs,
                 limits: req.limits.clone(),
             };
-            upload_pack::serve(repo.as_ref(), &opts, input, &mut output).map_err(Error::from)
+            upload_pack::serve(repo, &opts, input, &mut output).map_err(Error::from)
         }
         Service::ReceivePack => {
             // receive-pack has no v2: a client asking for it gets v0 (v1 stays v1).
@@ -210,7 +226,7 @@ fn serve_inner<R: Read, W: Write>(
                 limits: req.limits.clone(),
                 authorize: req.authorize.clone(),
             };
-            receive_pack::serve_recording(repo.as_ref(), &opts, input, &mut output, pushed)
+            receive_pack::serve_recording(repo, &opts, input, &mut output, pushed)
                 .map_err(Error::from)
         }
     };

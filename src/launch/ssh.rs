@@ -124,6 +124,7 @@ pub(crate) fn authorize(
         }
     };
     let location = resolved.location.to_str().ok_or_else(denied)?.to_string();
+    let mut namespace = None;
     if let Some(hook) = access_hook {
         let call = access_hook::HookCall {
             mode,
@@ -132,7 +133,7 @@ pub(crate) fn authorize(
             host: "",
             user,
         };
-        access_hook::check(hook, &call).map_err(Error::Refused)?;
+        namespace = access_hook::check(hook, &call).map_err(Error::Refused)?;
     }
     Ok(Request {
         mode,
@@ -145,6 +146,7 @@ pub(crate) fn authorize(
         timeout,
         limits: Limits::default(),
         authorize: authorize_refs,
+        namespace,
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod progress;
 pub mod receive_pack;
+pub mod refs_view;
 pub mod upload_pack;
 
 /// The services Sluice can run.

@@ -347,3 +347,23 @@ pub fn index_pack_stdin(repo: &Path, pack: &[u8]) -> bool {
     let _ = child.stdin.take().unwrap().write_all(pack);
     child.wait().is_ok_and(|s| s.success())
 }
+
+/// The shell command git runs as the server for `service` (`upload-pack`, `receive-pack`),
+/// with `GIT_NAMESPACE=ns` unless `ns` is empty: sluice, or C git's own program.
+pub fn server_in_namespace(service: &str, ns: &str) -> String {
+    let env = if ns.is_empty() {
+        String::new()
+    } else {
+        format!("GIT_NAMESPACE={ns} ")
+    };
+    if against_git() {
+        format!("{env}git-{service}")
+    } else {
+        format!("{env}{} {service}", sluice())
+    }
+}
+
+/// The `file://` URL of `repo`.
+pub fn file_url(repo: &Path) -> String {
+    format!("file://{}", repo.display())
+}

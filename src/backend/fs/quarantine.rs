@@ -452,6 +452,10 @@ impl Repository for QuarantineView<'_> {
         self.base.shallow_roots()
     }
 
+    fn config_dir(&self) -> Option<&Path> {
+        self.base.config_dir()
+    }
+
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         if let Some(s) = &self.store {
             if let Some(e) = s.raw_entry(id)? {

@@ -700,6 +700,11 @@ fn check_commands(
         let refuse = |why: &str| Some(why.to_string());
         u.error = if !seen_names.insert(cmd.name.clone()) {
             refuse("duplicate ref update")
+        } else if repo.ref_is_hidden(&cmd.name) {
+            refuse(match cmd.is_delete() {
+                true => "deny deleting a hidden ref",
+                false => "deny updating a hidden ref",
+            })
         } else if !cmd.name.starts_with("refs/")
             || crate::refs::name::RefName::new(&cmd.name).is_err()
         {

@@ -666,8 +666,9 @@ pub(crate) fn client_shallow_commit(repo: &dyn Repository, id: &ObjectId) -> Res
     }
 }
 
-/// Checks `wants` that are not in `tips` against `uploadpack.allowTipSHA1InWant` (hidden refs:
-/// none yet, so tips are all refs), `allowReachableSHA1InWant` and `allowAnySHA1InWant`.
+/// Checks `wants` that are not in `tips` (the advertised refs) against
+/// `uploadpack.allowTipSHA1InWant` (the tips of hidden refs), `allowReachableSHA1InWant` (what
+/// any ref, hidden or not, reaches) and `allowAnySHA1InWant`.
 pub(crate) fn check_unlisted_wants(
     repo: &dyn Repository,
     tips: &HashSet<ObjectId>,
@@ -682,6 +683,22 @@ pub(crate) fn check_unlisted_wants(
     // from the refs may be wanted unless the config says otherwise.
     let allow_reachable =
         allow_any || flag("uploadpack.allowReachableSHA1InWant")?.unwrap_or(allow_filter(repo)?);
+    // As C git's `is_our_ref`: either setting makes hidden refs' tips ours again, but only when
+    // set: the reachability Sluice allows by default (for filters) stops at the visible refs.
+    let explicit = |key: &str| -> Result<bool, Error> { Ok(flag(key)? == Some(true)) };
+    let hidden = if allow_any
+        || explicit("uploadpack.allowTipSHA1InWant")?
+        || explicit("uploadpack.allowReachableSHA1InWant")?
+    {
+        repo.hidden_tips()?
+    } else {
+        Vec::new()
+    };
+    let tips: std::borrow::Cow<'_, HashSet<ObjectId>> = if hidden.is_empty() {
+        std::borrow::Cow::Borrowed(tips)
+    } else {
+        std::borrow::Cow::Owned(tips.iter().chain(&hidden).copied().collect())
+    };
     let tip_list: Vec<ObjectId> = tips.iter().copied().collect();
     let mut reachable_objects: Option<HashSet<ObjectId>> = None;
     for want in wants.iter().filter(|w| !tips.contains(w)) {

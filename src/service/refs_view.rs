@@ -1,0 +1,408 @@
+//! The refs a service may show and touch: `GIT_NAMESPACE` and `*.hideRefs`, as one view over a
+//! repository.
+//!
+//! Both are C git's (gitnamespaces(7), `transfer.hideRefs` in git-config(1)); both change only
+//! which refs exist and under which names, so they are implemented once here as a
+//! [`Repository`] wrapper instead of in every caller. The services see a repository whose
+//! `refs()` and `head()` are the namespace's, stripped of its prefix and without hidden refs,
+//! whose `update_refs` writes inside the namespace, and whose hooks get `GIT_NAMESPACE`.
+//!
+//! - **Namespace** `a/b` is the ref prefix `refs/namespaces/a/refs/namespaces/b/`; HEAD is
+//!   `<prefix>HEAD`. Refs outside it are invisible to upload-pack; receive-pack advertises their
+//!   tips as `.have` (C git's `show_ref_cb`), so a push into a fresh namespace of a shared
+//!   history sends only what is new.
+//! - **Hidden refs**: the `transfer.hideRefs` and `uploadpack.hideRefs` (or `receive.hideRefs`)
+//!   values in config order; the last pattern that matches wins. A pattern matches a ref that
+//!   equals it or starts with it followed by `/`; `!` negates; `^` matches the full name, before
+//!   the namespace is stripped (C git's `ref_is_hidden`).
+
+use std::borrow::Cow;
+
+use crate::backend::{
+    Error, Head, ObjectStream, Quarantine, RawEntry, Ref, RefUpdate, Repository, StoredPack,
+};
+use crate::gitconfig::GitConfig;
+use crate::hash::{HashKind, ObjectId};
+use crate::odb::{Kind, Object};
+
+/// A `GIT_NAMESPACE` value that is not a valid ref path.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("bad git namespace path \"{0}\"")]
+pub struct BadNamespace(pub String);
+
+/// A namespace as the ref prefix it stands for (empty: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespace {
+    raw: String,
+    prefix: String,
+}
+
+impl Namespace {
+    /// Parses a `GIT_NAMESPACE` value: each `/`-separated component `c` becomes
+    /// `refs/namespaces/c/` (empty components are skipped, as C git's `expand_namespace`); the
+    /// result must be a valid ref name, so `..`, `:` and the like are refused.
+    pub fn parse(raw: &str) -> Result<Namespace, BadNamespace> {
+        let mut prefix = String::new();
+        for c in raw.split('/').filter(|c| !c.is_empty()) {
+            prefix.push_str("refs/namespaces/");
+            prefix.push_str(c);
+            prefix.push('/');
+        }
+        if prefix.is_empty() {
+            return Ok(Namespace::default());
+        }
+        let check = prefix.trim_end_matches('/');
+        if crate::refs::name::RefName::new(check).is_err() {
+            return Err(BadNamespace(raw.chars().take(200).collect()));
+        }
+        Ok(Namespace {
+            raw: raw.to_string(),
+            prefix,
+        })
+    }
+
+    /// The ref prefix (`refs/namespaces/a/`), empty without a namespace.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `full` without the prefix, `None` when it lies outside the namespace (C git's
+    /// `strip_namespace`).
+    pub fn strip<'n>(&self, full: &'n str) -> Option<&'n str> {
+        full.strip_prefix(self.prefix.as_str())
+    }
+
+    /// The full name of `name` inside the namespace.
+    pub fn full<'n>(&self, name: &'n str) -> Cow<'n, str> {
+        if self.prefix.is_empty() {
+            Cow::Borrowed(name)
+        } else {
+            Cow::Owned(format!("{}{name}", self.prefix))
+        }
+    }
+}
+
+/// Which service's `hideRefs` apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// upload-pack: `transfer.hideRefs` and `uploadpack.hideRefs`.
+    Upload,
+    /// receive-pack: `transfer.hideRefs` and `receive.hideRefs`.
+    Receive,
+}
+
+/// The `hideRefs` patterns in effect, in config order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HideRules {
+    patterns: Vec<String>,
+}
+
+impl HideRules {
+    /// Reads `transfer.hideRefs` and the side's own key, interleaved in file order, with
+    /// trailing `/` dropped (C git's `parse_hide_refs_config`). Valueless keys are skipped.
+    pub fn from_config(config: &GitConfig, side: Side) -> HideRules {
+        let own = match side {
+            Side::Upload => "uploadpack.hiderefs",
+            Side::Receive => "receive.hiderefs",
+        };
+        let patterns = config
+            .entries_with_prefix("")
+            .filter(|(k, _)| *k == "transfer.hiderefs" || *k == own)
+            .filter_map(|(_, v)| v)
+            .map(|v| v.trim_end_matches('/').to_string())
+            .collect();
+        HideRules { patterns }
+    }
+
+    /// Rules from explicit patterns (tests).
+    pub fn new<S: Into<String>>(patterns: impl IntoIterator<Item = S>) -> HideRules {
+        HideRules {
+            patterns: patterns.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Whether the ref is hidden: `stripped` is its name inside the namespace (`None` when it
+    /// lies outside), `full` its full name. The last matching pattern decides.
+    pub fn is_hidden(&self, stripped: Option<&str>, full: &str) -> bool {
+        for pattern in self.patterns.iter().rev() {
+            let (neg, p) = match pattern.strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, pattern.as_str()),
+            };
+            let (subject, p) = match p.strip_prefix('^') {
+                Some(rest) => (Some(full), rest),
+                None => (stripped, p),
+            };
+            let hit = subject
+                .and_then(|s| s.strip_prefix(p))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            if hit {
+                return !neg;
+            }
+        }
+        false
+    }
+
+    /// Whether no pattern is set.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+}
+
+/// A repository seen through a namespace and hide rules (see the module docs).
+pub struct RefsView<'a> {
+    inner: &'a dyn Repository,
+    namespace: Namespace,
+    rules: HideRules,
+    side: Side,
+}
+
+impl<'a> RefsView<'a> {
+    /// The view of `inner` for `side`, reading its hide rules from `inner`'s config.
+    pub fn new(inner: &'a dyn Repository, namespace: Namespace, side: Side) -> RefsView<'a> {
+        let rules = HideRules::from_config(inner.config(), side);
+        RefsView {
+            inner,
+            namespace,
+            rules,
+            side,
+        }
+    }
+
+    /// Whether nothing is hidden or renamed (the view then passes straight through).
+    fn transparent(&self) -> bool {
+        self.namespace.prefix.is_empty() && self.rules.is_empty()
+    }
+
+    /// The inner refs inside the namespace, stripped, split into (visible, hidden). The
+    /// namespace's own `HEAD` is in neither.
+    fn split_refs(&self) -> Result<(Vec<Ref>, Vec<Ref>), Error> {
+        let mut visible = Vec::new();
+        let mut hidden = Vec::new();
+        for mut r in self.inner.refs()? {
+            let Some(stripped) = self.namespace.strip(&r.name) else {
+                continue;
+            };
+            if !stripped.starts_with("refs/") {
+                continue;
+            }
+            let is_hidden = self.rules.is_hidden(Some(stripped), &r.name);
+            r.name = stripped.to_string();
+            if let Some(t) = &r.symref_target {
+                if let Some(s) = self.namespace.strip(t) {
+                    r.symref_target = Some(s.to_string());
+                }
+            }
+            if is_hidden {
+                hidden.push(r)
+            } else {
+                visible.push(r)
+            }
+        }
+        Ok((visible, hidden))
+    }
+
+    /// HEAD inside the namespace: the inner ref `<prefix>HEAD`, its target stripped. For
+    /// receive-pack, which advertises no HEAD and asks only which branch is checked out, the
+    /// repository's own HEAD, unchanged: C git 2.47 compares the name the client sent with the
+    /// working tree's branch, so `main` pushed into any namespace counts as checked out.
+    fn namespaced_head(&self) -> Result<Head, Error> {
+        if self.namespace.prefix.is_empty() || self.side == Side::Receive {
+            return self.inner.head();
+        }
+        let name = self.namespace.full("HEAD");
+        let found = self.inner.refs()?.into_iter().find(|r| r.name == name);
+        Ok(match found {
+            None => Head {
+                symref_target: None,
+                id: None,
+            },
+            Some(r) => Head {
+                symref_target: r
+                    .symref_target
+                    .map(|t| self.namespace.strip(&t).map_or(t.clone(), str::to_string)),
+                id: Some(r.id),
+            },
+        })
+    }
+}
+
+impl Repository for RefsView<'_> {
+    fn hash_kind(&self) -> HashKind {
+        self.inner.hash_kind()
+    }
+    fn config(&self) -> &GitConfig {
+        self.inner.config()
+    }
+    fn is_bare(&self) -> bool {
+        self.inner.is_bare()
+    }
+
+    /// HEAD of the namespace; for upload-pack none at all when `HEAD` is hidden (C git checks
+    /// HEAD against the rules like any ref it advertises).
+    fn head(&self) -> Result<Head, Error> {
+        if self.transparent() {
+            return self.inner.head();
+        }
+        if self.side == Side::Upload
+            && self
+                .rules
+                .is_hidden(Some("HEAD"), &self.namespace.full("HEAD"))
+        {
+            return Ok(Head {
+                symref_target: None,
+                id: None,
+            });
+        }
+        self.namespaced_head()
+    }
+
+    fn refs(&self) -> Result<Vec<Ref>, Error> {
+        if self.transparent() {
+            return self.inner.refs();
+        }
+        Ok(self.split_refs()?.0)
+    }
+
+    fn ref_is_hidden(&self, name: &str) -> bool {
+        self.rules.is_hidden(Some(name), &self.namespace.full(name))
+    }
+
+    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        if self.rules.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hidden = self.split_refs()?.1;
+        Ok(hidden
+            .iter()
+            .flat_map(|r| [Some(r.id), r.peeled])
+            .flatten()
+            .collect())
+    }
+
+    /// Alternates' tips, and for receive-pack the tips of refs outside the namespace that no
+    /// `^` pattern hides: C git advertises both as `.have`.
+    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        let mut tips = self.inner.alternate_tips()?;
+        if self.side == Side::Receive && !self.namespace.prefix.is_empty() {
+            for r in self.inner.refs()? {
+                if self.namespace.strip(&r.name).is_none() && !self.rules.is_hidden(None, &r.name) {
+                    tips.push(r.id);
+                }
+            }
+        }
+        Ok(tips)
+    }
+
+    fn update_refs(
+        &self,
+        updates: &[RefUpdate],
+        atomic: bool,
+    ) -> Result<Vec<Result<(), String>>, Error> {
+        if self.namespace.prefix.is_empty() {
+            return self.inner.update_refs(updates, atomic);
+        }
+        let inside: Vec<RefUpdate> = updates
+            .iter()
+            .map(|u| RefUpdate {
+                name: self.namespace.full(&u.name).into_owned(),
+                ..u.clone()
+            })
+            .collect();
+        self.inner.update_refs(&inside, atomic)
+    }
+
+    /// Hooks see the names the client sent (stripped) and `GIT_NAMESPACE`, as under C git.
+    fn run_hook(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        stdin: &[u8],
+        output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<i32>, Error> {
+        if self.namespace.prefix.is_empty() {
+            return self.inner.run_hook(name, args, env, stdin, output);
+        }
+        let mut env = env.to_vec();
+        env.push(("GIT_NAMESPACE".into(), self.namespace.raw.clone()));
+        self.inner.run_hook(name, args, &env, stdin, output)
+    }
+
+    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
+        self.inner.object_header(id)
+    }
+    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.inner.read_object(id)
+    }
+    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
+        self.inner.contains(id)
+    }
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
+        self.inner.stream_object(id)
+    }
+    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        self.inner.raw_entry(id)
+    }
+    fn config_dir(&self) -> Option<&std::path::Path> {
+        self.inner.config_dir()
+    }
+    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+        self.inner.shallow_roots()
+    }
+    fn add_shallow_roots(&self, ids: &[ObjectId]) -> Result<(), Error> {
+        self.inner.add_shallow_roots(ids)
+    }
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
+        self.inner.commit_from_graph(id)
+    }
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        self.inner.bitmapped_pack()
+    }
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
+        self.inner.reuse_pack()
+    }
+    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
+        self.inner.begin_quarantine()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_nest_and_refuse_bad_names() {
+        assert_eq!(Namespace::parse("").unwrap().prefix(), "");
+        assert_eq!(
+            Namespace::parse("a").unwrap().prefix(),
+            "refs/namespaces/a/"
+        );
+        assert_eq!(
+            Namespace::parse("a//b").unwrap().prefix(),
+            "refs/namespaces/a/refs/namespaces/b/"
+        );
+        assert!(Namespace::parse("a/..").is_err());
+        assert!(Namespace::parse("a:b").is_err());
+        let ns = Namespace::parse("a").unwrap();
+        assert_eq!(
+            ns.strip("refs/namespaces/a/refs/heads/x"),
+            Some("refs/heads/x")
+        );
+        assert_eq!(ns.strip("refs/heads/x"), None);
+    }
+
+    #[test]
+    fn hide_rules_as_ref_is_hidden() {
+        let r = HideRules::new(["refs/hidden", "!refs/hidden/shown", "^refs/namespaces/b"]);
+        let hidden = |s: Option<&str>, f: &str| r.is_hidden(s, f);
+        assert!(hidden(Some("refs/hidden"), "refs/hidden"));
+        assert!(hidden(Some("refs/hidden/x"), "refs/hidden/x"));
+        assert!(!hidden(Some("refs/hiddenx"), "refs/hiddenx"));
+        assert!(!hidden(Some("refs/hidden/shown/y"), "refs/hidden/shown/y"));
+        assert!(hidden(None, "refs/namespaces/b/refs/heads/m"));
+        assert!(!hidden(None, "refs/namespaces/bb/refs/heads/m"));
+        // A non-`^` pattern never matches a ref outside the namespace.
+        assert!(!HideRules::new(["refs"]).is_hidden(None, "refs/heads/m"));
+    }
+}
