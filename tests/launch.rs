@@ -118,7 +118,7 @@ fn start_sshd(dir: &Path, root: &Path) -> Option<Ssh> {
     let access = dir.join("access.conf");
     std::fs::write(
         &access,
-        "repo proj empty\n    R = bob alice\n    RW = alice\n    RW+ refs/heads/sandbox/* = alice\n",
+        "repo proj empty shallow rt\n    R = bob alice\n    RW = alice\n    RW+ refs/heads/sandbox/* = alice\n",
     )
     .unwrap();
     let log = dir.join("sluice.log");
@@ -641,4 +641,129 @@ fn access_hook_refuses_with_its_message() {
          upload-pack proj.git mode=shell user=carol\n\
          upload-pack secret.git mode=shell user=carol\n"
     );
+}
+
+/// A shallow mirror and a reftable repository under `root`: served and refused alike in every
+/// launch mode. See: #14
+fn format_repos(root: &Path) {
+    let url = format!("file://{}", root.join("proj.git").display());
+    let shallow = root.join("shallow.git");
+    git_ok(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "--no-local",
+            "--depth",
+            "1",
+            &url,
+            shallow.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(shallow.join("git-daemon-export-ok"), "").unwrap();
+    let rt = root.join("rt.git");
+    git_ok(
+        root,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--ref-format=reftable",
+            rt.to_str().unwrap(),
+        ],
+    );
+    git_ok(
+        root,
+        &[
+            "--git-dir",
+            rt.to_str().unwrap(),
+            "fetch",
+            "-q",
+            &url,
+            "refs/heads/*:refs/heads/*",
+        ],
+    );
+    std::fs::write(rt.join("git-daemon-export-ok"), "").unwrap();
+}
+
+/// Clones `url` (with `env`) and checks: the shallow mirror comes out shallow where it is, the
+/// reftable repository is refused with one clear line.
+fn check_formats(
+    dir: &Path,
+    root: &Path,
+    url_of: &dyn Fn(&str) -> String,
+    env: &[(&str, String)],
+    tag: &str,
+) {
+    for v in ["0", "2"] {
+        let dst = dir.join(format!("{tag}-shallow-{v}"));
+        let mut c = git_cmd(dir);
+        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let out = c
+            .args([
+                "-c",
+                &format!("protocol.version={v}"),
+                "-c",
+                "protocol.ext.allow=always",
+                "clone",
+                "-q",
+            ])
+            .arg(url_of("shallow.git"))
+            .arg(&dst)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tag} v{v}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(dst.join(".git/shallow")).unwrap(),
+            std::fs::read_to_string(root.join("shallow.git/shallow")).unwrap(),
+            "{tag} v{v}"
+        );
+        fsck(&dst);
+        let mut c = git_cmd(dir);
+        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let out = c
+            .args([
+                "-c",
+                &format!("protocol.version={v}"),
+                "-c",
+                "protocol.ext.allow=always",
+                "clone",
+                "-q",
+            ])
+            .arg(url_of("rt.git"))
+            .arg(dir.join(format!("{tag}-rt-{v}")))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{tag} v{v}: reftable served: {err}");
+        assert!(
+            err.contains("extensions.refStorage = reftable"),
+            "{tag} v{v}: {err}"
+        );
+    }
+}
+
+#[test]
+fn formats_through_ssh_and_inetd() {
+    let dir = scratch();
+    let root = server_root(dir.path());
+    format_repos(&root);
+    let inetd = |name: &str| {
+        format!(
+            "ext::{} inetd --base-path {} %G/{name}",
+            sluice(),
+            root.display()
+        )
+    };
+    check_formats(dir.path(), &root, &inetd, &[], "inetd");
+    let Some(ssh) = start_sshd(dir.path(), &root) else {
+        return;
+    };
+    let env = [("GIT_SSH_COMMAND", ssh.command("bob"))];
+    check_formats(dir.path(), &root, &|name| ssh.url(name), &env, "ssh");
 }
