@@ -23,6 +23,7 @@ sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
        sluice shell -c COMMAND
        sluice inetd [--base-path ROOT] [--interpolated-path TEMPLATE] [--export-all]
                     [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE] [--access-hook PATH]
+       sluice http-backend [--access FILE] [--access-hook PATH] [--timeout SECS]   (a CGI)
        sluice init [--bare] [--initial-branch NAME] DIR
        sluice write-commit-graph DIR | sluice repack DIR
        (all: [--log-file FILE] [--log-level LEVEL])"
@@ -95,6 +96,9 @@ pub enum Command {
     Shell(ShellArgs),
     /// Serve one git:// connection on stdin/stdout (inetd, xinetd, systemd sockets).
     Inetd(InetdArgs),
+    /// Serve one smart- or dumb-HTTP request as a CGI program (replaces git http-backend):
+    /// GIT_PROJECT_ROOT + PATH_INFO name the repository, REMOTE_USER is the user.
+    HttpBackend(HttpBackendArgs),
     /// Create a repository that C git accepts.
     Init(InitArgs),
     /// Write DIR's commit-graph (objects/info/commit-graph), which speeds up every clone and fetch.
@@ -203,6 +207,23 @@ pub struct InetdArgs {
     /// PATH HOST CANONICAL-HOST IP PORT, env SLUICE_MODE and SLUICE_USER; nonzero exit refuses.
     #[arg(long, value_name = "PATH")]
     pub access_hook: Option<PathBuf>,
+}
+
+/// `sluice http-backend`.
+#[derive(Debug, Args)]
+pub struct HttpBackendArgs {
+    /// Access policy file (see sluice(1), ACCESS FILE); users are REMOTE_USER, `anonymous`
+    /// without one. Also SLUICE_ACCESS (a CGI gets no arguments).
+    #[arg(long, value_name = "FILE", env = "SLUICE_ACCESS")]
+    pub access: Option<PathBuf>,
+    /// Executable run before each request (as git daemon's --access-hook): arguments SERVICE
+    /// PATH HOST CANONICAL-HOST IP PORT, env SLUICE_MODE=http and SLUICE_USER; nonzero exit
+    /// refuses (403). Also SLUICE_ACCESS_HOOK.
+    #[arg(long, value_name = "PATH", env = "SLUICE_ACCESS_HOOK")]
+    pub access_hook: Option<PathBuf>,
+    /// End the request when the client is silent for SECS seconds. Also SLUICE_TIMEOUT.
+    #[arg(long, value_name = "SECS", env = "SLUICE_TIMEOUT")]
+    pub timeout: Option<u64>,
 }
 
 /// `sluice init`.

@@ -4,12 +4,14 @@
 //! - [`direct`]: `sluice upload-pack DIR`, `ext::`, `--upload-pack=`, smart-HTTP helpers;
 //! - [`ssh`]: sshd `ForceCommand` / authorized_keys `command=`, from `SSH_ORIGINAL_COMMAND`;
 //! - [`shell`]: a git-shell compatible login shell (`sluice shell -c CMD`);
-//! - [`inetd`]: the git:// daemon protocol on stdin/stdout.
+//! - [`inetd`]: the git:// daemon protocol on stdin/stdout;
+//! - [`http`]: `sluice http-backend`, a CGI under a web server (git http-backend's contract).
 
 pub mod access_hook;
 pub mod command;
 pub mod daemon_request;
 pub mod direct;
+pub mod http;
 pub mod inetd;
 pub mod resolve;
 pub mod shell;
@@ -20,7 +22,7 @@ pub mod watchdog;
 use std::io::{BufWriter, Read, Write};
 use std::time::Duration;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Repository};
 use crate::config::Limits;
 use crate::protocol::Version;
 use crate::service::{receive_pack, upload_pack, Service};
@@ -97,7 +99,36 @@ pub fn serve_with<R: Read, W: Write>(
     output: W,
     activity: &Activity,
 ) -> Result<(), Error> {
-    let result = serve_inner(req, backend, input, output, activity);
+    logged(req, activity, || {
+        let repo = backend.open(&req.location).map_err(|source| Error::Open {
+            location: req.location.clone(),
+            source,
+        })?;
+        serve_inner(req, repo.as_ref(), input, output, activity)
+    })
+}
+
+/// [`serve`] for a repository the launcher opened already (the HTTP mode reads its config to
+/// decide whether the service is enabled before answering anything).
+pub fn serve_opened<R: Read, W: Write>(
+    req: &Request,
+    repo: &dyn Repository,
+    input: R,
+    output: W,
+) -> Result<(), Error> {
+    let activity = Activity::new();
+    logged(req, &activity, || {
+        serve_inner(req, repo, input, output, &activity)
+    })
+}
+
+/// Runs `f` and writes the request's log line.
+fn logged(
+    req: &Request,
+    activity: &Activity,
+    f: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    let result = f();
     let (bytes_in, bytes_out) = activity.bytes();
     tracing::info!(
         mode = req.mode,
@@ -120,15 +151,11 @@ pub fn serve_with<R: Read, W: Write>(
 
 fn serve_inner<R: Read, W: Write>(
     req: &Request,
-    backend: &dyn Backend,
+    repo: &dyn Repository,
     input: R,
     output: W,
     activity: &Activity,
 ) -> Result<(), Error> {
-    let repo = backend.open(&req.location).map_err(|source| Error::Open {
-        location: req.location.clone(),
-        source,
-    })?;
     activity.set_limit(req.timeout);
     activity.set_deadline(req.limits.max_duration);
     let input = Touching::reader(input, activity.clone());
@@ -144,7 +171,7 @@ fn serve_inner<R: Read, W: Write>(
                 advertise_refs: req.advertise_refs,
                 limits: req.limits.clone(),
             };
-            upload_pack::serve(repo.as_ref(), &opts, input, &mut output).map_err(Error::from)
+            upload_pack::serve(repo, &opts, input, &mut output).map_err(Error::from)
         }
         Service::ReceivePack => {
             // receive-pack has no v2: a client asking for it gets v0 (v1 stays v1).
@@ -160,7 +187,7 @@ fn serve_inner<R: Read, W: Write>(
                 limits: req.limits.clone(),
                 authorize: req.authorize.clone(),
             };
-            receive_pack::serve(repo.as_ref(), &opts, input, &mut output).map_err(Error::from)
+            receive_pack::serve(repo, &opts, input, &mut output).map_err(Error::from)
         }
     };
     let _ = output.flush();
