@@ -725,3 +725,298 @@ fn apache_mod_cgi() {
     }
     compare(Web::Apache, start_apache);
 }
+
+/// Runs a CGI `program` (sluice's link or git's) once with `env` and `body`; returns the status
+/// (200 when the header block has no `Status:` line) and the body after the headers.
+fn cgi(program: &Path, env: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    let mut c = Command::new(program);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let body = body.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    let split = out
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.stdout.len());
+    let head = String::from_utf8_lossy(&out.stdout[..split]).into_owned();
+    let status = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Status: "))
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(if head.is_empty() { 0 } else { 200 });
+    (
+        status,
+        out.stdout.get(split + 4..).unwrap_or_default().to_vec(),
+    )
+}
+
+/// The CGI contract without a web server in between: what no web server lets through (a `..`
+/// in PATH_INFO, a body shorter than CONTENT_LENGTH) and the policy switches, against both
+/// backends.
+#[test]
+fn cgi_contract() {
+    let dir = scratch();
+    let root = site_root(dir.path());
+    let repo = root.join("r.git");
+    git_ok(&root, &["init", "-q", "--bare", "hidden.git"]);
+    let root_s = root.display().to_string();
+    let sluice_cgi = cgi_program(dir.path(), Backend::Sluice);
+    let base = |path: &'static str, method: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("GIT_PROJECT_ROOT", root_s.clone()),
+            ("PATH_INFO", path.to_string()),
+            ("REQUEST_METHOD", method.to_string()),
+            ("SERVER_PROTOCOL", "HTTP/1.1".to_string()),
+        ]
+    };
+    let up = "application/x-git-upload-pack-request";
+    let rp = "application/x-git-receive-pack-request";
+    let cut = truncated_push_body(&repo);
+    let want = format!(
+        "0032want {}\n00000009done\n",
+        g_ok(&repo, &["rev-parse", "HEAD"]).trim()
+    );
+    type Case = (&'static str, u16, Vec<(&'static str, String)>, Vec<u8>);
+    let with = |mut v: Vec<(&'static str, String)>, extra: &[(&'static str, &str)]| {
+        v.extend(extra.iter().map(|(k, x)| (*k, x.to_string())));
+        v
+    };
+    let export = ("GIT_HTTP_EXPORT_ALL", "1");
+    let adv = ("QUERY_STRING", "service=git-upload-pack");
+    let cases: Vec<Case> = vec![
+        (
+            "v0 advertisement",
+            200,
+            with(base("/r.git/info/refs", "GET"), &[export, adv]),
+            vec![],
+        ),
+        (
+            "v2 advertisement",
+            200,
+            with(
+                base("/r.git/info/refs", "GET"),
+                &[export, adv, ("HTTP_GIT_PROTOCOL", "version=2")],
+            ),
+            vec![],
+        ),
+        (
+            "HEAD method",
+            200,
+            with(base("/r.git/info/refs", "HEAD"), &[export, adv]),
+            vec![],
+        ),
+        (
+            "fetch, chunked (no length)",
+            200,
+            with(
+                base("/r.git/git-upload-pack", "POST"),
+                &[export, ("CONTENT_TYPE", up)],
+            ),
+            want.clone().into_bytes(),
+        ),
+        (
+            "dumb HEAD",
+            200,
+            with(base("/r.git/HEAD", "GET"), &[export]),
+            vec![],
+        ),
+        (
+            ".. in PATH_INFO",
+            400,
+            with(base("/../r.git/HEAD", "GET"), &[export]),
+            vec![],
+        ),
+        (
+            ".. inside PATH_INFO",
+            400,
+            with(base("/r.git/../r.git/HEAD", "GET"), &[export]),
+            vec![],
+        ),
+        (
+            "not exported",
+            404,
+            base("/hidden.git/info/refs", "GET"),
+            vec![],
+        ),
+        (
+            "no PATH_INFO",
+            404,
+            with(base("", "GET"), &[export]),
+            vec![],
+        ),
+        (
+            "no REQUEST_METHOD",
+            500,
+            vec![
+                ("GIT_PROJECT_ROOT", root_s.clone()),
+                ("PATH_INFO", "/r.git/HEAD".into()),
+                export_pair(export),
+            ],
+            vec![],
+        ),
+        (
+            "wrong method, HTTP/1.0",
+            400,
+            with(
+                base("/r.git/HEAD", "POST"),
+                &[export, ("SERVER_PROTOCOL", "HTTP/1.0")],
+            ),
+            vec![],
+        ),
+        (
+            "body shorter than length",
+            400,
+            with(
+                base("/r.git/git-upload-pack", "POST"),
+                &[export, ("CONTENT_TYPE", up), ("CONTENT_LENGTH", "500")],
+            ),
+            want.as_bytes()[..50].to_vec(),
+        ),
+        (
+            "length over max buffer",
+            413,
+            with(
+                base("/r.git/git-upload-pack", "POST"),
+                &[
+                    export,
+                    ("CONTENT_TYPE", up),
+                    ("CONTENT_LENGTH", "2000000"),
+                    ("GIT_HTTP_MAX_REQUEST_BUFFER", "1m"),
+                ],
+            ),
+            vec![],
+        ),
+        (
+            "push, no REMOTE_USER",
+            403,
+            with(
+                base("/r.git/git-receive-pack", "POST"),
+                &[export, ("CONTENT_TYPE", rp)],
+            ),
+            cut.clone(),
+        ),
+        (
+            "push, truncated pack",
+            200,
+            with(
+                base("/r.git/git-receive-pack", "POST"),
+                &[export, ("CONTENT_TYPE", rp), ("REMOTE_USER", "alice")],
+            ),
+            cut.clone(),
+        ),
+    ];
+    let before = served_refs_of(&repo);
+    println!("\nCGI: case | git http-backend | sluice http-backend");
+    for (name, expected, env, body) in &cases {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (theirs, their_body) = cgi(Path::new(GIT_BACKEND), &env, body);
+        let (ours, our_body) = cgi(&sluice_cgi, &env, body);
+        println!("CGI: {name:28} | {theirs:16} | {ours}");
+        assert_eq!(ours, *expected, "{name}");
+        // Where both succeed, the bodies start the same way (the `# service=` preamble, or
+        // none for v2, or the same pkt-line); a cut-off pack is reported in the push report.
+        if name.contains("truncated pack") {
+            let text = String::from_utf8_lossy(&our_body);
+            assert!(
+                text.contains("unpack ") && !text.contains("unpack ok"),
+                "{text}"
+            );
+        } else if theirs == 200 && ours == 200 {
+            assert_eq!(our_body.get(..4), their_body.get(..4), "{name}");
+        }
+    }
+    assert_eq!(served_refs_of(&repo), before, "refs changed");
+    // Policy switches in the repository's config.
+    let policy = |key: &str,
+                  value: &str,
+                  path: &'static str,
+                  method: &'static str,
+                  extra: &[(&'static str, &str)],
+                  body: &[u8]| {
+        g_ok(&repo, &["config", key, value]);
+        let env = with(base(path, method), &[&[export][..], extra].concat());
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = (
+            cgi(Path::new(GIT_BACKEND), &env, body).0,
+            cgi(&sluice_cgi, &env, body).0,
+        );
+        g_ok(&repo, &["config", "--unset", key]);
+        r
+    };
+    let rows = [
+        (
+            "http.uploadpack=false",
+            policy(
+                "http.uploadpack",
+                "false",
+                "/r.git/info/refs",
+                "GET",
+                &[adv],
+                b"",
+            ),
+        ),
+        (
+            "http.getanyfile=false",
+            policy("http.getanyfile", "false", "/r.git/HEAD", "GET", &[], b""),
+        ),
+        (
+            "http.receivepack=true, anonymous",
+            policy(
+                "http.receivepack",
+                "true",
+                "/r.git/info/refs",
+                "GET",
+                &[("QUERY_STRING", "service=git-receive-pack")],
+                b"",
+            ),
+        ),
+    ];
+    for (name, (theirs, ours)) in rows {
+        println!("CGI: {name:28} | {theirs:16} | {ours}");
+        assert_eq!(theirs, ours, "{name}");
+    }
+    // The access file: bob may read but not push, through REMOTE_USER.
+    let access = dir.path().join("access.conf");
+    std::fs::write(
+        &access,
+        "repo r.git\n    R = @all anonymous\n    RW = alice\n",
+    )
+    .unwrap();
+    let access_s = access.display().to_string();
+    let ask = |user: &str, svc: &str| {
+        let q = format!("service={svc}");
+        let env = with(
+            base("/r.git/info/refs", "GET"),
+            &[
+                export,
+                ("QUERY_STRING", &q),
+                ("REMOTE_USER", user),
+                ("SLUICE_ACCESS", &access_s),
+            ],
+        );
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        cgi(&sluice_cgi, &env, b"").0
+    };
+    assert_eq!(ask("bob", "git-upload-pack"), 200);
+    assert_eq!(ask("bob", "git-receive-pack"), 403);
+    assert_eq!(ask("alice", "git-receive-pack"), 200);
+}
+
+fn export_pair(p: (&'static str, &'static str)) -> (&'static str, String) {
+    (p.0, p.1.to_string())
+}
+
+fn served_refs_of(repo: &Path) -> String {
+    g_ok(repo, &["for-each-ref", "--format=%(objectname) %(refname)"])
+}
