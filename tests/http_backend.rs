@@ -1011,6 +1011,40 @@ fn cgi_contract() {
     assert_eq!(ask("bob", "git-upload-pack"), 200);
     assert_eq!(ask("bob", "git-receive-pack"), 403);
     assert_eq!(ask("alice", "git-receive-pack"), 200);
+    // The access hook, as in the ssh mode: it sees the mode and REMOTE_USER, and refuses carol.
+    let hook = dir.path().join("hook.sh");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n[ \"$SLUICE_MODE\" = http ] && [ \"$SLUICE_USER\" != carol ] && exit 0\necho no carol; exit 1\n",
+    )
+    .unwrap();
+    let ok = Command::new("chmod")
+        .arg("+x")
+        .arg(&hook)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let hook_s = hook.display().to_string();
+    let hooked = |user: &str| {
+        let env = with(
+            base("/r.git/info/refs", "GET"),
+            &[
+                export,
+                adv,
+                ("REMOTE_USER", user),
+                ("SLUICE_ACCESS_HOOK", &hook_s),
+            ],
+        );
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        cgi(&sluice_cgi, &env, b"")
+    };
+    assert_eq!(hooked("alice").0, 200);
+    let (status, body) = hooked("carol");
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).trim()),
+        (403, "no carol")
+    );
 }
 
 fn export_pair(p: (&'static str, &'static str)) -> (&'static str, String) {
