@@ -449,6 +449,25 @@ fn git_client_cases(site: &Site) {
     assert!(dumb_refs.contains(" big\n"), "{dumb_refs}");
     // libgit2 (pygit2) as a second client: clone, then push with credentials.
     pygit2_case(site, &dir);
+    if site.backend == Backend::Sluice {
+        // Sluice's log shows that the large push came without a length (chunked) and that
+        // the fetch with many haves came gzipped, with the authenticated user.
+        let log = std::fs::read_to_string(site.dir.join("sluice.log")).unwrap();
+        let line = |service: &str, pred: &dyn Fn(&str) -> bool| {
+            log.lines()
+                .any(|l| l.contains(service) && l.contains("outcome=\"ok\"") && pred(l))
+        };
+        assert!(
+            line("git-receive-pack", &|l| l.contains("method=\"POST\"")
+                && l.contains("length=\"none\"")
+                && l.contains("user=alice")),
+            "no chunked push in the log:\n{log}"
+        );
+        assert!(
+            line("git-upload-pack", &|l| l.contains("encoding=\"gzip\"")),
+            "no gzip fetch in the log:\n{log}"
+        );
+    }
 }
 
 const PYGIT2: &str = r#"

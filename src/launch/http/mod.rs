@@ -89,14 +89,24 @@ struct Prepared {
 pub fn run<R: Read + 'static, W: Write>(
     cfg: &HttpConfig,
     env: &cgi::CgiEnv,
-    input: R,
+    mut input: R,
     mut output: W,
 ) -> Result<(), Error> {
     let user = env.remote_user.clone().unwrap_or_default();
     let addr = env.remote_addr.clone().unwrap_or_default();
-    let span = tracing::info_span!("http", user = %user, addr = %addr);
+    // How the body came (for operators chasing a proxy that re-encodes or buffers bodies).
+    let length = env.content_length.as_deref().filter(|l| !l.is_empty());
+    let span = tracing::info_span!(
+        "http",
+        method = env.method.as_deref().unwrap_or("-"),
+        user = %user,
+        addr = %addr,
+        length = length.unwrap_or("none"),
+        encoding = env.content_encoding.as_deref().unwrap_or("none"),
+    );
     let _entered = span.enter();
-    let refused = |r: Reject, output: &mut W| -> Result<(), Error> {
+    let refused = |r: Reject, output: &mut W, input: &mut R| -> Result<(), Error> {
+        drain_small_body(env, input);
         tracing::warn!(
             mode = "http",
             method = env.method.as_deref().unwrap_or("-"),
@@ -111,11 +121,11 @@ pub fn run<R: Read + 'static, W: Write>(
     };
     let req = match cgi::parse(env) {
         Ok(r) => r,
-        Err(r) => return refused(r, &mut output),
+        Err(r) => return refused(r, &mut output, &mut input),
     };
     let prepared = match prepare(cfg, &req) {
         Ok(p) => p,
-        Err(r) => return refused(r, &mut output),
+        Err(r) => return refused(r, &mut output, &mut input),
     };
     match &prepared.service {
         None => serve_dumb(&prepared, &req, output),
@@ -135,6 +145,27 @@ pub fn run<R: Read + 'static, W: Write>(
             serve_smart(&request, &prepared, &req, input, output)
         }
     }
+}
+
+/// The most of a refused request's body read (and dropped) before answering.
+const DRAIN_LIMIT: u64 = 64 << 10;
+
+/// Reads and drops a small request body before a refusal: a CGI that exits while the web server
+/// is still writing the body can make it answer 502 instead of our status (fcgiwrap does). A
+/// body declared larger than [`DRAIN_LIMIT`] is left unread (that is the point of a 413).
+fn drain_small_body<R: Read>(env: &cgi::CgiEnv, input: &mut R) {
+    if env.method.as_deref() != Some("POST") {
+        return;
+    }
+    let declared = env
+        .content_length
+        .as_deref()
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return;
+    }
+    let limit = declared.unwrap_or(DRAIN_LIMIT);
+    let _ = std::io::copy(&mut input.take(limit), &mut std::io::sink());
 }
 
 /// Finds, opens and checks the repository, then applies the route's policy.
@@ -346,14 +377,16 @@ fn serve_smart<R: Read + 'static, W: Write>(
         output,
         smart_head(request.service, advertise, request.version),
     );
-    let input: body::Body = if advertise {
+    let mut input: body::Body = if advertise {
         Box::new(std::io::empty())
     } else {
         body::reader(input, &req.body, p.body_limit)
     };
-    match super::serve_opened(request, &p.repo, input, &mut out) {
+    match super::serve_opened(request, &p.repo, &mut input, &mut out) {
         Ok(()) => Ok(out.finish()?),
         Err(e) => {
+            // As for a refusal: let the web server finish writing a small body first.
+            let _ = std::io::copy(&mut input.take(DRAIN_LIMIT), &mut std::io::sink());
             let reject = match body::BodyError::find(&e) {
                 Some(b @ body::BodyError::TooLarge { .. }) => {
                     Reject::new(Status::PayloadTooLarge, b.to_string())
