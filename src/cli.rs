@@ -52,32 +52,43 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Limits on what one request may make the server do.
+/// Limits on what one request may make the server do. Each can also come from the environment
+/// (`SLUICE_MAX_WANTS`, ...): a CGI under a web server gets no arguments.
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Most `want` lines per request.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_WANTS")]
     pub max_wants: Option<usize>,
     /// Most `have` lines per request.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_HAVES")]
     pub max_haves: Option<usize>,
     /// Most negotiation rounds per request.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_ROUNDS")]
     pub max_rounds: Option<usize>,
     /// Largest pack a push may send, in bytes (receive.maxInputSize also applies).
-    #[arg(long, global = true, value_name = "BYTES")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        env = "SLUICE_MAX_PACK_BYTES"
+    )]
     pub max_pack_bytes: Option<u64>,
     /// Largest single object, inflated, in bytes.
-    #[arg(long, global = true, value_name = "BYTES")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        env = "SLUICE_MAX_OBJECT_BYTES"
+    )]
     pub max_object_bytes: Option<u64>,
     /// Deepest delta chain accepted in a push.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_DELTA_DEPTH")]
     pub max_delta_depth: Option<u32>,
     /// Most ref updates per push.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_REF_UPDATES")]
     pub max_ref_updates: Option<usize>,
     /// End any request that runs longer than SECS seconds in total.
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS", env = "SLUICE_MAX_DURATION")]
     pub max_duration: Option<u64>,
 }
 

@@ -917,6 +917,22 @@ fn cgi_contract() {
             vec![],
         ),
         (
+            "push over SLUICE_MAX_PACK_BYTES",
+            413,
+            with(
+                base("/r.git/git-receive-pack", "POST"),
+                &[
+                    export,
+                    ("CONTENT_TYPE", rp),
+                    ("REMOTE_USER", "alice"),
+                    ("CONTENT_LENGTH", "5000000"),
+                    ("SLUICE_MAX_PACK_BYTES", "1000"),
+                ],
+            ),
+            // The whole declared body (git's backend loops forever on a short one).
+            vec![0; 5_000_000],
+        ),
+        (
             "push, no REMOTE_USER",
             403,
             with(
