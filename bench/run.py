@@ -7,7 +7,7 @@ Usage: bench/run.py [--repo PATH] [--commits N] [--runs K] [--sluice PATH] [--ca
 Without --repo a deterministic repository is generated (tests/fixtures/gen_history.sh plus
 binary blobs and tags). Not part of the test suite: timings vary, ratios are what to read.
 """
-import argparse, csv, os, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, csv, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -43,6 +43,78 @@ def generate(path, commits):
     for f in os.listdir(os.path.join(path, "objects/pack")):
         if f.endswith(".bitmap"):
             os.remove(os.path.join(path, "objects/pack", f))
+
+
+class HttpSite:
+    """nginx + fcgiwrap configured from contrib/http/nginx-sluice.conf (as the README recommends),
+    serving / with one backend under bench/timed: `sluice http-backend` or `git http-backend`.
+    Started on first use, stopped at exit."""
+    PASSWORD = "bench"
+
+    def __init__(self, server, sluice, tmp):
+        for prog in ("/usr/sbin/nginx", "/usr/sbin/fcgiwrap"):
+            if not os.path.exists(prog):
+                sys.exit(f"{prog} missing: the http-* cases need nginx and fcgiwrap")
+        self.dir = os.path.join(tmp, f"http-{server}")
+        os.makedirs(self.dir, exist_ok=True)
+        self.cgi = os.path.join(self.dir, "cgi")
+        self.cmd = f"{sluice} http-backend" if server == "sluice" else "/usr/lib/git-core/git-http-backend"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        sock = os.path.join(self.dir, "fcgi.sock")
+        with open(os.path.join(self.dir, "htpasswd"), "w") as f:
+            f.write(f"alice:{{PLAIN}}{self.PASSWORD}\n")
+        self.set_out(os.devnull)
+        with open(os.path.join(TOP, "contrib/http/nginx-sluice.conf")) as f:
+            site = f.read()
+        for k, v in {"LISTEN": f"127.0.0.1:{self.port}", "SLUICE_CGI": self.cgi, "PROJECT_ROOT": "/",
+                     "HTPASSWD": os.path.join(self.dir, "htpasswd"), "FCGIWRAP": sock,
+                     "LOG_FILE": os.path.join(self.dir, "sluice.log")}.items():
+            site = site.replace(f"@{k}@", v)
+        d = self.dir
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(f"worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\n"
+                    f"events {{ worker_connections 64; }}\nhttp {{\n access_log off;\n"
+                    f" client_body_temp_path {d}/body;\n fastcgi_temp_path {d}/fcgi;\n"
+                    f" proxy_temp_path {d}/proxy;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n"
+                    f"{site}\n}}\n")
+        self.procs = [subprocess.Popen(["/usr/sbin/fcgiwrap", "-s", f"unix:{sock}"], start_new_session=True)]
+        while not os.path.exists(sock):
+            time.sleep(0.02)
+        user = "user root; " if os.geteuid() == 0 else ""
+        self.procs.append(subprocess.Popen(["/usr/sbin/nginx", "-p", d, "-c", f"{d}/nginx.conf",
+                                            "-g", f"daemon off; {user}"], start_new_session=True))
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port)).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+
+    def set_out(self, out_file):
+        """Points the CGI wrapper's measurements at out_file."""
+        with open(self.cgi, "w") as f:
+            f.write(f"#!/bin/sh\nBENCH_OUT={out_file} exec {TIMED} {self.cmd}\n")
+        os.chmod(self.cgi, 0o755)
+
+    def url(self, path, auth=False):
+        cred = f"alice:{self.PASSWORD}@" if auth else ""
+        return f"http://{cred}127.0.0.1:{self.port}/git{path}"
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+            p.wait()
+
+
+HTTP_SITES = {}
+
+
+def http_site(server, sluice, tmp):
+    if server not in HTTP_SITES:
+        HTTP_SITES[server] = HttpSite(server, sluice, tmp)
+    return HTTP_SITES[server]
 
 
 def serve_cmd(server, sluice, service, git_config=""):
@@ -96,6 +168,16 @@ def run_case(case, server, sluice, repo, tmp, out_file):
         base = os.path.join(tmp, "push-base.git")
         shutil.copytree(base, dst, symlinks=True)
         sh(["git", "push", "-q", rp, f"file://{dst}", "refs/heads/ten:refs/heads/main"], cwd=os.path.join(tmp, "push-work"), env=env)
+    elif case in ("http-clone", "http-push"):
+        # Through nginx + fcgiwrap: one CGI process per request, as deployed.
+        site = http_site(server, sluice, tmp)
+        site.set_out(out_file)
+        if case == "http-clone":
+            sh(["git", "clone", "-q", "--bare", site.url(repo), dst])
+        else:
+            shutil.copytree(os.path.join(tmp, "push-base.git"), dst, symlinks=True)
+            sh(["git", "push", "-q", site.url(dst, auth=True), "refs/heads/ten:refs/heads/main"],
+               cwd=os.path.join(tmp, "push-work"))
     else:
         sys.exit(f"unknown case {case}")
 
@@ -192,7 +274,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-100,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-100,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync,http-clone,http-push")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):
@@ -261,6 +343,8 @@ def main():
             cells.append(f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})")
         print(f"{case:<15}" + "".join(f"{c:>20}" for c in cells))
     print(f"\nCSV: {a.csv}")
+    for site in HTTP_SITES.values():
+        site.stop()
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -8,7 +8,7 @@ c=$top/fuzz/corpus
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 bash "$top/tests/fixtures/branches.sh" "$tmp/src.git"
-mkdir -p "$c"/{pktline,v0_lines,v2_request,daemon_request,ssh_command,ref_name,pack_stream,delta_apply,objects,idx,upload_pack,receive_commands,config_files}
+mkdir -p "$c"/{pktline,v0_lines,v2_request,daemon_request,ssh_command,cgi_request,ref_name,pack_stream,delta_apply,objects,idx,upload_pack,receive_commands,config_files}
 # Capture what git clients send to upload-pack and receive-pack.
 cat > "$tmp/tee-up" <<WRAP
 #!/bin/sh
@@ -52,6 +52,9 @@ done
 printf 'want 0123456789012345678901234567890123456789 multi_ack side-band-64k\nhave 0123456789012345678901234567890123456789\ndone\ndeepen 3\nfilter blob:limit=1k\n' > "$c/v0_lines/seed"
 printf 'git-upload-pack /r.git\0host=example.com:9418\0\0version=2\0' > "$c/daemon_request/seed"
 printf "git-upload-pack 'it'\\\\''s.git'" > "$c/ssh_command/seed"
+printf 'GET\n/r.git/info/refs\nservice=git-upload-pack\n\n\n\nversion=2\n\n' > "$c/cgi_request/info-refs"
+printf 'POST\n/a/b.git/git-receive-pack\n\napplication/x-git-receive-pack-request\n12\n\n\nalice\n0000PACK' > "$c/cgi_request/push-length"
+printf 'GET\n/../r.git/HEAD\n%%zz&service\n\n-1\nx-gzip\n\n\n' > "$c/cgi_request/dotdot"
 printf 'refs/heads/feature/x' > "$c/ref_name/seed"
 printf '\003abc\003\003\221\000\003\001x' > "$c/delta_apply/seed"
 printf '0000000000000000000000000000000000000000 1111111111111111111111111111111111111111 refs/heads/a\0report-status\n' > "$c/receive_commands/seed"

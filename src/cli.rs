@@ -26,6 +26,7 @@ sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
        sluice shell -c COMMAND
        sluice inetd [--base-path ROOT] [--interpolated-path TEMPLATE] [--export-all]
                     [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE] [--access-hook PATH]
+       sluice http-backend [--access FILE] [--access-hook PATH] [--timeout SECS]   (a CGI)
        sluice init [--bare] [--initial-branch NAME] DIR
        sluice write-commit-graph DIR | sluice repack DIR
        sluice --version [--verbose] | sluice completions bash|zsh|fish
@@ -84,32 +85,43 @@ pub enum LogFormat {
     Json,
 }
 
-/// Limits on what one request may make the server do.
+/// Limits on what one request may make the server do. Each can also come from the environment
+/// (`SLUICE_MAX_WANTS`, ...): a CGI under a web server gets no arguments.
 #[derive(Debug, Args)]
 pub struct LimitArgs {
     /// Most `want` lines per request.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_WANTS")]
     pub max_wants: Option<usize>,
     /// Most `have` lines per request.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_HAVES")]
     pub max_haves: Option<usize>,
     /// Most negotiation rounds per request.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_ROUNDS")]
     pub max_rounds: Option<usize>,
     /// Largest pack a push may send, in bytes (receive.maxInputSize also applies).
-    #[arg(long, global = true, value_name = "BYTES")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        env = "SLUICE_MAX_PACK_BYTES"
+    )]
     pub max_pack_bytes: Option<u64>,
     /// Largest single object, inflated, in bytes.
-    #[arg(long, global = true, value_name = "BYTES")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        env = "SLUICE_MAX_OBJECT_BYTES"
+    )]
     pub max_object_bytes: Option<u64>,
     /// Deepest delta chain accepted in a push.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_DELTA_DEPTH")]
     pub max_delta_depth: Option<u32>,
     /// Most ref updates per push.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "SLUICE_MAX_REF_UPDATES")]
     pub max_ref_updates: Option<usize>,
     /// End any request that runs longer than SECS seconds in total.
-    #[arg(long, global = true, value_name = "SECS")]
+    #[arg(long, global = true, value_name = "SECS", env = "SLUICE_MAX_DURATION")]
     pub max_duration: Option<u64>,
 }
 
@@ -128,6 +140,9 @@ pub enum Command {
     Shell(ShellArgs),
     /// Serve one git:// connection on stdin/stdout (inetd, xinetd, systemd sockets).
     Inetd(InetdArgs),
+    /// Serve one smart- or dumb-HTTP request as a CGI program (replaces git http-backend):
+    /// GIT_PROJECT_ROOT + PATH_INFO name the repository, REMOTE_USER is the user.
+    HttpBackend(HttpBackendArgs),
     /// Create a repository that C git accepts.
     Init(InitArgs),
     /// Write DIR's commit-graph (objects/info/commit-graph), which speeds up every clone and fetch.
@@ -262,6 +277,23 @@ pub struct InetdArgs {
     /// PATH HOST CANONICAL-HOST IP PORT, env SLUICE_MODE and SLUICE_USER; nonzero exit refuses.
     #[arg(long, value_name = "PATH")]
     pub access_hook: Option<PathBuf>,
+}
+
+/// `sluice http-backend`.
+#[derive(Debug, Args)]
+pub struct HttpBackendArgs {
+    /// Access policy file (see sluice(1), ACCESS FILE); users are REMOTE_USER, `anonymous`
+    /// without one. Also SLUICE_ACCESS (a CGI gets no arguments).
+    #[arg(long, value_name = "FILE", env = "SLUICE_ACCESS")]
+    pub access: Option<PathBuf>,
+    /// Executable run before each request (as git daemon's --access-hook): arguments SERVICE
+    /// PATH HOST CANONICAL-HOST IP PORT, env SLUICE_MODE=http and SLUICE_USER; nonzero exit
+    /// refuses (403). Also SLUICE_ACCESS_HOOK.
+    #[arg(long, value_name = "PATH", env = "SLUICE_ACCESS_HOOK")]
+    pub access_hook: Option<PathBuf>,
+    /// End the request when the client is silent for SECS seconds. Also SLUICE_TIMEOUT.
+    #[arg(long, value_name = "SECS", env = "SLUICE_TIMEOUT")]
+    pub timeout: Option<u64>,
 }
 
 /// `sluice init`.

@@ -15,6 +15,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("v2_request", v2_request),
     ("daemon_request", daemon_request),
     ("ssh_command", ssh_command),
+    ("cgi_request", cgi_request),
     ("ref_name", ref_name),
     ("pack_stream", pack_stream),
     ("delta_apply", delta_apply),
@@ -79,6 +80,43 @@ pub fn ssh_command(data: &[u8]) {
         }
         let _ = crate::launch::sq::sq_dequote(s);
         let _ = crate::access::confine(s);
+    }
+}
+
+/// The CGI request of `sluice http-backend`: the first lines of `data` are REQUEST_METHOD,
+/// PATH_INFO, QUERY_STRING, CONTENT_TYPE, CONTENT_LENGTH, HTTP_CONTENT_ENCODING,
+/// HTTP_GIT_PROTOCOL and REMOTE_USER (the parts a client controls through the web server),
+/// the rest is the body, read through the framing/gzip reader with a 1 MiB limit.
+pub fn cgi_request(data: &[u8]) {
+    use crate::launch::http::{body, cgi};
+    let mut parts = data.splitn(9, |b| *b == b'\n');
+    let mut field = || {
+        parts
+            .next()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+    };
+    let mut env = cgi::CgiEnv {
+        project_root: Some("/srv/git".into()),
+        ..Default::default()
+    };
+    env.method = field();
+    env.path_info = field();
+    env.query = field();
+    env.content_type = field();
+    env.content_length = field();
+    env.content_encoding = field();
+    env.git_protocol = field();
+    env.remote_user = field();
+    let rest = parts.next().unwrap_or_default().to_vec();
+    if let Ok(req) = cgi::parse(&env) {
+        let _ = crate::access::confine(&req.repo);
+        if let cgi::Target::InfoRefs(Some(s)) = &req.target {
+            let _ = cgi::select_service(s);
+        }
+        let mut out = Vec::new();
+        let _ = body::reader(std::io::Cursor::new(rest), &req.body, 1 << 20)
+            .take(4 << 20)
+            .read_to_end(&mut out);
     }
 }
 

@@ -130,8 +130,9 @@ impl GitConfig {
     }
 }
 
-/// Parses git's integer syntax: decimal with an optional `k`/`m`/`g` (binary) suffix.
-fn parse_int(v: &str) -> Option<i64> {
+/// Parses git's integer syntax: decimal with an optional `k`/`m`/`g` (binary) suffix. Public for
+/// environment variables in the same syntax, such as `GIT_HTTP_MAX_REQUEST_BUFFER`.
+pub fn parse_int(v: &str) -> Option<i64> {
     let v = v.trim();
     let (digits, factor) = match v.chars().last()?.to_ascii_lowercase() {
         'k' => (&v[..v.len() - 1], 1i64 << 10),

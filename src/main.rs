@@ -2,7 +2,7 @@
 //!
 //! Exit codes follow git's: 0 on success, 128 for a fatal error (what `die()` returns). A client
 //! that hangs up (broken pipe) is not an error worth a message. Invoked as `sluice-shell` (a
-//! login shell), it behaves as `sluice shell`.
+//! login shell), it behaves as `sluice shell`; as `sluice-http-backend` (a CGI), as `sluice http-backend`.
 
 mod build_info;
 mod cli;
@@ -24,8 +24,15 @@ fn main() -> ExitCode {
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned());
-    if argv0.is_some_and(|n| n.trim_start_matches('-') == "sluice-shell") {
+    if argv0
+        .as_deref()
+        .is_some_and(|n| n.trim_start_matches('-') == "sluice-shell")
+    {
         args.insert(1, "shell".into());
+    }
+    // Web servers run a CGI by its path, without arguments (fcgiwrap, ScriptAlias).
+    if argv0.as_deref() == Some("sluice-http-backend") {
+        args.insert(1, "http-backend".into());
     }
     let mut cli = cli::Cli::parse_from(args);
     let command = match cli.command.take() {
@@ -267,6 +274,19 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             let mut stdout = stdout;
             clap_complete::generate(a.shell, &mut cli::Cli::command(), "sluice", &mut stdout);
             Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::HttpBackend(a) => {
+            let env = |k: &str| std::env::var(k).ok();
+            let cfg = launch::http::HttpConfig {
+                policy: policy(a.access.as_deref())?,
+                access_hook: a.access_hook,
+                timeout: secs(a.timeout),
+                limits: limits.clone(),
+                ..Default::default()
+            }
+            .with_env(env);
+            let cgi = launch::http::cgi::CgiEnv::from_vars(env);
+            launch::http::run(&cfg, &cgi, stdin, stdout).map(|()| ExitCode::SUCCESS)
         }
         cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)
             .map(|()| ExitCode::SUCCESS)

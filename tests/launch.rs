@@ -6,10 +6,8 @@
 mod common;
 
 use common::*;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn have(tool: &str) -> bool {
     if Path::new(tool).exists() {
@@ -20,25 +18,6 @@ fn have(tool: &str) -> bool {
         "{tool} is not installed (install openssh-server and xinetd, or set SLUICE_SKIP_SYSTEM_TESTS=1)"
     );
     false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_port(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "server did not start on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A child process killed on drop.

@@ -4,12 +4,14 @@
 //! - [`direct`]: `sluice upload-pack DIR`, `ext::`, `--upload-pack=`, smart-HTTP helpers;
 //! - [`ssh`]: sshd `ForceCommand` / authorized_keys `command=`, from `SSH_ORIGINAL_COMMAND`;
 //! - [`shell`]: a git-shell compatible login shell (`sluice shell -c CMD`);
-//! - [`inetd`]: the git:// daemon protocol on stdin/stdout.
+//! - [`inetd`]: the git:// daemon protocol on stdin/stdout;
+//! - [`http`]: `sluice http-backend`, a CGI under a web server (git http-backend's contract).
 
 pub mod access_hook;
 pub mod command;
 pub mod daemon_request;
 pub mod direct;
+pub mod http;
 pub mod inetd;
 pub mod resolve;
 pub mod shell;
@@ -20,7 +22,7 @@ pub mod watchdog;
 use std::io::{BufWriter, Read, Write};
 use std::time::Duration;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Repository};
 use crate::config::Limits;
 use crate::protocol::Version;
 use crate::service::refs_view::{Namespace, RefsView, Side};
@@ -115,8 +117,49 @@ pub fn serve_with<R: Read, W: Write>(
     output: W,
     activity: &Activity,
 ) -> Result<(), Error> {
+    logged(req, activity, |pushed| {
+        let repo = match backend.open(&req.location) {
+            Ok(repo) => repo,
+            Err(source) => {
+                // A repository in a format we do not understand gets one clear line on the
+                // wire (the client prints "remote error: ..."), not an advertisement of nothing.
+                if matches!(source, crate::backend::Error::UnsupportedFormat { .. }) {
+                    let mut w = crate::protocol::pktline::Writer::new(output);
+                    let _ = w.err(&source.to_string());
+                    let _ = w.flush();
+                }
+                return Err(Error::Open {
+                    location: req.location.clone(),
+                    source,
+                });
+            }
+        };
+        serve_inner(req, repo.as_ref(), input, output, activity, pushed)
+    })
+}
+
+/// [`serve`] for a repository the launcher opened already (the HTTP mode reads its config to
+/// decide whether the service is enabled before answering anything).
+pub fn serve_opened<R: Read, W: Write>(
+    req: &Request,
+    repo: &dyn Repository,
+    input: R,
+    output: W,
+) -> Result<(), Error> {
+    let activity = Activity::new();
+    logged(req, &activity, |pushed| {
+        serve_inner(req, repo, input, output, &activity, pushed)
+    })
+}
+
+/// Runs `f` (which records the refs a push updated) and writes the request's log line.
+fn logged(
+    req: &Request,
+    activity: &Activity,
+    f: impl FnOnce(&mut Vec<receive_pack::RefResult>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let mut pushed = Vec::new();
-    let result = serve_inner(req, backend, input, output, activity, &mut pushed);
+    let result = f(&mut pushed);
     let (bytes_in, bytes_out) = activity.bytes();
     let (refs, refs_rejected) = push_summary(req.service, &pushed);
     tracing::info!(
@@ -159,30 +202,15 @@ fn push_summary(
     (Some(updated.join(" ")), Some(rejected as u64))
 }
 
+/// Serves the request on `repo`, seen through its namespace and hidden-ref rules.
 fn serve_inner<R: Read, W: Write>(
     req: &Request,
-    backend: &dyn Backend,
+    repo: &dyn Repository,
     input: R,
     output: W,
     activity: &Activity,
     pushed: &mut Vec<receive_pack::RefResult>,
 ) -> Result<(), Error> {
-    let repo = match backend.open(&req.location) {
-        Ok(repo) => repo,
-        Err(source) => {
-            // A repository in a format we do not understand gets one clear line on the wire
-            // (the client prints "remote error: ..."), not an advertisement of nothing.
-            if matches!(source, crate::backend::Error::UnsupportedFormat { .. }) {
-                let mut w = crate::protocol::pktline::Writer::new(output);
-                let _ = w.err(&source.to_string());
-                let _ = w.flush();
-            }
-            return Err(Error::Open {
-                location: req.location.clone(),
-                source,
-            });
-        }
-    };
     let namespace = req
         .namespace
         .clone()
@@ -193,7 +221,7 @@ fn serve_inner<R: Read, W: Write>(
         Service::UploadPack => Side::Upload,
         Service::ReceivePack => Side::Receive,
     };
-    let view = RefsView::new(repo.as_ref(), namespace, side);
+    let view = RefsView::new(repo, namespace, side);
     let repo = &view;
     activity.set_limit(req.timeout);
     activity.set_deadline(req.limits.max_duration);

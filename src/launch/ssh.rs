@@ -99,30 +99,11 @@ pub(crate) fn authorize(
         Service::UploadPack => Right::Read,
         Service::ReceivePack => Right::Write,
     };
-    let authorize_refs: Option<RefAuthorizer> = match &policy {
-        None => None,
-        Some(p) => {
-            let granted = p.repo_right(&resolved.name, user);
-            if granted.is_none_or(|g| g < needed) {
-                tracing::warn!(repo = %resolved.name, user = user.unwrap_or("-"), "access denied");
-                return Err(denied());
-            }
-            let p = Arc::clone(p);
-            let repo = resolved.name.clone();
-            let user = user.map(str::to_string);
-            Some(Arc::new(move |refname: &str, change: RefChange| {
-                let right = match change {
-                    RefChange::Create | RefChange::FastForward => Right::Write,
-                    RefChange::Rewind | RefChange::Delete => Right::Force,
-                };
-                if p.allows_ref(&repo, user.as_deref(), refname, right) {
-                    Ok(())
-                } else {
-                    Err(format!("access denied: {} needs {}", refname, right.mark()))
-                }
-            }))
-        }
-    };
+    let authorize_refs =
+        policy_check(policy.as_ref(), &resolved.name, user, needed).map_err(|()| {
+            tracing::warn!(repo = %resolved.name, user = user.unwrap_or("-"), "access denied");
+            denied()
+        })?;
     let location = resolved.location.to_str().ok_or_else(denied)?.to_string();
     let mut namespace = None;
     if let Some(hook) = access_hook {
@@ -148,6 +129,36 @@ pub(crate) fn authorize(
         authorize: authorize_refs,
         namespace,
     })
+}
+
+/// The access policy's answer for `user` wanting `needed` on `repo` (a name relative to the
+/// root): `Err(())` when refused, else the per-ref check a push runs (none without a policy).
+/// Shared by every launch mode that has users (ssh, shell, http).
+pub(crate) fn policy_check(
+    policy: Option<&Arc<Policy>>,
+    repo: &str,
+    user: Option<&str>,
+    needed: Right,
+) -> Result<Option<RefAuthorizer>, ()> {
+    let Some(p) = policy else { return Ok(None) };
+    let granted = p.repo_right(repo, user);
+    if granted.is_none_or(|g| g < needed) {
+        return Err(());
+    }
+    let p = Arc::clone(p);
+    let repo = repo.to_string();
+    let user = user.map(str::to_string);
+    Ok(Some(Arc::new(move |refname: &str, change: RefChange| {
+        let right = match change {
+            RefChange::Create | RefChange::FastForward => Right::Write,
+            RefChange::Rewind | RefChange::Delete => Right::Force,
+        };
+        if p.allows_ref(&repo, user.as_deref(), refname, right) {
+            Ok(())
+        } else {
+            Err(format!("access denied: {} needs {}", refname, right.mark()))
+        }
+    })))
 }
 
 /// The `info` listing: every repository under the root the user may read.

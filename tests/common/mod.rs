@@ -367,3 +367,32 @@ pub fn server_in_namespace(service: &str, ns: &str) -> String {
 pub fn file_url(repo: &Path) -> String {
     format!("file://{}", repo.display())
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for servers the system tests start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (15 s at most, then fails naming `what`) until `ready` holds: a started server's socket
+/// accepts, its pid file exists.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16) {
+    wait_until(&format!("server on port {port}"), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+}
