@@ -26,7 +26,9 @@
 //! `window_memory` bytes when set) and by `cache_size`: chosen deltas are kept zlib-compressed
 //! until written, up to that many bytes; beyond it only the choice of base is kept and the writer
 //! recomputes the delta (git's `pack.deltaCacheSize` does the same).
-//! Deviation: single-threaded, and reused objects are bases only near a target of the same name
+//! The sorted candidates are cut into `threads` runs of whole (kind, path) groups searched at
+//! once, as git's `ll_find_deltas` does.
+//! Deviation: reused objects are bases only near a target of the same name
 //! hash (the `window` nearest on each side in walk order), so a large packed repository with a
 //! few loose objects reads few packed objects.
 
@@ -79,6 +81,10 @@ pub struct SearchOptions {
     pub window_memory: u64,
     /// Most bytes of compressed deltas kept until written; more are recomputed when written.
     pub cache_size: u64,
+    /// Threads searching at once (git's `pack.threads`; default one per core): the sorted
+    /// candidates are cut into that many runs of whole (kind, path) groups, each searched with
+    /// its own window.
+    pub threads: usize,
 }
 
 impl SearchOptions {
@@ -100,6 +106,10 @@ impl SearchOptions {
             depth: int("pack.depth")?.map_or(d.depth, |v| v.min(4095) as u32),
             window_memory: int("pack.windowMemory")?.unwrap_or(d.window_memory),
             cache_size: int("pack.deltaCacheSize")?.unwrap_or(d.cache_size),
+            threads: match int("pack.threads")? {
+                Some(n) if n > 0 => (n as usize).min(d.threads * 4),
+                _ => d.threads,
+            },
         })
     }
 }
@@ -111,6 +121,7 @@ impl Default for SearchOptions {
             depth: 50,
             window_memory: 0,
             cache_size: 256 << 20,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -136,6 +147,7 @@ pub struct NewDelta {
 }
 
 /// Bases and chain heights of every object (reused and new deltas together).
+#[derive(Clone)]
 struct Graph {
     base: Vec<u32>,
     /// Longest chain of objects resting on this one.
@@ -284,9 +296,8 @@ pub fn find_deltas(
     compression: u32,
     progress: &mut dyn Progress,
 ) -> Result<HashMap<u32, NewDelta>, Error> {
-    let mut found = HashMap::new();
     if opts.window < 2 || opts.depth == 0 || !nodes.iter().any(|n| n.target) {
-        return Ok(found);
+        return Ok(HashMap::new());
     }
     let mut list = candidates(repo, bases, nodes, opts.window)?;
     // git's type_size_sort: kind, name hash (both descending), bases-only first, larger first,
@@ -301,11 +312,91 @@ pub fn find_deltas(
         ))
     });
     let total = list.iter().filter(|c| c.target).count() as u64;
-    let mut graph = Graph::new(nodes, bases.edge.len());
+    let graph = Graph::new(nodes, bases.edge.len());
+    let segments = segments(&list, opts.threads, total);
+    let share = SearchOptions {
+        cache_size: opts.cache_size / segments.len().max(1) as u64,
+        ..opts.clone()
+    };
+    // Each run of groups is searched with its own window and its own copy of the chains: a
+    // delta chosen in one run is not seen by the other's depth and cycle checks, which could
+    // only matter through a stored delta between two paths; the writer writes a cycle's last
+    // object whole, so the pack stays valid.
+    let (first, rest) = segments.split_first().unwrap_or((&(0, 0), &[]));
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|&(a, b)| {
+                let (graph, share, list) = (graph.clone(), &share, &list[a..b]);
+                s.spawn(move || {
+                    let mut quiet = crate::progress::Discard;
+                    search_run(repo, bases, list, graph, share, compression, &mut quiet)
+                })
+            })
+            .collect();
+        let mut results = vec![search_run(
+            repo,
+            bases,
+            &list[first.0..first.1],
+            graph,
+            &share,
+            compression,
+            progress,
+        )];
+        for h in handles {
+            results.push(h.join().unwrap_or_else(|_| Ok(HashMap::new())));
+        }
+        results
+    });
+    let mut found = HashMap::new();
+    for r in results {
+        found.extend(r?);
+    }
+    progress.finish("Compressing objects", total, Some(total));
+    Ok(found)
+}
+
+/// Cuts the sorted `list` into at most `threads` runs `(start, end)` holding about as many
+/// targets each, every cut between two (kind, name hash) groups; one run when there are too
+/// few targets to be worth a thread.
+fn segments(list: &[Candidate], threads: usize, targets: u64) -> Vec<(usize, usize)> {
+    /// Targets below which a second thread costs more than it saves.
+    const MIN_PER_THREAD: u64 = 64;
+    let n = (threads as u64).min(targets / MIN_PER_THREAD).max(1);
+    let mut out = Vec::new();
+    let (mut start, mut seen) = (0, 0u64);
+    for (i, c) in list.iter().enumerate() {
+        let next_group = list
+            .get(i + 1)
+            .is_none_or(|d| (d.kind, d.name_hash) != (c.kind, c.name_hash));
+        seen += u64::from(c.target);
+        if next_group && out.len() + 1 < n as usize && seen * n >= targets * (out.len() as u64 + 1)
+        {
+            out.push((start, i + 1));
+            start = i + 1;
+        }
+    }
+    out.push((start, list.len()));
+    out
+}
+
+/// The window search over one run of sorted candidates, with `graph` as the chains known so
+/// far; the deltas chosen, by position.
+fn search_run(
+    repo: &dyn Repository,
+    bases: Bases<'_>,
+    list: &[Candidate],
+    mut graph: Graph,
+    opts: &SearchOptions,
+    compression: u32,
+    progress: &mut dyn Progress,
+) -> Result<HashMap<u32, NewDelta>, Error> {
+    let mut found = HashMap::new();
+    let total = list.iter().filter(|c| c.target).count() as u64;
     let mut window: VecDeque<Slot> = VecDeque::with_capacity(opts.window);
     let mut cache_used = 0u64;
     let mut done = 0u64;
-    for c in &list {
+    for c in list {
         let Some(object) = bases.get(c.pos) else {
             continue;
         };
@@ -364,7 +455,6 @@ pub fn find_deltas(
             }
         }
     }
-    progress.finish("Compressing objects", done, Some(total));
     Ok(found)
 }
 
