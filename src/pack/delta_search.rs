@@ -544,8 +544,16 @@ fn candidates(
         }
     }
     let mut chosen: Vec<u32> = Vec::new();
+    // With edge bases (a thin fetch), the client's versions are the bases that matter, and the
+    // reused neighbours (stored deltas, each resolved through its chain to be read) cost more
+    // than they find: git's delta list holds no reused object either.
+    let neighbours = if bases.edge.is_empty() { window } else { 0 };
     for (targets, others) in groups.values() {
         chosen.extend_from_slice(targets);
+        if neighbours == 0 {
+            continue;
+        }
+        let window = neighbours;
         let mut picked: HashSet<u32> = HashSet::new();
         for t in targets {
             let at = others.partition_point(|o| o < t);
