@@ -266,16 +266,9 @@ pub fn write_pack_with_offsets(
                 stack.pop();
                 continue;
             }
-            let mut new_delta = found.get(&(index[&id] as u32));
-            let entry = match (new_delta, retry) {
-                (Some(_), None) => None,
-                _ => repo.raw_entry(&id)?,
-            };
-            if let (Some(d), Some(e)) = (new_delta, entry.as_ref()) {
-                if stored_is_smaller(d, e, &index, edge, opts) {
-                    new_delta = None;
-                }
-            }
+            let found_delta = found.get(&(index[&id] as u32));
+            let (new_delta, entry) =
+                delta_or_stored(repo, found_delta, &id, retry.is_some(), &index, edge, opts)?;
             let plan = match new_delta {
                 Some(d) => new_delta_plan(all, d.base, edge, opts, &in_progress),
                 None => plan(entry.as_ref(), &index, edge, opts, &in_progress),
@@ -294,18 +287,8 @@ pub fn write_pack_with_offsets(
                 (Plan::NewDelta(base) | Plan::NewThinDelta(base), _) => {
                     let d = new_delta.ok_or(Error::Missing(id))?;
                     let (size, z) = delta_bytes(repo, d, &base, &id, opts.compression)?;
-                    buf.clear();
-                    // A base outside the pack has no offset: it is named by its id.
-                    match written.get(&base) {
-                        Some(&at) if opts.ofs_delta => {
-                            encode_header(EntryType::OfsDelta, size, &mut buf);
-                            encode_ofs_distance(offset - at, &mut buf);
-                        }
-                        _ => {
-                            encode_header(EntryType::RefDelta, size, &mut buf);
-                            buf.extend_from_slice(base.as_bytes());
-                        }
-                    }
+                    let at = written.get(&base).copied();
+                    delta_header(size, offset, &base, at, opts.ofs_delta, &mut buf);
                     w.write_all(&buf)?;
                     w.write_all(&z)?;
                     stats.deltas += 1;
@@ -317,25 +300,10 @@ pub fn write_pack_with_offsets(
                     w.write_all(&e.compressed)?;
                     stats.reused += 1;
                 }
-                (Plan::DeltaInPack(base), Some(e)) => {
-                    buf.clear();
-                    if opts.ofs_delta {
-                        encode_header(EntryType::OfsDelta, e.inflated_size, &mut buf);
-                        encode_ofs_distance(offset - written[&base], &mut buf);
-                    } else {
-                        encode_header(EntryType::RefDelta, e.inflated_size, &mut buf);
-                        buf.extend_from_slice(base.as_bytes());
-                    }
-                    w.write_all(&buf)?;
-                    w.write_all(&e.compressed)?;
-                    stats.reused += 1;
-                    stats.reused_deltas += 1;
-                    stats.deltas += 1;
-                }
-                (Plan::ThinDelta(base), Some(e)) => {
-                    buf.clear();
-                    encode_header(EntryType::RefDelta, e.inflated_size, &mut buf);
-                    buf.extend_from_slice(base.as_bytes());
+                (Plan::DeltaInPack(base) | Plan::ThinDelta(base), Some(e)) => {
+                    // An in-pack base was written first; a thin one is outside the pack.
+                    let at = written.get(&base).copied();
+                    delta_header(e.inflated_size, offset, &base, at, opts.ofs_delta, &mut buf);
                     w.write_all(&buf)?;
                     w.write_all(&e.compressed)?;
                     stats.reused += 1;
@@ -364,6 +332,30 @@ pub fn write_pack_with_offsets(
     Ok((stats, written))
 }
 
+/// Sets `buf` to the header of a delta entry at `offset` resolving to `size` bytes: OFS_DELTA
+/// when its base was written at `base_at` and the client takes them, else REF_DELTA naming
+/// `base` (a base outside the pack has no offset).
+fn delta_header(
+    size: u64,
+    offset: u64,
+    base: &ObjectId,
+    base_at: Option<u64>,
+    ofs_delta: bool,
+    buf: &mut Vec<u8>,
+) {
+    buf.clear();
+    match base_at {
+        Some(at) if ofs_delta => {
+            encode_header(EntryType::OfsDelta, size, buf);
+            encode_ofs_distance(offset - at, buf);
+        }
+        _ => {
+            encode_header(EntryType::RefDelta, size, buf);
+            buf.extend_from_slice(base.as_bytes());
+        }
+    }
+}
+
 /// How to write a delta the search found against position `base` of `all`: against an in-pack
 /// object (whole if that object is being written above this one: a cycle through stored deltas
 /// the search could not see), or against an object the client has, only if the pack is thin.
@@ -384,6 +376,27 @@ fn new_delta_plan(
     match all.objects.get(base as usize) {
         Some(b) if !in_progress.contains(&b.id) => Plan::NewDelta(b.id),
         _ => Plan::Whole,
+    }
+}
+
+/// The delta `found` for `id` unless its stored thin delta is no larger (compared when
+/// `compare`), and its stored entry (read unless a found delta is taken without comparing).
+fn delta_or_stored<'f, 'r>(
+    repo: &'r dyn Repository,
+    found: Option<&'f NewDelta>,
+    id: &ObjectId,
+    compare: bool,
+    index: &IdMap<usize>,
+    edge: &IdSet,
+    opts: &WriteOptions,
+) -> Result<(Option<&'f NewDelta>, Option<RawEntry<'r>>), Error> {
+    if found.is_some() && !compare {
+        return Ok((found, None));
+    }
+    let entry = repo.raw_entry(id)?;
+    match (found, entry.as_ref()) {
+        (Some(d), Some(e)) if stored_is_smaller(d, e, index, edge, opts) => Ok((None, entry)),
+        _ => Ok((found, entry)),
     }
 }
 
