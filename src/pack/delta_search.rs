@@ -127,12 +127,19 @@ impl Default for SearchOptions {
 }
 
 /// One object of the pack as the search sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Node {
     /// Would be written whole and compressed here: worth searching a delta for.
     pub target: bool,
     /// Position (in the pack's object list) of the base of its reused stored delta.
     pub reused_base: Option<u32>,
+    /// Stored in the repository's main pack ([`crate::backend::Repository::reuse_pack`]).
+    pub in_pack: bool,
+    /// Stored whole in the main pack: whoever wrote that pack already found no delta for it
+    /// against the objects beside it there, so only bases from elsewhere (the client's, loose
+    /// objects, other packs) are tried (git's `try_delta`: "a delta that we discarded on an
+    /// earlier try").
+    pub whole_in_pack: bool,
 }
 
 /// A delta chosen for a target.
@@ -330,13 +337,23 @@ pub fn find_deltas(
                 let (graph, share, list) = (graph.clone(), &share, &list[a..b]);
                 s.spawn(move || {
                     let mut quiet = crate::progress::Discard;
-                    search_run(repo, bases, list, graph, share, compression, &mut quiet)
+                    search_run(
+                        repo,
+                        bases,
+                        nodes,
+                        list,
+                        graph,
+                        share,
+                        compression,
+                        &mut quiet,
+                    )
                 })
             })
             .collect();
         let mut results = vec![search_run(
             repo,
             bases,
+            nodes,
             &list[first.0..first.1],
             graph,
             &share,
@@ -385,6 +402,7 @@ fn segments(list: &[Candidate], threads: usize, targets: u64) -> Vec<(usize, usi
 fn search_run(
     repo: &dyn Repository,
     bases: Bases<'_>,
+    nodes: &[Node],
     list: &[Candidate],
     mut graph: Graph,
     opts: &SearchOptions,
@@ -411,7 +429,7 @@ fn search_run(
         };
         let mut best: Option<(usize, Vec<u8>, u32)> = None;
         if c.target {
-            best = search_window(&mut window, &graph, c, &data, opts);
+            best = search_window(&mut window, &graph, nodes, c, &data, opts);
             done += 1;
             if done % 64 == 0 {
                 progress.update("Compressing objects", done, Some(total));
@@ -462,6 +480,7 @@ fn search_run(
 fn search_window(
     window: &mut VecDeque<Slot>,
     graph: &Graph,
+    nodes: &[Node],
     c: &Candidate,
     target: &[u8],
     opts: &SearchOptions,
@@ -469,9 +488,13 @@ fn search_window(
     let trg_size = target.len() as u64;
     let height = u32::from(graph.height[c.pos as usize]);
     let mut best: Option<(usize, Vec<u8>, u32)> = None;
+    let whole_in_pack = nodes.get(c.pos as usize).is_some_and(|n| n.whole_in_pack);
     for i in (0..window.len()).rev() {
         let slot = &mut window[i];
         if slot.kind != c.kind {
+            continue;
+        }
+        if whole_in_pack && nodes.get(slot.pos as usize).is_some_and(|n| n.in_pack) {
             continue;
         }
         let Some(src_depth) = graph.depth_avoiding(slot.pos, c.pos) else {
@@ -644,6 +667,7 @@ mod tests {
             Node {
                 target: true,
                 reused_base: None,
+                ..Node::default()
             };
             n
         ]
@@ -716,10 +740,12 @@ mod tests {
             Node {
                 target: false,
                 reused_base: Some(1),
+                ..Node::default()
             },
             Node {
                 target: true,
                 reused_base: None,
+                ..Node::default()
             },
         ];
         let found = search_default(&r, pack(&objects), &nodes);
@@ -729,6 +755,7 @@ mod tests {
             Node {
                 target: false,
                 reused_base: None,
+                ..Node::default()
             },
             nodes[1],
         ];
@@ -746,18 +773,22 @@ mod tests {
             Node {
                 target: false,
                 reused_base: None,
+                ..Node::default()
             },
             Node {
                 target: false,
                 reused_base: Some(0),
+                ..Node::default()
             },
             Node {
                 target: false,
                 reused_base: Some(1),
+                ..Node::default()
             },
             Node {
                 target: true,
                 reused_base: None,
+                ..Node::default()
             },
         ];
         for max_depth in [1, 2, 3] {

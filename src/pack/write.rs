@@ -436,29 +436,29 @@ fn search(
         return Ok(Default::default());
     }
     let none = IdSet::default();
+    let main_pack = repo.reuse_pack();
     let mut nodes = Vec::with_capacity(all.objects.len());
     for o in all.objects {
         let entry = repo.raw_entry(&o.id)?;
+        let in_pack = main_pack.is_some_and(|p| p.position(&o.id).is_some());
+        let target = |whole_in_pack| Node {
+            target: true,
+            reused_base: None,
+            in_pack,
+            whole_in_pack,
+        };
         let node = match plan(entry.as_ref(), index, edge, opts, &none) {
-            Plan::Whole => Node {
-                target: true,
-                reused_base: None,
-            },
-            Plan::Reuse if retry.is_some() => Node {
-                target: true,
-                reused_base: None,
-            },
-            Plan::ThinDelta(base) if retry.is_some_and(|p| !p.contains(&base)) => Node {
-                target: true,
-                reused_base: None,
-            },
+            Plan::Whole => target(false),
+            Plan::Reuse if retry.is_some() => target(in_pack),
+            Plan::ThinDelta(base) if retry.is_some_and(|p| !p.contains(&base)) => target(false),
             Plan::DeltaInPack(base) => Node {
-                target: false,
                 reused_base: index.get(&base).map(|&i| i as u32),
+                in_pack,
+                ..Node::default()
             },
             _ => Node {
-                target: false,
-                reused_base: None,
+                in_pack,
+                ..Node::default()
             },
         };
         nodes.push(node);
