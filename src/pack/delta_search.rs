@@ -546,10 +546,28 @@ fn candidates(
     window: usize,
 ) -> Result<Vec<Candidate>, Error> {
     let objects = bases.objects;
+    // An object stored whole in the main pack may only take a base from elsewhere: the
+    // client's versions, or objects not in that pack. Where its path has none it is left out,
+    // unread (the newest version of a file the client never had, a large binary asset).
+    let outside: HashSet<(Kind, u32)> = bases
+        .edge
+        .iter()
+        .map(|o| (o.kind, o.name_hash))
+        .chain(
+            objects
+                .iter()
+                .zip(nodes)
+                .filter(|(_, n)| n.target && !n.in_pack)
+                .map(|(o, _)| (o.kind, o.name_hash)),
+        )
+        .collect();
+    let is_target = |o: &PackObject, n: &Node| {
+        n.target && (!n.whole_in_pack || outside.contains(&(o.kind, o.name_hash)))
+    };
     let groups_with_targets: HashSet<(Kind, u32)> = objects
         .iter()
         .zip(nodes)
-        .filter(|(_, n)| n.target)
+        .filter(|(o, n)| is_target(o, n))
         .map(|(o, _)| (o.kind, o.name_hash))
         .collect();
     // Per group: targets and non-targets, each in walk order.
@@ -560,9 +578,9 @@ fn candidates(
             continue;
         }
         let g = groups.entry(key).or_default();
-        if n.target {
+        if is_target(o, n) {
             g.0.push(p as u32);
-        } else {
+        } else if !n.target {
             g.1.push(p as u32);
         }
     }
