@@ -7,14 +7,19 @@ Usage: bench/run.py [--repo PATH] [--commits N] [--runs K] [--sluice PATH] [--ca
 Without --repo a deterministic repository is generated (tests/fixtures/gen_history.sh plus
 binary blobs and tags). Not part of the test suite: timings vary, ratios are what to read.
 """
-import argparse, csv, os, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, csv, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 TIMED = os.path.join(HERE, "timed.py")
+# The branch the generated repository serves; with --repo, the repository's HEAD branch.
+BRANCH = "main"
+# Incremental fetch cases: how many first-parent commits the client is behind.
+FETCH_BEHIND = {"fetch-10": 10, "fetch-100": 100, "fetch-1000": 1000}
 
 
-def sh(args, cwd=None, env=None, check=True, input=None):
+def sh(args, cwd=None, env=None, check=True, input=None, stderr=None):
+    """Runs `args`; returns its stdout (and appends its stderr to the list `stderr` if given)."""
     e = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null",
              GIT_AUTHOR_NAME="B", GIT_AUTHOR_EMAIL="b@x", GIT_COMMITTER_NAME="B", GIT_COMMITTER_EMAIL="b@x")
     if env:
@@ -22,6 +27,8 @@ def sh(args, cwd=None, env=None, check=True, input=None):
     r = subprocess.run(args, cwd=cwd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, input=input)
     if check and r.returncode != 0:
         sys.exit(f"failed: {args}\n{r.stderr.decode()}")
+    if stderr is not None:
+        stderr.append(r.stderr.decode(errors="replace"))
     return r.stdout.decode()
 
 
@@ -124,7 +131,8 @@ def serve_cmd(server, sluice, service, git_config=""):
 
 
 def run_case(case, server, sluice, repo, tmp, out_file):
-    """Runs one client operation; the server wrapper appends its numbers to out_file."""
+    """Runs one client operation; the server wrapper appends its numbers to out_file. Returns
+    (objects, deltas) of the pack for fetch cases (from the server's "Total" line), else None."""
     env = {"BENCH_OUT": out_file}
     up = f"--upload-pack={serve_cmd(server, sluice, 'upload-pack')}"
     # The "-fsync" push cases give C git Sluice's durability (core.fsync=all: every object file
@@ -152,13 +160,19 @@ def run_case(case, server, sluice, repo, tmp, out_file):
         sh(["git", "clone", "-q", "--bare", "--no-local", "--depth=1", up, url, dst], env=env)
     elif case == "blob-none":
         sh(["git", "clone", "-q", "--bare", "--no-local", "--filter=blob:none", up, url, dst], env=env)
-    elif case in ("fetch-100", "fetch-loose"):
-        base = os.path.join(tmp, "base-100")
+    elif case in FETCH_BEHIND or case == "fetch-loose":
+        base = os.path.join(tmp, f"base-{FETCH_BEHIND.get(case)}")
         if case == "fetch-loose":
             base = os.path.join(tmp, "base-loose")
             url = f"file://{os.path.join(tmp, 'loose.git')}"
         shutil.copytree(base, dst, symlinks=True)
-        sh(["git", "fetch", "-q", up, url, "+refs/heads/*:refs/heads/*"], cwd=dst, env=env)
+        # fetch-N: the one branch, as a client that tracks it; fetch-loose: every branch.
+        spec = "+refs/heads/*:refs/heads/*" if case == "fetch-loose" else f"+refs/heads/{BRANCH}:refs/heads/{BRANCH}"
+        err = []
+        sh(["git", "-c", "protocol.version=2", "fetch", "--progress", "--no-tags", up, url, spec],
+           cwd=dst, env=env, stderr=err)
+        m = re.findall(r"Total (\d+) \(delta (\d+)\)", err[0])
+        return tuple(map(int, m[-1])) if m else None
     elif case == "ls-remote-10k":
         sh(["git", "ls-remote", up, f"file://{os.path.join(tmp, 'many-refs.git')}"], env=env)
     elif case == "push-all":
@@ -167,7 +181,7 @@ def run_case(case, server, sluice, repo, tmp, out_file):
     elif case in ("push-10", "push-10-fsync"):
         base = os.path.join(tmp, "push-base.git")
         shutil.copytree(base, dst, symlinks=True)
-        sh(["git", "push", "-q", rp, f"file://{dst}", "refs/heads/ten:refs/heads/main"], cwd=os.path.join(tmp, "push-work"), env=env)
+        sh(["git", "push", "-q", rp, f"file://{dst}", f"refs/heads/ten:refs/heads/{BRANCH}"], cwd=os.path.join(tmp, "push-work"), env=env)
     elif case in ("http-clone", "http-push"):
         # Through nginx + fcgiwrap: one CGI process per request, as deployed.
         site = http_site(server, sluice, tmp)
@@ -180,6 +194,7 @@ def run_case(case, server, sluice, repo, tmp, out_file):
                cwd=os.path.join(tmp, "push-work"))
     else:
         sys.exit(f"unknown case {case}")
+    return None
 
 
 def clone_request(repo):
@@ -193,18 +208,24 @@ def clone_request(repo):
     return out + b"00000009done\n"
 
 
-def prepare(tmp, repo, sluice):
+def prepare(tmp, repo, sluice, cases):
     with open(os.path.join(tmp, "clone-request"), "wb") as f:
         f.write(clone_request(repo))
-    # fetch-100: a clone missing the last 100 commits of main.
-    base = os.path.join(tmp, "base-100")
-    sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", base])
-    sh(["git", "update-ref", "refs/heads/main", "refs/heads/main~100"], cwd=base)
-    sh(["git", "gc", "-q", "--prune=now"], cwd=base)
+    # fetch-N: a single-branch clone (no tags) missing the last N first-parent commits of the
+    # branch: a client N commits behind.
+    for case, n in FETCH_BEHIND.items():
+        if case not in cases:
+            continue
+        base = os.path.join(tmp, f"base-{n}")
+        sh(["git", "clone", "-q", "--bare", "--no-local", "--single-branch", "--no-tags",
+            "-b", BRANCH, f"file://{repo}", base])
+        sh(["git", "update-ref", f"refs/heads/{BRANCH}", f"refs/heads/{BRANCH}~{n}"], cwd=base)
+        sh(["git", "reflog", "expire", "--all", "--expire=now"], cwd=base)
+        sh(["git", "gc", "-q", "--prune=now"], cwd=base)
     # ls-remote-10k: 10,000 refs.
     many = os.path.join(tmp, "many-refs.git")
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", many])
-    head = sh(["git", "rev-parse", "main"], cwd=many).strip()
+    head = sh(["git", "rev-parse", BRANCH], cwd=many).strip()
     lines = "".join(f"create refs/heads/b{i:05d} {head}\n" for i in range(10000))
     sh(["git", "update-ref", "--stdin"], cwd=many, input=lines.encode())
     sh(["git", "pack-refs", "--all"], cwd=many)
@@ -231,24 +252,24 @@ def prepare(tmp, repo, sluice):
     files = [[f"file {f} holds line number {k}\n" for k in range(1200)] for f in range(5)]
     stream = []
     for i in range(1, 501):
-        stream.append(f"commit refs/heads/main\ncommitter B <b@x> {1800000000 + i * 60} +0000\n")
+        stream.append(f"commit refs/heads/{BRANCH}\ncommitter B <b@x> {1800000000 + i * 60} +0000\n")
         msg = f"loose {i}\n"
         stream.append(f"data {len(msg)}\n{msg}")
         if i == 1:
-            stream.append("from refs/heads/main^0\n")
+            stream.append(f"from refs/heads/{BRANCH}^0\n")
         for f in (i % 5, (i * 3 + 1) % 5):
             files[f][(i * 37) % 1200] = f"line rewritten by commit {i}\n"
             files[f].append(f"appended by commit {i}\n")
             body = "".join(files[f])
             stream.append(f"M 100644 inline loose/f{f}.txt\ndata {len(body)}\n{body}\n")
     sh(["git", "fast-import", "--quiet"], cwd=lwork, input="".join(stream).encode())
-    sh(["git", "push", "-q", f"file://{loose}", "main"], cwd=lwork)
+    sh(["git", "push", "-q", f"file://{loose}", BRANCH], cwd=lwork)
     shutil.rmtree(lwork)
     # fetch-loose: a clone of loose.git missing its last 100 (loose) commits, so each file's
     # first new version can only be a thin delta against the client's version.
     bl = os.path.join(tmp, "base-loose")
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{loose}", bl])
-    sh(["git", "update-ref", "refs/heads/main", "refs/heads/main~100"], cwd=bl)
+    sh(["git", "update-ref", f"refs/heads/{BRANCH}", f"refs/heads/{BRANCH}~100"], cwd=bl)
     sh(["git", "gc", "-q", "--prune=now"], cwd=bl)
     # clone-repacked: the loose copy after `sluice repack` (one pack, a bitmap written by Sluice,
     # no git maintenance at all); both servers serve it. The repack is timed against
@@ -274,7 +295,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-100,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync,http-clone,http-push")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-10,fetch-100,fetch-1000,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync,http-clone,http-push")
     ap.add_argument("--csv", default="bench-results.csv")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):
@@ -293,12 +314,15 @@ def main():
         print(f"generating a {a.commits}-commit repository ...", file=sys.stderr)
         generate(repo, a.commits)
     repo = os.path.abspath(repo)
+    global BRANCH
+    BRANCH = sh(["git", "symbolic-ref", "--short", "HEAD"], cwd=repo).strip()
     # C git serves filters only when allowed; Sluice allows them by default.
     sh(["git", "config", "uploadpack.allowFilter", "true"], cwd=repo)
     objects = sh(["git", "count-objects", "-v"], cwd=repo)
     print(f"repository: {repo}\n{objects}", file=sys.stderr)
-    prepare(tmp, repo, a.sluice)
+    prepare(tmp, repo, a.sluice, a.cases.split(","))
     rows = []
+    packs = {}
     for case in a.cases.split(","):
         if case in ("clone-bitmap", "serve-bitmap"):
             sh(["git", "repack", "-a", "-d", "-q", "-b"], cwd=repo)
@@ -306,18 +330,25 @@ def main():
             # What `git gc` leaves behind: a commit-graph (both servers use it).
             sh(["git", "commit-graph", "write", "--reachable"], cwd=repo)
         samples = {"sluice": [], "git": []}
+        counts = {"sluice": [], "git": []}
         for _ in range(a.runs):
             for server in ("git", "sluice"):
                 out = os.path.join(tmp, f"{case}-{server}.csv")
                 if os.path.exists(out):
                     os.remove(out)
-                run_case(case, server, a.sluice, repo, tmp, out)
+                got = run_case(case, server, a.sluice, repo, tmp, out)
+                if got:
+                    counts[server].append(got)
                 with open(out) as f:
                     vals = [list(map(float, l.split(","))) for l in f if l.strip()]
                 # Several server processes (stateless rounds) add up.
                 wall = sum(v[0] for v in vals); cpu = sum(v[1] + v[2] for v in vals)
                 rss = max(v[3] for v in vals); sent = sum(v[4] for v in vals)
                 samples[server].append((cpu, wall, rss, sent))
+        if counts["git"]:
+            packs[case] = {srv: (counts[srv][-1] if counts[srv] else (0, 0),
+                                 statistics.median(s[3] for s in samples[srv]))
+                           for srv in ("git", "sluice")}
         if case == "clone-graph":
             os.remove(os.path.join(repo, "objects/info/commit-graph"))
         if case in ("clone-bitmap", "serve-bitmap"):
@@ -342,6 +373,14 @@ def main():
             r = next(r for r in rows if r["case"] == case and r["metric"] == metric)
             cells.append(f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})")
         print(f"{case:<15}" + "".join(f"{c:>20}" for c in cells))
+    if packs:
+        print("\nFetch packs (objects, deltas from the server's Total line; bytes sent, median)")
+        print(f"{'case':<15}{'git objects':>12}{'deltas':>8}{'bytes':>12}"
+              f"{'sluice objects':>16}{'deltas':>8}{'bytes':>12}{'bytes ratio':>13}")
+        for case, p in packs.items():
+            (go, gd), gb = p["git"]
+            (so, sd), sb = p["sluice"]
+            print(f"{case:<15}{go:>12}{gd:>8}{gb:>12.0f}{so:>16}{sd:>8}{sb:>12.0f}{sb / gb:>13.3f}")
     print(f"\nCSV: {a.csv}")
     for site in HTTP_SITES.values():
         site.stop()

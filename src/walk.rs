@@ -1,24 +1,28 @@
 //! Reachability: which objects a fetch must send (`git rev-list --objects <wants> --not <haves>`),
 //! and ancestry questions for negotiation and push policy.
 //!
-//! The commit walk follows git's `limit_list`: a queue ordered by commit date, interesting and
-//! uninteresting commits walked together, uninteresting marks flowing to parents, stopping once
-//! only uninteresting commits remain queued. Objects in the trees of the *boundary* commits
-//! (uninteresting parents of interesting commits) are marked uninteresting, as pack-objects'
-//! `mark_edges_uninteresting` does; they form the [`Walk::edge`] a thin pack may delta against.
-//! Deviation: like git, an object reachable only from an uninteresting commit that is not on the
-//! boundary can be sent although the client has it; this over-sends, never under-sends.
+//! The commit walk is git's `limit_list` ([`limit`]): a queue ordered by commit date, interesting
+//! and uninteresting commits walked together, uninteresting marks flowing to every parsed
+//! ancestor, stopping a few steps after only uninteresting commits remain queued. The trees of
+//! the *edge* commits (uninteresting parents of commits sent, and commits found uninteresting
+//! after being walked) are marked uninteresting with everything below them, as `rev-list
+//! --objects` does; they form the [`Walk::edge`] a thin pack may delta against. The objects sent
+//! are exactly `rev-list --objects`'.
+//! Deviation: git's pack-objects marks the edge trees with its sparse algorithm
+//! (`pack.useSparse`), which only descends into paths that also changed, and so can send an
+//! object the client has at another path (the empty blob, on git's own history); Sluice marks
+//! them whole and sends at most what git sends. Like git, an object reachable only from an
+//! uninteresting commit off the edge can be sent although the client has it.
 //!
 //! For thin packs, [`preferred_bases`] picks from the boundary trees the objects at the paths of
 //! the objects sent: the client's previous versions, which the delta search may use as bases.
-
-use std::collections::BinaryHeap;
 
 use crate::backend::{self, Repository};
 use crate::hash::{IdMap, IdSet, ObjectId};
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
 
+mod limit;
 mod preferred;
 pub use preferred::preferred_bases;
 
@@ -279,22 +283,11 @@ pub fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<Obj
             Some(o) if o.kind == Kind::Commit => return Ok(Some(current)),
             Some(o) if o.kind == Kind::Tag => {
                 guard.step(&current)?;
-                current = TagRef::parse(&o.data)
-                    .map_err(|source| Error::Parse {
-                        id: current,
-                        source,
-                    })?
-                    .object;
+                current = tag_target(current, &o.data)?;
             }
             _ => return Ok(None),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mark {
-    Interesting,
-    Uninteresting,
 }
 
 /// The objects to send for `wants` when the client has `haves`
@@ -307,168 +300,30 @@ pub fn objects_for_pack(
     progress: &mut dyn Progress,
 ) -> Result<Walk, Error> {
     let mut cache = CommitCache::default();
-    let mut marks: IdMap<Mark> = IdMap::default();
-    let mut heap: BinaryHeap<(i64, ObjectId)> = BinaryHeap::new();
+    let mut uninteresting_objects: IdSet = IdSet::default();
     let mut out: Vec<PackObject> = Vec::new();
     let mut sent: IdSet = IdSet::default();
-    let mut uninteresting_objects: IdSet = IdSet::default();
-    let mut root_trees: Vec<ObjectId> = Vec::new();
-    let mut loose_blobs: Vec<ObjectId> = Vec::new();
-
-    // Seed: haves first (a want that is also a have is not sent).
-    for have in haves {
-        let Some(obj) = repo.object_header(have)? else {
-            continue;
-        };
-        let mut current = *have;
-        let mut kind = obj.0;
-        // Peel tags (any depth: see odb::tag_chain).
-        let mut guard = crate::odb::tag_chain::ChainGuard::new();
-        while kind == Kind::Tag {
-            guard.step(&current)?;
-            uninteresting_objects.insert(current);
-            let Some(o) = repo.read_object(&current)? else {
-                break;
-            };
-            current = TagRef::parse(&o.data)
-                .map_err(|source| Error::Parse {
-                    id: current,
-                    source,
-                })?
-                .object;
-            kind = match repo.object_header(&current)? {
-                Some((k, _)) => k,
-                None => break,
-            };
-        }
-        match kind {
-            Kind::Commit => {
-                if marks.insert(current, Mark::Uninteresting).is_none() {
-                    let t = cache.get(repo, &current)?.time;
-                    heap.push((t, current));
-                }
-            }
-            Kind::Tree => mark_tree_uninteresting(repo, &current, &mut uninteresting_objects)?,
-            _ => {
-                uninteresting_objects.insert(current);
-            }
-        }
-    }
-    for want in wants {
-        let mut current = *want;
-        let mut kind = repo
-            .object_header(&current)?
-            .ok_or_else(|| Error::Missing {
-                id: current,
-                kind: "object",
-                context: "a want".into(),
-            })?
-            .0;
-        let mut guard = crate::odb::tag_chain::ChainGuard::new();
-        while kind == Kind::Tag {
-            guard.step(&current)?;
-            if !uninteresting_objects.contains(&current) && sent.insert(current) {
-                out.push(PackObject::unnamed(current, Kind::Tag));
-            }
-            let o = repo.read_object(&current)?.ok_or_else(|| Error::Missing {
-                id: current,
-                kind: "tag",
-                context: want.to_hex(),
-            })?;
-            let tag = TagRef::parse(&o.data).map_err(|source| Error::Parse {
-                id: current,
-                source,
-            })?;
-            current = tag.object;
-            kind = repo
-                .object_header(&current)?
-                .ok_or_else(|| Error::Missing {
-                    id: current,
-                    kind: tag.target_kind.as_str(),
-                    context: format!("tag {want}"),
-                })?
-                .0;
-        }
-        match kind {
-            Kind::Commit => {
-                if let std::collections::hash_map::Entry::Vacant(e) = marks.entry(current) {
-                    e.insert(Mark::Interesting);
-                    let t = cache.get(repo, &current)?.time;
-                    heap.push((t, current));
-                }
-            }
-            Kind::Tree => root_trees.push(current),
-            Kind::Blob => loose_blobs.push(current),
-            Kind::Tag => {}
-        }
-    }
-
-    // Commit walk (limit_list): date order, stop when only uninteresting commits remain.
-    let mut candidates: Vec<ObjectId> = Vec::new();
-    let mut boundary: IdSet = IdSet::default();
-    let mut counted: u64 = 0;
-    while let Some((_, id)) = heap.pop() {
-        let mark = marks.get(&id).copied().unwrap_or(Mark::Interesting);
-        let parents = if opts.shallow.contains(&id) {
-            Parents::None
-        } else {
-            cache.get(repo, &id)?.parents.clone()
-        };
-        match mark {
-            Mark::Uninteresting => {
-                for &p in &parents {
-                    // A parent queued (or emitted) as interesting is now known to be had.
-                    if marks.insert(p, Mark::Uninteresting).is_none() {
-                        let t = cache.get(repo, &p)?.time;
-                        heap.push((t, p));
-                    }
-                }
-            }
-            Mark::Interesting => {
-                candidates.push(id);
-                counted += 1;
-                if counted % 1024 == 0 {
-                    progress.update("Counting objects", counted, None);
-                }
-                for &p in &parents {
-                    match marks.get(&p) {
-                        None => {
-                            marks.insert(p, Mark::Interesting);
-                            let t = cache.get(repo, &p)?.time;
-                            heap.push((t, p));
-                        }
-                        Some(Mark::Uninteresting) => {
-                            boundary.insert(p);
-                        }
-                        Some(Mark::Interesting) => {}
-                    }
-                }
-            }
-        }
-        // git's everybody_uninteresting: nothing interesting left to discover.
-        if heap
-            .iter()
-            .all(|(_, q)| marks.get(q) == Some(&Mark::Uninteresting))
-        {
-            break;
-        }
-    }
-    // Commits that became uninteresting after being queued are not sent; their parents that
-    // were reached from interesting commits are boundary commits.
-    let commits: Vec<ObjectId> = candidates
-        .into_iter()
-        .filter(|c| marks.get(c) == Some(&Mark::Interesting))
-        .collect();
-    for c in commits.iter().filter(|c| !opts.shallow.contains(c)) {
-        for p in &cache.get(repo, c)?.parents.clone() {
-            if marks.get(p) == Some(&Mark::Uninteresting) {
-                boundary.insert(*p);
-            }
-        }
-    }
-    // Newest first, so that a capped preferred-base search looks at the closest versions.
+    let seeds = seed(
+        repo,
+        wants,
+        haves,
+        &mut uninteresting_objects,
+        &mut sent,
+        &mut out,
+    )?;
+    let limited = limit::limit(
+        repo,
+        &mut cache,
+        &seeds.want_commits,
+        &seeds.have_commits,
+        &opts.shallow,
+        progress,
+    )?;
+    let commits = limited.commits;
+    // The client's commits next to what it gets, newest first, so that a capped preferred-base
+    // search looks at the closest versions; then unshallowed commits.
     let mut edge_commits: Vec<(i64, ObjectId)> = Vec::new();
-    for b in boundary.iter().chain(&opts.extra_edges) {
+    for b in limited.edges.iter().chain(&opts.extra_edges) {
         let info = cache.get(repo, b)?;
         edge_commits.push((info.time, info.tree));
     }
@@ -481,6 +336,16 @@ pub fn objects_for_pack(
             boundary_trees.push(tree);
         }
     }
+    // Commits walked as interesting before a have reached them: their trees are the client's
+    // too (git marks them in `mark_edges_uninteresting`), but are no preferred bases.
+    for c in &limited.late {
+        let tree = cache.get(repo, c)?.tree;
+        if seen_trees.insert(tree) {
+            mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
+        }
+    }
+    let root_trees = seeds.trees;
+    let loose_blobs = seeds.blobs;
 
     let wanted: IdSet = wants.iter().copied().collect();
     let keep_kind = |kind: Kind, id: &ObjectId| {
@@ -507,8 +372,6 @@ pub fn objects_for_pack(
     // The commit walk's state is done with; freed before the tree walk builds its own, so the
     // two never add up in the peak (about a quarter of a full clone's heap).
     drop(cache);
-    drop(marks);
-    drop(heap);
     drop(commits);
     let walker = TreeWalker {
         repo,
@@ -530,6 +393,136 @@ pub fn objects_for_pack(
         edge: uninteresting_objects,
         boundary_trees,
     })
+}
+
+/// The wants and haves sorted by what they name once tags are peeled.
+#[derive(Default)]
+struct Seeds {
+    /// Commits wanted, in request order.
+    want_commits: Vec<ObjectId>,
+    /// Commits the client has.
+    have_commits: Vec<ObjectId>,
+    /// Trees named by a want (sent whatever the filter).
+    trees: Vec<ObjectId>,
+    /// Blobs named by a want.
+    blobs: Vec<ObjectId>,
+}
+
+/// Peels `haves` and `wants`: trees, blobs and tags had go to `uninteresting` (a had tree with
+/// everything below it); the tags a want names are sent (into `out` and `sent`) unless had.
+fn seed(
+    repo: &dyn Repository,
+    wants: &[ObjectId],
+    haves: &[ObjectId],
+    uninteresting: &mut IdSet,
+    sent: &mut IdSet,
+    out: &mut Vec<PackObject>,
+) -> Result<Seeds, Error> {
+    let mut seeds = Seeds::default();
+    for have in haves {
+        let Some((kind, current)) = peel_have(repo, have, uninteresting)? else {
+            continue;
+        };
+        match kind {
+            Kind::Commit => seeds.have_commits.push(current),
+            Kind::Tree => mark_tree_uninteresting(repo, &current, uninteresting)?,
+            _ => {
+                uninteresting.insert(current);
+            }
+        }
+    }
+    for want in wants {
+        let (kind, current) = peel_want(repo, want, uninteresting, sent, out)?;
+        match kind {
+            Kind::Commit => seeds.want_commits.push(current),
+            Kind::Tree => seeds.trees.push(current),
+            Kind::Blob => seeds.blobs.push(current),
+            Kind::Tag => {}
+        }
+    }
+    Ok(seeds)
+}
+
+/// The object the tag `id` (whose body is `data`) points at.
+fn tag_target(id: ObjectId, data: &[u8]) -> Result<ObjectId, Error> {
+    TagRef::parse(data)
+        .map(|t| t.object)
+        .map_err(|source| Error::Parse { id, source })
+}
+
+/// Follows the tags from `have` (marking them had); the object reached and its kind, `None`
+/// when the server lacks `have` or a tag's target.
+fn peel_have(
+    repo: &dyn Repository,
+    have: &ObjectId,
+    uninteresting: &mut IdSet,
+) -> Result<Option<(Kind, ObjectId)>, Error> {
+    let Some(obj) = repo.object_header(have)? else {
+        return Ok(None);
+    };
+    let mut current = *have;
+    let mut kind = obj.0;
+    // Any depth (see odb::tag_chain).
+    let mut guard = crate::odb::tag_chain::ChainGuard::new();
+    while kind == Kind::Tag {
+        guard.step(&current)?;
+        uninteresting.insert(current);
+        let Some(o) = repo.read_object(&current)? else {
+            return Ok(None);
+        };
+        current = tag_target(current, &o.data)?;
+        kind = match repo.object_header(&current)? {
+            Some((k, _)) => k,
+            None => return Ok(None),
+        };
+    }
+    Ok(Some((kind, current)))
+}
+
+/// Follows the tags from `want`, sending each one the client lacks; the object reached and
+/// its kind.
+fn peel_want(
+    repo: &dyn Repository,
+    want: &ObjectId,
+    uninteresting: &IdSet,
+    sent: &mut IdSet,
+    out: &mut Vec<PackObject>,
+) -> Result<(Kind, ObjectId), Error> {
+    let mut current = *want;
+    let mut kind = repo
+        .object_header(&current)?
+        .ok_or_else(|| Error::Missing {
+            id: current,
+            kind: "object",
+            context: "a want".into(),
+        })?
+        .0;
+    let mut guard = crate::odb::tag_chain::ChainGuard::new();
+    while kind == Kind::Tag {
+        guard.step(&current)?;
+        if !uninteresting.contains(&current) && sent.insert(current) {
+            out.push(PackObject::unnamed(current, Kind::Tag));
+        }
+        let o = repo.read_object(&current)?.ok_or_else(|| Error::Missing {
+            id: current,
+            kind: "tag",
+            context: want.to_hex(),
+        })?;
+        let tag = TagRef::parse(&o.data).map_err(|source| Error::Parse {
+            id: current,
+            source,
+        })?;
+        current = tag.object;
+        kind = repo
+            .object_header(&current)?
+            .ok_or_else(|| Error::Missing {
+                id: current,
+                kind: tag.target_kind.as_str(),
+                context: format!("tag {want}"),
+            })?
+            .0;
+    }
+    Ok((kind, current))
 }
 
 /// Marks `tree` and everything below it as had by the client.

@@ -67,17 +67,9 @@ fn incremental_fetch_sends_no_more_than_c_git() {
 
         let (before_a, before_b) = (loose_objects(&a), loose_objects(&b));
         let out = fetch(&a, version, true, &url);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, "git fetch");
         let out = fetch(&b, version, false, &url);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out, "git fetch");
         let got_sluice = loose_objects(&a) - before_a;
         let got_git = loose_objects(&b) - before_b;
         assert!(got_sluice > 0);
@@ -122,11 +114,7 @@ fn v2_ref_in_want_and_sideband_all() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "git fetch");
     let t = std::fs::read_to_string(&trace).unwrap();
     assert!(
         t.contains("want-ref refs/heads/main"),
@@ -141,4 +129,128 @@ fn v2_ref_in_want_and_sideband_all() {
         git_ok(&src, &["rev-parse", "main"])
     );
     fsck(&a);
+}
+
+/// A single-branch bare clone of `src` with `main` moved `behind` first-parent commits back and
+/// everything newer pruned: a client that last fetched that long ago.
+fn client_behind(src: &Path, dst: &Path, behind: u32) {
+    let url = format!("file://{}", src.display());
+    let parent = dst.parent().unwrap();
+    let d = dst.to_str().unwrap();
+    git_ok(
+        parent,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "--no-local",
+            "--single-branch",
+            "-b",
+            "main",
+            &url,
+            d,
+        ],
+    );
+    git_ok(
+        dst,
+        &[
+            "update-ref",
+            "refs/heads/main",
+            &format!("refs/heads/main~{behind}"),
+        ],
+    );
+    git_ok(dst, &["reflog", "expire", "--all", "--expire=now"]);
+    git_ok(dst, &["gc", "-q", "--prune=now"]);
+}
+
+/// Fetches `main` of `src` into `client` over protocol v2 (thin pack) through `upload_pack`;
+/// returns the pack as received (`GIT_TRACE_PACKFILE`).
+fn fetch_pack(client: &Path, src: &Path, upload_pack: &str) -> Vec<u8> {
+    let trace = client.with_extension("pack-trace");
+    let _ = std::fs::remove_file(&trace);
+    let out = git_cmd(client)
+        .env("GIT_TRACE_PACKFILE", &trace)
+        .args(["-c", "protocol.version=2", "fetch", "-q", "--no-tags"])
+        .arg(format!("--upload-pack={upload_pack}"))
+        .arg(format!("file://{}", src.display()))
+        .arg("+refs/heads/main:refs/heads/main")
+        .output()
+        .unwrap();
+    assert_success(&out, "git fetch");
+    std::fs::read(&trace).unwrap()
+}
+
+/// The object count in a pack's header.
+fn pack_objects(pack: &[u8]) -> u32 {
+    u32::from_be_bytes(pack[8..12].try_into().unwrap())
+}
+
+// See: #13
+#[test]
+fn r13_merge_heavy_fetch_is_within_2_percent_of_c_git() {
+    let src = fixture("merge_heavy");
+    let flag = upload_pack_flag();
+    let ours = flag.strip_prefix("--upload-pack=").unwrap();
+    // 5 behind: a have's walk stalls on a commit with a skewed date while a merged topic's
+    // walk passes older commits the client has (they were sent again before).
+    for behind in [3, 5, 7, 25, 60] {
+        let dir = scratch();
+        let base = dir.path().join("base.git");
+        client_behind(&src, &base, behind);
+        let (a, b) = (dir.path().join("a.git"), dir.path().join("b.git"));
+        copy_repo(&base, &a);
+        copy_repo(&base, &b);
+        let got = fetch_pack(&a, &src, ours);
+        let theirs = fetch_pack(&b, &src, "git-upload-pack");
+        let (n, m) = (pack_objects(&got), pack_objects(&theirs));
+        eprintln!(
+            "{behind} behind: {n} objects, {} bytes; C git {m} objects, {} bytes",
+            got.len(),
+            theirs.len()
+        );
+        assert_eq!(n, m, "{behind} behind: objects sent");
+        assert!(
+            got.len() * 100 <= theirs.len() * 102,
+            "{behind} behind: {} bytes against C git's {}",
+            got.len(),
+            theirs.len()
+        );
+        assert_eq!(refs(&a), refs(&b));
+        fsck(&a);
+    }
+}
+
+// See: #13
+#[test]
+fn r13_counting_is_rev_list_objects() {
+    use sluice::hash::ObjectId;
+    let src = fixture("merge_heavy");
+    let repo = sluice::backend::fs::FsRepository::open(src.clone(), true).unwrap();
+    let id = |rev: &str| {
+        ObjectId::from_hex(git_ok(&src, &["rev-parse", rev]).trim().as_bytes()).unwrap()
+    };
+    let want = id("main");
+    for behind in [1, 3, 5, 7, 12, 25, 60] {
+        let have = id(&format!("main~{behind}"));
+        let walk = sluice::walk::objects_for_pack(
+            &repo,
+            &[want],
+            &[have],
+            &sluice::walk::WalkOptions::default(),
+            &mut sluice::progress::Discard,
+        )
+        .unwrap();
+        let mut ours: Vec<String> = walk.objects.iter().map(|o| o.id.to_hex()).collect();
+        ours.sort();
+        let listed = git_ok(
+            &src,
+            &["rev-list", "--objects", "main", "--not", &have.to_hex()],
+        );
+        let mut theirs: Vec<String> = listed
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        theirs.sort();
+        assert_eq!(ours, theirs, "main~{behind}");
+    }
 }

@@ -26,7 +26,9 @@
 //! `window_memory` bytes when set) and by `cache_size`: chosen deltas are kept zlib-compressed
 //! until written, up to that many bytes; beyond it only the choice of base is kept and the writer
 //! recomputes the delta (git's `pack.deltaCacheSize` does the same).
-//! Deviation: single-threaded, and reused objects are bases only near a target of the same name
+//! The sorted candidates are cut into `threads` runs of whole (kind, path) groups searched at
+//! once, as git's `ll_find_deltas` does.
+//! Deviation: reused objects are bases only near a target of the same name
 //! hash (the `window` nearest on each side in walk order), so a large packed repository with a
 //! few loose objects reads few packed objects.
 
@@ -80,6 +82,10 @@ pub struct SearchOptions {
     /// Objects larger than this are neither deltified nor used as bases, so none is ever held
     /// whole in memory (`core.bigFileThreshold`, git's default 512 MiB).
     pub big_file_threshold: u64,
+    /// Threads searching at once (git's `pack.threads`; default one per core): the sorted
+    /// candidates are cut into that many runs of whole (kind, path) groups, each searched with
+    /// its own window.
+    pub threads: usize,
 }
 
 impl SearchOptions {
@@ -102,6 +108,10 @@ impl SearchOptions {
             window_memory: int("pack.windowMemory")?.unwrap_or(d.window_memory),
             cache_size: int("pack.deltaCacheSize")?.unwrap_or(d.cache_size),
             big_file_threshold: config.big_file_threshold()?,
+            threads: match int("pack.threads")? {
+                Some(n) if n > 0 => (n as usize).min(d.threads * 4),
+                _ => d.threads,
+            },
         })
     }
 }
@@ -114,17 +124,25 @@ impl Default for SearchOptions {
             window_memory: 0,
             cache_size: 256 << 20,
             big_file_threshold: 512 << 20,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
 
 /// One object of the pack as the search sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Node {
     /// Would be written whole and compressed here: worth searching a delta for.
     pub target: bool,
     /// Position (in the pack's object list) of the base of its reused stored delta.
     pub reused_base: Option<u32>,
+    /// Stored in the repository's main pack ([`crate::backend::Repository::reuse_pack`]).
+    pub in_pack: bool,
+    /// Stored whole in the main pack: whoever wrote that pack already found no delta for it
+    /// against the objects beside it there, so only bases from elsewhere (the client's, loose
+    /// objects, other packs) are tried (git's `try_delta`: "a delta that we discarded on an
+    /// earlier try").
+    pub whole_in_pack: bool,
 }
 
 /// A delta chosen for a target.
@@ -139,6 +157,7 @@ pub struct NewDelta {
 }
 
 /// Bases and chain heights of every object (reused and new deltas together).
+#[derive(Clone)]
 struct Graph {
     base: Vec<u32>,
     /// Longest chain of objects resting on this one.
@@ -287,9 +306,8 @@ pub fn find_deltas(
     compression: u32,
     progress: &mut dyn Progress,
 ) -> Result<HashMap<u32, NewDelta>, Error> {
-    let mut found = HashMap::new();
     if opts.window < 2 || opts.depth == 0 || !nodes.iter().any(|n| n.target) {
-        return Ok(found);
+        return Ok(HashMap::new());
     }
     let mut list = candidates(repo, bases, nodes, opts.window, opts.big_file_threshold)?;
     // git's type_size_sort: kind, name hash (both descending), bases-only first, larger first,
@@ -304,11 +322,102 @@ pub fn find_deltas(
         ))
     });
     let total = list.iter().filter(|c| c.target).count() as u64;
-    let mut graph = Graph::new(nodes, bases.edge.len());
+    let graph = Graph::new(nodes, bases.edge.len());
+    let segments = segments(&list, opts.threads, total);
+    let share = SearchOptions {
+        cache_size: opts.cache_size / segments.len().max(1) as u64,
+        ..opts.clone()
+    };
+    // Each run of groups is searched with its own window and its own copy of the chains: a
+    // delta chosen in one run is not seen by the other's depth and cycle checks, which could
+    // only matter through a stored delta between two paths; the writer writes a cycle's last
+    // object whole, so the pack stays valid.
+    let (first, rest) = segments.split_first().unwrap_or((&(0, 0), &[]));
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = rest
+            .iter()
+            .map(|&(a, b)| {
+                let (graph, share, list) = (graph.clone(), &share, &list[a..b]);
+                s.spawn(move || {
+                    let mut quiet = crate::progress::Discard;
+                    search_run(
+                        repo,
+                        bases,
+                        nodes,
+                        list,
+                        graph,
+                        share,
+                        compression,
+                        &mut quiet,
+                    )
+                })
+            })
+            .collect();
+        let mut results = vec![search_run(
+            repo,
+            bases,
+            nodes,
+            &list[first.0..first.1],
+            graph,
+            &share,
+            compression,
+            progress,
+        )];
+        for h in handles {
+            results.push(h.join().unwrap_or_else(|_| Ok(HashMap::new())));
+        }
+        results
+    });
+    let mut found = HashMap::new();
+    for r in results {
+        found.extend(r?);
+    }
+    progress.finish("Compressing objects", total, Some(total));
+    Ok(found)
+}
+
+/// Cuts the sorted `list` into at most `threads` runs `(start, end)` holding about as many
+/// targets each, every cut between two (kind, name hash) groups; one run when there are too
+/// few targets to be worth a thread.
+fn segments(list: &[Candidate], threads: usize, targets: u64) -> Vec<(usize, usize)> {
+    /// Targets below which a second thread costs more than it saves.
+    const MIN_PER_THREAD: u64 = 64;
+    let n = (threads as u64).min(targets / MIN_PER_THREAD).max(1);
+    let mut out = Vec::new();
+    let (mut start, mut seen) = (0, 0u64);
+    for (i, c) in list.iter().enumerate() {
+        let next_group = list
+            .get(i + 1)
+            .is_none_or(|d| (d.kind, d.name_hash) != (c.kind, c.name_hash));
+        seen += u64::from(c.target);
+        if next_group && out.len() + 1 < n as usize && seen * n >= targets * (out.len() as u64 + 1)
+        {
+            out.push((start, i + 1));
+            start = i + 1;
+        }
+    }
+    out.push((start, list.len()));
+    out
+}
+
+/// The window search over one run of sorted candidates, with `graph` as the chains known so
+/// far; the deltas chosen, by position.
+fn search_run(
+    repo: &dyn Repository,
+    bases: Bases<'_>,
+    nodes: &[Node],
+    list: &[Candidate],
+    mut graph: Graph,
+    opts: &SearchOptions,
+    compression: u32,
+    progress: &mut dyn Progress,
+) -> Result<HashMap<u32, NewDelta>, Error> {
+    let mut found = HashMap::new();
+    let total = list.iter().filter(|c| c.target).count() as u64;
     let mut window: VecDeque<Slot> = VecDeque::with_capacity(opts.window);
     let mut cache_used = 0u64;
     let mut done = 0u64;
-    for c in &list {
+    for c in list {
         let Some(object) = bases.get(c.pos) else {
             continue;
         };
@@ -323,7 +432,7 @@ pub fn find_deltas(
         };
         let mut best: Option<(usize, Vec<u8>, u32)> = None;
         if c.target {
-            best = search_window(&mut window, &graph, c, &data, opts);
+            best = search_window(&mut window, &graph, nodes, c, &data, opts);
             done += 1;
             if done % 64 == 0 {
                 progress.update("Compressing objects", done, Some(total));
@@ -367,7 +476,6 @@ pub fn find_deltas(
             }
         }
     }
-    progress.finish("Compressing objects", done, Some(total));
     Ok(found)
 }
 
@@ -375,6 +483,7 @@ pub fn find_deltas(
 fn search_window(
     window: &mut VecDeque<Slot>,
     graph: &Graph,
+    nodes: &[Node],
     c: &Candidate,
     target: &[u8],
     opts: &SearchOptions,
@@ -382,9 +491,13 @@ fn search_window(
     let trg_size = target.len() as u64;
     let height = u32::from(graph.height[c.pos as usize]);
     let mut best: Option<(usize, Vec<u8>, u32)> = None;
+    let whole_in_pack = nodes.get(c.pos as usize).is_some_and(|n| n.whole_in_pack);
     for i in (0..window.len()).rev() {
         let slot = &mut window[i];
         if slot.kind != c.kind {
+            continue;
+        }
+        if whole_in_pack && nodes.get(slot.pos as usize).is_some_and(|n| n.in_pack) {
             continue;
         }
         let Some(src_depth) = graph.depth_avoiding(slot.pos, c.pos) else {
@@ -437,10 +550,28 @@ fn candidates(
     big_file_threshold: u64,
 ) -> Result<Vec<Candidate>, Error> {
     let objects = bases.objects;
+    // An object stored whole in the main pack may only take a base from elsewhere: the
+    // client's versions, or objects not in that pack. Where its path has none it is left out,
+    // unread (the newest version of a file the client never had, a large binary asset).
+    let outside: HashSet<(Kind, u32)> = bases
+        .edge
+        .iter()
+        .map(|o| (o.kind, o.name_hash))
+        .chain(
+            objects
+                .iter()
+                .zip(nodes)
+                .filter(|(_, n)| n.target && !n.in_pack)
+                .map(|(o, _)| (o.kind, o.name_hash)),
+        )
+        .collect();
+    let is_target = |o: &PackObject, n: &Node| {
+        n.target && (!n.whole_in_pack || outside.contains(&(o.kind, o.name_hash)))
+    };
     let groups_with_targets: HashSet<(Kind, u32)> = objects
         .iter()
         .zip(nodes)
-        .filter(|(_, n)| n.target)
+        .filter(|(o, n)| is_target(o, n))
         .map(|(o, _)| (o.kind, o.name_hash))
         .collect();
     // Per group: targets and non-targets, each in walk order.
@@ -451,15 +582,23 @@ fn candidates(
             continue;
         }
         let g = groups.entry(key).or_default();
-        if n.target {
+        if is_target(o, n) {
             g.0.push(p as u32);
-        } else {
+        } else if !n.target {
             g.1.push(p as u32);
         }
     }
     let mut chosen: Vec<u32> = Vec::new();
+    // With edge bases (a thin fetch), the client's versions are the bases that matter, and the
+    // reused neighbours (stored deltas, each resolved through its chain to be read) cost more
+    // than they find: git's delta list holds no reused object either.
+    let neighbours = if bases.edge.is_empty() { window } else { 0 };
     for (targets, others) in groups.values() {
         chosen.extend_from_slice(targets);
+        if neighbours == 0 {
+            continue;
+        }
+        let window = neighbours;
         let mut picked: HashSet<u32> = HashSet::new();
         for t in targets {
             let at = others.partition_point(|o| o < t);
@@ -550,6 +689,7 @@ mod tests {
             Node {
                 target: true,
                 reused_base: None,
+                ..Node::default()
             };
             n
         ]
@@ -622,10 +762,12 @@ mod tests {
             Node {
                 target: false,
                 reused_base: Some(1),
+                ..Node::default()
             },
             Node {
                 target: true,
                 reused_base: None,
+                ..Node::default()
             },
         ];
         let found = search_default(&r, pack(&objects), &nodes);
@@ -635,6 +777,7 @@ mod tests {
             Node {
                 target: false,
                 reused_base: None,
+                ..Node::default()
             },
             nodes[1],
         ];
@@ -652,18 +795,22 @@ mod tests {
             Node {
                 target: false,
                 reused_base: None,
+                ..Node::default()
             },
             Node {
                 target: false,
                 reused_base: Some(0),
+                ..Node::default()
             },
             Node {
                 target: false,
                 reused_base: Some(1),
+                ..Node::default()
             },
             Node {
                 target: true,
                 reused_base: None,
+                ..Node::default()
             },
         ];
         for max_depth in [1, 2, 3] {

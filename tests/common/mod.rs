@@ -66,6 +66,15 @@ fn tmp_root() -> PathBuf {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Panics with `what` and the command's stderr unless `out` says it succeeded.
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A fresh empty directory for one test (removed on drop).
 pub fn scratch() -> tempfile::TempDir {
     tempfile::Builder::new()

@@ -798,7 +798,15 @@ fn stream_pack<W: Write>(
     if req.include_tag {
         include_tags(repo, req.refs, &mut objects)?;
     }
-    let stats = match send_in_pack_order(repo, &objects, &walk.edge, &opts, &band, &mut progress)? {
+    // With bases the client has, the objects stored whole (mostly the newest versions of files
+    // the client holds older ones of) are searched for deltas against them, as git's
+    // `pack-objects --thin` does: copying the stored pack's entries cannot do that.
+    let in_pack_order = if bases.is_empty() {
+        send_in_pack_order(repo, &objects, &walk.edge, &opts, &band, &mut progress)?
+    } else {
+        None
+    };
+    let stats = match in_pack_order {
         Some(stats) => stats,
         None => {
             let mut data = BandData(Rc::clone(&band));
