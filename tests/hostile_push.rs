@@ -46,8 +46,14 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(work.join("a"), "a\n").unwrap();
     git_ok(&work, &["add", "a"]);
     git_ok(&work, &["commit", "-q", "-m", "a"]);
-    git_ok(&work, &["push", "-q", dst.to_str().unwrap(), "main"]);
+    store_with_c_git(&work, &dst, "main");
     (dst, work)
+}
+
+/// Pushes `refspec` from `work` into `dst` with C git's own receive-pack: how a repository gets
+/// content Sluice itself would refuse, or that a test takes as given.
+fn store_with_c_git(work: &Path, dst: &Path, refspec: &str) {
+    git_ok(work, &["push", "-q", dst.to_str().unwrap(), refspec]);
 }
 
 /// Makes a chain of `n` annotated tags in `work` ending at HEAD; returns the outermost tag id.
@@ -188,15 +194,7 @@ fn r12_chains_c_git_stored_are_served() {
     let dir = scratch();
     let (dst, work) = setup(dir.path());
     let deep = tag_chain(&work, 100);
-    git_ok(
-        &work,
-        &[
-            "push",
-            "-q",
-            dst.to_str().unwrap(),
-            &format!("{deep}:refs/tags/deep"),
-        ],
-    );
+    store_with_c_git(&work, &dst, &format!("{deep}:refs/tags/deep"));
     assert_readable(dir.path(), &dst);
     let url = format!("file://{}", dst.display());
     let flag = upload_pack_flag();
@@ -375,15 +373,7 @@ fn r12_ls_refs_flood_answers_every_command_from_one_read_of_the_refs() {
     let dir = scratch();
     let (dst, work) = setup(dir.path());
     let tag = tag_chain(&work, 3);
-    git_ok(
-        &work,
-        &[
-            "push",
-            "-q",
-            dst.to_str().unwrap(),
-            &format!("{tag}:refs/tags/t"),
-        ],
-    );
+    store_with_c_git(&work, &dst, &format!("{tag}:refs/tags/t"));
     let one = "command=ls-refs\nobject-format=sha1\n0001\npeel\nsymrefs\nunborn\n0000\n";
     let n = 10_000;
     let mut req = Vec::new();

@@ -679,9 +679,19 @@ impl FsObjectStore {
         &self,
         id: &ObjectId,
     ) -> Result<Option<loose::Stream<std::io::BufReader<File>>>, Error> {
+        self.open_loose(id, 64 << 10)
+    }
+
+    /// [`FsObjectStore::stream_loose`] reading the file `buffer` bytes at a time (small when
+    /// only the header is wanted).
+    fn open_loose(
+        &self,
+        id: &ObjectId,
+        buffer: usize,
+    ) -> Result<Option<loose::Stream<std::io::BufReader<File>>>, Error> {
         let path = self.loose_path(id);
         match File::open(&path) {
-            Ok(f) => loose::stream(std::io::BufReader::with_capacity(64 << 10, f))
+            Ok(f) => loose::stream(std::io::BufReader::with_capacity(buffer, f))
                 .map(Some)
                 .map_err(|e| Error::corrupt(format!("loose object {id}"), e.to_string())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -790,7 +800,7 @@ impl FsObjectStore {
             return self.packed_header(n, offset).map(Some);
         }
         // Only the header is inflated: a loose object of gigabytes costs a few KiB here.
-        if let Some(s) = self.stream_loose(id)? {
+        if let Some(s) = self.open_loose(id, 4 << 10)? {
             return Ok(Some((s.kind, s.size)));
         }
         for alt in &self.alternates {

@@ -173,43 +173,48 @@ fn check_tag(
             "invalid 'object' line format - bad sha1",
         )?;
     }
-    let Some(after_type) = rest.strip_prefix(b"type ") else {
-        return r.report(
+    const TYPE: TagLine = TagLine {
+        key: b"type ",
+        missing: (
             MsgId::MissingTypeEntry,
             "invalid format - expected 'type' line",
-        );
-    };
-    let Some(nl) = after_type.iter().position(|&b| b == b'\n') else {
-        return r.report(
+        ),
+        unterminated: (
             MsgId::MissingType,
             "invalid format - unexpected end after 'type' line",
-        );
+        ),
     };
-    match Kind::from_name(&after_type[..nl]) {
+    let (type_name, rest) = match TYPE.split(rest, r)? {
+        Some(found) => found,
+        None => return Ok(()),
+    };
+    match Kind::from_name(type_name) {
         Some(kind) => found.tagged = target.map(|t| (t, kind)),
         None => r.report(MsgId::BadType, "invalid 'type' value")?,
     }
-    let rest = &after_type[nl + 1..];
-    let Some(after_tag) = rest.strip_prefix(b"tag ") else {
-        return r.report(
+    // C git reports a missing end of the 'tag' line with the 'type' line's words.
+    const TAG: TagLine = TagLine {
+        key: b"tag ",
+        missing: (
             MsgId::MissingTagEntry,
             "invalid format - expected 'tag' line",
-        );
-    };
-    let Some(nl) = after_tag.iter().position(|&b| b == b'\n') else {
-        return r.report(
+        ),
+        unterminated: (
             MsgId::MissingTag,
             "invalid format - unexpected end after 'type' line",
-        );
+        ),
     };
-    let name = &after_tag[..nl];
+    let (name, after_name) = match TAG.split(rest, r)? {
+        Some(found) => found,
+        None => return Ok(()),
+    };
     if !valid_tag_name(name) {
         r.report(
             MsgId::BadTagName,
             format!("invalid 'tag' name: {}", name.escape_ascii()),
         )?;
     }
-    let mut rest = &after_tag[nl + 1..];
+    let mut rest = after_name;
     match line(rest).filter(|(l, _)| l.starts_with(b"tagger ")) {
         Some((l, next)) => {
             rest = next;
@@ -227,6 +232,34 @@ fn check_tag(
         )?;
     }
     Ok(())
+}
+
+/// A required `<key><value>\n` line of a tag header, with the problems C git reports when
+/// it is missing or not terminated.
+struct TagLine {
+    key: &'static [u8],
+    missing: (MsgId, &'static str),
+    unterminated: (MsgId, &'static str),
+}
+
+impl TagLine {
+    /// `Some((value, rest))`, or `None` when the line is missing or unterminated and the
+    /// check stops there (the problem reported, and not fatal at its configured severity).
+    fn split<'a>(
+        &self,
+        data: &'a [u8],
+        r: &mut Reporter<'_>,
+    ) -> Result<Option<(&'a [u8], &'a [u8])>, FsckError> {
+        let Some(after) = data.strip_prefix(self.key) else {
+            r.report(self.missing.0, self.missing.1)?;
+            return Ok(None);
+        };
+        let Some(nl) = after.iter().position(|&b| b == b'\n') else {
+            r.report(self.unterminated.0, self.unterminated.1)?;
+            return Ok(None);
+        };
+        Ok(Some((&after[..nl], &after[nl + 1..])))
+    }
 }
 
 /// `refs/tags/<name>` passes check-ref-format.
