@@ -15,6 +15,7 @@
 
 pub mod commands;
 mod fsck;
+pub mod push_cert;
 mod shallow;
 
 use std::cell::RefCell;
