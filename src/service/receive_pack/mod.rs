@@ -15,6 +15,7 @@
 
 pub mod commands;
 mod fsck;
+pub mod proc_receive;
 pub mod push_cert;
 mod shallow;
 

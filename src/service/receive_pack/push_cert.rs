@@ -90,7 +90,9 @@ fn hmac(kind: HashKind, key: &[u8], text: &[u8]) -> Vec<u8> {
         }
         // A trailer-only hasher never detects collisions, so this cannot fail; an empty answer
         // only ever makes the nonce check fail, never pass.
-        h.finish().map(|id| id.as_bytes().to_vec()).unwrap_or_default()
+        h.finish()
+            .map(|id| id.as_bytes().to_vec())
+            .unwrap_or_default()
     };
     let mut block = [0u8; BLOCK];
     if key.len() > BLOCK {
@@ -273,8 +275,7 @@ impl Certificate {
     /// `check_cert_push_options`).
     pub fn push_options_match(&self, options: &[String]) -> bool {
         let signed: Vec<&[u8]> = headers(self.payload(), "push-option").collect();
-        signed.len() == options.len()
-            && signed.iter().zip(options).all(|(a, b)| *a == b.as_bytes())
+        signed.len() == options.len() && signed.iter().zip(options).all(|(a, b)| *a == b.as_bytes())
     }
 }
 
@@ -524,7 +525,8 @@ mod tests {
                 key: "1234ABCD5678EF00".into()
             }
         );
-        let err = "[GNUPG:] ERRSIG 1234ABCD5678EF00 1 8 00 1 9\n[GNUPG:] NO_PUBKEY 1234ABCD5678EF00\n";
+        let err =
+            "[GNUPG:] ERRSIG 1234ABCD5678EF00 1 8 00 1 9\n[GNUPG:] NO_PUBKEY 1234ABCD5678EF00\n";
         assert_eq!(parse_status(err).result, 'E');
         assert_eq!(parse_status(err).key, "1234ABCD5678EF00");
         assert_eq!(parse_status("").result, 'N');
