@@ -381,6 +381,39 @@ pub trait Repository: Send + Sync {
         let _ = (name, args, env, stdin, output);
         Ok(None)
     }
+
+    /// Starts hook `name` for a conversation over its stdin and stdout (`proc-receive`), with
+    /// extra environment `env`; `Ok(None)` when there is no such hook.
+    fn start_hook(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Option<Box<dyn HookSession>>, Error> {
+        let _ = (name, env);
+        Ok(None)
+    }
+
+    /// The working tree of a non-bare repository (for `push-to-checkout`'s `GIT_WORK_TREE`).
+    fn work_tree(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// `receive.denyCurrentBranch=updateInstead`: brings the index and working tree from HEAD's
+    /// commit to commit `new`, or says why not (the `ng` reason, C git's texts).
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), String> {
+        let _ = new;
+        Err("denyCurrentBranch = updateInstead needs a worktree".into())
+    }
+}
+
+/// A running hook the caller talks to (see [`Repository::start_hook`]).
+pub trait HookSession: Send {
+    /// The hook's stdin and stdout.
+    fn io(&mut self) -> (&mut dyn std::io::Write, &mut dyn std::io::Read);
+
+    /// Closes its stdin, waits for it, and returns its exit code (-1 when killed by a signal)
+    /// and what it wrote to stderr.
+    fn finish(self: Box<Self>) -> Result<(i32, Vec<u8>), Error>;
 }
 
 /// An object's content as a stream (see [`Repository::stream_object`]).

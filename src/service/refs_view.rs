@@ -347,6 +347,23 @@ impl Repository for RefsView<'_> {
     fn config_dir(&self) -> Option<&std::path::Path> {
         self.inner.config_dir()
     }
+    fn start_hook(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Option<Box<dyn crate::backend::HookSession>>, Error> {
+        let mut env = env.to_vec();
+        if !self.namespace.prefix.is_empty() {
+            env.push(("GIT_NAMESPACE".into(), self.namespace.raw.clone()));
+        }
+        self.inner.start_hook(name, &env)
+    }
+    fn work_tree(&self) -> Option<std::path::PathBuf> {
+        self.inner.work_tree()
+    }
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), String> {
+        self.inner.update_work_tree(new)
+    }
     fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
         self.inner.shallow_roots()
     }

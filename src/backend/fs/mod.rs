@@ -4,11 +4,13 @@
 
 pub mod format;
 pub mod hooks;
+pub mod index;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
 pub mod quarantine;
 pub mod repack;
+pub mod worktree;
 
 use std::path::{Path, PathBuf};
 
@@ -565,6 +567,31 @@ impl Repository for FsRepository {
         output: &mut dyn FnMut(&[u8]),
     ) -> Result<Option<i32>, Error> {
         hooks::run_hook(&self.common_dir, name, args, env, stdin, output)
+    }
+
+    fn start_hook(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Option<Box<dyn crate::backend::HookSession>>, Error> {
+        Ok(hooks::start_hook(&self.common_dir, name, env)?
+            .map(|h| Box::new(h) as Box<dyn crate::backend::HookSession>))
+    }
+
+    fn work_tree(&self) -> Option<PathBuf> {
+        if self.bare {
+            return None;
+        }
+        worktree::work_tree(&self.git_dir, self).and_then(|p| std::fs::canonicalize(p).ok())
+    }
+
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), String> {
+        let Some(work_tree) = self.work_tree() else {
+            return Err("denyCurrentBranch = updateInstead needs a worktree".into());
+        };
+        let head = self.head().map_err(|e| e.to_string())?.id;
+        worktree::update(self, &self.git_dir, &work_tree, head.as_ref(), new)
+            .map_err(|r| r.to_string())
     }
 }
 
