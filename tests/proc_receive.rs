@@ -61,7 +61,8 @@ for i, (old, new, ref) in enumerate(cmds):
 flush()
 "#;
 
-const POST_RECEIVE: &str = "#!/bin/sh\nwhile read o n r; do echo \"post-receive< $o $n $r\"; done >&2\n";
+const POST_RECEIVE: &str =
+    "#!/bin/sh\nwhile read o n r; do echo \"post-receive< $o $n $r\"; done >&2\n";
 
 fn install_hook(repo: &Path, name: &str, text: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -75,9 +76,20 @@ fn install_hook(repo: &Path, name: &str, text: &str) {
 fn setup(with_hook: bool) -> (tempfile::TempDir, PathBuf, Vec<(Server, PathBuf)>) {
     let dir = scratch();
     let seed = dir.path().join("seed.git");
-    git_ok(dir.path(), &["init", "-q", "--bare", "-b", "main", seed.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", seed.to_str().unwrap()],
+    );
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["clone", "-q", seed.to_str().unwrap(), work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            seed.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
     for i in 1..=2 {
         std::fs::write(work.join("f"), format!("{i}\n")).unwrap();
         git_ok(&work, &["add", "f"]);
@@ -136,8 +148,14 @@ fn agit_flow_matches_c_git() {
     assert_eq!(results[0], results[1], "client output: sluice vs git");
     let (s, g) = (refs(&servers[0].1), refs(&servers[1].1));
     assert_eq!(s, g, "refs: sluice vs git");
-    assert!(s.contains("refs/changes/1/head") && s.contains("refs/for/main/direct"), "{s}");
-    assert!(!s.contains("refs/for/main/topic1") && !s.contains("bad"), "{s}");
+    assert!(
+        s.contains("refs/changes/1/head") && s.contains("refs/for/main/direct"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("refs/for/main/topic1") && !s.contains("bad"),
+        "{s}"
+    );
     for (_, repo) in &servers {
         fsck(repo);
     }
@@ -147,8 +165,16 @@ fn agit_flow_matches_c_git() {
 fn porcelain_output_and_atomic_pushes_match_c_git() {
     let (_dir, work, servers) = setup(true);
     for args in [
-        &["--porcelain", "HEAD:refs/for/main/topic1", "HEAD:refs/heads/main"][..],
-        &["--atomic", "HEAD:refs/for/main/topic2", "HEAD:refs/for/main/bad"][..],
+        &[
+            "--porcelain",
+            "HEAD:refs/for/main/topic1",
+            "HEAD:refs/heads/main",
+        ][..],
+        &[
+            "--atomic",
+            "HEAD:refs/for/main/topic2",
+            "HEAD:refs/for/main/bad",
+        ][..],
     ] {
         let results: Vec<(bool, String, String)> = servers
             .iter()
@@ -167,9 +193,17 @@ fn porcelain_output_and_atomic_pushes_match_c_git() {
 #[test]
 fn missing_hook_fails_the_matching_commands_as_c_git() {
     let (_dir, work, servers) = setup(false);
-    let results = push_all(&work, &servers, &["HEAD:refs/for/main/topic", "HEAD:refs/heads/main"]);
+    let results = push_all(
+        &work,
+        &servers,
+        &["HEAD:refs/for/main/topic", "HEAD:refs/heads/main"],
+    );
     assert!(!results[0].0);
-    assert!(results[0].1.contains("fail to run proc-receive hook"), "{}", results[0].1);
+    assert!(
+        results[0].1.contains("fail to run proc-receive hook"),
+        "{}",
+        results[0].1
+    );
     assert_eq!(results[0], results[1], "client output: sluice vs git");
     assert_eq!(refs(&servers[0].1), refs(&servers[1].1));
 }

@@ -29,7 +29,10 @@ impl Gpg {
     /// A fresh keyring with an ed25519 signing key for the committer identity of `git_cmd`.
     fn new() -> Gpg {
         // Short path: gpg-agent's socket lives under it.
-        let home = tempfile::Builder::new().prefix("sg").tempdir_in("/tmp").unwrap();
+        let home = tempfile::Builder::new()
+            .prefix("sg")
+            .tempdir_in("/tmp")
+            .unwrap();
         let out = std::process::Command::new("gpg")
             .env("GNUPGHOME", home.path())
             .args([
@@ -79,14 +82,20 @@ impl Drop for Gpg {
 fn setup(seed: bool) -> (tempfile::TempDir, PathBuf, Vec<(Server, PathBuf)>) {
     let dir = scratch();
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["init", "-q", "-b", "main", work.to_str().unwrap()],
+    );
     std::fs::write(work.join("f"), "1\n").unwrap();
     git_ok(&work, &["add", "f"]);
     git_ok(&work, &["commit", "-q", "-m", "c1"]);
     let mut servers = Vec::new();
     for s in SERVERS {
         let repo = dir.path().join(format!("{}.git", s.name()));
-        git_ok(dir.path(), &["init", "-q", "--bare", "-b", "main", repo.to_str().unwrap()]);
+        git_ok(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", repo.to_str().unwrap()],
+        );
         if seed {
             git_ok(&repo, &["config", "receive.certNonceSeed", "sekrit"]);
         }
@@ -111,7 +120,12 @@ fn push(gpg: &Gpg, server: Server, work: &Path, dst: &Path, signed: &str) -> Out
         .unwrap()
 }
 
-fn push_all(gpg: &Gpg, work: &Path, servers: &[(Server, PathBuf)], signed: &str) -> Vec<(bool, String)> {
+fn push_all(
+    gpg: &Gpg,
+    work: &Path,
+    servers: &[(Server, PathBuf)],
+    signed: &str,
+) -> Vec<(bool, String)> {
     servers
         .iter()
         .map(|(s, repo)| {
@@ -134,7 +148,10 @@ fn signed_push_hands_hooks_a_verified_certificate() {
             "remote: pre-receive: cert=set signer=C O Mitter <committer@example.com> key={key} status=G nonce=set nonce_status=OK slop="
         );
         assert!(text.contains(&want), "{signed}: {want}\n{text}");
-        assert!(text.contains("remote: post-receive: blob 1 certificate version 0.1"), "{text}");
+        assert!(
+            text.contains("remote: post-receive: blob 1 certificate version 0.1"),
+            "{text}"
+        );
         assert_eq!(results[0], results[1], "{signed}: sluice vs git");
         for (_, repo) in &servers {
             fsck(repo);
@@ -150,13 +167,21 @@ fn unsigned_pushes_without_a_seed_match_c_git() {
     // --signed=if-asked: the server does not ask, the push goes unsigned.
     let results = push_all(&gpg, &work, &servers, "--signed=if-asked");
     assert!(results[0].0, "{}", results[0].1);
-    assert!(results[0].1.contains("cert= signer= key= status="), "{}", results[0].1);
+    assert!(
+        results[0].1.contains("cert= signer= key= status="),
+        "{}",
+        results[0].1
+    );
     assert_eq!(results[0], results[1], "sluice vs git");
     // --signed: the client refuses, as the server cannot take a certificate.
     std::fs::write(work.join("f"), "2\n").unwrap();
     git_ok(&work, &["commit", "-q", "-am", "c2"]);
     let results = push_all(&gpg, &work, &servers, "--signed");
     assert!(!results[0].0);
-    assert!(results[0].1.contains("does not support --signed push"), "{}", results[0].1);
+    assert!(
+        results[0].1.contains("does not support --signed push"),
+        "{}",
+        results[0].1
+    );
     assert_eq!(results[0], results[1], "sluice vs git");
 }

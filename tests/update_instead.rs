@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 fn setup() -> (tempfile::TempDir, PathBuf, Vec<(Server, PathBuf)>) {
     let dir = scratch();
     let seed = dir.path().join("seed");
-    git_ok(dir.path(), &["init", "-q", "-b", "main", seed.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["init", "-q", "-b", "main", seed.to_str().unwrap()],
+    );
     std::fs::create_dir_all(seed.join("dir/sub")).unwrap();
     std::fs::write(seed.join("a.txt"), "a\n").unwrap();
     std::fs::write(seed.join("gone.txt"), "bye\n").unwrap();
@@ -28,14 +31,22 @@ fn setup() -> (tempfile::TempDir, PathBuf, Vec<(Server, PathBuf)>) {
     for s in SERVERS {
         let repo = dir.path().join(format!("server-{}", s.name()));
         copy_repo(&seed, &repo);
-        git_ok(&repo, &["config", "receive.denyCurrentBranch", "updateInstead"]);
+        git_ok(
+            &repo,
+            &["config", "receive.denyCurrentBranch", "updateInstead"],
+        );
         git_ok(&repo, &["reset", "-q", "--hard"]);
         servers.push((s, repo));
     }
     let work = dir.path().join("work");
     git_ok(
         dir.path(),
-        &["clone", "-q", seed.to_str().unwrap(), work.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            seed.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
     );
     (dir, work, servers)
 }
@@ -55,7 +66,10 @@ fn tree_listing(root: &Path) -> Vec<String> {
             }
             let meta = std::fs::symlink_metadata(&p).unwrap();
             if meta.file_type().is_symlink() {
-                out.push(format!("{rel} -> {}", std::fs::read_link(&p).unwrap().display()));
+                out.push(format!(
+                    "{rel} -> {}",
+                    std::fs::read_link(&p).unwrap().display()
+                ));
             } else if meta.is_dir() {
                 out.push(format!("{rel}/"));
                 stack.push(p);
@@ -115,9 +129,18 @@ fn push_to_the_checked_out_branch_updates_index_and_working_tree() {
     assert_same(&results, &servers);
     let (listing, _, status, _) = state(&servers[0].1);
     assert_eq!(status, "", "git status must be clean after the push");
-    assert!(listing.contains(&"run.sh exec=true \"#!/bin/sh\\n\"".to_string()), "{listing:?}");
-    assert!(listing.contains(&"link -> a.txt".to_string()), "{listing:?}");
-    assert!(!listing.iter().any(|l| l.starts_with("dir/sub")), "{listing:?}");
+    assert!(
+        listing.contains(&"run.sh exec=true \"#!/bin/sh\\n\"".to_string()),
+        "{listing:?}"
+    );
+    assert!(
+        listing.contains(&"link -> a.txt".to_string()),
+        "{listing:?}"
+    );
+    assert!(
+        !listing.iter().any(|l| l.starts_with("dir/sub")),
+        "{listing:?}"
+    );
     let head = git_ok(&work, &["rev-parse", "HEAD"]);
     for (_, repo) in &servers {
         assert_eq!(git_ok(repo, &["rev-parse", "HEAD"]), head);
@@ -174,7 +197,13 @@ fn dirty_trees_are_refused_with_c_gits_reasons() {
     }
     let results = push_all(&work, &servers, &["main"]);
     assert!(!results[0].0);
-    assert!(results[0].1.contains("Could not update working tree to new HEAD"), "{}", results[0].1);
+    assert!(
+        results[0]
+            .1
+            .contains("Could not update working tree to new HEAD"),
+        "{}",
+        results[0].1
+    );
     assert_same(&results, &servers);
 }
 
@@ -202,10 +231,15 @@ fn push_to_checkout_hook_replaces_the_update() {
     }
     let results = push_all(&work, &servers, &["main"]);
     assert!(results[0].0, "{}", results[0].1);
-    assert!(results[0].1.contains("remote: checking out"), "{}", results[0].1);
+    assert!(
+        results[0].1.contains("remote: checking out"),
+        "{}",
+        results[0].1
+    );
     assert_same(&results, &servers);
     for (s, repo) in &servers {
-        let log = std::fs::read_to_string(dir.path().join(format!("hook-{}.log", s.name()))).unwrap();
+        let log =
+            std::fs::read_to_string(dir.path().join(format!("hook-{}.log", s.name()))).unwrap();
         let wt = std::fs::canonicalize(repo).unwrap();
         assert_eq!(log, format!("{new} 1\nwt={}\n", wt.display()), "{s:?}");
     }
@@ -213,10 +247,18 @@ fn push_to_checkout_hook_replaces_the_update() {
     std::fs::write(work.join("a.txt"), "declined\n").unwrap();
     git_ok(&work, &["commit", "-q", "-am", "three"]);
     for (_, repo) in &servers {
-        std::fs::write(repo.join(".git/hooks/push-to-checkout"), "#!/bin/sh\nexit 1\n").unwrap();
+        std::fs::write(
+            repo.join(".git/hooks/push-to-checkout"),
+            "#!/bin/sh\nexit 1\n",
+        )
+        .unwrap();
     }
     let results = push_all(&work, &servers, &["main"]);
     assert!(!results[0].0);
-    assert!(results[0].1.contains("push-to-checkout hook declined"), "{}", results[0].1);
+    assert!(
+        results[0].1.contains("push-to-checkout hook declined"),
+        "{}",
+        results[0].1
+    );
     assert_same(&results, &servers);
 }

@@ -393,6 +393,13 @@ pub trait Repository: Send + Sync {
         Ok(None)
     }
 
+    /// Stores a blob `data` directly in the repository (a push certificate, which C git also
+    /// writes outside the quarantine) and returns its id.
+    fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
+        let _ = data;
+        Err(Error::Unsupported("writing objects"))
+    }
+
     /// The working tree of a non-bare repository (for `push-to-checkout`'s `GIT_WORK_TREE`).
     fn work_tree(&self) -> Option<std::path::PathBuf> {
         None

@@ -358,6 +358,9 @@ impl Repository for RefsView<'_> {
         }
         self.inner.start_hook(name, &env)
     }
+    fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
+        self.inner.write_blob(data)
+    }
     fn work_tree(&self) -> Option<std::path::PathBuf> {
         self.inner.work_tree()
     }

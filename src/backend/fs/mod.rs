@@ -578,6 +578,19 @@ impl Repository for FsRepository {
             .map(|h| Box::new(h) as Box<dyn crate::backend::HookSession>))
     }
 
+    fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
+        let id = crate::hash::object_id(Kind::Blob, data)
+            .map_err(|_| Error::corrupt("blob", "SHA-1 collision attack detected"))?;
+        if !self.contains(&id)? {
+            let obj = Object {
+                kind: Kind::Blob,
+                data: data.to_vec(),
+            };
+            quarantine::write_loose(&self.common_dir.join("objects"), &id, &obj, self.shared)?;
+        }
+        Ok(id)
+    }
+
     fn work_tree(&self) -> Option<PathBuf> {
         if self.bare {
             return None;

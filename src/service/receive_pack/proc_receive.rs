@@ -115,6 +115,52 @@ pub struct Exchange {
     pub errors: Vec<String>,
 }
 
+/// Runs the `proc-receive` hook of `repo` on `commands` with extra environment `env`: starts
+/// it, converses, and relays its stderr and any protocol error (`error: ...`, as C git's
+/// `rp_error`) to the client through `progress`. A missing hook fails, as in C git.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    repo: &dyn crate::backend::Repository,
+    env: &[(String, String)],
+    commands: &[&Command],
+    options: &[String],
+    atomic: bool,
+    use_push_options: bool,
+    progress: &mut dyn FnMut(&[u8]),
+) -> Result<Exchange, crate::backend::Error> {
+    let Some(mut hook) = repo.start_hook("proc-receive", env)? else {
+        progress(b"error: cannot find hook 'proc-receive'\n");
+        return Ok(Exchange {
+            outcomes: vec![Outcome::default(); commands.len()],
+            ok: false,
+            errors: Vec::new(),
+        });
+    };
+    let mut ex = {
+        let (to_hook, from_hook) = hook.io();
+        converse(
+            to_hook,
+            from_hook,
+            repo.hash_kind(),
+            commands,
+            options,
+            atomic,
+            use_push_options,
+        )
+    };
+    let (code, stderr) = hook.finish()?;
+    progress(&stderr);
+    if code != 0 {
+        ex.ok = false;
+    }
+    if !ex.errors.is_empty() {
+        let text = format!("error: {}\n", ex.errors.join("\n"));
+        tracing::warn!(errors = %text.trim_end(), "proc-receive");
+        progress(text.as_bytes());
+    }
+    Ok(ex)
+}
+
 /// Talks to a running hook over `to_hook` / `from_hook`: negotiation, the `commands`, the push
 /// `options` (when `use_push_options` and the hook asks), then its report.
 pub fn converse(

@@ -80,6 +80,72 @@ pub struct NonceConfig {
     pub slop_limit: u64,
 }
 
+impl NonceConfig {
+    /// `receive.certNonceSeed` and `receive.certNonceSlop` of `repo`; `None` without a seed
+    /// (then `push-cert` is not advertised). The nonce is bound to the repository's git
+    /// directory. Deviation: C git binds it to the path as the client named it; the directory
+    /// is the same for every instance serving it, which is what stateless checks need.
+    pub fn from_repo(repo: &dyn crate::backend::Repository) -> Option<NonceConfig> {
+        let config = repo.config();
+        let seed = config.get("receive.certNonceSeed").flatten()?.to_string();
+        let slop_limit = config
+            .get_i64("receive.certNonceSlop")
+            .ok()
+            .flatten()
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(0);
+        let path = repo
+            .config_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Some(NonceConfig {
+            seed,
+            path,
+            slop_limit,
+        })
+    }
+
+    /// The nonce to advertise now.
+    pub fn issue(&self, kind: HashKind) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        nonce(kind, self, now)
+    }
+}
+
+/// Everything hooks are told about certificate `cert`: stores it as a blob, checks its
+/// signature with `gpg.program` and its nonce against `issued`, and returns the
+/// `GIT_PUSH_CERT*` environment (C git's `prepare_push_cert_sha1`).
+pub fn prepare(
+    repo: &dyn crate::backend::Repository,
+    cert: &Certificate,
+    issued: Option<&str>,
+    stateless: bool,
+    config: Option<&NonceConfig>,
+) -> Vec<(String, String)> {
+    let blob = match repo.write_blob(&cert.raw) {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "could not store the push certificate");
+            return Vec::new();
+        }
+    };
+    let program = repo
+        .config()
+        .get("gpg.openpgp.program")
+        .or_else(|| repo.config().get("gpg.program"))
+        .flatten()
+        .unwrap_or("gpg")
+        .to_string();
+    let sig = verify(&program, cert);
+    let nonce = check_nonce(repo.hash_kind(), cert.payload(), issued, stateless, config);
+    tracing::info!(signer = %sig.signer, key = %sig.key, status = %sig.result,
+        nonce_status = nonce.status.as_str(), "push certificate");
+    hook_env(&blob.to_hex(), &sig, &nonce)
+}
+
 /// HMAC (RFC 2104) over `text` keyed with `key`, with the repository's hash `kind`.
 fn hmac(kind: HashKind, key: &[u8], text: &[u8]) -> Vec<u8> {
     const BLOCK: usize = 64; // SHA-1's (and SHA-256's) block size.
@@ -277,6 +343,43 @@ impl Certificate {
         let signed: Vec<&[u8]> = headers(self.payload(), "push-option").collect();
         signed.len() == options.len() && signed.iter().zip(options).all(|(a, b)| *a == b.as_bytes())
     }
+}
+
+/// Reads the certificate lines after a `push-cert` command line from `reader`, newlines kept,
+/// up to `push-cert-end` (returns `false`) or a flush, which also ends the commands (returns
+/// `true`), as C git's `read_head_info`. Bounded by [`MAX_CERT_BYTES`].
+pub fn read_lines<R: std::io::Read>(
+    reader: &mut crate::protocol::pktline::Reader<R>,
+) -> Result<(Vec<u8>, bool), ReadError> {
+    use crate::protocol::pktline::PacketLineRef;
+    let mut raw = Vec::new();
+    loop {
+        match reader.read_line()? {
+            Some(PacketLineRef::Flush) => return Ok((raw, true)),
+            Some(PacketLineRef::Data(b"push-cert-end\n")) => return Ok((raw, false)),
+            Some(PacketLineRef::Data(d)) => {
+                if raw.len() + d.len() > MAX_CERT_BYTES {
+                    return Err(Error::TooLarge.into());
+                }
+                raw.extend_from_slice(d);
+            }
+            _ => return Err(ReadError::Unexpected),
+        }
+    }
+}
+
+/// Why [`read_lines`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Reading pkt-lines failed.
+    #[error(transparent)]
+    PktLine(#[from] crate::protocol::pktline::Error),
+    /// The certificate was refused.
+    #[error(transparent)]
+    Cert(#[from] Error),
+    /// End of input or a control packet inside the certificate.
+    #[error("protocol error: got an unexpected packet")]
+    Unexpected,
 }
 
 /// What the signature check found, as C git's `struct signature_check`.
