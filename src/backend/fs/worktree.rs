@@ -474,3 +474,81 @@ fn write_index(repo: &dyn Repository, git_dir: &Path, index: &Index) -> std::io:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::fs::FsBackend;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "A")
+            .env("GIT_AUTHOR_EMAIL", "a@b")
+            .env("GIT_COMMITTER_NAME", "C")
+            .env("GIT_COMMITTER_EMAIL", "c@d")
+            .output()
+            .expect("git is needed for this test");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A repository whose HEAD is checked out, and a second commit made elsewhere in it (on a
+    /// side branch), so the checkout can move HEAD's tree to it.
+    #[test]
+    fn checkout_matches_git_status_and_refuses_dirty_trees() {
+        if std::env::var_os("SLUICE_SKIP_SYSTEM_TESTS").is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        git(r, &["init", "-q", "-b", "main", "."]);
+        std::fs::create_dir_all(r.join("d/e")).unwrap();
+        std::fs::write(r.join("d/e/f"), "f\n").unwrap();
+        std::fs::write(r.join("x"), "x\n").unwrap();
+        git(r, &["add", "."]);
+        git(r, &["commit", "-q", "-m", "one"]);
+        git(r, &["checkout", "-q", "-b", "side"]);
+        git(r, &["rm", "-q", "-r", "d"]);
+        std::fs::write(r.join("x"), "x2\n").unwrap();
+        std::fs::write(r.join("y"), "y\n").unwrap();
+        git(r, &["add", "."]);
+        git(r, &["commit", "-q", "-m", "two"]);
+        let new = ObjectId::from_hex(git(r, &["rev-parse", "HEAD"]).trim().as_bytes()).unwrap();
+        git(r, &["checkout", "-q", "main"]);
+        let repo = FsBackend::default().open_fs(r.to_str().unwrap()).unwrap();
+        // Dirty: refused, nothing changed.
+        std::fs::write(r.join("x"), "local\n").unwrap();
+        assert_eq!(
+            repo.update_work_tree(&new),
+            Err("Working directory has unstaged changes".to_string())
+        );
+        git(r, &["checkout", "-q", "--", "x"]);
+        std::fs::write(r.join("d/e/f"), "staged\n").unwrap();
+        git(r, &["add", "d/e/f"]);
+        assert_eq!(
+            repo.update_work_tree(&new),
+            Err("Working directory has staged changes".to_string())
+        );
+        git(r, &["reset", "-q", "--hard"]);
+        std::fs::write(r.join("y"), "untracked\n").unwrap();
+        assert_eq!(
+            repo.update_work_tree(&new),
+            Err("Could not update working tree to new HEAD".to_string())
+        );
+        std::fs::remove_file(r.join("y")).unwrap();
+        // Clean: the tree and index become the new commit's; git sees no difference.
+        repo.update_work_tree(&new).unwrap();
+        git(r, &["update-ref", "refs/heads/main", &new.to_hex()]);
+        assert_eq!(
+            git(r, &["status", "--porcelain", "--untracked-files=all"]),
+            ""
+        );
+        assert!(!r.join("d").exists());
+        assert_eq!(std::fs::read_to_string(r.join("y")).unwrap(), "y\n");
+    }
+}
