@@ -101,6 +101,8 @@ fn setup(with_hook: bool) -> (tempfile::TempDir, PathBuf, Vec<(Server, PathBuf)>
         let repo = dir.path().join(format!("{}.git", s.name()));
         copy_repo(&seed, &repo);
         git_ok(&repo, &["config", "receive.procReceiveRefs", "refs/for"]);
+        // C git advertises push options only when asked to (Sluice by default).
+        git_ok(&repo, &["config", "receive.advertisePushOptions", "true"]);
         if with_hook {
             install_hook(&repo, "proc-receive", PROC_RECEIVE);
         }
@@ -127,8 +129,7 @@ fn agit_flow_matches_c_git() {
         &work,
         &servers,
         &[
-            "-o",
-            "reviewer=alice",
+            "--push-option=reviewer=alice",
             "HEAD:refs/for/main/topic1",
             "HEAD:refs/for/main/bad",
             "HEAD:refs/for/main/direct",

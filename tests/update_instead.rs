@@ -100,7 +100,11 @@ fn push_all(work: &Path, servers: &[(Server, PathBuf)], args: &[&str]) -> Vec<(b
         .iter()
         .map(|(s, repo)| {
             let out = push_via(*s, work, repo, args);
-            (out.status.success(), client_lines(&out, repo))
+            // Deviation: what push-to-checkout and the checkout print reaches the pusher as
+            // `remote:` lines (C git lets it go to its own stderr, which only a local or ssh
+            // pusher sees).
+            let text = client_lines(&out, repo).replace("remote: ", "");
+            (out.status.success(), text)
         })
         .collect()
 }
@@ -232,7 +236,7 @@ fn push_to_checkout_hook_replaces_the_update() {
     let results = push_all(&work, &servers, &["main"]);
     assert!(results[0].0, "{}", results[0].1);
     assert!(
-        results[0].1.contains("remote: checking out"),
+        results[0].1.contains("checking out"),
         "{}",
         results[0].1
     );

@@ -406,10 +406,29 @@ pub trait Repository: Send + Sync {
     }
 
     /// `receive.denyCurrentBranch=updateInstead`: brings the index and working tree from HEAD's
-    /// commit to commit `new`, or says why not (the `ng` reason, C git's texts).
-    fn update_work_tree(&self, new: &ObjectId) -> Result<(), String> {
+    /// commit to commit `new`, or says why not (C git's texts).
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), WorkTreeRefusal> {
         let _ = new;
-        Err("denyCurrentBranch = updateInstead needs a worktree".into())
+        Err(WorkTreeRefusal::no_work_tree())
+    }
+}
+
+/// Why [`Repository::update_work_tree`] left the working tree alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkTreeRefusal {
+    /// The `ng` reason (C git's text).
+    pub reason: String,
+    /// What exactly was in the way, for the pusher (`None`: the reason says it all).
+    pub detail: Option<String>,
+}
+
+impl WorkTreeRefusal {
+    /// The refusal of a repository without a working tree.
+    pub fn no_work_tree() -> Self {
+        WorkTreeRefusal {
+            reason: "denyCurrentBranch = updateInstead needs a worktree".into(),
+            detail: None,
+        }
     }
 }
 

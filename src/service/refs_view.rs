@@ -364,7 +364,7 @@ impl Repository for RefsView<'_> {
     fn work_tree(&self) -> Option<std::path::PathBuf> {
         self.inner.work_tree()
     }
-    fn update_work_tree(&self, new: &ObjectId) -> Result<(), String> {
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), crate::backend::WorkTreeRefusal> {
         self.inner.update_work_tree(new)
     }
     fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {

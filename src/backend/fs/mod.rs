@@ -598,13 +598,27 @@ impl Repository for FsRepository {
         worktree::work_tree(&self.git_dir, self).and_then(|p| std::fs::canonicalize(p).ok())
     }
 
-    fn update_work_tree(&self, new: &ObjectId) -> Result<(), String> {
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), crate::backend::WorkTreeRefusal> {
+        use crate::backend::WorkTreeRefusal;
         let Some(work_tree) = self.work_tree() else {
-            return Err("denyCurrentBranch = updateInstead needs a worktree".into());
+            return Err(WorkTreeRefusal::no_work_tree());
         };
-        let head = self.head().map_err(|e| e.to_string())?.id;
-        worktree::update(self, &self.git_dir, &work_tree, head.as_ref(), new)
-            .map_err(|r| r.to_string())
+        let head = self
+            .head()
+            .map_err(|e| WorkTreeRefusal {
+                reason: worktree::Refusal::UpToDateCheck.to_string(),
+                detail: Some(e.to_string()),
+            })?
+            .id;
+        worktree::update(self, &self.git_dir, &work_tree, head.as_ref(), new).map_err(|r| {
+            WorkTreeRefusal {
+                reason: r.to_string(),
+                detail: match r {
+                    worktree::Refusal::Checkout(d) => d,
+                    _ => None,
+                },
+            }
+        })
     }
 }
 

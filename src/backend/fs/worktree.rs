@@ -35,9 +35,10 @@ pub enum Refusal {
     /// The index differs from HEAD.
     #[error("Working directory has staged changes")]
     Staged,
-    /// The new tree could not be written out (untracked files in the way, I/O errors).
+    /// The new tree could not be written out (untracked files in the way, I/O errors); with
+    /// what went wrong, for the pusher (C git's `read-tree` prints it).
     #[error("Could not update working tree to new HEAD")]
-    Checkout,
+    Checkout(Option<String>),
 }
 
 /// One path of a tree, flattened.
@@ -121,18 +122,18 @@ pub fn update(
         .and_then(|t| flatten(repo, &t))
         .map_err(|e| {
             log("new commit", &e);
-            Refusal::Checkout
+            Refusal::Checkout(None)
         })?;
     if attributes_need_filters(repo, &new_tree) {
         log(
             "refused",
             &".gitattributes asks for content filters, which are not supported",
         );
-        return Err(Refusal::Checkout);
+        return Err(Refusal::Checkout(None));
     }
     let entries = checkout(repo, work_tree, &index, &new_tree).map_err(|e| {
         log("checkout", &e);
-        Refusal::Checkout
+        Refusal::Checkout(Some(e.to_string()))
     })?;
     let index = Index {
         version: 2,
@@ -140,7 +141,7 @@ pub fn update(
     };
     write_index(repo, git_dir, &index).map_err(|e| {
         log("index write", &e);
-        Refusal::Checkout
+        Refusal::Checkout(None)
     })
 }
 
@@ -525,20 +526,31 @@ mod tests {
         std::fs::write(r.join("x"), "local\n").unwrap();
         assert_eq!(
             repo.update_work_tree(&new),
-            Err("Working directory has unstaged changes".to_string())
+            Err(crate::backend::WorkTreeRefusal {
+                reason: "Working directory has unstaged changes".into(),
+                detail: None
+            })
         );
         git(r, &["checkout", "-q", "--", "x"]);
         std::fs::write(r.join("d/e/f"), "staged\n").unwrap();
         git(r, &["add", "d/e/f"]);
         assert_eq!(
             repo.update_work_tree(&new),
-            Err("Working directory has staged changes".to_string())
+            Err(crate::backend::WorkTreeRefusal {
+                reason: "Working directory has staged changes".into(),
+                detail: None
+            })
         );
         git(r, &["reset", "-q", "--hard"]);
         std::fs::write(r.join("y"), "untracked\n").unwrap();
         assert_eq!(
             repo.update_work_tree(&new),
-            Err("Could not update working tree to new HEAD".to_string())
+            Err(crate::backend::WorkTreeRefusal {
+                reason: "Could not update working tree to new HEAD".into(),
+                detail: Some(
+                    "Untracked working tree file 'y' would be overwritten by merge.".into()
+                )
+            })
         );
         std::fs::remove_file(r.join("y")).unwrap();
         // Clean: the tree and index become the new commit's; git sees no difference.

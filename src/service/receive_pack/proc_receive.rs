@@ -21,7 +21,8 @@ use std::io::{Read, Write};
 use crate::hash::{HashKind, ObjectId};
 use crate::protocol::pktline::{PacketLineRef, Reader, Writer};
 
-use super::commands::Command;
+use super::commands::{Command, Update};
+use super::output::ClientOutput;
 
 /// Most report lines read from the hook: each command may report several alternate refs, but a
 /// hook writing more than this is broken (the limit bounds what we keep).
@@ -159,6 +160,106 @@ pub fn run(
         progress(text.as_bytes());
     }
     Ok(ex)
+}
+
+/// The `receive.procReceiveRefs` patterns of `repo`, in config order.
+pub(crate) fn patterns(repo: &dyn crate::backend::Repository) -> Vec<Pattern> {
+    repo.config()
+        .get_all("receive.procReceiveRefs")
+        .into_iter()
+        .map(Pattern::parse)
+        .collect()
+}
+
+/// The commands the hook took over: out of the list receive-pack applies itself (no `update`
+/// hook, no ref transaction) until [`Handled::restore`] puts them back for the report.
+#[derive(Default)]
+pub(crate) struct Handled {
+    /// (original position, command, the hook's reports), in order.
+    taken: Vec<(usize, Update, Vec<RefReport>)>,
+}
+
+/// Runs the hook for the `scheduled` commands (positions in `updates`) that are still going,
+/// records its verdicts on them, and takes the ones it handled out of `updates` (C git's
+/// `run_proc_receive_hook` and the `run_proc_receive` skips of `execute_commands`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn execute<W: Write>(
+    repo: &dyn crate::backend::Repository,
+    env: &[(String, String)],
+    scheduled: &[usize],
+    updates: &mut Vec<Update>,
+    options: &[String],
+    atomic: bool,
+    use_push_options: bool,
+    out: &mut ClientOutput<W>,
+) -> Result<Handled, crate::backend::Error> {
+    let sent: Vec<usize> = scheduled
+        .iter()
+        .copied()
+        .filter(|&i| updates.get(i).is_some_and(|u| u.error.is_none()))
+        .collect();
+    if sent.is_empty() {
+        return Ok(Handled::default());
+    }
+    let commands: Vec<&Command> = sent.iter().map(|&i| &updates[i].cmd).collect();
+    let ex = run(
+        repo,
+        env,
+        &commands,
+        options,
+        atomic,
+        use_push_options,
+        &mut |b| out.progress(b),
+    )?;
+    for (&i, o) in sent.iter().zip(&ex.outcomes) {
+        if let Some(why) = &o.error {
+            updates[i].refuse(why);
+        }
+    }
+    if !ex.ok {
+        let returned: Vec<usize> = sent
+            .iter()
+            .zip(&ex.outcomes)
+            .filter(|(_, o)| o.returned)
+            .map(|(&i, _)| i)
+            .collect();
+        for (i, u) in updates.iter_mut().enumerate() {
+            if !returned.contains(&i) && (atomic || sent.contains(&i)) {
+                u.refuse("fail to run proc-receive hook");
+            }
+        }
+    }
+    let mut handled = Handled::default();
+    for (&i, o) in sent.iter().zip(ex.outcomes).rev() {
+        if updates[i].error.is_none() && !o.fall_through {
+            let u = updates.remove(i);
+            handled.taken.push((i, u, o.reports));
+        }
+    }
+    handled.taken.reverse();
+    Ok(handled)
+}
+
+impl Handled {
+    /// Puts the taken commands back in their places in `updates`; `refs_failed_atomically`
+    /// (an atomic transaction of the other commands failed) refuses them as C git's
+    /// `execute_commands_atomic` does. Returns the hook's reports aligned with `updates`.
+    pub fn restore(
+        self,
+        updates: &mut Vec<Update>,
+        refs_failed_atomically: bool,
+    ) -> Vec<Vec<RefReport>> {
+        let mut reports = vec![Vec::new(); updates.len()];
+        for (i, mut u, r) in self.taken {
+            if refs_failed_atomically {
+                u.refuse("atomic push failure");
+            }
+            let at = i.min(updates.len());
+            updates.insert(at, u);
+            reports.insert(at, r);
+        }
+        reports
+    }
 }
 
 /// Talks to a running hook over `to_hook` / `from_hook`: negotiation, the `commands`, the push

@@ -16,8 +16,8 @@ pub(crate) fn is_update_instead(value: Option<Option<&str>>) -> bool {
     matches!(value, Some(Some(v)) if v.eq_ignore_ascii_case("updateinstead"))
 }
 
-/// Updates the working tree for each pending command that moves `head_branch` (deletes are
-/// refused earlier); a refusal becomes that command's `ng` reason.
+/// Updates the working tree for each pending command that moves `head_branch` (a delete of it
+/// is refused); a refusal becomes that command's `ng` reason.
 pub(crate) fn update_checked_out<W: Write>(
     repo: &dyn Repository,
     head_branch: Option<&str>,
@@ -30,8 +30,13 @@ pub(crate) fn update_checked_out<W: Write>(
     };
     for u in updates
         .iter_mut()
-        .filter(|u| u.error.is_none() && u.cmd.name == branch && !u.cmd.is_delete())
+        .filter(|u| u.error.is_none() && u.cmd.name == branch)
     {
+        if u.cmd.is_delete() {
+            // receive.denyDeleteCurrent, unset: refused as C git refuses it.
+            u.refuse("deletion of the current branch prohibited");
+            continue;
+        }
         let new = u.cmd.new;
         let mut env = env.to_vec();
         if let Some(wt) = repo.work_tree() {
@@ -44,7 +49,12 @@ pub(crate) fn update_checked_out<W: Write>(
         let refused = match hook {
             Some(0) => None,
             Some(_) => Some("push-to-checkout hook declined".to_string()),
-            None => repo.update_work_tree(&new).err(),
+            None => repo.update_work_tree(&new).err().map(|r| {
+                if let Some(detail) = r.detail {
+                    out.progress(format!("error: {detail}\n").as_bytes());
+                }
+                r.reason
+            }),
         };
         if let Some(why) = refused {
             tracing::info!(refname = %u.cmd.name, reason = %why, "working tree not updated");
