@@ -158,13 +158,16 @@ fn push_to_the_checked_out_branch_updates_index_and_working_tree() {
     assert_same(&results, &servers);
 }
 
+/// Something done to a server's working tree or index before a push.
+type Dirty<'a> = &'a dyn Fn(&Path);
+
 #[test]
 fn dirty_trees_are_refused_with_c_gits_reasons() {
     let (_dir, work, servers) = setup();
     std::fs::write(work.join("a.txt"), "pushed\n").unwrap();
     git_ok(&work, &["commit", "-q", "-am", "two"]);
     // (what to do to the server's tree, the reason C git gives)
-    let cases: [(&dyn Fn(&Path), &str); 3] = [
+    let cases: [(Dirty, &str); 3] = [
         (
             &|r: &Path| std::fs::write(r.join("a.txt"), "edited on the server\n").unwrap(),
             "Working directory has unstaged changes",
@@ -235,11 +238,7 @@ fn push_to_checkout_hook_replaces_the_update() {
     }
     let results = push_all(&work, &servers, &["main"]);
     assert!(results[0].0, "{}", results[0].1);
-    assert!(
-        results[0].1.contains("checking out"),
-        "{}",
-        results[0].1
-    );
+    assert!(results[0].1.contains("checking out"), "{}", results[0].1);
     assert_same(&results, &servers);
     for (s, repo) in &servers {
         let log =

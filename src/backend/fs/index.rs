@@ -366,6 +366,15 @@ mod tests {
             );
             assert_eq!(git(&["diff-files", "--name-only"]), b"");
         }
+        // An intent-to-add entry (extended flags) is refused, not dropped.
+        git(&["update-index", "--index-version", "3"]);
+        std::fs::write(dir.path().join("later"), "l").unwrap();
+        git(&["add", "-N", "later"]);
+        let bytes = std::fs::read(dir.path().join(".git/index")).unwrap();
+        assert!(matches!(
+            Index::decode(&bytes, HashKind::Sha1),
+            Err(Error::Unsupported(_))
+        ));
         let mut bytes = std::fs::read(dir.path().join(".git/index")).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;

@@ -100,7 +100,7 @@ pub fn update(
         .ok()
         .flatten()
         .unwrap_or(true);
-    refresh(repo, work_tree, &mut index, index_mtime.as_ref(), file_mode)?;
+    refresh(work_tree, &mut index, index_mtime.as_ref(), file_mode)?;
     let head_tree = match head {
         Some(id) => flatten(
             repo,
@@ -186,7 +186,6 @@ fn attributes_need_filters(repo: &dyn Repository, tree: &BTreeMap<Vec<u8>, TreeP
 /// whose stat data changed (or that are racily clean) are compared by content and get fresh
 /// stat data when equal.
 fn refresh(
-    repo: &dyn Repository,
     work_tree: &Path,
     index: &mut Index,
     index_mtime: Option<&Stat>,
@@ -216,7 +215,7 @@ fn refresh(
         if stat == e.stat && !racy {
             continue;
         }
-        let id = hash_path(repo, &path, e.mode).map_err(|_| Refusal::Unstaged)?;
+        let id = hash_path(&path, e.mode).map_err(|_| Refusal::Unstaged)?;
         if id != e.id {
             return Err(Refusal::Unstaged);
         }
@@ -242,14 +241,13 @@ fn os_path(path: &[u8]) -> &Path {
 }
 
 /// The blob id of the file (or symlink target) at `path`.
-fn hash_path(repo: &dyn Repository, path: &Path, mode: u32) -> std::io::Result<ObjectId> {
+fn hash_path(path: &Path, mode: u32) -> std::io::Result<ObjectId> {
     use std::os::unix::ffi::OsStrExt;
     let data = if mode == 0o120000 {
         std::fs::read_link(path)?.as_os_str().as_bytes().to_vec()
     } else {
         std::fs::read(path)?
     };
-    let _ = repo;
     crate::hash::object_id(Kind::Blob, &data)
         .map_err(|_| std::io::Error::other("SHA-1 collision attack detected"))
 }
