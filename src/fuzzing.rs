@@ -25,6 +25,9 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("receive_commands", receive_commands),
     ("config_files", config_files),
     ("special_blobs", special_blobs),
+    ("index_file", index_file),
+    ("push_cert", push_cert),
+    ("proc_receive", proc_receive),
 ];
 
 /// pkt-line decoding, streaming and through the reader.
@@ -310,5 +313,54 @@ pub fn special_blobs(data: &[u8]) {
         let _ = crate::odb::fsck::names::is_dotgitattributes(line);
         let _ = crate::odb::fsck::names::is_ntfs_dotgit(line);
         let _ = crate::odb::fsck::names::is_hfs_dotgit(line);
+    }
+}
+
+/// The index file a non-bare repository's working tree is described by (updateInstead).
+pub fn index_file(data: &[u8]) {
+    if let Ok(index) = crate::backend::fs::index::Index::decode(data, crate::hash::HashKind::Sha1) {
+        let _ = index.encode_v2(crate::hash::HashKind::Sha1);
+    }
+}
+
+/// A push certificate: split, commands, push options, nonce check, gpg status lines.
+pub fn push_cert(data: &[u8]) {
+    use crate::service::receive_pack::push_cert as pc;
+    let config = pc::NonceConfig {
+        seed: "seed".into(),
+        path: "/r".into(),
+        slop_limit: 5,
+    };
+    let kind = crate::hash::HashKind::Sha1;
+    let _ = pc::check_nonce(kind, data, Some("1-x"), true, Some(&config));
+    let _ = pc::parse_status(&String::from_utf8_lossy(data));
+    if let Ok(cert) = pc::Certificate::parse(data.to_vec()) {
+        let _ = cert.commands();
+        let _ = cert.push_options_match(&["a".to_string()]);
+    }
+}
+
+/// What a `proc-receive` hook writes back (version, reports, options).
+pub fn proc_receive(data: &[u8]) {
+    use crate::service::receive_pack::{commands::Command, proc_receive as pr};
+    let null = crate::hash::HashKind::Sha1.null();
+    let cmd = Command {
+        old: null,
+        new: null,
+        name: "refs/for/main".into(),
+    };
+    let mut data = data;
+    let ex = pr::converse(
+        &mut std::io::sink(),
+        &mut data,
+        crate::hash::HashKind::Sha1,
+        &[&cmd],
+        &[],
+        false,
+        true,
+    );
+    for o in &ex.outcomes {
+        let _ = pr::report_v2_lines(&cmd.name, &o.reports);
+        let _ = pr::hook_lines(&cmd, &o.reports);
     }
 }

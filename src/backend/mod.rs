@@ -110,6 +110,65 @@ pub trait Repository: PackStore {
         let _ = (name, args, env, stdin, output);
         Ok(None)
     }
+
+    /// Starts hook `name` for a conversation over its stdin and stdout (`proc-receive`), with
+    /// extra environment `env`; `Ok(None)` when there is no such hook.
+    fn start_hook(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Option<Box<dyn HookSession>>, Error> {
+        let _ = (name, env);
+        Ok(None)
+    }
+
+    /// Stores a blob `data` directly in the repository (a push certificate, which C git also
+    /// writes outside the quarantine) and returns its id.
+    fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
+        let _ = data;
+        Err(Error::Unsupported("writing objects"))
+    }
+
+    /// The working tree of a non-bare repository (for `push-to-checkout`'s `GIT_WORK_TREE`).
+    fn work_tree(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// `receive.denyCurrentBranch=updateInstead`: brings the index and working tree from HEAD's
+    /// commit to commit `new`, or says why not (C git's texts).
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), WorkTreeRefusal> {
+        let _ = new;
+        Err(WorkTreeRefusal::no_work_tree())
+    }
+}
+
+/// Why [`Repository::update_work_tree`] left the working tree alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkTreeRefusal {
+    /// The `ng` reason (C git's text).
+    pub reason: String,
+    /// What exactly was in the way, for the pusher (`None`: the reason says it all).
+    pub detail: Option<String>,
+}
+
+impl WorkTreeRefusal {
+    /// The refusal of a repository without a working tree.
+    pub fn no_work_tree() -> Self {
+        WorkTreeRefusal {
+            reason: "denyCurrentBranch = updateInstead needs a worktree".into(),
+            detail: None,
+        }
+    }
+}
+
+/// A running hook the caller talks to (see [`Repository::start_hook`]).
+pub trait HookSession: Send {
+    /// The hook's stdin and stdout.
+    fn io(&mut self) -> (&mut dyn std::io::Write, &mut dyn std::io::Read);
+
+    /// Closes its stdin, waits for it, and returns its exit code (-1 when killed by a signal)
+    /// and what it wrote to stderr.
+    fn finish(self: Box<Self>) -> Result<(i32, Vec<u8>), Error>;
 }
 
 /// Objects received by a push, held apart until the push is accepted.

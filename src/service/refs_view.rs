@@ -342,6 +342,26 @@ impl Repository for RefsView<'_> {
         self.inner.run_hook(name, args, &env, stdin, output)
     }
 
+    fn start_hook(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Option<Box<dyn crate::backend::HookSession>>, Error> {
+        let mut env = env.to_vec();
+        if !self.namespace.prefix.is_empty() {
+            env.push(("GIT_NAMESPACE".into(), self.namespace.raw.clone()));
+        }
+        self.inner.start_hook(name, &env)
+    }
+    fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
+        self.inner.write_blob(data)
+    }
+    fn work_tree(&self) -> Option<std::path::PathBuf> {
+        self.inner.work_tree()
+    }
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), crate::backend::WorkTreeRefusal> {
+        self.inner.update_work_tree(new)
+    }
     fn config_dir(&self) -> Option<&std::path::Path> {
         self.inner.config_dir()
     }

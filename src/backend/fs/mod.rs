@@ -4,10 +4,12 @@
 
 pub mod format;
 pub mod hooks;
+pub mod index;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
 pub mod quarantine;
+pub mod worktree;
 
 pub use maintenance::repack;
 
@@ -452,6 +454,58 @@ impl Repository for FsRepository {
         output: &mut dyn FnMut(&[u8]),
     ) -> Result<Option<i32>, Error> {
         hooks::run_hook(&self.common_dir, name, args, env, stdin, output)
+    }
+
+    fn start_hook(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Option<Box<dyn crate::backend::HookSession>>, Error> {
+        Ok(hooks::start_hook(&self.common_dir, name, env)?
+            .map(|h| Box::new(h) as Box<dyn crate::backend::HookSession>))
+    }
+
+    fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
+        let id = crate::odb::object_id(Kind::Blob, data)
+            .map_err(|_| Error::corrupt("blob", "SHA-1 collision attack detected"))?;
+        if !self.contains(&id)? {
+            let obj = Object {
+                kind: Kind::Blob,
+                data: data.to_vec(),
+            };
+            quarantine::write_loose(&self.common_dir.join("objects"), &id, &obj, self.shared)?;
+        }
+        Ok(id)
+    }
+
+    fn work_tree(&self) -> Option<PathBuf> {
+        if self.bare {
+            return None;
+        }
+        worktree::work_tree(&self.git_dir, self).and_then(|p| std::fs::canonicalize(p).ok())
+    }
+
+    fn update_work_tree(&self, new: &ObjectId) -> Result<(), crate::backend::WorkTreeRefusal> {
+        use crate::backend::WorkTreeRefusal;
+        let Some(work_tree) = self.work_tree() else {
+            return Err(WorkTreeRefusal::no_work_tree());
+        };
+        let head = self
+            .head()
+            .map_err(|e| WorkTreeRefusal {
+                reason: worktree::Refusal::UpToDateCheck.to_string(),
+                detail: Some(e.to_string()),
+            })?
+            .id;
+        worktree::update(self, &self.git_dir, &work_tree, head.as_ref(), new).map_err(|r| {
+            WorkTreeRefusal {
+                reason: r.to_string(),
+                detail: match r {
+                    worktree::Refusal::Checkout(d) => d,
+                    _ => None,
+                },
+            }
+        })
     }
 }
 

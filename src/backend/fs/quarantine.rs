@@ -236,7 +236,12 @@ impl FsQuarantine<'_> {
 /// Writes `obj` as the loose object `id` under `dir` (temporary file, rename, read-only like
 /// git's). Not fsynced here: the pack it came from is the durable copy until
 /// [`FsQuarantine::migrate_loose`] fsyncs the batch.
-fn write_loose(dir: &Path, id: &ObjectId, obj: &Object, shared: SharedPerm) -> Result<(), Error> {
+pub(super) fn write_loose(
+    dir: &Path,
+    id: &ObjectId,
+    obj: &Object,
+    shared: SharedPerm,
+) -> Result<(), Error> {
     use std::io::Write;
     let hex = id.to_hex();
     let sub = dir.join(&hex[..2]);

@@ -1,0 +1,136 @@
+//! The hook phases of a push, as githooks(5) orders them: `pre-receive` (all commands on stdin;
+//! a non-zero exit refuses them all), `update` per ref (refuses that ref), then after the
+//! report `post-receive` and `post-update`, whose exit codes change nothing. Hook output goes to
+//! the pushing user on side-band 2.
+
+use std::io::Write;
+
+use crate::backend::{self, Quarantine, Repository};
+
+use super::commands::Update;
+use super::output::ClientOutput;
+use super::proc_receive::RefReport;
+
+/// Environment variables for hooks: the push options and, before the objects are published,
+/// what lets a hook's `git` see the quarantined objects.
+pub(crate) fn environment(q: Option<&dyn Quarantine>, options: &[String]) -> Vec<(String, String)> {
+    let mut env = vec![(
+        "GIT_PUSH_OPTION_COUNT".to_string(),
+        options.len().to_string(),
+    )];
+    for (i, o) in options.iter().enumerate() {
+        env.push((format!("GIT_PUSH_OPTION_{i}"), o.clone()));
+    }
+    if let Some(q) = q {
+        env.extend(q.hook_env());
+    }
+    env
+}
+
+/// `<old> <new> <ref>` lines of the commands still going: the stdin of `pre-receive` and
+/// `post-receive`.
+/// `reports` (aligned with `updates`, or empty) are the `proc-receive` hook's: a command it
+/// reported on is given as the refs it reported.
+pub(crate) fn stdin_lines(updates: &[Update], reports: &[Vec<RefReport>]) -> Vec<u8> {
+    updates
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| u.error.is_none())
+        .flat_map(|(i, u)| {
+            let r = reports.get(i).map_or(&[][..], Vec::as_slice);
+            super::proc_receive::hook_lines(&u.cmd, r).into_bytes()
+        })
+        .collect()
+}
+
+/// Runs `pre-receive`; a non-zero exit refuses every command still going.
+pub(crate) fn pre_receive<W: Write>(
+    repo: &dyn Repository,
+    env: &[(String, String)],
+    updates: &mut [Update],
+    out: &mut ClientOutput<W>,
+) -> Result<(), backend::Error> {
+    let stdin = stdin_lines(updates, &[]);
+    let code = repo.run_hook("pre-receive", &[], env, &stdin, &mut |b| out.progress(b))?;
+    if code.is_some_and(|c| c != 0) {
+        for u in updates {
+            u.refuse("pre-receive hook declined");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `update <ref> <old> <new>` for each command still going; a non-zero exit refuses it.
+pub(crate) fn update_each<W: Write>(
+    repo: &dyn Repository,
+    env: &[(String, String)],
+    updates: &mut [Update],
+    out: &mut ClientOutput<W>,
+) -> Result<(), backend::Error> {
+    for u in updates.iter_mut().filter(|u| u.error.is_none()) {
+        let (old, new) = (u.cmd.old.to_hex(), u.cmd.new.to_hex());
+        let args = [u.cmd.name.as_str(), &old, &new];
+        let code = repo.run_hook("update", &args, env, &[], &mut |b| out.progress(b))?;
+        if code.is_some_and(|c| c != 0) {
+            u.error = Some("hook declined".into());
+        }
+    }
+    Ok(())
+}
+
+/// Runs `post-receive` and `post-update` for the commands that succeeded.
+pub(crate) fn post<W: Write>(
+    repo: &dyn Repository,
+    env: &[(String, String)],
+    updates: &[Update],
+    reports: &[Vec<RefReport>],
+    out: &mut ClientOutput<W>,
+) -> Result<(), backend::Error> {
+    let names: Vec<&str> = updates
+        .iter()
+        .filter(|u| u.error.is_none())
+        .map(|u| u.cmd.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let stdin = stdin_lines(updates, reports);
+    repo.run_hook("post-receive", &[], env, &stdin, &mut |b| out.progress(b))?;
+    repo.run_hook("post-update", &names, env, &[], &mut |b| out.progress(b))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::HashKind;
+    use crate::service::receive_pack::commands::Command;
+
+    #[test]
+    fn environment_and_stdin() {
+        let env = environment(None, &["a=1".into(), "b".into()]);
+        assert_eq!(env[0], ("GIT_PUSH_OPTION_COUNT".into(), "2".into()));
+        assert_eq!(env[2], ("GIT_PUSH_OPTION_1".into(), "b".into()));
+        let null = HashKind::Sha1.null();
+        let updates = [
+            Update {
+                cmd: Command {
+                    old: null,
+                    new: null,
+                    name: "refs/heads/a".into(),
+                },
+                error: None,
+            },
+            Update {
+                cmd: Command {
+                    old: null,
+                    new: null,
+                    name: "refs/heads/b".into(),
+                },
+                error: Some("no".into()),
+            },
+        ];
+        let lines = String::from_utf8(stdin_lines(&updates, &[])).unwrap();
+        assert_eq!(lines, format!("{null} {null} refs/heads/a\n"));
+    }
+}

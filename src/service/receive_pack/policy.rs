@@ -1,0 +1,241 @@
+//! The repository's push policy (`receive.deny*`, `receive.maxInputSize`,
+//! `receive.shallowUpdate`) and the pure per-ref decisions made from it: given what the caller
+//! found out about a command's ref, whether the command is refused and with which `ng` reason
+//! (C git's wording).
+
+use crate::backend::{self, Repository};
+use crate::config::Limits;
+use crate::hash::ObjectId;
+
+use super::commands::Command;
+
+/// What a ref update does, for per-ref access checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefChange {
+    /// The ref does not exist yet.
+    Create,
+    /// The new value contains the old one (fast-forward).
+    FastForward,
+    /// The new value does not contain the old one (force push).
+    Rewind,
+    /// The ref is deleted.
+    Delete,
+}
+
+/// Repository policy from its config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// `receive.denyNonFastForwards`.
+    pub deny_non_fast_forwards: bool,
+    /// `receive.denyDeletes`.
+    pub deny_deletes: bool,
+    /// `receive.denyCurrentBranch` refuses (the default for non-bare repositories).
+    pub deny_current_branch: bool,
+    /// `receive.maxInputSize` (0: unlimited).
+    pub max_input_size: u64,
+    /// `receive.shallowUpdate`: a push may extend the repository's shallow boundary.
+    pub shallow_update: bool,
+    /// `receive.denyCurrentBranch=updateInstead` on a non-bare repository: a push to the
+    /// checked-out branch updates the working tree.
+    pub update_instead: bool,
+}
+
+fn config_bool(repo: &dyn Repository, key: &str, default: bool) -> Result<bool, backend::Error> {
+    Ok(repo.config().get_bool(key)?.unwrap_or(default))
+}
+
+impl Policy {
+    /// Reads the policy from `repo`'s configuration.
+    pub fn from_repo(repo: &dyn Repository) -> Result<Policy, backend::Error> {
+        let config = repo.config();
+        let deny_current = match config.get("receive.denyCurrentBranch") {
+            Some(Some(v)) => !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "ignore" | "warn" | "false" | "no" | "off" | "0"
+            ),
+            _ => true,
+        };
+        let update_instead =
+            super::update_instead::is_update_instead(config.get("receive.denyCurrentBranch"));
+        let deny_current = deny_current && !update_instead;
+        let max_input = config.get_i64("receive.maxInputSize")?.unwrap_or(0);
+        Ok(Policy {
+            deny_non_fast_forwards: config_bool(repo, "receive.denyNonFastForwards", false)?,
+            deny_deletes: config_bool(repo, "receive.denyDeletes", false)?,
+            deny_current_branch: deny_current && !repo.is_bare(),
+            max_input_size: u64::try_from(max_input).unwrap_or(0),
+            shallow_update: config_bool(repo, "receive.shallowUpdate", false)?,
+            update_instead: !repo.is_bare() && update_instead,
+        })
+    }
+
+    /// `limits` with the pack size capped by `receive.maxInputSize` when that is smaller.
+    pub fn pack_limits(&self, limits: &Limits) -> Limits {
+        let mut limits = limits.clone();
+        if self.max_input_size > 0
+            && (limits.max_pack_bytes == 0 || self.max_input_size < limits.max_pack_bytes)
+        {
+            limits.max_pack_bytes = self.max_input_size;
+        }
+        limits
+    }
+}
+
+/// What the caller found out about a command's ref before the policy decides.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefState<'a> {
+    /// An earlier command of the same push names the same ref.
+    pub duplicate: bool,
+    /// `receive.hideRefs` hides the ref.
+    pub hidden: bool,
+    /// The ref's current value (the null id: it does not exist).
+    pub current: ObjectId,
+    /// The branch HEAD points at, if symbolic.
+    pub head_branch: Option<&'a str>,
+}
+
+/// The reason `cmd` is refused before any object is looked at, or `None`.
+pub(crate) fn refuse_command(
+    policy: &Policy,
+    cmd: &Command,
+    state: &RefState<'_>,
+) -> Option<&'static str> {
+    if state.duplicate {
+        Some("duplicate ref update")
+    } else if state.hidden {
+        Some(match cmd.is_delete() {
+            true => "deny deleting a hidden ref",
+            false => "deny updating a hidden ref",
+        })
+    } else if !cmd.name.starts_with("refs/") || crate::refs::name::RefName::new(&cmd.name).is_err()
+    {
+        Some("funny refname")
+    } else if cmd.is_delete() && policy.deny_deletes {
+        Some("deletion prohibited")
+    } else if policy.deny_current_branch && state.head_branch == Some(cmd.name.as_str()) {
+        Some("branch is currently checked out")
+    } else if state.current != cmd.old {
+        Some("stale info")
+    } else {
+        None
+    }
+}
+
+/// The reason a change of kind `change` is refused by the repository's policy, or `None`.
+pub(crate) fn refuse_change(policy: &Policy, change: RefChange) -> Option<&'static str> {
+    (change == RefChange::Rewind && policy.deny_non_fast_forwards).then_some("non-fast-forward")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::HashKind;
+
+    fn id(byte: u8) -> ObjectId {
+        let hex: String = std::iter::repeat(format!("{byte:02x}")).take(20).collect();
+        ObjectId::from_hex(hex.as_bytes()).unwrap()
+    }
+
+    fn cmd(old: ObjectId, new: ObjectId, name: &str) -> Command {
+        Command {
+            old,
+            new,
+            name: name.into(),
+        }
+    }
+
+    fn state(current: ObjectId) -> RefState<'static> {
+        RefState {
+            duplicate: false,
+            hidden: false,
+            current,
+            head_branch: Some("refs/heads/main"),
+        }
+    }
+
+    #[test]
+    fn command_refusals_in_c_gits_words() {
+        let null = HashKind::Sha1.null();
+        let strict = Policy {
+            deny_deletes: true,
+            deny_current_branch: true,
+            ..Policy::default()
+        };
+        let lax = Policy::default();
+        let create = cmd(null, id(1), "refs/heads/topic");
+        assert_eq!(refuse_command(&strict, &create, &state(null)), None);
+        assert_eq!(
+            refuse_command(&lax, &create, &state(id(2))),
+            Some("stale info")
+        );
+        let dup = RefState {
+            duplicate: true,
+            ..state(null)
+        };
+        assert_eq!(
+            refuse_command(&lax, &create, &dup),
+            Some("duplicate ref update")
+        );
+        let hidden = RefState {
+            hidden: true,
+            ..state(id(1))
+        };
+        let delete = cmd(id(1), null, "refs/heads/topic");
+        assert_eq!(
+            refuse_command(&lax, &delete, &hidden),
+            Some("deny deleting a hidden ref")
+        );
+        assert_eq!(
+            refuse_command(
+                &lax,
+                &create,
+                &RefState {
+                    hidden: true,
+                    ..state(null)
+                }
+            ),
+            Some("deny updating a hidden ref")
+        );
+        assert_eq!(
+            refuse_command(&strict, &delete, &state(id(1))),
+            Some("deletion prohibited")
+        );
+        assert_eq!(refuse_command(&lax, &delete, &state(id(1))), None);
+        for funny in ["HEAD", "refs/heads/a..b", "refs/heads/x.lock"] {
+            let c = cmd(null, id(1), funny);
+            assert_eq!(
+                refuse_command(&lax, &c, &state(null)),
+                Some("funny refname"),
+                "{funny}"
+            );
+        }
+        let main = cmd(id(1), id(2), "refs/heads/main");
+        assert_eq!(
+            refuse_command(&strict, &main, &state(id(1))),
+            Some("branch is currently checked out")
+        );
+        assert_eq!(refuse_command(&lax, &main, &state(id(1))), None);
+    }
+
+    #[test]
+    fn change_refusals_and_pack_limits() {
+        let deny = Policy {
+            deny_non_fast_forwards: true,
+            max_input_size: 100,
+            ..Policy::default()
+        };
+        assert_eq!(
+            refuse_change(&deny, RefChange::Rewind),
+            Some("non-fast-forward")
+        );
+        assert_eq!(refuse_change(&deny, RefChange::FastForward), None);
+        assert_eq!(refuse_change(&Policy::default(), RefChange::Rewind), None);
+        assert_eq!(deny.pack_limits(&Limits::default()).max_pack_bytes, 100);
+        let tighter = Limits {
+            max_pack_bytes: 50,
+            ..Limits::default()
+        };
+        assert_eq!(deny.pack_limits(&tighter).max_pack_bytes, 50);
+        assert_eq!(Policy::default().pack_limits(&tighter).max_pack_bytes, 50);
+    }
+}

@@ -1,0 +1,155 @@
+//! The unpack phase: the pack that follows the commands is read into a quarantine, every
+//! commit, tree and tag checked (fsck) while it is indexed, the checks needing the whole push
+//! run against the quarantine view, and the links of the received objects collected to learn
+//! whether the pack is self-contained (then its tips need no connectivity walk). A refused
+//! pack drops the quarantine: nothing it held becomes visible.
+
+use std::io::{Read, Write};
+use std::sync::Mutex;
+
+use crate::backend::{Quarantine, Repository};
+use crate::config::Limits;
+use crate::hash::{IdSet, ObjectId};
+use crate::odb::Kind;
+use crate::service::progress::ProgressLines;
+
+use super::fsck;
+use super::output::ClientOutput;
+
+/// The outcome of the unpack phase.
+pub(crate) struct Unpacked<'r> {
+    /// The received objects, held apart (`None`: no pack was read, or it was refused).
+    pub quarantine: Option<Box<dyn Quarantine + 'r>>,
+    /// `unpack ok` or the reason for `unpack <error>` in the report.
+    pub status: Result<(), String>,
+    /// The received objects when all their links stay inside the pack.
+    pub self_contained: Option<IdSet>,
+}
+
+/// How the pack is read.
+pub(crate) struct UnpackOptions<'a> {
+    /// Size limits for the pack (already capped by `receive.maxInputSize`).
+    pub limits: &'a Limits,
+    /// The client asked for `quiet`: no progress lines (warnings still go out).
+    pub quiet: bool,
+    /// Whether any command needs objects (a push of only deletes sends no pack).
+    pub needs_pack: bool,
+    /// A refusal decided before the pack (too many commands): the pack is drained, not read.
+    pub refused: Option<String>,
+}
+
+/// Reads the pack from `input` (the raw bytes after the commands) into a quarantine of `repo`.
+pub(crate) fn unpack<'r, R: Read, W: Write>(
+    repo: &'r dyn Repository,
+    mut input: R,
+    opts: &UnpackOptions<'_>,
+    out: &mut ClientOutput<W>,
+) -> Unpacked<'r> {
+    let mut result = Unpacked {
+        quarantine: None,
+        status: opts.refused.clone().map_or(Ok(()), Err),
+        self_contained: None,
+    };
+    let checker = fsck::checker(repo);
+    if opts.needs_pack {
+        if result.status.is_ok() {
+            result.status = receive(repo, &mut input, opts, &checker, out).map(|(q, sc)| {
+                result.quarantine = Some(q);
+                result.self_contained = sc;
+            });
+        }
+        if result.status.is_err() {
+            // The client may still be sending the rest of a refused pack; read (a bounded
+            // amount of) it so it gets to read our report instead of a broken pipe.
+            let _ = std::io::copy(&mut (&mut input).take(64 << 20), &mut std::io::sink());
+        }
+    }
+    if let Ok(c) = &checker {
+        for line in fsck::warning_lines(c) {
+            out.progress(&line);
+        }
+    }
+    if let Err(e) = &result.status {
+        tracing::warn!(error = %e, "unpack failed");
+    }
+    result
+}
+
+type Received<'r> = (Box<dyn Quarantine + 'r>, Option<IdSet>);
+
+/// Receives and checks the pack; returns the quarantine and, if the pack is self-contained,
+/// the ids it holds.
+fn receive<'r, R: Read, W: Write>(
+    repo: &'r dyn Repository,
+    input: &mut R,
+    opts: &UnpackOptions<'_>,
+    checker: &Result<crate::odb::fsck::Checker, String>,
+    out: &mut ClientOutput<W>,
+) -> Result<Received<'r>, String> {
+    let checker = checker.as_ref().map_err(Clone::clone)?;
+    // Links of the received commits, trees and tags: when all of them point into the pack
+    // itself, everything it holds is connected (git's check-self-contained-and-connected).
+    // Objects are checked from several threads (deltas resolve in parallel).
+    let links: Mutex<Option<IdSet>> = Mutex::new(Some(IdSet::default()));
+    let check = |id: &ObjectId, kind: Kind, data: &[u8]| -> Result<(), String> {
+        checker.check(id, kind, data).map_err(|e| e.to_string())?;
+        // Parsed outside the lock; only the insertion is serialized.
+        let mut found = Vec::new();
+        let parsed = record_links(kind, data, &mut found);
+        let mut l = links.lock().unwrap_or_else(|e| e.into_inner());
+        match (l.as_mut(), parsed) {
+            (Some(set), Ok(())) => set.extend(found),
+            (Some(_), Err(_)) => *l = None,
+            (None, _) => {}
+        }
+        Ok(())
+    };
+    let mut q = repo.begin_quarantine().map_err(|e| e.to_string())?;
+    let received = {
+        let quiet = opts.quiet;
+        let mut progress = ProgressLines::new(|b: &[u8]| {
+            if !quiet {
+                out.progress(b)
+            }
+        });
+        q.receive_pack(input, opts.limits, &check, &mut progress)
+            .map_err(|e| e.to_string())?
+    };
+    tracing::debug!(objects = received.len(), "pack received");
+    // Checks needing the whole push: link kinds, .gitmodules/.gitattributes blobs, tag types,
+    // tree depth.
+    checker
+        .finish(&fsck::Objects(q.view()), &received)
+        .map_err(|e| e.to_string())?;
+    let sent: IdSet = received.iter().map(|(id, _)| *id).collect();
+    let self_contained = links
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|l| l.iter().all(|id| sent.contains(id)));
+    Ok((q, self_contained.then_some(sent)))
+}
+
+/// Adds the ids `data` (a commit, tree or tag) refers to to `out`.
+fn record_links(kind: Kind, data: &[u8], out: &mut Vec<ObjectId>) -> Result<(), crate::odb::Error> {
+    match kind {
+        Kind::Commit => {
+            let c = crate::odb::CommitRef::parse(data)?;
+            out.push(c.tree);
+            out.extend(c.parents);
+        }
+        Kind::Tree => {
+            for e in crate::odb::TreeIter::new(data) {
+                let e = e?;
+                if e.kind().is_some() {
+                    out.push(e.id);
+                }
+            }
+        }
+        Kind::Tag => {
+            out.push(crate::odb::TagRef::parse(data)?.object);
+        }
+        Kind::Blob => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! `receive.procReceiveRefs` and the `proc-receive` hook: the AGit review flow
+//! (`git push origin HEAD:refs/for/main/<topic>`), as C git's t5411 exercises it. Every case runs
+//! against Sluice and C git's `git-receive-pack` on twin repositories in the same run, and
+//! compares client output (report-status-v2 `option` lines become the client's ref lines), the
+//! hooks' output and the resulting refs.
+// See: #16
+
+mod common;
+
+use common::receive::{client_lines, push_via, Server, SERVERS};
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// The hook, in Python (a test dependency already): a review server that stores each pushed
+/// topic as `refs/changes/<n>/head`, refuses the topic `bad`, and lets `direct` fall through.
+const PROC_RECEIVE: &str = r#"#!/usr/bin/env python3
+import subprocess, sys
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+def read_pkt():
+    head = inp.read(4)
+    if len(head) < 4:
+        sys.exit("proc-receive: unexpected end of input")
+    n = int(head, 16)
+    return None if n == 0 else inp.read(n - 4)
+def write_pkt(s):
+    b = s.encode() if isinstance(s, str) else s
+    out.write(b"%04x" % (len(b) + 4) + b)
+def flush():
+    out.write(b"0000")
+    out.flush()
+def lines():
+    while True:
+        l = read_pkt()
+        if l is None:
+            return
+        yield l
+caps = b""
+for l in lines():
+    if b"\0" in l:
+        caps = l.split(b"\0", 1)[1].strip()
+write_pkt(b"version=1\0push-options\n")
+flush()
+cmds = [l.decode().strip().split(" ", 2) for l in lines()]
+opts = [l.decode().strip() for l in lines()]
+sys.stderr.write("proc-receive: caps=%s options=%s\n" % (caps.decode(), ",".join(opts)))
+for i, (old, new, ref) in enumerate(cmds):
+    sys.stderr.write("proc-receive< %s %s %s\n" % (old, new, ref))
+    topic = ref.split("/")[-1]
+    if topic == "bad":
+        write_pkt("ng %s topic rejected by review policy\n" % ref)
+        continue
+    if topic == "direct":
+        write_pkt("ok %s\n" % ref)
+        write_pkt("option fall-through\n")
+        continue
+    target = "refs/changes/%d/head" % (i + 1)
+    subprocess.run(["git", "update-ref", target, new], check=True)
+    write_pkt("ok %s\n" % ref)
+    write_pkt("option refname %s\n" % target)
+    write_pkt("option new-oid %s\n" % new)
+flush()
+"#;
+
+const POST_RECEIVE: &str =
+    "#!/bin/sh\nwhile read o n r; do echo \"post-receive< $o $n $r\"; done >&2\n";
+
+fn install_hook(repo: &Path, name: &str, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = repo.join("hooks").join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Twin bare servers with `receive.procReceiveRefs=refs/for` and the hooks, and a clone with
+/// two commits to push. Returns (dir, work, [(server, repo)]).
+fn setup(with_hook: bool) -> (tempfile::TempDir, PathBuf, Vec<(Server, PathBuf)>) {
+    let dir = scratch();
+    let seed = dir.path().join("seed.git");
+    git_ok(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", seed.to_str().unwrap()],
+    );
+    let work = dir.path().join("work");
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            seed.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    for i in 1..=2 {
+        std::fs::write(work.join("f"), format!("{i}\n")).unwrap();
+        git_ok(&work, &["add", "f"]);
+        git_ok(&work, &["commit", "-q", "-m", &format!("c{i}")]);
+    }
+    git_ok(&work, &["push", "-q", "origin", "HEAD~1:refs/heads/main"]);
+    let mut servers = Vec::new();
+    for s in SERVERS {
+        let repo = dir.path().join(format!("{}.git", s.name()));
+        copy_repo(&seed, &repo);
+        git_ok(&repo, &["config", "receive.procReceiveRefs", "refs/for"]);
+        // C git advertises push options only when asked to (Sluice by default).
+        git_ok(&repo, &["config", "receive.advertisePushOptions", "true"]);
+        if with_hook {
+            install_hook(&repo, "proc-receive", PROC_RECEIVE);
+        }
+        install_hook(&repo, "post-receive", POST_RECEIVE);
+        servers.push((s, repo));
+    }
+    (dir, work, servers)
+}
+
+fn push_all(work: &Path, servers: &[(Server, PathBuf)], args: &[&str]) -> Vec<(bool, String)> {
+    servers
+        .iter()
+        .map(|(s, repo)| {
+            let out = push_via(*s, work, repo, args);
+            (out.status.success(), client_lines(&out, repo))
+        })
+        .collect()
+}
+
+#[test]
+fn agit_flow_matches_c_git() {
+    let (_dir, work, servers) = setup(true);
+    let results = push_all(
+        &work,
+        &servers,
+        &[
+            "--push-option=reviewer=alice",
+            "HEAD:refs/for/main/topic1",
+            "HEAD:refs/for/main/bad",
+            "HEAD:refs/for/main/direct",
+            "HEAD:refs/heads/main",
+        ],
+    );
+    let (ok, text) = &results[0];
+    assert!(!ok, "one refused topic makes the push fail");
+    for want in [
+        "remote: proc-receive: caps=push-options options=reviewer=alice",
+        "refs/changes/1/head",
+        "topic rejected by review policy",
+        "post-receive<",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert_eq!(results[0], results[1], "client output: sluice vs git");
+    let (s, g) = (refs(&servers[0].1), refs(&servers[1].1));
+    assert_eq!(s, g, "refs: sluice vs git");
+    assert!(
+        s.contains("refs/changes/1/head") && s.contains("refs/for/main/direct"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("refs/for/main/topic1") && !s.contains("bad"),
+        "{s}"
+    );
+    for (_, repo) in &servers {
+        fsck(repo);
+    }
+}
+
+#[test]
+fn porcelain_output_and_atomic_pushes_match_c_git() {
+    let (_dir, work, servers) = setup(true);
+    for args in [
+        &[
+            "--porcelain",
+            "HEAD:refs/for/main/topic1",
+            "HEAD:refs/heads/main",
+        ][..],
+        &[
+            "--atomic",
+            "HEAD:refs/for/main/topic2",
+            "HEAD:refs/for/main/bad",
+        ][..],
+    ] {
+        let results: Vec<(bool, String, String)> = servers
+            .iter()
+            .map(|(s, repo)| {
+                let out = push_via(*s, &work, repo, args);
+                let stdout = String::from_utf8_lossy(&out.stdout)
+                    .replace(&repo.display().to_string(), "DST");
+                (out.status.success(), stdout, client_lines(&out, repo))
+            })
+            .collect();
+        assert_eq!(results[0], results[1], "{args:?}: sluice vs git");
+        assert_eq!(refs(&servers[0].1), refs(&servers[1].1), "{args:?}");
+    }
+}
+
+#[test]
+fn missing_hook_fails_the_matching_commands_as_c_git() {
+    let (_dir, work, servers) = setup(false);
+    let results = push_all(
+        &work,
+        &servers,
+        &["HEAD:refs/for/main/topic", "HEAD:refs/heads/main"],
+    );
+    assert!(!results[0].0);
+    assert!(
+        results[0].1.contains("fail to run proc-receive hook"),
+        "{}",
+        results[0].1
+    );
+    assert_eq!(results[0], results[1], "client output: sluice vs git");
+    assert_eq!(refs(&servers[0].1), refs(&servers[1].1));
+}
