@@ -6,6 +6,7 @@
 pub mod progress;
 pub mod receive_pack;
 pub mod refs_view;
+pub mod settings;
 pub mod upload_pack;
 
 /// The services Sluice can run.

@@ -34,6 +34,7 @@ use crate::protocol::capabilities::{self, always, Row};
 use crate::protocol::pktline::{self, Reader, Writer};
 use crate::protocol::sideband::Mode;
 use crate::protocol::{v0, Version};
+use crate::service::settings::ReceivePackSettings;
 
 use commands::{ReadError, Request};
 use output::ClientOutput;
@@ -86,6 +87,9 @@ pub enum Error {
     /// The repository could not answer.
     #[error(transparent)]
     Backend(#[from] backend::Error),
+    /// A `receive.*` setting has an invalid value.
+    #[error(transparent)]
+    Settings(#[from] crate::gitconfig::Error),
     /// Writing to the client failed.
     #[error("receive-pack: write failed: {0}")]
     Io(#[from] std::io::Error),
@@ -191,13 +195,11 @@ fn run<R: Read, W: Write>(
     writer: &mut Writer<W>,
     record: &mut Vec<RefResult>,
 ) -> Result<(), Error> {
-    let config = repo.config();
-    let advertise_bool =
-        |key: &str| -> Result<bool, backend::Error> { Ok(config.get_bool(key)?.unwrap_or(true)) };
+    let settings = ReceivePackSettings::from_config(repo.config())?;
     let ctx = AdvertiseCtx {
         object_format: repo.hash_kind().name(),
-        atomic: advertise_bool("receive.advertiseAtomic")?,
-        push_options: advertise_bool("receive.advertisePushOptions")?,
+        atomic: settings.advertise_atomic,
+        push_options: settings.advertise_push_options,
     };
     let advertised = capabilities::advertised(CAPABILITIES, &ctx);
     if !opts.stateless_rpc || opts.advertise_refs {
@@ -214,7 +216,16 @@ fn run<R: Read, W: Write>(
         false => Mode::None,
     };
     let mut out = ClientOutput::new(writer.get_mut(), band_mode);
-    let updates = apply(repo, opts, request, reader.into_raw(), &mut out, record)?;
+    let policy = Policy::new(&settings, repo.is_bare());
+    let updates = apply(
+        repo,
+        opts,
+        &policy,
+        request,
+        reader.into_raw(),
+        &mut out,
+        record,
+    )?;
     out.finish()?;
     for u in &updates {
         match &u.error {
@@ -233,6 +244,7 @@ fn run<R: Read, W: Write>(
 fn apply<R: Read, W: Write>(
     repo: &dyn Repository,
     opts: &Options,
+    policy: &Policy,
     request: Request,
     input: R,
     out: &mut ClientOutput<W>,
@@ -244,7 +256,6 @@ fn apply<R: Read, W: Write>(
         client_shallow,
         push_options,
     } = request;
-    let policy = Policy::from_repo(repo)?;
     let max = opts.limits.max_ref_updates;
     let refused = (updates.len() > max).then(|| {
         updates.truncate(max);
@@ -266,7 +277,7 @@ fn apply<R: Read, W: Write>(
         verify::check_commands(
             repo,
             view,
-            &policy,
+            policy,
             authorize,
             self_contained,
             &client_shallow,

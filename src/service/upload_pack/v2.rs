@@ -9,13 +9,14 @@ use std::io::{Read, Write};
 
 use super::negotiate::{AckMode, Negotiator};
 use super::shallow::{self, ShallowRequest};
-use super::{allow_filter, client_shallow_commit, stream_pack, Error, Options, PackRequest};
+use super::{client_shallow_commit, stream_pack, Error, Options, PackRequest};
 use crate::backend::{self, Repository};
 use crate::hash::ObjectId;
 use crate::protocol::capabilities;
 use crate::protocol::pktline::{Reader, Writer};
 use crate::protocol::sideband::Mode;
 use crate::protocol::v2::{self as wire, Request};
+use crate::service::settings::UploadPackSettings;
 use crate::walk::WalkOptions;
 
 /// A v2 command handler.
@@ -34,6 +35,8 @@ fn commands<R: Read, W: Write>() -> [(&'static str, Option<&'static str>, Handle
 pub(super) struct Session<'a, R: Read, W: Write> {
     repo: &'a dyn Repository,
     opts: &'a Options,
+    /// The repository's `uploadpack.*` settings, read once.
+    settings: UploadPackSettings,
     reader: Reader<R>,
     writer: Writer<W>,
     pack_started: bool,
@@ -48,12 +51,14 @@ pub(super) struct Session<'a, R: Read, W: Write> {
 pub(super) fn serve<R: Read, W: Write>(
     repo: &dyn Repository,
     opts: &Options,
+    settings: UploadPackSettings,
     input: R,
     output: W,
 ) -> Result<(), Error> {
     let mut s = Session {
         repo,
         opts,
+        settings,
         reader: Reader::new(input),
         writer: Writer::new(output),
         pack_started: false,
@@ -114,7 +119,7 @@ impl<R: Read, W: Write> Session<'_, R, W> {
             .text(&format!("agent={}", capabilities::agent()))?;
         for (name, value, _) in commands::<R, W>() {
             let value = match name {
-                "fetch" => Some(fetch_features(self.repo)?),
+                "fetch" => Some(fetch_features(&self.settings)),
                 _ => value.map(str::to_string),
             };
             match value {
@@ -133,27 +138,18 @@ impl<R: Read, W: Write> Session<'_, R, W> {
 
 /// The `fetch=` feature list: shallow and wait-for-done always, filter and ref-in-want as
 /// configured.
-fn fetch_features(repo: &dyn Repository) -> Result<String, Error> {
+fn fetch_features(settings: &UploadPackSettings) -> String {
     let mut f = vec!["shallow", "wait-for-done"];
-    if allow_filter(repo)? {
+    if settings.allow_filter {
         f.push("filter");
     }
-    if allow_ref_in_want(repo)? {
+    if settings.allow_ref_in_want {
         f.push("ref-in-want");
     }
-    if allow_sideband_all(repo)? {
+    if settings.allow_sideband_all {
         f.push("sideband-all");
     }
-    Ok(f.join(" "))
-}
-
-/// `uploadpack.allowSidebandAll` (default off, as in git).
-fn allow_sideband_all(repo: &dyn Repository) -> Result<bool, Error> {
-    Ok(repo
-        .config()
-        .get_bool("uploadpack.allowSidebandAll")
-        .map_err(backend::Error::from)?
-        .unwrap_or(false))
+    f.join(" ")
 }
 
 /// Writes one section line of a fetch response; with `sideband-all` every such line travels in
@@ -172,14 +168,6 @@ fn line<R: Read, W: Write>(
     } else {
         s.writer.text(text)
     }
-}
-
-fn allow_ref_in_want(repo: &dyn Repository) -> Result<bool, Error> {
-    Ok(repo
-        .config()
-        .get_bool("uploadpack.allowRefInWant")
-        .map_err(backend::Error::from)?
-        .unwrap_or(false))
 }
 
 fn v2_error(e: wire::Error) -> Error {
@@ -306,7 +294,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     if let Some(hex) = a.strip_prefix(b"want ") {
                         wants.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
                     } else if let Some(name) = a.strip_prefix(b"want-ref ") {
-                        if !allow_ref_in_want(s.repo)? {
+                        if !s.settings.allow_ref_in_want {
                             return Err(bad_arg("want-ref (ref-in-want is not enabled)", a));
                         }
                         let name = String::from_utf8_lossy(name).into_owned();
@@ -342,7 +330,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     } else if a == b"deepen-relative" {
                         shallow_req.relative = true;
                     } else if let Some(spec) = a.strip_prefix(b"filter ") {
-                        if !allow_filter(s.repo)? {
+                        if !s.settings.allow_filter {
                             return Err(bad_arg("filter (not enabled)", a));
                         }
                         filter = Some(crate::filter::Filter::parse(&String::from_utf8_lossy(
@@ -358,7 +346,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                             b"no-progress" => no_progress = true,
                             b"include-tag" => include_tag = true,
                             b"wait-for-done" => wait_for_done = true,
-                            b"sideband-all" if allow_sideband_all(s.repo)? => sideband_all = true,
+                            b"sideband-all" if s.settings.allow_sideband_all => sideband_all = true,
                             _ if a.starts_with(b"shallow ") || a.starts_with(b"deepen") => {
                                 return Err(Error::Unsupported("shallow"))
                             }
@@ -378,7 +366,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 if wants.is_empty() {
                     return Err(bad_arg("at least one want", b"(none)"));
                 }
-                check_wants(s.repo, &refs, &wants)?;
+                check_wants(s.repo, &s.settings, &refs, &wants)?;
                 let mut n = Negotiator::new(s.repo, &wants, AckMode::MultiDetailed, false)?;
                 for h in &haves {
                     if n.record(h)? {
@@ -454,6 +442,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     ofs_delta: ofs,
                     thin,
                     include_tag,
+                    use_bitmaps: s.settings.use_bitmaps,
                     walk: WalkOptions {
                         shallow: plan.walk_shallow,
                         extra_edges: plan.extra_edges,
@@ -472,6 +461,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
 /// Wants must be advertised tips unless the repository config allows more.
 fn check_wants(
     repo: &dyn Repository,
+    settings: &UploadPackSettings,
     refs: &[backend::Ref],
     wants: &[ObjectId],
 ) -> Result<(), Error> {
@@ -483,7 +473,7 @@ fn check_wants(
     if let Some(id) = repo.head()?.id {
         tips.insert(id);
     }
-    super::check_unlisted_wants(repo, &tips, wants)
+    super::check_unlisted_wants(repo, settings, &tips, wants)
 }
 
 /// `object-info`: sizes of the requested objects.
