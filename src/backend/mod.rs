@@ -366,21 +366,23 @@ pub trait Repository: Send + Sync {
         Err(Error::Unsupported("updating refs"))
     }
 
-    /// Runs hook `name` (`pre-receive`, `update`, ...) if the repository has one: with `args`,
-    /// extra environment `env`, and `stdin`; its stdout and stderr are passed to `output` as
-    /// they arrive. Returns `Ok(None)` when there is no such hook, else its exit code
-    /// (`Some(-1)` when killed by a signal).
-    fn run_hook(
-        &self,
-        name: &str,
-        args: &[&str],
-        env: &[(String, String)],
-        stdin: &[u8],
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<Option<i32>, Error> {
-        let _ = (name, args, env, stdin, output);
-        Ok(None)
+    /// Where this repository's hooks live (`None`: it has none, as a repository not kept in a
+    /// local git directory). The launcher's process runner runs them; see
+    /// [`crate::service::hooks`].
+    fn hook_site(&self) -> Option<HookSite> {
+        None
     }
+}
+
+/// Where a repository's hooks live and what they need to run as githooks(5) describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSite {
+    /// The directory holding the hook executables (`<git-dir>/hooks`).
+    pub dir: std::path::PathBuf,
+    /// The hooks' working directory (the git directory).
+    pub work_dir: std::path::PathBuf,
+    /// Environment every hook of this repository gets (`GIT_DIR=.`, `GIT_NAMESPACE`).
+    pub env: Vec<(String, String)>,
 }
 
 /// An object's content as a stream (see [`Repository::stream_object`]).

@@ -3,7 +3,6 @@
 //! what Sluice writes (packs, indexes, refs) is what `git gc` and `git fsck` expect.
 
 pub mod format;
-pub mod hooks;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
@@ -556,15 +555,12 @@ impl Repository for FsRepository {
         refs::transaction::apply(&self.common_dir, updates, atomic, self.shared)
     }
 
-    fn run_hook(
-        &self,
-        name: &str,
-        args: &[&str],
-        env: &[(String, String)],
-        stdin: &[u8],
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<Option<i32>, Error> {
-        hooks::run_hook(&self.common_dir, name, args, env, stdin, output)
+    fn hook_site(&self) -> Option<super::HookSite> {
+        Some(super::HookSite {
+            dir: self.common_dir.join("hooks"),
+            work_dir: self.common_dir.clone(),
+            env: vec![("GIT_DIR".into(), ".".into())],
+        })
     }
 }
 

@@ -36,7 +36,9 @@ use crate::protocol::sideband::Mode;
 use crate::protocol::{v0, Version};
 use crate::service::settings::ReceivePackSettings;
 
+use crate::service::hooks::HookRunner;
 use commands::{ReadError, Request};
+use hooks::Hooks;
 use output::ClientOutput;
 use policy::Policy;
 pub use policy::RefChange;
@@ -61,6 +63,9 @@ pub struct Options {
     pub limits: Limits,
     /// Per-ref access check (none: every ref may be changed, within repository policy).
     pub authorize: Option<RefAuthorizer>,
+    /// Runs the repository's hooks (the launcher's process runner). `None` is only right for
+    /// a repository without hooks: a push into one that has them is refused.
+    pub hooks: Option<std::sync::Arc<dyn HookRunner>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -71,6 +76,7 @@ impl std::fmt::Debug for Options {
             .field("advertise_refs", &self.advertise_refs)
             .field("limits", &self.limits)
             .field("authorize", &self.authorize.is_some())
+            .field("hooks", &self.hooks.is_some())
             .finish()
     }
 }
@@ -87,6 +93,17 @@ pub enum Error {
     /// The repository could not answer.
     #[error(transparent)]
     Backend(#[from] backend::Error),
+    /// The repository has hooks but no runner was given to run them.
+    #[error("receive-pack: the repository has hooks but no hook runner was configured")]
+    NoHookRunner,
+    /// A hook could not be started or waited for.
+    #[error("receive-pack: hook {name} could not run: {source}")]
+    Hook {
+        /// The hook.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A `receive.*` setting has an invalid value.
     #[error(transparent)]
     Settings(#[from] crate::gitconfig::Error),
@@ -285,16 +302,17 @@ fn apply<R: Read, W: Write>(
         )?;
     }
     let atomic = caps.has("atomic");
+    let hook_runner = Hooks::new(repo, opts.hooks.as_deref());
     if atomic {
         update::fail_atomic(&mut updates);
     }
     if unpacked.status.is_ok() && update::any_pending(&updates) {
         let env = hooks::environment(unpacked.quarantine.as_deref(), &push_options);
-        hooks::pre_receive(repo, &env, &mut updates, out)?;
+        hooks::pre_receive(&hook_runner, &env, &mut updates, out)?;
     }
     update::publish(unpacked.quarantine, &mut updates);
     let env = hooks::environment(None, &push_options);
-    hooks::update_each(repo, &env, &mut updates, out)?;
+    hooks::update_each(&hook_runner, &env, &mut updates, out)?;
     if atomic {
         update::fail_atomic(&mut updates);
     }
@@ -306,7 +324,7 @@ fn apply<R: Read, W: Write>(
     if caps.has("report-status") || caps.has("report-status-v2") {
         out.report(&report::report_status(&unpacked.status, &updates))?;
     }
-    hooks::post(repo, &env, &updates, out)?;
+    hooks::post(&hook_runner, &env, &updates, out)?;
     Ok(updates)
 }
 
