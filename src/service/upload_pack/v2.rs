@@ -272,109 +272,132 @@ enum FetchState {
     Done,
 }
 
+/// The arguments of one v2 `fetch` request, parsed and checked against the settings.
+#[derive(Default)]
+struct FetchArgs {
+    wants: Vec<ObjectId>,
+    haves: Vec<ObjectId>,
+    done: bool,
+    thin: bool,
+    ofs: bool,
+    no_progress: bool,
+    include_tag: bool,
+    wait_for_done: bool,
+    sideband_all: bool,
+    shallow_req: ShallowRequest,
+    filter: Option<crate::filter::Filter>,
+    /// `want-ref` lines, resolved against `refs`.
+    wanted_refs: Vec<(ObjectId, String)>,
+}
+
+/// Parses the argument lines of `req` (the `ProcessArgs` state); `want-ref` names are
+/// resolved against `refs`.
+fn parse_fetch_args<R: Read, W: Write>(
+    s: &Session<'_, R, W>,
+    refs: &[backend::Ref],
+    req: &Request,
+) -> Result<FetchArgs, Error> {
+    let mut f = FetchArgs::default();
+    for arg in &req.args {
+        let a = arg.as_slice();
+        if let Some(hex) = a.strip_prefix(b"want ") {
+            f.wants
+                .push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
+        } else if let Some(name) = a.strip_prefix(b"want-ref ") {
+            if !s.settings.allow_ref_in_want {
+                return Err(bad_arg("want-ref (ref-in-want is not enabled)", a));
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
+            let r = refs
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| Error::Unsupported("want-ref of a ref that does not exist"))?;
+            f.wants.push(r.id);
+            f.wanted_refs.push((r.id, name));
+        } else if let Some(hex) = a.strip_prefix(b"shallow ") {
+            let id = ObjectId::from_hex(hex).map_err(|_| bad_arg("shallow <id>", a))?;
+            if client_shallow_commit(s.repo, &id)? {
+                f.shallow_req.client_shallow.push(id);
+            }
+        } else if let Some(n) = a.strip_prefix(b"deepen ") {
+            let n = std::str::from_utf8(n)
+                .ok()
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n > 0);
+            f.shallow_req.depth = Some(n.ok_or_else(|| bad_arg("deepen <depth>", a))?);
+        } else if let Some(t) = a.strip_prefix(b"deepen-since ") {
+            let t = std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok());
+            f.shallow_req.since = Some(t.ok_or_else(|| bad_arg("deepen-since <time>", a))?);
+        } else if let Some(r) = a.strip_prefix(b"deepen-not ") {
+            if r.is_empty() {
+                return Err(bad_arg("deepen-not <ref>", a));
+            }
+            f.shallow_req
+                .not
+                .push(String::from_utf8_lossy(r).into_owned());
+        } else if a == b"deepen-relative" {
+            f.shallow_req.relative = true;
+        } else if let Some(spec) = a.strip_prefix(b"filter ") {
+            if !s.settings.allow_filter {
+                return Err(bad_arg("filter (not enabled)", a));
+            }
+            f.filter = Some(crate::filter::Filter::parse(&String::from_utf8_lossy(
+                spec,
+            ))?);
+        } else if let Some(hex) = a.strip_prefix(b"have ") {
+            f.haves
+                .push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
+        } else {
+            match a {
+                b"done" => f.done = true,
+                b"thin-pack" => f.thin = true,
+                b"ofs-delta" => f.ofs = true,
+                b"no-progress" => f.no_progress = true,
+                b"include-tag" => f.include_tag = true,
+                b"wait-for-done" => f.wait_for_done = true,
+                b"sideband-all" if s.settings.allow_sideband_all => f.sideband_all = true,
+                _ if a.starts_with(b"shallow ") || a.starts_with(b"deepen") => {
+                    return Err(Error::Unsupported("shallow"))
+                }
+                _ if a.starts_with(b"filter ") => return Err(Error::Unsupported("filter")),
+                _ => return Err(bad_arg("fetch argument", a)),
+            }
+        }
+    }
+    Ok(f)
+}
+
 /// `fetch`: negotiation and packfile.
 fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
-    let mut wants: Vec<ObjectId> = Vec::new();
-    let mut haves: Vec<ObjectId> = Vec::new();
-    let (mut done, mut thin, mut ofs, mut no_progress, mut include_tag, mut wait_for_done) =
-        (false, false, false, false, false, false);
-    let mut sideband_all = false;
+    let mut f = FetchArgs::default();
     let mut negotiator: Option<Negotiator<'_>> = None;
     let mut common: Vec<ObjectId> = Vec::new();
     let refs: Vec<backend::Ref> = s.repo.refs()?;
-    let mut shallow_req = ShallowRequest::default();
-    let mut filter: Option<crate::filter::Filter> = None;
-    let mut wanted_refs: Vec<(ObjectId, String)> = Vec::new();
     let mut state = FetchState::ProcessArgs;
     loop {
         state = match state {
             FetchState::ProcessArgs => {
-                for arg in &req.args {
-                    let a = arg.as_slice();
-                    if let Some(hex) = a.strip_prefix(b"want ") {
-                        wants.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
-                    } else if let Some(name) = a.strip_prefix(b"want-ref ") {
-                        if !s.settings.allow_ref_in_want {
-                            return Err(bad_arg("want-ref (ref-in-want is not enabled)", a));
-                        }
-                        let name = String::from_utf8_lossy(name).into_owned();
-                        let r = refs.iter().find(|r| r.name == name).ok_or_else(|| {
-                            Error::Unsupported("want-ref of a ref that does not exist")
-                        })?;
-                        wants.push(r.id);
-                        wanted_refs.push((r.id, name));
-                    } else if let Some(hex) = a.strip_prefix(b"shallow ") {
-                        let id = ObjectId::from_hex(hex).map_err(|_| bad_arg("shallow <id>", a))?;
-                        if client_shallow_commit(s.repo, &id)? {
-                            shallow_req.client_shallow.push(id);
-                        }
-                    } else if let Some(n) = a.strip_prefix(b"deepen ") {
-                        let n = std::str::from_utf8(n)
-                            .ok()
-                            .and_then(|n| n.parse::<u32>().ok())
-                            .filter(|n| *n > 0);
-                        shallow_req.depth = Some(n.ok_or_else(|| bad_arg("deepen <depth>", a))?);
-                    } else if let Some(t) = a.strip_prefix(b"deepen-since ") {
-                        let t = std::str::from_utf8(t)
-                            .ok()
-                            .and_then(|t| t.parse::<i64>().ok());
-                        shallow_req.since =
-                            Some(t.ok_or_else(|| bad_arg("deepen-since <time>", a))?);
-                    } else if let Some(r) = a.strip_prefix(b"deepen-not ") {
-                        if r.is_empty() {
-                            return Err(bad_arg("deepen-not <ref>", a));
-                        }
-                        shallow_req
-                            .not
-                            .push(String::from_utf8_lossy(r).into_owned());
-                    } else if a == b"deepen-relative" {
-                        shallow_req.relative = true;
-                    } else if let Some(spec) = a.strip_prefix(b"filter ") {
-                        if !s.settings.allow_filter {
-                            return Err(bad_arg("filter (not enabled)", a));
-                        }
-                        filter = Some(crate::filter::Filter::parse(&String::from_utf8_lossy(
-                            spec,
-                        ))?);
-                    } else if let Some(hex) = a.strip_prefix(b"have ") {
-                        haves.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
-                    } else {
-                        match a {
-                            b"done" => done = true,
-                            b"thin-pack" => thin = true,
-                            b"ofs-delta" => ofs = true,
-                            b"no-progress" => no_progress = true,
-                            b"include-tag" => include_tag = true,
-                            b"wait-for-done" => wait_for_done = true,
-                            b"sideband-all" if s.settings.allow_sideband_all => sideband_all = true,
-                            _ if a.starts_with(b"shallow ") || a.starts_with(b"deepen") => {
-                                return Err(Error::Unsupported("shallow"))
-                            }
-                            _ if a.starts_with(b"filter ") => {
-                                return Err(Error::Unsupported("filter"))
-                            }
-                            _ => return Err(bad_arg("fetch argument", a)),
-                        }
-                    }
-                }
-                if wants.len() > s.opts.limits.max_wants {
+                f = parse_fetch_args(s, &refs, req)?;
+                if f.wants.len() > s.opts.limits.max_wants {
                     return Err(Error::Limit {
                         what: "want lines",
                         limit: s.opts.limits.max_wants,
                     });
                 }
-                if wants.is_empty() {
+                if f.wants.is_empty() {
                     return Err(bad_arg("at least one want", b"(none)"));
                 }
-                check_wants(s.repo, &s.settings, &refs, &wants)?;
-                let mut n = Negotiator::new(s.repo, &wants, AckMode::MultiDetailed, false)?;
-                for h in &haves {
+                check_wants(s.repo, &s.settings, &refs, &f.wants)?;
+                let mut n = Negotiator::new(s.repo, &f.wants, AckMode::MultiDetailed, false)?;
+                for h in &f.haves {
                     if n.record(h)? {
                         common.push(*h);
                     }
                 }
                 negotiator = Some(n);
-                if done {
+                if f.done {
                     FetchState::SendPack
                 } else {
                     FetchState::SendAcks
@@ -384,16 +407,16 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 let n = negotiator
                     .as_mut()
                     .ok_or(Error::Unsupported("negotiation"))?;
-                line(s, sideband_all, "acknowledgments")?;
+                line(s, f.sideband_all, "acknowledgments")?;
                 if common.is_empty() {
-                    line(s, sideband_all, "NAK")?;
+                    line(s, f.sideband_all, "NAK")?;
                 }
                 for id in &common {
-                    line(s, sideband_all, &format!("ACK {id}"))?;
+                    line(s, f.sideband_all, &format!("ACK {id}"))?;
                 }
-                let ready = !wait_for_done && n.ready()?;
+                let ready = !f.wait_for_done && n.ready()?;
                 if ready {
-                    line(s, sideband_all, "ready")?;
+                    line(s, f.sideband_all, "ready")?;
                     s.writer.delim()?;
                     FetchState::SendPack
                 } else {
@@ -408,45 +431,45 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     .unwrap_or_default();
                 // Sections in the order git's client reads them: shallow-info, wanted-refs.
                 // A shallow repository always sends the section (C git's send_shallow_info).
-                let plan = if shallow_req.any() || s.repo.shallow_roots().is_some() {
-                    let plan = shallow::plan(s.repo, &refs, &wants, &shallow_req)?;
-                    line(s, sideband_all, "shallow-info")?;
+                let plan = if f.shallow_req.any() || s.repo.shallow_roots().is_some() {
+                    let plan = shallow::plan(s.repo, &refs, &f.wants, &f.shallow_req)?;
+                    line(s, f.sideband_all, "shallow-info")?;
                     for id in &plan.shallow {
-                        line(s, sideband_all, &format!("shallow {id}"))?;
+                        line(s, f.sideband_all, &format!("shallow {id}"))?;
                     }
                     for id in &plan.unshallow {
-                        line(s, sideband_all, &format!("unshallow {id}"))?;
+                        line(s, f.sideband_all, &format!("unshallow {id}"))?;
                     }
                     s.writer.delim()?;
                     plan
                 } else {
                     shallow::ShallowPlan::default()
                 };
-                if !wanted_refs.is_empty() {
-                    line(s, sideband_all, "wanted-refs")?;
-                    for (id, name) in &wanted_refs {
-                        line(s, sideband_all, &format!("{id} {name}"))?;
+                if !f.wanted_refs.is_empty() {
+                    line(s, f.sideband_all, "wanted-refs")?;
+                    for (id, name) in &f.wanted_refs {
+                        line(s, f.sideband_all, &format!("{id} {name}"))?;
                     }
                     s.writer.delim()?;
                 }
-                wants.extend(plan.extra_wants.iter().copied());
-                line(s, sideband_all, "packfile")?;
+                f.wants.extend(plan.extra_wants.iter().copied());
+                line(s, f.sideband_all, "packfile")?;
                 s.writer.flush()?;
                 s.pack_started = true;
                 let pack = PackRequest {
-                    wants: &wants,
+                    wants: &f.wants,
                     common: &common_all,
                     refs: &refs,
                     mode: Mode::SideBand64k,
-                    progress: !no_progress,
-                    ofs_delta: ofs,
-                    thin,
-                    include_tag,
+                    progress: !f.no_progress,
+                    ofs_delta: f.ofs,
+                    thin: f.thin,
+                    include_tag: f.include_tag,
                     use_bitmaps: s.settings.use_bitmaps,
                     walk: WalkOptions {
                         shallow: plan.walk_shallow,
                         extra_edges: plan.extra_edges,
-                        filter: filter.clone(),
+                        filter: f.filter.clone(),
                         check_blobs: false,
                     },
                 };
