@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_ref_updates: usize,
     /// Longest a request may run in total (`None`: no limit).
     pub max_duration: Option<Duration>,
+    /// Longest one repository hook may run before it is killed (and counts as failed).
+    pub max_hook_duration: Duration,
 }
 
 impl Default for Limits {
@@ -37,6 +39,7 @@ impl Default for Limits {
             max_delta_depth: 10_000,
             max_ref_updates: 100_000,
             max_duration: None,
+            max_hook_duration: Duration::from_secs(600),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod config;
 pub mod durable;
 pub mod file_mode;
 pub mod filter;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod gitconfig;
 pub mod hash;

@@ -141,6 +141,7 @@ fn limits(a: &cli::LimitArgs) -> sluice::config::Limits {
         max_delta_depth: a.max_delta_depth.unwrap_or(d.max_delta_depth),
         max_ref_updates: a.max_ref_updates.unwrap_or(d.max_ref_updates),
         max_duration: secs(a.max_duration),
+        max_hook_duration: secs(a.max_hook_seconds).unwrap_or(d.max_hook_duration),
     }
 }
 

@@ -524,3 +524,40 @@ fn connectivity_is_judged_per_ref() {
     assert_eq!(server_ref(&dst, "refs/heads/bad"), None);
     fsck(&dst);
 }
+
+/// An invalid value for a setting receive-pack reads refuses the push with one line naming the
+/// key, and changes nothing (C git dies with "bad boolean config value").
+#[test]
+fn invalid_receive_setting_refuses_the_push() {
+    let (_dir, dst, work) = setup();
+    git_ok(&dst, &["config", "receive.denyDeletes", "maybe"]);
+    let out = push(&work, &dst, &["main"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(!out.status.success(), "push succeeded: {stderr}");
+    assert!(
+        stderr.contains("receive.denydeletes") && stderr.contains("maybe"),
+        "{stderr}"
+    );
+    assert_eq!(server_ref(&dst, "refs/heads/main"), None);
+    fsck(&dst);
+}
+
+/// The same for upload-pack: a clone from a repository with an invalid `uploadpack.*` value
+/// fails with one line naming the key, over every protocol version.
+#[test]
+fn invalid_upload_setting_refuses_the_clone() {
+    let dir = scratch();
+    let src = dir.path().join("src.git");
+    copy_repo(&fixture("branches"), &src);
+    git_ok(&src, &["config", "uploadpack.allowFilter", "perhaps"]);
+    for version in [0, 2] {
+        let dst = dir.path().join(format!("clone-v{version}"));
+        let out = clone(Transport::UploadPackFlag, version, &src, &dst, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(!out.status.success(), "clone succeeded: {stderr}");
+        assert!(
+            stderr.contains("uploadpack.allowfilter") && stderr.contains("perhaps"),
+            "v{version}: {stderr}"
+        );
+    }
+}

@@ -95,20 +95,11 @@ pub trait Repository: PackStore {
     /// update is a short text for the `ng` line).
     fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error>;
 
-    /// Runs hook `name` (`pre-receive`, `update`, ...) if the repository has one: with `args`,
-    /// extra environment `env`, and `stdin`; its stdout and stderr are passed to `output` as
-    /// they arrive. Returns `Ok(None)` when there is no such hook, else its exit code
-    /// (`Some(-1)` when killed by a signal).
-    fn run_hook(
-        &self,
-        name: &str,
-        args: &[&str],
-        env: &[(String, String)],
-        stdin: &[u8],
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<Option<i32>, Error> {
-        let _ = (name, args, env, stdin, output);
-        Ok(None)
+    /// Where this repository's hooks live (`None`: it has none, as a repository not kept in a
+    /// local git directory). The launcher's process runner runs them; see
+    /// [`crate::service::hooks`].
+    fn hook_site(&self) -> Option<HookSite> {
+        None
     }
 
     /// Starts hook `name` for a conversation over its stdin and stdout (`proc-receive`), with
@@ -140,6 +131,17 @@ pub trait Repository: PackStore {
         let _ = new;
         Err(WorkTreeRefusal::no_work_tree())
     }
+}
+
+/// Where a repository's hooks live and what they need to run as githooks(5) describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSite {
+    /// The directory holding the hook executables (`<git-dir>/hooks`).
+    pub dir: std::path::PathBuf,
+    /// The hooks' working directory (the git directory).
+    pub work_dir: std::path::PathBuf,
+    /// Environment every hook of this repository gets (`GIT_DIR=.`, `GIT_NAMESPACE`).
+    pub env: Vec<(String, String)>,
 }
 
 /// Why [`Repository::update_work_tree`] left the working tree alone.

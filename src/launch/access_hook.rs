@@ -11,11 +11,10 @@
 //! `namespace=NAME` serves the request as if `GIT_NAMESPACE=NAME` were set (so one repository
 //! can hold one namespace per user or tenant, decided where authentication is).
 
-use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use super::runner::{ProcessRunner, Spawn, Stream};
 use crate::service::Service;
 
 /// How long the hook may run before it is killed and the request refused.
@@ -73,70 +72,39 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<Option<String>, String>
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let child = crate::process::spawn(
-        Command::new(hook)
-            .args([service, call.path, call.host, &canonical, &ip, &port])
-            .env("SLUICE_MODE", call.mode)
-            .env("SLUICE_USER", call.user.unwrap_or(""))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-    );
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(hook = %hook.display(), error = %e, "access hook could not run");
-            return Err("access hook failed".into());
-        }
+    let env = [
+        ("SLUICE_MODE".to_string(), call.mode.to_string()),
+        (
+            "SLUICE_USER".to_string(),
+            call.user.unwrap_or("").to_string(),
+        ),
+    ];
+    let spawn = Spawn {
+        program: hook,
+        args: &[service, call.path, call.host, &canonical, &ip, &port],
+        env: &env,
+        cwd: None,
+        stdin: &[],
     };
-    // Both pipes are drained (bounded) on their own threads, so a chatty hook cannot block; the
-    // hook itself gets HOOK_TIMEOUT, then it is killed and the request refused.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        if let Some(mut p) = pipe {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = (&mut p).take(64 * 1024).read_to_end(&mut buf);
-                let _ = tx.send(buf);
-                let _ = std::io::copy(&mut p, &mut std::io::sink());
-            });
-        }
-        rx
+    // Both pipes are drained (bounded) so a chatty hook cannot block; stdout is kept for the
+    // refusal message and the namespace, stderr goes to the log.
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let runner = ProcessRunner {
+        timeout: HOOK_TIMEOUT,
+        max_output: 64 * 1024,
     };
-    let out_reader = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err_reader = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Ok(s),
-            Ok(None) if started.elapsed() > HOOK_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                tracing::error!(hook = %hook.display(), "access hook timed out");
-                return Err("access hook timed out".into());
-            }
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
-            Err(e) => break Err(e),
-        }
-    };
-    // A pipe a background child of the hook keeps open must not hold the request either.
-    let left = || HOOK_TIMEOUT.saturating_sub(started.elapsed());
-    let out = out_reader.recv_timeout(left()).unwrap_or_default();
-    let err = err_reader.recv_timeout(left()).unwrap_or_default();
+    let status = runner.run(&spawn, &mut |stream, bytes| match stream {
+        Stream::Stdout => out.extend_from_slice(bytes),
+        Stream::Stderr => err.extend_from_slice(bytes),
+    });
     if !err.is_empty() {
         tracing::info!(hook = %hook.display(), stderr = %String::from_utf8_lossy(&err).trim_end(), "access hook output");
     }
     match status {
+        Ok(s) if s.timed_out => {
+            tracing::error!(hook = %hook.display(), "access hook timed out");
+            Err("access hook timed out".into())
+        }
         Ok(s) if s.success() => Ok(chosen_namespace(&out)),
         Ok(s) => {
             let first = String::from_utf8_lossy(&out)
@@ -146,16 +114,15 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<Option<String>, String>
                 .filter(|l| !l.is_empty())
                 .map(str::to_string)
                 .unwrap_or_else(|| "access denied by the access hook".to_string());
-            tracing::warn!(hook = %hook.display(), path = call.path, user = call.user.unwrap_or("-"), status = %s, "access hook refused");
+            tracing::warn!(hook = %hook.display(), path = call.path, user = call.user.unwrap_or("-"), status = ?s.code, "access hook refused");
             Err(first)
         }
         Err(e) => {
-            tracing::error!(hook = %hook.display(), error = %e, "access hook wait failed");
+            tracing::error!(hook = %hook.display(), error = %e, "access hook could not run");
             Err("access hook failed".into())
         }
     }
 }
-
 /// The value of the last `namespace=NAME` line of an allowing hook's output.
 fn chosen_namespace(out: &[u8]) -> Option<String> {
     String::from_utf8_lossy(out)

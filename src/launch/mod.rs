@@ -14,6 +14,7 @@ pub mod direct;
 pub mod http;
 pub mod inetd;
 pub mod resolve;
+pub mod runner;
 pub mod shell;
 pub mod sq;
 pub mod ssh;
@@ -253,6 +254,9 @@ fn serve_inner<R: Read, W: Write>(
                 advertise_refs: req.advertise_refs,
                 limits: req.limits.clone(),
                 authorize: req.authorize.clone(),
+                hooks: Some(std::sync::Arc::new(runner::ProcessRunner::hooks(
+                    req.limits.max_hook_duration,
+                ))),
             };
             receive_pack::serve_recording(repo, &opts, input, &mut output, pushed)
                 .map_err(Error::from)

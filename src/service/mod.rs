@@ -3,9 +3,11 @@
 //! A service gets an opened `&dyn Repository`, the request's options and the two byte streams;
 //! it never touches files and never looks at how it was launched.
 
+pub mod hooks;
 pub mod progress;
 pub mod receive_pack;
 pub mod refs_view;
+pub mod settings;
 pub mod upload_pack;
 
 /// The services Sluice can run.

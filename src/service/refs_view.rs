@@ -326,20 +326,13 @@ impl Repository for RefsView<'_> {
     }
 
     /// Hooks see the names the client sent (stripped) and `GIT_NAMESPACE`, as under C git.
-    fn run_hook(
-        &self,
-        name: &str,
-        args: &[&str],
-        env: &[(String, String)],
-        stdin: &[u8],
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<Option<i32>, Error> {
-        if self.namespace.prefix.is_empty() {
-            return self.inner.run_hook(name, args, env, stdin, output);
+    fn hook_site(&self) -> Option<crate::backend::HookSite> {
+        let mut site = self.inner.hook_site()?;
+        if !self.namespace.prefix.is_empty() {
+            site.env
+                .push(("GIT_NAMESPACE".into(), self.namespace.raw.clone()));
         }
-        let mut env = env.to_vec();
-        env.push(("GIT_NAMESPACE".into(), self.namespace.raw.clone()));
-        self.inner.run_hook(name, args, &env, stdin, output)
+        Some(site)
     }
 
     fn start_hook(

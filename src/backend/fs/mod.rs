@@ -445,15 +445,12 @@ impl Repository for FsRepository {
         self.refs.update(updates, atomic)
     }
 
-    fn run_hook(
-        &self,
-        name: &str,
-        args: &[&str],
-        env: &[(String, String)],
-        stdin: &[u8],
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<Option<i32>, Error> {
-        hooks::run_hook(&self.common_dir, name, args, env, stdin, output)
+    fn hook_site(&self) -> Option<super::HookSite> {
+        Some(super::HookSite {
+            dir: self.common_dir.join("hooks"),
+            work_dir: self.common_dir.clone(),
+            env: vec![("GIT_DIR".into(), ".".into())],
+        })
     }
 
     fn start_hook(

@@ -62,6 +62,7 @@ fn push(
         advertise_refs: false,
         limits: Default::default(),
         authorize: None,
+        hooks: None,
     };
     let mut out = Vec::new();
     let _ = receive_pack::serve(repo, &opts, &input[..], &mut out);

@@ -22,6 +22,9 @@ pub mod body;
 pub mod cgi;
 pub mod dumb;
 pub mod response;
+pub mod settings;
+
+use settings::HttpSettings;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -208,9 +211,12 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
         Target::Rpc(s) => Some(*s),
         _ => None,
     };
-    let config_bool = |key: &str| repo.config().get_bool(key).ok().flatten();
+    let settings = HttpSettings::from_config(repo.config()).map_err(|e| {
+        tracing::error!(path = %req.repo, error = %e, "invalid configuration");
+        Reject::new(Status::Internal, e.to_string())
+    })?;
     let Some(service) = service else {
-        if config_bool("http.getanyfile") == Some(false) {
+        if !settings.get_any_file {
             return Err(Reject::new(
                 Status::Forbidden,
                 "Unsupported service: getanyfile",
@@ -225,9 +231,9 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
             namespace: None,
         });
     };
-    check_enabled(service, req, config_bool)?;
+    check_enabled(service, req, &settings)?;
     let (refs, namespace) = authorize(cfg, req, &resolved.name, &location, service)?;
-    let body_limit = body_limit(cfg, &repo, service);
+    let body_limit = body_limit(cfg, &settings, service);
     if let Target::Rpc(_) = req.target {
         check_content_type(service, &req.content_type)?;
         body::check_declared(&req.body, body_limit)
@@ -247,13 +253,9 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
 fn check_enabled(
     service: Service,
     req: &CgiRequest,
-    config_bool: impl Fn(&str) -> Option<bool>,
+    settings: &HttpSettings,
 ) -> Result<(), Reject> {
-    let (key, default) = match service {
-        Service::UploadPack => ("http.uploadpack", true),
-        Service::ReceivePack => ("http.receivepack", req.user.is_some()),
-    };
-    if config_bool(key).unwrap_or(default) {
+    if settings.enabled(service, req.user.is_some()) {
         Ok(())
     } else {
         let name = service.wire_name().trim_start_matches("git-");
@@ -306,24 +308,16 @@ fn authorize(
 /// The largest body accepted (0: none): the request buffer for fetches
 /// (`GIT_HTTP_MAX_REQUEST_BUFFER`, `http.maxRequestBuffer`, 10 MiB), the pack limits plus
 /// [`PUSH_COMMANDS_ALLOWANCE`] for pushes (`--max-pack-bytes`, `receive.maxInputSize`).
-fn body_limit(cfg: &HttpConfig, repo: &FsRepository, service: Service) -> u64 {
-    let config_u64 = |key: &str| {
-        repo.config()
-            .get_i64(key)
-            .ok()
-            .flatten()
-            .and_then(|n| u64::try_from(n).ok())
-            .filter(|n| *n > 0)
-    };
+fn body_limit(cfg: &HttpConfig, settings: &HttpSettings, service: Service) -> u64 {
     match service {
         Service::UploadPack => cfg
             .max_request_buffer
-            .or_else(|| config_u64("http.maxRequestBuffer"))
+            .or(settings.max_request_buffer)
             .unwrap_or(DEFAULT_MAX_REQUEST_BUFFER),
         Service::ReceivePack => {
             let limits = [
                 Some(cfg.limits.max_pack_bytes).filter(|n| *n > 0),
-                config_u64("receive.maxInputSize"),
+                Some(settings.max_input_size).filter(|n| *n > 0),
             ];
             limits
                 .into_iter()

@@ -5,11 +5,58 @@
 
 use std::io::Write;
 
-use crate::backend::{self, Quarantine, Repository};
+use crate::backend::{HookSite, Quarantine, Repository};
+use crate::service::hooks::{HookRun, HookRunner};
 
 use super::commands::Update;
 use super::output::ClientOutput;
 use super::proc_receive::RefReport;
+use super::Error;
+
+/// The repository's hooks and the runner the launcher gave: what the hook phases call.
+pub(crate) struct Hooks<'a> {
+    site: Option<HookSite>,
+    runner: Option<&'a dyn HookRunner>,
+}
+
+impl<'a> Hooks<'a> {
+    /// The hooks of `repo`, run by `runner`.
+    pub fn new(repo: &dyn Repository, runner: Option<&'a dyn HookRunner>) -> Self {
+        Hooks {
+            site: repo.hook_site(),
+            runner,
+        }
+    }
+
+    /// Runs hook `name`; `Ok(None)` when the repository has no such hook. A repository with
+    /// hooks but no runner to run them is an error, not a push that skips its hooks.
+    pub(crate) fn run<W: Write>(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        stdin: &[u8],
+        out: &mut ClientOutput<W>,
+    ) -> Result<Option<i32>, Error> {
+        let Some(site) = &self.site else {
+            return Ok(None);
+        };
+        let runner = self.runner.ok_or(Error::NoHookRunner)?;
+        let hook = HookRun {
+            site,
+            name,
+            args,
+            env,
+            stdin,
+        };
+        runner
+            .run_hook(&hook, &mut |b| out.progress(b))
+            .map_err(|source| Error::Hook {
+                name: name.to_string(),
+                source,
+            })
+    }
+}
 
 /// Environment variables for hooks: the push options and, before the objects are published,
 /// what lets a hook's `git` see the quarantined objects.
@@ -45,13 +92,13 @@ pub(crate) fn stdin_lines(updates: &[Update], reports: &[Vec<RefReport>]) -> Vec
 
 /// Runs `pre-receive`; a non-zero exit refuses every command still going.
 pub(crate) fn pre_receive<W: Write>(
-    repo: &dyn Repository,
+    hooks: &Hooks<'_>,
     env: &[(String, String)],
     updates: &mut [Update],
     out: &mut ClientOutput<W>,
-) -> Result<(), backend::Error> {
+) -> Result<(), Error> {
     let stdin = stdin_lines(updates, &[]);
-    let code = repo.run_hook("pre-receive", &[], env, &stdin, &mut |b| out.progress(b))?;
+    let code = hooks.run("pre-receive", &[], env, &stdin, out)?;
     if code.is_some_and(|c| c != 0) {
         for u in updates {
             u.refuse("pre-receive hook declined");
@@ -62,15 +109,15 @@ pub(crate) fn pre_receive<W: Write>(
 
 /// Runs `update <ref> <old> <new>` for each command still going; a non-zero exit refuses it.
 pub(crate) fn update_each<W: Write>(
-    repo: &dyn Repository,
+    hooks: &Hooks<'_>,
     env: &[(String, String)],
     updates: &mut [Update],
     out: &mut ClientOutput<W>,
-) -> Result<(), backend::Error> {
+) -> Result<(), Error> {
     for u in updates.iter_mut().filter(|u| u.error.is_none()) {
         let (old, new) = (u.cmd.old.to_hex(), u.cmd.new.to_hex());
         let args = [u.cmd.name.as_str(), &old, &new];
-        let code = repo.run_hook("update", &args, env, &[], &mut |b| out.progress(b))?;
+        let code = hooks.run("update", &args, env, &[], out)?;
         if code.is_some_and(|c| c != 0) {
             u.error = Some("hook declined".into());
         }
@@ -80,12 +127,12 @@ pub(crate) fn update_each<W: Write>(
 
 /// Runs `post-receive` and `post-update` for the commands that succeeded.
 pub(crate) fn post<W: Write>(
-    repo: &dyn Repository,
+    hooks: &Hooks<'_>,
     env: &[(String, String)],
     updates: &[Update],
     reports: &[Vec<RefReport>],
     out: &mut ClientOutput<W>,
-) -> Result<(), backend::Error> {
+) -> Result<(), Error> {
     let names: Vec<&str> = updates
         .iter()
         .filter(|u| u.error.is_none())
@@ -95,8 +142,8 @@ pub(crate) fn post<W: Write>(
         return Ok(());
     }
     let stdin = stdin_lines(updates, reports);
-    repo.run_hook("post-receive", &[], env, &stdin, &mut |b| out.progress(b))?;
-    repo.run_hook("post-update", &names, env, &[], &mut |b| out.progress(b))?;
+    hooks.run("post-receive", &[], env, &stdin, out)?;
+    hooks.run("post-update", &names, env, &[], out)?;
     Ok(())
 }
 

@@ -37,8 +37,11 @@ use crate::protocol::capabilities::{self, always, Row};
 use crate::protocol::pktline::{self, Reader, Writer};
 use crate::protocol::sideband::Mode;
 use crate::protocol::{v0, Version};
+use crate::service::settings::ReceivePackSettings;
 
+use crate::service::hooks::HookRunner;
 use commands::{ReadError, Request};
+use hooks::Hooks;
 use output::ClientOutput;
 use policy::Policy;
 pub use policy::RefChange;
@@ -63,6 +66,9 @@ pub struct Options {
     pub limits: Limits,
     /// Per-ref access check (none: every ref may be changed, within repository policy).
     pub authorize: Option<RefAuthorizer>,
+    /// Runs the repository's hooks (the launcher's process runner). `None` is only right for
+    /// a repository without hooks: a push into one that has them is refused.
+    pub hooks: Option<std::sync::Arc<dyn HookRunner>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -73,6 +79,7 @@ impl std::fmt::Debug for Options {
             .field("advertise_refs", &self.advertise_refs)
             .field("limits", &self.limits)
             .field("authorize", &self.authorize.is_some())
+            .field("hooks", &self.hooks.is_some())
             .finish()
     }
 }
@@ -89,6 +96,20 @@ pub enum Error {
     /// The repository could not answer.
     #[error(transparent)]
     Backend(#[from] backend::Error),
+    /// The repository has hooks but no runner was given to run them.
+    #[error("receive-pack: the repository has hooks but no hook runner was configured")]
+    NoHookRunner,
+    /// A hook could not be started or waited for.
+    #[error("receive-pack: hook {name} could not run: {source}")]
+    Hook {
+        /// The hook.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `receive.*` setting has an invalid value.
+    #[error(transparent)]
+    Settings(#[from] crate::gitconfig::Error),
     /// Writing to the client failed.
     #[error("receive-pack: write failed: {0}")]
     Io(#[from] std::io::Error),
@@ -200,14 +221,12 @@ fn run<R: Read, W: Write>(
     writer: &mut Writer<W>,
     record: &mut Vec<RefResult>,
 ) -> Result<(), Error> {
-    let config = repo.config();
-    let advertise_bool =
-        |key: &str| -> Result<bool, backend::Error> { Ok(config.get_bool(key)?.unwrap_or(true)) };
+    let settings = ReceivePackSettings::from_config(repo.config())?;
     let nonce_config = push_cert::NonceConfig::from_repo(repo);
     let ctx = AdvertiseCtx {
         object_format: repo.hash_kind().name(),
-        atomic: advertise_bool("receive.advertiseAtomic")?,
-        push_options: advertise_bool("receive.advertisePushOptions")?,
+        atomic: settings.advertise_atomic,
+        push_options: settings.advertise_push_options,
         push_cert: nonce_config.as_ref().map(|c| c.issue(repo.hash_kind())),
     };
     let advertised = capabilities::advertised(CAPABILITIES, &ctx);
@@ -229,9 +248,11 @@ fn run<R: Read, W: Write>(
         config: nonce_config.as_ref(),
         issued: ctx.push_cert.as_deref(),
     };
+    let policy = Policy::new(&settings, repo.is_bare());
     let updates = apply(
         repo,
         opts,
+        &policy,
         request,
         &signing,
         reader.into_raw(),
@@ -256,6 +277,7 @@ fn run<R: Read, W: Write>(
 fn apply<R: Read, W: Write>(
     repo: &dyn Repository,
     opts: &Options,
+    policy: &Policy,
     request: Request,
     signing: &Signing<'_>,
     input: R,
@@ -269,7 +291,6 @@ fn apply<R: Read, W: Write>(
         push_options,
         push_cert,
     } = request;
-    let policy = Policy::from_repo(repo)?;
     if push_cert
         .as_ref()
         .is_some_and(|c| !c.push_options_match(&push_options))
@@ -299,7 +320,7 @@ fn apply<R: Read, W: Write>(
         verify::check_commands(
             repo,
             view,
-            &policy,
+            policy,
             authorize,
             self_contained,
             &client_shallow,
@@ -307,6 +328,7 @@ fn apply<R: Read, W: Write>(
         )?;
     }
     let atomic = caps.has("atomic");
+    let hook_runner = Hooks::new(repo, opts.hooks.as_deref());
     if atomic {
         update::fail_atomic(&mut updates);
     }
@@ -323,7 +345,7 @@ fn apply<R: Read, W: Write>(
     if unpacked.status.is_ok() && update::any_pending(&updates) {
         let mut env = hooks::environment(unpacked.quarantine.as_deref(), &push_options);
         env.extend(cert_env.iter().cloned());
-        hooks::pre_receive(repo, &env, &mut updates, out)?;
+        hooks::pre_receive(&hook_runner, &env, &mut updates, out)?;
     }
     update::publish(unpacked.quarantine, &mut updates);
     let env = hooks::environment(None, &push_options);
@@ -338,13 +360,13 @@ fn apply<R: Read, W: Write>(
         use_push_options,
         out,
     )?;
-    hooks::update_each(repo, &env, &mut updates, out)?;
+    hooks::update_each(&hook_runner, &env, &mut updates, out)?;
     if atomic {
         update::fail_atomic(&mut updates);
     }
     if policy.update_instead {
         let head = repo.head()?.symref_target;
-        update_instead::update_checked_out(repo, head.as_deref(), &env, &mut updates, out)?;
+        update_instead::update_checked_out(repo, &hook_runner, head.as_deref(), &env, &mut updates, out)?;
         if atomic {
             update::fail_atomic(&mut updates);
         }
@@ -368,7 +390,7 @@ fn apply<R: Read, W: Write>(
     }
     let mut env = env;
     env.extend(cert_env);
-    hooks::post(repo, &env, &updates, &reports, out)?;
+    hooks::post(&hook_runner, &env, &updates, &reports, out)?;
     Ok(updates)
 }
 

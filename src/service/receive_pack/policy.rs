@@ -3,9 +3,9 @@
 //! found out about a command's ref, whether the command is refused and with which `ng` reason
 //! (C git's wording).
 
-use crate::backend::{self, Repository};
 use crate::config::Limits;
 use crate::hash::ObjectId;
+use crate::service::settings::ReceivePackSettings;
 
 use super::commands::Command;
 
@@ -22,7 +22,7 @@ pub enum RefChange {
     Delete,
 }
 
-/// Repository policy from its config.
+/// The repository's push policy, from its [`ReceivePackSettings`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Policy {
     /// `receive.denyNonFastForwards`.
@@ -40,33 +40,17 @@ pub(crate) struct Policy {
     pub update_instead: bool,
 }
 
-fn config_bool(repo: &dyn Repository, key: &str, default: bool) -> Result<bool, backend::Error> {
-    Ok(repo.config().get_bool(key)?.unwrap_or(default))
-}
-
 impl Policy {
-    /// Reads the policy from `repo`'s configuration.
-    pub fn from_repo(repo: &dyn Repository) -> Result<Policy, backend::Error> {
-        let config = repo.config();
-        let deny_current = match config.get("receive.denyCurrentBranch") {
-            Some(Some(v)) => !matches!(
-                v.to_ascii_lowercase().as_str(),
-                "ignore" | "warn" | "false" | "no" | "off" | "0"
-            ),
-            _ => true,
-        };
-        let update_instead =
-            super::update_instead::is_update_instead(config.get("receive.denyCurrentBranch"));
-        let deny_current = deny_current && !update_instead;
-        let max_input = config.get_i64("receive.maxInputSize")?.unwrap_or(0);
-        Ok(Policy {
-            deny_non_fast_forwards: config_bool(repo, "receive.denyNonFastForwards", false)?,
-            deny_deletes: config_bool(repo, "receive.denyDeletes", false)?,
-            deny_current_branch: deny_current && !repo.is_bare(),
-            max_input_size: u64::try_from(max_input).unwrap_or(0),
-            shallow_update: config_bool(repo, "receive.shallowUpdate", false)?,
-            update_instead: !repo.is_bare() && update_instead,
-        })
+    /// The policy `settings` give a repository (`bare`: it has no checked-out branch).
+    pub fn new(settings: &ReceivePackSettings, bare: bool) -> Policy {
+        Policy {
+            deny_non_fast_forwards: settings.deny_non_fast_forwards,
+            deny_deletes: settings.deny_deletes,
+            deny_current_branch: settings.deny_current_branch(bare),
+            max_input_size: settings.max_input_size,
+            shallow_update: settings.shallow_update,
+            update_instead: settings.update_instead(bare),
+        }
     }
 
     /// `limits` with the pack size capped by `receive.maxInputSize` when that is smaller.

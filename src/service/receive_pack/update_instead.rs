@@ -6,25 +6,21 @@
 
 use std::io::Write;
 
-use crate::backend::{self, Repository};
+use crate::backend::Repository;
 
 use super::commands::Update;
 use super::output::ClientOutput;
-
-/// Whether config value `value` of `receive.denyCurrentBranch` is `updateInstead`.
-pub(crate) fn is_update_instead(value: Option<Option<&str>>) -> bool {
-    matches!(value, Some(Some(v)) if v.eq_ignore_ascii_case("updateinstead"))
-}
 
 /// Updates the working tree for each pending command that moves `head_branch` (a delete of it
 /// is refused); a refusal becomes that command's `ng` reason.
 pub(crate) fn update_checked_out<W: Write>(
     repo: &dyn Repository,
+    hooks: &super::hooks::Hooks<'_>,
     head_branch: Option<&str>,
     env: &[(String, String)],
     updates: &mut [Update],
     out: &mut ClientOutput<W>,
-) -> Result<(), backend::Error> {
+) -> Result<(), super::Error> {
     let Some(branch) = head_branch else {
         return Ok(());
     };
@@ -43,9 +39,7 @@ pub(crate) fn update_checked_out<W: Write>(
             env.push(("GIT_WORK_TREE".into(), wt.display().to_string()));
         }
         let hex = new.to_hex();
-        let hook = repo.run_hook("push-to-checkout", &[&hex], &env, &[], &mut |b| {
-            out.progress(b)
-        })?;
+        let hook = hooks.run("push-to-checkout", &[&hex], &env, &[], out)?;
         let refused = match hook {
             Some(0) => None,
             Some(_) => Some("push-to-checkout hook declined".to_string()),
@@ -64,16 +58,3 @@ pub(crate) fn update_checked_out<W: Write>(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn setting_is_case_insensitive() {
-        assert!(is_update_instead(Some(Some("updateInstead"))));
-        assert!(is_update_instead(Some(Some("UPDATEINSTEAD"))));
-        assert!(!is_update_instead(Some(Some("refuse"))));
-        assert!(!is_update_instead(Some(None)));
-        assert!(!is_update_instead(None));
-    }
-}

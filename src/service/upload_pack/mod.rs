@@ -32,6 +32,7 @@ use crate::protocol::pktline::{self, PacketLineRef, Reader, Writer};
 use crate::protocol::sideband::{Channel, Mode, SidebandWriter};
 use crate::protocol::{v0, Version};
 use crate::service::progress::ProgressLines;
+use crate::service::settings::UploadPackSettings;
 use crate::walk::{self, WalkOptions};
 
 use negotiate::{AckMode, Negotiator, Reply};
@@ -93,6 +94,9 @@ pub enum Error {
     /// The client closed the connection in the middle of the conversation.
     #[error("upload-pack: unexpected end of input while {0}")]
     UnexpectedEof(&'static str),
+    /// An `uploadpack.*` setting has an invalid value.
+    #[error(transparent)]
+    Settings(#[from] crate::gitconfig::Error),
     /// Writing to the client failed.
     #[error("upload-pack: write failed: {0}")]
     Io(#[from] std::io::Error),
@@ -205,6 +209,8 @@ enum State {
 struct UploadPack<'a, R: Read, W: Write> {
     repo: &'a dyn Repository,
     opts: &'a Options,
+    /// The repository's `uploadpack.*` settings, read once.
+    settings: UploadPackSettings,
     reader: Reader<R>,
     writer: Writer<W>,
     /// Every id the advertisement offered (ref values and peeled values).
@@ -235,12 +241,21 @@ pub fn serve<R: Read, W: Write>(
     input: R,
     output: W,
 ) -> Result<(), Error> {
+    let settings = match UploadPackSettings::from_config(repo.config()) {
+        Ok(s) => s,
+        Err(e) => {
+            let mut writer = Writer::new(output);
+            let _ = writer.err(&e.to_string()).and_then(|()| writer.flush());
+            return Err(e.into());
+        }
+    };
     if opts.version == Version::V2 {
-        return v2::serve(repo, opts, input, output);
+        return v2::serve(repo, opts, settings, input, output);
     }
     let mut up = UploadPack {
         repo,
         opts,
+        settings,
         reader: Reader::new(input),
         writer: Writer::new(output),
         tips: HashSet::new(),
@@ -336,20 +351,14 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         self.refs.clear();
         // Built when wants arrive (an ls-remote never needs them).
         self.tips.clear();
-        let config = self.repo.config();
-        let allow_tip = config
-            .get_bool("uploadpack.allowTipSHA1InWant")
-            .map_err(backend::Error::from)?
-            .unwrap_or(false);
-        // Default on when filters are served (see `check_unlisted_wants`).
-        let allow_reachable = config
-            .get_bool("uploadpack.allowReachableSHA1InWant")
-            .map_err(backend::Error::from)?
-            .unwrap_or(allow_filter(self.repo)?);
+        let settings = &self.settings;
         let ctx = AdvertiseCtx {
-            allow_filter: allow_filter(self.repo)?,
-            allow_tip,
-            allow_reachable,
+            allow_filter: settings.allow_filter,
+            allow_tip: settings.allow_tip_sha1_in_want,
+            // Default on when filters are served (see `check_unlisted_wants`).
+            allow_reachable: settings
+                .allow_reachable_sha1_in_want
+                .unwrap_or(settings.allow_filter),
             symref_head: head.id.and(head.symref_target.clone()),
             object_format: self.repo.hash_kind().name(),
         };
@@ -535,7 +544,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
                 self.tips.extend(r.peeled);
             }
         }
-        check_unlisted_wants(self.repo, &self.tips, &self.wants)
+        check_unlisted_wants(self.repo, &self.settings, &self.tips, &self.wants)
     }
 
     /// Runs negotiation rounds. Returns true when the pack must be sent, false when a stateless
@@ -623,6 +632,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             ofs_delta: self.caps.has("ofs-delta"),
             thin: self.caps.has("thin-pack"),
             include_tag: self.caps.has("include-tag"),
+            use_bitmaps: self.settings.use_bitmaps,
             walk: WalkOptions {
                 shallow: self.plan.walk_shallow.clone(),
                 extra_edges: self.plan.extra_edges.clone(),
@@ -662,15 +672,6 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
     }
 }
 
-/// Whether partial-clone filters are served: `uploadpack.allowFilter`, default on in Sluice.
-pub(crate) fn allow_filter(repo: &dyn Repository) -> Result<bool, Error> {
-    Ok(repo
-        .config()
-        .get_bool("uploadpack.allowFilter")
-        .map_err(backend::Error::from)?
-        .unwrap_or(true))
-}
-
 /// A `shallow <id>` line names a commit we have (unknown ids are ignored, as git does; a
 /// non-commit is an error).
 pub(crate) fn client_shallow_commit(repo: &dyn Repository, id: &ObjectId) -> Result<bool, Error> {
@@ -689,25 +690,17 @@ pub(crate) fn client_shallow_commit(repo: &dyn Repository, id: &ObjectId) -> Res
 /// any ref, hidden or not, reaches) and `allowAnySHA1InWant`.
 pub(crate) fn check_unlisted_wants(
     repo: &dyn Repository,
+    settings: &UploadPackSettings,
     tips: &HashSet<ObjectId>,
     wants: &[ObjectId],
 ) -> Result<(), Error> {
-    let config = repo.config();
-    let flag = |key: &str| -> Result<Option<bool>, Error> {
-        Ok(config.get_bool(key).map_err(backend::Error::from)?)
-    };
-    let allow_any = flag("uploadpack.allowAnySHA1InWant")?.unwrap_or(false);
+    let allow_any = settings.allow_any_sha1_in_want;
     // Partial clones fetch missing blobs by id later: when filters are served, objects reachable
     // from the refs may be wanted unless the config says otherwise.
-    let allow_reachable =
-        allow_any || flag("uploadpack.allowReachableSHA1InWant")?.unwrap_or(allow_filter(repo)?);
+    let allow_reachable = settings.allow_reachable();
     // As C git's `is_our_ref`: either setting makes hidden refs' tips ours again, but only when
     // set: the reachability Sluice allows by default (for filters) stops at the visible refs.
-    let explicit = |key: &str| -> Result<bool, Error> { Ok(flag(key)? == Some(true)) };
-    let hidden = if allow_any
-        || explicit("uploadpack.allowTipSHA1InWant")?
-        || explicit("uploadpack.allowReachableSHA1InWant")?
-    {
+    let hidden = if settings.hidden_tips_are_ours() {
         repo.hidden_tips()?
     } else {
         Vec::new()
@@ -765,6 +758,8 @@ pub(crate) struct PackRequest<'a> {
     thin: bool,
     include_tag: bool,
     walk: WalkOptions,
+    /// `pack.useBitmaps`.
+    use_bitmaps: bool,
 }
 
 /// Counts the objects of `req` and streams the pack to `out` (sideband-multiplexed unless
@@ -913,13 +908,7 @@ fn send_with_bitmap<W: Write>(
     };
     let simple =
         req.walk.shallow.is_empty() && req.walk.extra_edges.is_empty() && req.walk.filter.is_none();
-    let enabled = repo
-        .config()
-        .get_bool("pack.useBitmaps")
-        .ok()
-        .flatten()
-        .unwrap_or(true);
-    if !simple || !enabled {
+    if !simple || !req.use_bitmaps {
         return Ok(None);
     }
     let Some(mut count) = crate::pack::bitmap::count::count(repo, pack, req.wants, req.common)?

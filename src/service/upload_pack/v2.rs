@@ -10,13 +10,14 @@ use std::ops::ControlFlow;
 
 use super::negotiate::{AckMode, Negotiator};
 use super::shallow::{self, ShallowRequest};
-use super::{allow_filter, client_shallow_commit, stream_pack, Error, Options, PackRequest};
+use super::{client_shallow_commit, stream_pack, Error, Options, PackRequest};
 use crate::backend::{self, Repository};
 use crate::hash::ObjectId;
 use crate::protocol::capabilities;
 use crate::protocol::pktline::{Reader, Writer};
 use crate::protocol::sideband::Mode;
 use crate::protocol::v2::{self as wire, Request};
+use crate::service::settings::UploadPackSettings;
 use crate::walk::WalkOptions;
 
 /// A v2 command handler.
@@ -35,6 +36,8 @@ fn commands<R: Read, W: Write>() -> [(&'static str, Option<&'static str>, Handle
 pub(super) struct Session<'a, R: Read, W: Write> {
     repo: &'a dyn Repository,
     opts: &'a Options,
+    /// The repository's `uploadpack.*` settings, read once.
+    settings: UploadPackSettings,
     reader: Reader<R>,
     writer: Writer<W>,
     pack_started: bool,
@@ -49,12 +52,14 @@ pub(super) struct Session<'a, R: Read, W: Write> {
 pub(super) fn serve<R: Read, W: Write>(
     repo: &dyn Repository,
     opts: &Options,
+    settings: UploadPackSettings,
     input: R,
     output: W,
 ) -> Result<(), Error> {
     let mut s = Session {
         repo,
         opts,
+        settings,
         reader: Reader::new(input),
         writer: Writer::new(output),
         pack_started: false,
@@ -115,7 +120,7 @@ impl<R: Read, W: Write> Session<'_, R, W> {
             .text(&format!("agent={}", capabilities::agent()))?;
         for (name, value, _) in commands::<R, W>() {
             let value = match name {
-                "fetch" => Some(fetch_features(self.repo)?),
+                "fetch" => Some(fetch_features(&self.settings)),
                 _ => value.map(str::to_string),
             };
             match value {
@@ -134,27 +139,18 @@ impl<R: Read, W: Write> Session<'_, R, W> {
 
 /// The `fetch=` feature list: shallow and wait-for-done always, filter and ref-in-want as
 /// configured.
-fn fetch_features(repo: &dyn Repository) -> Result<String, Error> {
+fn fetch_features(settings: &UploadPackSettings) -> String {
     let mut f = vec!["shallow", "wait-for-done"];
-    if allow_filter(repo)? {
+    if settings.allow_filter {
         f.push("filter");
     }
-    if allow_ref_in_want(repo)? {
+    if settings.allow_ref_in_want {
         f.push("ref-in-want");
     }
-    if allow_sideband_all(repo)? {
+    if settings.allow_sideband_all {
         f.push("sideband-all");
     }
-    Ok(f.join(" "))
-}
-
-/// `uploadpack.allowSidebandAll` (default off, as in git).
-fn allow_sideband_all(repo: &dyn Repository) -> Result<bool, Error> {
-    Ok(repo
-        .config()
-        .get_bool("uploadpack.allowSidebandAll")
-        .map_err(backend::Error::from)?
-        .unwrap_or(false))
+    f.join(" ")
 }
 
 /// Writes one section line of a fetch response; with `sideband-all` every such line travels in
@@ -173,14 +169,6 @@ fn line<R: Read, W: Write>(
     } else {
         s.writer.text(text)
     }
-}
-
-fn allow_ref_in_want(repo: &dyn Repository) -> Result<bool, Error> {
-    Ok(repo
-        .config()
-        .get_bool("uploadpack.allowRefInWant")
-        .map_err(backend::Error::from)?
-        .unwrap_or(false))
 }
 
 fn v2_error(e: wire::Error) -> Error {
@@ -321,109 +309,132 @@ enum FetchState {
     Done,
 }
 
+/// The arguments of one v2 `fetch` request, parsed and checked against the settings.
+#[derive(Default)]
+struct FetchArgs {
+    wants: Vec<ObjectId>,
+    haves: Vec<ObjectId>,
+    done: bool,
+    thin: bool,
+    ofs: bool,
+    no_progress: bool,
+    include_tag: bool,
+    wait_for_done: bool,
+    sideband_all: bool,
+    shallow_req: ShallowRequest,
+    filter: Option<crate::filter::Filter>,
+    /// `want-ref` lines, resolved against `refs`.
+    wanted_refs: Vec<(ObjectId, String)>,
+}
+
+/// Parses the argument lines of `req` (the `ProcessArgs` state); `want-ref` names are
+/// resolved against `refs`.
+fn parse_fetch_args<R: Read, W: Write>(
+    s: &Session<'_, R, W>,
+    refs: &[backend::Ref],
+    req: &Request,
+) -> Result<FetchArgs, Error> {
+    let mut f = FetchArgs::default();
+    for arg in &req.args {
+        let a = arg.as_slice();
+        if let Some(hex) = a.strip_prefix(b"want ") {
+            f.wants
+                .push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
+        } else if let Some(name) = a.strip_prefix(b"want-ref ") {
+            if !s.settings.allow_ref_in_want {
+                return Err(bad_arg("want-ref (ref-in-want is not enabled)", a));
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
+            let r = refs
+                .iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| Error::Unsupported("want-ref of a ref that does not exist"))?;
+            f.wants.push(r.id);
+            f.wanted_refs.push((r.id, name));
+        } else if let Some(hex) = a.strip_prefix(b"shallow ") {
+            let id = ObjectId::from_hex(hex).map_err(|_| bad_arg("shallow <id>", a))?;
+            if client_shallow_commit(s.repo, &id)? {
+                f.shallow_req.client_shallow.push(id);
+            }
+        } else if let Some(n) = a.strip_prefix(b"deepen ") {
+            let n = std::str::from_utf8(n)
+                .ok()
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n > 0);
+            f.shallow_req.depth = Some(n.ok_or_else(|| bad_arg("deepen <depth>", a))?);
+        } else if let Some(t) = a.strip_prefix(b"deepen-since ") {
+            let t = std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok());
+            f.shallow_req.since = Some(t.ok_or_else(|| bad_arg("deepen-since <time>", a))?);
+        } else if let Some(r) = a.strip_prefix(b"deepen-not ") {
+            if r.is_empty() {
+                return Err(bad_arg("deepen-not <ref>", a));
+            }
+            f.shallow_req
+                .not
+                .push(String::from_utf8_lossy(r).into_owned());
+        } else if a == b"deepen-relative" {
+            f.shallow_req.relative = true;
+        } else if let Some(spec) = a.strip_prefix(b"filter ") {
+            if !s.settings.allow_filter {
+                return Err(bad_arg("filter (not enabled)", a));
+            }
+            f.filter = Some(crate::filter::Filter::parse(&String::from_utf8_lossy(
+                spec,
+            ))?);
+        } else if let Some(hex) = a.strip_prefix(b"have ") {
+            f.haves
+                .push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
+        } else {
+            match a {
+                b"done" => f.done = true,
+                b"thin-pack" => f.thin = true,
+                b"ofs-delta" => f.ofs = true,
+                b"no-progress" => f.no_progress = true,
+                b"include-tag" => f.include_tag = true,
+                b"wait-for-done" => f.wait_for_done = true,
+                b"sideband-all" if s.settings.allow_sideband_all => f.sideband_all = true,
+                _ if a.starts_with(b"shallow ") || a.starts_with(b"deepen") => {
+                    return Err(Error::Unsupported("shallow"))
+                }
+                _ if a.starts_with(b"filter ") => return Err(Error::Unsupported("filter")),
+                _ => return Err(bad_arg("fetch argument", a)),
+            }
+        }
+    }
+    Ok(f)
+}
+
 /// `fetch`: negotiation and packfile.
 fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
-    let mut wants: Vec<ObjectId> = Vec::new();
-    let mut haves: Vec<ObjectId> = Vec::new();
-    let (mut done, mut thin, mut ofs, mut no_progress, mut include_tag, mut wait_for_done) =
-        (false, false, false, false, false, false);
-    let mut sideband_all = false;
+    let mut f = FetchArgs::default();
     let mut negotiator: Option<Negotiator<'_>> = None;
     let mut common: Vec<ObjectId> = Vec::new();
     let refs: Vec<backend::Ref> = s.repo.refs()?;
-    let mut shallow_req = ShallowRequest::default();
-    let mut filter: Option<crate::filter::Filter> = None;
-    let mut wanted_refs: Vec<(ObjectId, String)> = Vec::new();
     let mut state = FetchState::ProcessArgs;
     loop {
         state = match state {
             FetchState::ProcessArgs => {
-                for arg in &req.args {
-                    let a = arg.as_slice();
-                    if let Some(hex) = a.strip_prefix(b"want ") {
-                        wants.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
-                    } else if let Some(name) = a.strip_prefix(b"want-ref ") {
-                        if !allow_ref_in_want(s.repo)? {
-                            return Err(bad_arg("want-ref (ref-in-want is not enabled)", a));
-                        }
-                        let name = String::from_utf8_lossy(name).into_owned();
-                        let r = refs.iter().find(|r| r.name == name).ok_or_else(|| {
-                            Error::Unsupported("want-ref of a ref that does not exist")
-                        })?;
-                        wants.push(r.id);
-                        wanted_refs.push((r.id, name));
-                    } else if let Some(hex) = a.strip_prefix(b"shallow ") {
-                        let id = ObjectId::from_hex(hex).map_err(|_| bad_arg("shallow <id>", a))?;
-                        if client_shallow_commit(s.repo, &id)? {
-                            shallow_req.client_shallow.push(id);
-                        }
-                    } else if let Some(n) = a.strip_prefix(b"deepen ") {
-                        let n = std::str::from_utf8(n)
-                            .ok()
-                            .and_then(|n| n.parse::<u32>().ok())
-                            .filter(|n| *n > 0);
-                        shallow_req.depth = Some(n.ok_or_else(|| bad_arg("deepen <depth>", a))?);
-                    } else if let Some(t) = a.strip_prefix(b"deepen-since ") {
-                        let t = std::str::from_utf8(t)
-                            .ok()
-                            .and_then(|t| t.parse::<i64>().ok());
-                        shallow_req.since =
-                            Some(t.ok_or_else(|| bad_arg("deepen-since <time>", a))?);
-                    } else if let Some(r) = a.strip_prefix(b"deepen-not ") {
-                        if r.is_empty() {
-                            return Err(bad_arg("deepen-not <ref>", a));
-                        }
-                        shallow_req
-                            .not
-                            .push(String::from_utf8_lossy(r).into_owned());
-                    } else if a == b"deepen-relative" {
-                        shallow_req.relative = true;
-                    } else if let Some(spec) = a.strip_prefix(b"filter ") {
-                        if !allow_filter(s.repo)? {
-                            return Err(bad_arg("filter (not enabled)", a));
-                        }
-                        filter = Some(crate::filter::Filter::parse(&String::from_utf8_lossy(
-                            spec,
-                        ))?);
-                    } else if let Some(hex) = a.strip_prefix(b"have ") {
-                        haves.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
-                    } else {
-                        match a {
-                            b"done" => done = true,
-                            b"thin-pack" => thin = true,
-                            b"ofs-delta" => ofs = true,
-                            b"no-progress" => no_progress = true,
-                            b"include-tag" => include_tag = true,
-                            b"wait-for-done" => wait_for_done = true,
-                            b"sideband-all" if allow_sideband_all(s.repo)? => sideband_all = true,
-                            _ if a.starts_with(b"shallow ") || a.starts_with(b"deepen") => {
-                                return Err(Error::Unsupported("shallow"))
-                            }
-                            _ if a.starts_with(b"filter ") => {
-                                return Err(Error::Unsupported("filter"))
-                            }
-                            _ => return Err(bad_arg("fetch argument", a)),
-                        }
-                    }
-                }
-                if wants.len() > s.opts.limits.max_wants {
+                f = parse_fetch_args(s, &refs, req)?;
+                if f.wants.len() > s.opts.limits.max_wants {
                     return Err(Error::Limit {
                         what: "want lines",
                         limit: s.opts.limits.max_wants,
                     });
                 }
-                if wants.is_empty() {
+                if f.wants.is_empty() {
                     return Err(bad_arg("at least one want", b"(none)"));
                 }
-                check_wants(s.repo, &refs, &wants)?;
-                let mut n = Negotiator::new(s.repo, &wants, AckMode::MultiDetailed, false)?;
-                for h in &haves {
+                check_wants(s.repo, &s.settings, &refs, &f.wants)?;
+                let mut n = Negotiator::new(s.repo, &f.wants, AckMode::MultiDetailed, false)?;
+                for h in &f.haves {
                     if n.record(h)? {
                         common.push(*h);
                     }
                 }
                 negotiator = Some(n);
-                if done {
+                if f.done {
                     FetchState::SendPack
                 } else {
                     FetchState::SendAcks
@@ -433,16 +444,16 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 let n = negotiator
                     .as_mut()
                     .ok_or(Error::Unsupported("negotiation"))?;
-                line(s, sideband_all, "acknowledgments")?;
+                line(s, f.sideband_all, "acknowledgments")?;
                 if common.is_empty() {
-                    line(s, sideband_all, "NAK")?;
+                    line(s, f.sideband_all, "NAK")?;
                 }
                 for id in &common {
-                    line(s, sideband_all, &format!("ACK {id}"))?;
+                    line(s, f.sideband_all, &format!("ACK {id}"))?;
                 }
-                let ready = !wait_for_done && n.ready()?;
+                let ready = !f.wait_for_done && n.ready()?;
                 if ready {
-                    line(s, sideband_all, "ready")?;
+                    line(s, f.sideband_all, "ready")?;
                     s.writer.delim()?;
                     FetchState::SendPack
                 } else {
@@ -457,44 +468,45 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     .unwrap_or_default();
                 // Sections in the order git's client reads them: shallow-info, wanted-refs.
                 // A shallow repository always sends the section (C git's send_shallow_info).
-                let plan = if shallow_req.any() || s.repo.shallow_roots().is_some() {
-                    let plan = shallow::plan(s.repo, &refs, &wants, &shallow_req)?;
-                    line(s, sideband_all, "shallow-info")?;
+                let plan = if f.shallow_req.any() || s.repo.shallow_roots().is_some() {
+                    let plan = shallow::plan(s.repo, &refs, &f.wants, &f.shallow_req)?;
+                    line(s, f.sideband_all, "shallow-info")?;
                     for id in &plan.shallow {
-                        line(s, sideband_all, &format!("shallow {id}"))?;
+                        line(s, f.sideband_all, &format!("shallow {id}"))?;
                     }
                     for id in &plan.unshallow {
-                        line(s, sideband_all, &format!("unshallow {id}"))?;
+                        line(s, f.sideband_all, &format!("unshallow {id}"))?;
                     }
                     s.writer.delim()?;
                     plan
                 } else {
                     shallow::ShallowPlan::default()
                 };
-                if !wanted_refs.is_empty() {
-                    line(s, sideband_all, "wanted-refs")?;
-                    for (id, name) in &wanted_refs {
-                        line(s, sideband_all, &format!("{id} {name}"))?;
+                if !f.wanted_refs.is_empty() {
+                    line(s, f.sideband_all, "wanted-refs")?;
+                    for (id, name) in &f.wanted_refs {
+                        line(s, f.sideband_all, &format!("{id} {name}"))?;
                     }
                     s.writer.delim()?;
                 }
-                wants.extend(plan.extra_wants.iter().copied());
-                line(s, sideband_all, "packfile")?;
+                f.wants.extend(plan.extra_wants.iter().copied());
+                line(s, f.sideband_all, "packfile")?;
                 s.writer.flush()?;
                 s.pack_started = true;
                 let pack = PackRequest {
-                    wants: &wants,
+                    wants: &f.wants,
                     common: &common_all,
                     refs: &refs,
                     mode: Mode::SideBand64k,
-                    progress: !no_progress,
-                    ofs_delta: ofs,
-                    thin,
-                    include_tag,
+                    progress: !f.no_progress,
+                    ofs_delta: f.ofs,
+                    thin: f.thin,
+                    include_tag: f.include_tag,
+                    use_bitmaps: s.settings.use_bitmaps,
                     walk: WalkOptions {
                         shallow: plan.walk_shallow,
                         extra_edges: plan.extra_edges,
-                        filter: filter.clone(),
+                        filter: f.filter.clone(),
                         check_blobs: false,
                     },
                 };
@@ -509,6 +521,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
 /// Wants must be advertised tips unless the repository config allows more.
 fn check_wants(
     repo: &dyn Repository,
+    settings: &UploadPackSettings,
     refs: &[backend::Ref],
     wants: &[ObjectId],
 ) -> Result<(), Error> {
@@ -520,7 +533,7 @@ fn check_wants(
     if let Some(id) = repo.head()?.id {
         tips.insert(id);
     }
-    super::check_unlisted_wants(repo, &tips, wants)
+    super::check_unlisted_wants(repo, settings, &tips, wants)
 }
 
 /// `object-info`: sizes of the requested objects.

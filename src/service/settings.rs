@@ -1,0 +1,217 @@
+//! Typed settings, read once per request from the repository's git configuration
+//! ([`Repository::config`](crate::backend::Repository::config)), one struct per service. The
+//! services read fields, never keys: a key is spelled once, here, with C git's default next to
+//! it, and a deviation from C git is documented on its field.
+//!
+//! An invalid value (a `receive.denyDeletes = maybe`) is an error naming the key and the value;
+//! the service refuses the request with that one line, to the client and in the log, as C git
+//! dies on a bad boolean.
+
+use crate::gitconfig::{Error, GitConfig};
+
+/// Typed lookups with defaults over one configuration.
+struct Keys<'c>(&'c GitConfig);
+
+impl Keys<'_> {
+    fn bool(&self, key: &str, default: bool) -> Result<bool, Error> {
+        Ok(self.0.get_bool(key)?.unwrap_or(default))
+    }
+
+    /// A size or count where 0 and negative values mean "no limit" (as git's own do).
+    fn size(&self, key: &str) -> Result<u64, Error> {
+        Ok(self
+            .0
+            .get_i64(key)?
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
+    }
+}
+
+/// upload-pack's settings (`uploadpack.*`, `pack.useBitmaps`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadPackSettings {
+    /// `uploadpack.allowFilter`: serve partial-clone filters. C git: false. Deviation: Sluice
+    /// defaults to true (it serves filters fully and partial clones are common).
+    pub allow_filter: bool,
+    /// `uploadpack.allowTipSHA1InWant` (C git: false): hidden refs' tips may be wanted.
+    pub allow_tip_sha1_in_want: bool,
+    /// `uploadpack.allowReachableSHA1InWant` as set (C git default: false). Deviation: when it is
+    /// not set, [`allow_reachable`](Self::allow_reachable) follows `allow_filter`, since
+    /// partial clones fetch missing blobs by id.
+    pub allow_reachable_sha1_in_want: Option<bool>,
+    /// `uploadpack.allowAnySHA1InWant` (C git: false).
+    pub allow_any_sha1_in_want: bool,
+    /// `uploadpack.allowRefInWant` (C git: false): v2 `want-ref`.
+    pub allow_ref_in_want: bool,
+    /// `uploadpack.allowSidebandAll` (C git: false): v2 `sideband-all`.
+    pub allow_sideband_all: bool,
+    /// `pack.useBitmaps` (C git: true): answer clones from a bitmapped pack.
+    pub use_bitmaps: bool,
+}
+
+impl UploadPackSettings {
+    /// Reads the settings from `config`.
+    pub fn from_config(config: &GitConfig) -> Result<Self, Error> {
+        let k = Keys(config);
+        Ok(UploadPackSettings {
+            allow_filter: k.bool("uploadpack.allowFilter", true)?,
+            allow_tip_sha1_in_want: k.bool("uploadpack.allowTipSHA1InWant", false)?,
+            allow_reachable_sha1_in_want: config.get_bool("uploadpack.allowReachableSHA1InWant")?,
+            allow_any_sha1_in_want: k.bool("uploadpack.allowAnySHA1InWant", false)?,
+            allow_ref_in_want: k.bool("uploadpack.allowRefInWant", false)?,
+            allow_sideband_all: k.bool("uploadpack.allowSidebandAll", false)?,
+            use_bitmaps: k.bool("pack.useBitmaps", true)?,
+        })
+    }
+
+    /// Whether objects reachable from the refs may be wanted by id (explicitly, through
+    /// `allowAnySHA1InWant`, or by default when filters are served).
+    pub fn allow_reachable(&self) -> bool {
+        self.allow_any_sha1_in_want
+            || self
+                .allow_reachable_sha1_in_want
+                .unwrap_or(self.allow_filter)
+    }
+
+    /// Whether hidden refs' tips count as ours (C git's `is_our_ref`): only when one of the
+    /// settings that allow them is set explicitly, not through Sluice's filter default.
+    pub fn hidden_tips_are_ours(&self) -> bool {
+        self.allow_any_sha1_in_want
+            || self.allow_tip_sha1_in_want
+            || self.allow_reachable_sha1_in_want == Some(true)
+    }
+}
+
+/// receive-pack's settings (`receive.*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceivePackSettings {
+    /// `receive.advertiseAtomic` (C git: true).
+    pub advertise_atomic: bool,
+    /// `receive.advertisePushOptions`. C git: false. Deviation: Sluice defaults to true (push
+    /// options reach the hooks as `GIT_PUSH_OPTION_*`, and nothing else reads them).
+    pub advertise_push_options: bool,
+    /// `receive.denyNonFastForwards` (C git: false).
+    pub deny_non_fast_forwards: bool,
+    /// `receive.denyDeletes` (C git: false).
+    pub deny_deletes: bool,
+    /// `receive.denyCurrentBranch` refuses (C git: `refuse`; `false`, `ignore` and `warn` allow;
+    /// `updateInstead` updates the work tree instead, see [`update_instead`](Self::update_instead)).
+    /// Only non-bare repositories have a current branch to protect: see
+    /// [`deny_current_branch`](Self::deny_current_branch).
+    pub deny_current_branch_set: bool,
+    /// `receive.denyCurrentBranch = updateInstead`: a push to the checked-out branch updates
+    /// the index and work tree (or runs `push-to-checkout`).
+    pub update_instead_set: bool,
+    /// `receive.maxInputSize` in bytes (C git: 0, unlimited).
+    pub max_input_size: u64,
+    /// `receive.shallowUpdate` (C git: false): a push may extend the shallow boundary.
+    pub shallow_update: bool,
+}
+
+impl ReceivePackSettings {
+    /// Reads the settings from `config`.
+    pub fn from_config(config: &GitConfig) -> Result<Self, Error> {
+        let k = Keys(config);
+        Ok(ReceivePackSettings {
+            advertise_atomic: k.bool("receive.advertiseAtomic", true)?,
+            advertise_push_options: k.bool("receive.advertisePushOptions", true)?,
+            deny_non_fast_forwards: k.bool("receive.denyNonFastForwards", false)?,
+            deny_deletes: k.bool("receive.denyDeletes", false)?,
+            deny_current_branch_set: deny_action(config, "receive.denyCurrentBranch")?,
+            update_instead_set: matches!(
+                config.get("receive.denyCurrentBranch"),
+                Some(Some(v)) if v.eq_ignore_ascii_case("updateinstead")
+            ),
+            max_input_size: k.size("receive.maxInputSize")?,
+            shallow_update: k.bool("receive.shallowUpdate", false)?,
+        })
+    }
+
+    /// Whether pushing to the checked-out branch of a repository is refused (`bare`: it has
+    /// none).
+    pub fn deny_current_branch(&self, bare: bool) -> bool {
+        self.deny_current_branch_set && !self.update_instead_set && !bare
+    }
+
+    /// Whether a push to the checked-out branch updates the work tree (`bare`: there is none).
+    pub fn update_instead(&self, bare: bool) -> bool {
+        self.update_instead_set && !bare
+    }
+}
+
+/// A `receive.deny*` action (C git's `parse_deny_action`): `ignore`/`warn` allow, `refuse`
+/// refuses (`updateInstead` too, as a plain deny action; the current-branch check reads it
+/// separately), otherwise a boolean; unset refuses.
+fn deny_action(config: &GitConfig, key: &str) -> Result<bool, Error> {
+    match config.get(key) {
+        Some(Some(v)) => match v.to_ascii_lowercase().as_str() {
+            "ignore" | "warn" => Ok(false),
+            "refuse" | "updateinstead" => Ok(true),
+            _ => Ok(config.get_bool(key)?.unwrap_or(true)),
+        },
+        _ => Ok(true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> GitConfig {
+        GitConfig::parse(text.as_bytes(), "test").unwrap()
+    }
+
+    #[test]
+    fn upload_pack_defaults_and_reachability() {
+        let d = UploadPackSettings::from_config(&GitConfig::default()).unwrap();
+        assert!(d.allow_filter && d.use_bitmaps && !d.allow_ref_in_want);
+        assert!(d.allow_reachable() && !d.hidden_tips_are_ours());
+        let no_filter =
+            UploadPackSettings::from_config(&config("[uploadpack]\nallowFilter = no\n")).unwrap();
+        assert!(!no_filter.allow_reachable());
+        let tip =
+            UploadPackSettings::from_config(&config("[uploadpack]\nallowTipSHA1InWant\n")).unwrap();
+        assert!(tip.hidden_tips_are_ours());
+        let any = config("[uploadpack]\nallowAnySHA1InWant = 1\nallowFilter = false\n");
+        let any = UploadPackSettings::from_config(&any).unwrap();
+        assert!(any.allow_reachable() && any.hidden_tips_are_ours());
+    }
+
+    #[test]
+    fn receive_pack_defaults_and_deny_actions() {
+        let d = ReceivePackSettings::from_config(&GitConfig::default()).unwrap();
+        assert!(d.advertise_atomic && d.advertise_push_options && !d.deny_deletes);
+        assert!(d.deny_current_branch(false) && !d.deny_current_branch(true));
+        assert_eq!(d.max_input_size, 0);
+        for (value, denies) in [
+            ("ignore", false),
+            ("warn", false),
+            ("false", false),
+            ("refuse", true),
+            ("updateInstead", false),
+            ("true", true),
+        ] {
+            let c = config(&format!("[receive]\ndenyCurrentBranch = {value}\n"));
+            let s = ReceivePackSettings::from_config(&c).unwrap();
+            assert_eq!(s.deny_current_branch(false), denies, "{value}");
+        }
+        let c = config("[receive]\nmaxInputSize = 2k\ndenyDeletes\n");
+        let s = ReceivePackSettings::from_config(&c).unwrap();
+        assert_eq!((s.max_input_size, s.deny_deletes), (2048, true));
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_value() {
+        for text in [
+            "[receive]\ndenyDeletes = maybe\n",
+            "[receive]\ndenyCurrentBranch = sometimes\n",
+            "[receive]\nmaxInputSize = lots\n",
+        ] {
+            let e = ReceivePackSettings::from_config(&config(text)).unwrap_err();
+            assert!(e.to_string().contains("receive."), "{e}");
+        }
+        let e = UploadPackSettings::from_config(&config("[uploadpack]\nallowFilter = perhaps\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("perhaps"), "{e}");
+    }
+}
