@@ -29,6 +29,7 @@ pub enum Error {
 const COMMANDS: &[(&str, Service)] = &[
     ("git-upload-pack", Service::UploadPack),
     ("git-receive-pack", Service::ReceivePack),
+    ("git-upload-archive", Service::UploadArchive),
 ];
 
 /// Parses `cmd`. The argument must be one single-quoted word (git's `sq_quote` form); an

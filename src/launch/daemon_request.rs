@@ -48,6 +48,7 @@ pub fn parse(line: &[u8]) -> Result<DaemonRequest, Error> {
     let service = match verb {
         "git-upload-pack" => Service::UploadPack,
         "git-receive-pack" => Service::ReceivePack,
+        "git-upload-archive" => Service::UploadArchive,
         _ => return Err(Error::UnknownService),
     };
     if path.is_empty() || path.contains(['\n', '\r']) {

@@ -96,7 +96,7 @@ pub(crate) fn authorize(
         denied()
     })?;
     let needed = match cmd.service {
-        Service::UploadPack => Right::Read,
+        Service::UploadPack | Service::UploadArchive => Right::Read,
         Service::ReceivePack => Right::Write,
     };
     let authorize_refs =

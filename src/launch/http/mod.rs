@@ -252,6 +252,8 @@ fn check_enabled(
     let (key, default) = match service {
         Service::UploadPack => ("http.uploadpack", true),
         Service::ReceivePack => ("http.receivepack", req.user.is_some()),
+        // git http-backend has no upload-archive; the CGI never routes to it.
+        Service::UploadArchive => ("http.uploadarchive", false),
     };
     if config_bool(key).unwrap_or(default) {
         Ok(())
@@ -280,7 +282,7 @@ fn authorize(
     service: Service,
 ) -> Result<Authorized, Reject> {
     let needed = match service {
-        Service::UploadPack => Right::Read,
+        Service::UploadPack | Service::UploadArchive => Right::Read,
         Service::ReceivePack => Right::Write,
     };
     let user = req.user.as_deref();
@@ -316,7 +318,7 @@ fn body_limit(cfg: &HttpConfig, repo: &FsRepository, service: Service) -> u64 {
             .filter(|n| *n > 0)
     };
     match service {
-        Service::UploadPack => cfg
+        Service::UploadPack | Service::UploadArchive => cfg
             .max_request_buffer
             .or_else(|| config_u64("http.maxRequestBuffer"))
             .unwrap_or(DEFAULT_MAX_REQUEST_BUFFER),
