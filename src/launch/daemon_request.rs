@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn refusals() {
         for bad in [
-            &b"git-upload-archive /x\0"[..],
+            &b"git-upload-archive--writer /x\0"[..],
             b"git-upload-pack\0",
             b"git-upload-pack \0",
             b"git-upload-pack /x\0junk\0",
