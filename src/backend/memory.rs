@@ -104,6 +104,13 @@ impl Repository for MemoryRepository {
         self.bare
     }
 
+    fn symref_target(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(match self.refs.get(name) {
+            Some(RefValue::Symbolic(t)) => Some(t.clone()),
+            _ => None,
+        })
+    }
+
     fn head(&self) -> Result<Head, Error> {
         match self.refs.get("HEAD") {
             Some(RefValue::Symbolic(t)) => Ok(Head {

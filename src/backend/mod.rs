@@ -265,6 +265,17 @@ pub trait Repository: Send + Sync {
     /// C git skips them in advertisements. HEAD is not included (see [`Repository::head`]).
     fn refs(&self) -> Result<Vec<Ref>, Error>;
 
+    /// The target of the symbolic ref `name` (full name, under `refs/`), also when that target
+    /// does not exist yet (a namespace's unborn `HEAD`, which [`Repository::refs`] skips);
+    /// `None` when `name` is missing or not symbolic.
+    fn symref_target(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .refs()?
+            .into_iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.symref_target))
+    }
+
     /// Kind and size of object `id`, without necessarily reading its content.
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error>;
 

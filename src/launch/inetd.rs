@@ -194,7 +194,11 @@ pub fn run<R: Read, W: Write>(
     let Some(location) = resolved.location.to_str().map(str::to_string) else {
         return Err(refuse(&mut output, &req.path, "path is not UTF-8".into()));
     };
-    let mut namespace = None;
+    // An access-file `namespace` rule for `anonymous`, unless the access hook names one.
+    let mut namespace = cfg
+        .policy
+        .as_ref()
+        .and_then(|p| p.namespace(&resolved.name, None));
     if let Some(hook) = &cfg.access_hook {
         let call = super::access_hook::HookCall {
             mode: "inetd",
@@ -204,7 +208,8 @@ pub fn run<R: Read, W: Write>(
             user: None,
         };
         match super::access_hook::check(hook, &call) {
-            Ok(chosen) => namespace = chosen,
+            Ok(Some(chosen)) => namespace = Some(chosen),
+            Ok(None) => {}
             Err(message) => {
                 // As git daemon: the hook's message is the answer.
                 let mut w = Writer::new(&mut output);

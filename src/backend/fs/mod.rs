@@ -377,6 +377,20 @@ impl Repository for FsRepository {
         }
     }
 
+    /// Reads the loose file only: packed-refs holds no symbolic refs.
+    fn symref_target(&self, name: &str) -> Result<Option<String>, Error> {
+        if !name.starts_with("refs/") || name.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Ok(None);
+        }
+        match std::fs::read(self.common_dir.join(name)) {
+            Ok(text) => match refs::parse_loose(name, &text)? {
+                RawRef::Symbolic(t) => Ok(Some(t)),
+                RawRef::Direct { .. } => Ok(None),
+            },
+            Err(_) => Ok(None),
+        }
+    }
+
     fn refs(&self) -> Result<Vec<Ref>, Error> {
         let text = self.packed_refs()?;
         let mut out = Vec::with_capacity(text.len() / 50 + 8);

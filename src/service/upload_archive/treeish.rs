@@ -125,9 +125,11 @@ pub fn resolve(
         None if !allow_unreachable => return Err(Error::Usage(format!("no such ref: {rev}"))),
         None => match ObjectId::from_hex(rev.as_bytes()) {
             Ok(id) if id.kind() == repo.hash_kind() && repo.contains(&id)? => id,
-            _ => return Err(Error::Usage(format!(
+            _ => {
+                return Err(Error::Usage(format!(
                 "not a valid object name: {treeish} (sluice takes ref names and full object ids)"
-            ))),
+            )))
+            }
         },
     };
     let (tree, commit) = peel_to_tree(repo, id)?;

@@ -239,7 +239,8 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
         match (head.id, target) {
             (Some(id), Some(t)) => s.writer.text(&format!("{id} HEAD symref-target:{t}"))?,
             (Some(id), None) => s.writer.text(&format!("{id} HEAD"))?,
-            (None, _) if unborn => {
+            // C git (`send_possibly_unborn_head`) needs both `unborn` and `symrefs`.
+            (None, _) if unborn && symrefs => {
                 if let Some(t) = &head.symref_target {
                     s.writer.text(&format!("unborn HEAD symref-target:{t}"))?;
                 }
