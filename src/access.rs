@@ -16,8 +16,14 @@
 //!     RW  = @devs
 //!     RW+ refs/heads/sandbox/* = @devs
 //!     RW+ = alice
+//!     namespace %u = @devs
+//!     namespace shared = anonymous
 //! ```
 //!
+//! A `namespace NAME = users` line serves those users the repository inside `GIT_NAMESPACE`
+//! NAME (`%u` stands for the user's name; the first matching line in file order wins), so one
+//! repository can hold a private set of refs per user or per group; an access hook's
+//! `namespace=` answer overrides it.
 //! Users: a name, `@group`, `@all` (any authenticated user) and `anonymous` (a request with no
 //! user, e.g. git://). A repository pattern matches the path relative to the root, with or
 //! without its `.git` suffix. Rules are additive: a right is granted when any rule grants it.
@@ -79,6 +85,8 @@ struct Rule {
 struct RepoBlock {
     patterns: Vec<String>,
     rules: Vec<Rule>,
+    /// `namespace NAME = users` lines: (NAME, users).
+    namespaces: Vec<(String, Vec<String>)>,
 }
 
 /// A parsed access file.
@@ -123,7 +131,22 @@ impl Policy {
                 policy.repos.push(RepoBlock {
                     patterns,
                     rules: Vec::new(),
+                    namespaces: Vec::new(),
                 });
+            } else if let Some(rest) = line.strip_prefix("namespace ") {
+                let (name, users) = rest
+                    .split_once('=')
+                    .ok_or_else(|| syntax("namespace needs '= users'"))?;
+                let name = name.trim();
+                let users: Vec<String> = users.split_whitespace().map(str::to_string).collect();
+                if name.is_empty() || name.contains(char::is_whitespace) || users.is_empty() {
+                    return Err(syntax("expected 'namespace NAME = users'"));
+                }
+                let block = policy
+                    .repos
+                    .last_mut()
+                    .ok_or_else(|| syntax("namespace outside a 'repo' block"))?;
+                block.namespaces.push((name.to_string(), users));
             } else {
                 let (lhs, users) = line.split_once('=').ok_or_else(|| {
                     syntax("expected 'group', 'repo' or '<right> [refs] = users'")
@@ -168,17 +191,27 @@ impl Policy {
         }
     }
 
-    fn rules_for<'a>(&'a self, repo: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+    fn blocks_for<'a>(&'a self, repo: &'a str) -> impl Iterator<Item = &'a RepoBlock> + 'a {
         let bare = repo.strip_suffix(".git").unwrap_or(repo);
-        self.repos
-            .iter()
-            .filter(move |b| {
-                b.patterns.iter().any(|p| {
-                    let p_bare = p.strip_suffix(".git").unwrap_or(p);
-                    glob_match(p_bare, bare)
-                })
+        self.repos.iter().filter(move |b| {
+            b.patterns.iter().any(|p| {
+                let p_bare = p.strip_suffix(".git").unwrap_or(p);
+                glob_match(p_bare, bare)
             })
-            .flat_map(|b| b.rules.iter())
+        })
+    }
+
+    fn rules_for<'a>(&'a self, repo: &'a str) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.blocks_for(repo).flat_map(|b| b.rules.iter())
+    }
+
+    /// The `GIT_NAMESPACE` the first `namespace` line matching `repo` and `user` (None:
+    /// anonymous) names, with `%u` replaced by the user name; `None`: no namespace rule.
+    pub fn namespace(&self, repo: &str, user: Option<&str>) -> Option<String> {
+        self.blocks_for(repo)
+            .flat_map(|b| b.namespaces.iter())
+            .find(|(_, users)| users.iter().any(|w| self.user_matches(w, user)))
+            .map(|(name, _)| name.replace("%u", user.unwrap_or("anonymous")))
     }
 
     /// The strongest right `user` (None: anonymous) has on `repo` (path relative to the root),
@@ -292,6 +325,32 @@ repo project.git tools/*
 repo secret
     RW = dave
 ";
+
+    #[test]
+    fn namespace_rules() {
+        let p = Policy::parse(
+            "group devs = alice bob\nrepo shared.git\n  R = @all anonymous\n  namespace team = alice\n  namespace u/%u = @devs carol\n  namespace public = anonymous\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.namespace("shared", Some("alice")).as_deref(),
+            Some("team")
+        );
+        assert_eq!(
+            p.namespace("shared.git", Some("bob")).as_deref(),
+            Some("u/bob")
+        );
+        assert_eq!(
+            p.namespace("shared.git", Some("carol")).as_deref(),
+            Some("u/carol")
+        );
+        assert_eq!(p.namespace("shared.git", None).as_deref(), Some("public"));
+        assert_eq!(p.namespace("shared.git", Some("zed")), None);
+        assert_eq!(p.namespace("other.git", Some("alice")), None);
+        assert!(Policy::parse("namespace x = a\n").is_err());
+        assert!(Policy::parse("repo r\n namespace = a\n").is_err());
+        assert!(Policy::parse("repo r\n namespace x =\n").is_err());
+    }
 
     #[test]
     fn rights() {

@@ -21,11 +21,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     override_usage = "\
 sluice upload-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
        sluice receive-pack [--stateless-rpc] [--advertise-refs] [--timeout SECS] DIR
-       sluice git-upload-pack DIR | sluice git-receive-pack DIR
+       sluice upload-archive DIR
+       sluice git-upload-pack DIR | sluice git-receive-pack DIR | sluice git-upload-archive DIR
        sluice ssh --root ROOT [--user NAME] [--access FILE] [--access-hook PATH] [--timeout SECS]
        sluice shell -c COMMAND
        sluice inetd [--base-path ROOT] [--interpolated-path TEMPLATE] [--export-all]
-                    [--enable receive-pack] [--timeout SECS] [--init-timeout SECS] [--access FILE] [--access-hook PATH]
+                    [--enable receive-pack|upload-archive] [--timeout SECS] [--init-timeout SECS] [--access FILE] [--access-hook PATH]
        sluice http-backend [--access FILE] [--access-hook PATH] [--timeout SECS]   (a CGI)
        sluice init [--bare] [--initial-branch NAME] DIR
        sluice write-commit-graph DIR | sluice repack DIR
@@ -143,6 +144,9 @@ pub enum Command {
     /// Accept a push into DIR (replaces git-receive-pack).
     #[command(visible_alias = "git-receive-pack")]
     ReceivePack(ServiceArgs),
+    /// Serve `git archive --remote` from DIR (replaces git-upload-archive).
+    #[command(visible_alias = "git-upload-archive")]
+    UploadArchive(ServiceArgs),
     /// Serve the command in SSH_ORIGINAL_COMMAND (sshd ForceCommand / authorized_keys command=).
     Ssh(SshArgs),
     /// git-shell compatible login shell: run `-c COMMAND`.
@@ -270,7 +274,8 @@ pub struct InetdArgs {
     /// Serve repositories without a git-daemon-export-ok file.
     #[arg(long)]
     pub export_all: bool,
-    /// Enable a service that is off by default (receive-pack).
+    /// Enable a service that is off by default (receive-pack, upload-archive); a repository's
+    /// `daemon.receivepack` / `daemon.uploadarch` config can also turn it on or off.
     #[arg(long, value_name = "SERVICE")]
     pub enable: Vec<String>,
     /// End the request when the client is silent for SECS seconds.

@@ -182,6 +182,14 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             stdin,
             stdout,
         ),
+        cli::Command::UploadArchive(a) => direct(
+            Service::UploadArchive,
+            &a,
+            &limits,
+            git_protocol.as_deref(),
+            stdin,
+            stdout,
+        ),
         cli::Command::Ssh(a) => {
             let cfg = ssh::SshConfig {
                 root: a.root,
@@ -222,6 +230,7 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
                 interpolated_path: a.interpolated_path,
                 export_all: a.export_all,
                 enable_receive_pack: a.enable.iter().any(|s| s == "receive-pack"),
+                enable_upload_archive: a.enable.iter().any(|s| s == "upload-archive"),
                 timeout: secs(a.timeout),
                 init_timeout: secs(a.init_timeout),
                 policy: policy(a.access.as_deref())?,

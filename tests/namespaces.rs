@@ -351,3 +351,154 @@ fn checked_out_branch_in_a_namespace() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("[remote rejected]"));
 }
+
+/// The `--upload-pack` of sluice and of C git's upload-pack, both in namespace `ns`: the
+/// namespace tests below run every case against both in the same run.
+fn both_servers(ns: &str) -> [String; 2] {
+    [
+        format!("--upload-pack=GIT_NAMESPACE={ns} {} upload-pack", sluice()),
+        format!("--upload-pack=GIT_NAMESPACE={ns} git-upload-pack"),
+    ]
+}
+
+#[test]
+fn unborn_head_in_a_namespace_is_sent_as_unborn() {
+    let (dir, repo, _) = served();
+    git_ok(
+        &repo,
+        &[
+            "symbolic-ref",
+            "refs/namespaces/empty/HEAD",
+            "refs/namespaces/empty/refs/heads/trunk",
+        ],
+    );
+    for (i, up) in both_servers("empty").iter().enumerate() {
+        let dst = dir.path().join(format!("clone{i}"));
+        let out = git(
+            dir.path(),
+            &[
+                "-c",
+                "protocol.version=2",
+                "clone",
+                "-q",
+                up,
+                &file_url(&repo),
+                dst.to_str().unwrap(),
+            ],
+        );
+        assert_success(&out, up);
+        // The local default would be "master": "trunk" came from the server's `unborn` line.
+        assert_eq!(
+            git_ok(&dst, &["symbolic-ref", "HEAD"]).trim(),
+            "refs/heads/trunk",
+            "{up}"
+        );
+    }
+    // Without a namespace HEAD at all, nothing is sent and the client keeps its default.
+    for (i, up) in both_servers("nohead").iter().enumerate() {
+        let dst = dir.path().join(format!("plain{i}"));
+        let out = git(
+            dir.path(),
+            &[
+                "-c",
+                "protocol.version=2",
+                "-c",
+                "init.defaultBranch=dflt",
+                "clone",
+                "-q",
+                up,
+                &file_url(&repo),
+                dst.to_str().unwrap(),
+            ],
+        );
+        assert_success(&out, up);
+        assert_eq!(
+            git_ok(&dst, &["symbolic-ref", "HEAD"]).trim(),
+            "refs/heads/dflt",
+            "{up}"
+        );
+    }
+}
+
+#[test]
+fn namespace_paths_are_checked_like_c_git() {
+    let (_dir, repo, [_a, b, c]) = served();
+    let ls = |up: &str| git(&repo, &["ls-remote", up, &file_url(&repo)]);
+    for bad in ["foo/", "/", "foo/bar/"] {
+        for up in both_servers(bad) {
+            let out = ls(&up);
+            assert!(!out.status.success(), "{up} accepted");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!("bad git namespace path \"{bad}\"")),
+                "{up}: {err}"
+            );
+        }
+    }
+    for (good, id) in [("foo//bar", &c), ("/foo", &b)] {
+        let [s, g] = both_servers(good).map(|up| {
+            let out = ls(&up);
+            assert_success(&out, &up);
+            // C git's v2 lists a namespace's HEAD twice (see `ls_remote`).
+            let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| format!("{l}\n"))
+                .collect();
+            lines.dedup();
+            lines.concat()
+        });
+        assert_eq!(s, g, "{good}");
+        assert!(s.contains(id.as_str()), "{good}: {s}");
+    }
+}
+
+/// An access file whose `namespace` rules give anonymous git:// readers one namespace and each
+/// ssh user their own (Sluice only: C git has no access file).
+#[test]
+fn access_file_rule_chooses_the_namespace() {
+    if against_git() {
+        return;
+    }
+    let (dir, repo, [_a, b, c]) = served();
+    let before = refs(&repo);
+    let access = dir.path().join("access");
+    std::fs::write(
+        &access,
+        "repo srv\n  R = anonymous @all\n  namespace foo = anonymous\n  namespace foo/%u = @all\n",
+    )
+    .unwrap();
+    let url = format!(
+        "ext::{} inetd --base-path {} --export-all --access {} %G/srv.git",
+        sluice(),
+        dir.path().display(),
+        access.display()
+    );
+    let out = git_ok(
+        dir.path(),
+        &["-c", "protocol.ext.allow=always", "ls-remote", &url, "main"],
+    );
+    assert_eq!(out, format!("{b}\trefs/heads/main\n"));
+    let ssh = dir.path().join("fake-ssh");
+    std::fs::write(
+        &ssh,
+        format!(
+            "#!/bin/sh\nfor cmd; do :; done\nexec env SSH_ORIGINAL_COMMAND=\"$cmd\" {} ssh --root {} --user bar --access {}\n",
+            sluice(),
+            dir.path().display(),
+            access.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = git_cmd(dir.path())
+        .env("GIT_SSH_COMMAND", &ssh)
+        .args(["ls-remote", "host:srv.git"])
+        .output()
+        .unwrap();
+    assert_success(&out, "ssh ls-remote");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{c}\trefs/heads/x\n")
+    );
+    assert_eq!(refs(&repo), before, "nothing written");
+}

@@ -57,6 +57,17 @@ pub trait Repository: PackStore {
     /// never included (see [`Repository::head`]).
     fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error>;
 
+    /// The target of the symbolic ref `name` (full name, under `refs/`), also when that target
+    /// does not exist yet (a namespace's unborn `HEAD`, which [`Repository::for_each_ref`]
+    /// skips); `None` when `name` is missing or not symbolic.
+    fn symref_target(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .refs()?
+            .into_iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.symref_target))
+    }
+
     /// Every ref under `refs/`, collected from [`Repository::for_each_ref`] (for callers that
     /// need them all at once, such as receive-pack's checks).
     fn refs(&self) -> Result<Vec<Ref>, Error> {

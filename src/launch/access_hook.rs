@@ -64,6 +64,7 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<Option<String>, String>
     let service = match call.service {
         Some(Service::UploadPack) | None => "upload-pack",
         Some(Service::ReceivePack) => "receive-pack",
+        Some(Service::UploadArchive) => "upload-archive",
     };
     let (ip, port) = client_address();
     let canonical = call

@@ -29,6 +29,7 @@ pub enum Error {
 const COMMANDS: &[(&str, Service)] = &[
     ("git-upload-pack", Service::UploadPack),
     ("git-receive-pack", Service::ReceivePack),
+    ("git-upload-archive", Service::UploadArchive),
 ];
 
 /// Parses `cmd`. The argument must be one single-quoted word (git's `sq_quote` form); an
@@ -99,6 +100,7 @@ mod tests {
         ok("git upload-pack '~/r.git'", Service::UploadPack, "~/r.git");
         ok("git-upload-pack 'it'\\''s'", Service::UploadPack, "it's");
         ok("git-upload-pack repo", Service::UploadPack, "repo");
+        ok("git-upload-archive 'r'", Service::UploadArchive, "r");
     }
 
     #[test]
@@ -115,7 +117,7 @@ mod tests {
             "git-upload-pack ''",
             "git-upload-pack 'a\nb'",
             "git-upload-pack",
-            "git-upload-archive 'a'",
+            "git-upload-archive--writer 'a'",
             "git frobnicate 'a'",
             "bash -c 'git-upload-pack a'",
             "",

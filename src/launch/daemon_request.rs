@@ -48,6 +48,7 @@ pub fn parse(line: &[u8]) -> Result<DaemonRequest, Error> {
     let service = match verb {
         "git-upload-pack" => Service::UploadPack,
         "git-receive-pack" => Service::ReceivePack,
+        "git-upload-archive" => Service::UploadArchive,
         _ => return Err(Error::UnknownService),
     };
     if path.is_empty() || path.contains(['\n', '\r']) {
@@ -139,7 +140,7 @@ mod tests {
     #[test]
     fn refusals() {
         for bad in [
-            &b"git-upload-archive /x\0"[..],
+            &b"git-upload-archive--writer /x\0"[..],
             b"git-upload-pack\0",
             b"git-upload-pack \0",
             b"git-upload-pack /x\0junk\0",

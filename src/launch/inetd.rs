@@ -1,7 +1,9 @@
 //! The git:// daemon protocol for inetd/xinetd/systemd socket activation: the first pkt-line
 //! names the service, the path, the virtual host and extra parameters (`version=2`). Behaviour
 //! follows `git daemon --inetd`: `--base-path` / `--interpolated-path`, `git-daemon-export-ok`
-//! unless `--export-all`, push only with `--enable receive-pack`, every refusal answered with
+//! unless `--export-all`, push only with `--enable receive-pack` and `git archive --remote` only
+//! with `--enable upload-archive` (each overridable per repository by `daemon.receivepack` /
+//! `daemon.uploadarch` / `daemon.uploadpack`, as git daemon), every refusal answered with
 //! `ERR access denied or repository not exported: <path>` (so a client cannot probe), and
 //! nothing ever written to stderr (under inetd it may be the socket).
 
@@ -30,6 +32,8 @@ pub struct InetdConfig {
     pub export_all: bool,
     /// Accept pushes.
     pub enable_receive_pack: bool,
+    /// Serve `git archive --remote` (git daemon's `--enable=upload-archive`).
+    pub enable_upload_archive: bool,
     /// Idle timeout once the request line is read.
     pub timeout: Option<Duration>,
     /// Time allowed for the request line.
@@ -114,6 +118,30 @@ fn locate(
     Ok(resolved)
 }
 
+/// Whether `service` may run for the repository at `location`: the command line's default
+/// (upload-pack on, the others only with `--enable`), overridden by the repository's
+/// `daemon.<name>` boolean as git daemon does (its services are overridable by default).
+fn service_enabled(
+    cfg: &InetdConfig,
+    service: Service,
+    backend: &dyn Backend,
+    location: &Path,
+) -> bool {
+    let (key, default) = match service {
+        Service::UploadPack => ("daemon.uploadpack", true),
+        Service::ReceivePack => ("daemon.receivepack", cfg.enable_receive_pack),
+        Service::UploadArchive => ("daemon.uploadarch", cfg.enable_upload_archive),
+    };
+    let Some(location) = location.to_str() else {
+        return false;
+    };
+    let configured = backend
+        .open(location)
+        .ok()
+        .and_then(|repo| repo.config().get_bool(key).ok().flatten());
+    configured.unwrap_or(default)
+}
+
 fn export_ok(location: &Path) -> bool {
     location.join("git-daemon-export-ok").exists()
         || location.join(".git/git-daemon-export-ok").exists()
@@ -143,17 +171,14 @@ pub fn run<R: Read, W: Write>(
         Ok(r) => r,
         Err(e) => return Err(refuse(&mut output, "", e.to_string())),
     };
-    if req.service == Service::ReceivePack && !cfg.enable_receive_pack {
-        return Err(refuse(
-            &mut output,
-            &req.path,
-            "receive-pack is not enabled".into(),
-        ));
-    }
     let resolved = match locate(cfg, &req) {
         Ok(r) => r,
         Err(why) => return Err(refuse(&mut output, &req.path, why)),
     };
+    if !service_enabled(cfg, req.service, backend, &resolved.location) {
+        let why = format!("{} is not enabled", req.service.wire_name());
+        return Err(refuse(&mut output, &req.path, why));
+    }
     if let Some(p) = &cfg.policy {
         let needed = if req.service == Service::ReceivePack {
             Right::Write
@@ -169,7 +194,11 @@ pub fn run<R: Read, W: Write>(
     let Some(location) = resolved.location.to_str().map(str::to_string) else {
         return Err(refuse(&mut output, &req.path, "path is not UTF-8".into()));
     };
-    let mut namespace = None;
+    // An access-file `namespace` rule for `anonymous`, unless the access hook names one.
+    let mut namespace = cfg
+        .policy
+        .as_ref()
+        .and_then(|p| p.namespace(&resolved.name, None));
     if let Some(hook) = &cfg.access_hook {
         let call = super::access_hook::HookCall {
             mode: "inetd",
@@ -179,7 +208,8 @@ pub fn run<R: Read, W: Write>(
             user: None,
         };
         match super::access_hook::check(hook, &call) {
-            Ok(chosen) => namespace = chosen,
+            Ok(Some(chosen)) => namespace = Some(chosen),
+            Ok(None) => {}
             Err(message) => {
                 // As git daemon: the hook's message is the answer.
                 let mut w = Writer::new(&mut output);

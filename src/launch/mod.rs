@@ -27,7 +27,7 @@ use crate::backend::{Backend, Repository};
 use crate::config::Limits;
 use crate::protocol::Version;
 use crate::service::refs_view::{Namespace, RefsView, Side};
-use crate::service::{receive_pack, upload_pack, Service};
+use crate::service::{receive_pack, upload_archive, upload_pack, Service};
 use watchdog::{Activity, Touching};
 
 /// One request, whatever launched it.
@@ -75,6 +75,9 @@ pub enum Error {
     /// receive-pack failed.
     #[error(transparent)]
     ReceivePack(#[from] receive_pack::Error),
+    /// upload-archive failed (the client was told on band 2 and 3).
+    #[error(transparent)]
+    UploadArchive(#[from] upload_archive::Error),
     /// Not available in this build yet.
     #[error("{0} is not supported by this build")]
     Unsupported(&'static str),
@@ -95,7 +98,9 @@ impl Error {
             Error::Open {
                 source: crate::backend::Error::UnsupportedFormat { .. },
                 ..
-            }
+            } | Error::UploadArchive(
+                upload_archive::Error::Usage(_) | upload_archive::Error::TooLarge(_)
+            )
         )
     }
 }
@@ -219,7 +224,7 @@ fn serve_inner<R: Read, W: Write>(
         .unwrap_or_default();
     let namespace = Namespace::parse(&namespace).map_err(|e| Error::Refused(e.to_string()))?;
     let side = match req.service {
-        Service::UploadPack => Side::Upload,
+        Service::UploadPack | Service::UploadArchive => Side::Upload,
         Service::ReceivePack => Side::Receive,
     };
     let view = RefsView::new(repo, namespace, side);
@@ -260,6 +265,12 @@ fn serve_inner<R: Read, W: Write>(
             };
             receive_pack::serve_recording(repo, &opts, input, &mut output, pushed)
                 .map_err(Error::from)
+        }
+        Service::UploadArchive => {
+            let opts = upload_archive::Options {
+                limits: req.limits.clone(),
+            };
+            upload_archive::serve(repo, &opts, input, &mut output).map_err(Error::from)
         }
     };
     let _ = output.flush();

@@ -96,7 +96,7 @@ pub(crate) fn authorize(
         denied()
     })?;
     let needed = match cmd.service {
-        Service::UploadPack => Right::Read,
+        Service::UploadPack | Service::UploadArchive => Right::Read,
         Service::ReceivePack => Right::Write,
     };
     let authorize_refs =
@@ -105,7 +105,10 @@ pub(crate) fn authorize(
             denied()
         })?;
     let location = resolved.location.to_str().ok_or_else(denied)?.to_string();
-    let mut namespace = None;
+    // An access-file `namespace` rule, unless the access hook names one.
+    let mut namespace = policy
+        .as_ref()
+        .and_then(|p| p.namespace(&resolved.name, user));
     if let Some(hook) = access_hook {
         let call = access_hook::HookCall {
             mode,
@@ -114,7 +117,9 @@ pub(crate) fn authorize(
             host: "",
             user,
         };
-        namespace = access_hook::check(hook, &call).map_err(Error::Refused)?;
+        if let Some(ns) = access_hook::check(hook, &call).map_err(Error::Refused)? {
+            namespace = Some(ns);
+        }
     }
     Ok(Request {
         mode,

@@ -1,4 +1,5 @@
-//! The services: upload-pack (clone/fetch) and receive-pack (push).
+//! The services: upload-pack (clone/fetch), receive-pack (push) and upload-archive
+//! (`git archive --remote`).
 //!
 //! A service gets an opened `&dyn Repository`, the request's options and the two byte streams;
 //! it never touches files and never looks at how it was launched.
@@ -8,6 +9,7 @@ pub mod progress;
 pub mod receive_pack;
 pub mod refs_view;
 pub mod settings;
+pub mod upload_archive;
 pub mod upload_pack;
 
 /// The services Sluice can run.
@@ -17,6 +19,8 @@ pub enum Service {
     UploadPack,
     /// `git-receive-pack`: push.
     ReceivePack,
+    /// `git-upload-archive`: `git archive --remote`.
+    UploadArchive,
 }
 
 impl Service {
@@ -25,6 +29,7 @@ impl Service {
         match self {
             Service::UploadPack => "git-upload-pack",
             Service::ReceivePack => "git-receive-pack",
+            Service::UploadArchive => "git-upload-archive",
         }
     }
 }

@@ -41,23 +41,26 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// Parses a `GIT_NAMESPACE` value: each `/`-separated component `c` becomes
-    /// `refs/namespaces/c/` (empty components are skipped, as C git's `expand_namespace`); the
-    /// result must be a valid ref name, so `..`, `:` and the like are refused.
+    /// Parses a `GIT_NAMESPACE` value `raw`: each `/`-separated component `c` becomes
+    /// `refs/namespaces/c/` (doubled and leading `/` are skipped); the result must be a valid
+    /// ref name, so `..`, `:`, a trailing `/` and a lone `/` are refused, as C git refuses them
+    /// ("bad git namespace path").
     pub fn parse(raw: &str) -> Result<Namespace, BadNamespace> {
-        let mut prefix = String::new();
-        for c in raw.split('/').filter(|c| !c.is_empty()) {
-            prefix.push_str("refs/namespaces/");
-            prefix.push_str(c);
-            prefix.push('/');
-        }
-        if prefix.is_empty() {
+        if raw.is_empty() {
             return Ok(Namespace::default());
         }
-        let check = prefix.trim_end_matches('/');
-        if RefName::new(check).is_err() {
+        // C git's `expand_namespace`: split after each `/`, keeping it; every piece but a lone
+        // `/` becomes `refs/namespaces/<piece>`. So `a//b` and `/a` are fine, while `a/` (and
+        // `/`) leave a name ending in `/` (or nothing), which the ref-name check refuses.
+        let mut check = String::new();
+        for piece in raw.split_inclusive('/').filter(|p| *p != "/") {
+            check.push_str("refs/namespaces/");
+            check.push_str(piece);
+        }
+        if crate::refs::name::RefName::new(&check).is_err() {
             return Err(BadNamespace(raw.chars().take(200).collect()));
         }
+        let prefix = format!("{check}/");
         Ok(Namespace {
             raw: raw.to_string(),
             prefix,
@@ -222,8 +225,13 @@ impl<'a> RefsView<'a> {
             Ok(ControlFlow::Continue(()))
         })?;
         Ok(match found {
+            // Unborn: the target is still worth telling (v2 `unborn`, C git's
+            // `send_possibly_unborn_head`), when it lies inside the namespace.
             None => Head {
-                symref_target: None,
+                symref_target: self
+                    .inner
+                    .symref_target(&name)?
+                    .and_then(|t| self.namespace.strip(&t).map(str::to_string)),
                 id: None,
             },
             Some(r) => Head {
@@ -418,6 +426,14 @@ mod tests {
             Namespace::parse("a//b").unwrap().prefix(),
             "refs/namespaces/a/refs/namespaces/b/"
         );
+        assert_eq!(
+            Namespace::parse("/a").unwrap().prefix(),
+            "refs/namespaces/a/"
+        );
+        assert_eq!(Namespace::parse("").unwrap().prefix(), "");
+        assert!(Namespace::parse("a/").is_err());
+        assert!(Namespace::parse("/").is_err());
+        assert!(Namespace::parse("a/b/").is_err());
         assert!(Namespace::parse("a/..").is_err());
         assert!(Namespace::parse("a:b").is_err());
         let ns = Namespace::parse("a").unwrap();

@@ -129,6 +129,16 @@ impl Repository for MemoryRepository {
         None
     }
 
+    fn symref_target(&self, name: &str) -> Result<Option<String>, Error> {
+        if !name.starts_with("refs/") {
+            return Ok(None);
+        }
+        Ok(match self.refs.read_raw(name)? {
+            Some(RawRef::Symbolic(t)) => Some(t),
+            _ => None,
+        })
+    }
+
     fn is_bare(&self) -> bool {
         self.bare
     }

@@ -282,7 +282,7 @@ fn authorize(
     service: Service,
 ) -> Result<Authorized, Reject> {
     let needed = match service {
-        Service::UploadPack => Right::Read,
+        Service::UploadPack | Service::UploadArchive => Right::Read,
         Service::ReceivePack => Right::Write,
     };
     let user = req.user.as_deref();
@@ -290,6 +290,8 @@ fn authorize(
         tracing::warn!(repo = %name, user = user.unwrap_or("-"), "access denied");
         Reject::new(Status::Forbidden, "Access denied")
     })?;
+    // An access-file `namespace` rule, unless the access hook names one.
+    let from_rule = cfg.policy.as_ref().and_then(|p| p.namespace(name, user));
     if let Some(hook) = &cfg.access_hook {
         let call = access_hook::HookCall {
             mode: "http",
@@ -300,9 +302,9 @@ fn authorize(
         };
         let namespace =
             access_hook::check(hook, &call).map_err(|m| Reject::new(Status::Forbidden, m))?;
-        return Ok((refs, namespace));
+        return Ok((refs, namespace.or(from_rule)));
     }
-    Ok((refs, None))
+    Ok((refs, from_rule))
 }
 
 /// The largest body accepted (0: none): the request buffer for fetches
@@ -310,7 +312,7 @@ fn authorize(
 /// [`PUSH_COMMANDS_ALLOWANCE`] for pushes (`--max-pack-bytes`, `receive.maxInputSize`).
 fn body_limit(cfg: &HttpConfig, settings: &HttpSettings, service: Service) -> u64 {
     match service {
-        Service::UploadPack => cfg
+        Service::UploadPack | Service::UploadArchive => cfg
             .max_request_buffer
             .or(settings.max_request_buffer)
             .unwrap_or(DEFAULT_MAX_REQUEST_BUFFER),

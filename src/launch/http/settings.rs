@@ -42,6 +42,8 @@ impl HttpSettings {
         match service {
             Service::UploadPack => self.upload_pack,
             Service::ReceivePack => self.receive_pack.unwrap_or(authenticated),
+            // git http-backend has no upload-archive; the CGI never routes to it.
+            Service::UploadArchive => false,
         }
     }
 }

@@ -63,37 +63,37 @@ pub fn read_request<R: Read>(
     reader: &mut Reader<R>,
     max_args: usize,
 ) -> Result<Option<Request>, Error> {
-    let first = match reader.read_line()? {
-        None | Some(PacketLineRef::Flush) => return Ok(None),
-        Some(l @ PacketLineRef::Data(_)) => l.as_text().unwrap_or_default().to_vec(),
-        Some(_) => {
-            return Err(Error::NoCommand("a delim/response-end packet".into()));
-        }
-    };
-    let command = first
-        .strip_prefix(b"command=")
-        .and_then(|c| std::str::from_utf8(c).ok())
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| Error::NoCommand(String::from_utf8_lossy(&first).into_owned()))?
-        .to_string();
-    let mut req = Request {
-        command,
-        ..Request::default()
-    };
-    // Capability lines, up to delim (arguments follow) or flush (no arguments).
+    // The command and capability lines, in any order (C git's `process_request` takes them so,
+    // and its 2.47 client sends `agent` and `object-format` before `command=bundle-uri`), up to
+    // delim (arguments follow) or flush (no arguments).
+    let mut command: Option<String> = None;
+    let mut caps = Vec::new();
+    let mut has_args = false;
     loop {
         match reader.read_line()? {
-            None => return Err(Error::UnexpectedEof(req.command)),
-            Some(PacketLineRef::Flush) => return Ok(Some(req)),
-            Some(PacketLineRef::Delim) => break,
+            None if command.is_none() && caps.is_empty() => return Ok(None),
+            Some(PacketLineRef::Flush) if command.is_none() && caps.is_empty() => return Ok(None),
+            None => return Err(Error::UnexpectedEof(command.unwrap_or_default())),
+            Some(PacketLineRef::Flush) => break,
+            Some(PacketLineRef::Delim) => {
+                has_args = true;
+                break;
+            }
             Some(PacketLineRef::ResponseEnd) => {
                 return Err(Error::UnexpectedPacket {
-                    command: req.command,
+                    command: command.unwrap_or_default(),
                     what: "response-end packet",
                 })
             }
             Some(l @ PacketLineRef::Data(_)) => {
                 let text = String::from_utf8_lossy(l.as_text().unwrap_or_default()).into_owned();
+                if let Some(c) = text.strip_prefix("command=") {
+                    if c.is_empty() || command.is_some() {
+                        return Err(Error::NoCommand(text));
+                    }
+                    command = Some(c.to_string());
+                    continue;
+                }
                 let (key, value) = match text.split_once('=') {
                     Some((k, v)) => (k.to_string(), Some(v.to_string())),
                     None => (text.clone(), None),
@@ -101,9 +101,18 @@ pub fn read_request<R: Read>(
                 if !REQUEST_CAPS.contains(&key.as_str()) {
                     return Err(Error::UnknownCapability(text));
                 }
-                req.caps.push((key, value));
+                caps.push((key, value));
             }
         }
+    }
+    let command = command.ok_or_else(|| Error::NoCommand("a request without command=".into()))?;
+    let mut req = Request {
+        command,
+        caps,
+        ..Request::default()
+    };
+    if !has_args {
+        return Ok(Some(req));
     }
     let mut bytes = 0usize;
     loop {

@@ -13,6 +13,7 @@
 //! Every line read is checked against what is allowed in the current state; anything else ends
 //! the request with an `ERR` pkt-line quoting it (or a sideband-3 message once the pack started).
 
+mod bundle_uri;
 pub mod negotiate;
 pub mod shallow;
 mod v2;

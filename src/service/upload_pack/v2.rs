@@ -1,5 +1,6 @@
 //! upload-pack for protocol v2 (gitprotocol-v2): the capability advertisement, then a loop of
-//! independent requests dispatched through [`COMMANDS`]: `ls-refs`, `fetch`, `object-info`.
+//! independent requests dispatched through [`COMMANDS`]: `ls-refs`, `fetch`, `object-info`,
+//! `bundle-uri` (when configured, see [`super::bundle_uri`]).
 //!
 //! `fetch` runs as an explicit state machine ([`FetchState`]): process the arguments, send the
 //! acknowledgments section, then (when `done` was sent or the server is ready) the packfile.
@@ -24,12 +25,26 @@ use crate::walk::WalkOptions;
 type Handler<R, W> = fn(&mut Session<'_, R, W>, &Request) -> Result<(), Error>;
 
 /// The command table: name, advertised value, handler. Adding a command means adding a row.
-fn commands<R: Read, W: Write>() -> [(&'static str, Option<&'static str>, Handler<R, W>); 3] {
+fn commands<R: Read, W: Write>() -> [(&'static str, Option<&'static str>, Handler<R, W>); 4] {
     [
         ("ls-refs", Some("unborn"), ls_refs),
         ("fetch", None, fetch),
         ("object-info", None, object_info),
+        ("bundle-uri", None, bundle_uri),
     ]
+}
+
+/// Whether command `name` is offered by this repository (`bundle-uri` only when configured).
+fn offered(repo: &dyn Repository, name: &str) -> Result<bool, Error> {
+    match name {
+        "bundle-uri" => super::bundle_uri::advertised(repo),
+        _ => Ok(true),
+    }
+}
+
+/// `bundle-uri`: the repository's `bundle.*` list.
+fn bundle_uri<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+    super::bundle_uri::respond(s.repo, &req.args, &mut s.writer)
 }
 
 /// State kept across the requests of one v2 session.
@@ -100,7 +115,12 @@ impl<R: Read, W: Write> Session<'_, R, W> {
                 }
             }
             let table = commands::<R, W>();
-            let Some((_, _, handler)) = table.iter().find(|(n, _, _)| *n == req.command) else {
+            let found = table.iter().find(|(n, _, _)| *n == req.command);
+            let found = match found {
+                Some(row) if offered(self.repo, row.0)? => Some(row),
+                _ => None,
+            };
+            let Some((_, _, handler)) = found else {
                 return Err(Error::Line(crate::protocol::v0::Error::Unexpected {
                     expected: "a known v2 command",
                     line: format!("command={}", req.command),
@@ -119,6 +139,9 @@ impl<R: Read, W: Write> Session<'_, R, W> {
         self.writer
             .text(&format!("agent={}", capabilities::agent()))?;
         for (name, value, _) in commands::<R, W>() {
+            if !offered(self.repo, name)? {
+                continue;
+            }
             let value = match name {
                 "fetch" => Some(fetch_features(&self.settings)),
                 _ => value.map(str::to_string),
@@ -224,7 +247,8 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
         match (head.id, target) {
             (Some(id), Some(t)) => s.writer.text(&format!("{id} HEAD symref-target:{t}"))?,
             (Some(id), None) => s.writer.text(&format!("{id} HEAD"))?,
-            (None, _) if unborn => {
+            // C git (`send_possibly_unborn_head`) needs both `unborn` and `symrefs`.
+            (None, _) if unborn && symrefs => {
                 if let Some(t) = &head.symref_target {
                     s.writer.text(&format!("unborn HEAD symref-target:{t}"))?;
                 }
