@@ -4,6 +4,7 @@
 //! repository's job, since peeling needs objects.
 
 pub mod name;
+pub mod reftable;
 pub mod transaction;
 
 use std::collections::BTreeMap;
