@@ -8,6 +8,9 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use sluice::file_mode::SharedPerm;
+use sluice::hash::{HashKind, ObjectId};
+use sluice::refs::reftable::transaction::{commit, Edit, LogInfo, LogPolicy};
 use sluice::refs::reftable::{RefValue, Stack};
 
 /// `<id> <name>` lines for every ref as `git show-ref -d` prints them (symrefs resolved, tags
@@ -84,4 +87,182 @@ fn tables_written_by_c_git_read_like_c_git_reads_them() {
             assert_eq!(stack.lookup(gone).unwrap(), None, "{gone}");
         }
     }
+}
+
+/// `<new id> <message>` lines of `name`'s reflog, newest first, from the stack in `repo`.
+fn reflog_from_stack(repo: &Path, name: &str) -> String {
+    let stack = Stack::open(&repo.join("reftable")).unwrap();
+    let mut out = String::new();
+    for rec in stack.logs(name).unwrap() {
+        let e = rec.entry.unwrap();
+        out.push_str(&format!("{} {} <{}> {}\n", e.new, e.name, e.email, e.message.trim_end()));
+    }
+    out
+}
+
+/// The same lines from `git reflog show`.
+fn reflog_from_git(repo: &Path, name: &str) -> String {
+    let out = git(repo, &["reflog", "show", "--format=%H %gn <%ge> %gs", name]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn reflogs_written_by_c_git_read_like_git_reflog_shows_them() {
+    let repo = fixture("reftable");
+    for name in ["HEAD", "refs/heads/main", "refs/heads/side"] {
+        let ours = reflog_from_stack(&repo, name);
+        assert!(!ours.is_empty(), "{name} has a reflog");
+        assert_eq!(ours, reflog_from_git(&repo, name), "{name}");
+    }
+    // Not logged under `core.logAllRefUpdates=true`.
+    assert_eq!(reflog_from_git(&repo, "refs/pulls/00007/head"), "");
+    assert_eq!(reflog_from_stack(&repo, "refs/pulls/00007/head"), "");
+    // A deleted ref's reflog is gone for C git; so it is for the stack.
+    assert!(!git(&repo, &["reflog", "exists", "refs/heads/zz"]).status.success());
+    assert_eq!(reflog_from_stack(&repo, "refs/heads/zz"), "");
+}
+
+/// A bare reftable repository made by C git holding two commits (`one`, `two`) and an annotated
+/// tag object of `two` (not referenced by any ref): returns (repo, one, two, tag).
+fn reftable_repo_with_objects(dir: &Path) -> (std::path::PathBuf, ObjectId, ObjectId, ObjectId) {
+    let work = dir.join("w");
+    let repo = dir.join("r.git");
+    git_ok(dir, &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "two"]);
+    git_ok(&work, &["tag", "-a", "-m", "t", "t"]);
+    git_ok(dir, &["init", "-q", "--bare", "--ref-format=reftable", "-b", "main", repo.to_str().unwrap()]);
+    git_ok(&work, &["push", "-q", repo.to_str().unwrap(), "main:refs/heads/main", "t"]);
+    git_ok(&repo, &["update-ref", "-d", "refs/heads/main"]);
+    git_ok(&repo, &["update-ref", "-d", "refs/tags/t"]);
+    let id = |r: &str| ObjectId::from_hex(git_ok(&work, &["rev-parse", r]).trim().as_bytes()).unwrap();
+    (repo, id("HEAD~1"), id("HEAD"), id("t"))
+}
+
+fn log_info(policy: LogPolicy) -> LogInfo {
+    LogInfo {
+        policy,
+        name: "Pu Sher".into(),
+        email: "pusher@example.com".into(),
+        time: 1_700_000_123,
+        tz_hhmm: -130,
+        message: "push".into(),
+    }
+}
+
+fn edit(name: &str, old: ObjectId, new: ObjectId) -> Edit {
+    Edit {
+        name: name.into(),
+        old,
+        new,
+    }
+}
+
+fn leftovers(repo: &Path) -> Vec<String> {
+    let listed = std::fs::read_to_string(repo.join("reftable/tables.list")).unwrap();
+    std::fs::read_dir(repo.join("reftable"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "tables.list" && !listed.lines().any(|l| l == n))
+        .collect()
+}
+
+#[test]
+fn tables_written_by_sluice_read_in_c_git() {
+    let dir = scratch();
+    let (repo, one, two, tag) = reftable_repo_with_objects(dir.path());
+    let null = HashKind::Sha1.null();
+    let mut peel = |id: &ObjectId| (*id == tag).then_some(two);
+    let rt = repo.join("reftable");
+    let kind = HashKind::Sha1;
+    let shared = SharedPerm::default();
+    let info = log_info(LogPolicy::Normal);
+    let edits = [
+        edit("refs/heads/main", null, one),
+        edit("refs/tags/t", null, tag),
+        edit("refs/heads/side", null, two),
+    ];
+    let r = commit(&rt, kind, &edits, true, &info, &mut peel, shared).unwrap();
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+    // Many refs in one transaction: several blocks and a ref index.
+    let many: Vec<Edit> = (0..3000).map(|i| edit(&format!("refs/many/{i:05}"), null, one)).collect();
+    let r = commit(&rt, kind, &many, false, &info, &mut peel, shared).unwrap();
+    assert!(r.iter().all(Result::is_ok));
+    // Compare-and-swap: a stale old value fails; atomic fails the rest too, nothing written.
+    let before = std::fs::read_to_string(rt.join("tables.list")).unwrap();
+    let r = commit(
+        &rt,
+        kind,
+        &[edit("refs/heads/main", two, one), edit("refs/heads/new", null, one)],
+        true,
+        &info,
+        &mut peel,
+        shared,
+    )
+    .unwrap();
+    assert!(r[0].as_ref().unwrap_err().contains("expected"), "{r:?}");
+    assert_eq!(r[1], Err("atomic transaction failed".to_string()));
+    assert_eq!(std::fs::read_to_string(rt.join("tables.list")).unwrap(), before);
+    // Not atomic: the good one goes in. A fast-forward and a delete in the same table.
+    let r = commit(
+        &rt,
+        kind,
+        &[
+            edit("refs/heads/main", one, two),
+            edit("refs/heads/side", one, one),
+            edit("refs/many/00007", one, null),
+        ],
+        false,
+        &info,
+        &mut peel,
+        shared,
+    )
+    .unwrap();
+    assert!(r[0].is_ok() && r[1].is_err() && r[2].is_ok(), "{r:?}");
+    assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
+    // C git reads it all, peeled tag included, and finds nothing wrong.
+    same_lines(&show_ref_from_stack(&repo, "refs/"), &git_ok(&repo, &["show-ref", "-d"]), "show-ref");
+    let refs = git_ok(&repo, &["for-each-ref", "--format=%(objectname) %(refname)"]);
+    assert!(refs.contains(&format!("{two} refs/heads/main\n")));
+    assert!(refs.contains(&format!("{two} refs/heads/side\n")));
+    assert!(refs.contains(&format!("{tag} refs/tags/t\n")));
+    assert!(!refs.contains("refs/many/00007") && refs.contains("refs/many/02999"));
+    assert_eq!(git_ok(&repo, &["rev-parse", "refs/tags/t^{}"]).trim(), two.to_string());
+    let log = git_ok(&repo, &["reflog", "show", "--format=%H %gn <%ge> %gs", "refs/heads/main"]);
+    assert_eq!(
+        log,
+        format!("{two} Pu Sher <pusher@example.com> push\n{one} Pu Sher <pusher@example.com> push\n")
+    );
+    let head_log = git_ok(&repo, &["reflog", "show", "--format=%H %gs", "HEAD"]);
+    assert_eq!(head_log, format!("{two} push\n{one} push\n"));
+    let date = git_ok(&repo, &["reflog", "show", "--date=raw", "--format=%gd", "-1", "refs/heads/main"]);
+    assert_eq!(date.trim(), "main@{1700000123 -0130}");
+    assert_eq!(reflog_from_git(&repo, "refs/tags/t"), "", "tags are not logged under Normal");
+    fsck(&repo);
+    let verify = git(&repo, &["refs", "verify", "--strict"]);
+    assert_success(&verify, "git refs verify");
+    // C git writes on top, and compacts Sluice's tables with its own.
+    git_ok(&repo, &["update-ref", "refs/heads/after", &one.to_string()]);
+    git_ok(&repo, &["pack-refs", "--all"]);
+    assert_eq!(git_ok(&repo, &["rev-parse", "refs/heads/main"]).trim(), two.to_string());
+    assert_eq!(reflog_from_git(&repo, "refs/heads/main").lines().count(), 2);
+    fsck(&repo);
+}
+
+#[test]
+fn reflog_time_zones_are_stored_as_c_git_stores_them() {
+    let dir = scratch();
+    let repo = dir.path().join("w");
+    git_ok(dir.path(), &["init", "-q", "--ref-format=reftable", repo.to_str().unwrap()]);
+    let out = git_cmd(&repo)
+        .env("GIT_COMMITTER_DATE", "1700000000 -0130")
+        .args(["commit", "-q", "--allow-empty", "-m", "one"])
+        .output()
+        .unwrap();
+    assert_success(&out, "commit");
+    let stack = Stack::open(&repo.join(".git/reftable")).unwrap();
+    let logs = stack.logs("HEAD").unwrap();
+    let entry = logs[0].entry.as_ref().unwrap();
+    // Documented as minutes; C git 2.47 stores the `±hhmm` digits as a number.
+    assert_eq!((entry.time, entry.tz_hhmm), (1_700_000_000, -130));
 }

@@ -60,8 +60,10 @@ pub struct LogEntry {
     pub email: String,
     /// Seconds since the epoch.
     pub time: u64,
-    /// Offset from UTC in minutes (`-480` for `-0800`).
-    pub tz_minutes: i16,
+    /// Offset from UTC as C git stores it: the `±hhmm` digits read as a number (`-130` for
+    /// `-0130`). Deviation: the format document says minutes; C git 2.47 writes and reads
+    /// `hhmm`, and C git is what reads these tables.
+    pub tz_hhmm: i16,
     /// The reflog message (`push`), possibly empty.
     pub message: String,
 }
@@ -153,7 +155,7 @@ pub fn read_log_entry(
                 name,
                 email,
                 time,
-                tz_minutes: tz,
+                tz_hhmm: tz,
                 message,
             }))
         }
@@ -218,7 +220,7 @@ pub fn put_log_entry(out: &mut Vec<u8>, entry: Option<&LogEntry>) {
         out.extend_from_slice(s.as_bytes());
     }
     put_varint(out, e.time);
-    out.extend_from_slice(&e.tz_minutes.to_be_bytes());
+    out.extend_from_slice(&e.tz_hhmm.to_be_bytes());
     put_varint(out, e.message.len() as u64);
     out.extend_from_slice(e.message.as_bytes());
 }
