@@ -266,3 +266,115 @@ fn reflog_time_zones_are_stored_as_c_git_stores_them() {
     // Documented as minutes; C git 2.47 stores the `±hhmm` digits as a number.
     assert_eq!((entry.time, entry.tz_hhmm), (1_700_000_000, -130));
 }
+
+/// Reads everything a table offers, as a server would: refs from several prefixes and every
+/// log; errors are fine, panics and endless loops are not.
+fn read_everything(table: &sluice::refs::reftable::table::Table) -> usize {
+    let mut n = 0;
+    for prefix in ["", "refs/heads/", "refs/pulls/05", "zzz"] {
+        if let Ok(it) = table.refs(prefix) {
+            n += it.take(50_000).take_while(Result::is_ok).count();
+        }
+    }
+    n + table.logs().take(50_000).take_while(Result::is_ok).count()
+}
+
+#[test]
+fn truncated_and_corrupted_tables_are_errors_not_panics() {
+    use sluice::refs::reftable::table::Table;
+    let repo = fixture("reftable");
+    let list = std::fs::read_to_string(repo.join("reftable/tables.list")).unwrap();
+    for name in list.lines() {
+        let data = std::fs::read(repo.join("reftable").join(name)).unwrap();
+        let whole = Table::parse(name.into(), data.clone()).unwrap();
+        assert!(read_everything(&whole) > 0);
+        // Every truncation of a small table, a spread of them for the big one.
+        let step = (data.len() / 600).max(1);
+        for len in (0..data.len()).step_by(step) {
+            assert!(Table::parse(name.into(), data[..len].to_vec()).is_err(), "{name} cut at {len}");
+        }
+        // Flipped bits everywhere: the footer CRC or the block checks catch most; whatever
+        // parses must read without panicking.
+        let step = (data.len() / 500).max(1);
+        for pos in (0..data.len()).step_by(step) {
+            for bit in [0x01, 0x80] {
+                let mut bad = data.clone();
+                bad[pos] ^= bit;
+                if let Ok(t) = Table::parse(name.into(), bad) {
+                    read_everything(&t);
+                }
+            }
+        }
+        // Garbage in the blocks with a valid header and footer: the body is not covered by
+        // the CRC, so the block decoder itself must hold.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100 {
+            let mut bad = data.clone();
+            for _ in 0..8 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let at = 24 + (seed >> 33) as usize % (data.len() - 24 - 68);
+                bad[at] = (seed >> 13) as u8;
+            }
+            if let Ok(t) = Table::parse(name.into(), bad) {
+                read_everything(&t);
+            }
+        }
+    }
+    // A stack whose list names a missing table, or a table that is not one: a clear error.
+    let dir = scratch();
+    let rt = dir.path().join("reftable");
+    std::fs::create_dir(&rt).unwrap();
+    std::fs::write(rt.join("tables.list"), "0x1-0x1-gone.ref\n").unwrap();
+    let err = Stack::open(&rt).unwrap_err().to_string();
+    assert!(err.contains("gone.ref"), "{err}");
+    std::fs::write(rt.join("bad.ref"), b"REFT\x09junk").unwrap();
+    std::fs::write(rt.join("tables.list"), "bad.ref\n").unwrap();
+    let err = Stack::open(&rt).unwrap_err().to_string();
+    assert!(err.contains("bad.ref"), "{err}");
+    std::fs::write(rt.join("tables.list"), "../escape.ref\n").unwrap();
+    assert!(Stack::open(&rt).is_err());
+}
+
+#[test]
+fn c_git_and_sluice_writing_at_once_lose_no_update() {
+    let dir = scratch();
+    let (repo, one, _two, _tag) = reftable_repo_with_objects(dir.path());
+    let rt = repo.join("reftable");
+    let n = 60;
+    let c_git = {
+        let repo = repo.clone();
+        std::thread::spawn(move || {
+            let mut ok = Vec::new();
+            for i in 0..n {
+                let name = format!("refs/c/{i}");
+                let out = git(
+                    &repo,
+                    &["-c", "reftable.lockTimeout=10000", "update-ref", &name, &one.to_string()],
+                );
+                assert_success(&out, &name);
+                ok.push(name);
+            }
+            ok
+        })
+    };
+    let null = HashKind::Sha1.null();
+    let info = log_info(LogPolicy::Always);
+    let mut ours = Vec::new();
+    for i in 0..n {
+        let edits = [edit(&format!("refs/s/{i}/a"), null, one), edit(&format!("refs/s/{i}/b"), null, one)];
+        let r = commit(&rt, HashKind::Sha1, &edits, true, &info, &mut |_| None, SharedPerm::default())
+            .unwrap();
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        ours.extend(edits.map(|e| e.name));
+    }
+    let theirs = c_git.join().unwrap();
+    let refs = git_ok(&repo, &["for-each-ref", "--format=%(refname)"]);
+    for name in ours.iter().chain(&theirs) {
+        assert!(refs.lines().any(|l| l == name), "{name} lost");
+    }
+    assert_eq!(refs.lines().count(), 3 * n);
+    assert_eq!(reflog_from_git(&repo, "refs/s/7/b").lines().count(), 1);
+    assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
+    assert!(!rt.join("tables.list.lock").exists());
+    fsck(&repo);
+}
