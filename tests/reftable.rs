@@ -172,7 +172,7 @@ fn tables_written_by_sluice_read_in_c_git() {
     let dir = scratch();
     let (repo, one, two, tag) = reftable_repo_with_objects(dir.path());
     let null = HashKind::Sha1.null();
-    let mut peel = |id: &ObjectId| (*id == tag).then_some(two);
+    let mut peel = |id: &ObjectId| Ok((*id == tag).then_some(two));
     let rt = repo.join("reftable");
     let kind = HashKind::Sha1;
     let shared = SharedPerm::default();
@@ -362,7 +362,7 @@ fn c_git_and_sluice_writing_at_once_lose_no_update() {
     let mut ours = Vec::new();
     for i in 0..n {
         let edits = [edit(&format!("refs/s/{i}/a"), null, one), edit(&format!("refs/s/{i}/b"), null, one)];
-        let r = commit(&rt, HashKind::Sha1, &edits, true, &info, &mut |_| None, SharedPerm::default())
+        let r = commit(&rt, HashKind::Sha1, &edits, true, &info, &mut |_| Ok(None), SharedPerm::default())
             .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
         ours.extend(edits.map(|e| e.name));
@@ -377,4 +377,132 @@ fn c_git_and_sluice_writing_at_once_lose_no_update() {
     assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
     assert!(!rt.join("tables.list.lock").exists());
     fsck(&repo);
+}
+
+/// The `--upload-pack`/`--receive-pack` value running `service` in Sluice, or in C git itself
+/// when `c_git`.
+fn server(service: &str, c_git: bool) -> String {
+    if c_git || against_git() {
+        format!("--{service}=git-{service}")
+    } else {
+        format!("--{service}={} {service}", sluice())
+    }
+}
+
+#[test]
+fn ls_remote_clone_and_fetch_of_a_c_git_reftable_repo_match_git_upload_pack() {
+    let dir = scratch();
+    let src = dir.path().join("src.git");
+    copy_repo(&fixture("reftable"), &src);
+    let url = file_url(&src);
+    for v in ["0", "2"] {
+        let proto = format!("protocol.version={v}");
+        let ls = |c_git: bool| {
+            git_ok(dir.path(), &["-c", &proto, "ls-remote", &server("upload-pack", c_git), &url])
+        };
+        let ours = ls(false);
+        assert!(ours.contains("refs/tags/v2^{}") && ours.lines().count() > 10_000);
+        assert!(ours.starts_with(&format!("{}\tHEAD\n", git_ok(&src, &["rev-parse", "HEAD"]).trim())));
+        same_lines(&ours, &ls(true), &format!("ls-remote v{v}"));
+        let symref = git_ok(
+            dir.path(),
+            &["-c", &proto, "ls-remote", "--symref", &server("upload-pack", false), &url, "HEAD"],
+        );
+        assert!(symref.starts_with("ref: refs/heads/main\tHEAD\n"), "v{v}: {symref}");
+        let mut mirrors = Vec::new();
+        for c_git in [false, true] {
+            let dst = dir.path().join(format!("m{v}-{c_git}.git"));
+            let d = dst.to_str().unwrap();
+            git_ok(
+                dir.path(),
+                &["-c", &proto, "clone", "-q", "--mirror", "--no-local", &server("upload-pack", c_git), &url, d],
+            );
+            mirrors.push(dst);
+        }
+        same_lines(&refs(&mirrors[0]), &refs(&mirrors[1]), &format!("mirror clone v{v}"));
+        fsck(&mirrors[0]);
+        // C git changes the source; a fetch through Sluice brings the change.
+        let side = git_ok(&src, &["rev-parse", "refs/heads/side"]);
+        git_ok(&src, &["update-ref", &format!("refs/heads/new-{v}"), side.trim()]);
+        git_ok(&src, &["update-ref", "-d", &format!("refs/pulls/0010{v}/head")]);
+        git_ok(
+            &mirrors[0],
+            &["-c", &proto, "fetch", "-q", "--prune", &server("upload-pack", false), &url, "+refs/*:refs/*"],
+        );
+        same_lines(&refs(&mirrors[0]), &refs(&src), &format!("fetch v{v}"));
+        fsck(&mirrors[0]);
+    }
+}
+
+/// Pushes from `work` into `dst` through `server`, returning git's output.
+fn push_via(work: &Path, dst: &Path, server: &str, args: &[&str]) -> std::process::Output {
+    let url = file_url(dst);
+    let mut all = vec!["push", "--porcelain", server, url.as_str()];
+    all.splice(2..2, args.iter().copied().filter(|a| a.starts_with('-')));
+    all.extend(args.iter().copied().filter(|a| !a.starts_with('-')));
+    git(work, &all)
+}
+
+#[test]
+fn pushes_into_reftable_repos_match_git_receive_pack() {
+    let dir = scratch();
+    let work = dir.path().join("work");
+    git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    let commit = |msg: &str| {
+        git_ok(&work, &["commit", "-q", "--allow-empty", "-m", msg]);
+        git_ok(&work, &["rev-parse", "HEAD"]).trim().to_string()
+    };
+    commit("one");
+    git_ok(&work, &["tag", "-a", "-m", "tag", "v1"]);
+    // One repository per server and reflog setting; each push goes to both servers.
+    let mut repos = Vec::new();
+    for logs in ["unset", "true", "always"] {
+        for c_git in [false, true] {
+            let r = dir.path().join(format!("{logs}-{c_git}.git"));
+            git_ok(dir.path(), &["init", "-q", "--bare", "--ref-format=reftable", "-b", "main", r.to_str().unwrap()]);
+            if logs != "unset" {
+                git_ok(&r, &["config", "core.logAllRefUpdates", logs]);
+            }
+            repos.push((r, c_git));
+        }
+    }
+    let push_all = |args: &[&str], ok: bool| {
+        let mut outs = Vec::new();
+        for (r, c_git) in &repos {
+            let out = push_via(&work, r, &server("receive-pack", *c_git), args);
+            assert_eq!(out.status.success(), ok, "{args:?} into {}: {}", r.display(), String::from_utf8_lossy(&out.stderr));
+            outs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        outs
+    };
+    push_all(&["main", "v1", "main:refs/heads/gone"], true);
+    commit("two");
+    push_all(&["main", "main:refs/heads/side", ":refs/heads/gone"], true);
+    commit("three");
+    // Atomic, one ref stale: nothing changes, no locks or tables are left behind.
+    let outs = push_all(&["--atomic", "main", "HEAD~2:refs/heads/side"], false);
+    assert!(outs[0].contains("atomic") || outs[0].contains("rejected"), "{}", outs[0]);
+    push_all(&["--force", "HEAD~2:refs/heads/side", "main"], true);
+    for pair in repos.chunks(2) {
+        let (ours, theirs) = (&pair[0].0, &pair[1].0);
+        let what = ours.display().to_string();
+        same_lines(&git_ok(ours, &["show-ref", "-d"]), &git_ok(theirs, &["show-ref", "-d"]), &what);
+        assert_eq!(git_ok(ours, &["symbolic-ref", "HEAD"]), "refs/heads/main\n");
+        for name in ["HEAD", "refs/heads/main", "refs/heads/side", "refs/heads/gone", "refs/tags/v1"] {
+            let fmt = "--format=%H %gn <%ge> %gs";
+            let show = |r: &Path| {
+                let out = git(r, &["reflog", "show", "--date=raw", fmt, name]);
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&git(r, &["reflog", "show", "--date=raw", "--format=%gd", name]).stdout)
+            };
+            assert_eq!(show(ours), show(theirs), "{what} reflog of {name}");
+        }
+        fsck(ours);
+        assert_success(&git(ours, &["refs", "verify", "--strict"]), "refs verify");
+        assert!(leftovers(ours).is_empty(), "{:?}", leftovers(ours));
+        assert!(!ours.join("reftable/tables.list.lock").exists());
+        assert!(!ours.join("sluice-refs.mutex").exists(), "{what}");
+    }
+    // The logged repositories did log something.
+    assert_eq!(git_ok(&repos[2].0, &["reflog", "show", "refs/heads/main"]).lines().count(), 3);
 }

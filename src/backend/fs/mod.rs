@@ -9,6 +9,7 @@ pub mod maintenance;
 pub mod odb;
 pub mod quarantine;
 pub mod repack;
+pub mod reftable;
 
 use std::path::{Path, PathBuf};
 
@@ -360,6 +361,9 @@ impl Repository for FsRepository {
     }
 
     fn head(&self) -> Result<Head, Error> {
+        if self.format.reftable {
+            return reftable::head(&self.common_dir.join("reftable"));
+        }
         let path = self.git_dir.join("HEAD");
         let text = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
         match refs::parse_loose("HEAD", &text)? {
@@ -378,6 +382,9 @@ impl Repository for FsRepository {
     }
 
     fn refs(&self) -> Result<Vec<Ref>, Error> {
+        if self.format.reftable {
+            return reftable::refs(&self.common_dir.join("reftable"));
+        }
         let text = self.packed_refs()?;
         let mut out = Vec::with_capacity(text.len() / 50 + 8);
         refs::for_each_ref(&text, &self.common_dir, &mut |name, raw| {
@@ -553,6 +560,18 @@ impl Repository for FsRepository {
     ) -> Result<Vec<Result<(), String>>, Error> {
         // Lock files are taken and released inside; a timeout or signal waits for that.
         let _critical = crate::cleanup::critical();
+        if self.format.reftable {
+            let mut peel = |id: &ObjectId| self.peel(id).map_err(|e| e.to_string());
+            return reftable::update(
+                &self.common_dir.join("reftable"),
+                &self.config,
+                self.bare,
+                updates,
+                atomic,
+                &mut peel,
+                self.shared,
+            );
+        }
         refs::transaction::apply(&self.common_dir, updates, atomic, self.shared)
     }
 

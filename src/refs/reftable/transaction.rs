@@ -68,7 +68,8 @@ pub struct LogInfo {
 
 /// Applies `edits` to the stack in `dir` (the `reftable/` directory) of ids of `kind`, writing
 /// reflog entries as `log` says; `peel` gives the fully peeled id of an annotated tag (`None`
-/// for other objects), stored as C git stores it. With `atomic`, one failed update fails them
+/// for other objects, `Err` when it cannot tell), stored as C git stores it: a ref whose
+/// peeled value is unknown is refused rather than stored as a non-tag. With `atomic`, one failed update fails them
 /// all. Returns one result per edit; `Err` when the stack could not be locked or written.
 pub fn commit(
     dir: &Path,
@@ -76,12 +77,23 @@ pub fn commit(
     edits: &[Edit],
     atomic: bool,
     log: &LogInfo,
-    peel: &mut dyn FnMut(&ObjectId) -> Option<ObjectId>,
+    peel: &mut dyn FnMut(&ObjectId) -> Result<Option<ObjectId>, String>,
     shared: SharedPerm,
 ) -> Result<Vec<Result<(), String>>, Error> {
+    let mut peeled = Vec::with_capacity(edits.len());
+    let mut results: Vec<Result<(), String>> = Vec::with_capacity(edits.len());
+    for e in edits {
+        let p = if e.new.is_null() { Ok(None) } else { peel(&e.new) };
+        results.push(p.as_ref().map(|_| ()).map_err(|why| format!("cannot update ref '{}': {why}", e.name)));
+        peeled.push(p.ok().flatten());
+    }
     let lock = ListLock::take(dir, shared)?;
     let stack = Stack::open(dir)?;
-    let mut results: Vec<Result<(), String>> = edits.iter().map(|e| check(&stack, e)).collect();
+    for (r, e) in results.iter_mut().zip(edits) {
+        if r.is_ok() {
+            *r = check(&stack, e);
+        }
+    }
     if atomic && results.iter().any(Result::is_err) {
         for r in &mut results {
             if r.is_ok() {
@@ -89,8 +101,9 @@ pub fn commit(
             }
         }
     }
-    let ok: Vec<&Edit> = edits
+    let ok: Vec<(&Edit, Option<ObjectId>)> = edits
         .iter()
+        .zip(peeled)
         .zip(&results)
         .filter(|(_, r)| r.is_ok())
         .map(|(e, _)| e)
@@ -101,19 +114,17 @@ pub fn commit(
     let index = stack.next_update_index();
     let mut refs: Vec<RefRecord> = ok
         .iter()
-        .map(|e| RefRecord {
+        .map(|(e, peeled)| RefRecord {
             name: e.name.clone(),
             update_index: index,
-            value: if e.new.is_null() {
-                RefValue::Deletion
-            } else {
-                match peel(&e.new) {
-                    Some(peeled) => RefValue::Peeled { id: e.new, peeled },
-                    None => RefValue::Direct(e.new),
-                }
+            value: match (e.new.is_null(), peeled) {
+                (true, _) => RefValue::Deletion,
+                (false, Some(peeled)) => RefValue::Peeled { id: e.new, peeled: *peeled },
+                (false, None) => RefValue::Direct(e.new),
             },
         })
         .collect();
+    let ok: Vec<&Edit> = ok.iter().map(|(e, _)| *e).collect();
     refs.sort_by(|a, b| a.name.cmp(&b.name));
     let logs = log_records(&stack, &ok, index, log)?;
     let bytes = write::encode(kind, index, index, &refs, &logs)?;
