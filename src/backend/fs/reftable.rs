@@ -1,121 +1,71 @@
-//! The fs backend's refs when `extensions.refStorage = reftable`: HEAD, the ref listing and
-//! push transactions answered from the `reftable/` stack ([`crate::refs::reftable`]) instead of
-//! loose files and `packed-refs`, with the reflog entries C git's receive-pack writes.
+//! The fs backend's ref store when `extensions.refStorage = reftable`
+//! ([`crate::refs::reftable::ReftableRefStore`]), given what only the backend knows: the object
+//! directory to peel pushed tags from, and the reflog identity and policy C git's receive-pack
+//! would use.
 //!
 //! Deviation: the reflog time zone is UTC (`+0000`) unless `GIT_COMMITTER_DATE` gives one;
 //! C git uses the server's local zone.
 
 use std::path::Path;
 
-use crate::backend::{Error, Head, Ref, RefUpdate};
+use super::odb::FsObjectStore;
+use crate::backend::Error;
+use crate::file_mode::SharedPerm;
 use crate::gitconfig::GitConfig;
 use crate::hash::{HashKind, ObjectId};
-use crate::refs::reftable::transaction::{self, Edit, LogInfo, LogPolicy};
-use crate::refs::reftable::{self as rt, RefValue, Stack};
+use crate::odb::{Kind, TagRef};
+use crate::refs::reftable::store::{LogSource, Peeler};
+use crate::refs::reftable::transaction::{LogInfo, LogPolicy};
+use crate::refs::reftable::ReftableRefStore;
 
-/// How many symbolic refs are followed before giving up (C git: 5).
-const MAX_SYMREF_DEPTH: usize = 5;
-
-impl From<rt::Error> for Error {
-    fn from(e: rt::Error) -> Self {
-        match e {
-            rt::Error::Io { path, source } => Error::io(path, source),
-            other => Error::corrupt("reftable", other.to_string()),
-        }
-    }
-}
-
-/// Follows `value` through symbolic refs in `stack` to an id; `None` when it dangles.
-fn resolve(stack: &Stack, mut value: RefValue) -> Result<Option<(ObjectId, Option<ObjectId>)>, Error> {
-    for _ in 0..=MAX_SYMREF_DEPTH {
-        match value {
-            RefValue::Direct(id) => return Ok(Some((id, None))),
-            RefValue::Peeled { id, peeled } => return Ok(Some((id, Some(peeled)))),
-            RefValue::Deletion => return Ok(None),
-            RefValue::Symbolic(target) => match stack.lookup(&target)? {
-                Some(v) => value = v,
-                None => return Ok(None),
-            },
-        }
-    }
-    Ok(None)
-}
-
-/// HEAD as the stack in `dir` records it (the `HEAD` file of a reftable repository only says
-/// `ref: refs/heads/.invalid`).
-pub fn head(dir: &Path) -> Result<Head, Error> {
-    let stack = Stack::open(dir)?;
-    match stack.lookup("HEAD")? {
-        Some(RefValue::Symbolic(target)) => {
-            let id = match stack.lookup(&target)? {
-                Some(v) => resolve(&stack, v)?.map(|(id, _)| id),
-                None => None,
-            };
-            Ok(Head {
-                symref_target: Some(target),
-                id,
-            })
-        }
-        Some(v) => Ok(Head {
-            symref_target: None,
-            id: resolve(&stack, v)?.map(|(id, _)| id),
-        }),
-        None => Ok(Head {
-            symref_target: None,
-            id: None,
-        }),
-    }
-}
-
-/// Every ref under `refs/` in name order, symbolic refs resolved (dangling ones skipped, as
-/// the files backend skips them). Peeled values are the tables' own: C git stores one for
-/// every annotated tag (value type 2), and Sluice does too.
-pub fn refs(dir: &Path) -> Result<Vec<Ref>, Error> {
-    let stack = Stack::open(dir)?;
-    let mut out = Vec::new();
-    for rec in stack.refs("refs/")? {
-        let rec = rec?;
-        let symref_target = match &rec.value {
-            RefValue::Symbolic(t) => Some(t.clone()),
-            _ => None,
-        };
-        let Some((id, peeled)) = resolve(&stack, rec.value)? else {
-            tracing::debug!(refname = %rec.name, "skipping dangling ref");
-            continue;
-        };
-        out.push(Ref {
-            name: rec.name,
-            id,
-            peeled,
-            symref_target,
-        });
-    }
-    Ok(out)
-}
-
-/// Applies a push's `updates` to the stack in `dir` (all or nothing with `atomic`), logging
-/// them as C git's receive-pack does under `config` (`bare` decides the default of
-/// `core.logAllRefUpdates`); `peel` peels annotated tags for the stored peeled values.
-pub fn update(
-    dir: &Path,
-    config: &GitConfig,
-    bare: bool,
-    updates: &[RefUpdate],
-    atomic: bool,
-    peel: &mut dyn FnMut(&ObjectId) -> Result<Option<ObjectId>, String>,
-    shared: crate::file_mode::SharedPerm,
-) -> Result<Vec<Result<(), String>>, Error> {
-    let edits: Vec<Edit> = updates
-        .iter()
-        .map(|u| Edit {
-            name: u.name.clone(),
-            old: u.old,
-            new: u.new,
-        })
-        .collect();
-    let kind = updates.first().map_or(HashKind::Sha1, |u| u.new.kind());
+/// The ref store of the repository whose common directory is `common_dir`: its
+/// `reftable/` stack, peeling tags from `common_dir/objects` and logging as `config` says
+/// (`bare` decides the default of `core.logAllRefUpdates`).
+pub fn open_store(common_dir: &Path, config: &GitConfig, bare: bool, shared: SharedPerm) -> ReftableRefStore {
+    let objects_dir = common_dir.join("objects");
+    let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, id));
     let log = log_info(config, bare);
-    Ok(transaction::commit(dir, kind, &edits, atomic, &log, peel, shared)?)
+    let source: LogSource = Box::new(move || {
+        let mut info = log.clone();
+        if let Some((time, tz)) = env_date() {
+            (info.time, info.tz_hhmm) = (time, tz);
+        } else {
+            info.time = now();
+        }
+        info
+    });
+    ReftableRefStore::new(&common_dir.join("reftable"), HashKind::Sha1, shared, peel, source)
+}
+
+/// Peels `id` through the object directory `objects_dir` as it is now (opened per call: a push
+/// has just added the objects its refs name). A missing object is an error, not "not a tag".
+fn peel_from(objects_dir: &Path, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+    let store = FsObjectStore::open(objects_dir)?;
+    let (end, depth) = crate::odb::tag_chain::peel::<Error>(*id, |current| {
+        match store.header(current)? {
+            Some((Kind::Tag, _)) => {
+                let obj = store.read(current)?.ok_or(Error::MissingObject(*current))?;
+                let tag = TagRef::parse(&obj.data).map_err(|source| Error::Object {
+                    id: *current,
+                    source,
+                })?;
+                Ok(Some(tag.object))
+            }
+            Some(_) => Ok(None),
+            None => Err(Error::MissingObject(*current)),
+        }
+    })?;
+    Ok((depth > 0).then_some(end))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn env_date() -> Option<(u64, i16)> {
+    std::env::var("GIT_COMMITTER_DATE").ok().and_then(|d| raw_date(&d))
 }
 
 /// A `GIT_COMMITTER_DATE` in git's raw form (`<seconds> <±hhmm>`, or `@<seconds>`); other
@@ -161,12 +111,7 @@ pub fn log_info(config: &GitConfig, bare: bool) -> LogInfo {
         .or_else(|| cfg("user.email"))
         .or_else(|| env("EMAIL"))
         .unwrap_or_else(|| format!("{user}@{host}"));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (time, tz_hhmm) = env("GIT_COMMITTER_DATE")
-        .and_then(|d| raw_date(&d))
-        .unwrap_or((now, 0));
+    let (time, tz_hhmm) = env_date().unwrap_or((now(), 0));
     LogInfo {
         policy,
         name,

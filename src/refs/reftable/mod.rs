@@ -7,7 +7,8 @@
 //! merges the tables newest-first, so a newer record (a deletion too) shadows older ones.
 //! Writing ([`transaction`]) encodes one new table ([`write`]) holding a transaction's ref
 //! records and reflog records, and appends it to `tables.list` under `tables.list.lock`, as C git
-//! does, so both can write one repository at the same time. Compaction is left to C git
+//! does, so both can write one repository at the same time. [`store::ReftableRefStore`] puts
+//! all of this behind [`crate::refs::RefStore`]. Compaction is left to C git
 //! (`git pack-refs`, and C git's own auto-compaction on its writes).
 //!
 //! Every length read from a table is checked against the bytes present and against the
@@ -18,12 +19,14 @@ pub mod block;
 pub mod decode;
 pub mod record;
 pub mod stack;
+pub mod store;
 pub mod table;
 pub mod transaction;
 pub mod write;
 
 pub use record::RefValue;
 pub use stack::Stack;
+pub use store::ReftableRefStore;
 
 use crate::hash::HashKind;
 
