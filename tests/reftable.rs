@@ -506,3 +506,41 @@ fn pushes_into_reftable_repos_match_git_receive_pack() {
     // The logged repositories did log something.
     assert_eq!(git_ok(&repos[2].0, &["reflog", "show", "refs/heads/main"]).lines().count(), 3);
 }
+
+#[test]
+fn concurrent_pushes_through_sluice_and_git_receive_pack_all_land() {
+    let dir = scratch();
+    let work = dir.path().join("work");
+    git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let repo = dir.path().join("r.git");
+    git_ok(dir.path(), &["init", "-q", "--bare", "--ref-format=reftable", repo.to_str().unwrap()]);
+    git_ok(&repo, &["config", "reftable.lockTimeout", "10000"]);
+    let rounds = 12;
+    let pushers: Vec<_> = [false, true, false]
+        .into_iter()
+        .enumerate()
+        .map(|(p, c_git)| {
+            let (work, repo) = (work.clone(), repo.clone());
+            std::thread::spawn(move || {
+                for i in 0..rounds {
+                    let spec = format!("main:refs/heads/p{p}/{i}");
+                    let out = push_via(&work, &repo, &server("receive-pack", c_git), &[&spec]);
+                    assert_success(&out, &spec);
+                }
+            })
+        })
+        .collect();
+    for p in pushers {
+        p.join().unwrap();
+    }
+    let refs = git_ok(&repo, &["for-each-ref", "--format=%(refname)"]);
+    for p in 0..3 {
+        for i in 0..rounds {
+            let name = format!("refs/heads/p{p}/{i}");
+            assert!(refs.lines().any(|l| l == name), "{name} lost:\n{refs}");
+        }
+    }
+    assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
+    fsck(&repo);
+}
