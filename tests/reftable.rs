@@ -544,3 +544,32 @@ fn concurrent_pushes_through_sluice_and_git_receive_pack_all_land() {
     assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
     fsck(&repo);
 }
+
+#[test]
+fn directory_file_conflicts_are_refused_as_c_git_refuses_them() {
+    let dir = scratch();
+    let (repo, one, _two, _tag) = reftable_repo_with_objects(dir.path());
+    let rt = repo.join("reftable");
+    let null = HashKind::Sha1.null();
+    let info = log_info(LogPolicy::Normal);
+    let mut run = |edits: &[Edit]| {
+        commit(&rt, HashKind::Sha1, edits, false, &info, &mut |_| Ok(None), SharedPerm::default())
+            .unwrap()
+    };
+    assert!(run(&[edit("refs/heads/a", null, one)])[0].is_ok());
+    let r = run(&[edit("refs/heads/a/b", null, one), edit("refs/heads/c/d", null, one)]);
+    assert!(r[0].as_ref().unwrap_err().contains("'refs/heads/a' exists"), "{r:?}");
+    assert!(r[1].is_ok());
+    let r = run(&[edit("refs/heads/c", null, one)]);
+    assert!(r[0].as_ref().unwrap_err().contains("'refs/heads/c/d' exists"), "{r:?}");
+    // Deleting the one in the way in the same transaction makes room.
+    let r = run(&[edit("refs/heads/a", one, null), edit("refs/heads/a/b", null, one)]);
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+    // C git agrees on both counts.
+    let out = git(&repo, &["update-ref", "refs/heads/c", &one.to_string()]);
+    assert!(!out.status.success());
+    assert_eq!(
+        git_ok(&repo, &["for-each-ref", "--format=%(refname)", "refs/heads/"]),
+        "refs/heads/a/b\nrefs/heads/c/d\n"
+    );
+}

@@ -429,6 +429,10 @@ impl Repository for FsRepository {
             let Some(repo_dir) = dir.parent() else {
                 continue;
             };
+            if repo_dir.join("reftable/tables.list").is_file() {
+                tips.extend(reftable::tips(&repo_dir.join("reftable")));
+                continue;
+            }
             let store = FilesRefStore::new(repo_dir, repo_dir, self.hash_kind(), self.shared);
             let all = crate::refs::files::collect_raw(&store).unwrap_or_default();
             for (_, raw) in all {

@@ -16,7 +16,7 @@ use crate::hash::{HashKind, ObjectId};
 use crate::odb::{Kind, TagRef};
 use crate::refs::reftable::store::{LogSource, Peeler};
 use crate::refs::reftable::transaction::{LogInfo, LogPolicy};
-use crate::refs::reftable::ReftableRefStore;
+use crate::refs::reftable::{RefValue, ReftableRefStore};
 
 /// The ref store of the repository whose common directory is `common_dir`: its
 /// `reftable/` stack, peeling tags from `common_dir/objects` and logging as `config` says
@@ -35,6 +35,24 @@ pub fn open_store(common_dir: &Path, config: &GitConfig, bare: bool, shared: Sha
         info
     });
     ReftableRefStore::new(&common_dir.join("reftable"), HashKind::Sha1, shared, peel, source)
+}
+
+/// The ids the refs of the stack in `dir` point at (an alternate's tips, for `.have` lines;
+/// symbolic refs add nothing their targets do not). Unreadable stacks give none, as an
+/// unreadable files alternate does.
+pub fn tips(dir: &Path) -> Vec<ObjectId> {
+    let Ok(stack) = crate::refs::reftable::Stack::open(dir) else {
+        return Vec::new();
+    };
+    let Ok(refs) = stack.refs("refs/") else {
+        return Vec::new();
+    };
+    refs.map_while(Result::ok)
+        .filter_map(|r| match r.value {
+            RefValue::Direct(id) | RefValue::Peeled { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Peels `id` through the object directory `objects_dir` as it is now (opened per call: a push
@@ -119,5 +137,27 @@ pub fn log_info(config: &GitConfig, bare: bool) -> LogInfo {
         time,
         tz_hhmm,
         message: "push".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_dates_and_log_policies_read_as_c_git_reads_them() {
+        assert_eq!(raw_date("1700000000 -0130"), Some((1_700_000_000, -130)));
+        assert_eq!(raw_date("@1700000000 +0200"), Some((1_700_000_000, 200)));
+        assert_eq!(raw_date("1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(raw_date("yesterday"), None);
+        assert_eq!(raw_date("1700000000 +02"), None);
+        let policy = |text: &str, bare: bool| {
+            log_info(&GitConfig::parse(text.as_bytes(), "config").unwrap(), bare).policy
+        };
+        assert_eq!(policy("", true), LogPolicy::Existing);
+        assert_eq!(policy("", false), LogPolicy::Normal);
+        assert_eq!(policy("[core]\nlogAllRefUpdates = true\n", true), LogPolicy::Normal);
+        assert_eq!(policy("[core]\nlogAllRefUpdates = false\n", false), LogPolicy::Existing);
+        assert_eq!(policy("[core]\nlogAllRefUpdates = always\n", true), LogPolicy::Always);
     }
 }

@@ -91,7 +91,7 @@ pub fn commit(
     let stack = Stack::open(dir)?;
     for (r, e) in results.iter_mut().zip(edits) {
         if r.is_ok() {
-            *r = check(&stack, e);
+            *r = check(&stack, e).and_then(|()| check_conflicts(&stack, e, edits));
         }
     }
     if atomic && results.iter().any(Result::is_err) {
@@ -154,6 +154,42 @@ fn check(stack: &Stack, e: &Edit) -> Result<(), String> {
         let at = current.map_or_else(|| "missing".to_string(), |id| format!("at {id}"));
         Err(format!("cannot lock ref '{}': is {at} but expected {}", e.name, e.old))
     }
+}
+
+/// Refuses creating `e` when a ref is in the way as a directory or file would be in the files
+/// layout (`refs/heads/a` and `refs/heads/a/b`), as C git's reftable backend refuses it, so the
+/// refs stay clonable into any repository. A ref deleted by the same transaction is not in the
+/// way.
+fn check_conflicts(stack: &Stack, e: &Edit, edits: &[Edit]) -> Result<(), String> {
+    if e.new.is_null() || !e.old.is_null() {
+        return Ok(());
+    }
+    let deleted = |name: &str| edits.iter().any(|d| d.name == name && d.new.is_null());
+    let conflict = |other: &str| {
+        format!("cannot lock ref '{}': '{other}' exists; cannot create '{}'", e.name, e.name)
+    };
+    let lookup_err = |err: Error| format!("cannot lock ref '{}': {err}", e.name);
+    for (i, _) in e.name.match_indices('/') {
+        let parent = &e.name[..i];
+        if parent.contains('/') && !deleted(parent) {
+            let taken = stack.lookup(parent).map_err(lookup_err)?.is_some()
+                || edits.iter().any(|o| o.name == parent && !o.new.is_null());
+            if taken {
+                return Err(conflict(parent));
+            }
+        }
+    }
+    let below = format!("{}/", e.name);
+    for rec in stack.refs(&below).map_err(lookup_err)? {
+        let rec = rec.map_err(lookup_err)?;
+        if !deleted(&rec.name) {
+            return Err(conflict(&rec.name));
+        }
+    }
+    if let Some(o) = edits.iter().find(|o| o.name.starts_with(&below) && !o.new.is_null()) {
+        return Err(conflict(&o.name));
+    }
+    Ok(())
 }
 
 /// Whether `name` gets a reflog entry under `policy` (before looking at existing reflogs).
