@@ -552,7 +552,7 @@ fn directory_file_conflicts_are_refused_as_c_git_refuses_them() {
     let rt = repo.join("reftable");
     let null = HashKind::Sha1.null();
     let info = log_info(LogPolicy::Normal);
-    let mut run = |edits: &[Edit]| {
+    let run = |edits: &[Edit]| {
         commit(&rt, HashKind::Sha1, edits, false, &info, &mut |_| Ok(None), SharedPerm::default())
             .unwrap()
     };
