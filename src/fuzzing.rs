@@ -28,7 +28,21 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("index_file", index_file),
     ("push_cert", push_cert),
     ("proc_receive", proc_receive),
+    ("reftable", reftable),
 ];
+
+/// A reftable file: header, footer, every ref from a few prefixes and every log record.
+pub fn reftable(data: &[u8]) {
+    let Ok(table) = crate::refs::reftable::table::Table::parse("fuzz".into(), data.to_vec()) else {
+        return;
+    };
+    for prefix in ["", "refs/heads/", "refs/tags/v", "~"] {
+        if let Ok(refs) = table.refs(prefix) {
+            refs.take(100_000).take_while(Result::is_ok).for_each(drop);
+        }
+    }
+    table.logs().take(100_000).take_while(Result::is_ok).for_each(drop);
+}
 
 /// pkt-line decoding, streaming and through the reader.
 pub fn pktline(data: &[u8]) {

@@ -102,11 +102,22 @@ fn assert_refused(dir: &Path, bare: &Path, work: &Path, expect: &str) {
     }
 }
 
+/// Reftable repositories are served (tests/reftable.rs has the rest), through both transports.
 #[test]
-fn reftable_repository_is_refused_not_served_empty() {
+fn reftable_repository_is_served_not_refused() {
     let dir = scratch();
-    let (bare, work) = repo_with(dir.path(), "rt.git", &["--ref-format=reftable"]);
-    assert_refused(dir.path(), &bare, &work, "extensions.refStorage = reftable");
+    let (bare, _work) = repo_with(dir.path(), "rt.git", &["--ref-format=reftable"]);
+    for (i, transport) in [Transport::UploadPackFlag, Transport::Ext].into_iter().enumerate() {
+        for version in [0, 2] {
+            let dst = dir.path().join(format!("clone-rt-{i}-{version}"));
+            clone_ok(transport, version, &bare, &dst, &[]);
+            assert_eq!(
+                git_ok(&dst, &["rev-parse", "refs/remotes/origin/main"]),
+                git_ok(&bare, &["rev-parse", "refs/heads/main"])
+            );
+            fsck(&dst);
+        }
+    }
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //!  RefStore ── read_raw / for_each_raw(prefix) / update(CAS, atomic)
 //!     ├── files     loose ref files + packed-refs, lock-file transactions (C git's layout)
 //!     ├── memory    a sorted map, for unit tests
-//!     └── (reftable, key-value store)
+//!     ├── reftable  the reftable/ stack of tables (C git's extensions.refStorage=reftable)
+//!     └── (key-value store)
 //! ```
 //!
 //! This file holds the on-disk formats of the files store: loose ref files and `packed-refs`.
@@ -17,6 +18,7 @@
 pub mod files;
 pub mod memory;
 pub mod name;
+pub mod reftable;
 pub mod resolve;
 pub mod store;
 pub mod transaction;

@@ -7,8 +7,8 @@
 //! (`noop`, `preciousObjects`, `partialClone`, `worktreeConfig`) are read as such; the others
 //! (`objectFormat`, `compatObjectFormat`, `refStorage`, `noop-v1`) need version 1, and in version 1
 //! any extension C git does not know refuses the repository. On top of C git's rules, values
-//! Sluice cannot serve yet (a SHA-256 object format, the reftable ref store, a compatibility
-//! object format) refuse the repository too.
+//! Sluice cannot serve yet (a SHA-256 object format, a compatibility object format) refuse the
+//! repository too.
 
 use crate::gitconfig::GitConfig;
 
@@ -22,6 +22,8 @@ pub struct RepositoryFormat {
     pub version: i64,
     /// `extensions.preciousObjects`: objects must never be deleted (maintenance refuses).
     pub precious_objects: bool,
+    /// `extensions.refStorage = reftable`: refs live in the `reftable/` stack.
+    pub reftable: bool,
 }
 
 /// Why a repository's format is refused; the text is the line the client and the log see.
@@ -87,6 +89,7 @@ pub fn check(config: &GitConfig) -> Result<RepositoryFormat, FormatError> {
     let mut format = RepositoryFormat {
         version,
         precious_objects: false,
+        reftable: false,
     };
     let (mut unknown, mut v1_only) = (Vec::new(), Vec::new());
     for (key, value) in config.entries_with_prefix("extensions.") {
@@ -102,6 +105,8 @@ pub fn check(config: &GitConfig) -> Result<RepositoryFormat, FormatError> {
             }
             Extension::V1 => {
                 check_v1_value(name, key, value)?;
+                format.reftable |= name == "refstorage"
+                    && value.is_some_and(|v| v.eq_ignore_ascii_case("reftable"));
                 v1_only.push(name.to_string());
             }
             Extension::Unknown => unknown.push(name.to_string()),
@@ -139,7 +144,7 @@ fn check_v1_value(name: &str, key: &str, value: Option<&str>) -> Result<(), Form
             Err(unsupported("extensions.compatObjectFormat"))
         }
         ("refstorage", Some("files")) => Ok(()),
-        ("refstorage", Some("reftable")) => Err(unsupported("extensions.refStorage")),
+        ("refstorage", Some("reftable")) => Ok(()),
         _ => Err(bad_value(key, value)),
     }
 }
@@ -192,13 +197,8 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(
-            check_text(&format!("{v1}refStorage = reftable\n")),
-            Err(FormatError::Unsupported {
-                key: "extensions.refStorage",
-                ..
-            })
-        ));
+        assert!(check_text(&format!("{v1}refStorage = reftable\n")).unwrap().reftable);
+        assert!(!check_text(&format!("{v1}refStorage = files\n")).unwrap().reftable);
         assert!(matches!(
             check_text(&format!("{v1}compatObjectFormat = sha256\n")),
             Err(FormatError::Unsupported { .. })

@@ -9,6 +9,7 @@ pub mod init;
 pub mod maintenance;
 pub mod odb;
 pub mod quarantine;
+pub mod reftable;
 pub mod worktree;
 
 pub use maintenance::repack;
@@ -128,6 +129,24 @@ fn pack_dir_mtime(common_dir: &Path) -> Option<std::time::SystemTime> {
         .ok()
 }
 
+/// The ref store a repository's format names (`extensions.refStorage`).
+#[derive(Debug)]
+enum RefStoreKind {
+    /// Loose files and `packed-refs`.
+    Files(FilesRefStore),
+    /// The `reftable/` stack.
+    Reftable(crate::refs::reftable::ReftableRefStore),
+}
+
+impl RefStoreKind {
+    fn store(&self) -> &dyn RefStore {
+        match self {
+            RefStoreKind::Files(s) => s,
+            RefStoreKind::Reftable(s) => s,
+        }
+    }
+}
+
 /// One on-disk repository.
 #[derive(Debug)]
 pub struct FsRepository {
@@ -140,8 +159,9 @@ pub struct FsRepository {
     /// have added a pack since `objects` was opened, and the refs read later name its objects
     /// (git's `reprepare_packed_git`). Only the miss path pays for it.
     fresh: std::sync::Mutex<FreshStore>,
-    /// The refs: loose files and `packed-refs`.
-    refs: FilesRefStore,
+    /// The refs: loose files and `packed-refs`, or the reftable stack
+    /// (`extensions.refStorage`).
+    refs: RefStoreKind,
     config: GitConfig,
     bare: bool,
     /// `core.commitGraph` (default true).
@@ -189,7 +209,11 @@ impl FsRepository {
         })?;
         // Before the scan: a pack added during it makes the next miss re-scan.
         let pack_mtime = pack_dir_mtime(&common_dir);
-        let refs = FilesRefStore::new(&git_dir, &common_dir, HashKind::Sha1, shared);
+        let refs = if format.reftable {
+            RefStoreKind::Reftable(reftable::open_store(&common_dir, &config, bare, shared))
+        } else {
+            RefStoreKind::Files(FilesRefStore::new(&git_dir, &common_dir, HashKind::Sha1, shared))
+        };
         Ok(FsRepository {
             refs,
             git_dir,
@@ -256,9 +280,9 @@ impl FsRepository {
         Ok(guard.store.clone())
     }
 
-    /// The repository's refs, as C git's files store keeps them.
-    pub fn ref_store(&self) -> &FilesRefStore {
-        &self.refs
+    /// The repository's refs, in the store its format names (files or reftable).
+    pub fn ref_store(&self) -> &dyn RefStore {
+        self.refs.store()
     }
 }
 
@@ -357,7 +381,7 @@ impl Repository for FsRepository {
         if !name.starts_with("refs/") {
             return Ok(None);
         }
-        Ok(match self.refs.read_raw(name)? {
+        Ok(match self.refs.store().read_raw(name)? {
             Some(RawRef::Symbolic(t)) => Some(t),
             _ => None,
         })
@@ -368,11 +392,11 @@ impl Repository for FsRepository {
     }
 
     fn head(&self) -> Result<Head, Error> {
-        crate::refs::resolve::head(&self.refs)
+        crate::refs::resolve::head(self.refs.store())
     }
 
     fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
-        crate::refs::resolve::for_each_ref(&self.refs, self, prefix, visit)
+        crate::refs::resolve::for_each_ref(self.refs.store(), self, prefix, visit)
     }
 
     fn add_shallow_roots(&self, ids: &[ObjectId]) -> Result<(), Error> {
@@ -418,6 +442,10 @@ impl Repository for FsRepository {
             let Some(repo_dir) = dir.parent() else {
                 continue;
             };
+            if repo_dir.join("reftable/tables.list").is_file() {
+                tips.extend(reftable::tips(&repo_dir.join("reftable")));
+                continue;
+            }
             let store = FilesRefStore::new(repo_dir, repo_dir, self.hash_kind(), self.shared);
             let all = crate::refs::files::collect_raw(&store).unwrap_or_default();
             for (_, raw) in all {
@@ -452,7 +480,7 @@ impl Repository for FsRepository {
     }
 
     fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
-        self.refs.update(updates, atomic)
+        self.refs.store().update(updates, atomic)
     }
 
     fn hook_site(&self) -> Option<super::HookSite> {

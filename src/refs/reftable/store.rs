@@ -1,0 +1,120 @@
+//! [`ReftableRefStore`]: the [`RefStore`] of a repository whose refs live in a reftable stack
+//! (`extensions.refStorage = reftable`). Every call opens the stack afresh (a consistent
+//! snapshot by the format's reader protocol), so writers in other processes, C git's included,
+//! are seen at once.
+
+use std::path::{Path, PathBuf};
+
+use super::transaction::{self, Edit, LogInfo};
+use super::{Error as TableError, RefValue, Stack};
+use crate::file_mode::SharedPerm;
+use crate::hash::{HashKind, ObjectId};
+use crate::odb::store::Error;
+use crate::refs::store::{RawVisitor, RefStore, RefUpdate, UpdateResult};
+use crate::refs::RawRef;
+
+/// Peels an annotated tag for the stored peeled value: `Ok(None)` for an object that is not a
+/// tag, `Err` when the object cannot be read (never a guess: a tag stored as a non-tag would
+/// lose its `^{}` line in every advertisement).
+pub type Peeler = Box<dyn Fn(&ObjectId) -> Result<Option<ObjectId>, Error> + Send + Sync>;
+
+/// The reflog identity of a store's transactions, made fresh for each one (its time).
+pub type LogSource = Box<dyn Fn() -> LogInfo + Send + Sync>;
+
+impl From<TableError> for Error {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Io { path, source } => Error::io(path, source),
+            other => Error::corrupt("reftable", other.to_string()),
+        }
+    }
+}
+
+/// The refs of one repository in its `reftable/` directory.
+pub struct ReftableRefStore {
+    dir: PathBuf,
+    kind: HashKind,
+    shared: SharedPerm,
+    peel: Peeler,
+    log: LogSource,
+}
+
+impl std::fmt::Debug for ReftableRefStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReftableRefStore")
+            .field("dir", &self.dir)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReftableRefStore {
+    /// The store of the stack in `dir` (`<git dir>/reftable`), ids of `kind`, new files made with
+    /// modes `shared`; `peel` peels tags being written, `log` gives each transaction's reflog
+    /// identity and policy.
+    pub fn new(dir: &Path, kind: HashKind, shared: SharedPerm, peel: Peeler, log: LogSource) -> Self {
+        ReftableRefStore {
+            dir: dir.to_path_buf(),
+            kind,
+            shared,
+            peel,
+            log,
+        }
+    }
+}
+
+/// The raw form of a stored value (`None` for a deletion). The peeled value is the table's:
+/// C git stores one for every annotated tag (type 2), so a type 1 value is known not to be one.
+fn raw(value: RefValue) -> Option<RawRef> {
+    match value {
+        RefValue::Deletion => None,
+        RefValue::Direct(id) => Some(RawRef::Direct {
+            id,
+            peeled: Some(None),
+        }),
+        RefValue::Peeled { id, peeled } => Some(RawRef::Direct {
+            id,
+            peeled: Some(Some(peeled)),
+        }),
+        RefValue::Symbolic(target) => Some(RawRef::Symbolic(target)),
+    }
+}
+
+impl RefStore for ReftableRefStore {
+    fn read_raw(&self, name: &str) -> Result<Option<RawRef>, Error> {
+        Ok(Stack::open(&self.dir)?.lookup(name)?.and_then(raw))
+    }
+
+    fn for_each_raw(&self, prefix: &str, visit: &mut RawVisitor<'_>) -> Result<(), Error> {
+        let stack = Stack::open(&self.dir)?;
+        for rec in stack.refs(prefix)? {
+            let rec = rec?;
+            if !rec.name.starts_with("refs/") {
+                continue;
+            }
+            if let Some(value) = raw(rec.value) {
+                if visit(&rec.name, value)?.is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn update(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
+        let edits: Vec<Edit> = updates
+            .iter()
+            .map(|u| Edit {
+                name: u.name.as_str().to_string(),
+                old: u.old,
+                new: u.new,
+            })
+            .collect();
+        // The list lock and a new table are removed on every path out; a timeout or signal
+        // waits for that.
+        let _critical = crate::cleanup::critical();
+        let mut peel = |id: &ObjectId| (self.peel)(id).map_err(|e| e.to_string());
+        let log = (self.log)();
+        Ok(transaction::commit(&self.dir, self.kind, &edits, atomic, &log, &mut peel, self.shared)?)
+    }
+}

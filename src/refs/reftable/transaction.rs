@@ -1,0 +1,371 @@
+//! A ref transaction on a reftable stack, following the format's update protocol so that C git
+//! and Sluice can write one repository at the same time: take `tables.list.lock` (created
+//! exclusively, retried with backoff for a bounded wait), re-read the stack under it, compare
+//! every update's expected old value with the current one (compare-and-swap), write one new
+//! table holding the new ref records and the reflog records at the next update index, make it
+//! durable, name it `0x<min>-0x<max>-<random>.ref` as C git does, then write the old list plus
+//! the new table into the lock, fsync it and rename it over `tables.list`. All or nothing with
+//! `atomic`; otherwise each failed update is reported and the others still go in.
+//!
+//! Deviation: no auto-compaction. Tables Sluice adds are merged by C git's own geometric
+//! auto-compaction on its next write, or by `git pack-refs`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::record::{LogEntry, LogRecord, RefRecord, RefValue};
+use super::stack::{read_list, Stack};
+use super::{write, Error};
+use crate::file_mode::SharedPerm;
+use crate::hash::{HashKind, ObjectId};
+
+/// How long a writer waits for `tables.list.lock` held by another writer. C git waits
+/// `reftable.lockTimeout` (100 ms by default); a push is worth waiting longer for.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// One ref change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    /// Full ref name, already validated.
+    pub name: String,
+    /// The value the ref must have now; null: it must not exist.
+    pub old: ObjectId,
+    /// The value to set; null: delete.
+    pub new: ObjectId,
+}
+
+/// Which refs get reflog entries (`core.logAllRefUpdates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPolicy {
+    /// `false`, and the default of bare repositories: only refs that already have a reflog.
+    Existing,
+    /// `true`, the default of non-bare repositories: branches, remote-tracking refs, notes and
+    /// HEAD, plus refs that already have a reflog.
+    Normal,
+    /// `always`: every ref.
+    Always,
+}
+
+/// The reflog identity and message of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogInfo {
+    /// Which refs are logged.
+    pub policy: LogPolicy,
+    /// Committer name.
+    pub name: String,
+    /// Committer email (without `<>`).
+    pub email: String,
+    /// Seconds since the epoch.
+    pub time: u64,
+    /// Offset from UTC as `±hhmm` digits read as a number (`-130` for `-0130`), as C git
+    /// stores it (see [`LogEntry::tz_hhmm`]).
+    pub tz_hhmm: i16,
+    /// The message (`push` for receive-pack).
+    pub message: String,
+}
+
+/// Applies `edits` to the stack in `dir` (the `reftable/` directory) of ids of `kind`, writing
+/// reflog entries as `log` says; `peel` gives the fully peeled id of an annotated tag (`None`
+/// for other objects, `Err` when it cannot tell), stored as C git stores it: a ref whose
+/// peeled value is unknown is refused rather than stored as a non-tag. With `atomic`, one failed update fails them
+/// all. Returns one result per edit; `Err` when the stack could not be locked or written.
+pub fn commit(
+    dir: &Path,
+    kind: HashKind,
+    edits: &[Edit],
+    atomic: bool,
+    log: &LogInfo,
+    peel: &mut dyn FnMut(&ObjectId) -> Result<Option<ObjectId>, String>,
+    shared: SharedPerm,
+) -> Result<Vec<Result<(), String>>, Error> {
+    let mut peeled = Vec::with_capacity(edits.len());
+    let mut results: Vec<Result<(), String>> = Vec::with_capacity(edits.len());
+    for e in edits {
+        let p = if e.new.is_null() { Ok(None) } else { peel(&e.new) };
+        results.push(p.as_ref().map(|_| ()).map_err(|why| format!("cannot update ref '{}': {why}", e.name)));
+        peeled.push(p.ok().flatten());
+    }
+    let lock = ListLock::take(dir, shared)?;
+    let stack = Stack::open(dir)?;
+    for (r, e) in results.iter_mut().zip(edits) {
+        if r.is_ok() {
+            *r = check(&stack, e).and_then(|()| check_conflicts(&stack, e, edits));
+        }
+    }
+    if atomic && results.iter().any(Result::is_err) {
+        for r in &mut results {
+            if r.is_ok() {
+                *r = Err("atomic transaction failed".to_string());
+            }
+        }
+    }
+    let ok: Vec<(&Edit, Option<ObjectId>)> = edits
+        .iter()
+        .zip(peeled)
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(e, _)| e)
+        .collect();
+    if ok.is_empty() {
+        return Ok(results);
+    }
+    let index = stack.next_update_index();
+    let mut refs: Vec<RefRecord> = ok
+        .iter()
+        .map(|(e, peeled)| RefRecord {
+            name: e.name.clone(),
+            update_index: index,
+            value: match (e.new.is_null(), peeled) {
+                (true, _) => RefValue::Deletion,
+                (false, Some(peeled)) => RefValue::Peeled { id: e.new, peeled: *peeled },
+                (false, None) => RefValue::Direct(e.new),
+            },
+        })
+        .collect();
+    let ok: Vec<&Edit> = ok.iter().map(|(e, _)| *e).collect();
+    refs.sort_by(|a, b| a.name.cmp(&b.name));
+    let logs = log_records(&stack, &ok, index, log)?;
+    let bytes = write::encode(kind, index, index, &refs, &logs)?;
+    let name = lock.add_table(&bytes, index)?;
+    lock.commit(&name)?;
+    Ok(results)
+}
+
+/// The compare-and-swap check of `e` against the stack.
+fn check(stack: &Stack, e: &Edit) -> Result<(), String> {
+    let current = match stack.lookup(&e.name) {
+        Ok(None) => None,
+        Ok(Some(RefValue::Direct(id) | RefValue::Peeled { id, .. })) => Some(id),
+        Ok(Some(RefValue::Symbolic(_))) => {
+            return Err(format!("cannot lock ref '{}': is a symbolic ref", e.name))
+        }
+        Ok(Some(RefValue::Deletion)) => None,
+        Err(err) => return Err(format!("cannot lock ref '{}': {err}", e.name)),
+    };
+    let matches = match current {
+        None => e.old.is_null(),
+        Some(id) => id == e.old,
+    };
+    if matches {
+        Ok(())
+    } else {
+        let at = current.map_or_else(|| "missing".to_string(), |id| format!("at {id}"));
+        Err(format!("cannot lock ref '{}': is {at} but expected {}", e.name, e.old))
+    }
+}
+
+/// Refuses creating `e` when a ref is in the way as a directory or file would be in the files
+/// layout (`refs/heads/a` and `refs/heads/a/b`), as C git's reftable backend refuses it, so the
+/// refs stay clonable into any repository. A ref deleted by the same transaction is not in the
+/// way.
+fn check_conflicts(stack: &Stack, e: &Edit, edits: &[Edit]) -> Result<(), String> {
+    if e.new.is_null() || !e.old.is_null() {
+        return Ok(());
+    }
+    let deleted = |name: &str| edits.iter().any(|d| d.name == name && d.new.is_null());
+    let conflict = |other: &str| {
+        format!("cannot lock ref '{}': '{other}' exists; cannot create '{}'", e.name, e.name)
+    };
+    let lookup_err = |err: Error| format!("cannot lock ref '{}': {err}", e.name);
+    for (i, _) in e.name.match_indices('/') {
+        let parent = &e.name[..i];
+        if parent.contains('/') && !deleted(parent) {
+            let taken = stack.lookup(parent).map_err(lookup_err)?.is_some()
+                || edits.iter().any(|o| o.name == parent && !o.new.is_null());
+            if taken {
+                return Err(conflict(parent));
+            }
+        }
+    }
+    let below = format!("{}/", e.name);
+    for rec in stack.refs(&below).map_err(lookup_err)? {
+        let rec = rec.map_err(lookup_err)?;
+        if !deleted(&rec.name) {
+            return Err(conflict(&rec.name));
+        }
+    }
+    if let Some(o) = edits.iter().find(|o| o.name.starts_with(&below) && !o.new.is_null()) {
+        return Err(conflict(&o.name));
+    }
+    Ok(())
+}
+
+/// Whether `name` gets a reflog entry under `policy` (before looking at existing reflogs).
+fn logged_by_policy(name: &str, policy: LogPolicy) -> bool {
+    match policy {
+        LogPolicy::Always => true,
+        LogPolicy::Normal => {
+            name == "HEAD"
+                || ["refs/heads/", "refs/remotes/", "refs/notes/"]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+        }
+        LogPolicy::Existing => false,
+    }
+}
+
+/// The reflog records of the transaction: each logged edit, and HEAD when it points at an
+/// updated branch (as C git logs a branch update through HEAD too). Deletions drop the ref's
+/// reflog, as C git does, by writing tombstones over its entries.
+fn log_records(
+    stack: &Stack,
+    edits: &[&Edit],
+    index: u64,
+    log: &LogInfo,
+) -> Result<Vec<LogRecord>, Error> {
+    let head_target = match stack.lookup("HEAD")? {
+        Some(RefValue::Symbolic(t)) => Some(t),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let mut add = |name: &str, e: &Edit| -> Result<(), Error> {
+        let existing = stack.logs(name)?;
+        if e.new.is_null() && name != "HEAD" {
+            for old in existing {
+                out.push(LogRecord {
+                    entry: None,
+                    ..old
+                });
+            }
+            return Ok(());
+        }
+        if logged_by_policy(name, log.policy) || !existing.is_empty() {
+            out.push(LogRecord {
+                name: name.to_string(),
+                update_index: index,
+                entry: Some(LogEntry {
+                    old: e.old,
+                    new: e.new,
+                    name: log.name.clone(),
+                    email: log.email.clone(),
+                    time: log.time,
+                    tz_hhmm: log.tz_hhmm,
+                    // C git stores the message with its newline.
+                    message: format!("{}\n", log.message.trim_end_matches('\n')),
+                }),
+            });
+        }
+        Ok(())
+    };
+    for e in edits {
+        add(&e.name, e)?;
+        if head_target.as_deref() == Some(e.name.as_str()) {
+            add("HEAD", e)?;
+        }
+    }
+    out.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then(b.update_index.cmp(&a.update_index))
+    });
+    Ok(out)
+}
+
+/// `tables.list.lock`, removed on drop unless renamed over `tables.list`.
+struct ListLock {
+    dir: PathBuf,
+    path: PathBuf,
+    shared: SharedPerm,
+    done: bool,
+}
+
+impl ListLock {
+    /// Creates the lock exclusively, retrying with backoff for up to [`LOCK_WAIT`].
+    fn take(dir: &Path, shared: SharedPerm) -> Result<ListLock, Error> {
+        let path = dir.join("tables.list.lock");
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(1);
+        loop {
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if start.elapsed() > LOCK_WAIT {
+                        return Err(Error::Locked {
+                            path: path.display().to_string(),
+                        });
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        let lock = ListLock {
+            dir: dir.to_path_buf(),
+            path,
+            shared,
+            done: false,
+        };
+        lock.shared.adjust(&lock.path).map_err(|e| Error::io(&lock.path, e))?;
+        Ok(lock)
+    }
+
+    /// Writes `bytes` durably as a new table for update index `index`; returns its name.
+    fn add_table(&self, bytes: &[u8], index: u64) -> Result<String, Error> {
+        let name = format!("0x{index:012x}-0x{index:012x}-{:08x}.ref", random_u32());
+        let tmp = self.dir.join(format!("tmp_{name}"));
+        let written = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            self.shared.read_only(&tmp)?;
+            fs::rename(&tmp, self.dir.join(&name))
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(&tmp, e));
+        }
+        Ok(name)
+    }
+
+    /// Appends `table` to the list read under the lock and renames the lock into place.
+    fn commit(mut self, table: &str) -> Result<(), Error> {
+        let renamed = (|| -> Result<(), Error> {
+            let mut names = read_list(&self.dir)?;
+            names.push(table.to_string());
+            let mut text = names.join("\n");
+            text.push('\n');
+            let mut f = OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(&self.path, e))?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(&self.path, e))?;
+            let list = self.dir.join("tables.list");
+            fs::rename(&self.path, &list).map_err(|e| Error::io(&list, e))?;
+            self.done = true;
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(&self.dir, e))
+        })();
+        if renamed.is_err() && !self.done {
+            let _ = fs::remove_file(self.dir.join(table));
+        }
+        renamed
+    }
+}
+
+impl Drop for ListLock {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A random suffix for table names (C git's are random too: names must be unique).
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish() as u32
+}

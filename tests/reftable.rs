@@ -1,0 +1,575 @@
+//! The reftable ref store against C git as the oracle: tables C git wrote read the same as
+//! `git for-each-ref` / `git show-ref -d` / `git symbolic-ref` say; tables Sluice writes read
+//! the same in C git (`for-each-ref`, `reflog`, `fsck --strict`, `refs verify`); C git and
+//! Sluice writing one repository at once lose no update; damaged tables are errors, not panics.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use sluice::file_mode::SharedPerm;
+use sluice::hash::{HashKind, ObjectId};
+use sluice::refs::reftable::transaction::{commit, Edit, LogInfo, LogPolicy};
+use sluice::refs::reftable::{RefValue, Stack};
+
+/// `<id> <name>` lines for every ref as `git show-ref -d` prints them (symrefs resolved, tags
+/// followed by their fully peeled `^{}` line), from the stack in `repo`.
+fn show_ref_from_stack(repo: &Path, prefix: &str) -> String {
+    let stack = Stack::open(&repo.join("reftable")).expect("open stack");
+    let mut out = String::new();
+    for rec in stack.refs(prefix).expect("iterate") {
+        let rec = rec.expect("record");
+        let mut value = rec.value.clone();
+        for _ in 0..5 {
+            let RefValue::Symbolic(target) = &value else { break };
+            match stack.lookup(target).expect("lookup") {
+                Some(v) => value = v,
+                None => break,
+            }
+        }
+        match value {
+            RefValue::Direct(id) => out.push_str(&format!("{id} {}\n", rec.name)),
+            RefValue::Peeled { id, peeled } => {
+                out.push_str(&format!("{id} {}\n{peeled} {}^{{}}\n", rec.name, rec.name))
+            }
+            other => panic!("{}: unresolved {other:?}", rec.name),
+        }
+    }
+    out
+}
+
+/// Asserts `ours == theirs` line by line, reporting the first difference only (10,000 lines).
+fn same_lines(ours: &str, theirs: &str, what: &str) {
+    let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
+    if let Some(i) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
+        panic!(
+            "{what}: line {i}: ours {:?}, C git {:?} ({} vs {} lines)",
+            a.get(i),
+            b.get(i),
+            a.len(),
+            b.len()
+        );
+    }
+}
+
+#[test]
+fn tables_written_by_c_git_read_like_c_git_reads_them() {
+    for args in [&[][..], &["packed"][..]] {
+        let repo = fixture_with_args("reftable", args);
+        let tables = std::fs::read_to_string(repo.join("reftable/tables.list")).unwrap();
+        if args.is_empty() {
+            assert!(tables.lines().count() > 1, "want a stack of tables: {tables}");
+        }
+        let expected = git_ok(&repo, &["show-ref", "-d"]);
+        assert!(expected.lines().count() > 10_000);
+        assert!(expected.contains("refs/heads/alias") && expected.contains("^{}"));
+        assert!(!expected.contains("refs/pulls/00042/") && !expected.contains("refs/tags/v1\n"));
+        same_lines(&show_ref_from_stack(&repo, "refs/"), &expected, &format!("{args:?}"));
+        // A prefix streams just its names.
+        let tags = git_ok(&repo, &["show-ref", "-d", "--tags"]);
+        same_lines(&show_ref_from_stack(&repo, "refs/tags/"), &tags, "tags");
+        let stack = Stack::open(&repo.join("reftable")).unwrap();
+        let head = git_ok(&repo, &["symbolic-ref", "HEAD"]);
+        assert_eq!(
+            stack.lookup("HEAD").unwrap(),
+            Some(RefValue::Symbolic(head.trim().to_string()))
+        );
+        for name in ["refs/pulls/00007/head", "refs/pulls/09999/head", "refs/heads/side"] {
+            let id = git_ok(&repo, &["rev-parse", name]);
+            assert_eq!(
+                stack.lookup(name).unwrap(),
+                Some(RefValue::Direct(sluice::hash::ObjectId::from_hex(id.trim().as_bytes()).unwrap())),
+                "{name}"
+            );
+        }
+        for gone in ["refs/pulls/00042/head", "refs/tags/v1", "refs/heads/zz", "refs/nope"] {
+            assert_eq!(stack.lookup(gone).unwrap(), None, "{gone}");
+        }
+    }
+}
+
+/// `<new id> <message>` lines of `name`'s reflog, newest first, from the stack in `repo`.
+fn reflog_from_stack(repo: &Path, name: &str) -> String {
+    let stack = Stack::open(&repo.join("reftable")).unwrap();
+    let mut out = String::new();
+    for rec in stack.logs(name).unwrap() {
+        let e = rec.entry.unwrap();
+        out.push_str(&format!("{} {} <{}> {}\n", e.new, e.name, e.email, e.message.trim_end()));
+    }
+    out
+}
+
+/// The same lines from `git reflog show`.
+fn reflog_from_git(repo: &Path, name: &str) -> String {
+    let out = git(repo, &["reflog", "show", "--format=%H %gn <%ge> %gs", name]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn reflogs_written_by_c_git_read_like_git_reflog_shows_them() {
+    let repo = fixture("reftable");
+    for name in ["HEAD", "refs/heads/main", "refs/heads/side"] {
+        let ours = reflog_from_stack(&repo, name);
+        assert!(!ours.is_empty(), "{name} has a reflog");
+        assert_eq!(ours, reflog_from_git(&repo, name), "{name}");
+    }
+    // Not logged under `core.logAllRefUpdates=true`.
+    assert_eq!(reflog_from_git(&repo, "refs/pulls/00007/head"), "");
+    assert_eq!(reflog_from_stack(&repo, "refs/pulls/00007/head"), "");
+    // A deleted ref's reflog is gone for C git; so it is for the stack.
+    assert!(!git(&repo, &["reflog", "exists", "refs/heads/zz"]).status.success());
+    assert_eq!(reflog_from_stack(&repo, "refs/heads/zz"), "");
+}
+
+/// A bare reftable repository made by C git holding two commits (`one`, `two`) and an annotated
+/// tag object of `two` (not referenced by any ref): returns (repo, one, two, tag).
+fn reftable_repo_with_objects(dir: &Path) -> (std::path::PathBuf, ObjectId, ObjectId, ObjectId) {
+    let work = dir.join("w");
+    let repo = dir.join("r.git");
+    git_ok(dir, &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "two"]);
+    git_ok(&work, &["tag", "-a", "-m", "t", "t"]);
+    git_ok(dir, &["init", "-q", "--bare", "--ref-format=reftable", "-b", "main", repo.to_str().unwrap()]);
+    git_ok(&work, &["push", "-q", repo.to_str().unwrap(), "main:refs/heads/main", "t"]);
+    git_ok(&repo, &["update-ref", "-d", "refs/heads/main"]);
+    git_ok(&repo, &["update-ref", "-d", "refs/tags/t"]);
+    let id = |r: &str| ObjectId::from_hex(git_ok(&work, &["rev-parse", r]).trim().as_bytes()).unwrap();
+    (repo, id("HEAD~1"), id("HEAD"), id("t"))
+}
+
+fn log_info(policy: LogPolicy) -> LogInfo {
+    LogInfo {
+        policy,
+        name: "Pu Sher".into(),
+        email: "pusher@example.com".into(),
+        time: 1_700_000_123,
+        tz_hhmm: -130,
+        message: "push".into(),
+    }
+}
+
+fn edit(name: &str, old: ObjectId, new: ObjectId) -> Edit {
+    Edit {
+        name: name.into(),
+        old,
+        new,
+    }
+}
+
+fn leftovers(repo: &Path) -> Vec<String> {
+    let listed = std::fs::read_to_string(repo.join("reftable/tables.list")).unwrap();
+    std::fs::read_dir(repo.join("reftable"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "tables.list" && !listed.lines().any(|l| l == n))
+        .collect()
+}
+
+#[test]
+fn tables_written_by_sluice_read_in_c_git() {
+    let dir = scratch();
+    let (repo, one, two, tag) = reftable_repo_with_objects(dir.path());
+    let null = HashKind::Sha1.null();
+    let mut peel = |id: &ObjectId| Ok((*id == tag).then_some(two));
+    let rt = repo.join("reftable");
+    let kind = HashKind::Sha1;
+    let shared = SharedPerm::default();
+    let info = log_info(LogPolicy::Normal);
+    let edits = [
+        edit("refs/heads/main", null, one),
+        edit("refs/tags/t", null, tag),
+        edit("refs/heads/side", null, two),
+    ];
+    let r = commit(&rt, kind, &edits, true, &info, &mut peel, shared).unwrap();
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+    // Many refs in one transaction: several blocks and a ref index.
+    let many: Vec<Edit> = (0..3000).map(|i| edit(&format!("refs/many/{i:05}"), null, one)).collect();
+    let r = commit(&rt, kind, &many, false, &info, &mut peel, shared).unwrap();
+    assert!(r.iter().all(Result::is_ok));
+    // Compare-and-swap: a stale old value fails; atomic fails the rest too, nothing written.
+    let before = std::fs::read_to_string(rt.join("tables.list")).unwrap();
+    let r = commit(
+        &rt,
+        kind,
+        &[edit("refs/heads/main", two, one), edit("refs/heads/new", null, one)],
+        true,
+        &info,
+        &mut peel,
+        shared,
+    )
+    .unwrap();
+    assert!(r[0].as_ref().unwrap_err().contains("expected"), "{r:?}");
+    assert_eq!(r[1], Err("atomic transaction failed".to_string()));
+    assert_eq!(std::fs::read_to_string(rt.join("tables.list")).unwrap(), before);
+    // Not atomic: the good one goes in. A fast-forward and a delete in the same table.
+    let r = commit(
+        &rt,
+        kind,
+        &[
+            edit("refs/heads/main", one, two),
+            edit("refs/heads/side", one, one),
+            edit("refs/many/00007", one, null),
+        ],
+        false,
+        &info,
+        &mut peel,
+        shared,
+    )
+    .unwrap();
+    assert!(r[0].is_ok() && r[1].is_err() && r[2].is_ok(), "{r:?}");
+    assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
+    // C git reads it all, peeled tag included, and finds nothing wrong.
+    same_lines(&show_ref_from_stack(&repo, "refs/"), &git_ok(&repo, &["show-ref", "-d"]), "show-ref");
+    let refs = git_ok(&repo, &["for-each-ref", "--format=%(objectname) %(refname)"]);
+    assert!(refs.contains(&format!("{two} refs/heads/main\n")));
+    assert!(refs.contains(&format!("{two} refs/heads/side\n")));
+    assert!(refs.contains(&format!("{tag} refs/tags/t\n")));
+    assert!(!refs.contains("refs/many/00007") && refs.contains("refs/many/02999"));
+    assert_eq!(git_ok(&repo, &["rev-parse", "refs/tags/t^{}"]).trim(), two.to_string());
+    let log = git_ok(&repo, &["reflog", "show", "--format=%H %gn <%ge> %gs", "refs/heads/main"]);
+    assert_eq!(
+        log,
+        format!("{two} Pu Sher <pusher@example.com> push\n{one} Pu Sher <pusher@example.com> push\n")
+    );
+    let head_log = git_ok(&repo, &["reflog", "show", "--format=%H %gs", "HEAD"]);
+    assert_eq!(head_log, format!("{two} push\n{one} push\n"));
+    let date = git_ok(&repo, &["reflog", "show", "--date=raw", "--format=%gd", "-1", "refs/heads/main"]);
+    assert_eq!(date.trim(), "main@{1700000123 -0130}");
+    assert_eq!(reflog_from_git(&repo, "refs/tags/t"), "", "tags are not logged under Normal");
+    fsck(&repo);
+    let verify = git(&repo, &["refs", "verify", "--strict"]);
+    assert_success(&verify, "git refs verify");
+    // C git writes on top, and compacts Sluice's tables with its own.
+    git_ok(&repo, &["update-ref", "refs/heads/after", &one.to_string()]);
+    git_ok(&repo, &["pack-refs", "--all"]);
+    assert_eq!(git_ok(&repo, &["rev-parse", "refs/heads/main"]).trim(), two.to_string());
+    assert_eq!(reflog_from_git(&repo, "refs/heads/main").lines().count(), 2);
+    fsck(&repo);
+}
+
+#[test]
+fn reflog_time_zones_are_stored_as_c_git_stores_them() {
+    let dir = scratch();
+    let repo = dir.path().join("w");
+    git_ok(dir.path(), &["init", "-q", "--ref-format=reftable", repo.to_str().unwrap()]);
+    let out = git_cmd(&repo)
+        .env("GIT_COMMITTER_DATE", "1700000000 -0130")
+        .args(["commit", "-q", "--allow-empty", "-m", "one"])
+        .output()
+        .unwrap();
+    assert_success(&out, "commit");
+    let stack = Stack::open(&repo.join(".git/reftable")).unwrap();
+    let logs = stack.logs("HEAD").unwrap();
+    let entry = logs[0].entry.as_ref().unwrap();
+    // Documented as minutes; C git 2.47 stores the `±hhmm` digits as a number.
+    assert_eq!((entry.time, entry.tz_hhmm), (1_700_000_000, -130));
+}
+
+/// Reads everything a table offers, as a server would: refs from several prefixes and every
+/// log; errors are fine, panics and endless loops are not.
+fn read_everything(table: &sluice::refs::reftable::table::Table) -> usize {
+    let mut n = 0;
+    for prefix in ["", "refs/heads/", "refs/pulls/05", "zzz"] {
+        if let Ok(it) = table.refs(prefix) {
+            n += it.take(50_000).take_while(Result::is_ok).count();
+        }
+    }
+    n + table.logs().take(50_000).take_while(Result::is_ok).count()
+}
+
+#[test]
+fn truncated_and_corrupted_tables_are_errors_not_panics() {
+    use sluice::refs::reftable::table::Table;
+    let repo = fixture("reftable");
+    let list = std::fs::read_to_string(repo.join("reftable/tables.list")).unwrap();
+    for name in list.lines() {
+        let data = std::fs::read(repo.join("reftable").join(name)).unwrap();
+        let whole = Table::parse(name.into(), data.clone()).unwrap();
+        assert!(read_everything(&whole) > 0);
+        // Every truncation of a small table, a spread of them for the big one.
+        let step = (data.len() / 600).max(1);
+        for len in (0..data.len()).step_by(step) {
+            assert!(Table::parse(name.into(), data[..len].to_vec()).is_err(), "{name} cut at {len}");
+        }
+        // Flipped bits everywhere: the footer CRC or the block checks catch most; whatever
+        // parses must read without panicking.
+        let step = (data.len() / 500).max(1);
+        for pos in (0..data.len()).step_by(step) {
+            for bit in [0x01, 0x80] {
+                let mut bad = data.clone();
+                bad[pos] ^= bit;
+                if let Ok(t) = Table::parse(name.into(), bad) {
+                    read_everything(&t);
+                }
+            }
+        }
+        // Garbage in the blocks with a valid header and footer: the body is not covered by
+        // the CRC, so the block decoder itself must hold.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..100 {
+            let mut bad = data.clone();
+            for _ in 0..8 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let at = 24 + (seed >> 33) as usize % (data.len() - 24 - 68);
+                bad[at] = (seed >> 13) as u8;
+            }
+            if let Ok(t) = Table::parse(name.into(), bad) {
+                read_everything(&t);
+            }
+        }
+    }
+    // A stack whose list names a missing table, or a table that is not one: a clear error.
+    let dir = scratch();
+    let rt = dir.path().join("reftable");
+    std::fs::create_dir(&rt).unwrap();
+    std::fs::write(rt.join("tables.list"), "0x1-0x1-gone.ref\n").unwrap();
+    let err = Stack::open(&rt).unwrap_err().to_string();
+    assert!(err.contains("gone.ref"), "{err}");
+    std::fs::write(rt.join("bad.ref"), b"REFT\x09junk").unwrap();
+    std::fs::write(rt.join("tables.list"), "bad.ref\n").unwrap();
+    let err = Stack::open(&rt).unwrap_err().to_string();
+    assert!(err.contains("bad.ref"), "{err}");
+    std::fs::write(rt.join("tables.list"), "../escape.ref\n").unwrap();
+    assert!(Stack::open(&rt).is_err());
+}
+
+#[test]
+fn c_git_and_sluice_writing_at_once_lose_no_update() {
+    let dir = scratch();
+    let (repo, one, _two, _tag) = reftable_repo_with_objects(dir.path());
+    let rt = repo.join("reftable");
+    let n = 60;
+    let c_git = {
+        let repo = repo.clone();
+        std::thread::spawn(move || {
+            let mut ok = Vec::new();
+            for i in 0..n {
+                let name = format!("refs/c/{i}");
+                let out = git(
+                    &repo,
+                    &["-c", "reftable.lockTimeout=10000", "update-ref", &name, &one.to_string()],
+                );
+                assert_success(&out, &name);
+                ok.push(name);
+            }
+            ok
+        })
+    };
+    let null = HashKind::Sha1.null();
+    let info = log_info(LogPolicy::Always);
+    let mut ours = Vec::new();
+    for i in 0..n {
+        let edits = [edit(&format!("refs/s/{i}/a"), null, one), edit(&format!("refs/s/{i}/b"), null, one)];
+        let r = commit(&rt, HashKind::Sha1, &edits, true, &info, &mut |_| Ok(None), SharedPerm::default())
+            .unwrap();
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        ours.extend(edits.map(|e| e.name));
+    }
+    let theirs = c_git.join().unwrap();
+    let refs = git_ok(&repo, &["for-each-ref", "--format=%(refname)"]);
+    for name in ours.iter().chain(&theirs) {
+        assert!(refs.lines().any(|l| l == name), "{name} lost");
+    }
+    assert_eq!(refs.lines().count(), 3 * n);
+    assert_eq!(reflog_from_git(&repo, "refs/s/7/b").lines().count(), 1);
+    assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
+    assert!(!rt.join("tables.list.lock").exists());
+    fsck(&repo);
+}
+
+/// The `--upload-pack`/`--receive-pack` value running `service` in Sluice, or in C git itself
+/// when `c_git`.
+fn server(service: &str, c_git: bool) -> String {
+    if c_git || against_git() {
+        format!("--{service}=git-{service}")
+    } else {
+        format!("--{service}={} {service}", sluice())
+    }
+}
+
+#[test]
+fn ls_remote_clone_and_fetch_of_a_c_git_reftable_repo_match_git_upload_pack() {
+    let dir = scratch();
+    let src = dir.path().join("src.git");
+    copy_repo(&fixture("reftable"), &src);
+    let url = file_url(&src);
+    for v in ["0", "2"] {
+        let proto = format!("protocol.version={v}");
+        let ls = |c_git: bool| {
+            git_ok(dir.path(), &["-c", &proto, "ls-remote", &server("upload-pack", c_git), &url])
+        };
+        let ours = ls(false);
+        assert!(ours.contains("refs/tags/v2^{}") && ours.lines().count() > 10_000);
+        assert!(ours.starts_with(&format!("{}\tHEAD\n", git_ok(&src, &["rev-parse", "HEAD"]).trim())));
+        same_lines(&ours, &ls(true), &format!("ls-remote v{v}"));
+        let symref = git_ok(
+            dir.path(),
+            &["-c", &proto, "ls-remote", "--symref", &server("upload-pack", false), &url, "HEAD"],
+        );
+        assert!(symref.starts_with("ref: refs/heads/main\tHEAD\n"), "v{v}: {symref}");
+        let mut mirrors = Vec::new();
+        for c_git in [false, true] {
+            let dst = dir.path().join(format!("m{v}-{c_git}.git"));
+            let d = dst.to_str().unwrap();
+            git_ok(
+                dir.path(),
+                &["-c", &proto, "clone", "-q", "--mirror", "--no-local", &server("upload-pack", c_git), &url, d],
+            );
+            mirrors.push(dst);
+        }
+        same_lines(&refs(&mirrors[0]), &refs(&mirrors[1]), &format!("mirror clone v{v}"));
+        fsck(&mirrors[0]);
+        // C git changes the source; a fetch through Sluice brings the change.
+        let side = git_ok(&src, &["rev-parse", "refs/heads/side"]);
+        git_ok(&src, &["update-ref", &format!("refs/heads/new-{v}"), side.trim()]);
+        git_ok(&src, &["update-ref", "-d", &format!("refs/pulls/0010{v}/head")]);
+        git_ok(
+            &mirrors[0],
+            &["-c", &proto, "fetch", "-q", "--prune", &server("upload-pack", false), &url, "+refs/*:refs/*"],
+        );
+        same_lines(&refs(&mirrors[0]), &refs(&src), &format!("fetch v{v}"));
+        fsck(&mirrors[0]);
+    }
+}
+
+/// Pushes from `work` into `dst` through `server`, returning git's output.
+fn push_via(work: &Path, dst: &Path, server: &str, args: &[&str]) -> std::process::Output {
+    let url = file_url(dst);
+    let mut all = vec!["push", "--porcelain", server, url.as_str()];
+    all.splice(2..2, args.iter().copied().filter(|a| a.starts_with('-')));
+    all.extend(args.iter().copied().filter(|a| !a.starts_with('-')));
+    git(work, &all)
+}
+
+#[test]
+fn pushes_into_reftable_repos_match_git_receive_pack() {
+    let dir = scratch();
+    let work = dir.path().join("work");
+    git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    let commit = |msg: &str| {
+        git_ok(&work, &["commit", "-q", "--allow-empty", "-m", msg]);
+        git_ok(&work, &["rev-parse", "HEAD"]).trim().to_string()
+    };
+    commit("one");
+    git_ok(&work, &["tag", "-a", "-m", "tag", "v1"]);
+    // One repository per server and reflog setting; each push goes to both servers.
+    let mut repos = Vec::new();
+    for logs in ["unset", "true", "always"] {
+        for c_git in [false, true] {
+            let r = dir.path().join(format!("{logs}-{c_git}.git"));
+            git_ok(dir.path(), &["init", "-q", "--bare", "--ref-format=reftable", "-b", "main", r.to_str().unwrap()]);
+            if logs != "unset" {
+                git_ok(&r, &["config", "core.logAllRefUpdates", logs]);
+            }
+            repos.push((r, c_git));
+        }
+    }
+    let push_all = |args: &[&str], ok: bool| {
+        let mut outs = Vec::new();
+        for (r, c_git) in &repos {
+            let out = push_via(&work, r, &server("receive-pack", *c_git), args);
+            assert_eq!(out.status.success(), ok, "{args:?} into {}: {}", r.display(), String::from_utf8_lossy(&out.stderr));
+            outs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        outs
+    };
+    push_all(&["main", "v1", "main:refs/heads/gone"], true);
+    commit("two");
+    push_all(&["main", "main:refs/heads/side", ":refs/heads/gone"], true);
+    commit("three");
+    // Atomic, one ref stale: nothing changes, no locks or tables are left behind.
+    let outs = push_all(&["--atomic", "main", "HEAD~2:refs/heads/side"], false);
+    assert!(outs[0].contains("atomic") || outs[0].contains("rejected"), "{}", outs[0]);
+    push_all(&["--force", "HEAD~2:refs/heads/side", "main"], true);
+    for pair in repos.chunks(2) {
+        let (ours, theirs) = (&pair[0].0, &pair[1].0);
+        let what = ours.display().to_string();
+        same_lines(&git_ok(ours, &["show-ref", "-d"]), &git_ok(theirs, &["show-ref", "-d"]), &what);
+        assert_eq!(git_ok(ours, &["symbolic-ref", "HEAD"]), "refs/heads/main\n");
+        for name in ["HEAD", "refs/heads/main", "refs/heads/side", "refs/heads/gone", "refs/tags/v1"] {
+            let fmt = "--format=%H %gn <%ge> %gs";
+            let show = |r: &Path| {
+                let out = git(r, &["reflog", "show", "--date=raw", fmt, name]);
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&git(r, &["reflog", "show", "--date=raw", "--format=%gd", name]).stdout)
+            };
+            assert_eq!(show(ours), show(theirs), "{what} reflog of {name}");
+        }
+        fsck(ours);
+        assert_success(&git(ours, &["refs", "verify", "--strict"]), "refs verify");
+        assert!(leftovers(ours).is_empty(), "{:?}", leftovers(ours));
+        assert!(!ours.join("reftable/tables.list.lock").exists());
+        assert!(!ours.join("sluice-refs.mutex").exists(), "{what}");
+    }
+    // The logged repositories did log something.
+    assert_eq!(git_ok(&repos[2].0, &["reflog", "show", "refs/heads/main"]).lines().count(), 3);
+}
+
+#[test]
+fn concurrent_pushes_through_sluice_and_git_receive_pack_all_land() {
+    let dir = scratch();
+    let work = dir.path().join("work");
+    git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let repo = dir.path().join("r.git");
+    git_ok(dir.path(), &["init", "-q", "--bare", "--ref-format=reftable", repo.to_str().unwrap()]);
+    git_ok(&repo, &["config", "reftable.lockTimeout", "10000"]);
+    let rounds = 12;
+    let pushers: Vec<_> = [false, true, false]
+        .into_iter()
+        .enumerate()
+        .map(|(p, c_git)| {
+            let (work, repo) = (work.clone(), repo.clone());
+            std::thread::spawn(move || {
+                for i in 0..rounds {
+                    let spec = format!("main:refs/heads/p{p}/{i}");
+                    let out = push_via(&work, &repo, &server("receive-pack", c_git), &[&spec]);
+                    assert_success(&out, &spec);
+                }
+            })
+        })
+        .collect();
+    for p in pushers {
+        p.join().unwrap();
+    }
+    let refs = git_ok(&repo, &["for-each-ref", "--format=%(refname)"]);
+    for p in 0..3 {
+        for i in 0..rounds {
+            let name = format!("refs/heads/p{p}/{i}");
+            assert!(refs.lines().any(|l| l == name), "{name} lost:\n{refs}");
+        }
+    }
+    assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
+    fsck(&repo);
+}
+
+#[test]
+fn directory_file_conflicts_are_refused_as_c_git_refuses_them() {
+    let dir = scratch();
+    let (repo, one, _two, _tag) = reftable_repo_with_objects(dir.path());
+    let rt = repo.join("reftable");
+    let null = HashKind::Sha1.null();
+    let info = log_info(LogPolicy::Normal);
+    let run = |edits: &[Edit]| {
+        commit(&rt, HashKind::Sha1, edits, false, &info, &mut |_| Ok(None), SharedPerm::default())
+            .unwrap()
+    };
+    assert!(run(&[edit("refs/heads/a", null, one)])[0].is_ok());
+    let r = run(&[edit("refs/heads/a/b", null, one), edit("refs/heads/c/d", null, one)]);
+    assert!(r[0].as_ref().unwrap_err().contains("'refs/heads/a' exists"), "{r:?}");
+    assert!(r[1].is_ok());
+    let r = run(&[edit("refs/heads/c", null, one)]);
+    assert!(r[0].as_ref().unwrap_err().contains("'refs/heads/c/d' exists"), "{r:?}");
+    // Deleting the one in the way in the same transaction makes room.
+    let r = run(&[edit("refs/heads/a", one, null), edit("refs/heads/a/b", null, one)]);
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+    // C git agrees on both counts.
+    let out = git(&repo, &["update-ref", "refs/heads/c", &one.to_string()]);
+    assert!(!out.status.success());
+    assert_eq!(
+        git_ok(&repo, &["for-each-ref", "--format=%(refname)", "refs/heads/"]),
+        "refs/heads/a/b\nrefs/heads/c/d\n"
+    );
+}
