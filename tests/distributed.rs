@@ -214,6 +214,9 @@ fn concurrent_pushes_to_one_branch_have_exactly_one_winner() {
     common::assert_success(&w.fe[0].git(&base, &["push", &w.fe[0].url("race.git"), "main"]), "seed");
     let rounds = 5;
     let mut accepted = Vec::new();
+    // Losers the ref transaction refused (the rest lost before it, to the client's own
+    // fast-forward check on refs that had already moved).
+    let mut lock_failures = 0;
     for round in 0..rounds {
         let clones: Vec<PathBuf> = (0..2)
             .map(|i| {
@@ -240,6 +243,8 @@ fn concurrent_pushes_to_one_branch_have_exactly_one_winner() {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         let winners: Vec<usize> = (0..2).filter(|&i| outs[i].status.success()).collect();
+        let texts: Vec<String> = outs.iter().map(stderr).collect();
+        lock_failures += texts.iter().filter(|t| t.contains("cannot lock ref")).count();
         assert_eq!(winners.len(), 1, "round {round}: {:?}", outs.iter().map(stderr).collect::<Vec<_>>());
         let loser = 1 - winners[0];
         let why = stderr(&outs[loser]);
@@ -251,6 +256,7 @@ fn concurrent_pushes_to_one_branch_have_exactly_one_winner() {
         let now = w.fe[0].git(&w.dir, &["ls-remote", &w.fe[0].url("race.git"), "refs/heads/main"]);
         assert!(String::from_utf8_lossy(&now.stdout).starts_with(&tips[winners[0]]));
     }
+    eprintln!("race: {rounds} rounds, {rounds} accepted, {lock_failures} refused by the ref transaction");
     // Every accepted push is in the history of the final ref.
     let clone = clone_checked(&w, 1, "race.git", "final");
     for tip in &accepted {
@@ -299,4 +305,68 @@ fn a_front_end_killed_mid_push_leaves_no_torn_state() {
     assert!(stderr(&again).contains("Everything up-to-date"), "{}", stderr(&again));
     clone_checked(&w, 1, "f.git", "after");
     listed_packs_complete(&w, "f.git");
+}
+
+/// `git push --atomic` of two refs racing a push of one of them, through the two front ends:
+/// either the atomic push moved both refs or neither.
+#[test]
+fn an_atomic_push_racing_a_single_ref_push_is_all_or_nothing() {
+    let Some(w) = world("atomic") else { return };
+    w.fe[0].init("at.git");
+    let base = work_repo(&w.dir.join("base"), 1, "base");
+    git_ok(&base, &["branch", "other"]);
+    common::assert_success(&w.fe[0].git(&base, &["push", &w.fe[0].url("at.git"), "main", "other"]), "seed");
+    let mut atomic_won = 0;
+    for round in 0..4 {
+        let dirs: Vec<PathBuf> = (0..2)
+            .map(|i| {
+                let d = w.dir.join(format!("a{round}-{i}"));
+                let o = w.fe[i].git(&w.dir, &["clone", "-q", &w.fe[i].url("at.git"), d.to_str().unwrap()]);
+                common::assert_success(&o, "clone");
+                d
+            })
+            .collect();
+        let before = git_ok(&dirs[0], &["rev-parse", "origin/other"]).trim().to_string();
+        let a_main = commit(&dirs[0], &format!("atomic {round}"));
+        git_ok(&dirs[0], &["branch", "-f", "other", "HEAD"]);
+        let b_main = commit(&dirs[1], &format!("single {round}"));
+        let (a, b) = std::thread::scope(|s| {
+            let (fa, fb) = (&w.fe[0], &w.fe[1]);
+            let (da, db) = (&dirs[0], &dirs[1]);
+            let ha = s.spawn(move || fa.git(da, &["push", "--atomic", &fa.url("at.git"), "main", "other"]));
+            let hb = s.spawn(move || fb.git(db, &["push", &fb.url("at.git"), "main"]));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert!(a.status.success() != b.status.success(), "round {round}: one wins: {} / {}", stderr(&a), stderr(&b));
+        let ls = w.fe[1].git(&w.dir, &["ls-remote", &w.fe[1].url("at.git")]);
+        let ls = String::from_utf8_lossy(&ls.stdout).into_owned();
+        let value = |r: &str| {
+            ls.lines().find(|l| l.ends_with(r)).and_then(|l| l.split('\t').next()).unwrap_or("").to_string()
+        };
+        if a.status.success() {
+            atomic_won += 1;
+            assert_eq!((value("refs/heads/main"), value("refs/heads/other")), (a_main.clone(), a_main));
+        } else {
+            assert_eq!((value("refs/heads/main"), value("refs/heads/other")), (b_main, before), "not torn");
+        }
+    }
+    eprintln!("atomic race: 4 rounds, the atomic push won {atomic_won}, torn: 0");
+    clone_checked(&w, 0, "at.git", "final");
+    listed_packs_complete(&w, "at.git");
+}
+
+/// The harness reports how long the engines took to start (scripts/engines/start measures it).
+#[test]
+fn the_engines_report_their_start_up_time() {
+    if against_git() {
+        return;
+    }
+    let Some(e) = engines::engines() else { return };
+    let secs: Vec<f64> = e
+        .ready_line
+        .split_whitespace()
+        .filter_map(|w| w.split_once('=').and_then(|(_, v)| v.parse().ok()))
+        .collect();
+    assert_eq!(secs.len(), 2, "{} (state in {})", e.ready_line, e.dir.display());
+    assert!(secs.iter().all(|s| *s > 0.0 && *s < 120.0), "{}", e.ready_line);
 }

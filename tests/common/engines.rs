@@ -114,7 +114,8 @@ impl Engines {
     /// tests in one binary do not see each other's repositories).
     pub fn config_file(&self, at: &Path, cache: &Path, first: usize, prefix: &str) -> PathBuf {
         let mut endpoints: Vec<&str> = self.get("SLUICE_ETCD_ENDPOINTS").split(',').collect();
-        endpoints.rotate_left(first % endpoints.len().max(1));
+        let n = endpoints.len().max(1);
+        endpoints.rotate_left(first % n);
         let creds = at.with_extension("creds");
         std::fs::write(
             &creds,

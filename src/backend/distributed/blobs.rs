@@ -75,6 +75,7 @@ impl Blobs {
             PutPayload::from(data),
             opts,
         ));
+        super::stats::record(super::stats::Store::S3, started);
         tracing::debug!(name, ms = started.elapsed().as_millis() as u64, "s3 put");
         match result {
             Ok(_) => Ok(true),
@@ -90,6 +91,7 @@ impl Blobs {
             .rt
             .block_on(self.store.get_range(&StorePath::from(name), range))
             .map_err(|e| store_error(name, e))?;
+        super::stats::record(super::stats::Store::S3, started);
         tracing::debug!(name, ms = started.elapsed().as_millis() as u64, "s3 ranged get");
         Ok(bytes.to_vec())
     }
@@ -125,6 +127,7 @@ impl Blobs {
             got.bytes().await
         });
         let bytes = result.map_err(|e| store_error(key, e))?;
+        super::stats::record(super::stats::Store::S3, started);
         tracing::debug!(key, bytes = bytes.len(), ms = started.elapsed().as_millis() as u64, "s3 get");
         let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
         f.write_all(&bytes)

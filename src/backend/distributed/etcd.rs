@@ -104,6 +104,7 @@ impl Etcd {
                 let bytes = read_limited(resp).await?;
                 Ok::<_, reqwest::Error>((status, bytes))
             });
+            super::stats::record(super::stats::Store::Etcd, started);
             tracing::debug!(url, ms = started.elapsed().as_millis() as u64, "etcd round trip");
             match result {
                 Ok((status, bytes)) if status.is_success() => return Ok(bytes),

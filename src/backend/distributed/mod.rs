@@ -15,7 +15,7 @@
 //! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway.
 //! - [`refstore`]: key layout, snapshot read, push transactions, ambiguous-outcome resolution.
 //! - [`blobs`]: packs and indexes in S3 (`object_store`), and the local cache.
-//! - [`view`], [`repo`]: a request's repository.
+//! - [`view`], [`repo`]: a request's repository; [`stats`]: its store round trips.
 
 pub mod blobs;
 pub mod config;
@@ -23,6 +23,7 @@ pub mod etcd;
 pub mod kv;
 pub mod refstore;
 pub mod repo;
+pub mod stats;
 pub mod view;
 
 use std::path::PathBuf;

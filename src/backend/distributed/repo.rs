@@ -124,6 +124,8 @@ impl DistRepository {
 
 impl Drop for DistRepository {
     fn drop(&mut self) {
+        let (etcd, etcd_ms, s3, s3_ms) = super::stats::totals();
+        tracing::info!(repo = %self.base, etcd, etcd_ms, s3, s3_ms, "store round trips");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
