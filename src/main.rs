@@ -288,12 +288,17 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             let cgi = launch::http::cgi::CgiEnv::from_vars(env);
             launch::http::run(&cfg, &cgi, stdin, stdout).map(|()| ExitCode::SUCCESS)
         }
-        cli::Command::Init(a) if a.backend_config.is_some() => {
-            let config = a.backend_config.as_deref().unwrap_or(std::path::Path::new(""));
-            let name = a.dir.to_string_lossy();
-            launch::backend_choice::init_distributed(config, &name, &a.initial_branch)
-                .map(|()| ExitCode::SUCCESS)
-        }
+        cli::Command::Init(cli::InitArgs {
+            backend_config: Some(config),
+            dir,
+            initial_branch,
+            ..
+        }) => launch::backend_choice::init_distributed(
+            &config,
+            &dir.to_string_lossy(),
+            &initial_branch,
+        )
+        .map(|()| ExitCode::SUCCESS),
         cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| launch::Error::Refused(e.to_string())),

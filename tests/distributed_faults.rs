@@ -41,13 +41,28 @@ fn setup(e: &engines::Engines, name: &str) -> Setup {
     let dir = tmp.path().to_path_buf();
     let prefix = format!("f-{name}-{}", std::process::id());
     let cfg = [0, 2].map(|first| {
-        e.config_file(&dir.join(format!("fe{first}.conf")), &dir.join(format!("cache{first}")), first, &prefix)
+        e.config_file(
+            &dir.join(format!("fe{first}.conf")),
+            &dir.join(format!("cache{first}")),
+            first,
+            &prefix,
+        )
     });
-    let out = Command::new(sluice()).args(["init", "--backend-config"]).arg(&cfg[0]).arg("r.git").output().unwrap();
+    let out = Command::new(sluice())
+        .args(["init", "--backend-config"])
+        .arg(&cfg[0])
+        .arg("r.git")
+        .output()
+        .unwrap();
     common::assert_success(&out, "init");
     let src = dir.join("src");
     git_ok(&dir, &["init", "-q", "-b", "main", "src"]);
-    let s = Setup { _tmp: tmp, dir, cfg, src };
+    let s = Setup {
+        _tmp: tmp,
+        dir,
+        cfg,
+        src,
+    };
     commit(&s.src, "seed");
     common::assert_success(&push(&s, 0), "seed push");
     s
@@ -73,20 +88,49 @@ fn push(s: &Setup, fe: usize) -> Output {
 fn remote_main(s: &Setup, fe: usize) -> Option<String> {
     let url = format!("ext::{} %S r.git", sluice());
     let out = git_cmd(&s.dir)
-        .args(["-c", "protocol.ext.allow=always", "ls-remote", &url, "refs/heads/main"])
+        .args([
+            "-c",
+            "protocol.ext.allow=always",
+            "ls-remote",
+            &url,
+            "refs/heads/main",
+        ])
         .env("SLUICE_BACKEND_CONFIG", &s.cfg[fe])
         .output()
         .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).split('\t').next().unwrap_or("").to_string())
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .split('\t')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    })
+}
+
+/// [`remote_main`] once the store answers again (20 s at most).
+fn await_remote_main(s: &Setup, fe: usize) -> Option<String> {
+    for _ in 0..100 {
+        if let Some(v) = remote_main(s, fe) {
+            return Some(v);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    None
 }
 
 fn clone_fsck(s: &Setup, fe: usize, into: &str) {
     let url = format!("ext::{} %S r.git", sluice());
     let dst = s.dir.join(into);
     let out = git_cmd(&s.dir)
-        .args(["-c", "protocol.ext.allow=always", "clone", "-q", "--mirror", &url, dst.to_str().unwrap()])
+        .args([
+            "-c",
+            "protocol.ext.allow=always",
+            "clone",
+            "-q",
+            "--mirror",
+            &url,
+            dst.to_str().unwrap(),
+        ])
         .env("SLUICE_BACKEND_CONFIG", &s.cfg[fe])
         .output()
         .unwrap();
@@ -106,17 +150,17 @@ fn two_etcd_members_down_refuse_pushes_then_recover() {
     ctl(e, &["kill", "etcd2"]);
     let tip = commit(&s.src, "no quorum");
     let out = push(&s, 0);
-    assert!(!out.status.success(), "a push without quorum is not accepted");
+    assert!(
+        !out.status.success(),
+        "a push without quorum is not accepted"
+    );
     ctl(e, &["start", "etcd1"]);
-    let mut now = None;
-    for _ in 0..100 {
-        now = remote_main(&s, 0);
-        if now.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert_eq!(now.as_deref(), Some(before.as_str()), "the refused push moved nothing");
+    let now = await_remote_main(&s, 0);
+    assert_eq!(
+        now.as_deref(),
+        Some(before.as_str()),
+        "the refused push moved nothing"
+    );
     let out = push(&s, 1);
     common::assert_success(&out, "push after quorum returned");
     assert_eq!(remote_main(&s, 0).as_deref(), Some(tip.as_str()));
@@ -137,17 +181,15 @@ fn the_etcd_leader_killed_during_pushes() {
     let out = push(&s, 0);
     let acknowledged = out.status.success();
     ctl(e, &["start", &leader]);
-    let mut now = None;
-    for _ in 0..100 {
-        now = remote_main(&s, 1);
-        if now.is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let now = await_remote_main(&s, 1);
     let present = now.as_deref() == Some(tip.as_str());
     eprintln!("leader {leader} killed: 1 push, acknowledged {acknowledged}, present {present}");
-    assert_eq!(acknowledged, present, "git's answer matches the refs: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        acknowledged,
+        present,
+        "git's answer matches the refs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     clone_fsck(&s, 1, "after-leader");
 }
 
@@ -161,12 +203,22 @@ fn radosgw_killed_and_restarted() {
     ctl(e, &["kill", "rgw"]);
     let tip = commit(&s.src, "no s3");
     let out = push(&s, 0);
-    assert!(!out.status.success(), "a push without the pack store is not accepted");
-    assert_eq!(remote_main(&s, 0).as_deref(), Some(before.as_str()), "no ref moved");
+    assert!(
+        !out.status.success(),
+        "a push without the pack store is not accepted"
+    );
+    assert_eq!(
+        remote_main(&s, 0).as_deref(),
+        Some(before.as_str()),
+        "no ref moved"
+    );
     ctl(e, &["start", "rgw"]);
     let url = e.get("SLUICE_S3_ENDPOINT").to_string();
     common::wait_until("radosgw restart", || {
-        Command::new("curl").args(["-s", "-o", "/dev/null", &url]).status().is_ok_and(|st| st.success())
+        Command::new("curl")
+            .args(["-s", "-o", "/dev/null", &url])
+            .status()
+            .is_ok_and(|st| st.success())
     });
     common::assert_success(&push(&s, 1), "push after restart");
     assert_eq!(remote_main(&s, 0).as_deref(), Some(tip.as_str()));

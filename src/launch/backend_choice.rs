@@ -46,7 +46,9 @@ pub fn init_distributed(config: &Path, location: &str, branch: &str) -> Result<(
             .init(location, branch)
             .map_err(|e| Error::Refused(e.to_string()))?;
         if !created {
-            return Err(Error::Refused(format!("repository {location} exists already")));
+            return Err(Error::Refused(format!(
+                "repository {location} exists already"
+            )));
         }
         Ok(())
     }

@@ -7,6 +7,8 @@
 //! recorded. A start failure fails the test (it never skips) unless
 //! `SLUICE_SKIP_SYSTEM_TESTS=1`.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,8 +35,8 @@ fn free_port_base() -> u16 {
     let seed = std::process::id() as u16;
     for attempt in 0..200u16 {
         let base = 20_000 + (seed.wrapping_add(attempt.wrapping_mul(97)) % 2000) * 20;
-        let all_free = (base..base + 20)
-            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let all_free =
+            (base..base + 20).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return base;
         }
@@ -88,8 +90,13 @@ fn start() -> Option<Engines> {
         );
         return None;
     }
-    let ready_line = String::from_utf8_lossy(&out.unwrap().stdout).trim().to_string();
-    eprintln!("engines: {ready_line} (total {:.1} s)", started.elapsed().as_secs_f64());
+    let ready_line = String::from_utf8_lossy(&out.unwrap().stdout)
+        .trim()
+        .to_string();
+    eprintln!(
+        "engines: {ready_line} (total {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
     let text = std::fs::read_to_string(dir.join("env")).expect("engines env file");
     let env = text
         .lines()
@@ -148,10 +155,23 @@ impl Engines {
     pub fn etcd_get_prefix(&self, key: &str) -> Vec<String> {
         let out = Command::new("etcdctl")
             .env("ETCDCTL_API", "3")
-            .args(["--endpoints", self.get("SLUICE_ETCD_ENDPOINTS"), "get", "--prefix", key])
+            .args([
+                "--endpoints",
+                self.get("SLUICE_ETCD_ENDPOINTS"),
+                "get",
+                "--prefix",
+                key,
+            ])
             .output()
             .expect("etcdctl");
-        assert!(out.status.success(), "etcdctl: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+        assert!(
+            out.status.success(),
+            "etcdctl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }

@@ -31,7 +31,10 @@ impl std::fmt::Debug for Blobs {
 }
 
 fn store_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::io(what.to_string(), std::io::Error::other(format!("object store: {e}")))
+    Error::io(
+        what.to_string(),
+        std::io::Error::other(format!("object store: {e}")),
+    )
 }
 
 /// The S3 client for `cfg`: path-style requests (radosgw and MinIO answer those on any host
@@ -52,7 +55,11 @@ pub fn s3(cfg: &BackendConfig) -> Result<AmazonS3, Error> {
 
 impl Blobs {
     /// Packs in `store`, cached under `cache`.
-    pub fn new(store: Arc<dyn ObjectStore>, rt: Arc<tokio::runtime::Runtime>, cache: PathBuf) -> Blobs {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        rt: Arc<tokio::runtime::Runtime>,
+        cache: PathBuf,
+    ) -> Blobs {
         Blobs { store, rt, cache }
     }
 
@@ -92,7 +99,11 @@ impl Blobs {
             .block_on(self.store.get_range(&StorePath::from(name), range))
             .map_err(|e| store_error(name, e))?;
         super::stats::record(super::stats::Store::S3, started);
-        tracing::debug!(name, ms = started.elapsed().as_millis() as u64, "s3 ranged get");
+        tracing::debug!(
+            name,
+            ms = started.elapsed().as_millis() as u64,
+            "s3 ranged get"
+        );
         Ok(bytes.to_vec())
     }
 
@@ -128,8 +139,14 @@ impl Blobs {
         });
         let bytes = result.map_err(|e| store_error(key, e))?;
         super::stats::record(super::stats::Store::S3, started);
-        tracing::debug!(key, bytes = bytes.len(), ms = started.elapsed().as_millis() as u64, "s3 get");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
+        tracing::debug!(
+            key,
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "s3 get"
+        );
+        let mut f =
+            std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
         f.write_all(&bytes)
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io(tmp.display().to_string(), e))?;

@@ -76,17 +76,19 @@ const KEYS: &[&str] = &[
 
 /// Reads `file` and validates it, taking credentials from `env` (a lookup, so tests need not set
 /// the process environment) when the file names no credentials file.
-pub fn load(
-    file: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BackendConfig, Error> {
+pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<BackendConfig, Error> {
     let err = |why: String| Error {
         file: file.display().to_string(),
         why,
     };
     let text = read_small(file).map_err(err)?;
     let pairs = parse_pairs(&text, KEYS).map_err(err)?;
-    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     let required = |k: &str| get(k).ok_or_else(|| err(format!("missing required key {k}")));
 
     let etcd_endpoints: Vec<String> = required("etcd-endpoints")?
@@ -105,7 +107,9 @@ pub fn load(
     let bucket = required("s3-bucket")?;
     let prefix = get("prefix").unwrap_or_else(|| "sluice".into());
     if prefix.is_empty() || prefix.contains(['/', '%']) {
-        return Err(err(format!("prefix {prefix:?} must be one non-empty name without '/' or '%'")));
+        return Err(err(format!(
+            "prefix {prefix:?} must be one non-empty name without '/' or '%'"
+        )));
     }
     let timeout_ms = match get("timeout-ms") {
         None => 10_000,
@@ -113,7 +117,11 @@ pub fn load(
             .parse::<u64>()
             .ok()
             .filter(|&n| (1..=600_000).contains(&n))
-            .ok_or_else(|| err(format!("timeout-ms {v:?} is not a number of milliseconds in 1..=600000")))?,
+            .ok_or_else(|| {
+                err(format!(
+                    "timeout-ms {v:?} is not a number of milliseconds in 1..=600000"
+                ))
+            })?,
     };
     let credentials = match get("credentials-file") {
         Some(path) => read_credentials(Path::new(&path)).map_err(err)?,
@@ -194,8 +202,8 @@ fn check_url(key: &str, url: &str) -> Result<(), String> {
 /// Reads a credentials file, refusing one that anyone but its owner may read.
 fn read_credentials(path: &Path) -> Result<Credentials, String> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("credentials-file {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("credentials-file {}: {e}", path.display()))?;
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
             "credentials-file {} is readable by group or others (mode {:o}); chmod 600 it",
@@ -245,12 +253,23 @@ mod tests {
     #[test]
     fn a_complete_file_with_environment_credentials() {
         let dir = tempfile::tempdir().unwrap();
-        let f = write(dir.path(), "c", &format!("# comment\n{BASE}prefix = p\n"), 0o644);
+        let f = write(
+            dir.path(),
+            "c",
+            &format!("# comment\n{BASE}prefix = p\n"),
+            0o644,
+        );
         let c = load(&f, &env).unwrap();
-        assert_eq!(c.etcd_endpoints, ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]);
+        assert_eq!(
+            c.etcd_endpoints,
+            ["http://127.0.0.1:2379", "http://127.0.0.1:2380"]
+        );
         assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("b", "p"));
         assert_eq!(c.credentials.access_key, "AK");
-        assert!(!format!("{c:?}").contains("SK"), "the secret is never printed");
+        assert!(
+            !format!("{c:?}").contains("SK"),
+            "the secret is never printed"
+        );
     }
 
     #[test]
@@ -262,8 +281,16 @@ mod tests {
         let f = write(dir.path(), "d", "s3-bucket = b\n", 0o644);
         let e = load(&f, &env).unwrap_err().to_string();
         assert!(e.contains("missing required key etcd-endpoints"), "{e}");
-        let f = write(dir.path(), "e", &BASE.replace("https://s3", "ftp://s3"), 0o644);
-        assert!(load(&f, &env).unwrap_err().to_string().contains("not an http"));
+        let f = write(
+            dir.path(),
+            "e",
+            &BASE.replace("https://s3", "ftp://s3"),
+            0o644,
+        );
+        assert!(load(&f, &env)
+            .unwrap_err()
+            .to_string()
+            .contains("not an http"));
     }
 
     #[test]
@@ -279,6 +306,9 @@ mod tests {
         let c = load(&f, &no_env).unwrap();
         assert_eq!(c.credentials.secret_key, "S");
         let f = write(dir.path(), "n", BASE, 0o644);
-        assert!(load(&f, &no_env).unwrap_err().to_string().contains("no credentials"));
+        assert!(load(&f, &no_env)
+            .unwrap_err()
+            .to_string()
+            .contains("no credentials"));
     }
 }

@@ -82,7 +82,11 @@ impl Etcd {
             .connect_timeout(timeout.min(Duration::from_secs(2)))
             .build()
             .map_err(|e| Error::Failed(format!("etcd client: {e}")))?;
-        Ok(Etcd { endpoints, http, rt })
+        Ok(Etcd {
+            endpoints,
+            http,
+            rt,
+        })
     }
 
     /// POSTs `body` to `path` on the first endpoint that accepts a connection. `idempotent`
@@ -105,7 +109,11 @@ impl Etcd {
                 Ok::<_, reqwest::Error>((status, bytes))
             });
             super::stats::record(super::stats::Store::Etcd, started);
-            tracing::debug!(url, ms = started.elapsed().as_millis() as u64, "etcd round trip");
+            tracing::debug!(
+                url,
+                ms = started.elapsed().as_millis() as u64,
+                "etcd round trip"
+            );
             match result {
                 Ok((status, bytes)) if status.is_success() => return Ok(bytes),
                 Ok((status, bytes)) => {
@@ -152,7 +160,9 @@ fn decode_kvs(kvs: Vec<KeyValue>) -> Result<Vec<Entry>, Error> {
                 .decode(&kv.key)
                 .ok()
                 .and_then(|k| String::from_utf8(k).ok())
-                .ok_or_else(|| Error::Failed("etcd returned a key that is not base64 UTF-8".into()))?;
+                .ok_or_else(|| {
+                    Error::Failed("etcd returned a key that is not base64 UTF-8".into())
+                })?;
             let value = B64
                 .decode(&kv.value)
                 .map_err(|_| Error::Failed(format!("etcd returned a bad value for {key}")))?;

@@ -52,7 +52,9 @@ impl std::fmt::Debug for DistBackend {
 pub fn repo_name(location: &str) -> Result<&str, Error> {
     let name = location.trim_matches('/');
     let bad = name.is_empty()
-        || name.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        || name
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
         || name.chars().any(char::is_control);
     if bad {
         return Err(Error::NotFound(location.to_string()));
@@ -81,7 +83,12 @@ impl DistBackend {
     }
 
     /// A backend over given stores (unit tests use in-memory ones).
-    pub fn with_stores(kv: Arc<dyn Kv>, blobs: blobs::Blobs, prefix: String, views: PathBuf) -> Self {
+    pub fn with_stores(
+        kv: Arc<dyn Kv>,
+        blobs: blobs::Blobs,
+        prefix: String,
+        views: PathBuf,
+    ) -> Self {
         DistBackend {
             kv,
             blobs: Arc::new(blobs),
@@ -94,7 +101,11 @@ impl DistBackend {
     /// when it exists already.
     pub fn init(&self, location: &str, initial_branch: &str) -> Result<bool, Error> {
         let base = refstore::repo_key(&self.prefix, repo_name(location)?);
-        refstore::create(self.kv.as_ref(), &base, &format!("refs/heads/{initial_branch}"))
+        refstore::create(
+            self.kv.as_ref(),
+            &base,
+            &format!("refs/heads/{initial_branch}"),
+        )
     }
 }
 
@@ -104,12 +115,17 @@ impl Backend for DistBackend {
         std::fs::create_dir_all(&self.views)
             .map_err(|e| Error::io(self.views.display().to_string(), e))?;
         let started = std::time::Instant::now();
-        let repo = repo::DistRepository::open(self.kv.clone(), self.blobs.clone(), base, &self.views)
-            .map_err(|e| match e {
-                Error::NotFound(_) => Error::NotFound(location.to_string()),
-                e => e,
-            })?;
-        tracing::info!(location, ms = started.elapsed().as_millis() as u64, "distributed repository opened");
+        let repo =
+            repo::DistRepository::open(self.kv.clone(), self.blobs.clone(), base, &self.views)
+                .map_err(|e| match e {
+                    Error::NotFound(_) => Error::NotFound(location.to_string()),
+                    e => e,
+                })?;
+        tracing::info!(
+            location,
+            ms = started.elapsed().as_millis() as u64,
+            "distributed repository opened"
+        );
         Ok(Box::new(repo))
     }
 }

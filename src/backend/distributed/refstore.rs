@@ -79,7 +79,8 @@ pub fn load(kv: &dyn Kv, base: &str) -> Result<Snapshot, Error> {
         if rel == "HEAD" {
             snap.head = Some(parse_value(&key, &value)?);
         } else if rel.starts_with("refs/") {
-            snap.refs.insert(rel.to_string(), parse_value(&key, &value)?);
+            snap.refs
+                .insert(rel.to_string(), parse_value(&key, &value)?);
         } else if let Some(name) = rel.strip_prefix("pack/") {
             let size = std::str::from_utf8(&value)
                 .ok()
@@ -147,16 +148,15 @@ fn stale(base: &str, u: &RefUpdate, current: &[Entry]) -> String {
         .find(|e| e.key == key)
         .map(|e| String::from_utf8_lossy(&e.value).into_owned())
         .unwrap_or_else(|| u.old.kind().null().to_string());
-    format!("cannot lock ref '{}': is at {now} but expected {}", u.name, u.old)
+    format!(
+        "cannot lock ref '{}': is at {now} but expected {}",
+        u.name, u.old
+    )
 }
 
 /// Runs `txn`; when the store gives no answer, reads push-log record `log_key` back to learn
 /// whether it committed (`Ok(None)`: committed; `Ok(Some(current))`: refused).
-fn run_resolved(
-    kv: &dyn Kv,
-    txn: &Txn,
-    log_key: &str,
-) -> Result<Option<Vec<Entry>>, Error> {
+fn run_resolved(kv: &dyn Kv, txn: &Txn, log_key: &str) -> Result<Option<Vec<Entry>>, Error> {
     match kv.txn(txn) {
         Ok(TxnOutcome::Applied) => Ok(None),
         Ok(TxnOutcome::Refused(current)) => Ok(Some(current)),
@@ -209,8 +209,13 @@ pub fn push(
                 .iter()
                 .map(|u| {
                     let key = format!("{base}{}", u.name);
-                    let moved = current.iter().find(|e| e.key == key).map(|e| e.value.as_slice())
-                        != (!u.old.is_null()).then(|| u.old.to_string().into_bytes()).as_deref();
+                    let moved = current
+                        .iter()
+                        .find(|e| e.key == key)
+                        .map(|e| e.value.as_slice())
+                        != (!u.old.is_null())
+                            .then(|| u.old.to_string().into_bytes())
+                            .as_deref();
                     Err(if moved {
                         stale(base, u, &current)
                     } else {
@@ -263,14 +268,30 @@ mod tests {
         let base = repo_key("p", "a/b.git");
         assert_eq!(base, "p/a%2Fb.git/");
         assert!(create(&kv, &base, "refs/heads/main").unwrap());
-        assert!(!create(&kv, &base, "refs/heads/main").unwrap(), "exists already");
+        assert!(
+            !create(&kv, &base, "refs/heads/main").unwrap(),
+            "exists already"
+        );
         let null = HashKind::Sha1.null();
         let packs = [("pack-aa".to_string(), 99)];
-        let rec = PushRecord { packs: &packs, push_id: "x1" };
-        let r = push(&kv, &base, &[upd("refs/heads/main", null, id(1))], false, &rec).unwrap();
+        let rec = PushRecord {
+            packs: &packs,
+            push_id: "x1",
+        };
+        let r = push(
+            &kv,
+            &base,
+            &[upd("refs/heads/main", null, id(1))],
+            false,
+            &rec,
+        )
+        .unwrap();
         assert_eq!(r, [Ok(())]);
         let snap = load(&kv, &base).unwrap();
-        assert_eq!(snap.head, Some(RefValue::Symbolic("refs/heads/main".into())));
+        assert_eq!(
+            snap.head,
+            Some(RefValue::Symbolic("refs/heads/main".into()))
+        );
         assert_eq!(snap.refs["refs/heads/main"], RefValue::Direct(id(1)));
         assert_eq!(snap.packs["pack-aa"], 99);
         assert_eq!(kv.range(&format!("{base}push/x1/")).unwrap().len(), 1);
@@ -282,13 +303,40 @@ mod tests {
         let base = repo_key("p", "r");
         create(&kv, &base, "refs/heads/main").unwrap();
         let null = HashKind::Sha1.null();
-        let rec = PushRecord { packs: &[], push_id: "a" };
-        push(&kv, &base, &[upd("refs/heads/main", null, id(1))], false, &rec).unwrap();
-        let rec = PushRecord { packs: &[], push_id: "b" };
-        let r = push(&kv, &base, &[upd("refs/heads/main", id(2), id(3))], false, &rec).unwrap();
-        let want = format!("cannot lock ref 'refs/heads/main': is at {} but expected {}", id(1), id(2));
+        let rec = PushRecord {
+            packs: &[],
+            push_id: "a",
+        };
+        push(
+            &kv,
+            &base,
+            &[upd("refs/heads/main", null, id(1))],
+            false,
+            &rec,
+        )
+        .unwrap();
+        let rec = PushRecord {
+            packs: &[],
+            push_id: "b",
+        };
+        let r = push(
+            &kv,
+            &base,
+            &[upd("refs/heads/main", id(2), id(3))],
+            false,
+            &rec,
+        )
+        .unwrap();
+        let want = format!(
+            "cannot lock ref 'refs/heads/main': is at {} but expected {}",
+            id(1),
+            id(2)
+        );
         assert_eq!(r, [Err(want)]);
-        assert_eq!(load(&kv, &base).unwrap().refs["refs/heads/main"], RefValue::Direct(id(1)));
+        assert_eq!(
+            load(&kv, &base).unwrap().refs["refs/heads/main"],
+            RefValue::Direct(id(1))
+        );
         assert!(kv.range(&format!("{base}push/b/")).unwrap().is_empty());
     }
 
@@ -298,11 +346,20 @@ mod tests {
         let base = repo_key("p", "r");
         create(&kv, &base, "refs/heads/main").unwrap();
         let null = HashKind::Sha1.null();
-        let rec = PushRecord { packs: &[], push_id: "a" };
+        let rec = PushRecord {
+            packs: &[],
+            push_id: "a",
+        };
         push(&kv, &base, &[upd("refs/heads/b", null, id(1))], false, &rec).unwrap();
         let packs = [("pack-bb".to_string(), 1)];
-        let rec = PushRecord { packs: &packs, push_id: "b" };
-        let both = [upd("refs/heads/a", null, id(5)), upd("refs/heads/b", id(2), id(5))];
+        let rec = PushRecord {
+            packs: &packs,
+            push_id: "b",
+        };
+        let both = [
+            upd("refs/heads/a", null, id(5)),
+            upd("refs/heads/b", id(2), id(5)),
+        ];
         let r = push(&kv, &base, &both, true, &rec).unwrap();
         assert_eq!(r[0], Err("atomic transaction failed".into()));
         assert!(r[1].as_ref().unwrap_err().contains("is at"));

@@ -69,7 +69,12 @@ fn new_push_id() -> String {
 impl DistRepository {
     /// Opens repository `base` (a [`refstore::repo_key`]): reads the snapshot, builds the view
     /// under `views`.
-    pub fn open(kv: Arc<dyn Kv>, blobs: Arc<Blobs>, base: String, views: &std::path::Path) -> Result<Self, Error> {
+    pub fn open(
+        kv: Arc<dyn Kv>,
+        blobs: Arc<Blobs>,
+        base: String,
+        views: &std::path::Path,
+    ) -> Result<Self, Error> {
         let snap = refstore::load(kv.as_ref(), &base)?;
         if snap.head.is_none() {
             return Err(Error::NotFound(base));
@@ -101,16 +106,22 @@ impl DistRepository {
             let size = std::fs::metadata(&pack_file)
                 .map_err(|e| Error::io(pack_file.display().to_string(), e))?
                 .len();
-            self.blobs.put_once(&view::pack_key(&self.base, &pack, "pack"), &pack_file)?;
-            fault("after-pack-upload");
             self.blobs
-                .put_once(&view::pack_key(&self.base, &pack, "idx"), &local.join(format!("{pack}.idx")))?;
+                .put_once(&view::pack_key(&self.base, &pack, "pack"), &pack_file)?;
+            fault("after-pack-upload");
+            self.blobs.put_once(
+                &view::pack_key(&self.base, &pack, "idx"),
+                &local.join(format!("{pack}.idx")),
+            )?;
             fault("after-idx-upload");
             let cache = self.blobs.cache_dir();
             if std::fs::create_dir_all(&cache).is_ok() {
                 for ext in ["pack", "idx"] {
                     // Best effort: a later request downloads it if this fails.
-                    let _ = std::fs::hard_link(local.join(format!("{pack}.{ext}")), cache.join(format!("{pack}.{ext}")));
+                    let _ = std::fs::hard_link(
+                        local.join(format!("{pack}.{ext}")),
+                        cache.join(format!("{pack}.{ext}")),
+                    );
                 }
             }
             self.uploaded
@@ -157,7 +168,11 @@ impl Quarantine for DistQuarantine<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), Error> {
-        let DistQuarantine { inner, repo, before } = *self;
+        let DistQuarantine {
+            inner,
+            repo,
+            before,
+        } = *self;
         inner.commit()?;
         repo.upload_new_packs(&before)
     }
@@ -210,7 +225,11 @@ impl Repository for DistRepository {
         }))
     }
 
-    fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<Result<(), String>>, Error> {
+    fn update_refs(
+        &self,
+        updates: &[RefUpdate],
+        atomic: bool,
+    ) -> Result<Vec<Result<(), String>>, Error> {
         let packs = self
             .uploaded
             .lock()

@@ -26,7 +26,12 @@ pub fn record(store: Store, started: Instant) {
 
 /// (etcd round trips, etcd ms, S3 round trips, S3 ms) so far.
 pub fn totals() -> (u64, u64, u64, u64) {
-    let get = |i: usize| (COUNTS[i].load(Ordering::Relaxed), MICROS[i].load(Ordering::Relaxed) / 1000);
+    let get = |i: usize| {
+        (
+            COUNTS[i].load(Ordering::Relaxed),
+            MICROS[i].load(Ordering::Relaxed) / 1000,
+        )
+    };
     let (e, em) = get(0);
     let (s, sm) = get(1);
     (e, em, s, sm)

@@ -56,7 +56,12 @@ pub fn pack_key(base: &str, pack: &str, ext: &str) -> String {
 
 /// Creates the view of `snap` (repository `base` in the store) in a new directory under
 /// `root`, fetching missing pack files into the cache first.
-pub fn materialize(snap: &Snapshot, blobs: &Blobs, base: &str, root: &Path) -> Result<PathBuf, Error> {
+pub fn materialize(
+    snap: &Snapshot,
+    blobs: &Blobs,
+    base: &str,
+    root: &Path,
+) -> Result<PathBuf, Error> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
@@ -75,8 +80,16 @@ pub fn materialize(snap: &Snapshot, blobs: &Blobs, base: &str, root: &Path) -> R
             .filter(|h| h.len() >= 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
             .ok_or_else(|| Error::corrupt(format!("{base}pack/{pack}"), "not a pack name"))?;
         // The pack first: an index is only ever used next to its pack.
-        let p = blobs.cached(&pack_key(base, pack, "pack"), &format!("{pack}.pack"), &check_pack(hex))?;
-        let i = blobs.cached(&pack_key(base, pack, "idx"), &format!("{pack}.idx"), &check_idx(hex))?;
+        let p = blobs.cached(
+            &pack_key(base, pack, "pack"),
+            &format!("{pack}.pack"),
+            &check_pack(hex),
+        )?;
+        let i = blobs.cached(
+            &pack_key(base, pack, "idx"),
+            &format!("{pack}.idx"),
+            &check_idx(hex),
+        )?;
         for (from, name) in [(p, format!("{pack}.pack")), (i, format!("{pack}.idx"))] {
             let to = pack_dir.join(name);
             std::fs::hard_link(&from, &to).map_err(|e| io(&to, e))?;
@@ -99,7 +112,10 @@ fn write_refs(snap: &Snapshot, dir: &Path) -> Result<(), Error> {
             RefValue::Direct(id) => packed.push_str(&format!("{id} {name}\n")),
             RefValue::Symbolic(target) => {
                 // Names were validated when written; refuse anything that would leave the view.
-                if name.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+                if name
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..")
+                {
                     return Err(Error::corrupt(name.clone(), "unsafe ref name in the store"));
                 }
                 let path = dir.join(name);
