@@ -18,7 +18,7 @@
 //! writer touches stdout.
 
 #![deny(missing_docs)]
-// The one exception, the read-only file mapping in `backend::fs::odb::map`, carries its proof.
+// The one exception, the read-only file mapping in `odb::mmap::map`, carries its proof.
 #![deny(unsafe_code)]
 
 pub mod access;

@@ -746,7 +746,7 @@ mod tests {
     #[test]
     fn missing_objects_are_errors() {
         let mut r = MemoryRepository::new();
-        let ghost = crate::hash::object_id(Kind::Blob, b"ghost").unwrap();
+        let ghost = crate::odb::object_id(Kind::Blob, b"ghost").unwrap();
         let t = tree(&mut r, &[("g", ghost, false)]);
         let c = commit(&mut r, t, &[], 1);
         assert!(matches!(

@@ -17,7 +17,8 @@ use common::*;
 use std::io::Write;
 use std::path::Path;
 
-use sluice::hash::{object_id, HashKind, ObjectId};
+use sluice::hash::{HashKind, ObjectId};
+use sluice::odb::object_id;
 use sluice::odb::Kind;
 
 /// One object for the pack writer.

@@ -1,29 +1,31 @@
 //! Repositories held in hash maps, for unit tests of the services (dulwich's `DictBackend`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
-use crate::backend::{Backend, Error, Head, Ref, Repository};
+use crate::backend::{
+    Backend, Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate,
+    RefVisitor, Repository, StoredPack, UpdateResult,
+};
 use crate::gitconfig::GitConfig;
-use crate::hash::ObjectId;
-use crate::odb::{Kind, Object, TagRef};
+use crate::hash::{HashKind, IdSet, ObjectId};
+use crate::odb::commit_graph::GraphCommit;
+use crate::odb::{Kind, Object};
+use crate::refs::memory::MemoryRefStore;
+use crate::refs::{RawRef, RefStore};
 
-/// A ref value as stored in a [`MemoryRepository`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefValue {
-    /// Points at an object.
-    Direct(ObjectId),
-    /// Points at another ref by full name.
-    Symbolic(String),
-}
+/// Objects by id, shared by every handle on one repository (a [`MemoryBackend`] hands out
+/// clones that see each other's pushes).
+pub(crate) type ObjectMap = Arc<RwLock<HashMap<ObjectId, Object>>>;
 
-/// The contents of one in-memory repository.
+/// One in-memory repository. Clones share objects and refs, as two handles on one on-disk
+/// repository do.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryRepository {
     /// Objects by id.
-    pub objects: HashMap<ObjectId, Object>,
+    objects: ObjectMap,
     /// Refs by full name, including `HEAD`.
-    pub refs: BTreeMap<String, RefValue>,
+    refs: Arc<MemoryRefStore>,
     /// Configuration.
     pub config: GitConfig,
     /// Whether it pretends to have no working tree.
@@ -33,65 +35,98 @@ pub struct MemoryRepository {
 impl MemoryRepository {
     /// An empty bare repository whose HEAD points at the unborn `refs/heads/main`.
     pub fn new() -> Self {
-        let mut refs = BTreeMap::new();
-        refs.insert("HEAD".into(), RefValue::Symbolic("refs/heads/main".into()));
-        MemoryRepository {
-            objects: HashMap::new(),
-            refs,
-            config: GitConfig::default(),
+        let r = MemoryRepository {
             bare: true,
-        }
+            ..MemoryRepository::default()
+        };
+        r.set_symref("HEAD", "refs/heads/main");
+        r
     }
 
     /// Stores an object of `kind` with content `data`, returning its id.
     pub fn add(&mut self, kind: Kind, data: impl Into<Vec<u8>>) -> ObjectId {
         let data = data.into();
-        let id = crate::hash::object_id(kind, &data).expect("test data is not a collision attack");
-        self.objects.insert(id, Object { kind, data });
+        let id = crate::odb::object_id(kind, &data).expect("test data is not a collision attack");
+        self.objects_mut().insert(id, Object { kind, data });
         id
     }
 
     /// Points ref `name` at `id`.
-    pub fn set_ref(&mut self, name: &str, id: ObjectId) {
-        self.refs.insert(name.into(), RefValue::Direct(id));
+    pub fn set_ref(&self, name: &str, id: ObjectId) {
+        self.refs.set(name, RawRef::Direct { id, peeled: None });
     }
 
     /// Makes `name` a symbolic ref to `target`.
-    pub fn set_symref(&mut self, name: &str, target: &str) {
-        self.refs
-            .insert(name.into(), RefValue::Symbolic(target.into()));
+    pub fn set_symref(&self, name: &str, target: &str) {
+        self.refs.set(name, RawRef::Symbolic(target.into()));
     }
 
-    fn resolve(&self, name: &str) -> Option<(ObjectId, Option<String>)> {
-        let mut current = name.to_string();
-        let mut symref = None;
-        for _ in 0..5 {
-            match self.refs.get(&current)? {
-                RefValue::Direct(id) => return Some((*id, symref)),
-                RefValue::Symbolic(t) => {
-                    if symref.is_none() {
-                        symref = Some(t.clone());
-                    }
-                    current = t.clone();
-                }
-            }
-        }
+    /// Removes ref `name`.
+    pub fn remove_ref(&self, name: &str) {
+        self.refs.remove(name);
+    }
+
+    /// The repository's ref store.
+    pub fn ref_store(&self) -> &MemoryRefStore {
+        &self.refs
+    }
+
+    /// Whether object `id` is stored.
+    pub fn has_object(&self, id: &ObjectId) -> bool {
+        self.objects_ref().contains_key(id)
+    }
+
+    fn objects_ref(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ObjectId, Object>> {
+        self.objects.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn objects_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ObjectId, Object>> {
+        self.objects.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ObjectStore for MemoryRepository {
+    fn hash_kind(&self) -> HashKind {
+        HashKind::Sha1
+    }
+
+    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
+        Ok(self
+            .objects_ref()
+            .get(id)
+            .map(|o| (o.kind, o.data.len() as u64)))
+    }
+
+    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        Ok(self.objects_ref().get(id).cloned())
+    }
+
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
+        Ok(self.read_object(id)?.map(ObjectStream::whole))
+    }
+
+    /// Nothing is stored compressed.
+    fn raw_entry(&self, _id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        Ok(None)
+    }
+
+    fn shallow_roots(&self) -> Option<&IdSet> {
         None
     }
 
-    fn peel(&self, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-        let (end, depth) =
-            crate::odb::tag_chain::peel::<Error>(*id, |current| match self.objects.get(current) {
-                Some(o) if o.kind == Kind::Tag => {
-                    let tag = TagRef::parse(&o.data).map_err(|source| Error::Object {
-                        id: *current,
-                        source,
-                    })?;
-                    Ok(Some(tag.object))
-                }
-                _ => Ok(None),
-            })?;
-        Ok((depth > 0).then_some(end))
+    fn commit_from_graph(&self, _id: &ObjectId) -> Option<GraphCommit> {
+        None
+    }
+}
+
+/// No packs: counting walks the history, the writer compresses every object.
+impl PackStore for MemoryRepository {
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        None
+    }
+
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
+        None
     }
 }
 
@@ -100,48 +135,44 @@ impl Repository for MemoryRepository {
         &self.config
     }
 
+    fn config_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     fn is_bare(&self) -> bool {
         self.bare
     }
 
     fn head(&self) -> Result<Head, Error> {
-        match self.refs.get("HEAD") {
-            Some(RefValue::Symbolic(t)) => Ok(Head {
-                symref_target: Some(t.clone()),
-                id: self.resolve(t).map(|(id, _)| id),
-            }),
-            Some(RefValue::Direct(id)) => Ok(Head {
-                symref_target: None,
-                id: Some(*id),
-            }),
-            None => Err(Error::NotARepository {
-                location: "memory".into(),
-                why: "no HEAD".into(),
-            }),
-        }
+        crate::refs::resolve::head(self.refs.as_ref())
     }
 
-    fn refs(&self) -> Result<Vec<Ref>, Error> {
-        let mut out = Vec::new();
-        for name in self.refs.keys().filter(|n| n.starts_with("refs/")) {
-            if let Some((id, symref_target)) = self.resolve(name) {
-                out.push(Ref {
-                    name: name.clone(),
-                    id,
-                    peeled: self.peel(&id)?,
-                    symref_target,
-                });
-            }
-        }
-        Ok(out)
+    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
+        crate::refs::resolve::for_each_ref(self.refs.as_ref(), self, prefix, visit)
     }
 
-    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        Ok(self.objects.get(id).map(|o| (o.kind, o.data.len() as u64)))
+    fn add_shallow_roots(&self, _ids: &[ObjectId]) -> Result<(), Error> {
+        Err(Error::Unsupported("shallow updates"))
     }
 
-    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        Ok(self.objects.get(id).cloned())
+    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn ref_is_hidden(&self, _name: &str) -> bool {
+        false
+    }
+
+    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
+        Err(Error::Unsupported("receiving objects"))
+    }
+
+    fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
+        self.refs.update(updates, atomic)
     }
 }
 

@@ -1,16 +1,21 @@
 //! Objects: kinds, and borrowed views of commits, trees and tags.
 //!
-//! Storage lives elsewhere (`backend`, `pack`, `odb::loose`); this module only knows what the bytes
-//! of an object mean. Parsers never panic and never index untrusted bytes.
+//! This module knows what the bytes of an object mean (parsers never panic and never index
+//! untrusted bytes), and draws the object-reading boundary every layer above reads through:
+//! [`store::ObjectStore`] and the storage [`store::Error`]. Storage itself lives in `backend`,
+//! `pack` and [`loose`].
 
 pub mod chunk_format;
 pub mod commit_graph;
 pub mod fsck;
 pub mod loose;
+pub mod mmap;
 pub mod object;
+pub mod store;
 pub mod tag_chain;
 
 pub use object::{CommitRef, Error, TagRef, TreeEntry, TreeIter};
+pub use store::{ObjectStore, ObjectStream, RawEntry, StoredForm};
 
 /// The four object kinds git stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -82,4 +87,16 @@ pub struct Object {
     pub kind: Kind,
     /// Its content (without the `"<kind> <len>\0"` header).
     pub data: Vec<u8>,
+}
+
+/// The id git gives an object of `kind` with content `data` (hashes `"<kind> <len>\0" + data`).
+pub fn object_id(
+    kind: Kind,
+    data: &[u8],
+) -> Result<crate::hash::ObjectId, crate::hash::CollisionDetected> {
+    let mut h = crate::hash::Hasher::default();
+    h.update(kind.as_str().as_bytes());
+    h.update(format!(" {}\0", data.len()).as_bytes());
+    h.update(data);
+    h.finish()
 }

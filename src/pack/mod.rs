@@ -11,5 +11,6 @@ pub mod idx_write;
 pub mod index;
 pub mod ingest;
 pub mod midx;
+pub mod stored;
 pub mod write;
 pub mod write_bitmap;

@@ -1,16 +1,34 @@
-//! Refs on disk: validated names, loose ref files, `packed-refs`, and lock-file transactions.
+//! Refs: validated names, the ref-store boundary ([`store::RefStore`]) and its stores, and the
+//! resolution every store shares.
 //!
-//! Reading gives raw values ([`RawRef`]); resolving symbolic refs and peeling tags is the
-//! repository's job, since peeling needs objects.
+//! ```text
+//!  services ── Repository::for_each_ref / head / update_refs
+//!                    │
+//!  resolve  ── symbolic refs followed, tags peeled (needs an ObjectStore)
+//!                    │
+//!  RefStore ── read_raw / for_each_raw(prefix) / update(CAS, atomic)
+//!     ├── files     loose ref files + packed-refs, lock-file transactions (C git's layout)
+//!     ├── memory    a sorted map, for unit tests
+//!     └── (reftable, key-value store)
+//! ```
+//!
+//! This file holds the on-disk formats of the files store: loose ref files and `packed-refs`.
 
+pub mod files;
+pub mod memory;
 pub mod name;
+pub mod resolve;
+pub mod store;
 pub mod transaction;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 
-use crate::backend::Error;
-use crate::hash::ObjectId;
+use crate::hash::{HashKind, ObjectId};
+use crate::odb::store::Error;
+
+pub use store::{Head, Ref, RefStore, RefUpdate};
 
 /// A ref value as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +45,8 @@ pub enum RawRef {
     Symbolic(String),
 }
 
-/// Parses the content of a loose ref file (`text`) named `name`.
-pub fn parse_loose(name: &str, text: &[u8]) -> Result<RawRef, Error> {
+/// Parses the content of a loose ref file (`text`) named `name`, ids of hash `kind`.
+pub fn parse_loose(kind: HashKind, name: &str, text: &[u8]) -> Result<RawRef, Error> {
     let line = text.strip_suffix(b"\n").unwrap_or(text);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if let Some(target) = line.strip_prefix(b"ref:") {
@@ -41,18 +59,22 @@ pub fn parse_loose(name: &str, text: &[u8]) -> Result<RawRef, Error> {
         return Ok(RawRef::Symbolic(target.to_string()));
     }
     let hex = line
-        .get(..40)
+        .get(..kind.len_in_hex())
         .ok_or_else(|| Error::corrupt(name, "too short for an object id"))?;
     let id = ObjectId::from_hex(hex).map_err(|e| Error::corrupt(name, e.to_string()))?;
     Ok(RawRef::Direct { id, peeled: None })
 }
 
 /// Every ref: `packed-refs` overlaid with the loose refs (a loose ref wins), sorted by name.
-pub fn read_all(packed_text: &[u8], dir: &Path) -> Result<Vec<(String, RawRef)>, Error> {
+pub fn read_all(
+    kind: HashKind,
+    packed_text: &[u8],
+    dir: &Path,
+) -> Result<Vec<(String, RawRef)>, Error> {
     let mut out = Vec::new();
-    for_each_ref(packed_text, dir, &mut |name, value| {
+    for_each_ref(kind, packed_text, dir, "refs/", &mut |name, value| {
         out.push((name.to_string(), value));
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
     Ok(out)
 }
@@ -65,11 +87,33 @@ pub fn lookup<'a>(sorted: &'a [(String, RawRef)], name: &str) -> Option<&'a RawR
         .map(|i| &sorted[i].1)
 }
 
-/// Reads every loose ref under `<dir>/refs` into `out` (name, value), unsorted; unreadable
-/// files are skipped with a log line, as git skips broken refs in advertisements.
-pub fn read_loose(dir: &Path, out: &mut Vec<(String, RawRef)>) -> Result<(), Error> {
-    let mut stack = vec![("refs".to_string(), dir.join("refs"))];
-    while let Some((prefix, path)) = stack.pop() {
+/// The directory (relative to the git directory, without its trailing `/`) under which every
+/// ref starting with `prefix` lies: the prefix up to its last `/` when that is a plain path
+/// under `refs/`, else `refs` (a prefix from a client never leads the walk anywhere else).
+fn loose_root(prefix: &str) -> &str {
+    let dir = prefix.rfind('/').map_or("", |i| &prefix[..i]);
+    let plain = dir
+        .split('/')
+        .all(|c| !c.is_empty() && c != "." && c != ".." && !c.ends_with(".lock"));
+    if plain && (dir == "refs" || dir.starts_with("refs/")) {
+        dir
+    } else {
+        "refs"
+    }
+}
+
+/// Reads every loose ref under `<dir>/refs` whose name starts with `prefix` into `out` (name,
+/// value), unsorted; only the directory the prefix names is walked. Unreadable files are
+/// skipped with a log line, as git skips broken refs in advertisements.
+pub fn read_loose(
+    kind: HashKind,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, RawRef)>,
+) -> Result<(), Error> {
+    let root = loose_root(prefix);
+    let mut stack = vec![(root.to_string(), dir.join(root))];
+    while let Some((dir_name, path)) = stack.pop() {
         let entries = match std::fs::read_dir(&path) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -82,15 +126,17 @@ pub fn read_loose(dir: &Path, out: &mut Vec<(String, RawRef)>) -> Result<(), Err
             if fname.ends_with(".lock") || fname.starts_with('.') {
                 continue;
             }
-            let name = format!("{prefix}/{fname}");
+            let name = format!("{dir_name}/{fname}");
             let ft = match entry.file_type() {
                 Ok(t) => t,
                 Err(_) => continue,
             };
             if ft.is_dir() {
                 stack.push((name, entry.path()));
+            } else if !name.starts_with(prefix) {
+                // Outside the prefix (in the prefix's own directory).
             } else if let Ok(text) = std::fs::read(entry.path()) {
-                match parse_loose(&name, &text) {
+                match parse_loose(kind, &name, &text) {
                     Ok(v) => out.push((name, v)),
                     Err(e) => tracing::warn!(refname = %name, error = %e, "skipping broken ref"),
                 }
@@ -100,16 +146,20 @@ pub fn read_loose(dir: &Path, out: &mut Vec<(String, RawRef)>) -> Result<(), Err
     Ok(())
 }
 
-/// Parses `packed-refs` content `text` into `out`.
-pub fn parse_packed(text: &[u8], out: &mut BTreeMap<String, RawRef>) -> Result<(), Error> {
-    out.extend(parse_packed_sorted(text)?);
+/// Parses `packed-refs` content `text` (ids of hash `kind`) into `out`.
+pub fn parse_packed(
+    kind: HashKind,
+    text: &[u8],
+    out: &mut BTreeMap<String, RawRef>,
+) -> Result<(), Error> {
+    out.extend(parse_packed_sorted(kind, text)?);
     Ok(())
 }
 
 /// Parses `packed-refs` content `text` into a list sorted by name (git writes it sorted; an
 /// unsorted file is sorted here, the last of duplicate names winning).
-pub fn parse_packed_sorted(text: &[u8]) -> Result<Vec<(String, RawRef)>, Error> {
-    let lines = PackedLines::new(text);
+pub fn parse_packed_sorted(kind: HashKind, text: &[u8]) -> Result<Vec<(String, RawRef)>, Error> {
+    let lines = PackedLines::new(kind, text);
     let mut entries: Vec<(String, RawRef)> = Vec::with_capacity(lines.estimate());
     for e in lines {
         let (name, value) = e?;
@@ -135,6 +185,8 @@ pub fn parse_packed_sorted(text: &[u8]) -> Result<Vec<(String, RawRef)>, Error> 
 /// the `fully-peeled` trait, tags' with `peeled`.
 pub struct PackedLines<'a> {
     lines: std::iter::Peekable<Lines<'a>>,
+    /// The hash of the ids (their hex width).
+    kind: HashKind,
     fully_peeled: bool,
     peeled_tags: bool,
     /// The header's `sorted` trait: git promises names in byte order, no duplicates.
@@ -186,9 +238,10 @@ fn find_newline(text: &[u8]) -> Option<usize> {
 }
 
 impl<'a> PackedLines<'a> {
-    /// Starts reading `text`, taking its traits from the header line.
-    pub fn new(text: &'a [u8]) -> Self {
+    /// Starts reading `text` (ids of hash `kind`), taking its traits from the header line.
+    pub fn new(kind: HashKind, text: &'a [u8]) -> Self {
         let mut p = PackedLines {
+            kind,
             lines: Lines {
                 rest: text,
                 number: 0,
@@ -216,9 +269,9 @@ impl<'a> PackedLines<'a> {
         self.sorted
     }
 
-    /// A guess at the number of refs, for preallocation (a line is at least 42 bytes).
+    /// A guess at the number of refs, for preallocation (a line is an id, a space and a name).
     fn estimate(&self) -> usize {
-        self.len / 50 + 1
+        self.len / (self.kind.len_in_hex() + 10) + 1
     }
 }
 
@@ -238,15 +291,16 @@ impl<'a> Iterator for PackedLines<'a> {
             if line.starts_with(b"^") {
                 return Some(Err(bad(i, "peeled line without a ref")));
             }
-            let Some(hex) = line.get(..40) else {
+            let width = self.kind.len_in_hex();
+            let Some(hex) = line.get(..width) else {
                 return Some(Err(bad(i, "too short")));
             };
             let Ok(id) = ObjectId::from_hex(hex) else {
                 return Some(Err(bad(i, "bad object id")));
             };
             let Some(name) = line
-                .get(41..)
-                .filter(|_| line.get(40) == Some(&b' '))
+                .get(width + 1..)
+                .filter(|_| line.get(width) == Some(&b' '))
                 .and_then(|n| std::str::from_utf8(n).ok())
                 .filter(|n| !n.is_empty())
             else {
@@ -270,56 +324,82 @@ impl<'a> Iterator for PackedLines<'a> {
     }
 }
 
-/// Calls `f` with every ref: `packed-refs` (`packed_text`) overlaid with the loose refs under
-/// `dir` (a loose ref wins), in name order, streaming: with a sorted `packed-refs` no list of
-/// its refs is built (10,000 refs: most of an ls-remote's time and memory went into one).
+/// Calls `f` with every ref whose name starts with `prefix`: `packed-refs` (`packed_text`)
+/// overlaid with the loose refs under `dir` (a loose ref wins), in name order, streaming: with a
+/// sorted `packed-refs` no list of its refs is built (10,000 refs: most of an ls-remote's time
+/// and memory went into one), and its scan stops after the last name with the prefix. Stops
+/// when `f` returns `Break`.
 pub fn for_each_ref(
+    kind: HashKind,
     packed_text: &[u8],
     dir: &Path,
-    f: &mut dyn FnMut(&str, RawRef) -> Result<(), Error>,
+    prefix: &str,
+    f: &mut store::RawVisitor<'_>,
 ) -> Result<(), Error> {
     let mut loose = Vec::new();
-    read_loose(dir, &mut loose)?;
+    read_loose(kind, dir, prefix, &mut loose)?;
     loose.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut loose = loose.into_iter().peekable();
-    let mut emit = |name: &str, value: RawRef| -> Result<(), Error> {
+    let mut stopped = false;
+    let mut merged = |name: &str, value: RawRef| -> Result<ControlFlow<()>, Error> {
         while let Some((n, v)) = loose.next_if(|l| l.0.as_str() < name) {
-            f(&n, v)?;
+            if f(&n, v)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
         }
         match loose.next_if(|l| l.0 == name) {
             Some((n, v)) => f(&n, v),
             None => f(name, value),
         }
     };
-    let lines = PackedLines::new(packed_text);
+    let lines = PackedLines::new(kind, packed_text);
     if lines.sorted() {
         for e in lines {
             let (name, value) = e?;
-            emit(name, value)?;
+            if !name.starts_with(prefix) {
+                if name > prefix {
+                    break;
+                }
+                continue;
+            }
+            if merged(name, value)?.is_break() {
+                stopped = true;
+                break;
+            }
         }
     } else {
-        for (name, value) in parse_packed_sorted(packed_text)? {
-            emit(&name, value)?;
+        for (name, value) in parse_packed_sorted(kind, packed_text)? {
+            if name.starts_with(prefix) && merged(&name, value)?.is_break() {
+                stopped = true;
+                break;
+            }
         }
     }
-    drop(emit);
-    for (n, v) in loose {
-        f(&n, v)?;
+    drop(merged);
+    if !stopped {
+        for (n, v) in loose {
+            if f(&n, v)?.is_break() {
+                break;
+            }
+        }
     }
     Ok(())
 }
 
-/// The packed ref `name` from packed-refs `text`, found by scanning lines (no map is built):
-/// resolving one ref, such as HEAD's target, need not parse every ref. Peeled values are not
-/// returned (`peeled: None`).
-pub fn find_packed(text: &[u8], name: &str) -> Option<RawRef> {
+/// The packed ref `name` from packed-refs `text` (ids of hash `kind`), found by scanning lines
+/// (no map is built): resolving one ref, such as HEAD's target, need not parse every ref.
+/// Peeled values are not returned (`peeled: None`).
+pub fn find_packed(kind: HashKind, text: &[u8], name: &str) -> Option<RawRef> {
+    let width = kind.len_in_hex();
     Lines {
         rest: text,
         number: 0,
     }
     .map(|(_, l)| l.strip_suffix(b"\r").unwrap_or(l))
-    .find(|l| l.len() == 41 + name.len() && l[40] == b' ' && &l[41..] == name.as_bytes())
-    .and_then(|l| ObjectId::from_hex(&l[..40]).ok())
+    .find(|l| {
+        l.len() == width + 1 + name.len() && l[width] == b' ' && &l[width + 1..] == name.as_bytes()
+    })
+    .and_then(|l| ObjectId::from_hex(&l[..width]).ok())
     .map(|id| RawRef::Direct { id, peeled: None })
 }
 
@@ -334,7 +414,7 @@ mod tests {
     fn packed() {
         let text = format!("# pack-refs with: peeled fully-peeled sorted \n{A} refs/heads/m\n{A} refs/tags/t\n^{B}\n");
         let mut m = BTreeMap::new();
-        parse_packed(text.as_bytes(), &mut m).unwrap();
+        parse_packed(HashKind::Sha1, text.as_bytes(), &mut m).unwrap();
         let b = ObjectId::from_hex(B.as_bytes()).unwrap();
         assert!(matches!(
             &m["refs/heads/m"],
@@ -347,7 +427,12 @@ mod tests {
             matches!(&m["refs/tags/t"], RawRef::Direct { peeled: Some(Some(p)), .. } if *p == b)
         );
         let mut m = BTreeMap::new();
-        parse_packed(format!("{A} refs/heads/m\n").as_bytes(), &mut m).unwrap();
+        parse_packed(
+            HashKind::Sha1,
+            format!("{A} refs/heads/m\n").as_bytes(),
+            &mut m,
+        )
+        .unwrap();
         assert!(matches!(
             &m["refs/heads/m"],
             RawRef::Direct { peeled: None, .. }
@@ -359,7 +444,7 @@ mod tests {
             format!("{A} \n"),
         ] {
             assert!(
-                parse_packed(bad.as_bytes(), &mut BTreeMap::new()).is_err(),
+                parse_packed(HashKind::Sha1, bad.as_bytes(), &mut BTreeMap::new()).is_err(),
                 "{bad}"
             );
         }
@@ -406,7 +491,7 @@ mod tests {
         let names = |all: &[(String, RawRef)]| -> Vec<String> {
             all.iter().map(|(n, _)| n.clone()).collect()
         };
-        let all = read_all(packed.as_bytes(), dir.path()).unwrap();
+        let all = read_all(HashKind::Sha1, packed.as_bytes(), dir.path()).unwrap();
         assert_eq!(
             names(&all),
             [
@@ -428,12 +513,12 @@ mod tests {
             Some(&RawRef::Symbolic("refs/heads/a".into()))
         );
         assert_eq!(lookup(&all, "refs/heads/e"), None);
-        assert_eq!(read_all(b"", dir.path()).unwrap().len(), 2);
+        assert_eq!(read_all(HashKind::Sha1, b"", dir.path()).unwrap().len(), 2);
         // The `sorted` trait: streamed as they come, loose refs merged in, peeled lines kept.
         let packed = format!(
             "# pack-refs with: peeled fully-peeled sorted \n{A} refs/heads/a\n{A} refs/heads/c\n{A} refs/tags/t\n^{B}\n"
         );
-        let all = read_all(packed.as_bytes(), dir.path()).unwrap();
+        let all = read_all(HashKind::Sha1, packed.as_bytes(), dir.path()).unwrap();
         assert_eq!(
             names(&all),
             [
@@ -451,21 +536,24 @@ mod tests {
             format!("{A} refs/heads/a\n^{B}\n^{B}\n"),
             format!("{A} refs/heads/a\n^zz\n"),
         ] {
-            assert!(read_all(bad.as_bytes(), dir.path()).is_err(), "{bad}");
+            assert!(
+                read_all(HashKind::Sha1, bad.as_bytes(), dir.path()).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn loose() {
         assert_eq!(
-            parse_loose("HEAD", b"ref: refs/heads/x\n").unwrap(),
+            parse_loose(HashKind::Sha1, "HEAD", b"ref: refs/heads/x\n").unwrap(),
             RawRef::Symbolic("refs/heads/x".into())
         );
         assert!(matches!(
-            parse_loose("r", format!("{A}\n").as_bytes()).unwrap(),
+            parse_loose(HashKind::Sha1, "r", format!("{A}\n").as_bytes()).unwrap(),
             RawRef::Direct { .. }
         ));
-        assert!(parse_loose("r", b"abc\n").is_err());
-        assert!(parse_loose("r", b"ref: \n").is_err());
+        assert!(parse_loose(HashKind::Sha1, "r", b"abc\n").is_err());
+        assert!(parse_loose(HashKind::Sha1, "r", b"ref: \n").is_err());
     }
 }

@@ -14,6 +14,18 @@ pub struct Error {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RefName(String);
 
+impl std::fmt::Display for RefName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for RefName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl RefName {
     /// Validates `name` as a full ref name (with at least one `/`).
     pub fn new(name: &str) -> Result<RefName, Error> {

@@ -11,9 +11,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Error, RefUpdate};
 use crate::file_mode::SharedPerm;
-use crate::hash::ObjectId;
+use crate::hash::{HashKind, ObjectId};
+use crate::odb::store::Error;
+use crate::refs::store::{RefUpdate, UpdateResult};
 use crate::refs::{parse_loose, parse_packed, RawRef};
 
 /// While Sluice holds the repository's transaction lock (an OS file lock, released by the
@@ -107,12 +108,13 @@ impl Drop for Lock {
 
 fn current_value(
     git_dir: &Path,
+    kind: HashKind,
     name: &str,
     packed: &BTreeMap<String, RawRef>,
 ) -> Result<Option<ObjectId>, Error> {
     let path = git_dir.join(name);
     match fs::read(&path) {
-        Ok(text) => match parse_loose(name, &text)? {
+        Ok(text) => match parse_loose(kind, name, &text)? {
             RawRef::Direct { id, .. } => Ok(Some(id)),
             RawRef::Symbolic(_) => Err(Error::corrupt(name, "is a symbolic ref")),
         },
@@ -133,15 +135,16 @@ fn current_value(
     }
 }
 
-/// Applies `updates` in the repository at `git_dir`; one result per update (`Err(reason)` for the
+/// Applies `updates` in the repository at `git_dir` (ids of hash `kind`); one result per update (`Err(reason)` for the
 /// `ng` line). With `atomic`, all succeed or all fail. Files and directories created get the
 /// modes `shared` (`core.sharedRepository`) asks for.
 pub fn apply(
     git_dir: &Path,
+    kind: HashKind,
     updates: &[RefUpdate],
     atomic: bool,
     shared: SharedPerm,
-) -> Result<Vec<Result<(), String>>, Error> {
+) -> Result<Vec<UpdateResult>, Error> {
     let guard_path = git_dir.join(TRANSACTION_LOCK);
     let guard = OpenOptions::new()
         .create(true)
@@ -156,27 +159,28 @@ pub fn apply(
     guard
         .lock()
         .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
-    let result = apply_locked(git_dir, updates, atomic, shared);
+    let result = apply_locked(git_dir, kind, updates, atomic, shared);
     drop(guard);
     result
 }
 
 fn apply_locked(
     git_dir: &Path,
+    kind: HashKind,
     updates: &[RefUpdate],
     atomic: bool,
     shared: SharedPerm,
-) -> Result<Vec<Result<(), String>>, Error> {
+) -> Result<Vec<UpdateResult>, Error> {
     let packed_path = git_dir.join("packed-refs");
     let mut packed = BTreeMap::new();
     if let Ok(text) = fs::read(&packed_path) {
-        parse_packed(&text, &mut packed)?;
+        parse_packed(kind, &text, &mut packed)?;
     }
     let mut results: Vec<Result<(), String>> = Vec::with_capacity(updates.len());
     let mut locks: Vec<Option<Lock>> = Vec::with_capacity(updates.len());
     // Phase 1: lock and check every ref.
     for u in updates {
-        let target = git_dir.join(&u.name);
+        let target = git_dir.join(u.name.as_str());
         let lock = match Lock::take(&target, shared) {
             Ok(l) => l,
             Err(e) => {
@@ -186,7 +190,7 @@ fn apply_locked(
             }
         };
         let null = u.old.kind().null();
-        let current = current_value(git_dir, &u.name, &packed)?.unwrap_or(null);
+        let current = current_value(git_dir, kind, u.name.as_str(), &packed)?.unwrap_or(null);
         if current != u.old {
             results.push(Err(format!(
                 "cannot lock ref '{}': is at {current} but expected {}",
@@ -229,7 +233,7 @@ fn apply_locked(
     let deleted_packed: Vec<&str> = updates
         .iter()
         .zip(&results)
-        .filter(|(u, r)| r.is_ok() && u.new.is_null() && packed.contains_key(&u.name))
+        .filter(|(u, r)| r.is_ok() && u.new.is_null() && packed.contains_key(u.name.as_str()))
         .map(|(u, _)| u.name.as_str())
         .collect();
     if !deleted_packed.is_empty() {
@@ -245,7 +249,9 @@ fn apply_locked(
                 }
                 continue;
             }
-            let name = line.get(41..).map(|n| n.strip_suffix(b"\n").unwrap_or(n));
+            let name = line
+                .get(kind.len_in_hex() + 1..)
+                .map(|n| n.strip_suffix(b"\n").unwrap_or(n));
             skipping = name.is_some_and(|n| deleted_packed.iter().any(|d| d.as_bytes() == n));
             if !skipping {
                 kept.extend_from_slice(line);
@@ -263,7 +269,7 @@ fn apply_locked(
             continue;
         }
         let outcome = if u.new.is_null() {
-            let target = git_dir.join(&u.name);
+            let target = git_dir.join(u.name.as_str());
             match fs::remove_file(&target) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -314,12 +320,13 @@ mod tests {
         let (a, b) = (blob("a"), blob("b"));
         let null = a.kind().null();
         let up = |name: &str, old, new| RefUpdate {
-            name: name.into(),
+            name: crate::refs::name::RefName::new(name).unwrap(),
             old,
             new,
         };
         let r = apply(
             d,
+            HashKind::Sha1,
             &[up("refs/heads/x", null, a), up("refs/tags/t", null, b)],
             false,
             SharedPerm::default(),
@@ -330,6 +337,7 @@ mod tests {
         // Stale old value fails; atomic makes the other fail too.
         let r = apply(
             d,
+            HashKind::Sha1,
             &[up("refs/heads/x", b, a), up("refs/heads/y", null, a)],
             true,
             SharedPerm::default(),
@@ -340,6 +348,7 @@ mod tests {
         // Delete a packed ref, update another.
         let r = apply(
             d,
+            HashKind::Sha1,
             &[up("refs/tags/t", b, null), up("refs/heads/x", a, b)],
             false,
             SharedPerm::default(),
@@ -350,7 +359,14 @@ mod tests {
         assert_eq!(refs, format!("refs/heads/x {b}\n"));
         // A fresh lock (another writer at work) refuses the update and is left alone.
         fs::write(d.join("refs/heads/x.lock"), "").unwrap();
-        let r = apply(d, &[up("refs/heads/x", b, a)], false, SharedPerm::default()).unwrap();
+        let r = apply(
+            d,
+            HashKind::Sha1,
+            &[up("refs/heads/x", b, a)],
+            false,
+            SharedPerm::default(),
+        )
+        .unwrap();
         assert!(r[0].is_err());
         assert!(d.join("refs/heads/x.lock").exists());
         fs::remove_file(d.join("refs/heads/x.lock")).unwrap();

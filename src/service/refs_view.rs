@@ -17,13 +17,16 @@
 //!   the namespace is stripped (C git's `ref_is_hidden`).
 
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 use crate::backend::{
-    Error, Head, ObjectStream, Quarantine, RawEntry, Ref, RefUpdate, Repository, StoredPack,
+    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, Ref, RefUpdate,
+    RefVisitor, Repository, StoredPack, UpdateResult,
 };
 use crate::gitconfig::GitConfig;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::{Kind, Object};
+use crate::refs::name::RefName;
 
 /// A `GIT_NAMESPACE` value that is not a valid ref path.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,7 +55,7 @@ impl Namespace {
             return Ok(Namespace::default());
         }
         let check = prefix.trim_end_matches('/');
-        if crate::refs::name::RefName::new(check).is_err() {
+        if RefName::new(check).is_err() {
             return Err(BadNamespace(raw.chars().take(200).collect()));
         }
         Ok(Namespace {
@@ -174,17 +177,21 @@ impl<'a> RefsView<'a> {
         self.namespace.prefix.is_empty() && self.rules.is_empty()
     }
 
-    /// The inner refs inside the namespace, stripped, split into (visible, hidden). The
-    /// namespace's own `HEAD` is in neither.
-    fn split_refs(&self) -> Result<(Vec<Ref>, Vec<Ref>), Error> {
-        let mut visible = Vec::new();
-        let mut hidden = Vec::new();
-        for mut r in self.inner.refs()? {
+    /// Streams the inner refs inside the namespace whose stripped names start with `prefix`,
+    /// stripped, to `visit` with whether they are hidden. The namespace's own `HEAD` is never
+    /// among them.
+    fn visit_inside(
+        &self,
+        prefix: &str,
+        visit: &mut dyn FnMut(Ref, bool) -> Result<ControlFlow<()>, Error>,
+    ) -> Result<(), Error> {
+        let full_prefix = self.namespace.full(prefix);
+        self.inner.for_each_ref(&full_prefix, &mut |mut r| {
             let Some(stripped) = self.namespace.strip(&r.name) else {
-                continue;
+                return Ok(ControlFlow::Continue(()));
             };
             if !stripped.starts_with("refs/") {
-                continue;
+                return Ok(ControlFlow::Continue(()));
             }
             let is_hidden = self.rules.is_hidden(Some(stripped), &r.name);
             r.name = stripped.to_string();
@@ -193,13 +200,8 @@ impl<'a> RefsView<'a> {
                     r.symref_target = Some(s.to_string());
                 }
             }
-            if is_hidden {
-                hidden.push(r)
-            } else {
-                visible.push(r)
-            }
-        }
-        Ok((visible, hidden))
+            visit(r, is_hidden)
+        })
     }
 
     /// HEAD inside the namespace: the inner ref `<prefix>HEAD`, its target stripped. For
@@ -211,7 +213,14 @@ impl<'a> RefsView<'a> {
             return self.inner.head();
         }
         let name = self.namespace.full("HEAD");
-        let found = self.inner.refs()?.into_iter().find(|r| r.name == name);
+        let mut found = None;
+        self.inner.for_each_ref(&name, &mut |r| {
+            if r.name == name {
+                found = Some(r);
+                return Ok(ControlFlow::Break(()));
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
         Ok(match found {
             None => Head {
                 symref_target: None,
@@ -228,9 +237,6 @@ impl<'a> RefsView<'a> {
 }
 
 impl Repository for RefsView<'_> {
-    fn hash_kind(&self) -> HashKind {
-        self.inner.hash_kind()
-    }
     fn config(&self) -> &GitConfig {
         self.inner.config()
     }
@@ -257,11 +263,16 @@ impl Repository for RefsView<'_> {
         self.namespaced_head()
     }
 
-    fn refs(&self) -> Result<Vec<Ref>, Error> {
+    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
         if self.transparent() {
-            return self.inner.refs();
+            return self.inner.for_each_ref(prefix, visit);
         }
-        Ok(self.split_refs()?.0)
+        self.visit_inside(prefix, &mut |r, hidden| {
+            if hidden {
+                return Ok(ControlFlow::Continue(()));
+            }
+            visit(r)
+        })
     }
 
     fn ref_is_hidden(&self, name: &str) -> bool {
@@ -272,12 +283,14 @@ impl Repository for RefsView<'_> {
         if self.rules.is_empty() {
             return Ok(Vec::new());
         }
-        let hidden = self.split_refs()?.1;
-        Ok(hidden
-            .iter()
-            .flat_map(|r| [Some(r.id), r.peeled])
-            .flatten()
-            .collect())
+        let mut tips = Vec::new();
+        self.visit_inside("refs/", &mut |r, hidden| {
+            if hidden {
+                tips.extend([Some(r.id), r.peeled].into_iter().flatten());
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(tips)
     }
 
     /// Alternates' tips, and for receive-pack the tips of refs outside the namespace that no
@@ -285,30 +298,30 @@ impl Repository for RefsView<'_> {
     fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
         let mut tips = self.inner.alternate_tips()?;
         if self.side == Side::Receive && !self.namespace.prefix.is_empty() {
-            for r in self.inner.refs()? {
+            self.inner.for_each_ref("refs/", &mut |r| {
                 if self.namespace.strip(&r.name).is_none() && !self.rules.is_hidden(None, &r.name) {
                     tips.push(r.id);
                 }
-            }
+                Ok(ControlFlow::Continue(()))
+            })?;
         }
         Ok(tips)
     }
 
-    fn update_refs(
-        &self,
-        updates: &[RefUpdate],
-        atomic: bool,
-    ) -> Result<Vec<Result<(), String>>, Error> {
+    fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
         if self.namespace.prefix.is_empty() {
             return self.inner.update_refs(updates, atomic);
         }
-        let inside: Vec<RefUpdate> = updates
+        let inside = updates
             .iter()
-            .map(|u| RefUpdate {
-                name: self.namespace.full(&u.name).into_owned(),
-                ..u.clone()
+            .map(|u| {
+                // A valid name under a valid namespace prefix is valid; checked all the same.
+                let full = self.namespace.full(u.name.as_str());
+                let name = RefName::new(&full)
+                    .map_err(|e| Error::corrupt("namespaced ref name", e.to_string()))?;
+                Ok(RefUpdate { name, ..u.clone() })
             })
-            .collect();
+            .collect::<Result<Vec<RefUpdate>, Error>>()?;
         self.inner.update_refs(&inside, atomic)
     }
 
@@ -329,6 +342,22 @@ impl Repository for RefsView<'_> {
         self.inner.run_hook(name, args, &env, stdin, output)
     }
 
+    fn config_dir(&self) -> Option<&std::path::Path> {
+        self.inner.config_dir()
+    }
+    fn add_shallow_roots(&self, ids: &[ObjectId]) -> Result<(), Error> {
+        self.inner.add_shallow_roots(ids)
+    }
+    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
+        self.inner.begin_quarantine()
+    }
+}
+
+/// Objects are the inner repository's: a view changes only which refs exist.
+impl ObjectStore for RefsView<'_> {
+    fn hash_kind(&self) -> HashKind {
+        self.inner.hash_kind()
+    }
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
         self.inner.object_header(id)
     }
@@ -344,26 +373,20 @@ impl Repository for RefsView<'_> {
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         self.inner.raw_entry(id)
     }
-    fn config_dir(&self) -> Option<&std::path::Path> {
-        self.inner.config_dir()
-    }
     fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
         self.inner.shallow_roots()
-    }
-    fn add_shallow_roots(&self, ids: &[ObjectId]) -> Result<(), Error> {
-        self.inner.add_shallow_roots(ids)
     }
     fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
         self.inner.commit_from_graph(id)
     }
+}
+
+impl PackStore for RefsView<'_> {
     fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
         self.inner.bitmapped_pack()
     }
     fn reuse_pack(&self) -> Option<&dyn StoredPack> {
         self.inner.reuse_pack()
-    }
-    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
-        self.inner.begin_quarantine()
     }
 }
 

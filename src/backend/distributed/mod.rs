@@ -13,7 +13,8 @@
 //!
 //! - [`config`]: the `--backend-config` file.
 //! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway.
-//! - [`refstore`]: key layout, snapshot read, push transactions, ambiguous-outcome resolution.
+//! - [`refstore`]: key layout, snapshot read, push transactions, ambiguous-outcome resolution;
+//!   [`refs`]: the [`RefStore`](crate::refs::RefStore) a request reads and updates through.
 //! - [`blobs`]: packs and indexes in S3 (`object_store`), and the local cache.
 //! - [`view`], [`repo`]: a request's repository; [`stats`]: its store round trips.
 
@@ -21,6 +22,7 @@ pub mod blobs;
 pub mod config;
 pub mod etcd;
 pub mod kv;
+pub mod refs;
 pub mod refstore;
 pub mod repo;
 pub mod stats;

@@ -249,6 +249,7 @@ mod tests {
     use super::*;
     use crate::backend::distributed::kv::MemoryKv;
     use crate::hash::HashKind;
+    use crate::refs::name::RefName;
 
     fn id(n: u8) -> ObjectId {
         ObjectId::from_hex(format!("{n:02x}").repeat(20).as_bytes()).unwrap()
@@ -256,7 +257,7 @@ mod tests {
 
     fn upd(name: &str, old: ObjectId, new: ObjectId) -> RefUpdate {
         RefUpdate {
-            name: name.into(),
+            name: RefName::new(name).unwrap(),
             old,
             new,
         }

@@ -12,19 +12,22 @@
 //! A front end killed anywhere before 3 moves no ref; killed after it, the push is durable.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::blobs::Blobs;
 use super::kv::Kv;
-use super::refstore::{self, PushRecord};
+use super::refs::EtcdRefs;
+use super::refstore;
 use super::view;
 use crate::backend::fs::FsRepository;
 use crate::backend::{
-    Error, Head, ObjectStream, Quarantine, RawEntry, Ref, RefUpdate, Repository, StoredPack,
+    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
+    Repository, StoredPack, UpdateResult,
 };
 use crate::gitconfig::GitConfig;
-use crate::hash::ObjectId;
+use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::{Kind, Object};
+use crate::refs::RefStore;
 
 /// Aborts the process at fault point `point` when `SLUICE_FAULT` names it: the system tests
 /// kill a front end at each step of a push this way.
@@ -35,16 +38,14 @@ pub fn fault(point: &str) {
     }
 }
 
-/// A distributed repository opened for one request.
+/// A distributed repository opened for one request: refs from etcd ([`EtcdRefs`]), objects
+/// through the on-disk backend over the view.
 pub struct DistRepository {
-    kv: Arc<dyn Kv>,
+    refs: EtcdRefs,
     blobs: Arc<Blobs>,
     base: String,
     dir: PathBuf,
     inner: FsRepository,
-    /// Packs this request uploaded, listed by its ref transaction.
-    uploaded: Mutex<Vec<(String, u64)>>,
-    push_id: String,
 }
 
 impl std::fmt::Debug for DistRepository {
@@ -84,13 +85,11 @@ impl DistRepository {
             let _ = std::fs::remove_dir_all(&dir);
         })?;
         Ok(DistRepository {
-            kv,
+            refs: EtcdRefs::new(kv, base.clone(), snap, new_push_id()),
             blobs,
             base,
             dir,
             inner,
-            uploaded: Mutex::new(Vec::new()),
-            push_id: new_push_id(),
         })
     }
 
@@ -124,10 +123,7 @@ impl DistRepository {
                     );
                 }
             }
-            self.uploaded
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((pack, size));
+            self.refs.add_uploaded(pack, size);
         }
         Ok(())
     }
@@ -178,18 +174,9 @@ impl Quarantine for DistQuarantine<'_> {
     }
 }
 
-impl Repository for DistRepository {
-    fn config(&self) -> &GitConfig {
-        self.inner.config()
-    }
-    fn is_bare(&self) -> bool {
-        true
-    }
-    fn head(&self) -> Result<Head, Error> {
-        self.inner.head()
-    }
-    fn refs(&self) -> Result<Vec<Ref>, Error> {
-        self.inner.refs()
+impl ObjectStore for DistRepository {
+    fn hash_kind(&self) -> HashKind {
+        self.inner.hash_kind()
     }
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
         self.inner.object_header(id)
@@ -206,14 +193,52 @@ impl Repository for DistRepository {
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         self.inner.raw_entry(id)
     }
+    fn shallow_roots(&self) -> Option<&IdSet> {
+        None
+    }
     fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
         self.inner.commit_from_graph(id)
     }
+}
+
+impl PackStore for DistRepository {
     fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
         self.inner.bitmapped_pack()
     }
     fn reuse_pack(&self) -> Option<&dyn StoredPack> {
         self.inner.reuse_pack()
+    }
+}
+
+impl Repository for DistRepository {
+    fn config(&self) -> &GitConfig {
+        self.inner.config()
+    }
+    fn config_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+    fn is_bare(&self) -> bool {
+        true
+    }
+    fn head(&self) -> Result<Head, Error> {
+        crate::refs::resolve::head(&self.refs)
+    }
+    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
+        crate::refs::resolve::for_each_ref(&self.refs, self, prefix, visit)
+    }
+    fn add_shallow_roots(&self, _ids: &[ObjectId]) -> Result<(), Error> {
+        Err(Error::Unsupported(
+            "shallow updates in the distributed backend",
+        ))
+    }
+    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
+    }
+    fn ref_is_hidden(&self, _name: &str) -> bool {
+        false
+    }
+    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
     }
 
     fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
@@ -225,25 +250,12 @@ impl Repository for DistRepository {
         }))
     }
 
-    fn update_refs(
-        &self,
-        updates: &[RefUpdate],
-        atomic: bool,
-    ) -> Result<Vec<Result<(), String>>, Error> {
-        let packs = self
-            .uploaded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let record = PushRecord {
-            packs: &packs,
-            push_id: &self.push_id,
-        };
+    fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
         let started = std::time::Instant::now();
-        let results = refstore::push(self.kv.as_ref(), &self.base, updates, atomic, &record)?;
+        let results = self.refs.update(updates, atomic)?;
         tracing::info!(
             repo = %self.base,
-            push_id = %self.push_id,
+            push_id = %self.refs.push_id(),
             refs = updates.len(),
             refused = results.iter().filter(|r| r.is_err()).count(),
             ms = started.elapsed().as_millis() as u64,
@@ -251,5 +263,17 @@ impl Repository for DistRepository {
         );
         fault("after-txn");
         Ok(results)
+    }
+
+    fn run_hook(
+        &self,
+        _name: &str,
+        _args: &[&str],
+        _env: &[(String, String)],
+        _stdin: &[u8],
+        _output: &mut dyn FnMut(&[u8]),
+    ) -> Result<Option<i32>, Error> {
+        // Deviation: distributed repositories have no hooks yet (no place to keep them).
+        Ok(None)
     }
 }

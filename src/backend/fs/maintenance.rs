@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::FsRepository;
-use crate::backend::{Error, Repository};
+use crate::backend::{Error, ObjectStore, Repository};
 use crate::hash::{IdSet, ObjectId};
 use crate::odb::commit_graph::{encode, GraphCommit};
 use crate::odb::{CommitRef, Kind, TagRef};

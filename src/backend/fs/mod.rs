@@ -12,11 +12,15 @@ pub mod repack;
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::{Backend, Error, Head, Quarantine, RawEntry, Ref, RefUpdate, Repository};
+use crate::backend::{
+    Backend, Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate,
+    RefVisitor, Repository, StoredPack, UpdateResult,
+};
 use crate::gitconfig::GitConfig;
-use crate::hash::ObjectId;
-use crate::odb::{Kind, Object, TagRef};
-use crate::refs::{self, RawRef};
+use crate::hash::{HashKind, IdSet, ObjectId};
+use crate::odb::{Kind, Object};
+use crate::refs::files::FilesRefStore;
+use crate::refs::{RawRef, RefStore};
 use odb::FsObjectStore;
 
 /// Opens repositories from the filesystem.
@@ -121,23 +125,6 @@ fn pack_dir_mtime(common_dir: &Path) -> Option<std::time::SystemTime> {
         .ok()
 }
 
-/// The bytes of `packed-refs`. A large one is mapped rather than read: 10,000 refs are
-/// 600 KiB that a read would copy into freshly faulted pages, twice per ls-remote.
-enum PackedRefsText {
-    Read(Vec<u8>),
-    Mapped(memmap2::Mmap),
-}
-
-impl std::ops::Deref for PackedRefsText {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            PackedRefsText::Read(v) => v,
-            PackedRefsText::Mapped(m) => m,
-        }
-    }
-}
-
 /// One on-disk repository.
 #[derive(Debug)]
 pub struct FsRepository {
@@ -150,6 +137,8 @@ pub struct FsRepository {
     /// have added a pack since `objects` was opened, and the refs read later name its objects
     /// (git's `reprepare_packed_git`). Only the miss path pays for it.
     fresh: std::sync::Mutex<FreshStore>,
+    /// The refs: loose files and `packed-refs`.
+    refs: FilesRefStore,
     config: GitConfig,
     bare: bool,
     /// `core.commitGraph` (default true).
@@ -197,7 +186,9 @@ impl FsRepository {
         })?;
         // Before the scan: a pack added during it makes the next miss re-scan.
         let pack_mtime = pack_dir_mtime(&common_dir);
+        let refs = FilesRefStore::new(&git_dir, &common_dir, HashKind::Sha1, shared);
         Ok(FsRepository {
+            refs,
             git_dir,
             common_dir,
             objects: std::sync::OnceLock::new(),
@@ -262,149 +253,15 @@ impl FsRepository {
         Ok(guard.store.clone())
     }
 
-    /// All refs as stored (loose overriding packed).
-    /// The content of `packed-refs` (empty when there is none).
-    fn packed_refs(&self) -> Result<PackedRefsText, Error> {
-        let path = self.common_dir.join("packed-refs");
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() >= 64 * 1024 => Ok(PackedRefsText::Mapped(odb::map(&path)?)),
-            _ => match std::fs::read(&path) {
-                Ok(text) => Ok(PackedRefsText::Read(text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Ok(PackedRefsText::Read(Vec::new()))
-                }
-                Err(e) => Err(Error::io("packed-refs", e)),
-            },
-        }
-    }
-
-    /// The id `name` resolves to, reading only the files on its way (its loose file, else a scan
-    /// of packed-refs), following symbolic refs at most 5 levels; `None` for an unborn branch.
-    fn resolve_one(&self, name: &str) -> Result<Option<ObjectId>, Error> {
-        let mut current = name.to_string();
-        let mut packed: Option<PackedRefsText> = None;
-        for _ in 0..6 {
-            if !current.starts_with("refs/")
-                || current.split('/').any(|c| c == ".." || c.is_empty())
-            {
-                return Ok(None);
-            }
-            let raw = match std::fs::read(self.common_dir.join(&current)) {
-                Ok(text) => Some(refs::parse_loose(&current, &text)?),
-                Err(_) => {
-                    if packed.is_none() {
-                        packed = Some(self.packed_refs()?);
-                    }
-                    refs::find_packed(packed.as_deref().unwrap_or_default(), &current)
-                }
-            };
-            match raw {
-                Some(RawRef::Direct { id, .. }) => return Ok(Some(id)),
-                Some(RawRef::Symbolic(t)) => current = t,
-                None => return Ok(None),
-            }
-        }
-        Ok(None)
-    }
-
-    /// Follows symbolic refs from `name` (at most 5 levels); returns the id and whether it ended
-    /// in a packed ref with a trusted peeled value.
-    fn resolve(
-        sorted: &[(String, RawRef)],
-        raw: &RawRef,
-    ) -> Option<(ObjectId, Option<Option<ObjectId>>)> {
-        let mut current = raw;
-        for _ in 0..6 {
-            match current {
-                RawRef::Direct { id, peeled } => return Some((*id, *peeled)),
-                RawRef::Symbolic(t) => current = refs::lookup(sorted, t)?,
-            }
-        }
-        None
-    }
-
-    /// The first non-tag object reached from tag `id` (`None` when `id` is not a tag). Any
-    /// depth: see [`crate::odb::tag_chain`].
-    fn peel(&self, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-        let (end, depth) = crate::odb::tag_chain::peel::<Error>(*id, |current| {
-            match self.objects()?.header(current)? {
-                Some((Kind::Tag, _)) => {
-                    let obj = self
-                        .objects()?
-                        .read(current)?
-                        .ok_or(Error::MissingObject(*current))?;
-                    let tag = TagRef::parse(&obj.data).map_err(|source| Error::Object {
-                        id: *current,
-                        source,
-                    })?;
-                    Ok(Some(tag.object))
-                }
-                _ => Ok(None),
-            }
-        })?;
-        Ok((depth > 0).then_some(end))
+    /// The repository's refs, as C git's files store keeps them.
+    pub fn ref_store(&self) -> &FilesRefStore {
+        &self.refs
     }
 }
 
-impl Repository for FsRepository {
-    fn config(&self) -> &GitConfig {
-        &self.config
-    }
-
-    fn config_dir(&self) -> Option<&Path> {
-        Some(&self.git_dir)
-    }
-
-    fn is_bare(&self) -> bool {
-        self.bare
-    }
-
-    fn head(&self) -> Result<Head, Error> {
-        let path = self.git_dir.join("HEAD");
-        let text = std::fs::read(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
-        match refs::parse_loose("HEAD", &text)? {
-            RawRef::Direct { id, .. } => Ok(Head {
-                symref_target: None,
-                id: Some(id),
-            }),
-            RawRef::Symbolic(target) => {
-                let id = self.resolve_one(&target)?;
-                Ok(Head {
-                    symref_target: Some(target),
-                    id,
-                })
-            }
-        }
-    }
-
-    fn refs(&self) -> Result<Vec<Ref>, Error> {
-        let text = self.packed_refs()?;
-        let mut out = Vec::with_capacity(text.len() / 50 + 8);
-        refs::for_each_ref(&text, &self.common_dir, &mut |name, raw| {
-            let (id, trusted_peel, symref_target) = match raw {
-                RawRef::Direct { id, peeled } => (id, peeled, None),
-                // Few and loose: each resolved on its own.
-                RawRef::Symbolic(target) => match self.resolve_one(&target)? {
-                    Some(id) => (id, None, Some(target)),
-                    None => {
-                        tracing::debug!(refname = %name, "skipping dangling ref");
-                        return Ok(());
-                    }
-                },
-            };
-            let peeled = match trusted_peel {
-                Some(p) => p,
-                None => self.peel(&id)?,
-            };
-            out.push(Ref {
-                name: name.to_string(),
-                id,
-                peeled,
-                symref_target,
-            });
-            Ok(())
-        })?;
-        Ok(out)
+impl ObjectStore for FsRepository {
+    fn hash_kind(&self) -> HashKind {
+        HashKind::Sha1
     }
 
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
@@ -434,17 +291,17 @@ impl Repository for FsRepository {
         }
     }
 
-    fn stream_object(&self, id: &ObjectId) -> Result<Option<super::ObjectStream<'_>>, Error> {
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
         // Loose objects stream from their file; packed ones are read whole (a large packed
         // object stored whole is copied compressed by the pack writer and never gets here).
         if let Some(s) = self.objects()?.stream_loose(id)? {
-            return Ok(Some(super::ObjectStream {
+            return Ok(Some(ObjectStream {
                 kind: s.kind,
                 size: s.size,
                 reader: Box::new(s),
             }));
         }
-        Ok(self.read_object(id)?.map(|o| super::ObjectStream {
+        Ok(self.read_object(id)?.map(|o| ObjectStream {
             kind: o.kind,
             size: o.data.len() as u64,
             reader: Box::new(std::io::Cursor::new(o.data)),
@@ -456,8 +313,53 @@ impl Repository for FsRepository {
         self.objects()?.raw_entry(id)
     }
 
-    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+    fn shallow_roots(&self) -> Option<&IdSet> {
         self.shallow.as_ref()
+    }
+
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
+        if !self.use_commit_graph {
+            return None;
+        }
+        self.objects().ok()?.commit_graph()?.lookup(id)
+    }
+}
+
+impl PackStore for FsRepository {
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        if self.shallow.is_some() {
+            return None;
+        }
+        self.objects()
+            .ok()?
+            .bitmapped()
+            .map(|b| b as &dyn StoredPack)
+    }
+
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
+        self.objects().ok()?.largest().map(|b| b as &dyn StoredPack)
+    }
+}
+
+impl Repository for FsRepository {
+    fn config(&self) -> &GitConfig {
+        &self.config
+    }
+
+    fn config_dir(&self) -> Option<&Path> {
+        Some(&self.git_dir)
+    }
+
+    fn is_bare(&self) -> bool {
+        self.bare
+    }
+
+    fn head(&self) -> Result<Head, Error> {
+        crate::refs::resolve::head(&self.refs)
+    }
+
+    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
+        crate::refs::resolve::for_each_ref(&self.refs, self, prefix, visit)
     }
 
     fn add_shallow_roots(&self, ids: &[ObjectId]) -> Result<(), Error> {
@@ -496,30 +398,6 @@ impl Repository for FsRepository {
         result
     }
 
-    fn bitmapped_pack(&self) -> Option<&dyn super::StoredPack> {
-        if self.shallow.is_some() {
-            return None;
-        }
-        self.objects()
-            .ok()?
-            .bitmapped()
-            .map(|b| b as &dyn super::StoredPack)
-    }
-
-    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
-        if !self.use_commit_graph {
-            return None;
-        }
-        self.objects().ok()?.commit_graph()?.lookup(id)
-    }
-
-    fn reuse_pack(&self) -> Option<&dyn super::StoredPack> {
-        self.objects()
-            .ok()?
-            .largest()
-            .map(|b| b as &dyn super::StoredPack)
-    }
-
     fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
         let mut tips = Vec::new();
         for dir in self.objects()?.alternate_dirs() {
@@ -527,15 +405,29 @@ impl Repository for FsRepository {
             let Some(repo_dir) = dir.parent() else {
                 continue;
             };
-            let text = std::fs::read(repo_dir.join("packed-refs")).unwrap_or_default();
-            let all = refs::read_all(&text, repo_dir).unwrap_or_default();
-            for (_, raw) in &all {
-                if let Some((id, _)) = Self::resolve(&all, raw) {
-                    tips.push(id);
+            let store = FilesRefStore::new(repo_dir, repo_dir, self.hash_kind(), self.shared);
+            let all = crate::refs::files::collect_raw(&store).unwrap_or_default();
+            for (_, raw) in all {
+                match raw {
+                    RawRef::Direct { id, .. } => tips.push(id),
+                    // Few: each followed on its own.
+                    RawRef::Symbolic(target) => tips.extend(
+                        crate::refs::resolve::resolve(&store, &target)
+                            .ok()
+                            .flatten(),
+                    ),
                 }
             }
         }
         Ok(tips)
+    }
+
+    fn ref_is_hidden(&self, _name: &str) -> bool {
+        false
+    }
+
+    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
     }
 
     fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
@@ -546,14 +438,8 @@ impl Repository for FsRepository {
         )?))
     }
 
-    fn update_refs(
-        &self,
-        updates: &[RefUpdate],
-        atomic: bool,
-    ) -> Result<Vec<Result<(), String>>, Error> {
-        // Lock files are taken and released inside; a timeout or signal waits for that.
-        let _critical = crate::cleanup::critical();
-        refs::transaction::apply(&self.common_dir, updates, atomic, self.shared)
+    fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
+        self.refs.update(updates, atomic)
     }
 
     fn run_hook(

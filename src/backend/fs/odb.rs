@@ -20,6 +20,7 @@ use memmap2::Mmap;
 use crate::backend::{EntryBase, Error, PackedEntry, RawEntry, StoredForm, StoredPack};
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::commit_graph::CommitGraph;
+use crate::odb::mmap::map;
 use crate::odb::{loose, Kind, Object};
 use crate::pack::bitmap::PackBitmaps;
 use crate::pack::delta;
@@ -40,20 +41,6 @@ const CACHE_ENTRIES: usize = 4096;
 const COPY_BY_READ: usize = 256 << 10;
 /// Deepest delta chain followed.
 const MAX_CHAIN: usize = 10_000;
-
-/// Maps a file that is only ever replaced, never modified in place: pack files, their indexes,
-/// and `packed-refs`.
-pub(crate) fn map(path: &Path) -> Result<Mmap, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    // SAFETY: git never modifies these files in place: new ones are written under temporary
-    // names (`packed-refs.lock` for packed-refs) and renamed, old ones are unlinked, so the
-    // mapped bytes do not change
-    // under us (an unlinked file stays mapped until we drop the map). Every access through the
-    // map is bounds-checked slice access.
-    #[allow(unsafe_code)]
-    let m = unsafe { Mmap::map(&file) };
-    m.map_err(|e| Error::io(path.display().to_string(), e))
-}
 
 /// One pack: its index, its data, and a lazily built reverse index (sorted offsets).
 struct Pack {
@@ -997,7 +984,7 @@ mod tests {
             assert_eq!((k.as_str(), s), (kind, size), "{id}");
             let obj = store.read(&id).unwrap().unwrap();
             assert_eq!(obj.data.len() as u64, size);
-            assert_eq!(crate::hash::object_id(obj.kind, &obj.data).unwrap(), id);
+            assert_eq!(crate::odb::object_id(obj.kind, &obj.data).unwrap(), id);
             if let Some(raw) = store.raw_entry(&id).unwrap() {
                 let inflated = inflate_exact(&raw.compressed, raw.inflated_size as usize).unwrap();
                 if let StoredForm::Delta { base } = raw.form {
@@ -1190,7 +1177,7 @@ mod tests {
         for line in list.lines() {
             let id = ObjectId::from_hex(&line.as_bytes()[..40]).unwrap();
             match store.read(&id) {
-                Ok(Some(o)) if crate::hash::object_id(o.kind, &o.data).unwrap() == id => {}
+                Ok(Some(o)) if crate::odb::object_id(o.kind, &o.data).unwrap() == id => {}
                 _ => errors += 1,
             }
             let _ = store.header(&id);

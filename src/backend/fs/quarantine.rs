@@ -17,11 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::backend::fs::odb::FsObjectStore;
-use crate::backend::{Error, Head, Quarantine, RawEntry, Ref, Repository};
+use crate::backend::{
+    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
+    Repository, StoredPack, UpdateResult,
+};
 use crate::config::Limits;
 use crate::file_mode::SharedPerm;
 use crate::gitconfig::GitConfig;
-use crate::hash::ObjectId;
+use crate::hash::{HashKind, ObjectId};
 use crate::odb::{Kind, Object};
 use crate::pack::ingest::{self, BaseLookup};
 use crate::progress::Progress;
@@ -406,21 +409,9 @@ impl Drop for FsQuarantine<'_> {
     }
 }
 
-impl Repository for QuarantineView<'_> {
-    fn config(&self) -> &GitConfig {
-        self.base.config()
-    }
-
-    fn is_bare(&self) -> bool {
-        self.base.is_bare()
-    }
-
-    fn head(&self) -> Result<Head, Error> {
-        self.base.head()
-    }
-
-    fn refs(&self) -> Result<Vec<Ref>, Error> {
-        self.base.refs()
+impl ObjectStore for QuarantineView<'_> {
+    fn hash_kind(&self) -> HashKind {
+        self.base.hash_kind()
     }
 
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
@@ -448,12 +439,13 @@ impl Repository for QuarantineView<'_> {
         self.base.read_object(id)
     }
 
-    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
-        self.base.shallow_roots()
-    }
-
-    fn config_dir(&self) -> Option<&Path> {
-        self.base.config_dir()
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
+        if let Some(s) = &self.store {
+            if let Some(o) = s.read(id)? {
+                return Ok(Some(ObjectStream::whole(o)));
+            }
+        }
+        self.base.stream_object(id)
     }
 
     fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
@@ -463,5 +455,77 @@ impl Repository for QuarantineView<'_> {
             }
         }
         self.base.raw_entry(id)
+    }
+
+    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+        self.base.shallow_roots()
+    }
+
+    /// The base's index: it knows none of the quarantined commits, which are then read.
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
+        self.base.commit_from_graph(id)
+    }
+}
+
+/// The view checks a push; it never serves a clone, so it offers no stored packs.
+impl PackStore for QuarantineView<'_> {
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        None
+    }
+
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
+        None
+    }
+}
+
+/// Refs, configuration and hooks are the base repository's; writes go through the repository
+/// itself once the quarantine is committed, never through the view.
+impl Repository for QuarantineView<'_> {
+    fn config(&self) -> &GitConfig {
+        self.base.config()
+    }
+
+    fn config_dir(&self) -> Option<&Path> {
+        self.base.config_dir()
+    }
+
+    fn is_bare(&self) -> bool {
+        self.base.is_bare()
+    }
+
+    fn head(&self) -> Result<Head, Error> {
+        self.base.head()
+    }
+
+    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
+        self.base.for_each_ref(prefix, visit)
+    }
+
+    fn add_shallow_roots(&self, _ids: &[ObjectId]) -> Result<(), Error> {
+        Err(Error::Unsupported("shallow updates inside a quarantine"))
+    }
+
+    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        self.base.alternate_tips()
+    }
+
+    fn ref_is_hidden(&self, name: &str) -> bool {
+        self.base.ref_is_hidden(name)
+    }
+
+    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        self.base.hidden_tips()
+    }
+
+    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
+        Err(Error::Unsupported("a quarantine inside a quarantine"))
+    }
+
+    fn update_refs(
+        &self,
+        _updates: &[RefUpdate],
+        _atomic: bool,
+    ) -> Result<Vec<UpdateResult>, Error> {
+        Err(Error::Unsupported("updating refs inside a quarantine"))
     }
 }

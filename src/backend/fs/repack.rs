@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use super::{maintenance, odb, FsRepository};
-use crate::backend::{self, Repository};
+use super::{maintenance, FsRepository};
+use crate::backend::{self, ObjectStore, Repository};
 use crate::hash::{HashKind, Hasher, IdMap, IdSet, ObjectId};
 use crate::pack::bitmap_write::{self, PackLayout};
 use crate::pack::idx_write::write_idx_v2;
@@ -215,7 +215,7 @@ impl Snapshot {
             kept_ids: IdSet::default(),
         };
         for idx in idx_paths {
-            let index = PackIndex::new(odb::map(&idx)?, HashKind::Sha1)
+            let index = PackIndex::new(crate::odb::mmap::map(&idx)?, HashKind::Sha1)
                 .map_err(|e| backend::Error::corrupt(idx.display().to_string(), e.to_string()))?;
             let pack = OldPack {
                 stem: idx.with_extension(""),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::hash::object_id;
+use crate::odb::object_id;
 
 fn tree(entries: &[(&str, &[u8])]) -> Vec<u8> {
     tree_to(entries, &ObjectId::from_bytes(&[0x11; 20]).unwrap())

@@ -302,7 +302,7 @@ impl<'a> Resolver<'a> {
                 source,
             }
         })?;
-        let id = crate::hash::object_id(kind, &out).map_err(|_| Error::Collision(r.offset))?;
+        let id = crate::odb::object_id(kind, &out).map_err(|_| Error::Collision(r.offset))?;
         if kind != Kind::Blob {
             (self.check)(&id, kind, &out).map_err(Error::Fsck)?;
         }

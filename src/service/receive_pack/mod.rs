@@ -541,16 +541,25 @@ fn run<R: Read, W: Write>(
     }
 
     // Phase: ref transaction.
+    // Names were checked in the verify phase; a name that fails here is refused all the same.
+    for u in updates.iter_mut().filter(|u| u.error.is_none()) {
+        if let Err(e) = crate::refs::name::RefName::new(&u.cmd.name) {
+            u.error = Some(e.to_string());
+        }
+    }
     let pending: Vec<usize> = (0..updates.len())
         .filter(|&i| updates[i].error.is_none())
         .collect();
     if !pending.is_empty() {
         let txn: Vec<RefUpdate> = pending
             .iter()
-            .map(|&i| RefUpdate {
-                name: updates[i].cmd.name.clone(),
-                old: updates[i].cmd.old,
-                new: updates[i].cmd.new,
+            .filter_map(|&i| {
+                let name = crate::refs::name::RefName::new(&updates[i].cmd.name).ok()?;
+                Some(RefUpdate {
+                    name,
+                    old: updates[i].cmd.old,
+                    new: updates[i].cmd.new,
+                })
             })
             .collect();
         match repo.update_refs(&txn, atomic) {

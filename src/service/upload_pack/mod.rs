@@ -20,6 +20,7 @@ mod v2;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{Read, Write};
+use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use crate::backend::{self, Repository};
@@ -266,7 +267,8 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         let mut state = if self.opts.stateless_rpc && !self.opts.advertise_refs {
             // Smart-HTTP POST: the client saw the advertisement in an earlier request; compute
             // the same tips to validate wants against current refs.
-            self.load_refs()?;
+            self.load_head_and_caps()?;
+            self.refs = self.repo.refs()?;
             State::ReadWants
         } else {
             State::Advertise
@@ -326,11 +328,12 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         }
     }
 
-    /// Reads the refs and computes the advertisable tips.
-    fn load_refs(&mut self) -> Result<(), Error> {
+    /// Reads HEAD and computes the capabilities to advertise (the refs are read by the caller:
+    /// streamed by the advertisement, collected by a stateless POST).
+    fn load_head_and_caps(&mut self) -> Result<(), Error> {
         let head = self.repo.head()?;
         self.head = Some(head.clone());
-        self.refs = self.repo.refs()?;
+        self.refs.clear();
         // Built when wants arrive (an ls-remote never needs them).
         self.tips.clear();
         let config = self.repo.config();
@@ -356,7 +359,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
 
     /// Sends the v0/v1 ref advertisement and its flush.
     fn advertise(&mut self) -> Result<(), Error> {
-        self.load_refs()?;
+        self.load_head_and_caps()?;
         if self.opts.version == Version::V1 {
             self.writer.text("version 1")?;
         }
@@ -372,13 +375,28 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             v0::ref_line_into(&mut line, &id, "HEAD", "", caps.take());
             self.writer.data(&line)?;
         }
-        for r in &self.refs {
+        // Each ref is written as it is read (the first bytes leave before the last ref is
+        // read) and kept for the checks of the wants that follow.
+        let (writer, refs) = (&mut self.writer, &mut self.refs);
+        let mut write_error = None;
+        self.repo.for_each_ref("refs/", &mut |r| {
             v0::ref_line_into(&mut line, &r.id, &r.name, "", caps.take());
-            self.writer.data(&line)?;
-            if let Some(p) = r.peeled {
+            let mut sent = writer.data(&line);
+            if let (Ok(()), Some(p)) = (&sent, r.peeled) {
                 v0::ref_line_into(&mut line, &p, &r.name, "^{}", None);
-                self.writer.data(&line)?;
+                sent = writer.data(&line);
             }
+            refs.push(r);
+            Ok(match sent {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    write_error = Some(e);
+                    ControlFlow::Break(())
+                }
+            })
+        })?;
+        if let Some(e) = write_error {
+            return Err(e.into());
         }
         if let Some(caps) = caps {
             let null = self.repo.hash_kind().null();

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::backend::memory::MemoryRepository;
+use crate::backend::ObjectStore;
 use crate::odb::Kind;
 
 /// Encodes a transcript: one pkt-line per line (newline appended), `0000` = flush.

@@ -1,0 +1,240 @@
+//! The files ref store: C git's layout, loose ref files under `refs/` overlaying `packed-refs`,
+//! with `HEAD` in the git directory, updated under lock files ([`crate::refs::transaction`]).
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use crate::file_mode::SharedPerm;
+use crate::hash::HashKind;
+use crate::odb::store::Error;
+use crate::refs::store::{RawVisitor, RefStore, RefUpdate, UpdateResult};
+use crate::refs::{self as formats, RawRef};
+
+/// `packed-refs` at least this large is mapped rather than read.
+const MAP_PACKED_REFS: u64 = 64 * 1024;
+
+/// The refs of one repository in C git's files layout.
+#[derive(Debug, Clone)]
+pub struct FilesRefStore {
+    /// Where `HEAD` is (a worktree's own git directory).
+    git_dir: PathBuf,
+    /// Where `refs/` and `packed-refs` are (the common directory).
+    common_dir: PathBuf,
+    /// The hash of the stored ids.
+    kind: HashKind,
+    /// Modes for files and directories created (`core.sharedRepository`).
+    shared: SharedPerm,
+}
+
+/// The content of `packed-refs`: read, or mapped when large.
+enum PackedRefsText {
+    Read(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for PackedRefsText {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            PackedRefsText::Read(v) => v,
+            PackedRefsText::Mapped(m) => m,
+        }
+    }
+}
+
+impl FilesRefStore {
+    /// The store with `HEAD` in `git_dir` and refs in `common_dir` (the same directory but for
+    /// a linked worktree), ids of hash `kind`, new files made with modes `shared`.
+    pub fn new(git_dir: &Path, common_dir: &Path, kind: HashKind, shared: SharedPerm) -> Self {
+        FilesRefStore {
+            git_dir: git_dir.to_path_buf(),
+            common_dir: common_dir.to_path_buf(),
+            kind,
+            shared,
+        }
+    }
+
+    /// The content of `packed-refs` (empty when there is none).
+    fn packed_refs(&self) -> Result<PackedRefsText, Error> {
+        let path = self.common_dir.join("packed-refs");
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() >= MAP_PACKED_REFS => {
+                Ok(PackedRefsText::Mapped(crate::odb::mmap::map(&path)?))
+            }
+            _ => match std::fs::read(&path) {
+                Ok(text) => Ok(PackedRefsText::Read(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Ok(PackedRefsText::Read(Vec::new()))
+                }
+                Err(e) => Err(Error::io("packed-refs", e)),
+            },
+        }
+    }
+}
+
+/// Whether `name` may be joined onto the git directory: `HEAD`, or a plain path under `refs/`.
+fn is_plain_ref_path(name: &str) -> bool {
+    name == "HEAD"
+        || (name.starts_with("refs/")
+            && name
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
+impl RefStore for FilesRefStore {
+    /// Reads the loose file, else scans `packed-refs` (no map of all refs is built).
+    fn read_raw(&self, name: &str) -> Result<Option<RawRef>, Error> {
+        if !is_plain_ref_path(name) {
+            return Ok(None);
+        }
+        let dir = if name == "HEAD" {
+            &self.git_dir
+        } else {
+            &self.common_dir
+        };
+        let path = dir.join(name);
+        match std::fs::read(&path) {
+            Ok(text) => return formats::parse_loose(self.kind, name, &text).map(Some),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::NotADirectory
+                        | std::io::ErrorKind::IsADirectory
+                ) => {}
+            Err(e) if path.is_dir() => drop(e),
+            Err(e) => return Err(Error::io(path.display().to_string(), e)),
+        }
+        if name == "HEAD" {
+            return Ok(None);
+        }
+        Ok(formats::find_packed(self.kind, &self.packed_refs()?, name))
+    }
+
+    fn for_each_raw(&self, prefix: &str, visit: &mut RawVisitor<'_>) -> Result<(), Error> {
+        let text = self.packed_refs()?;
+        formats::for_each_ref(self.kind, &text, &self.common_dir, prefix, visit)
+    }
+
+    fn update(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
+        // Lock files are taken and released inside; a timeout or signal waits for that.
+        let _critical = crate::cleanup::critical();
+        crate::refs::transaction::apply(&self.common_dir, self.kind, updates, atomic, self.shared)
+    }
+}
+
+/// Every ref's raw value in `store`, collected (for small stores, such as an alternate's).
+pub fn collect_raw(store: &dyn RefStore) -> Result<Vec<(String, RawRef)>, Error> {
+    let mut out = Vec::new();
+    store.for_each_raw("refs/", &mut |name, raw| {
+        out.push((name.to_string(), raw));
+        Ok(ControlFlow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::ObjectId;
+    use crate::refs::name::RefName;
+    use crate::refs::store::RefUpdate;
+    use crate::test_support::git;
+
+    fn names(store: &FilesRefStore, prefix: &str, stop_after: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        store
+            .for_each_raw(prefix, &mut |name, _| {
+                out.push(name.to_string());
+                Ok(if out.len() == stop_after {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                })
+            })
+            .unwrap();
+        out
+    }
+
+    /// Prefix iteration, early stop and compare-and-swap agree with C git's for-each-ref and
+    /// update-ref, over refs both packed and loose.
+    #[test]
+    fn prefixes_stops_and_cas_match_git() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        git(d, &["init", "-q", "--bare", "-b", "main", "."]);
+        let tree = git(d, &["mktree"]).trim().to_string();
+        let c = git(d, &["commit-tree", "-m", "x", &tree])
+            .trim()
+            .to_string();
+        for r in [
+            "refs/heads/a",
+            "refs/heads/b/c",
+            "refs/heads/bb",
+            "refs/tags/t",
+        ] {
+            git(d, &["update-ref", r, &c]);
+        }
+        git(d, &["pack-refs", "--all"]);
+        for r in ["refs/heads/b/d", "refs/heads/ba", "refs/notes/n"] {
+            git(d, &["update-ref", r, &c]);
+        }
+        let store = FilesRefStore::new(d, d, HashKind::Sha1, SharedPerm::default());
+        for prefix in [
+            "refs/",
+            "refs/heads/",
+            "refs/heads/b",
+            "refs/heads/b/",
+            "refs/x",
+            "refs/heads/../",
+        ] {
+            // for-each-ref's patterns match whole components; a ref-store prefix is a string
+            // prefix (ls-refs' ref-prefix), so filter git's full list.
+            let theirs: Vec<String> = git(d, &["for-each-ref", "--format=%(refname)"])
+                .lines()
+                .filter(|n| n.starts_with(prefix))
+                .map(str::to_string)
+                .collect();
+            assert_eq!(names(&store, prefix, usize::MAX), theirs, "prefix {prefix}");
+        }
+        assert_eq!(
+            names(&store, "refs/", 2),
+            ["refs/heads/a", "refs/heads/b/c"]
+        );
+        assert_eq!(
+            names(&store, "refs/heads/b", 2),
+            ["refs/heads/b/c", "refs/heads/b/d"]
+        );
+        assert_eq!(
+            store.read_raw("HEAD").unwrap(),
+            Some(RawRef::Symbolic("refs/heads/main".into()))
+        );
+        assert_eq!(store.read_raw("refs/heads/../../config").unwrap(), None);
+        let id = ObjectId::from_hex(c.as_bytes()).unwrap();
+        let null = id.kind().null();
+        let up = |name: &str, old, new| RefUpdate {
+            name: RefName::new(name).unwrap(),
+            old,
+            new,
+        };
+        let r = store
+            .update(
+                &[up("refs/heads/new", null, id), up("refs/heads/a", null, id)],
+                true,
+            )
+            .unwrap();
+        assert!(r.iter().all(Result::is_err), "{r:?}");
+        let r = store
+            .update(
+                &[up("refs/heads/new", null, id), up("refs/heads/a", id, null)],
+                true,
+            )
+            .unwrap();
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        let theirs = git(d, &["for-each-ref", "--format=%(refname)", "refs/heads/"]);
+        assert_eq!(
+            theirs,
+            "refs/heads/b/c\nrefs/heads/b/d\nrefs/heads/ba\nrefs/heads/bb\nrefs/heads/new\n"
+        );
+    }
+}
