@@ -27,6 +27,8 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// An etcd cluster reached through its JSON gateway.
 pub struct Etcd {
     endpoints: Vec<String>,
+    /// How long one request may keep trying endpoints.
+    timeout: Duration,
     http: reqwest::Client,
     rt: Arc<tokio::runtime::Runtime>,
 }
@@ -84,48 +86,74 @@ impl Etcd {
             .map_err(|e| Error::Failed(format!("etcd client: {e}")))?;
         Ok(Etcd {
             endpoints,
+            timeout,
             http,
             rt,
         })
     }
 
-    /// POSTs `body` to `path` on the first endpoint that accepts a connection. `idempotent`
-    /// requests (reads) also move on after a timeout; a write that timed out is ambiguous.
+    /// POSTs `body` to `path`, endpoint after endpoint, round after round until the timeout.
+    /// Moving on is safe when the request certainly was not applied: no connection, or etcd
+    /// said it has no leader (nothing was proposed). `idempotent` requests (reads) also move on
+    /// after any other failure; a write that got no answer, or a server error such as
+    /// "request timed out" or "leader changed", is [`Error::Ambiguous`].
     fn post(&self, path: &str, body: String, idempotent: bool) -> Result<Vec<u8>, Error> {
+        let deadline = std::time::Instant::now() + self.timeout;
         let mut last = String::from("no endpoint");
-        for endpoint in &self.endpoints {
-            let url = format!("{endpoint}{path}");
-            let started = std::time::Instant::now();
-            let result = self.rt.block_on(async {
-                let resp = self
-                    .http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                let status = resp.status();
-                let bytes = read_limited(resp).await?;
-                Ok::<_, reqwest::Error>((status, bytes))
-            });
-            super::stats::record(super::stats::Store::Etcd, started);
-            tracing::debug!(
-                url,
-                ms = started.elapsed().as_millis() as u64,
-                "etcd round trip"
-            );
-            match result {
-                Ok((status, bytes)) if status.is_success() => return Ok(bytes),
-                Ok((status, bytes)) => {
-                    // etcd answered: the request was refused, not lost.
-                    let text = String::from_utf8_lossy(bytes.get(..300).unwrap_or(&bytes));
-                    return Err(Error::Failed(format!("{url}: HTTP {status}: {text}")));
+        loop {
+            for endpoint in &self.endpoints {
+                let url = format!("{endpoint}{path}");
+                match self.attempt(&url, &body) {
+                    Ok((status, bytes)) if status.is_success() => return Ok(bytes),
+                    Ok((status, bytes)) => {
+                        let text = String::from_utf8_lossy(bytes.get(..300).unwrap_or(&bytes));
+                        last = format!("{url}: HTTP {status}: {text}");
+                        let unproposed = text.contains("no leader");
+                        if !(unproposed || idempotent) {
+                            return Err(if status.is_server_error() {
+                                Error::Ambiguous(last)
+                            } else {
+                                Error::Failed(last)
+                            });
+                        }
+                    }
+                    Err(e) if e.is_connect() || idempotent => last = format!("{url}: {e}"),
+                    Err(e) => return Err(Error::Ambiguous(format!("{url}: {e}"))),
                 }
-                Err(e) if e.is_connect() || idempotent => last = format!("{url}: {e}"),
-                Err(e) => return Err(Error::Ambiguous(format!("{url}: {e}"))),
             }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Failed(last));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        Err(Error::Failed(last))
+    }
+
+    /// One POST of `body` to `url`: the status and body, or the transport error.
+    fn attempt(
+        &self,
+        url: &str,
+        body: &str,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), reqwest::Error> {
+        let started = std::time::Instant::now();
+        let result = self.rt.block_on(async {
+            let resp = self
+                .http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await?;
+            let status = resp.status();
+            let bytes = read_limited(resp).await?;
+            Ok((status, bytes))
+        });
+        super::stats::record(super::stats::Store::Etcd, started);
+        tracing::debug!(
+            url,
+            ms = started.elapsed().as_millis() as u64,
+            "etcd round trip"
+        );
+        result
     }
 }
 
