@@ -38,7 +38,6 @@ pub mod pack;
 pub mod process;
 pub mod progress;
 pub mod protocol;
-pub mod reach;
 pub mod refs;
 pub mod service;
 #[cfg(test)]

@@ -17,8 +17,8 @@
 //! For thin packs, [`preferred_bases`] picks from the boundary trees the objects at the paths of
 //! the objects sent: the client's previous versions, which the delta search may use as bases.
 
-use crate::backend::{self, Repository};
 use crate::hash::{IdMap, IdSet, ObjectId};
+use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
 
@@ -31,7 +31,7 @@ pub use preferred::preferred_bases;
 pub enum Error {
     /// The repository failed.
     #[error(transparent)]
-    Backend(#[from] backend::Error),
+    Backend(#[from] store::Error),
     /// An object the walk needs is missing.
     #[error("missing {kind} {id} (needed while walking from {context})")]
     Missing {
@@ -190,7 +190,7 @@ pub struct CommitInfo {
 impl CommitCache {
     /// The parsed commit `id`; a commit the repository holds without its parents (its
     /// [`Repository::shallow_roots`]) has none here, so no walk goes past it.
-    pub fn get(&mut self, repo: &dyn Repository, id: &ObjectId) -> Result<&CommitInfo, Error> {
+    pub fn get(&mut self, repo: &dyn ObjectStore, id: &ObjectId) -> Result<&CommitInfo, Error> {
         if !self.map.contains_key(id) {
             self.load(repo, id)?;
             if let Some(info) = self.map.get_mut(id) {
@@ -202,7 +202,7 @@ impl CommitCache {
         Ok(&self.map[id])
     }
 
-    fn load(&mut self, repo: &dyn Repository, id: &ObjectId) -> Result<(), Error> {
+    fn load(&mut self, repo: &dyn ObjectStore, id: &ObjectId) -> Result<(), Error> {
         {
             if let Some(g) = repo.commit_from_graph(id) {
                 self.map.insert(
@@ -245,7 +245,7 @@ impl CommitCache {
 /// Is `target` equal to or an ancestor of any commit in `from`? Commits older than `min_time`
 /// are not followed. A `target` that is not a commit is searched for among the commits only.
 pub fn is_reachable(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     cache: &mut CommitCache,
     from: &[ObjectId],
     target: &ObjectId,
@@ -275,7 +275,7 @@ pub fn is_reachable(
 }
 
 /// Follows tags from `id` to a commit; `None` when it ends at a tree or blob or is missing.
-pub fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+pub fn peel_to_commit(repo: &dyn ObjectStore, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
     let mut guard = crate::odb::tag_chain::ChainGuard::new();
     let mut current = *id;
     loop {
@@ -293,7 +293,7 @@ pub fn peel_to_commit(repo: &dyn Repository, id: &ObjectId) -> Result<Option<Obj
 /// The objects to send for `wants` when the client has `haves`
 /// (`git rev-list --objects <wants> --not <haves>`), with the boundary's trees as [`Walk::edge`].
 pub fn objects_for_pack(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     wants: &[ObjectId],
     haves: &[ObjectId],
     opts: &WalkOptions,
@@ -411,7 +411,7 @@ struct Seeds {
 /// Peels `haves` and `wants`: trees, blobs and tags had go to `uninteresting` (a had tree with
 /// everything below it); the tags a want names are sent (into `out` and `sent`) unless had.
 fn seed(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     wants: &[ObjectId],
     haves: &[ObjectId],
     uninteresting: &mut IdSet,
@@ -453,7 +453,7 @@ fn tag_target(id: ObjectId, data: &[u8]) -> Result<ObjectId, Error> {
 /// Follows the tags from `have` (marking them had); the object reached and its kind, `None`
 /// when the server lacks `have` or a tag's target.
 fn peel_have(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     have: &ObjectId,
     uninteresting: &mut IdSet,
 ) -> Result<Option<(Kind, ObjectId)>, Error> {
@@ -482,7 +482,7 @@ fn peel_have(
 /// Follows the tags from `want`, sending each one the client lacks; the object reached and
 /// its kind.
 fn peel_want(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     want: &ObjectId,
     uninteresting: &IdSet,
     sent: &mut IdSet,
@@ -527,7 +527,7 @@ fn peel_want(
 
 /// Marks `tree` and everything below it as had by the client.
 fn mark_tree_uninteresting(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     tree: &ObjectId,
     set: &mut IdSet,
 ) -> Result<(), Error> {
@@ -556,7 +556,7 @@ fn mark_tree_uninteresting(
 
 /// Walks trees for the pack: skips what the client has, applies the filter.
 struct TreeWalker<'a> {
-    repo: &'a dyn Repository,
+    repo: &'a dyn ObjectStore,
     uninteresting: &'a IdSet,
     filter: Option<&'a crate::filter::Filter>,
     check_blobs: bool,
@@ -670,46 +670,19 @@ impl TreeWalker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::memory::MemoryRepository;
+    use crate::odb::memory::MemoryObjects;
     use crate::progress::Discard;
-
-    pub(super) fn tree(r: &mut MemoryRepository, entries: &[(&str, ObjectId, bool)]) -> ObjectId {
-        let mut v = Vec::new();
-        for (name, id, is_tree) in entries {
-            v.extend_from_slice(if *is_tree { b"40000 " } else { b"100644 " });
-            v.extend_from_slice(name.as_bytes());
-            v.push(0);
-            v.extend_from_slice(id.as_bytes());
-        }
-        r.add(Kind::Tree, v)
-    }
-
-    pub(super) fn commit(
-        r: &mut MemoryRepository,
-        tree: ObjectId,
-        parents: &[ObjectId],
-        t: i64,
-    ) -> ObjectId {
-        let mut s = format!("tree {tree}\n");
-        for p in parents {
-            s.push_str(&format!("parent {p}\n"));
-        }
-        s.push_str(&format!(
-            "author a <a> {t} +0000\ncommitter a <a> {t} +0000\n\nm{t}\n"
-        ));
-        r.add(Kind::Commit, s)
-    }
 
     #[test]
     fn incremental_sends_only_new_objects() {
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let b1 = r.add(Kind::Blob, "one");
         let b2 = r.add(Kind::Blob, "two");
-        let sub = tree(&mut r, &[("f", b1, false)]);
-        let t1 = tree(&mut r, &[("a", b1, false), ("d", sub, true)]);
-        let t2 = tree(&mut r, &[("a", b2, false), ("d", sub, true)]);
-        let c1 = commit(&mut r, t1, &[], 1);
-        let c2 = commit(&mut r, t2, &[c1], 2);
+        let sub = r.tree(&[("f", b1, false)]);
+        let t1 = r.tree(&[("a", b1, false), ("d", sub, true)]);
+        let t2 = r.tree(&[("a", b2, false), ("d", sub, true)]);
+        let c1 = r.commit(t1, &[], 1);
+        let c2 = r.commit(t2, &[c1], 2);
         let full = objects_for_pack(&r, &[c2], &[], &WalkOptions::default(), &mut Discard).unwrap();
         assert_eq!(full.objects.len(), 7);
         let inc =
@@ -724,12 +697,12 @@ mod tests {
 
     #[test]
     fn merges_and_tags() {
-        let mut r = MemoryRepository::new();
-        let e = tree(&mut r, &[]);
-        let base = commit(&mut r, e, &[], 1);
-        let left = commit(&mut r, e, &[base], 2);
-        let right = commit(&mut r, e, &[base], 3);
-        let merge = commit(&mut r, e, &[left, right], 4);
+        let mut r = MemoryObjects::new();
+        let e = r.tree(&[]);
+        let base = r.commit(e, &[], 1);
+        let left = r.commit(e, &[base], 2);
+        let right = r.commit(e, &[base], 3);
+        let merge = r.commit(e, &[left, right], 4);
         let tag = r.add(
             Kind::Tag,
             format!("object {merge}\ntype commit\ntag v1\ntagger a <a> 5 +0000\n\nv1\n"),
@@ -745,10 +718,10 @@ mod tests {
 
     #[test]
     fn missing_objects_are_errors() {
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let ghost = crate::odb::object_id(Kind::Blob, b"ghost").unwrap();
-        let t = tree(&mut r, &[("g", ghost, false)]);
-        let c = commit(&mut r, t, &[], 1);
+        let t = r.tree(&[("g", ghost, false)]);
+        let c = r.commit(t, &[], 1);
         assert!(matches!(
             objects_for_pack(
                 &r,

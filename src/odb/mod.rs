@@ -9,6 +9,7 @@ pub mod chunk_format;
 pub mod commit_graph;
 pub mod fsck;
 pub mod loose;
+pub mod memory;
 pub mod mmap;
 pub mod object;
 pub mod store;

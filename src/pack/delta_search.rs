@@ -38,8 +38,7 @@ use std::io::Write;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
-use crate::backend::{self, Repository};
-use crate::hash::ObjectId;
+use crate::odb::store::{self, ObjectStore};
 use crate::odb::Kind;
 use crate::pack::delta_create::DeltaIndex;
 use crate::progress::Progress;
@@ -58,10 +57,7 @@ const NONE: u32 = u32::MAX;
 pub enum Error {
     /// The repository failed.
     #[error(transparent)]
-    Backend(#[from] backend::Error),
-    /// An object to be packed is missing.
-    #[error("object {0} is missing")]
-    Missing(ObjectId),
+    Backend(#[from] store::Error),
     /// Compressing a delta failed.
     #[error("compressing a delta: {0}")]
     Io(#[from] std::io::Error),
@@ -299,7 +295,7 @@ impl<'a> Bases<'a> {
 /// pack's objects and `bases.edge`; returns them by position. `compression` is the zlib level
 /// for cached deltas.
 pub fn find_deltas(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     bases: Bases<'_>,
     nodes: &[Node],
     opts: &SearchOptions,
@@ -403,7 +399,7 @@ fn segments(list: &[Candidate], threads: usize, targets: u64) -> Vec<(usize, usi
 /// The window search over one run of sorted candidates, with `graph` as the chains known so
 /// far; the deltas chosen, by position.
 fn search_run(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     bases: Bases<'_>,
     nodes: &[Node],
     list: &[Candidate],
@@ -428,7 +424,7 @@ fn search_run(
             Some(o) => o.data,
             // An edge base is only a chance of a smaller pack; the pack's objects must exist.
             None if is_edge => continue,
-            None => return Err(Error::Missing(object.id)),
+            None => return Err(store::Error::MissingObject(object.id).into()),
         };
         let mut best: Option<(usize, Vec<u8>, u32)> = None;
         if c.target {
@@ -543,7 +539,7 @@ fn search_window(
 /// of that kind and name hash. Tiny and huge objects are left out, and edge bases the repository
 /// lacks.
 fn candidates(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     bases: Bases<'_>,
     nodes: &[Node],
     window: usize,
@@ -624,7 +620,7 @@ fn candidates(
             Some((kind, _)) if pos >= first_edge && kind != o.kind => continue,
             Some((_, size)) => size,
             None if pos >= first_edge => continue,
-            None => return Err(Error::Missing(o.id)),
+            None => return Err(store::Error::MissingObject(o.id).into()),
         };
         if !(MIN_SIZE..=big_file_threshold).contains(&size) {
             continue;
@@ -653,7 +649,7 @@ pub(crate) fn compress(delta: &[u8], level: u32) -> Result<Vec<u8>, std::io::Err
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::memory::MemoryRepository;
+    use crate::odb::memory::MemoryObjects;
     use crate::progress::Discard;
 
     /// `n` versions of a ~20 KiB text file, each a small edit of the previous one.
@@ -671,8 +667,8 @@ mod tests {
         out
     }
 
-    fn repo_with(blobs: &[Vec<u8>]) -> (MemoryRepository, Vec<PackObject>) {
-        let mut r = MemoryRepository::new();
+    fn repo_with(blobs: &[Vec<u8>]) -> (MemoryObjects, Vec<PackObject>) {
+        let mut r = MemoryObjects::new();
         let objects = blobs
             .iter()
             .map(|b| PackObject {
@@ -702,7 +698,7 @@ mod tests {
 
     /// [`find_deltas`] with default options.
     fn search_default(
-        r: &MemoryRepository,
+        r: &MemoryObjects,
         bases: Bases<'_>,
         nodes: &[Node],
     ) -> HashMap<u32, NewDelta> {

@@ -3,6 +3,8 @@
 //!
 //! Both directions live here so the reader, the writer and the push indexer agree byte for byte.
 
+use crate::hash::ObjectId;
+
 /// Pack entry type numbers (gitformat-pack).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryType {
@@ -153,6 +155,31 @@ pub fn encode_ofs_distance(mut distance: u64, out: &mut Vec<u8>) {
         distance >>= 7;
     }
     out.extend_from_slice(&buf[pos..]);
+}
+
+/// What a delta entry names as its base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaBase {
+    /// OFS_DELTA: the base entry starts at this offset of the same pack.
+    Offset(u64),
+    /// REF_DELTA: the base is this object (in the pack or, for a thin pack, outside it).
+    Id(ObjectId),
+}
+
+/// Sets `buf` to the header of a delta entry written at `offset`, whose delta inflates to
+/// `size` bytes, against `base` (an [`DeltaBase::Offset`] must lie before `offset`).
+pub fn encode_delta_header(size: u64, offset: u64, base: DeltaBase, buf: &mut Vec<u8>) {
+    buf.clear();
+    match base {
+        DeltaBase::Offset(at) => {
+            encode_header(EntryType::OfsDelta, size, buf);
+            encode_ofs_distance(offset - at, buf);
+        }
+        DeltaBase::Id(id) => {
+            encode_header(EntryType::RefDelta, size, buf);
+            buf.extend_from_slice(id.as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! Packs: the entry header codec, delta application, delta creation and search, `.idx` and multi-pack-index reading, and pack, `.idx` and `.bitmap` writing.
+//! Packs: the entry header codec, delta application, delta creation and search, `.idx` and
+//! multi-pack-index reading, pack and `.idx` writing, reachability bitmaps ([`bitmap`]: reading,
+//! writing, counting with them), and pack reuse ([`reuse`]: a pack sent from a stored pack's
+//! entries). Stored packs are reached through [`stored::PackStore`].
 
 pub mod bitmap;
-pub mod bitmap_write;
 pub mod delta;
 pub mod delta_create;
 pub mod delta_search;
@@ -11,6 +13,6 @@ pub mod idx_write;
 pub mod index;
 pub mod ingest;
 pub mod midx;
+pub mod reuse;
 pub mod stored;
 pub mod write;
-pub mod write_bitmap;

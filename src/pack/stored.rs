@@ -95,3 +95,14 @@ pub struct PackedEntry<'a> {
     /// The zlib stream as stored.
     pub compressed: Cow<'a, [u8]>,
 }
+
+/// No packs: counting walks the history, the writer compresses every object.
+impl PackStore for crate::odb::memory::MemoryObjects {
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        None
+    }
+
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
+        None
+    }
+}

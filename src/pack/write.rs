@@ -24,10 +24,11 @@ use std::io::Write;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
-use crate::backend::{self, RawEntry, Repository, StoredForm};
 use crate::hash::{Hasher, IdMap, IdSet, ObjectId};
+use crate::odb::store::{self, RawEntry, StoredForm};
 use crate::pack::delta_search::{self, Bases, NewDelta, Node, SearchOptions};
-use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
+use crate::pack::entry::{encode_delta_header, encode_header, DeltaBase, EntryType};
+use crate::pack::stored::PackStore;
 use crate::progress::Progress;
 use crate::walk::PackObject;
 
@@ -81,10 +82,7 @@ pub struct WriteStats {
 pub enum Error {
     /// The repository failed.
     #[error(transparent)]
-    Backend(#[from] backend::Error),
-    /// An object to be packed is missing.
-    #[error("object {0} is missing")]
-    Missing(ObjectId),
+    Backend(#[from] store::Error),
     /// More objects than a pack header can count.
     #[error("too many objects for one pack: {0}")]
     TooMany(usize),
@@ -200,7 +198,7 @@ enum Plan {
 /// paths, are offered to the delta search as bases for a thin pack. Without `opts.thin` neither is
 /// used and the pack is self-contained.
 pub fn write_pack(
-    repo: &dyn Repository,
+    repo: &dyn PackStore,
     objects: &[PackObject],
     edge: &IdSet,
     bases: &[PackObject],
@@ -215,7 +213,7 @@ pub fn write_pack(
 /// needs for its `.idx` and `.bitmap` (entries are not in `objects` order when a delta base is
 /// written ahead of the object that first named it).
 pub fn write_pack_with_offsets(
-    repo: &dyn Repository,
+    repo: &dyn PackStore,
     objects: &[PackObject],
     edge: &IdSet,
     bases: &[PackObject],
@@ -285,10 +283,15 @@ pub fn write_pack_with_offsets(
             let kind = objects[index[&id]].kind;
             match (plan, entry) {
                 (Plan::NewDelta(base) | Plan::NewThinDelta(base), _) => {
-                    let d = new_delta.ok_or(Error::Missing(id))?;
+                    let d = new_delta.ok_or(store::Error::MissingObject(id))?;
                     let (size, z) = delta_bytes(repo, d, &base, &id, opts.compression)?;
                     let at = written.get(&base).copied();
-                    delta_header(size, offset, &base, at, opts.ofs_delta, &mut buf);
+                    encode_delta_header(
+                        size,
+                        offset,
+                        delta_base(&base, at, opts.ofs_delta),
+                        &mut buf,
+                    );
                     w.write_all(&buf)?;
                     w.write_all(&z)?;
                     stats.deltas += 1;
@@ -303,7 +306,8 @@ pub fn write_pack_with_offsets(
                 (Plan::DeltaInPack(base) | Plan::ThinDelta(base), Some(e)) => {
                     // An in-pack base was written first; a thin one is outside the pack.
                     let at = written.get(&base).copied();
-                    delta_header(e.inflated_size, offset, &base, at, opts.ofs_delta, &mut buf);
+                    let base = delta_base(&base, at, opts.ofs_delta);
+                    encode_delta_header(e.inflated_size, offset, base, &mut buf);
                     w.write_all(&buf)?;
                     w.write_all(&e.compressed)?;
                     stats.reused += 1;
@@ -330,20 +334,22 @@ pub fn write_pack_with_offsets(
 /// Writes object `id` whole, compressed at `level`, streaming its content from storage: an
 /// object of gigabytes (C git's `core.bigFileThreshold` case) passes through in 64 KiB pieces.
 fn write_whole(
-    repo: &dyn Repository,
+    repo: &dyn PackStore,
     id: &ObjectId,
     level: u32,
     buf: &mut Vec<u8>,
     w: &mut Hashing<'_>,
 ) -> Result<(), Error> {
-    let mut o = repo.stream_object(id)?.ok_or(Error::Missing(*id))?;
+    let mut o = repo
+        .stream_object(id)?
+        .ok_or(store::Error::MissingObject(*id))?;
     buf.clear();
     encode_header(EntryType::from_kind(o.kind), o.size, buf);
     w.write_all(buf)?;
     let mut z = ZlibEncoder::new(w, Compression::new(level.min(9)));
     let copied = std::io::copy(&mut o.reader, &mut z)?;
     if copied != o.size {
-        return Err(Error::Backend(backend::Error::corrupt(
+        return Err(Error::Backend(store::Error::corrupt(
             format!("object {id}"),
             format!("{copied} bytes read, {} declared", o.size),
         )));
@@ -352,27 +358,13 @@ fn write_whole(
     Ok(())
 }
 
-/// Sets `buf` to the header of a delta entry at `offset` resolving to `size` bytes: OFS_DELTA
-/// when its base was written at `base_at` and the client takes them, else REF_DELTA naming
-/// `base` (a base outside the pack has no offset).
-fn delta_header(
-    size: u64,
-    offset: u64,
-    base: &ObjectId,
-    base_at: Option<u64>,
-    ofs_delta: bool,
-    buf: &mut Vec<u8>,
-) {
-    buf.clear();
+/// The base a delta entry written now names: OFS_DELTA when its base was written at `base_at`
+/// and the client takes them, else REF_DELTA naming `base` (a base outside the pack has no
+/// offset).
+fn delta_base(base: &ObjectId, base_at: Option<u64>, ofs_delta: bool) -> DeltaBase {
     match base_at {
-        Some(at) if ofs_delta => {
-            encode_header(EntryType::OfsDelta, size, buf);
-            encode_ofs_distance(offset - at, buf);
-        }
-        _ => {
-            encode_header(EntryType::RefDelta, size, buf);
-            buf.extend_from_slice(base.as_bytes());
-        }
+        Some(at) if ofs_delta => DeltaBase::Offset(at),
+        _ => DeltaBase::Id(*base),
     }
 }
 
@@ -402,7 +394,7 @@ fn new_delta_plan(
 /// The delta `found` for `id` unless its stored thin delta is no larger (compared when
 /// `compare`), and its stored entry (read unless a found delta is taken without comparing).
 fn delta_or_stored<'f, 'r>(
-    repo: &'r dyn Repository,
+    repo: &'r dyn PackStore,
     found: Option<&'f NewDelta>,
     id: &ObjectId,
     compare: bool,
@@ -444,7 +436,7 @@ fn stored_is_smaller(
 /// it is stored whole or as a delta against an edge object not in `retry`. A reused stored delta
 /// keeps its in-pack base; `all.edge` are bases only.
 fn search(
-    repo: &dyn Repository,
+    repo: &dyn PackStore,
     all: Bases<'_>,
     index: &IdMap<usize>,
     edge: &IdSet,
@@ -496,7 +488,7 @@ fn search(
 /// The compressed delta for `target` against `base` and its inflated size: from the search's
 /// cache, or made again when the cache was full.
 fn delta_bytes<'d>(
-    repo: &dyn Repository,
+    repo: &dyn PackStore,
     d: &'d NewDelta,
     base: &ObjectId,
     target: &ObjectId,
@@ -505,8 +497,12 @@ fn delta_bytes<'d>(
     if let Some((size, z)) = &d.cached {
         return Ok((*size, std::borrow::Cow::Borrowed(z)));
     }
-    let b = repo.read_object(base)?.ok_or(Error::Missing(*base))?;
-    let t = repo.read_object(target)?.ok_or(Error::Missing(*target))?;
+    let b = repo
+        .read_object(base)?
+        .ok_or(store::Error::MissingObject(*base))?;
+    let t = repo
+        .read_object(target)?
+        .ok_or(store::Error::MissingObject(*target))?;
     let delta = crate::pack::delta_create::create(&b.data, &t.data);
     let z = delta_search::compress(&delta, compression)?;
     Ok((delta.len() as u64, std::borrow::Cow::Owned(z)))
@@ -541,13 +537,13 @@ fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::memory::MemoryRepository;
+    use crate::odb::memory::MemoryObjects;
     use crate::odb::Kind;
     use crate::progress::Discard;
 
     #[test]
     fn empty_pack() {
-        let r = MemoryRepository::new();
+        let r = MemoryObjects::new();
         let mut out = Vec::new();
         let stats = write_pack(
             &r,
@@ -591,7 +587,7 @@ mod tests {
     #[test]
     fn deltas_against_what_the_client_has_only_in_thin_packs() {
         // The client has `old` (an edge object, offered as a preferred base); `new` is loose.
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let text: String = (0..1500).map(|i| format!("line {i}\n")).collect();
         let old_data = text.clone();
         let new_data = text.replace("line 700\n", "changed\n");
@@ -651,7 +647,7 @@ mod tests {
 
     #[test]
     fn new_deltas_are_accepted_by_git_index_pack() {
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let mut text: Vec<String> = (0..2000).map(|i| format!("line {i}\n")).collect();
         let mut objs = Vec::new();
         let mut whole = 0;
@@ -716,7 +712,7 @@ mod tests {
 
     #[test]
     fn pack_is_accepted_by_git_index_pack() {
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
         let a = r.add(Kind::Blob, big);
         let b = r.add(Kind::Blob, "small\n");

@@ -104,3 +104,34 @@ pub fn for_each_ref(
         })
     })
 }
+
+/// Calls `visit` with each annotated tag on the chain from `tip` down to `peeled` (which is not
+/// visited), reading each tag from `objects` to find the next link; stops when `visit` returns
+/// `Break(b)` and returns `Some(b)`, or `None` when the chain reached `peeled`. Used where a
+/// pack takes the tags of the objects it carries (`include-tag`). A chain that loops (corrupt
+/// storage) is an error.
+pub fn walk_tag_chain<B>(
+    objects: &dyn ObjectStore,
+    tip: ObjectId,
+    peeled: ObjectId,
+    visit: &mut dyn FnMut(ObjectId) -> ControlFlow<B>,
+) -> Result<Option<B>, Error> {
+    let mut guard = crate::odb::tag_chain::ChainGuard::new();
+    let mut current = tip;
+    while current != peeled {
+        guard.step(&current)?;
+        if let ControlFlow::Break(b) = visit(current) {
+            return Ok(Some(b));
+        }
+        let obj = objects
+            .read_object(&current)?
+            .ok_or(Error::MissingObject(current))?;
+        current = TagRef::parse(&obj.data)
+            .map_err(|source| Error::Object {
+                id: current,
+                source,
+            })?
+            .object;
+    }
+    Ok(None)
+}

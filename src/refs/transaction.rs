@@ -164,6 +164,39 @@ pub fn apply(
     result
 }
 
+/// Phase 1 for one update `u`: takes its lock, compares the current value (loose, else in
+/// `packed`) with the expected old one, and writes the new value into the lock. `Ok(Err(reason))`
+/// refuses this update alone; `Err` is a failure of the store.
+fn lock_and_check(
+    git_dir: &Path,
+    kind: HashKind,
+    u: &RefUpdate,
+    packed: &BTreeMap<String, RawRef>,
+    shared: SharedPerm,
+) -> Result<Result<Lock, String>, Error> {
+    let target = git_dir.join(u.name.as_str());
+    let lock = match Lock::take(&target, shared) {
+        Ok(l) => l,
+        Err(e) => return Ok(Err(format!("cannot lock ref '{}': {e}", u.name))),
+    };
+    let null = u.old.kind().null();
+    let current = current_value(git_dir, kind, u.name.as_str(), packed)?.unwrap_or(null);
+    if current != u.old {
+        return Ok(Err(format!(
+            "cannot lock ref '{}': is at {current} but expected {}",
+            u.name, u.old
+        )));
+    }
+    if !u.new.is_null() {
+        if let Err(e) = lock.write(format!("{}\n", u.new).as_bytes()) {
+            return Ok(Err(format!("cannot write ref '{}': {e}", u.name)));
+        }
+    }
+    Ok(Ok(lock))
+}
+
+/// [`apply`] under the repository's transaction lock: lock and check every ref, make the new
+/// values durable, rewrite `packed-refs` for deleted packed refs, rename into place.
 fn apply_locked(
     git_dir: &Path,
     kind: HashKind,
@@ -176,39 +209,17 @@ fn apply_locked(
     if let Ok(text) = fs::read(&packed_path) {
         parse_packed(kind, &text, &mut packed)?;
     }
-    let mut results: Vec<Result<(), String>> = Vec::with_capacity(updates.len());
-    let mut locks: Vec<Option<Lock>> = Vec::with_capacity(updates.len());
     // Phase 1: lock and check every ref.
-    for u in updates {
-        let target = git_dir.join(u.name.as_str());
-        let lock = match Lock::take(&target, shared) {
-            Ok(l) => l,
-            Err(e) => {
-                results.push(Err(format!("cannot lock ref '{}': {e}", u.name)));
-                locks.push(None);
-                continue;
-            }
-        };
-        let null = u.old.kind().null();
-        let current = current_value(git_dir, kind, u.name.as_str(), &packed)?.unwrap_or(null);
-        if current != u.old {
-            results.push(Err(format!(
-                "cannot lock ref '{}': is at {current} but expected {}",
-                u.name, u.old
-            )));
-            locks.push(None);
-            continue;
-        }
-        if !u.new.is_null() {
-            if let Err(e) = lock.write(format!("{}\n", u.new).as_bytes()) {
-                results.push(Err(format!("cannot write ref '{}': {e}", u.name)));
-                locks.push(None);
-                continue;
-            }
-        }
-        results.push(Ok(()));
-        locks.push(Some(lock));
-    }
+    let (mut results, locks): (Vec<UpdateResult>, Vec<Option<Lock>>) = updates
+        .iter()
+        .map(|u| lock_and_check(git_dir, kind, u, &packed, shared))
+        .collect::<Result<Vec<_>, Error>>()?
+        .into_iter()
+        .map(|r| match r {
+            Ok(lock) => (Ok(()), Some(lock)),
+            Err(reason) => (Err(reason), None),
+        })
+        .unzip();
     if atomic && results.iter().any(Result::is_err) {
         return Ok(results
             .into_iter()

@@ -22,8 +22,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::{CommitCache, Error, Parents};
-use crate::backend::Repository;
 use crate::hash::{IdMap, IdSet, ObjectId};
+use crate::odb::store::ObjectStore;
 use crate::progress::Progress;
 
 const SEEN: u8 = 1;
@@ -48,7 +48,7 @@ pub(super) struct Limited {
 /// The walk's state: flags per commit, the date-ordered queue, and how many queued commits are
 /// still interesting (git's `everybody_uninteresting`, without a scan per step).
 struct Limit<'a> {
-    repo: &'a dyn Repository,
+    repo: &'a dyn ObjectStore,
     cache: &'a mut CommitCache,
     shallow: &'a IdSet,
     flags: IdMap<u8>,
@@ -60,7 +60,7 @@ struct Limit<'a> {
 /// Walks from `wants` and `haves` (commits, tags already peeled) as git's `limit_list` does;
 /// `shallow` commits are walked as if they had no parents.
 pub(super) fn limit(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     cache: &mut CommitCache,
     wants: &[ObjectId],
     haves: &[ObjectId],

@@ -20,15 +20,15 @@
 use std::collections::HashSet;
 
 use super::{name_hash, Error, PackObject, Walk};
-use crate::backend::Repository;
 use crate::hash::{IdSet, ObjectId};
+use crate::odb::store::ObjectStore;
 use crate::odb::{Kind, TreeIter};
 
 /// The objects of `walk`'s boundary trees (the first `max_trees` of them) at the paths of
 /// `walk.objects`, each with the name hash of its path; empty when `max_trees` is 0. Every one is
 /// in `walk.edge`, none in `walk.objects`.
 pub fn preferred_bases(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     walk: &Walk,
     max_trees: usize,
 ) -> Result<Vec<PackObject>, Error> {
@@ -101,33 +101,26 @@ pub fn preferred_bases(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{commit, tree};
     use super::super::{objects_for_pack, WalkOptions};
     use super::*;
-    use crate::backend::memory::MemoryRepository;
+    use crate::odb::memory::MemoryObjects;
     use crate::progress::Discard;
 
     #[test]
     fn bases_are_the_clients_versions_at_sent_paths() {
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let old = r.add(Kind::Blob, "old a");
         let new = r.add(Kind::Blob, "new a");
         let same = r.add(Kind::Blob, "unchanged");
         let other_old = r.add(Kind::Blob, "old b");
         let other_new = r.add(Kind::Blob, "new b");
-        let d1 = tree(&mut r, &[("a", old, false), ("keep", same, false)]);
-        let d2 = tree(&mut r, &[("a", new, false), ("keep", same, false)]);
-        let k = tree(&mut r, &[("k", same, false)]);
-        let t1 = tree(
-            &mut r,
-            &[("b", other_old, false), ("d", d1, true), ("k", k, true)],
-        );
-        let t2 = tree(
-            &mut r,
-            &[("b", other_new, false), ("d", d2, true), ("k", k, true)],
-        );
-        let c1 = commit(&mut r, t1, &[], 1);
-        let c2 = commit(&mut r, t2, &[c1], 2);
+        let d1 = r.tree(&[("a", old, false), ("keep", same, false)]);
+        let d2 = r.tree(&[("a", new, false), ("keep", same, false)]);
+        let k = r.tree(&[("k", same, false)]);
+        let t1 = r.tree(&[("b", other_old, false), ("d", d1, true), ("k", k, true)]);
+        let t2 = r.tree(&[("b", other_new, false), ("d", d2, true), ("k", k, true)]);
+        let c1 = r.commit(t1, &[], 1);
+        let c2 = r.commit(t2, &[c1], 2);
         let w = objects_for_pack(&r, &[c2], &[c1], &WalkOptions::default(), &mut Discard).unwrap();
         assert_eq!(w.boundary_trees, vec![t1]);
         let bases = preferred_bases(&r, &w, 10).unwrap();
@@ -146,17 +139,14 @@ mod tests {
     #[test]
     fn only_the_newest_boundary_trees_are_searched() {
         // A merge of two branches the client has: its boundary is both parents.
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let v: Vec<ObjectId> = (0..3)
             .map(|i| r.add(Kind::Blob, format!("version {i}")))
             .collect();
-        let t: Vec<ObjectId> = v
-            .iter()
-            .map(|b| tree(&mut r, &[("a", *b, false)]))
-            .collect();
-        let left = commit(&mut r, t[0], &[], 1);
-        let right = commit(&mut r, t[1], &[], 2);
-        let merge = commit(&mut r, t[2], &[left, right], 3);
+        let t: Vec<ObjectId> = v.iter().map(|b| r.tree(&[("a", *b, false)])).collect();
+        let left = r.commit(t[0], &[], 1);
+        let right = r.commit(t[1], &[], 2);
+        let merge = r.commit(t[2], &[left, right], 3);
         let w = objects_for_pack(
             &r,
             &[merge],

@@ -8,7 +8,8 @@ pub mod init;
 pub mod maintenance;
 pub mod odb;
 pub mod quarantine;
-pub mod repack;
+
+pub use maintenance::repack;
 
 use std::path::{Path, PathBuf};
 

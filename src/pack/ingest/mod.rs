@@ -305,7 +305,7 @@ pub fn index_pack(
     check: ObjectCheck<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Indexed, Error> {
-    // Pass 1.
+    // Pass 1: every entry read, spooled, hashed when whole; small deltas kept.
     let mut delta_cache = resolve::DeltaCache::new(limits.delta_cache_bytes);
     let (raws, checksum) = {
         let mut tee = Tee {
@@ -313,192 +313,33 @@ pub fn index_pack(
             spool: std::io::BufWriter::with_capacity(256 * 1024, &mut *spool),
             // The trailer only guards transfer integrity; every object is hashed with collision
             // detection on its own.
-            hasher: Hasher::trailer_only(crate::hash::HashKind::Sha1),
+            hasher: Hasher::trailer_only(KIND),
             crc: crc32fast::Hasher::new(),
             pos: 0,
             limit: limits.max_pack_bytes,
             z: None,
             out: vec![0u8; 64 * 1024],
         };
-        let header = tee.read_exact_small(12, "the pack header")?;
-        if &header[..4] != b"PACK" {
-            return Err(Error::Format("stream does not start with PACK".into()));
-        }
-        let version = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        if version != 2 && version != 3 {
-            return Err(Error::Format(format!("unsupported pack version {version}")));
-        }
-        let count = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        if count > limits.max_objects {
-            return Err(Error::Limit {
-                what: "object count",
-                limit: u64::from(limits.max_objects),
-            });
-        }
+        let count = read_pack_header(&mut tee, limits)?;
         // Do not trust `count` for allocation sizes.
         let mut raws: Vec<Raw> = Vec::with_capacity((count as usize).min(1 << 16));
         for n in 0..count {
-            let offset = tee.pos;
-            tee.crc = crc32fast::Hasher::new();
-            let first = tee.read_exact_small(1, "an entry header")?;
-            let head = tee.read_varint_bytes(first, 10, "entry header")?;
-            let (ty, size, _) = decode_header(&head)
-                .map_err(|e| Error::Format(format!("entry at offset {offset}: {e}")))?;
-            if size > limits.max_object_bytes {
-                return Err(Error::Limit {
-                    what: "object size",
-                    limit: limits.max_object_bytes,
-                });
-            }
-            let base = match ty {
-                EntryType::OfsDelta => {
-                    let first = tee.read_exact_small(1, "an ofs-delta offset")?;
-                    let bytes = tee.read_varint_bytes(first, 10, "ofs-delta offset")?;
-                    let (dist, _) = decode_ofs_distance(&bytes)
-                        .map_err(|e| Error::Format(format!("entry at offset {offset}: {e}")))?;
-                    let base = offset
-                        .checked_sub(dist)
-                        .filter(|_| dist > 0)
-                        .ok_or_else(|| {
-                            Error::Format(format!(
-                                "entry at offset {offset}: ofs-delta base out of range"
-                            ))
-                        })?;
-                    BaseRef::Offset(base)
-                }
-                EntryType::RefDelta => {
-                    let raw = tee.read_exact_small(20, "a ref-delta base")?;
-                    BaseRef::Id(
-                        ObjectId::from_bytes(&raw).map_err(|e| Error::Format(e.to_string()))?,
-                    )
-                }
-                _ => BaseRef::None,
-            };
-            let data_at = tee.pos;
-            let mut cached = None;
-            let (id, kind) = if let Some(kind) = ty.kind() {
-                let mut h = Hasher::default();
-                h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
-                // Commits, trees and tags are kept for the object check; blobs stream through.
-                let mut content = Vec::new();
-                let keep = kind != Kind::Blob;
-                let got = tee.inflate(
-                    size,
-                    |chunk| {
-                        h.update(chunk);
-                        if keep {
-                            content.extend_from_slice(chunk);
-                        }
-                    },
-                    offset,
-                )?;
-                if got != size {
-                    return Err(Error::Format(format!(
-                        "entry at offset {offset} inflates to {got} bytes, declared {size}"
-                    )));
-                }
-                let id = h.finish().map_err(|_| Error::Collision(offset))?;
-                if keep {
-                    check(&id, kind, &content).map_err(Error::Fsck)?;
-                }
-                (Some(id), Some(kind))
-            } else {
-                // Small deltas stay in memory for pass 2 instead of being re-read and
-                // re-inflated from the spool.
-                let keep = delta_cache.admits(size);
-                let start = delta_cache.len();
-                let got = tee.inflate(
-                    size,
-                    |chunk| {
-                        if keep {
-                            delta_cache.push(chunk);
-                        }
-                    },
-                    offset,
-                )?;
-                if got != size {
-                    return Err(Error::Format(format!(
-                        "delta at offset {offset} inflates to {got} bytes, declared {size}"
-                    )));
-                }
-                cached = keep.then(|| start..delta_cache.len());
-                (None, None)
-            };
-            let crc32 = std::mem::replace(&mut tee.crc, crc32fast::Hasher::new()).finalize();
-            raws.push(Raw {
-                offset,
-                data_at,
-                data_len: tee.pos - data_at,
-                size,
-                base,
-                crc32,
-                id,
-                kind,
-                cached,
-            });
+            raws.push(read_entry(&mut tee, limits, check, &mut delta_cache)?);
             if n % 1024 == 0 {
                 progress.update("Receiving objects", u64::from(n), Some(u64::from(count)));
             }
         }
-        progress.finish(
-            "Receiving objects",
-            u64::from(count),
-            Some(u64::from(count)),
-        );
-        let expected = std::mem::take(&mut tee.hasher)
-            .finish()
-            .map_err(|_| Error::Collision(tee.pos))?;
-        // The trailer itself is not hashed.
-        let mut trailer = [0u8; 20];
-        let mut got = 0;
-        while got < 20 {
-            let buf = tee.src.fill_buf()?;
-            if buf.is_empty() {
-                return Err(Error::Truncated("in the trailer".into()));
-            }
-            let k = buf.len().min(20 - got);
-            trailer[got..got + k].copy_from_slice(&buf[..k]);
-            tee.src.consume(k);
-            got += k;
-        }
-        if trailer != expected.as_bytes() {
-            return Err(Error::Checksum);
-        }
-        tee.spool.write_all(&trailer)?;
-        tee.spool.flush()?;
-        (raws, expected)
+        let total = Some(u64::from(count));
+        progress.finish("Receiving objects", u64::from(count), total);
+        let checksum = read_trailer(&mut tee)?;
+        (raws, checksum)
     };
 
     // Pass 2: resolve deltas, on several threads (see `resolve`).
     let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, check)?;
     resolver.resolve_all(progress)?;
     // Thin pack: REF deltas against objects we already have.
-    let mut appended = 0usize;
-    let mut end = spool.metadata()?.len() - 20;
-    let mut appended_entries: Vec<IndexEntry> = Vec::new();
-    while let Some(base_id) = resolver.next_missing_base() {
-        let obj = bases.base(&base_id)?.ok_or(Error::MissingBase(base_id))?;
-        // Append the base as a whole object.
-        let mut entry = Vec::new();
-        encode_header(
-            EntryType::from_kind(obj.kind),
-            obj.data.len() as u64,
-            &mut entry,
-        );
-        let mut z = flate2::write::ZlibEncoder::new(entry, flate2::Compression::default());
-        z.write_all(&obj.data)?;
-        let entry = z.finish()?;
-        spool.write_all_at(&entry, end)?;
-        appended_entries.push(IndexEntry {
-            id: base_id,
-            offset: end,
-            crc32: crc32fast::hash(&entry),
-            kind: obj.kind,
-        });
-        end += entry.len() as u64;
-        appended += 1;
-        resolver.resolve_on_external_base(&base_id, obj.kind, &obj.data)?;
-    }
+    let (appended_entries, end) = append_thin_bases(spool, &resolver, bases)?;
     let resolved = resolver.finish(progress)?;
     let mut entries: Vec<IndexEntry> = raws
         .iter()
@@ -510,30 +351,234 @@ pub fn index_pack(
             kind,
         })
         .collect();
+    let appended = appended_entries.len();
     let mut pack_checksum = checksum;
     if appended > 0 {
         entries.extend(appended_entries);
-        spool.set_len(end)?;
-        let count =
-            u32::try_from(entries.len()).map_err(|_| Error::Format("too many objects".into()))?;
-        spool.write_all_at(&count.to_be_bytes(), 8)?;
-        let mut h = Hasher::default();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut pos = 0u64;
-        while pos < end {
-            let n = (end - pos).min(buf.len() as u64) as usize;
-            spool.read_exact_at(&mut buf[..n], pos)?;
-            h.update(&buf[..n]);
-            pos += n as u64;
-        }
-        pack_checksum = h.finish().map_err(|_| Error::Collision(0))?;
-        spool.write_all_at(pack_checksum.as_bytes(), end)?;
+        pack_checksum = rewrite_count_and_trailer(spool, entries.len(), end)?;
     }
     Ok(Indexed {
         entries,
         pack_checksum,
         appended_bases: appended,
     })
+}
+
+/// The hash of pushed packs (their trailer, REF_DELTA base names and object ids).
+const KIND: crate::hash::HashKind = crate::hash::HashKind::Sha1;
+
+/// Reads and checks the 12-byte pack header; returns the entry count it declares.
+fn read_pack_header<R: BufRead>(tee: &mut Tee<'_, R>, limits: &Limits) -> Result<u32, Error> {
+    let header = tee.read_exact_small(12, "the pack header")?;
+    if &header[..4] != b"PACK" {
+        return Err(Error::Format("stream does not start with PACK".into()));
+    }
+    let version = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    if version != 2 && version != 3 {
+        return Err(Error::Format(format!("unsupported pack version {version}")));
+    }
+    let count = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+    if count > limits.max_objects {
+        return Err(Error::Limit {
+            what: "object count",
+            limit: u64::from(limits.max_objects),
+        });
+    }
+    Ok(count)
+}
+
+/// Reads a delta entry's base reference (the entry at `offset` is of type `ty`).
+fn read_base_ref<R: BufRead>(
+    tee: &mut Tee<'_, R>,
+    ty: EntryType,
+    offset: u64,
+) -> Result<BaseRef, Error> {
+    Ok(match ty {
+        EntryType::OfsDelta => {
+            let first = tee.read_exact_small(1, "an ofs-delta offset")?;
+            let bytes = tee.read_varint_bytes(first, 10, "ofs-delta offset")?;
+            let (dist, _) = decode_ofs_distance(&bytes)
+                .map_err(|e| Error::Format(format!("entry at offset {offset}: {e}")))?;
+            let base = offset
+                .checked_sub(dist)
+                .filter(|_| dist > 0)
+                .ok_or_else(|| {
+                    Error::Format(format!(
+                        "entry at offset {offset}: ofs-delta base out of range"
+                    ))
+                })?;
+            BaseRef::Offset(base)
+        }
+        EntryType::RefDelta => {
+            let raw = tee.read_exact_small(KIND.len_in_bytes(), "a ref-delta base")?;
+            BaseRef::Id(ObjectId::from_bytes(&raw).map_err(|e| Error::Format(e.to_string()))?)
+        }
+        _ => BaseRef::None,
+    })
+}
+
+/// Reads one entry: its header and base reference, then its data, inflated as it streams
+/// through. A whole object is hashed (and, unless a blob, given to `check`); a small delta is
+/// kept in `delta_cache` for pass 2.
+fn read_entry<R: BufRead>(
+    tee: &mut Tee<'_, R>,
+    limits: &Limits,
+    check: ObjectCheck<'_>,
+    delta_cache: &mut resolve::DeltaCache,
+) -> Result<Raw, Error> {
+    let offset = tee.pos;
+    tee.crc = crc32fast::Hasher::new();
+    let first = tee.read_exact_small(1, "an entry header")?;
+    let head = tee.read_varint_bytes(first, 10, "entry header")?;
+    let (ty, size, _) = decode_header(&head)
+        .map_err(|e| Error::Format(format!("entry at offset {offset}: {e}")))?;
+    if size > limits.max_object_bytes {
+        return Err(Error::Limit {
+            what: "object size",
+            limit: limits.max_object_bytes,
+        });
+    }
+    let base = read_base_ref(tee, ty, offset)?;
+    let data_at = tee.pos;
+    let mut cached = None;
+    let (id, kind) = if let Some(kind) = ty.kind() {
+        let mut h = Hasher::default();
+        h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
+        // Commits, trees and tags are kept for the object check; blobs stream through.
+        let mut content = Vec::new();
+        let keep = kind != Kind::Blob;
+        let got = tee.inflate(
+            size,
+            |chunk| {
+                h.update(chunk);
+                if keep {
+                    content.extend_from_slice(chunk);
+                }
+            },
+            offset,
+        )?;
+        if got != size {
+            return Err(Error::Format(format!(
+                "entry at offset {offset} inflates to {got} bytes, declared {size}"
+            )));
+        }
+        let id = h.finish().map_err(|_| Error::Collision(offset))?;
+        if keep {
+            check(&id, kind, &content).map_err(Error::Fsck)?;
+        }
+        (Some(id), Some(kind))
+    } else {
+        // Small deltas stay in memory for pass 2 instead of being re-read and re-inflated from
+        // the spool.
+        let keep = delta_cache.admits(size);
+        let start = delta_cache.len();
+        let got = tee.inflate(
+            size,
+            |chunk| {
+                if keep {
+                    delta_cache.push(chunk);
+                }
+            },
+            offset,
+        )?;
+        if got != size {
+            return Err(Error::Format(format!(
+                "delta at offset {offset} inflates to {got} bytes, declared {size}"
+            )));
+        }
+        cached = keep.then(|| start..delta_cache.len());
+        (None, None)
+    };
+    let crc32 = std::mem::replace(&mut tee.crc, crc32fast::Hasher::new()).finalize();
+    Ok(Raw {
+        offset,
+        data_at,
+        data_len: tee.pos - data_at,
+        size,
+        base,
+        crc32,
+        id,
+        kind,
+        cached,
+    })
+}
+
+/// Reads the trailer (not itself hashed), checks it against the hash of everything before it,
+/// and spools it; returns it.
+fn read_trailer<R: BufRead>(tee: &mut Tee<'_, R>) -> Result<ObjectId, Error> {
+    let expected = std::mem::take(&mut tee.hasher)
+        .finish()
+        .map_err(|_| Error::Collision(tee.pos))?;
+    let width = KIND.len_in_bytes();
+    let mut trailer = vec![0u8; width];
+    let mut got = 0;
+    while got < width {
+        let buf = tee.src.fill_buf()?;
+        if buf.is_empty() {
+            return Err(Error::Truncated("in the trailer".into()));
+        }
+        let k = buf.len().min(width - got);
+        trailer[got..got + k].copy_from_slice(&buf[..k]);
+        tee.src.consume(k);
+        got += k;
+    }
+    if trailer != expected.as_bytes() {
+        return Err(Error::Checksum);
+    }
+    tee.spool.write_all(&trailer)?;
+    tee.spool.flush()?;
+    Ok(expected)
+}
+
+/// Completes a thin pack: appends each base the resolver still misses (taken from `bases`) to
+/// `spool` as a whole object, over the old trailer, and resolves the deltas on it. Returns the
+/// appended entries and where the pack's data now ends.
+fn append_thin_bases(
+    spool: &File,
+    resolver: &resolve::Resolver<'_>,
+    bases: &dyn BaseLookup,
+) -> Result<(Vec<IndexEntry>, u64), Error> {
+    let mut end = spool.metadata()?.len() - KIND.len_in_bytes() as u64;
+    let mut appended: Vec<IndexEntry> = Vec::new();
+    while let Some(base_id) = resolver.next_missing_base() {
+        let obj = bases.base(&base_id)?.ok_or(Error::MissingBase(base_id))?;
+        let mut entry = Vec::new();
+        let ty = EntryType::from_kind(obj.kind);
+        encode_header(ty, obj.data.len() as u64, &mut entry);
+        let mut z = flate2::write::ZlibEncoder::new(entry, flate2::Compression::default());
+        z.write_all(&obj.data)?;
+        let entry = z.finish()?;
+        spool.write_all_at(&entry, end)?;
+        appended.push(IndexEntry {
+            id: base_id,
+            offset: end,
+            crc32: crc32fast::hash(&entry),
+            kind: obj.kind,
+        });
+        end += entry.len() as u64;
+        resolver.resolve_on_external_base(&base_id, obj.kind, &obj.data)?;
+    }
+    Ok((appended, end))
+}
+
+/// After thin-pack completion: writes the new entry count `count` into the header, hashes the
+/// pack's `end` bytes and writes that trailer after them; returns it.
+fn rewrite_count_and_trailer(spool: &File, count: usize, end: u64) -> Result<ObjectId, Error> {
+    spool.set_len(end)?;
+    let count = u32::try_from(count).map_err(|_| Error::Format("too many objects".into()))?;
+    spool.write_all_at(&count.to_be_bytes(), 8)?;
+    let mut h = Hasher::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    while pos < end {
+        let n = (end - pos).min(buf.len() as u64) as usize;
+        spool.read_exact_at(&mut buf[..n], pos)?;
+        h.update(&buf[..n]);
+        pos += n as u64;
+    }
+    let checksum = h.finish().map_err(|_| Error::Collision(0))?;
+    spool.write_all_at(checksum.as_bytes(), end)?;
+    Ok(checksum)
 }
 
 mod resolve;

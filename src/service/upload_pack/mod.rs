@@ -864,7 +864,7 @@ fn end_pack<W: Write>(band: &Rc<RefCell<SidebandWriter<&mut W>>>, mode: Mode) ->
 
 /// After a history walk: when every chosen object is in the repository's largest pack, sends
 /// them in that pack's order so runs of stored entries are copied as they are (see
-/// [`crate::pack::write_bitmap`]); `None` when some object lives elsewhere.
+/// [`crate::pack::reuse`]); `None` when some object lives elsewhere.
 fn send_in_pack_order<W: Write>(
     repo: &dyn Repository,
     objects: &[walk::PackObject],
@@ -891,7 +891,7 @@ fn send_in_pack_order<W: Write>(
         }
     }
     let mut data = BandData(Rc::clone(band));
-    let stats = crate::pack::write_bitmap::write_pack_from_bitmap(
+    let stats = crate::pack::reuse::write_pack_from_bitmap(
         repo, pack, &send, &have, opts, &mut data, progress,
     )?;
     data.flush()?;
@@ -922,17 +922,20 @@ fn send_with_bitmap<W: Write>(
     if !simple || !enabled {
         return Ok(None);
     }
-    let Some(mut count) = crate::reach::count(repo, pack, req.wants, req.common)? else {
+    let Some(mut count) = crate::pack::bitmap::count::count(repo, pack, req.wants, req.common)?
+    else {
         tracing::debug!("bitmap cannot answer this request; walking");
         return Ok(None);
     };
-    if req.include_tag && !crate::reach::include_tags(pack, req.refs, repo, &mut count)? {
+    if req.include_tag
+        && !crate::pack::bitmap::count::include_tags(pack, req.refs, repo, &mut count)?
+    {
         return Ok(None);
     }
     let total = count.send.count();
     progress.finish("Enumerating objects", total, None);
     let mut data = BandData(Rc::clone(band));
-    let stats = crate::pack::write_bitmap::write_pack_from_bitmap(
+    let stats = crate::pack::reuse::write_pack_from_bitmap(
         repo,
         pack,
         &count.send,
@@ -960,19 +963,13 @@ fn include_tags(
             continue;
         }
         // Add the whole chain of tag objects from the ref down to the peeled object.
-        let mut current = r.id;
-        while current != peeled && in_pack.insert(current) {
-            objects.push(walk::PackObject::unnamed(current, crate::odb::Kind::Tag));
-            let obj = repo
-                .read_object(&current)?
-                .ok_or(backend::Error::MissingObject(current))?;
-            current = crate::odb::TagRef::parse(&obj.data)
-                .map_err(|source| backend::Error::Object {
-                    id: current,
-                    source,
-                })?
-                .object;
-        }
+        crate::refs::resolve::walk_tag_chain(repo, r.id, peeled, &mut |id| {
+            if !in_pack.insert(id) {
+                return ControlFlow::Break(());
+            }
+            objects.push(walk::PackObject::unnamed(id, crate::odb::Kind::Tag));
+            ControlFlow::Continue(())
+        })?;
     }
     Ok(())
 }

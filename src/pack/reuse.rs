@@ -12,9 +12,10 @@ use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
 use super::write::{Error, Hashing, WriteOptions, WriteStats};
-use crate::backend::{EntryBase, Repository, StoredPack};
-use crate::pack::entry::{encode_header, encode_ofs_distance, EntryType};
+use crate::odb::store::{self, ObjectStore};
+use crate::pack::entry::{encode_delta_header, encode_header, DeltaBase, EntryType};
 use crate::pack::ewah::Bitmap;
+use crate::pack::stored::{EntryBase, StoredPack};
 use crate::progress::Progress;
 
 /// A run of entries waiting to be copied verbatim: positions `start..end`, `bytes` long.
@@ -27,7 +28,7 @@ struct Run {
 /// Writes the entries of `pack` at the positions in `send` as a pack to `out`; `have` holds the
 /// positions the client already has (thin-pack bases when `opts.thin`).
 pub fn write_pack_from_bitmap(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     pack: &dyn StoredPack,
     send: &Bitmap,
     have: &Bitmap,
@@ -39,24 +40,7 @@ pub fn write_pack_from_bitmap(
     let count = usize::try_from(total).unwrap_or(usize::MAX);
     let n = pack.object_count();
     if opts.ofs_delta && total == n as u64 && send.all_below(n) {
-        // Every entry goes: the stored pack body is valid as it is (OFS distances unchanged,
-        // REF_DELTA bases all present), one copy; with the stored header the bytes are the
-        // stored pack's, and so is the trailer. Like git, the copied entries are not counted
-        // as deltas (counting them would touch every page of the pack).
-        let mut w = match pack.whole_pack_trailer() {
-            Some(t) => Hashing::start_verbatim(out, count, t)?,
-            None => Hashing::start(out, count)?,
-        };
-        progress.update("Writing objects", 0, Some(total));
-        pack.copy_entries(0, n, &mut w)?;
-        let mut stats = WriteStats {
-            objects: total,
-            reused: total,
-            ..WriteStats::default()
-        };
-        progress.finish("Writing objects", total, Some(total));
-        w.finish(&mut stats, total, progress)?;
-        return Ok(stats);
+        return write_whole_pack(pack, out, progress);
     }
     let mut w = Hashing::start(out, count)?;
     let mut stats = WriteStats::default();
@@ -65,7 +49,6 @@ pub fn write_pack_from_bitmap(
     // when its base moved by the same amount, and a base's new offset derives from it.
     let mut shift: Vec<i64> = vec![0; pack.object_count()];
     let mut run: Option<Run> = None;
-    let mut buf = Vec::new();
     for (i, pos) in send.ones().enumerate() {
         let e = pack.entry(pos)?;
         let pending = run.as_ref().map_or(0, |r| r.bytes);
@@ -106,45 +89,14 @@ pub fn write_pack_from_bitmap(
             }
         } else {
             flush(&mut run, pack, &mut w)?;
-            buf.clear();
-            let written_base = match e.base {
-                EntryBase::InPack { pos: b, .. } if send.get(b) && b < pos => Some(b),
-                _ => None,
+            let rewritten = Rewritten {
+                pos,
+                offset,
+                send,
+                have,
+                shift: &shift,
             };
-            let thin_base = match e.base {
-                EntryBase::InPack { pos: b, .. } if opts.thin && have.get(b) => pack.id_at(b),
-                EntryBase::InPack { pos: b, .. } if send.get(b) => pack.id_at(b),
-                _ => None,
-            };
-            if let (Some(b), true) = (written_base, opts.ofs_delta) {
-                encode_header(EntryType::OfsDelta, e.inflated_size, &mut buf);
-                // The base's new offset is its stored offset minus its shift.
-                let base_new = (pack.entry(b)?.offset as i64 - shift[b]) as u64;
-                encode_ofs_distance(offset - base_new, &mut buf);
-                w.write_all(&buf)?;
-                w.write_all(&e.compressed)?;
-                stats.reused += 1;
-                stats.deltas += 1;
-                stats.reused_deltas += 1;
-            } else if let Some(base_id) = thin_base {
-                encode_header(EntryType::RefDelta, e.inflated_size, &mut buf);
-                buf.extend_from_slice(base_id.as_bytes());
-                w.write_all(&buf)?;
-                w.write_all(&e.compressed)?;
-                stats.reused += 1;
-                stats.deltas += 1;
-                stats.reused_deltas += 1;
-            } else {
-                let id = pack.id_at(pos).ok_or_else(|| {
-                    Error::Io(std::io::Error::other("bitmap position without id"))
-                })?;
-                let o = repo.read_object(&id)?.ok_or(Error::Missing(id))?;
-                encode_header(EntryType::from_kind(o.kind), o.data.len() as u64, &mut buf);
-                w.write_all(&buf)?;
-                let mut z = ZlibEncoder::new(&mut w, Compression::new(opts.compression.min(9)));
-                z.write_all(&o.data)?;
-                z.finish()?;
-            }
+            write_rewritten_entry(repo, pack, &rewritten, &e, opts, &mut w, &mut stats)?;
         }
         stats.objects += 1;
         if i % 4096 == 0 {
@@ -155,6 +107,98 @@ pub fn write_pack_from_bitmap(
     progress.finish("Writing objects", total, Some(total));
     w.finish(&mut stats, pack_reused, progress)?;
     Ok(stats)
+}
+
+/// Every entry goes, and OFS_DELTA is allowed: the stored pack body is valid as it is (OFS
+/// distances unchanged, REF_DELTA bases all present), one copy; with the stored header the
+/// bytes are the stored pack's, and so is the trailer. Like git, the copied entries are not
+/// counted as deltas (counting them would touch every page of the pack).
+fn write_whole_pack(
+    pack: &dyn StoredPack,
+    out: &mut dyn Write,
+    progress: &mut dyn Progress,
+) -> Result<WriteStats, Error> {
+    let n = pack.object_count();
+    let total = n as u64;
+    let mut w = match pack.whole_pack_trailer() {
+        Some(t) => Hashing::start_verbatim(out, n, t)?,
+        None => Hashing::start(out, n)?,
+    };
+    progress.update("Writing objects", 0, Some(total));
+    pack.copy_entries(0, n, &mut w)?;
+    let mut stats = WriteStats {
+        objects: total,
+        reused: total,
+        ..WriteStats::default()
+    };
+    progress.finish("Writing objects", total, Some(total));
+    w.finish(&mut stats, total, progress)?;
+    Ok(stats)
+}
+
+/// Where an entry that cannot be copied verbatim is written: its position in the stored pack,
+/// its offset in the new one, what is sent and what the client has, and the shift (stored
+/// minus new offset) of every entry written so far.
+struct Rewritten<'a> {
+    pos: usize,
+    offset: u64,
+    send: &'a Bitmap,
+    have: &'a Bitmap,
+    shift: &'a [i64],
+}
+
+/// Writes stored entry `e` with a new header: a delta whose base the client will have is kept
+/// (OFS_DELTA against its base's new offset, or REF_DELTA), anything else is read whole and
+/// compressed again.
+fn write_rewritten_entry(
+    repo: &dyn ObjectStore,
+    pack: &dyn StoredPack,
+    at: &Rewritten<'_>,
+    e: &crate::pack::stored::PackedEntry<'_>,
+    opts: &WriteOptions,
+    w: &mut Hashing<'_>,
+    stats: &mut WriteStats,
+) -> Result<(), Error> {
+    let (pos, send, have) = (at.pos, at.send, at.have);
+    let written_base = match e.base {
+        EntryBase::InPack { pos: b, .. } if send.get(b) && b < pos => Some(b),
+        _ => None,
+    };
+    let thin_base = match e.base {
+        EntryBase::InPack { pos: b, .. } if opts.thin && have.get(b) => pack.id_at(b),
+        EntryBase::InPack { pos: b, .. } if send.get(b) => pack.id_at(b),
+        _ => None,
+    };
+    let base = match (written_base, thin_base) {
+        // The base's new offset is its stored offset minus its shift.
+        (Some(b), _) if opts.ofs_delta => Some(DeltaBase::Offset(
+            (pack.entry(b)?.offset as i64 - at.shift[b]) as u64,
+        )),
+        (_, Some(id)) => Some(DeltaBase::Id(id)),
+        _ => None,
+    };
+    let mut buf = Vec::new();
+    if let Some(base) = base {
+        encode_delta_header(e.inflated_size, at.offset, base, &mut buf);
+        w.write_all(&buf)?;
+        w.write_all(&e.compressed)?;
+        stats.reused += 1;
+        stats.deltas += 1;
+        stats.reused_deltas += 1;
+        return Ok(());
+    }
+    let id = pack
+        .id_at(pos)
+        .ok_or_else(|| Error::Io(std::io::Error::other("bitmap position without id")))?;
+    let o = repo
+        .read_object(&id)?
+        .ok_or(store::Error::MissingObject(id))?;
+    encode_header(EntryType::from_kind(o.kind), o.data.len() as u64, &mut buf);
+    w.write_all(&buf)?;
+    let mut z = ZlibEncoder::new(&mut *w, Compression::new(opts.compression.min(9)));
+    z.write_all(&o.data)?;
+    z.finish()?;
+    Ok(())
 }
 
 fn flush(run: &mut Option<Run>, pack: &dyn StoredPack, w: &mut Hashing<'_>) -> Result<(), Error> {

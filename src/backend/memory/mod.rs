@@ -1,7 +1,11 @@
 //! Repositories held in hash maps, for unit tests of the services (dulwich's `DictBackend`).
 
+pub mod quarantine;
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use crate::backend::{
     Backend, Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate,
@@ -10,20 +14,17 @@ use crate::backend::{
 use crate::gitconfig::GitConfig;
 use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::commit_graph::GraphCommit;
+use crate::odb::memory::MemoryObjects;
 use crate::odb::{Kind, Object};
 use crate::refs::memory::MemoryRefStore;
 use crate::refs::{RawRef, RefStore};
-
-/// Objects by id, shared by every handle on one repository (a [`MemoryBackend`] hands out
-/// clones that see each other's pushes).
-pub(crate) type ObjectMap = Arc<RwLock<HashMap<ObjectId, Object>>>;
 
 /// One in-memory repository. Clones share objects and refs, as two handles on one on-disk
 /// repository do.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryRepository {
     /// Objects by id.
-    objects: ObjectMap,
+    objects: MemoryObjects,
     /// Refs by full name, including `HEAD`.
     refs: Arc<MemoryRefStore>,
     /// Configuration.
@@ -45,10 +46,12 @@ impl MemoryRepository {
 
     /// Stores an object of `kind` with content `data`, returning its id.
     pub fn add(&mut self, kind: Kind, data: impl Into<Vec<u8>>) -> ObjectId {
-        let data = data.into();
-        let id = crate::odb::object_id(kind, &data).expect("test data is not a collision attack");
-        self.objects_mut().insert(id, Object { kind, data });
-        id
+        self.objects.add(kind, data)
+    }
+
+    /// The object store, for building histories ([`MemoryObjects::tree`], ...).
+    pub fn objects(&mut self) -> &mut MemoryObjects {
+        &mut self.objects
     }
 
     /// Points ref `name` at `id`.
@@ -73,60 +76,47 @@ impl MemoryRepository {
 
     /// Whether object `id` is stored.
     pub fn has_object(&self, id: &ObjectId) -> bool {
-        self.objects_ref().contains_key(id)
-    }
-
-    fn objects_ref(&self) -> std::sync::RwLockReadGuard<'_, HashMap<ObjectId, Object>> {
-        self.objects.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn objects_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ObjectId, Object>> {
-        self.objects.write().unwrap_or_else(|p| p.into_inner())
+        self.objects.has(id)
     }
 }
 
 impl ObjectStore for MemoryRepository {
     fn hash_kind(&self) -> HashKind {
-        HashKind::Sha1
+        self.objects.hash_kind()
     }
 
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        Ok(self
-            .objects_ref()
-            .get(id)
-            .map(|o| (o.kind, o.data.len() as u64)))
+        self.objects.object_header(id)
     }
 
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        Ok(self.objects_ref().get(id).cloned())
+        self.objects.read_object(id)
     }
 
     fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
-        Ok(self.read_object(id)?.map(ObjectStream::whole))
+        self.objects.stream_object(id)
     }
 
-    /// Nothing is stored compressed.
-    fn raw_entry(&self, _id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
-        Ok(None)
+    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        self.objects.raw_entry(id)
     }
 
     fn shallow_roots(&self) -> Option<&IdSet> {
-        None
+        self.objects.shallow_roots()
     }
 
-    fn commit_from_graph(&self, _id: &ObjectId) -> Option<GraphCommit> {
-        None
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<GraphCommit> {
+        self.objects.commit_from_graph(id)
     }
 }
 
-/// No packs: counting walks the history, the writer compresses every object.
 impl PackStore for MemoryRepository {
     fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
-        None
+        self.objects.bitmapped_pack()
     }
 
     fn reuse_pack(&self) -> Option<&dyn StoredPack> {
-        None
+        self.objects.reuse_pack()
     }
 }
 
@@ -168,7 +158,7 @@ impl Repository for MemoryRepository {
     }
 
     fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
-        Err(Error::Unsupported("receiving objects"))
+        Ok(Box::new(quarantine::MemoryQuarantine::new(self)))
     }
 
     fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
@@ -204,7 +194,7 @@ impl Backend for MemoryBackend {
 }
 
 #[cfg(test)]
-mod tests {
+mod read_tests {
     use super::*;
 
     #[test]

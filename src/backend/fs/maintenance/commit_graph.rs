@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::FsRepository;
+use crate::backend::fs::FsRepository;
 use crate::backend::{Error, ObjectStore, Repository};
 use crate::hash::{IdSet, ObjectId};
 use crate::odb::commit_graph::{encode, GraphCommit};

@@ -7,10 +7,14 @@
 //! The answer is `None` whenever the bitmaps cannot give it exactly (a want or have outside the
 //! bitmapped pack, an unknown type); the caller then walks the history instead.
 
-use crate::backend::{self, Repository, StoredPack};
 use crate::hash::ObjectId;
+use std::ops::ControlFlow;
+
+use crate::odb::store::ObjectStore;
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::pack::ewah::Bitmap;
+use crate::pack::stored::StoredPack;
+use crate::refs::Ref;
 use crate::walk::Error;
 
 /// What to send and what the client has, as positions in the bitmapped pack.
@@ -24,7 +28,7 @@ pub struct BitmapCount {
 
 /// Counts `wants` minus `haves` with `pack`'s bitmaps.
 pub fn count(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     pack: &dyn StoredPack,
     wants: &[ObjectId],
     haves: &[ObjectId],
@@ -48,7 +52,7 @@ fn parse_err(id: ObjectId, source: crate::odb::Error) -> Error {
     Error::Parse { id, source }
 }
 
-fn read(repo: &dyn Repository, id: &ObjectId, kind: &'static str) -> Result<Vec<u8>, Error> {
+fn read(repo: &dyn ObjectStore, id: &ObjectId, kind: &'static str) -> Result<Vec<u8>, Error> {
     Ok(repo
         .read_object(id)?
         .ok_or_else(|| Error::Missing {
@@ -61,7 +65,7 @@ fn read(repo: &dyn Repository, id: &ObjectId, kind: &'static str) -> Result<Vec<
 
 /// Adds everything reachable from `roots` to `set`; `false` if an object is outside the pack.
 fn fill(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     pack: &dyn StoredPack,
     roots: &[ObjectId],
     set: &mut Bitmap,
@@ -147,8 +151,8 @@ fn fill(
 /// Adds annotated tags whose peeled target is sent (`include-tag`), as positions.
 pub fn include_tags(
     pack: &dyn StoredPack,
-    refs: &[backend::Ref],
-    repo: &dyn Repository,
+    refs: &[Ref],
+    repo: &dyn ObjectStore,
     count: &mut BitmapCount,
 ) -> Result<bool, Error> {
     for r in refs {
@@ -165,20 +169,21 @@ pub fn include_tags(
         if count.send.get(tag_pos) || count.have.get(tag_pos) || !count.send.get(peeled_pos) {
             continue;
         }
-        // The chain of tags from the ref down to the peeled object.
-        let mut current = r.id;
-        while current != peeled {
-            let Some(pos) = pack.position(&current) else {
-                return Ok(false);
-            };
-            if count.send.get(pos) || count.have.get(pos) {
-                break;
-            }
-            count.send.set(pos);
-            let data = read(repo, &current, "tag")?;
-            current = TagRef::parse(&data)
-                .map_err(|e| parse_err(current, e))?
-                .object;
+        // The chain of tags from the ref down to the peeled object: `Break(false)` when a tag
+        // is outside the pack (the caller then walks instead).
+        let outcome =
+            crate::refs::resolve::walk_tag_chain(repo, r.id, peeled, &mut |id| match pack
+                .position(&id)
+            {
+                None => ControlFlow::Break(false),
+                Some(pos) if count.send.get(pos) || count.have.get(pos) => ControlFlow::Break(true),
+                Some(pos) => {
+                    count.send.set(pos);
+                    ControlFlow::Continue(())
+                }
+            })?;
+        if outcome == Some(false) {
+            return Ok(false);
         }
     }
     Ok(true)

@@ -4,6 +4,12 @@
 //!
 //! The file is validated when opened (header, the four type bitmaps, every entry's bounds and
 //! XOR reference); entry bitmaps are decoded on demand, XOR chains resolved with a cache.
+//!
+//! - [`write`]: writing a `.bitmap` for a pack Sluice wrote.
+//! - [`count`]: counting a clone's or fetch's objects with a stored pack's bitmaps.
+
+pub mod count;
+pub mod write;
 
 use std::sync::Mutex;
 
@@ -64,7 +70,10 @@ impl<D: AsRef<[u8]>> PackBitmaps<D> {
     /// Validates `data` as the bitmap of the pack with checksum `pack` and `objects` entries.
     pub fn new(data: D, pack: &ObjectId, objects: usize) -> Result<Self, Error> {
         let b = data.as_ref();
-        if b.len() < 32 || &b[..4] != b"BITM" {
+        // "BITM", version, flags, entry count, then the pack's checksum (its hash's width).
+        const FIXED: usize = 12;
+        let header = FIXED + pack.kind().len_in_bytes();
+        if b.len() < header || &b[..4] != b"BITM" {
             return Err(Error::Header("not a bitmap index".into()));
         }
         let version = u16::from_be_bytes([b[4], b[5]]);
@@ -77,11 +86,11 @@ impl<D: AsRef<[u8]>> PackBitmaps<D> {
         }
         let count = u32::from_be_bytes([b[8], b[9], b[10], b[11]]) as usize;
         let checksum =
-            ObjectId::from_bytes(&b[12..32]).map_err(|e| Error::Header(e.to_string()))?;
+            ObjectId::from_bytes(&b[FIXED..header]).map_err(|e| Error::Header(e.to_string()))?;
         if &checksum != pack {
             return Err(Error::OtherPack(checksum));
         }
-        let mut at = 32;
+        let mut at = header;
         let mut types: [Bitmap; 4] = Default::default();
         for t in &mut types {
             let rest = b.get(at..).ok_or(ewah::Error::Truncated)?;

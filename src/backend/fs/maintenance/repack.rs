@@ -23,10 +23,11 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use super::{maintenance, FsRepository};
+use super::commit_graph as maintenance;
+use crate::backend::fs::FsRepository;
 use crate::backend::{self, ObjectStore, Repository};
 use crate::hash::{HashKind, Hasher, IdMap, IdSet, ObjectId};
-use crate::pack::bitmap_write::{self, PackLayout};
+use crate::pack::bitmap::write::{self as bitmap_write, PackLayout};
 use crate::pack::idx_write::write_idx_v2;
 use crate::pack::index::PackIndex;
 use crate::pack::ingest::IndexEntry;
@@ -112,8 +113,8 @@ pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<Repack
     let _lock = Lock::take(&pack_dir.join(LOCK))?;
     remove_stale_temps(&pack_dir);
     // Quarantines of pushes whose process died (SIGKILL, a crash): never ones in use.
-    super::quarantine::remove_stale(&objects_dir);
-    let snap = Snapshot::take(&objects_dir)?;
+    crate::backend::fs::quarantine::remove_stale(&objects_dir);
+    let snap = Snapshot::take(&objects_dir, repo.hash_kind())?;
     let mut stats = RepackStats::default();
     if snap.already_done(&pack_dir) {
         progress.message("one pack with a bitmap already; nothing to repack");
@@ -199,7 +200,8 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn take(objects_dir: &Path) -> Result<Snapshot, Error> {
+    /// Lists the packs and loose objects under `objects_dir` (ids of hash `kind`).
+    fn take(objects_dir: &Path, kind: HashKind) -> Result<Snapshot, Error> {
         let pack_dir = objects_dir.join("pack");
         let mut idx_paths: Vec<PathBuf> = fs::read_dir(&pack_dir)
             .map_err(io(&pack_dir))?
@@ -215,7 +217,7 @@ impl Snapshot {
             kept_ids: IdSet::default(),
         };
         for idx in idx_paths {
-            let index = PackIndex::new(crate::odb::mmap::map(&idx)?, HashKind::Sha1)
+            let index = PackIndex::new(crate::odb::mmap::map(&idx)?, kind)
                 .map_err(|e| backend::Error::corrupt(idx.display().to_string(), e.to_string()))?;
             let pack = OldPack {
                 stem: idx.with_extension(""),
@@ -406,7 +408,7 @@ fn write_new_pack(
     let meta: IdMap<&PackObject> = list.iter().map(|o| (o.id, o)).collect();
     let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, *id)).collect();
     by_offset.sort_unstable();
-    let (crcs, checksum) = read_back(&tmp_pack, &by_offset)?;
+    let (crcs, checksum) = read_back(&tmp_pack, repo.hash_kind(), &by_offset)?;
     let mut entries: Vec<IndexEntry> = by_offset
         .iter()
         .zip(&crcs)
@@ -505,15 +507,21 @@ fn finish_file(file: &File, path: &Path) -> Result<(), Error> {
     file.sync_all().map_err(io(path))
 }
 
-/// Reads the written pack back: the CRC32 of each entry (entries start at the sorted
+/// Reads the written pack back (ids of hash `kind`): the CRC32 of each entry (entries start at the sorted
 /// `by_offset`) and the trailer, checked against the hash of everything before it, so what the
 /// `.idx` describes is what is on the disk.
-fn read_back(pack: &Path, by_offset: &[(u64, ObjectId)]) -> Result<(Vec<u32>, ObjectId), Error> {
+fn read_back(
+    pack: &Path,
+    kind: HashKind,
+    by_offset: &[(u64, ObjectId)],
+) -> Result<(Vec<u32>, ObjectId), Error> {
     let len = fs::metadata(pack).map_err(io(pack))?.len();
-    let body = len.checked_sub(20).ok_or_else(|| short(pack))?;
+    let body = len
+        .checked_sub(kind.len_in_bytes() as u64)
+        .ok_or_else(|| short(pack))?;
     let mut r = HashingReader {
         r: BufReader::with_capacity(1 << 20, File::open(pack).map_err(io(pack))?),
-        hasher: Hasher::trailer_only(HashKind::Sha1),
+        hasher: Hasher::trailer_only(kind),
         buf: vec![0u8; 1 << 16],
         path: pack,
     };
@@ -527,7 +535,7 @@ fn read_back(pack: &Path, by_offset: &[(u64, ObjectId)]) -> Result<(Vec<u32>, Ob
         r.take(n, Some(&mut crc))?;
         crcs.push(crc.finalize());
     }
-    let mut trailer = [0u8; 20];
+    let mut trailer = vec![0u8; kind.len_in_bytes()];
     r.r.read_exact(&mut trailer).map_err(io(pack))?;
     let expected = r.hasher.finish().map_err(|_| short(pack))?;
     if expected.as_bytes() != trailer {

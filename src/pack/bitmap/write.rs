@@ -12,8 +12,8 @@
 //! A commit whose history or trees reach an object outside the pack (in a `.keep` pack, an
 //! alternate, beyond a shallow boundary) gets no bitmap: readers then walk from it instead.
 
-use crate::backend::{self, Repository};
 use crate::hash::{HashKind, Hasher, IdMap, ObjectId};
+use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind, TreeIter};
 use crate::pack::ewah::{self, Bitmap};
 
@@ -22,18 +22,7 @@ use crate::pack::ewah::{self, Bitmap};
 pub enum Error {
     /// The repository failed.
     #[error(transparent)]
-    Backend(#[from] backend::Error),
-    /// An object of the pack cannot be read.
-    #[error("object {0} is missing")]
-    Missing(ObjectId),
-    /// A commit or tree could not be parsed.
-    #[error("object {id}: {source}")]
-    Parse {
-        /// The object.
-        id: ObjectId,
-        /// Why.
-        source: crate::odb::Error,
-    },
+    Backend(#[from] store::Error),
     /// A stored closure could not be read back.
     #[error(transparent)]
     Ewah(#[from] ewah::Error),
@@ -149,7 +138,7 @@ pub fn select_commits(commits: &[ObjectId], tips: &[ObjectId], max: usize) -> Ve
 /// The closures of `selected` (newest first, as [`select_commits`] returns them) over `layout`,
 /// as (commit, closure) oldest first; commits whose closure leaves the pack are left out.
 pub fn build(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     layout: &PackLayout,
     selected: &[ObjectId],
 ) -> Result<Vec<(ObjectId, Bitmap)>, Error> {
@@ -176,7 +165,7 @@ pub fn build(
 /// pack. Closures already in `stored` (named by `done`) are OR-ed in instead of walked; a tree
 /// whose bit is set has its whole subtree set, so it is not read again.
 fn closure(
-    repo: &dyn Repository,
+    repo: &dyn ObjectStore,
     layout: &PackLayout,
     commit: &ObjectId,
     done: &IdMap<usize>,
@@ -205,7 +194,7 @@ fn closure(
             continue;
         }
         let data = read(repo, &id)?;
-        let c = CommitRef::parse(&data).map_err(|source| Error::Parse { id, source })?;
+        let c = CommitRef::parse(&data).map_err(|source| store::Error::Object { id, source })?;
         trees.push(c.tree);
         commits.extend(c.parents);
     }
@@ -219,7 +208,7 @@ fn closure(
         set.set(pos as usize);
         let data = read(repo, &id)?;
         for entry in TreeIter::new(&data) {
-            let entry = entry.map_err(|source| Error::Parse { id, source })?;
+            let entry = entry.map_err(|source| store::Error::Object { id, source })?;
             match entry.kind() {
                 Some(Kind::Tree) => trees.push(entry.id),
                 Some(_) => match layout.positions.get(&entry.id) {
@@ -233,8 +222,11 @@ fn closure(
     Ok(Some(set))
 }
 
-fn read(repo: &dyn Repository, id: &ObjectId) -> Result<Vec<u8>, Error> {
-    Ok(repo.read_object(id)?.ok_or(Error::Missing(*id))?.data)
+fn read(repo: &dyn ObjectStore, id: &ObjectId) -> Result<Vec<u8>, Error> {
+    Ok(repo
+        .read_object(id)?
+        .ok_or(store::Error::MissingObject(*id))?
+        .data)
 }
 
 /// The `.bitmap` file for the pack with trailer `pack_checksum` laid out as `layout`, holding
@@ -267,7 +259,7 @@ pub fn encode_file(
         let pos = layout
             .positions
             .get(commit)
-            .ok_or(Error::Missing(*commit))?;
+            .ok_or(store::Error::MissingObject(*commit))?;
         out.extend_from_slice(&idx_pos[*pos as usize].to_be_bytes());
         out.push(0); // XOR offset: none
         out.push(0); // flags
@@ -286,7 +278,7 @@ pub fn encode_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::memory::MemoryRepository;
+    use crate::odb::memory::MemoryObjects;
     use crate::pack::bitmap::PackBitmaps;
 
     fn ids(n: u8) -> Vec<ObjectId> {
@@ -319,7 +311,7 @@ mod tests {
     /// through [`PackBitmaps`] exactly, with the types and the idx positions right.
     #[test]
     fn written_bitmaps_read_back() {
-        let mut r = MemoryRepository::new();
+        let mut r = MemoryObjects::new();
         let shared = r.add(Kind::Blob, "shared\n");
         let old = r.add(Kind::Blob, "old\n");
         let new = r.add(Kind::Blob, "new\n");
