@@ -227,6 +227,11 @@ pub struct ServiceArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Serve DIR from the distributed backend this config file describes (etcd + S3; needs
+    /// the `distributed` feature), not from disk. DIR is then the repository's name.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: Option<PathBuf>,
+
     /// The repository.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
@@ -319,6 +324,9 @@ pub struct InitArgs {
     /// The branch HEAD points at.
     #[arg(long, short = 'b', value_name = "NAME", default_value = "main")]
     pub initial_branch: String,
+    /// Create the repository named DIR in the distributed backend this config file describes.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: Option<PathBuf>,
     /// Where.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,

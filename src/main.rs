@@ -298,6 +298,17 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             let cgi = launch::http::cgi::CgiEnv::from_vars(env);
             launch::http::run(&cfg, &cgi, stdin, stdout).map(|()| ExitCode::SUCCESS)
         }
+        cli::Command::Init(cli::InitArgs {
+            backend_config: Some(config),
+            dir,
+            initial_branch,
+            ..
+        }) => launch::backend_choice::init_distributed(
+            &config,
+            &dir.to_string_lossy(),
+            &initial_branch,
+        )
+        .map(|()| ExitCode::SUCCESS),
         cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| launch::Error::Refused(e.to_string())),
@@ -321,8 +332,8 @@ fn direct(
         proto,
     )?;
     req.limits = limits.clone();
-    let backend = FsBackend { strict: a.strict };
-    launch::serve(&req, &backend, stdin, stdout).map(|()| ExitCode::SUCCESS)
+    let backend = launch::backend_choice::choose(a.backend_config.as_deref(), a.strict)?;
+    launch::serve(&req, backend.as_ref(), stdin, stdout).map(|()| ExitCode::SUCCESS)
 }
 
 fn is_broken_pipe(e: &launch::Error) -> bool {

@@ -7,7 +7,10 @@
 //!
 //! - [`fs`]: C git's on-disk layout, byte-compatible (the default).
 //! - [`memory`]: hash maps, for unit tests of the services.
+//! - `distributed` (cargo feature `distributed`): refs in etcd, packs in an S3-compatible store.
 
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod fs;
 pub mod memory;
 

@@ -8,6 +8,7 @@
 //! - [`http`]: `sluice http-backend`, a CGI under a web server (git http-backend's contract).
 
 pub mod access_hook;
+pub mod backend_choice;
 pub mod command;
 pub mod daemon_request;
 pub mod direct;

@@ -1,0 +1,286 @@
+//! [`Kv`] over etcd's v3 JSON gateway (`POST /v3/kv/range`, `/v3/kv/txn`), with the HTTP
+//! client the S3 store already brings.
+//!
+//! Why not the `etcd-client` crate: it is gRPC (tonic + prost) and its build script runs
+//! `protoc`, so every build of the feature would need Debian's `protobuf-compiler`; the gateway
+//! speaks the same API (ranges are linearizable by default, transactions are one Raft entry)
+//! with nothing new to compile. Keys and values travel base64-encoded, 64-bit integers as
+//! strings, as grpc-gateway writes proto3 JSON.
+//!
+//! Endpoints are tried in order. A request that could not connect certainly did not happen, so
+//! the next endpoint is tried; a transaction that was sent but got no answer is
+//! [`Error::Ambiguous`]: the caller reads the push log to learn what happened.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use super::kv::{Compare, Entry, Error, Kv, Op, Txn, TxnOutcome};
+
+/// Largest response body accepted from etcd (a repository with very many refs is refused
+/// rather than buffered without bound).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// An etcd cluster reached through its JSON gateway.
+pub struct Etcd {
+    endpoints: Vec<String>,
+    /// How long one request may keep trying endpoints.
+    timeout: Duration,
+    http: reqwest::Client,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Etcd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Etcd({:?})", self.endpoints)
+    }
+}
+
+#[derive(Serialize)]
+struct RangeRequest {
+    key: String,
+    range_end: String,
+}
+
+#[derive(Deserialize, Default)]
+struct RangeResponse {
+    #[serde(default)]
+    kvs: Vec<KeyValue>,
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct TxnResponse {
+    #[serde(default)]
+    succeeded: bool,
+    #[serde(default)]
+    responses: Vec<ResponseOp>,
+}
+
+#[derive(Deserialize)]
+struct ResponseOp {
+    #[serde(default)]
+    response_range: Option<RangeResponse>,
+}
+
+impl Etcd {
+    /// A client for `endpoints` (tried in order), giving each request `timeout`.
+    pub fn new(
+        endpoints: Vec<String>,
+        timeout: Duration,
+        rt: Arc<tokio::runtime::Runtime>,
+    ) -> Result<Etcd, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .build()
+            .map_err(|e| Error::Failed(format!("etcd client: {e}")))?;
+        Ok(Etcd {
+            endpoints,
+            timeout,
+            http,
+            rt,
+        })
+    }
+
+    /// POSTs `body` to `path`, endpoint after endpoint, round after round until the timeout.
+    /// Moving on is safe when the request certainly was not applied: no connection, or etcd
+    /// said it has no leader (nothing was proposed). `idempotent` requests (reads) also move on
+    /// after any other failure; a write that got no answer, or a server error such as
+    /// "request timed out" or "leader changed", is [`Error::Ambiguous`].
+    fn post(&self, path: &str, body: String, idempotent: bool) -> Result<Vec<u8>, Error> {
+        let deadline = std::time::Instant::now() + self.timeout;
+        let mut last = String::from("no endpoint");
+        loop {
+            for endpoint in &self.endpoints {
+                let url = format!("{endpoint}{path}");
+                match self.attempt(&url, &body) {
+                    Ok((status, bytes)) if status.is_success() => return Ok(bytes),
+                    Ok((status, bytes)) => {
+                        let text = String::from_utf8_lossy(bytes.get(..300).unwrap_or(&bytes));
+                        last = format!("{url}: HTTP {status}: {text}");
+                        let unproposed = text.contains("no leader");
+                        if !(unproposed || idempotent) {
+                            return Err(if status.is_server_error() {
+                                Error::Ambiguous(last)
+                            } else {
+                                Error::Failed(last)
+                            });
+                        }
+                    }
+                    Err(e) if e.is_connect() || idempotent => last = format!("{url}: {e}"),
+                    Err(e) => return Err(Error::Ambiguous(format!("{url}: {e}"))),
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Failed(last));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// One POST of `body` to `url`: the status and body, or the transport error.
+    fn attempt(
+        &self,
+        url: &str,
+        body: &str,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), reqwest::Error> {
+        let started = std::time::Instant::now();
+        let result = self.rt.block_on(async {
+            let resp = self
+                .http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await?;
+            let status = resp.status();
+            let bytes = read_limited(resp).await?;
+            Ok((status, bytes))
+        });
+        super::stats::record(super::stats::Store::Etcd, started);
+        tracing::debug!(
+            url,
+            ms = started.elapsed().as_millis() as u64,
+            "etcd round trip"
+        );
+        result
+    }
+}
+
+/// Reads a response body of at most [`MAX_RESPONSE_BYTES`].
+async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The key right after every key starting with `prefix` (etcd's `range_end` for a prefix).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+fn decode_kvs(kvs: Vec<KeyValue>) -> Result<Vec<Entry>, Error> {
+    kvs.into_iter()
+        .map(|kv| {
+            let key = B64
+                .decode(&kv.key)
+                .ok()
+                .and_then(|k| String::from_utf8(k).ok())
+                .ok_or_else(|| {
+                    Error::Failed("etcd returned a key that is not base64 UTF-8".into())
+                })?;
+            let value = B64
+                .decode(&kv.value)
+                .map_err(|_| Error::Failed(format!("etcd returned a bad value for {key}")))?;
+            Ok(Entry { key, value })
+        })
+        .collect()
+}
+
+fn compare_json(c: &Compare) -> serde_json::Value {
+    match c {
+        Compare::ValueIs { key, value } => serde_json::json!({
+            "target": "VALUE", "result": "EQUAL",
+            "key": B64.encode(key), "value": B64.encode(value),
+        }),
+        Compare::Absent { key } => serde_json::json!({
+            "target": "VERSION", "result": "EQUAL", "key": B64.encode(key), "version": "0",
+        }),
+    }
+}
+
+fn op_json(op: &Op) -> serde_json::Value {
+    match op {
+        Op::Put { key, value } => serde_json::json!({
+            "request_put": { "key": B64.encode(key), "value": B64.encode(value) }
+        }),
+        Op::Delete { key } => serde_json::json!({
+            "request_delete_range": { "key": B64.encode(key) }
+        }),
+    }
+}
+
+impl Kv for Etcd {
+    fn range(&self, prefix: &str) -> Result<Vec<Entry>, Error> {
+        let body = serde_json::to_string(&RangeRequest {
+            key: B64.encode(prefix),
+            range_end: B64.encode(prefix_end(prefix.as_bytes())),
+        })
+        .map_err(|e| Error::Failed(e.to_string()))?;
+        let bytes = self.post("/v3/kv/range", body, true)?;
+        let resp: RangeResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Failed(format!("etcd range answer: {e}")))?;
+        decode_kvs(resp.kvs)
+    }
+
+    fn txn(&self, txn: &Txn) -> Result<TxnOutcome, Error> {
+        // On failure, read back every compared key so the caller can say what the ref is at.
+        let failure: Vec<serde_json::Value> = txn
+            .compares
+            .iter()
+            .map(|c| {
+                let (Compare::ValueIs { key, .. } | Compare::Absent { key }) = c;
+                serde_json::json!({ "request_range": { "key": B64.encode(key) } })
+            })
+            .collect();
+        let body = serde_json::json!({
+            "compare": txn.compares.iter().map(compare_json).collect::<Vec<_>>(),
+            "success": txn.ops.iter().map(op_json).collect::<Vec<_>>(),
+            "failure": failure,
+        })
+        .to_string();
+        let bytes = self.post("/v3/kv/txn", body, false)?;
+        let resp: TxnResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Ambiguous(format!("etcd txn answer: {e}")))?;
+        if resp.succeeded {
+            return Ok(TxnOutcome::Applied);
+        }
+        let mut current = Vec::new();
+        for r in resp.responses {
+            current.extend(decode_kvs(r.response_range.unwrap_or_default().kvs)?);
+        }
+        Ok(TxnOutcome::Refused(current))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_next_key() {
+        assert_eq!(prefix_end(b"a/b/"), b"a/b0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff"), b"\0");
+    }
+
+    #[test]
+    fn compares_are_proto3_json() {
+        let v = compare_json(&Compare::Absent { key: "k".into() });
+        assert_eq!(v["target"], "VERSION");
+        assert_eq!(v["version"], "0");
+        assert_eq!(v["key"], B64.encode("k"));
+    }
+}

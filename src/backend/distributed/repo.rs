@@ -1,0 +1,267 @@
+//! One repository of the distributed backend, as one request sees it: refs and pack list from
+//! one linearizable read, objects through a [`view`](super::view) the on-disk backend reads,
+//! pushes published as pack upload then one ref transaction.
+//!
+//! Push order (each step only after the one before succeeded):
+//! 1. the on-disk quarantine receives and checks the pack against the snapshot's packs;
+//! 2. [`Quarantine::commit`] moves it into the view and uploads `.pack`, then `.idx`,
+//!    create-only; nothing lists them yet, so they are invisible;
+//! 3. [`Repository::update_refs`] runs the ref transaction(s), which also list the pack and
+//!    write the push log.
+//!
+//! A front end killed anywhere before 3 moves no ref; killed after it, the push is durable.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::blobs::Blobs;
+use super::kv::Kv;
+use super::refs::EtcdRefs;
+use super::refstore;
+use super::view;
+use crate::backend::fs::FsRepository;
+use crate::backend::{
+    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
+    Repository, StoredPack, UpdateResult,
+};
+use crate::gitconfig::GitConfig;
+use crate::hash::{HashKind, IdSet, ObjectId};
+use crate::odb::{Kind, Object};
+use crate::refs::RefStore;
+
+/// Aborts the process at fault point `point` when `SLUICE_FAULT` names it: the system tests
+/// kill a front end at each step of a push this way.
+pub fn fault(point: &str) {
+    if std::env::var("SLUICE_FAULT").is_ok_and(|v| v == point) {
+        tracing::error!(point, "SLUICE_FAULT: aborting");
+        std::process::abort();
+    }
+}
+
+/// A distributed repository opened for one request: refs from etcd ([`EtcdRefs`]), objects
+/// through the on-disk backend over the view.
+pub struct DistRepository {
+    refs: EtcdRefs,
+    blobs: Arc<Blobs>,
+    base: String,
+    dir: PathBuf,
+    inner: FsRepository,
+}
+
+impl std::fmt::Debug for DistRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DistRepository({})", self.base)
+    }
+}
+
+/// A push id unique across front ends: time, process and random bytes.
+fn new_push_id() -> String {
+    use std::io::Read;
+    let mut rand = [0u8; 8];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut rand));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let hex: String = rand.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{nanos}-{}-{hex}", std::process::id())
+}
+
+impl DistRepository {
+    /// Opens repository `base` (a [`refstore::repo_key`]): reads the snapshot, builds the view
+    /// under `views`.
+    pub fn open(
+        kv: Arc<dyn Kv>,
+        blobs: Arc<Blobs>,
+        base: String,
+        views: &std::path::Path,
+    ) -> Result<Self, Error> {
+        let snap = refstore::load(kv.as_ref(), &base)?;
+        if snap.head.is_none() {
+            return Err(Error::NotFound(base));
+        }
+        let dir = view::materialize(&snap, &blobs, &base, views)?;
+        let inner = FsRepository::open(dir.clone(), true).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
+        Ok(DistRepository {
+            refs: EtcdRefs::new(kv, base.clone(), snap, new_push_id()),
+            blobs,
+            base,
+            dir,
+            inner,
+        })
+    }
+
+    /// Uploads the view's packs that the snapshot did not list (those a push just added):
+    /// `.pack` first, then `.idx`, create-only, and shares them with the host's cache.
+    fn upload_new_packs(&self, before: &[String]) -> Result<(), Error> {
+        for pack in view::local_packs(&self.dir)? {
+            if before.contains(&pack) {
+                continue;
+            }
+            let local = self.dir.join("objects/pack");
+            let pack_file = local.join(format!("{pack}.pack"));
+            let size = std::fs::metadata(&pack_file)
+                .map_err(|e| Error::io(pack_file.display().to_string(), e))?
+                .len();
+            self.blobs
+                .put_once(&view::pack_key(&self.base, &pack, "pack"), &pack_file)?;
+            fault("after-pack-upload");
+            self.blobs.put_once(
+                &view::pack_key(&self.base, &pack, "idx"),
+                &local.join(format!("{pack}.idx")),
+            )?;
+            fault("after-idx-upload");
+            let cache = self.blobs.cache_dir();
+            if std::fs::create_dir_all(&cache).is_ok() {
+                for ext in ["pack", "idx"] {
+                    // Best effort: a later request downloads it if this fails.
+                    let _ = std::fs::hard_link(
+                        local.join(format!("{pack}.{ext}")),
+                        cache.join(format!("{pack}.{ext}")),
+                    );
+                }
+            }
+            self.refs.add_uploaded(pack, size);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for DistRepository {
+    fn drop(&mut self) {
+        let (etcd, etcd_ms, s3, s3_ms) = super::stats::totals();
+        tracing::info!(repo = %self.base, etcd, etcd_ms, s3, s3_ms, "store round trips");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A push's quarantine: the on-disk one in the view, plus the upload on commit.
+struct DistQuarantine<'a> {
+    inner: Box<dyn Quarantine + 'a>,
+    repo: &'a DistRepository,
+    before: Vec<String>,
+}
+
+impl Quarantine for DistQuarantine<'_> {
+    fn receive_pack(
+        &mut self,
+        input: &mut dyn std::io::Read,
+        limits: &crate::config::Limits,
+        check: crate::pack::ingest::ObjectCheck<'_>,
+        progress: &mut dyn crate::progress::Progress,
+    ) -> Result<Vec<(ObjectId, Kind)>, Error> {
+        self.inner.receive_pack(input, limits, check, progress)
+    }
+
+    fn view(&self) -> &dyn Repository {
+        self.inner.view()
+    }
+
+    fn hook_env(&self) -> Vec<(String, String)> {
+        self.inner.hook_env()
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), Error> {
+        let DistQuarantine {
+            inner,
+            repo,
+            before,
+        } = *self;
+        inner.commit()?;
+        repo.upload_new_packs(&before)
+    }
+}
+
+impl ObjectStore for DistRepository {
+    fn hash_kind(&self) -> HashKind {
+        self.inner.hash_kind()
+    }
+    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
+        self.inner.object_header(id)
+    }
+    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.inner.read_object(id)
+    }
+    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
+        self.inner.contains(id)
+    }
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
+        self.inner.stream_object(id)
+    }
+    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        self.inner.raw_entry(id)
+    }
+    fn shallow_roots(&self) -> Option<&IdSet> {
+        None
+    }
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
+        self.inner.commit_from_graph(id)
+    }
+}
+
+impl PackStore for DistRepository {
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        self.inner.bitmapped_pack()
+    }
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
+        self.inner.reuse_pack()
+    }
+}
+
+impl Repository for DistRepository {
+    fn config(&self) -> &GitConfig {
+        self.inner.config()
+    }
+    fn config_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
+    fn is_bare(&self) -> bool {
+        true
+    }
+    fn head(&self) -> Result<Head, Error> {
+        crate::refs::resolve::head(&self.refs)
+    }
+    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
+        crate::refs::resolve::for_each_ref(&self.refs, self, prefix, visit)
+    }
+    fn add_shallow_roots(&self, _ids: &[ObjectId]) -> Result<(), Error> {
+        Err(Error::Unsupported(
+            "shallow updates in the distributed backend",
+        ))
+    }
+    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
+    }
+    fn ref_is_hidden(&self, _name: &str) -> bool {
+        false
+    }
+    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
+        Ok(Vec::new())
+    }
+
+    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
+        let before = view::local_packs(&self.dir)?;
+        Ok(Box::new(DistQuarantine {
+            inner: self.inner.begin_quarantine()?,
+            repo: self,
+            before,
+        }))
+    }
+
+    fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
+        let started = std::time::Instant::now();
+        let results = self.refs.update(updates, atomic)?;
+        tracing::info!(
+            repo = %self.base,
+            push_id = %self.refs.push_id(),
+            refs = updates.len(),
+            refused = results.iter().filter(|r| r.is_err()).count(),
+            ms = started.elapsed().as_millis() as u64,
+            "ref transaction"
+        );
+        fault("after-txn");
+        Ok(results)
+    }
+}

@@ -1,0 +1,147 @@
+//! A request's view of a distributed repository: a private git directory that holds exactly
+//! the snapshot's refs (`packed-refs`, symbolic refs as loose files, `HEAD`) and hard links to
+//! the cached `.pack`/`.idx` files of exactly the listed packs.
+//!
+//! The on-disk backend then reads objects, peels tags and checks pushes exactly as it does for
+//! a local repository. Only listed packs are linked, never the whole cache: a pack some other
+//! push uploaded but never listed (it lost its race) must not satisfy this request's
+//! connectivity check, or a ref could end up naming objects no listed pack holds.
+
+use std::path::{Path, PathBuf};
+
+use super::blobs::Blobs;
+use super::refstore::{RefValue, Snapshot};
+use crate::backend::Error;
+
+/// The repository config every view gets: a bare repository in which a push always keeps its
+/// pack (never explodes it into loose objects, which the store has no place for).
+const VIEW_CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tbare = true\n\
+    [receive]\n\tunpackLimit = 1\n";
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::io(path.display().to_string(), e)
+}
+
+/// Checks that a downloaded pack ends with the checksum its name carries.
+fn check_pack(hex: &str) -> impl Fn(&Path) -> Result<(), Error> + '_ {
+    move |path| check_trailer(path, hex, 0, "pack")
+}
+
+/// Checks that a downloaded index names the pack its name carries.
+fn check_idx(hex: &str) -> impl Fn(&Path) -> Result<(), Error> + '_ {
+    move |path| check_trailer(path, hex, 1, "idx")
+}
+
+/// The id `back` ids before the end of `path` must be `hex` (pack trailer: 0; idx: 1).
+fn check_trailer(path: &Path, hex: &str, back: usize, what: &str) -> Result<(), Error> {
+    let data = std::fs::read(path).map_err(|e| io(path, e))?;
+    let n = hex.len() / 2;
+    let end = data.len().checked_sub(back * n);
+    let found = end
+        .and_then(|end| data.get(end.checked_sub(n)?..end))
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
+    if found.as_deref() != Some(hex) {
+        return Err(Error::corrupt(
+            format!("pack-{hex}.{what}"),
+            "stored content does not match its name",
+        ));
+    }
+    Ok(())
+}
+
+/// Where a pack's files live in the store.
+pub fn pack_key(base: &str, pack: &str, ext: &str) -> String {
+    format!("{base}pack/{pack}.{ext}")
+}
+
+/// Creates the view of `snap` (repository `base` in the store) in a new directory under
+/// `root`, fetching missing pack files into the cache first.
+pub fn materialize(
+    snap: &Snapshot,
+    blobs: &Blobs,
+    base: &str,
+    root: &Path,
+) -> Result<PathBuf, Error> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = root.join(format!("view-{}-{nanos}-{n}", std::process::id()));
+    let pack_dir = dir.join("objects/pack");
+    std::fs::create_dir_all(&pack_dir).map_err(|e| io(&pack_dir, e))?;
+    std::fs::create_dir_all(dir.join("refs")).map_err(|e| io(&dir, e))?;
+    std::fs::write(dir.join("config"), VIEW_CONFIG).map_err(|e| io(&dir, e))?;
+    write_refs(snap, &dir)?;
+    for pack in snap.packs.keys() {
+        let hex = pack
+            .strip_prefix("pack-")
+            .filter(|h| h.len() >= 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| Error::corrupt(format!("{base}pack/{pack}"), "not a pack name"))?;
+        // The pack first: an index is only ever used next to its pack.
+        let p = blobs.cached(
+            &pack_key(base, pack, "pack"),
+            &format!("{pack}.pack"),
+            &check_pack(hex),
+        )?;
+        let i = blobs.cached(
+            &pack_key(base, pack, "idx"),
+            &format!("{pack}.idx"),
+            &check_idx(hex),
+        )?;
+        for (from, name) in [(p, format!("{pack}.pack")), (i, format!("{pack}.idx"))] {
+            let to = pack_dir.join(name);
+            std::fs::hard_link(&from, &to).map_err(|e| io(&to, e))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Writes HEAD, `packed-refs` (direct refs, sorted) and loose symbolic refs.
+fn write_refs(snap: &Snapshot, dir: &Path) -> Result<(), Error> {
+    let head = match &snap.head {
+        Some(RefValue::Symbolic(t)) => format!("ref: {t}\n"),
+        Some(RefValue::Direct(id)) => format!("{id}\n"),
+        None => return Err(Error::NotFound("repository".into())),
+    };
+    std::fs::write(dir.join("HEAD"), head).map_err(|e| io(dir, e))?;
+    let mut packed = String::from("# pack-refs with: sorted \n");
+    for (name, value) in &snap.refs {
+        match value {
+            RefValue::Direct(id) => packed.push_str(&format!("{id} {name}\n")),
+            RefValue::Symbolic(target) => {
+                // Names were validated when written; refuse anything that would leave the view.
+                if name
+                    .split('/')
+                    .any(|c| c.is_empty() || c == "." || c == "..")
+                {
+                    return Err(Error::corrupt(name.clone(), "unsafe ref name in the store"));
+                }
+                let path = dir.join(name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+                }
+                std::fs::write(&path, format!("ref: {target}\n")).map_err(|e| io(&path, e))?;
+            }
+        }
+    }
+    std::fs::write(dir.join("packed-refs"), packed).map_err(|e| io(dir, e))
+}
+
+/// The `pack-<hex>` names of the packs in `dir/objects/pack` that have both files.
+pub fn local_packs(dir: &Path) -> Result<Vec<String>, Error> {
+    let pack_dir = dir.join("objects/pack");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&pack_dir).map_err(|e| io(&pack_dir, e))? {
+        let entry = entry.map_err(|e| io(&pack_dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".idx") {
+            if pack_dir.join(format!("{stem}.pack")).is_file() {
+                out.push(stem.to_string());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
