@@ -13,8 +13,10 @@
 //! the rc file's settings) is not read: where a configuration uses it, loading fails with an
 //! error naming the line, so a site never runs with a rule silently dropped.
 
+pub mod admin;
 pub mod eval;
 pub mod info;
+pub mod keys;
 
 pub mod lines;
 pub mod names;

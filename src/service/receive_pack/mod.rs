@@ -51,7 +51,18 @@ pub enum RefChange {
 /// Decides whether the pushing user may make `change` to the named ref; `Err(reason)` refuses
 /// it with that `ng` reason. Launchers build it from the access file.
 pub type RefAuthorizer =
-    std::sync::Arc<dyn Fn(&str, RefChange) -> Result<(), String> + Send + Sync>;
+    std::sync::Arc<dyn Fn(&RefCheck<'_>) -> Result<(), String> + Send + Sync>;
+
+/// One ref update as the authorizer sees it.
+pub struct RefCheck<'a> {
+    /// The ref's full name.
+    pub name: &'a str,
+    /// What the update does.
+    pub change: RefChange,
+    /// Whether the commits the update adds (old..new) include a merge; computed only when
+    /// asked, since it walks history (gitolite's `M` rules ask).
+    pub has_merge: &'a dyn Fn() -> Result<bool, String>,
+}
 
 /// How this request runs.
 #[derive(Clone, Default)]
@@ -727,7 +738,13 @@ fn check_commands(
             continue;
         }
         if cmd.is_delete() {
-            if let Some(Err(why)) = authorize.map(|a| a(&cmd.name, RefChange::Delete)) {
+            let no_merge = || Ok(false);
+            let check = RefCheck {
+                name: &cmd.name,
+                change: RefChange::Delete,
+                has_merge: &no_merge,
+            };
+            if let Some(Err(why)) = authorize.map(|a| a(&check)) {
                 u.error = Some(why);
             }
             continue;
@@ -758,7 +775,16 @@ fn check_commands(
             u.error = Some("non-fast-forward".into());
             continue;
         }
-        if let Some(Err(why)) = authorize.map(|a| a(&cmd.name, change)) {
+        let has_merge = || match change {
+            RefChange::Create => Ok(false),
+            _ => walk::has_merge_between(view, &cmd.old, &cmd.new).map_err(|e| e.to_string()),
+        };
+        let check = RefCheck {
+            name: &cmd.name,
+            change,
+            has_merge: &has_merge,
+        };
+        if let Some(Err(why)) = authorize.map(|a| a(&check)) {
             u.error = Some(why);
             continue;
         }

@@ -12,7 +12,7 @@ fn operations_map_to_permissions_as_in_gitolite() {
         ("RW+", "C", false),
         ("RWC", "C", true),
         ("RW+CD", "D", true),
-        ("RW+", "D", true),
+        ("RW+", "D", false),
         ("RW+M", "WM", true),
         ("RW+", "WM", false),
         ("RWCM", "CM", true),
