@@ -128,6 +128,8 @@ pub(crate) fn authorize(
         limits: Limits::default(),
         authorize: authorize_refs,
         namespace,
+        validate: None,
+        after_push: None,
     })
 }
 

@@ -153,3 +153,25 @@ fn collect_repos(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) 
         }
     }
 }
+
+impl Site {
+    /// The plain repository names the conf gives rules or config to, directly or as members
+    /// of repo groups (what gitolite's `compile` creates).
+    pub fn named_repos(&self) -> Vec<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for name in self.conf.repos.keys().chain(self.conf.configs.keys()) {
+            match name.strip_prefix('@') {
+                Some(_) if name != "@all" => {
+                    out.extend(self.conf.members.get(name).into_iter().flatten().cloned())
+                }
+                Some(_) => {}
+                None => {
+                    out.insert(name.clone());
+                }
+            }
+        }
+        out.into_iter()
+            .filter(|r| super::names::is_repo_name(r) && super::names::check_repo(r).is_ok())
+            .collect()
+    }
+}

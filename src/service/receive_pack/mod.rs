@@ -77,7 +77,16 @@ pub struct Options {
     pub limits: Limits,
     /// Per-ref access check (none: every ref may be changed, within repository policy).
     pub authorize: Option<RefAuthorizer>,
+    /// Whole-push check run once objects are verified and before any hook or ref update
+    /// (gitolite's admin repository: the pushed configuration must load).
+    pub validate: Option<PushValidator>,
 }
+
+/// Checks the updates that passed every per-ref check, reading the pushed objects through the
+/// repository view; `Err(reason)` refuses all of them with that reason.
+pub type PushValidator = std::sync::Arc<
+    dyn Fn(&dyn Repository, &[(&str, ObjectId)]) -> Result<(), String> + Send + Sync,
+>;
 
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -486,6 +495,10 @@ fn run<R: Read, W: Write>(
             &mut updates,
         )?;
     }
+    if let (Ok(()), Some(validate)) = (&unpack_status, &opts.validate) {
+        let view: &dyn Repository = quarantine.as_ref().map_or(repo, |q| q.view());
+        validate_push(view, validate, &mut updates, &mut to_client);
+    }
     let atomic = caps.has("atomic");
     if atomic {
         fail_atomic(&mut updates);
@@ -686,6 +699,33 @@ fn record_links(kind: Kind, data: &[u8], out: &mut Vec<ObjectId>) -> Result<(), 
         Kind::Blob => {}
     }
     Ok(())
+}
+
+/// Runs the launcher's whole-push check on the updates still standing; a refusal is told to
+/// the client in full and becomes every such update's `ng` reason (its first line).
+fn validate_push(
+    view: &dyn Repository,
+    validate: &PushValidator,
+    updates: &mut [Update],
+    to_client: &mut dyn FnMut(&[u8]),
+) {
+    let standing: Vec<(&str, ObjectId)> = updates
+        .iter()
+        .filter(|u| u.error.is_none())
+        .map(|u| (u.cmd.name.as_str(), u.cmd.new))
+        .collect();
+    if standing.is_empty() {
+        return;
+    }
+    if let Err(why) = validate(view, &standing) {
+        for line in why.lines() {
+            to_client(format!("{line}\n").as_bytes());
+        }
+        let reason = why.lines().next().unwrap_or("refused").to_string();
+        for u in updates.iter_mut().filter(|u| u.error.is_none()) {
+            u.error = Some(reason.clone());
+        }
+    }
 }
 
 /// Per-command checks: ref name, policy, object presence, fast-forward, connectivity.
