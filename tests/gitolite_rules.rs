@@ -174,55 +174,66 @@ fn adjust_aa(site: &Site, repo: &str, user: &str, aa: &str) -> String {
     .to_string()
 }
 
+/// Checks one table against Sluice and (when installed) gitolite; returns the mismatches.
+fn check_table(t: &Table, with_gitolite: bool) -> Vec<String> {
+    let mut failures = Vec::new();
+    let home = common::scratch();
+    lay_out(home.path(), t, with_gitolite);
+    let site = Site::load(&home.path().join(".gitolite"), &home.path().join("repositories"))
+        .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+    for c in &t.cases {
+        let aa = adjust_aa(&site, &c.repo, &c.user, &c.aa);
+        let ours = site.conf.access(&site.state(), &c.repo, &c.user, &aa, &c.refname);
+        if ours.allowed() != c.allow {
+            failures.push(format!("{} sluice: {} {} {} {} → {ours:?}", t.name, c.repo, c.user, c.aa, c.refname));
+        }
+        if with_gitolite {
+            let theirs = gitolite(home.path(), Some(&c.user))
+                .args(["access", "-q", &c.repo, &c.user, &c.aa, &c.refname])
+                .status()
+                .unwrap()
+                .success();
+            if theirs != c.allow {
+                failures.push(format!("{} gitolite: {} {} {} {} → {theirs}", t.name, c.repo, c.user, c.aa, c.refname));
+            }
+        }
+    }
+    if with_gitolite {
+        failures.extend(compare_info(t, &site, home.path()));
+    }
+    failures
+}
+
+/// `info` for every user of the table, line for line after the greeting (which names the
+/// server).
+fn compare_info(t: &Table, site: &Site, home: &Path) -> Vec<String> {
+    let users: std::collections::BTreeSet<&str> = t.cases.iter().map(|c| c.user.as_str()).collect();
+    let body = |s: &str| s.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
+    let mut failures = Vec::new();
+    for user in users {
+        let out = gitolite(home, Some(user)).arg("info").output().unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout);
+        let ours = site.info(user, "host");
+        if body(&ours) != body(&theirs) {
+            failures.push(format!("{} info for {user}:\nsluice:\n{ours}gitolite:\n{theirs}", t.name));
+        }
+    }
+    failures
+}
+
+/// Tables run in parallel: each lays out its own site (gitolite's setup is slow Perl).
 #[test]
 fn every_table_matches_sluice_and_gitolite() {
     let with_gitolite = gitolite_installed();
-    let mut failures = Vec::new();
-    for t in tables() {
-        let home = common::scratch();
-        lay_out(home.path(), &t, with_gitolite);
-        let site = Site::load(&home.path().join(".gitolite"), &home.path().join("repositories"))
-            .unwrap_or_else(|e| panic!("{}: {e}", t.name));
-        for c in &t.cases {
-            let aa = adjust_aa(&site, &c.repo, &c.user, &c.aa);
-            let ours = site.conf.access(&site.state(), &c.repo, &c.user, &aa, &c.refname);
-            if ours.allowed() != c.allow {
-                failures.push(format!("{} sluice: {} {} {} {} → {ours:?}", t.name, c.repo, c.user, c.aa, c.refname));
-            }
-            if with_gitolite {
-                let theirs = gitolite(home.path(), Some(&c.user))
-                    .args(["access", "-q", &c.repo, &c.user, &c.aa, &c.refname])
-                    .status()
-                    .unwrap()
-                    .success();
-                if theirs != c.allow {
-                    failures.push(format!("{} gitolite: {} {} {} {} → {theirs}", t.name, c.repo, c.user, c.aa, c.refname));
-                }
-            }
-        }
-    }
+    let tables = tables();
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = tables
+            .iter()
+            .map(|t| s.spawn(move || check_table(t, with_gitolite)))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
-}
-
-#[test]
-fn info_matches_gitolite() {
-    if !gitolite_installed() {
-        return;
-    }
-    for t in tables() {
-        let home = common::scratch();
-        lay_out(home.path(), &t, true);
-        let site = Site::load(&home.path().join(".gitolite"), &home.path().join("repositories")).unwrap();
-        let users: std::collections::BTreeSet<&str> = t.cases.iter().map(|c| c.user.as_str()).collect();
-        for user in users {
-            let out = gitolite(home.path(), Some(user)).arg("info").output().unwrap();
-            let theirs = String::from_utf8_lossy(&out.stdout);
-            let ours = site.info(user, "host");
-            // The greeting names the server; every line after it must be identical.
-            let body = |s: &str| s.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
-            assert_eq!(body(&ours), body(&theirs), "{} info for {user}", t.name);
-        }
-    }
 }
 
 #[test]

@@ -111,7 +111,7 @@ fn gitolite_site_end_to_end() {
         std::fs::copy(site.keys.join(format!("{u}.pub")), ga.join(format!("keydir/{u}.pub"))).unwrap();
     }
     let mut conf = std::fs::read_to_string(ga.join("conf/gitolite.conf")).unwrap();
-    conf.push_str("\n@devs = alice bob\nrepo proj\n    RW+ = alice\n    - master = bob\n    RW = bob\n\nrepo CREATOR/..*\n    C = @devs\n    RW+ = CREATOR\n    R = @devs\n");
+    conf.push_str("\n@devs = alice bob\nrepo proj\n    RW+ = alice\n    - master = bob\n    RW = bob\n    config receive.denyDeletes = true\n    config hooks.mailinglist = \"dev@example.com\"\n\nrepo CREATOR/..*\n    C = @devs\n    RW+ = CREATOR\n    R = @devs\n");
     std::fs::write(ga.join("conf/gitolite.conf"), &conf).unwrap();
     git_ok(&ga, &["add", "."]);
     git_ok(&ga, &["commit", "-q", "-m", "add alice, bob, proj"]);
@@ -138,6 +138,11 @@ fn gitolite_site_end_to_end() {
     let err = String::from_utf8_lossy(&denied.stderr);
     assert!(err.contains("DENIED by refs/heads/master"), "{err}");
     ok(git_as(&ssh, "bob", &b, &["push", "-q", "origin", "HEAD:refs/heads/bob-work"]), "bob branch");
+    // The conf's config lines are the repository's git config: denyDeletes binds even RW+.
+    let proj = site.root.join("proj.git");
+    assert_eq!(git_ok(&proj, &["config", "hooks.mailinglist"]), "dev@example.com\n");
+    let deleted = git_as(&ssh, "alice", &a, &["push", "origin", ":refs/heads/bob-work"]);
+    assert!(!deleted.status.success(), "denyDeletes ignored");
     let refs = git_ok(&site.root.join("proj.git"), &["for-each-ref", "--format=%(refname)"]);
     assert_eq!(refs, "refs/heads/bob-work\nrefs/heads/master\n");
     fsck(&site.root.join("proj.git"));

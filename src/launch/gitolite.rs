@@ -114,6 +114,7 @@ fn create(site: &Site, user: &str, name: &str) -> Result<(), String> {
     let dir = site.repo_dir(&name);
     crate::backend::fs::init::init(&dir, true, "master").map_err(|e| e.to_string())?;
     std::fs::write(dir.join("gl-creator"), format!("{user}\n")).map_err(|e| e.to_string())?;
+    site.apply_config(&name).map_err(|e| e.to_string())?;
     tracing::info!(repo = %name, user, "gitolite: created wild repository");
     Ok(())
 }
@@ -186,6 +187,9 @@ pub fn apply(cfg: &GitoliteConfig, files: &crate::access::gitolite::Files) -> Re
                 .map_err(|e| crate::access::gitolite::Error::Key(format!("creating {repo}: {e}")))?;
             tracing::info!(repo, "gitolite: created repository named in the conf");
         }
+    }
+    for repo in site.physical_repos() {
+        site.apply_config(&repo)?;
     }
     if let Some(ak) = &cfg.authorized_keys {
         let n = keys::sync(ak, files, &cfg.key_command)?;

@@ -3,6 +3,7 @@
 //! repository is `NAME.git` and a wild repository records its creator in `gl-creator` and its
 //! role assignments in `gl-perms`, in gitolite's formats so a site can move back and forth.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::eval::RepoState;
@@ -173,5 +174,26 @@ impl Site {
         out.into_iter()
             .filter(|r| super::names::is_repo_name(r) && super::names::check_repo(r).is_ok())
             .collect()
+    }
+}
+
+impl Site {
+    /// Writes the conf's `config` lines for `repo` into its git config, as gitolite's
+    /// `update-git-configs` does: the last value per key wins, an empty value unsets the key,
+    /// `gitolite-options.*` stay in the conf. Returns how many keys were written.
+    pub fn apply_config(&self, repo: &str) -> Result<usize, Error> {
+        let mut last = BTreeMap::new();
+        for (k, v) in self.conf.config_for(&self.state(), repo, "") {
+            if !k.starts_with("gitolite-options.") {
+                last.insert(k, v);
+            }
+        }
+        let path = self.repo_dir(repo).join("config");
+        for (k, v) in &last {
+            let value = (!v.is_empty()).then_some(v.as_str());
+            crate::backend::fs::config_write::set(&path, k, value)
+                .map_err(|e| Error::Key(format!("{repo}: {e}")))?;
+        }
+        Ok(last.len())
     }
 }

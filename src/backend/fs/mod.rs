@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod hooks;
+pub mod config_write;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
