@@ -8,8 +8,8 @@ mod build_info;
 mod cli;
 
 use std::ffi::OsString;
-use std::process::ExitCode;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -114,8 +114,15 @@ fn tables() -> Vec<Table> {
 /// A site on disk as gitolite lays it out: `$HOME/.gitolite/conf`, `$HOME/repositories`.
 fn lay_out(home: &Path, t: &Table, with_gitolite: bool) {
     if with_gitolite {
-        let out = gitolite(home, None).args(["setup", "-a", "admin"]).output().unwrap();
-        assert!(out.status.success(), "gitolite setup: {}", String::from_utf8_lossy(&out.stderr));
+        let out = gitolite(home, None)
+            .args(["setup", "-a", "admin"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gitolite setup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     } else {
         std::fs::create_dir_all(home.join(".gitolite/conf")).unwrap();
     }
@@ -136,7 +143,11 @@ fn lay_out(home: &Path, t: &Table, with_gitolite: bool) {
         // them), `compile` reads the conf.
         for args in [&["setup"][..], &["compile"][..]] {
             let out = gitolite(home, None).args(args).output().unwrap();
-            assert!(out.status.success(), "gitolite {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "gitolite {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
@@ -179,13 +190,21 @@ fn check_table(t: &Table, with_gitolite: bool) -> Vec<String> {
     let mut failures = Vec::new();
     let home = common::scratch();
     lay_out(home.path(), t, with_gitolite);
-    let site = Site::load(&home.path().join(".gitolite"), &home.path().join("repositories"))
-        .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+    let site = Site::load(
+        &home.path().join(".gitolite"),
+        &home.path().join("repositories"),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", t.name));
     for c in &t.cases {
         let aa = adjust_aa(&site, &c.repo, &c.user, &c.aa);
-        let ours = site.conf.access(&site.state(), &c.repo, &c.user, &aa, &c.refname);
+        let ours = site
+            .conf
+            .access(&site.state(), &c.repo, &c.user, &aa, &c.refname);
         if ours.allowed() != c.allow {
-            failures.push(format!("{} sluice: {} {} {} {} → {ours:?}", t.name, c.repo, c.user, c.aa, c.refname));
+            failures.push(format!(
+                "{} sluice: {} {} {} {} → {ours:?}",
+                t.name, c.repo, c.user, c.aa, c.refname
+            ));
         }
         if with_gitolite {
             let theirs = gitolite(home.path(), Some(&c.user))
@@ -194,7 +213,10 @@ fn check_table(t: &Table, with_gitolite: bool) -> Vec<String> {
                 .unwrap()
                 .success();
             if theirs != c.allow {
-                failures.push(format!("{} gitolite: {} {} {} {} → {theirs}", t.name, c.repo, c.user, c.aa, c.refname));
+                failures.push(format!(
+                    "{} gitolite: {} {} {} {} → {theirs}",
+                    t.name, c.repo, c.user, c.aa, c.refname
+                ));
             }
         }
     }
@@ -215,7 +237,10 @@ fn compare_info(t: &Table, site: &Site, home: &Path) -> Vec<String> {
         let theirs = String::from_utf8_lossy(&out.stdout);
         let ours = site.info(user, "host");
         if body(&ours) != body(&theirs) {
-            failures.push(format!("{} info for {user}:\nsluice:\n{ours}gitolite:\n{theirs}", t.name));
+            failures.push(format!(
+                "{} info for {user}:\nsluice:\n{ours}gitolite:\n{theirs}",
+                t.name
+            ));
         }
     }
     failures
@@ -231,9 +256,17 @@ fn every_table_matches_sluice_and_gitolite() {
             .iter()
             .map(|t| s.spawn(move || check_table(t, with_gitolite)))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -246,7 +279,9 @@ fn broken_configurations_are_refused_with_the_line() {
     ];
     for (conf, want) in cases {
         let files: Files = [("conf/gitolite.conf".to_string(), conf.as_bytes().to_vec())].into();
-        let e = sluice::access::gitolite::load(&files).unwrap_err().to_string();
+        let e = sluice::access::gitolite::load(&files)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(want), "{conf:?}: {e}");
     }
 }

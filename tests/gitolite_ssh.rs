@@ -37,7 +37,16 @@ fn set_up(dir: &Path) -> Site {
     git_ok(&work, &["commit", "-q", "-m", "initial"]);
     let root = dir.join("repositories");
     std::fs::create_dir_all(&root).unwrap();
-    git_ok(dir, &["clone", "-q", "--bare", "admin-work", "repositories/gitolite-admin.git"]);
+    git_ok(
+        dir,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "admin-work",
+            "repositories/gitolite-admin.git",
+        ],
+    );
     git_ok(dir, &["init", "-q", "--bare", "repositories/testing.git"]);
     let admin = dir.join("dot-gitolite");
     std::fs::create_dir_all(&admin).unwrap();
@@ -95,40 +104,79 @@ fn gitolite_site_end_to_end() {
     let site = set_up(d);
     let ssh = Sshd::start(d, &site.authorized_keys, &site.keys);
     let ak = std::fs::read_to_string(&site.authorized_keys).unwrap();
-    assert!(ak.starts_with("# a line sluice must keep\n# gitolite start\n"), "{ak}");
+    assert!(
+        ak.starts_with("# a line sluice must keep\n# gitolite start\n"),
+        "{ak}"
+    );
     assert!(ak.contains("--user admin\",restrict ssh-ed25519"), "{ak}");
 
     let info = ssh.run("admin", "info");
     let text = String::from_utf8_lossy(&info.stdout);
-    assert!(text.contains(" R W\tgitolite-admin\n") && text.contains(" R W\ttesting\n"), "{text}");
+    assert!(
+        text.contains(" R W\tgitolite-admin\n") && text.contains(" R W\ttesting\n"),
+        "{text}"
+    );
 
     // The admin adds alice and bob, a project with a deny rule, and wild repositories.
-    ok(git_as(&ssh, "admin", d, &["clone", "-q", &ssh.url("gitolite-admin"), "ga"]), "admin clone");
+    ok(
+        git_as(
+            &ssh,
+            "admin",
+            d,
+            &["clone", "-q", &ssh.url("gitolite-admin"), "ga"],
+        ),
+        "admin clone",
+    );
     let ga = d.join("ga");
     keygen(&site.keys, "alice");
     keygen(&site.keys, "bob");
     for u in ["alice", "bob"] {
-        std::fs::copy(site.keys.join(format!("{u}.pub")), ga.join(format!("keydir/{u}.pub"))).unwrap();
+        std::fs::copy(
+            site.keys.join(format!("{u}.pub")),
+            ga.join(format!("keydir/{u}.pub")),
+        )
+        .unwrap();
     }
     let mut conf = std::fs::read_to_string(ga.join("conf/gitolite.conf")).unwrap();
     conf.push_str("\n@devs = alice bob\nrepo proj\n    RW+ = alice\n    - master = bob\n    RW = bob\n    config receive.denyDeletes = true\n    config hooks.mailinglist = \"dev@example.com\"\n\nrepo CREATOR/..*\n    C = @devs\n    RW+ = CREATOR\n    R = @devs\n");
     std::fs::write(ga.join("conf/gitolite.conf"), &conf).unwrap();
     git_ok(&ga, &["add", "."]);
     git_ok(&ga, &["commit", "-q", "-m", "add alice, bob, proj"]);
-    ok(git_as(&ssh, "admin", &ga, &["push", "-q", "origin", "master"]), "admin push");
-    assert!(site.root.join("proj.git/HEAD").is_file(), "proj not created");
+    ok(
+        git_as(&ssh, "admin", &ga, &["push", "-q", "origin", "master"]),
+        "admin push",
+    );
+    assert!(
+        site.root.join("proj.git/HEAD").is_file(),
+        "proj not created"
+    );
     let ak = std::fs::read_to_string(&site.authorized_keys).unwrap();
-    assert!(ak.contains("--user alice\"") && ak.contains("--user bob\""), "{ak}");
-    assert_eq!(std::fs::read_to_string(site.admin.join("conf/gitolite.conf")).unwrap(), conf);
+    assert!(
+        ak.contains("--user alice\"") && ak.contains("--user bob\""),
+        "{ak}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(site.admin.join("conf/gitolite.conf")).unwrap(),
+        conf
+    );
 
     // alice pushes master; bob is denied master by the deny rule but may push a branch.
-    ok(git_as(&ssh, "alice", d, &["clone", "-q", &ssh.url("proj"), "a"]), "alice clone");
+    ok(
+        git_as(&ssh, "alice", d, &["clone", "-q", &ssh.url("proj"), "a"]),
+        "alice clone",
+    );
     let a = d.join("a");
     std::fs::write(a.join("f"), "one\n").unwrap();
     git_ok(&a, &["add", "f"]);
     git_ok(&a, &["commit", "-q", "-m", "one"]);
-    ok(git_as(&ssh, "alice", &a, &["push", "-q", "origin", "HEAD:master"]), "alice push");
-    ok(git_as(&ssh, "bob", d, &["clone", "-q", &ssh.url("proj"), "b"]), "bob clone");
+    ok(
+        git_as(&ssh, "alice", &a, &["push", "-q", "origin", "HEAD:master"]),
+        "alice push",
+    );
+    ok(
+        git_as(&ssh, "bob", d, &["clone", "-q", &ssh.url("proj"), "b"]),
+        "bob clone",
+    );
     let b = d.join("b");
     std::fs::write(b.join("g"), "two\n").unwrap();
     git_ok(&b, &["add", "g"]);
@@ -137,41 +185,111 @@ fn gitolite_site_end_to_end() {
     assert!(!denied.status.success());
     let err = String::from_utf8_lossy(&denied.stderr);
     assert!(err.contains("DENIED by refs/heads/master"), "{err}");
-    ok(git_as(&ssh, "bob", &b, &["push", "-q", "origin", "HEAD:refs/heads/bob-work"]), "bob branch");
+    ok(
+        git_as(
+            &ssh,
+            "bob",
+            &b,
+            &["push", "-q", "origin", "HEAD:refs/heads/bob-work"],
+        ),
+        "bob branch",
+    );
     // The conf's config lines are the repository's git config: denyDeletes binds even RW+.
     let proj = site.root.join("proj.git");
-    assert_eq!(git_ok(&proj, &["config", "hooks.mailinglist"]), "dev@example.com\n");
-    let deleted = git_as(&ssh, "alice", &a, &["push", "origin", ":refs/heads/bob-work"]);
+    assert_eq!(
+        git_ok(&proj, &["config", "hooks.mailinglist"]),
+        "dev@example.com\n"
+    );
+    let deleted = git_as(
+        &ssh,
+        "alice",
+        &a,
+        &["push", "origin", ":refs/heads/bob-work"],
+    );
     assert!(!deleted.status.success(), "denyDeletes ignored");
-    let refs = git_ok(&site.root.join("proj.git"), &["for-each-ref", "--format=%(refname)"]);
+    let refs = git_ok(
+        &site.root.join("proj.git"),
+        &["for-each-ref", "--format=%(refname)"],
+    );
     assert_eq!(refs, "refs/heads/bob-work\nrefs/heads/master\n");
     fsck(&site.root.join("proj.git"));
 
     // Wild repositories: alice creates hers; bob may read it, not push.
     ok(ssh.run("alice", "create alice/tools"), "create");
-    assert_eq!(std::fs::read_to_string(site.root.join("alice/tools.git/gl-creator")).unwrap(), "alice\n");
-    ok(git_as(&ssh, "alice", &a, &["push", "-q", &ssh.url("alice/tools"), "HEAD:refs/heads/master"]), "alice wild push");
-    let refused = git_as(&ssh, "bob", &b, &["push", &ssh.url("alice/tools"), "HEAD:refs/heads/x"]);
+    assert_eq!(
+        std::fs::read_to_string(site.root.join("alice/tools.git/gl-creator")).unwrap(),
+        "alice\n"
+    );
+    ok(
+        git_as(
+            &ssh,
+            "alice",
+            &a,
+            &[
+                "push",
+                "-q",
+                &ssh.url("alice/tools"),
+                "HEAD:refs/heads/master",
+            ],
+        ),
+        "alice wild push",
+    );
+    let refused = git_as(
+        &ssh,
+        "bob",
+        &b,
+        &["push", &ssh.url("alice/tools"), "HEAD:refs/heads/x"],
+    );
     assert!(!refused.status.success());
-    ok(git_as(&ssh, "bob", d, &["clone", "-q", &ssh.url("alice/tools"), "bt"]), "bob reads wild");
+    ok(
+        git_as(
+            &ssh,
+            "bob",
+            d,
+            &["clone", "-q", &ssh.url("alice/tools"), "bt"],
+        ),
+        "bob reads wild",
+    );
     let refused = ssh.run("bob", "create alice/other");
     assert!(!refused.status.success());
     let info = String::from_utf8_lossy(&ssh.run("bob", "info").stdout).into_owned();
-    assert!(info.contains("     C\tCREATOR/..*\n") || info.contains(" R   C\tCREATOR/..*\n"), "{info}");
-    assert!(info.contains(" R  \talice/tools\n") || info.contains(" R\talice/tools\n"), "{info}");
+    assert!(
+        info.contains("     C\tCREATOR/..*\n") || info.contains(" R   C\tCREATOR/..*\n"),
+        "{info}"
+    );
+    assert!(
+        info.contains(" R  \talice/tools\n") || info.contains(" R\talice/tools\n"),
+        "{info}"
+    );
 
     // A broken admin push is refused with the parse error; nothing changes.
     let before_refs = git_ok(&site.root.join("gitolite-admin.git"), &["for-each-ref"]);
     let before_ak = std::fs::read_to_string(&site.authorized_keys).unwrap();
-    std::fs::write(ga.join("conf/gitolite.conf"), format!("{conf}repo broken\n    RW+ = @nosuchgroup x/y\n")).unwrap();
+    std::fs::write(
+        ga.join("conf/gitolite.conf"),
+        format!("{conf}repo broken\n    RW+ = @nosuchgroup x/y\n"),
+    )
+    .unwrap();
     git_ok(&ga, &["commit", "-q", "-am", "broken"]);
     let refused = git_as(&ssh, "admin", &ga, &["push", "origin", "master"]);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("gitolite.conf:") && err.contains("bad username"), "{err}");
-    assert_eq!(git_ok(&site.root.join("gitolite-admin.git"), &["for-each-ref"]), before_refs);
-    assert_eq!(std::fs::read_to_string(&site.authorized_keys).unwrap(), before_ak);
-    assert_eq!(std::fs::read_to_string(site.admin.join("conf/gitolite.conf")).unwrap(), conf);
+    assert!(
+        err.contains("gitolite.conf:") && err.contains("bad username"),
+        "{err}"
+    );
+    assert_eq!(
+        git_ok(&site.root.join("gitolite-admin.git"), &["for-each-ref"]),
+        before_refs
+    );
+    assert_eq!(
+        std::fs::read_to_string(&site.authorized_keys).unwrap(),
+        before_ak
+    );
+    assert_eq!(
+        std::fs::read_to_string(site.admin.join("conf/gitolite.conf")).unwrap(),
+        conf
+    );
     assert!(!site.root.join("broken.git").exists());
     fsck(&site.root.join("gitolite-admin.git"));
 }

@@ -64,15 +64,25 @@ pub fn action(
         Service::ReceivePack => "W",
     };
     let state = site.state();
-    if !state.exists(&repo) && site.conf.access(&state, &repo, &cfg.user, "^C", "any").allowed() {
+    if !state.exists(&repo)
+        && site
+            .conf
+            .access(&state, &repo, &cfg.user, "^C", "any")
+            .allowed()
+    {
         create(&site, &cfg.user, &repo).map_err(Error::Refused)?;
     }
     if let Decision::Denied(why) = site.conf.access(&site.state(), &repo, &cfg.user, aa, "any") {
         tracing::warn!(repo, user = %cfg.user, %why, "gitolite: access denied");
-        return Err(Error::Refused(format!("{why}\n(or you mis-spelled the reponame)")));
+        return Err(Error::Refused(format!(
+            "{why}\n(or you mis-spelled the reponame)"
+        )));
     }
     let location = site.repo_dir(&repo);
-    let location = location.to_str().ok_or_else(|| Error::Refused("bad path".into()))?.to_string();
+    let location = location
+        .to_str()
+        .ok_or_else(|| Error::Refused("bad path".into()))?
+        .to_string();
     let site = Arc::new(site);
     let is_admin = repo == ADMIN_REPO;
     Ok(Action::Serve(Request {
@@ -85,7 +95,11 @@ pub fn action(
         advertise_refs: false,
         timeout: cfg.timeout,
         limits: Limits::default(),
-        authorize: Some(authorizer(Arc::clone(&site), repo.clone(), cfg.user.clone())),
+        authorize: Some(authorizer(
+            Arc::clone(&site),
+            repo.clone(),
+            cfg.user.clone(),
+        )),
         validate: is_admin.then(admin_validator),
         after_push: is_admin.then(|| after_admin_push(cfg.clone())),
         namespace: None,
@@ -108,7 +122,11 @@ fn repo_name(path: &str) -> Result<String, String> {
 /// `gl-creator`.
 fn create(site: &Site, user: &str, name: &str) -> Result<(), String> {
     let name = repo_name(name)?;
-    if !site.conf.access(&site.state(), &name, user, "^C", "any").allowed() {
+    if !site
+        .conf
+        .access(&site.state(), &name, user, "^C", "any")
+        .allowed()
+    {
         return Err("repo already exists or you are not authorised to create it".into());
     }
     let dir = site.repo_dir(&name);
@@ -165,26 +183,34 @@ fn admin_validator() -> PushValidator {
 /// names, and resync keys.
 fn after_admin_push(cfg: GitoliteConfig) -> super::AfterPush {
     Arc::new(move |pushed| {
-        let Some(r) = pushed.iter().find(|r| r.error.is_none() && r.name == "refs/heads/master") else {
+        let Some(r) = pushed
+            .iter()
+            .find(|r| r.error.is_none() && r.name == "refs/heads/master")
+        else {
             return Ok(());
         };
         let backend = crate::backend::fs::FsBackend::default();
         let dir = cfg.root.join(format!("{ADMIN_REPO}.git"));
-        let repo = crate::backend::Backend::open(&backend, &dir.to_string_lossy()).map_err(|e| e.to_string())?;
+        let repo = crate::backend::Backend::open(&backend, &dir.to_string_lossy())
+            .map_err(|e| e.to_string())?;
         let files = admin::read_commit(repo.as_ref(), &r.new)?;
         apply(&cfg, &files).map_err(|e| e.to_string())
     })
 }
 
 /// What gitolite's `compile` and post-compile triggers do with a validated admin tree.
-pub fn apply(cfg: &GitoliteConfig, files: &crate::access::gitolite::Files) -> Result<(), crate::access::gitolite::Error> {
+pub fn apply(
+    cfg: &GitoliteConfig,
+    files: &crate::access::gitolite::Files,
+) -> Result<(), crate::access::gitolite::Error> {
     admin::write_admin_dir(&cfg.admin, files)?;
     let site = Site::load(&cfg.admin, &cfg.root)?;
     for repo in site.named_repos() {
         let dir = site.repo_dir(&repo);
         if !dir.exists() {
-            crate::backend::fs::init::init(&dir, true, "master")
-                .map_err(|e| crate::access::gitolite::Error::Key(format!("creating {repo}: {e}")))?;
+            crate::backend::fs::init::init(&dir, true, "master").map_err(|e| {
+                crate::access::gitolite::Error::Key(format!("creating {repo}: {e}"))
+            })?;
             tracing::info!(repo, "gitolite: created repository named in the conf");
         }
     }

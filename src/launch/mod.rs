@@ -63,7 +63,8 @@ pub struct Request {
 }
 
 /// What runs after a successful push, with the updated refs; its error is told to the pusher.
-pub type AfterPush = std::sync::Arc<dyn Fn(&[receive_pack::RefResult]) -> Result<(), String> + Send + Sync>;
+pub type AfterPush =
+    std::sync::Arc<dyn Fn(&[receive_pack::RefResult]) -> Result<(), String> + Send + Sync>;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]

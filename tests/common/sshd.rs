@@ -103,7 +103,12 @@ impl Sshd {
     pub fn run(&self, key: &str, remote_cmd: &str) -> std::process::Output {
         Command::new("sh")
             .arg("-c")
-            .arg(format!("{} {}@127.0.0.1 {}", self.command(key), whoami(), remote_cmd))
+            .arg(format!(
+                "{} {}@127.0.0.1 {}",
+                self.command(key),
+                whoami(),
+                remote_cmd
+            ))
             .stdin(Stdio::null())
             .output()
             .unwrap()

@@ -21,7 +21,9 @@ pub const ADMIN_REPO: &str = "gitolite-admin";
 /// Reads `conf/` and `keydir/` from `commit`'s tree.
 pub fn read_commit(repo: &dyn Repository, commit: &ObjectId) -> Result<Files, String> {
     let obj = read(repo, commit, Kind::Commit)?;
-    let tree = CommitRef::parse(&obj).map_err(|e| format!("{commit}: {e}"))?.tree;
+    let tree = CommitRef::parse(&obj)
+        .map_err(|e| format!("{commit}: {e}"))?
+        .tree;
     let mut files = Files::new();
     let top = read(repo, &tree, Kind::Tree)?;
     for entry in TreeIter::new(&top) {
@@ -42,7 +44,12 @@ fn read(repo: &dyn Repository, id: &ObjectId, kind: Kind) -> Result<Vec<u8>, Str
     }
 }
 
-fn walk_tree(repo: &dyn Repository, tree: &ObjectId, prefix: &str, files: &mut Files) -> Result<(), String> {
+fn walk_tree(
+    repo: &dyn Repository,
+    tree: &ObjectId,
+    prefix: &str,
+    files: &mut Files,
+) -> Result<(), String> {
     let data = read(repo, tree, Kind::Tree)?;
     for entry in TreeIter::new(&data) {
         let entry = entry.map_err(|e| e.to_string())?;
@@ -83,21 +90,26 @@ pub fn write_admin_dir(admin: &Path, files: &Files) -> Result<(), Error> {
     for (path, data) in files {
         let dest = stage.join(path);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
-        std::fs::write(&dest, data).map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
+        std::fs::write(&dest, data)
+            .map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
     }
     for dir in TREE_DIRS {
         let new = stage.join(dir);
         if !new.exists() {
-            std::fs::create_dir_all(&new).map_err(|e| Error::io(format!("creating {}", new.display()), e))?;
+            std::fs::create_dir_all(&new)
+                .map_err(|e| Error::io(format!("creating {}", new.display()), e))?;
         }
         let live = admin.join(dir);
         let old = admin.join(format!(".sluice-old-{}-{dir}", std::process::id()));
         if live.exists() {
-            std::fs::rename(&live, &old).map_err(|e| Error::io(format!("moving {}", live.display()), e))?;
+            std::fs::rename(&live, &old)
+                .map_err(|e| Error::io(format!("moving {}", live.display()), e))?;
         }
-        std::fs::rename(&new, &live).map_err(|e| Error::io(format!("installing {}", live.display()), e))?;
+        std::fs::rename(&new, &live)
+            .map_err(|e| Error::io(format!("installing {}", live.display()), e))?;
         let _ = std::fs::remove_dir_all(&old);
     }
     let _ = std::fs::remove_dir_all(&stage);

@@ -57,9 +57,12 @@ impl Conf {
             return Decision::Denied(e);
         }
         if !refname.starts_with("VREF/NAME/") && !is_ref(refname) {
-            return Decision::Denied(format!("invalid characters in ref or filename: '{refname}'"));
+            return Decision::Denied(format!(
+                "invalid characters in ref or filename: '{refname}'"
+            ));
         }
-        let deny = |why: &str| Decision::Denied(format!("{aa} {refname} {repo} {user} DENIED by {why}"));
+        let deny =
+            |why: &str| Decision::Denied(format!("{aa} {refname} {repo} {user} DENIED by {why}"));
         let exists = state.exists(repo);
         if aa != "^C" && !repo.starts_with('@') && is_repo_name(repo) && !exists {
             if let Decision::Denied(text) = self.access(state, repo, user, "^C", refname) {
@@ -94,7 +97,9 @@ impl Conf {
         let users = self.user_memberships(state, user, repo);
         let mut rules: Vec<&Rule> = Vec::new();
         for r in &repos {
-            let Some(by_user) = self.repos.get(r) else { continue };
+            let Some(by_user) = self.repos.get(r) else {
+                continue;
+            };
             for u in &users {
                 rules.extend(by_user.get(u).into_iter().flatten());
             }
@@ -151,7 +156,12 @@ impl Conf {
 
     /// Every name `repo` goes by: itself, `@all`, matching repo lines and patterns (also for
     /// its generic `CREATOR/...` name), and the groups of each.
-    pub fn repo_memberships(&self, state: &dyn RepoState, repo: &str, user: &str) -> BTreeSet<String> {
+    pub fn repo_memberships(
+        &self,
+        state: &dyn RepoState,
+        repo: &str,
+        user: &str,
+    ) -> BTreeSet<String> {
         let mut out: BTreeSet<String> = [repo.to_string(), "@all".to_string()].into();
         let generic = generic_name(state, repo, user);
         let is = |i: &str, name: &str| name == i || self.matches(i, name, true);
@@ -174,7 +184,12 @@ impl Conf {
 
     /// Every name `user` goes by on `repo`: itself, `@all`, its groups, and the roles
     /// (`@CREATOR`, `@READERS`, `@WRITERS`) it holds on an existing repository.
-    pub fn user_memberships(&self, state: &dyn RepoState, user: &str, repo: &str) -> BTreeSet<String> {
+    pub fn user_memberships(
+        &self,
+        state: &dyn RepoState,
+        user: &str,
+        repo: &str,
+    ) -> BTreeSet<String> {
         let mut out: BTreeSet<String> = [user.to_string(), "@all".to_string()].into();
         out.extend(self.member_of.get(user).into_iter().flatten().cloned());
         if !repo.is_empty() && state.exists(repo) {
@@ -245,7 +260,10 @@ fn user_roles(
     groups: &BTreeSet<String>,
 ) -> BTreeSet<String> {
     let mut lines = state.perms(repo);
-    lines.push(format!("CREATOR = {}", state.creator(repo).unwrap_or_default()));
+    lines.push(format!(
+        "CREATOR = {}",
+        state.creator(repo).unwrap_or_default()
+    ));
     let mut out = BTreeSet::new();
     for line in lines {
         let line = line.trim().replacen('=', " ", 1);

@@ -10,7 +10,13 @@ use super::Conf;
 
 /// The info text for `user`; `physical` lists existing repository names (without `.git`),
 /// `host` names this server in the greeting.
-pub fn info(conf: &Conf, state: &dyn RepoState, user: &str, physical: &[String], host: &str) -> String {
+pub fn info(
+    conf: &Conf,
+    state: &dyn RepoState,
+    user: &str,
+    physical: &[String],
+    host: &str,
+) -> String {
     let mut out = format!(
         "hello {user}, this is {host} running sluice {} (gitolite-compatible)\n\n",
         env!("CARGO_PKG_VERSION")

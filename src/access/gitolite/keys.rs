@@ -70,14 +70,19 @@ pub fn from_files(files: &Files) -> Result<Vec<Key>, Error> {
         let text = String::from_utf8_lossy(data);
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let [line] = lines[..] else {
-            return Err(Error::Key(format!("{path}: must contain exactly one key line")));
+            return Err(Error::Key(format!(
+                "{path}: must contain exactly one key line"
+            )));
         };
         let line = line.trim();
         let mut words = line.split_whitespace();
         let (Some(kind), Some(blob)) = (words.next(), words.next()) else {
             return Err(Error::Key(format!("{path}: not a public key")));
         };
-        let base64 = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+        let base64 = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        };
         if !KEY_TYPES.contains(&kind) || !base64(blob) || line.contains('"') {
             return Err(Error::Key(format!("{path}: not a public key ({kind})")));
         }
@@ -172,27 +177,46 @@ mod tests {
     fn user_names_from_paths() {
         assert_eq!(user_of("keydir/alice.pub").as_deref(), Some("alice"));
         assert_eq!(user_of("keydir/x/alice@home.pub").as_deref(), Some("alice"));
-        assert_eq!(user_of("keydir/alice@example.com.pub").as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            user_of("keydir/alice@example.com.pub").as_deref(),
+            Some("alice@example.com")
+        );
         assert_eq!(user_of("keydir/alice"), None);
     }
 
     #[test]
     fn keys_are_checked_and_block_spliced() {
         let files: Files = [
-            ("keydir/alice.pub".to_string(), format!("{ED}\n").into_bytes()),
-            ("keydir/bob@home.pub".to_string(), b"ssh-rsa AAAAB3Nza bob\n".to_vec()),
+            (
+                "keydir/alice.pub".to_string(),
+                format!("{ED}\n").into_bytes(),
+            ),
+            (
+                "keydir/bob@home.pub".to_string(),
+                b"ssh-rsa AAAAB3Nza bob\n".to_vec(),
+            ),
             ("keydir/README".to_string(), b"x".to_vec()),
         ]
         .into();
         let keys = from_files(&files).unwrap();
-        assert_eq!(keys.iter().map(|k| k.user.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+        assert_eq!(
+            keys.iter().map(|k| k.user.as_str()).collect::<Vec<_>>(),
+            ["alice", "bob"]
+        );
         let b = block(&keys, "/usr/bin/sluice ssh --root /srv");
-        assert!(b.contains("command=\"/usr/bin/sluice ssh --root /srv --user alice\",restrict ssh-ed25519"));
-        let old = "ssh-rsa KEEP me\n# gitolite start\nold line\n# gitolite end\nssh-rsa ALSO keep\n";
+        assert!(b.contains(
+            "command=\"/usr/bin/sluice ssh --root /srv --user alice\",restrict ssh-ed25519"
+        ));
+        let old =
+            "ssh-rsa KEEP me\n# gitolite start\nold line\n# gitolite end\nssh-rsa ALSO keep\n";
         let new = splice(old, &b);
         assert!(new.starts_with("ssh-rsa KEEP me\nssh-rsa ALSO keep\n# gitolite start\n"));
         assert!(!new.contains("old line"));
-        for bad in ["command=\"x\" ssh-rsa AAAA", "ssh-rsa AAAA\nssh-rsa BBBB", "nonsense"] {
+        for bad in [
+            "command=\"x\" ssh-rsa AAAA",
+            "ssh-rsa AAAA\nssh-rsa BBBB",
+            "nonsense",
+        ] {
             let f: Files = [("keydir/eve.pub".to_string(), bad.as_bytes().to_vec())].into();
             assert!(from_files(&f).is_err(), "{bad}");
         }

@@ -95,11 +95,9 @@ fn explode(
         let mut words = line.text.splitn(2, ' ');
         match (words.next(), words.next()) {
             (Some("include"), Some(arg)) => include(files, &line, arg, seen, out)?,
-            (Some("subconf"), Some(_)) => {
-                return Err(line.error(
-                    "'subconf' (delegation) is not supported by sluice; merge the file or use include",
-                ))
-            }
+            (Some("subconf"), Some(_)) => return Err(line.error(
+                "'subconf' (delegation) is not supported by sluice; merge the file or use include",
+            )),
             _ => out.push(line),
         }
     }
@@ -196,7 +194,11 @@ fn sugar(lines: Vec<Line>) -> Result<Vec<Line>, Error> {
         let mut extra = Vec::new();
         if let Some((perm, refs, users)) = split_rule(&line.text) {
             check_refs(&line, refs)?;
-            for (flag, option) in [('D', "DELETE_IS_D"), ('C', "CREATE_IS_C"), ('M', "MERGE_CHECK")] {
+            for (flag, option) in [
+                ('D', "DELETE_IS_D"),
+                ('C', "CREATE_IS_C"),
+                ('M', "MERGE_CHECK"),
+            ] {
                 let has = match flag {
                     'C' => perm.starts_with("RW") && perm.contains('C'),
                     _ => perm.contains(flag),
@@ -301,7 +303,10 @@ mod tests {
     #[test]
     fn includes_expand_in_place_once() {
         let f = files(&[
-            (MAIN_CONF, "repo a\n RW = u\ninclude \"sub/*.conf\"\ninclude \"sub/x.conf\"\n"),
+            (
+                MAIN_CONF,
+                "repo a\n RW = u\ninclude \"sub/*.conf\"\ninclude \"sub/x.conf\"\n",
+            ),
             ("conf/sub/x.conf", "repo x\n R = u\n"),
             ("conf/sub/y.conf", "repo y\n R = @all\n"),
         ]);
@@ -347,14 +352,19 @@ mod tests {
 
     #[test]
     fn perms() {
-        for p in ["-", "C", "R", "RW", "RW+", "RWC", "RW+CD", "RWDC", "RW+DM", "RWM"] {
+        for p in [
+            "-", "C", "R", "RW", "RW+", "RWC", "RW+CD", "RWDC", "RW+DM", "RWM",
+        ] {
             assert!(is_perm(p), "{p}");
         }
         for p in ["W", "RWX", "RW++", "RWCC", "r"] {
             assert!(!is_perm(p), "{p}");
         }
         assert_eq!(split_rule("RW+ = a b"), Some(("RW+", "", "a b")));
-        assert_eq!(split_rule("- master dev = a"), Some(("-", "master dev", "a")));
+        assert_eq!(
+            split_rule("- master dev = a"),
+            Some(("-", "master dev", "a"))
+        );
         assert_eq!(split_rule("repo x"), None);
     }
 }

@@ -216,7 +216,10 @@ impl Parser {
                 };
                 for repo in &self.repolist {
                     let by_user = self.conf.repos.entry(repo.clone()).or_default();
-                    by_user.entry(user.to_string()).or_default().push(rule.clone());
+                    by_user
+                        .entry(user.to_string())
+                        .or_default()
+                        .push(rule.clone());
                 }
             }
         }
@@ -298,7 +301,10 @@ mod tests {
         let staff: Vec<_> = c.members["@staff"].iter().cloned().collect();
         assert_eq!(staff, ["a", "b", "c"]);
         assert_eq!(c.member_of["d"], ["@dev"]);
-        assert!(conf("@s = @nope\n").unwrap_err().to_string().contains("undefined group"));
+        assert!(conf("@s = @nope\n")
+            .unwrap_err()
+            .to_string()
+            .contains("undefined group"));
     }
 
     #[test]
@@ -315,10 +321,22 @@ mod tests {
     #[test]
     fn config_lines_and_bad_values() {
         let c = conf("repo x\n config hooks.list = 'a@b.c'\n option deny-rules = 1\n").unwrap();
-        let keys: Vec<_> = c.configs["x"].iter().map(|l| (l.key.as_str(), l.value.as_str())).collect();
-        assert_eq!(keys, [("hooks.list", "a@b.c"), ("gitolite-options.deny-rules", "1")]);
+        let keys: Vec<_> = c.configs["x"]
+            .iter()
+            .map(|l| (l.key.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("hooks.list", "a@b.c"),
+                ("gitolite-options.deny-rules", "1")
+            ]
+        );
         assert!(conf("repo x\n config a.b = $(rm)\n").is_err());
-        assert!(conf("repo x\n frobnicate\n").unwrap_err().to_string().contains("syntax error"));
+        assert!(conf("repo x\n frobnicate\n")
+            .unwrap_err()
+            .to_string()
+            .contains("syntax error"));
     }
 
     #[test]

@@ -97,7 +97,8 @@ pub fn read_dir_tree(admin: &Path) -> Result<Files, Error> {
 }
 
 fn walk(dir: &Path, rel: &str, files: &mut Files) -> Result<(), Error> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -106,14 +107,16 @@ fn walk(dir: &Path, rel: &str, files: &mut Files) -> Result<(), Error> {
         }
         let path = entry.path();
         let rel = format!("{rel}/{name}");
-        let meta = std::fs::metadata(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         if meta.is_dir() {
             walk(&path, &rel, files)?;
         } else if meta.is_file() {
             if meta.len() > MAX_FILE_SIZE || files.len() >= MAX_FILES {
                 return Err(Error::Key(format!("{rel}: admin tree too large")));
             }
-            let data = std::fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let data = std::fs::read(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
             files.insert(rel, data);
         }
     }
@@ -123,7 +126,13 @@ fn walk(dir: &Path, rel: &str, files: &mut Files) -> Result<(), Error> {
 impl Site {
     /// What `ssh git@host info` prints for `user`.
     pub fn info(&self, user: &str, host: &str) -> String {
-        super::info::info(&self.conf, &self.state(), user, &self.physical_repos(), host)
+        super::info::info(
+            &self.conf,
+            &self.state(),
+            user,
+            &self.physical_repos(),
+            host,
+        )
     }
 
     /// Every repository under the root (`NAME.git` directories, not descended into), sorted.
@@ -139,7 +148,9 @@ impl Site {
 const MAX_DEPTH: usize = 16;
 
 fn collect_repos(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !entry.path().is_dir() || out.len() >= MAX_FILES {

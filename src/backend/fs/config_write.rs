@@ -38,7 +38,10 @@ fn header(line: &str) -> Option<(String, Option<String>)> {
     match inner.split_once(char::is_whitespace) {
         Some((sec, sub)) => {
             let sub = sub.trim().strip_prefix('"')?.strip_suffix('"')?;
-            Some((sec.to_ascii_lowercase(), Some(sub.replace("\\\"", "\"").replace("\\\\", "\\"))))
+            Some((
+                sec.to_ascii_lowercase(),
+                Some(sub.replace("\\\"", "\"").replace("\\\\", "\\")),
+            ))
         }
         None => match inner.split_once('.') {
             Some((sec, sub)) => Some((sec.to_ascii_lowercase(), Some(sub.to_ascii_lowercase()))),
@@ -50,7 +53,10 @@ fn header(line: &str) -> Option<(String, Option<String>)> {
 /// Whether `line` sets the variable `name`.
 fn sets(line: &str, name: &str) -> bool {
     let t = line.trim_start();
-    let var: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let var: String = t
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
     var.eq_ignore_ascii_case(name) && {
         let rest = t[var.len()..].trim_start();
         rest.is_empty() || rest.starts_with('=') || rest.starts_with(['#', ';'])
@@ -58,7 +64,8 @@ fn sets(line: &str, name: &str) -> bool {
 }
 
 fn quote(value: &str) -> String {
-    let needs = value.starts_with(' ') || value.ends_with(' ') || value.contains(['#', ';', '"', '\\']);
+    let needs =
+        value.starts_with(' ') || value.ends_with(' ') || value.contains(['#', ';', '"', '\\']);
     let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
     match needs {
         true => format!("\"{escaped}\""),
@@ -68,13 +75,21 @@ fn quote(value: &str) -> String {
 
 /// `git config --file path key value` (`value: None`: `--unset-all key`).
 pub fn set(path: &Path, key: &str, value: Option<&str>) -> Result<(), Error> {
-    let k = split_key(key).ok_or_else(|| Error::corrupt("config key", format!("invalid key '{key}'")))?;
+    let k = split_key(key)
+        .ok_or_else(|| Error::corrupt("config key", format!("invalid key '{key}'")))?;
     if value.is_some_and(|v| v.contains('\n')) {
-        return Err(Error::corrupt("config value", format!("newline in the value of {key}")));
+        return Err(Error::corrupt(
+            "config value",
+            format!("newline in the value of {key}"),
+        ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let want = (k.section.to_ascii_lowercase(), k.subsection.map(str::to_string));
+    let want = (
+        k.section.to_ascii_lowercase(),
+        k.subsection.map(str::to_string),
+    );
     let mut in_section = false;
     let mut last_section_end = None;
     let mut hits = Vec::new();
@@ -83,7 +98,10 @@ pub fn set(path: &Path, key: &str, value: Option<&str>) -> Result<(), Error> {
             in_section = h == want;
         } else if in_section && sets(line, k.name) {
             if line.trim_end().ends_with('\\') {
-                return Err(Error::corrupt("config", format!("{key}: continued value lines are not rewritten")));
+                return Err(Error::corrupt(
+                    "config",
+                    format!("{key}: continued value lines are not rewritten"),
+                ));
             }
             hits.push(i);
         }
@@ -99,7 +117,10 @@ pub fn set(path: &Path, key: &str, value: Option<&str>) -> Result<(), Error> {
             }
         }
         (Some(_), [_, _, ..]) => {
-            return Err(Error::corrupt("config", format!("{key} has multiple values; not overwritten")));
+            return Err(Error::corrupt(
+                "config",
+                format!("{key} has multiple values; not overwritten"),
+            ));
         }
         (Some(e), [i]) => lines[*i] = e,
         (Some(e), []) => match last_section_end {
@@ -154,10 +175,25 @@ mod tests {
     #[test]
     fn set_replace_append_unset() {
         let base = "[core]\n\tbare = true\n[hooks]\n\tmailinglist = old@x\n";
-        assert_eq!(run(base, "hooks.mailinglist", Some("new@x")), "[core]\n\tbare = true\n[hooks]\n\tmailinglist = new@x\n");
-        assert_eq!(run(base, "core.logAllRefUpdates", Some("true")), "[core]\n\tbare = true\n\tlogAllRefUpdates = true\n[hooks]\n\tmailinglist = old@x\n");
-        assert_eq!(run(base, "gitweb.owner", Some("A # B")), format!("{base}[gitweb]\n\towner = \"A # B\"\n"));
-        assert_eq!(run(base, "hooks.mailinglist", None), "[core]\n\tbare = true\n[hooks]\n");
-        assert_eq!(run(base, "remote.o r.url", Some("u")), format!("{base}[remote \"o r\"]\n\turl = u\n"));
+        assert_eq!(
+            run(base, "hooks.mailinglist", Some("new@x")),
+            "[core]\n\tbare = true\n[hooks]\n\tmailinglist = new@x\n"
+        );
+        assert_eq!(
+            run(base, "core.logAllRefUpdates", Some("true")),
+            "[core]\n\tbare = true\n\tlogAllRefUpdates = true\n[hooks]\n\tmailinglist = old@x\n"
+        );
+        assert_eq!(
+            run(base, "gitweb.owner", Some("A # B")),
+            format!("{base}[gitweb]\n\towner = \"A # B\"\n")
+        );
+        assert_eq!(
+            run(base, "hooks.mailinglist", None),
+            "[core]\n\tbare = true\n[hooks]\n"
+        );
+        assert_eq!(
+            run(base, "remote.o r.url", Some("u")),
+            format!("{base}[remote \"o r\"]\n\turl = u\n")
+        );
     }
 }

@@ -50,8 +50,7 @@ pub enum RefChange {
 
 /// Decides whether the pushing user may make `change` to the named ref; `Err(reason)` refuses
 /// it with that `ng` reason. Launchers build it from the access file.
-pub type RefAuthorizer =
-    std::sync::Arc<dyn Fn(&RefCheck<'_>) -> Result<(), String> + Send + Sync>;
+pub type RefAuthorizer = std::sync::Arc<dyn Fn(&RefCheck<'_>) -> Result<(), String> + Send + Sync>;
 
 /// One ref update as the authorizer sees it.
 pub struct RefCheck<'a> {

@@ -41,7 +41,13 @@ impl RepoState for Missing {
 
 #[test]
 fn generic_names_replace_whole_words_only() {
-    assert_eq!(generic_name(&Missing, "u1/x", "u1").as_deref(), Some("CREATOR/x"));
+    assert_eq!(
+        generic_name(&Missing, "u1/x", "u1").as_deref(),
+        Some("CREATOR/x")
+    );
     assert_eq!(generic_name(&Missing, "u10/x", "u1"), None);
-    assert_eq!(generic_name(&Missing, "a/u1/u1", "u1").as_deref(), Some("a/CREATOR/u1"));
+    assert_eq!(
+        generic_name(&Missing, "a/u1/u1", "u1").as_deref(),
+        Some("a/CREATOR/u1")
+    );
 }
