@@ -30,6 +30,8 @@
 
 use std::collections::HashMap;
 
+pub mod gitolite;
+
 /// A right a request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Right {

@@ -149,6 +149,8 @@ pub enum Command {
     UploadArchive(ServiceArgs),
     /// Serve the command in SSH_ORIGINAL_COMMAND (sshd ForceCommand / authorized_keys command=).
     Ssh(SshArgs),
+    /// Manage ssh keys (gitolite sites: `sluice keys sync`).
+    Keys(KeysArgs),
     /// git-shell compatible login shell: run `-c COMMAND`.
     Shell(ShellArgs),
     /// Serve one git:// connection on stdin/stdout (inetd, xinetd, systemd sockets).
@@ -257,6 +259,44 @@ pub struct SshArgs {
     /// End the request when the client is silent for SECS seconds.
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Serve a gitolite site: DIR is its admin directory (gitolite's ~/.gitolite, holding
+    /// conf/gitolite.conf and keydir/), ROOT its repositories; --user is required. Replaces
+    /// --access (see README, "Moving from gitolite").
+    #[arg(long, value_name = "DIR", conflicts_with = "access")]
+    pub gitolite: Option<PathBuf>,
+    /// With --gitolite: the authorized_keys file an admin push resyncs from keydir/.
+    #[arg(long, value_name = "FILE", requires = "gitolite")]
+    pub authorized_keys: Option<PathBuf>,
+}
+
+/// `sluice keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+/// `sluice keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Write the authorized_keys block for a gitolite site's keydir/ (lines outside the block
+    /// are kept; the file is replaced atomically).
+    Sync(KeysSyncArgs),
+}
+
+/// `sluice keys sync`.
+#[derive(Debug, Args)]
+pub struct KeysSyncArgs {
+    /// The gitolite admin directory (conf/, keydir/).
+    #[arg(long, value_name = "DIR")]
+    pub gitolite: PathBuf,
+    /// The repository root the forced command serves.
+    #[arg(long, value_name = "ROOT")]
+    pub root: PathBuf,
+    /// The authorized_keys file (default: ~/.ssh/authorized_keys).
+    #[arg(long, value_name = "FILE")]
+    pub authorized_keys: Option<PathBuf>,
 }
 
 /// `sluice shell`.

@@ -8,6 +8,7 @@ mod build_info;
 mod cli;
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use sluice::access::Policy;
 use sluice::backend::fs::FsBackend;
-use sluice::launch::{self, inetd, shell, ssh};
+use sluice::launch::{self, gitolite, inetd, shell, ssh};
 use sluice::service::Service;
 
 fn main() -> ExitCode {
@@ -130,6 +131,52 @@ fn policy(path: Option<&std::path::Path>) -> Result<Option<Arc<Policy>>, launch:
         .map_err(|e| launch::Error::Refused(format!("{}: {e}", path.display())))
 }
 
+/// The forced command an authorized_keys line of a gitolite site runs (before `--user NAME`).
+fn key_command(admin: &Path, root: &Path, authorized_keys: Option<&Path>) -> String {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "sluice".into());
+    let q = |p: &Path| launch::sq::sq_quote(&p.to_string_lossy());
+    let mut cmd = format!("{} ssh --gitolite {} --root {}", q(&exe), q(admin), q(root));
+    if let Some(ak) = authorized_keys {
+        cmd.push_str(&format!(" --authorized-keys {}", q(ak)));
+    }
+    cmd
+}
+
+fn gitolite_config(a: cli::SshArgs) -> Result<gitolite::GitoliteConfig, launch::Error> {
+    let admin = a.gitolite.unwrap_or_default();
+    let user = a
+        .user
+        .ok_or_else(|| launch::Error::Refused("--gitolite needs --user".into()))?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    let service_user = std::env::var("USER").unwrap_or_else(|_| "git".into());
+    Ok(gitolite::GitoliteConfig {
+        key_command: key_command(&admin, &a.root, a.authorized_keys.as_deref()),
+        admin,
+        root: a.root,
+        user,
+        timeout: secs(a.timeout),
+        authorized_keys: a.authorized_keys,
+        host: format!("{service_user}@{host}"),
+    })
+}
+
+fn keys_sync(a: &cli::KeysSyncArgs) -> Result<ExitCode, launch::Error> {
+    use sluice::access::gitolite::{keys, site};
+    let path = match &a.authorized_keys {
+        Some(p) => p.clone(),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".ssh/authorized_keys"),
+    };
+    let refused = |e: sluice::access::gitolite::Error| launch::Error::Refused(e.to_string());
+    let files = site::read_dir_tree(&a.gitolite).map_err(refused)?;
+    let command = key_command(&a.gitolite, &a.root, Some(&path));
+    let n = keys::sync(&path, &files, &command).map_err(refused)?;
+    eprintln!("{}: {n} keys", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn limits(a: &cli::LimitArgs) -> sluice::config::Limits {
     let d = sluice::config::Limits::default();
     sluice::config::Limits {
@@ -190,6 +237,18 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             stdin,
             stdout,
         ),
+        cli::Command::Ssh(a) if a.gitolite.is_some() => {
+            let cfg = gitolite_config(a)?;
+            let original = std::env::var("SSH_ORIGINAL_COMMAND").ok();
+            serve_action(
+                gitolite::action(&cfg, original.as_deref(), git_protocol.as_deref())?,
+                stdin,
+                stdout,
+            )
+        }
+        cli::Command::Keys(cli::KeysArgs {
+            action: cli::KeysAction::Sync(a),
+        }) => keys_sync(&a),
         cli::Command::Ssh(a) => {
             let cfg = ssh::SshConfig {
                 root: a.root,

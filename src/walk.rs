@@ -274,6 +274,25 @@ pub fn is_reachable(
     Ok(false)
 }
 
+/// Whether a commit reachable from `new` and not from `old` is a merge (`git rev-list -n 1
+/// --merges old..new`), for access rules that refuse merges (gitolite's `M`).
+pub fn has_merge_between(
+    repo: &dyn ObjectStore,
+    old: &ObjectId,
+    new: &ObjectId,
+) -> Result<bool, Error> {
+    let mut cache = CommitCache::default();
+    let shallow = crate::hash::IdSet::default();
+    let mut quiet = crate::progress::Discard;
+    let limited = limit::limit(repo, &mut cache, &[*new], &[*old], &shallow, &mut quiet)?;
+    for id in &limited.commits {
+        if matches!(cache.get(repo, id)?.parents, Parents::Many(_)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Follows tags from `id` to a commit; `None` when it ends at a tree or blob or is missing.
 pub fn peel_to_commit(repo: &dyn ObjectStore, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
     let mut guard = crate::odb::tag_chain::ChainGuard::new();

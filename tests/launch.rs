@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::sshd::{have_sshd, keygen, whoami, Sshd};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,60 +40,14 @@ fn server_root(dir: &Path) -> PathBuf {
     root
 }
 
-struct Ssh {
-    _daemon: Daemon,
-    port: u16,
-    keys: PathBuf,
-}
-
-impl Ssh {
-    /// `GIT_SSH_COMMAND` for `key` (`alice` or `bob`).
-    fn command(&self, key: &str) -> String {
-        format!(
-            "ssh -p {} -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes",
-            self.port,
-            self.keys.join(key).display()
-        )
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}@127.0.0.1:{path}", whoami())
-    }
-
-    fn run(&self, key: &str, remote_cmd: &str) -> std::process::Output {
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(format!(
-            "{} {}@127.0.0.1 {}",
-            self.command(key),
-            whoami(),
-            remote_cmd
-        ));
-        c.stdin(Stdio::null()).output().unwrap()
-    }
-}
-
-fn whoami() -> String {
-    String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 /// Starts sshd with keys for alice (RW, RW+ only on sandbox branches) and bob (read-only).
-fn start_sshd(dir: &Path, root: &Path) -> Option<Ssh> {
-    if !have("/usr/sbin/sshd") {
+fn start_sshd(dir: &Path, root: &Path) -> Option<Sshd> {
+    if !have_sshd() {
         return None;
     }
     let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    for k in ["host", "alice", "bob"] {
-        let ok = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(keys.join(k))
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+    for k in ["alice", "bob"] {
+        keygen(&keys, k);
     }
     let access = dir.join("access.conf");
     std::fs::write(
@@ -113,33 +68,9 @@ fn start_sshd(dir: &Path, root: &Path) -> Option<Ssh> {
             key
         ));
     }
-    std::fs::write(keys.join("authorized_keys"), auth).unwrap();
-    let port = free_port();
-    let config = dir.join("sshd_config");
-    std::fs::write(
-        &config,
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAcceptEnv GIT_PROTOCOL\nPidFile {}\nLogLevel ERROR\n",
-            keys.join("host").display(),
-            keys.join("authorized_keys").display(),
-            dir.join("sshd.pid").display()
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let child = Command::new("/usr/sbin/sshd")
-        .args(["-D", "-e", "-f"])
-        .arg(&config)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let daemon = Daemon(child);
-    wait_for_port(port);
-    Some(Ssh {
-        _daemon: daemon,
-        port,
-        keys,
-    })
+    let authorized_keys = keys.join("authorized_keys");
+    std::fs::write(&authorized_keys, auth).unwrap();
+    Some(Sshd::start(dir, &authorized_keys, &keys))
 }
 
 #[test]

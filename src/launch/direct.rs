@@ -36,5 +36,7 @@ pub fn request(
         limits: Limits::default(),
         authorize: None,
         namespace: None,
+        validate: None,
+        after_push: None,
     })
 }

@@ -231,6 +231,8 @@ pub fn run<R: Read, W: Write>(
         limits: cfg.limits.clone(),
         authorize: None,
         namespace,
+        validate: None,
+        after_push: None,
     };
     super::serve_with(&request, backend, input.into_inner(), output, &activity)
 }

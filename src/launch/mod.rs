@@ -12,6 +12,7 @@ pub mod backend_choice;
 pub mod command;
 pub mod daemon_request;
 pub mod direct;
+pub mod gitolite;
 pub mod http;
 pub mod inetd;
 pub mod resolve;
@@ -54,10 +55,18 @@ pub struct Request {
     pub limits: Limits,
     /// Per-ref push check from the access policy (none: repository policy only).
     pub authorize: Option<receive_pack::RefAuthorizer>,
+    /// Whole-push check before refs move (the gitolite admin repository's configuration).
+    pub validate: Option<receive_pack::PushValidator>,
+    /// Run after a push that updated at least one ref (gitolite: apply the admin repository).
+    pub after_push: Option<AfterPush>,
     /// The `GIT_NAMESPACE` the access hook chose for this request; `None`: the process
     /// environment's `GIT_NAMESPACE`, as C git reads it.
     pub namespace: Option<String>,
 }
+
+/// What runs after a successful push, with the updated refs; its error is told to the pusher.
+pub type AfterPush =
+    std::sync::Arc<dyn Fn(&[receive_pack::RefResult]) -> Result<(), String> + Send + Sync>;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -141,8 +150,19 @@ pub fn serve_with<R: Read, W: Write>(
                 });
             }
         };
-        serve_inner(req, repo.as_ref(), input, output, activity, pushed)
+        serve_inner(req, repo.as_ref(), input, output, activity, pushed)?;
+        run_after_push(req, pushed)
     })
+}
+
+/// Runs the request's after-push step when the push updated something.
+fn run_after_push(req: &Request, pushed: &[receive_pack::RefResult]) -> Result<(), Error> {
+    match &req.after_push {
+        Some(after) if pushed.iter().any(|r| r.error.is_none()) => {
+            after(pushed).map_err(Error::Refused)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// [`serve`] for a repository the launcher opened already (the HTTP mode reads its config to
@@ -263,6 +283,7 @@ fn serve_inner<R: Read, W: Write>(
                 hooks: Some(std::sync::Arc::new(runner::ProcessRunner::hooks(
                     req.limits.max_hook_duration,
                 ))),
+                validate: req.validate.clone(),
             };
             receive_pack::serve_recording(repo, &opts, input, &mut output, pushed)
                 .map_err(Error::from)

@@ -14,7 +14,7 @@ use super::{access_hook, command, resolve, Error, Request};
 use crate::access::{Policy, Right};
 use crate::config::Limits;
 use crate::protocol::version_from_git_protocol;
-use crate::service::receive_pack::{RefAuthorizer, RefChange};
+use crate::service::receive_pack::{RefAuthorizer, RefChange, RefCheck};
 use crate::service::Service;
 
 /// How the ssh mode is configured.
@@ -133,6 +133,8 @@ pub(crate) fn authorize(
         limits: Limits::default(),
         authorize: authorize_refs,
         namespace,
+        validate: None,
+        after_push: None,
     })
 }
 
@@ -153,8 +155,9 @@ pub(crate) fn policy_check(
     let p = Arc::clone(p);
     let repo = repo.to_string();
     let user = user.map(str::to_string);
-    Ok(Some(Arc::new(move |refname: &str, change: RefChange| {
-        let right = match change {
+    Ok(Some(Arc::new(move |check: &RefCheck<'_>| {
+        let refname = check.name;
+        let right = match check.change {
             RefChange::Create | RefChange::FastForward => Right::Write,
             RefChange::Rewind | RefChange::Delete => Right::Force,
         };

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod receive;
+pub mod sshd;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! `.git` file with `gitdir:`), worktrees sharing a `commondir`. Byte-compatible with C git:
 //! what Sluice writes (packs, indexes, refs) is what `git gc` and `git fsck` expect.
 
+pub mod config_write;
 pub mod format;
 pub mod hooks;
 pub mod index;

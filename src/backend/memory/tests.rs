@@ -63,6 +63,7 @@ fn push(
         limits: Default::default(),
         authorize: None,
         hooks: None,
+        validate: None,
     };
     let mut out = Vec::new();
     let _ = receive_pack::serve(repo, &opts, &input[..], &mut out);

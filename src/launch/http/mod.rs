@@ -147,6 +147,8 @@ pub fn run<R: Read + 'static, W: Write>(
                 limits: cfg.limits.clone(),
                 authorize: authorize.clone(),
                 namespace: prepared.namespace.clone(),
+                validate: None,
+                after_push: None,
             };
             serve_smart(&request, &prepared, &req, input, output)
         }

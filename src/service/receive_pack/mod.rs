@@ -50,8 +50,18 @@ use unpack::UnpackOptions;
 
 /// Decides whether the pushing user may make `change` to the named ref; `Err(reason)` refuses
 /// it with that `ng` reason. Launchers build it from the access file.
-pub type RefAuthorizer =
-    std::sync::Arc<dyn Fn(&str, RefChange) -> Result<(), String> + Send + Sync>;
+pub type RefAuthorizer = std::sync::Arc<dyn Fn(&RefCheck<'_>) -> Result<(), String> + Send + Sync>;
+
+/// One ref update as the authorizer sees it.
+pub struct RefCheck<'a> {
+    /// The ref's full name.
+    pub name: &'a str,
+    /// What the update does.
+    pub change: RefChange,
+    /// Whether the commits the update adds (old..new) include a merge; computed only when
+    /// asked, since it walks history (gitolite's `M` rules ask).
+    pub has_merge: &'a dyn Fn() -> Result<bool, String>,
+}
 
 /// How this request runs.
 #[derive(Clone, Default)]
@@ -69,7 +79,16 @@ pub struct Options {
     /// Runs the repository's hooks (the launcher's process runner). `None` is only right for
     /// a repository without hooks: a push into one that has them is refused.
     pub hooks: Option<std::sync::Arc<dyn HookRunner>>,
+    /// Whole-push check run once objects are verified and before any hook or ref update
+    /// (gitolite's admin repository: the pushed configuration must load).
+    pub validate: Option<PushValidator>,
 }
+
+/// Checks the updates that passed every per-ref check, reading the pushed objects through the
+/// repository view; `Err(reason)` refuses all of them with that reason.
+pub type PushValidator = std::sync::Arc<
+    dyn Fn(&dyn Repository, &[(&str, ObjectId)]) -> Result<(), String> + Send + Sync,
+>;
 
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -326,6 +345,9 @@ fn apply<R: Read, W: Write>(
             &client_shallow,
             &mut updates,
         )?;
+        if let Some(validate) = &opts.validate {
+            verify::validate_push(view, validate, &mut updates, out);
+        }
     }
     let atomic = caps.has("atomic");
     let hook_runner = Hooks::new(repo, opts.hooks.as_deref());

@@ -11,7 +11,7 @@ use crate::walk::{self, WalkOptions};
 
 use super::commands::Update;
 use super::policy::{refuse_change, refuse_command, Policy, RefChange, RefState};
-use super::RefAuthorizer;
+use super::{RefAuthorizer, RefCheck};
 
 /// Per-command checks: ref name, policy, object presence, fast-forward, connectivity.
 /// `self_contained`: the objects of a received pack whose links all stay inside it; tips among
@@ -47,7 +47,13 @@ pub(super) fn check_commands(
             continue;
         }
         if cmd.is_delete() {
-            if let Some(Err(why)) = authorize.map(|a| a(&cmd.name, RefChange::Delete)) {
+            let no_merge = || Ok(false);
+            let check = RefCheck {
+                name: &cmd.name,
+                change: RefChange::Delete,
+                has_merge: &no_merge,
+            };
+            if let Some(Err(why)) = authorize.map(|a| a(&check)) {
                 u.error = Some(why);
             }
             continue;
@@ -78,7 +84,16 @@ pub(super) fn check_commands(
             u.error = Some(why.into());
             continue;
         }
-        if let Some(Err(why)) = authorize.map(|a| a(&cmd.name, change)) {
+        let has_merge = || match change {
+            RefChange::Create => Ok(false),
+            _ => walk::has_merge_between(view, &cmd.old, &cmd.new).map_err(|e| e.to_string()),
+        };
+        let check = RefCheck {
+            name: &cmd.name,
+            change,
+            has_merge: &has_merge,
+        };
+        if let Some(Err(why)) = authorize.map(|a| a(&check)) {
             u.error = Some(why);
             continue;
         }
@@ -176,4 +191,31 @@ fn connected(
         &mut discard,
     )
     .map(|_| ())
+}
+
+/// Runs the launcher's whole-push check on the updates still standing; a refusal is told to
+/// the client in full and becomes every such update's `ng` reason (its first line).
+pub(crate) fn validate_push<W: std::io::Write>(
+    view: &dyn Repository,
+    validate: &super::PushValidator,
+    updates: &mut [Update],
+    out: &mut super::output::ClientOutput<W>,
+) {
+    let standing: Vec<(&str, ObjectId)> = updates
+        .iter()
+        .filter(|u| u.error.is_none())
+        .map(|u| (u.cmd.name.as_str(), u.cmd.new))
+        .collect();
+    if standing.is_empty() {
+        return;
+    }
+    if let Err(why) = validate(view, &standing) {
+        for line in why.lines() {
+            out.progress(format!("{line}\n").as_bytes());
+        }
+        let reason = why.lines().next().unwrap_or("refused").to_string();
+        for u in updates.iter_mut().filter(|u| u.error.is_none()) {
+            u.refuse(&reason);
+        }
+    }
 }
