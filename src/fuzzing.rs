@@ -41,7 +41,11 @@ pub fn reftable(data: &[u8]) {
             refs.take(100_000).take_while(Result::is_ok).for_each(drop);
         }
     }
-    table.logs().take(100_000).take_while(Result::is_ok).for_each(drop);
+    table
+        .logs()
+        .take(100_000)
+        .take_while(Result::is_ok)
+        .for_each(drop);
 }
 
 /// pkt-line decoding, streaming and through the reader.

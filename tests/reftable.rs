@@ -22,7 +22,9 @@ fn show_ref_from_stack(repo: &Path, prefix: &str) -> String {
         let rec = rec.expect("record");
         let mut value = rec.value.clone();
         for _ in 0..5 {
-            let RefValue::Symbolic(target) = &value else { break };
+            let RefValue::Symbolic(target) = &value else {
+                break;
+            };
             match stack.lookup(target).expect("lookup") {
                 Some(v) => value = v,
                 None => break,
@@ -59,13 +61,20 @@ fn tables_written_by_c_git_read_like_c_git_reads_them() {
         let repo = fixture_with_args("reftable", args);
         let tables = std::fs::read_to_string(repo.join("reftable/tables.list")).unwrap();
         if args.is_empty() {
-            assert!(tables.lines().count() > 1, "want a stack of tables: {tables}");
+            assert!(
+                tables.lines().count() > 1,
+                "want a stack of tables: {tables}"
+            );
         }
         let expected = git_ok(&repo, &["show-ref", "-d"]);
         assert!(expected.lines().count() > 10_000);
         assert!(expected.contains("refs/heads/alias") && expected.contains("^{}"));
         assert!(!expected.contains("refs/pulls/00042/") && !expected.contains("refs/tags/v1\n"));
-        same_lines(&show_ref_from_stack(&repo, "refs/"), &expected, &format!("{args:?}"));
+        same_lines(
+            &show_ref_from_stack(&repo, "refs/"),
+            &expected,
+            &format!("{args:?}"),
+        );
         // A prefix streams just its names.
         let tags = git_ok(&repo, &["show-ref", "-d", "--tags"]);
         same_lines(&show_ref_from_stack(&repo, "refs/tags/"), &tags, "tags");
@@ -75,15 +84,26 @@ fn tables_written_by_c_git_read_like_c_git_reads_them() {
             stack.lookup("HEAD").unwrap(),
             Some(RefValue::Symbolic(head.trim().to_string()))
         );
-        for name in ["refs/pulls/00007/head", "refs/pulls/09999/head", "refs/heads/side"] {
+        for name in [
+            "refs/pulls/00007/head",
+            "refs/pulls/09999/head",
+            "refs/heads/side",
+        ] {
             let id = git_ok(&repo, &["rev-parse", name]);
             assert_eq!(
                 stack.lookup(name).unwrap(),
-                Some(RefValue::Direct(sluice::hash::ObjectId::from_hex(id.trim().as_bytes()).unwrap())),
+                Some(RefValue::Direct(
+                    sluice::hash::ObjectId::from_hex(id.trim().as_bytes()).unwrap()
+                )),
                 "{name}"
             );
         }
-        for gone in ["refs/pulls/00042/head", "refs/tags/v1", "refs/heads/zz", "refs/nope"] {
+        for gone in [
+            "refs/pulls/00042/head",
+            "refs/tags/v1",
+            "refs/heads/zz",
+            "refs/nope",
+        ] {
             assert_eq!(stack.lookup(gone).unwrap(), None, "{gone}");
         }
     }
@@ -95,7 +115,13 @@ fn reflog_from_stack(repo: &Path, name: &str) -> String {
     let mut out = String::new();
     for rec in stack.logs(name).unwrap() {
         let e = rec.entry.unwrap();
-        out.push_str(&format!("{} {} <{}> {}\n", e.new, e.name, e.email, e.message.trim_end()));
+        out.push_str(&format!(
+            "{} {} <{}> {}\n",
+            e.new,
+            e.name,
+            e.email,
+            e.message.trim_end()
+        ));
     }
     out
 }
@@ -118,7 +144,9 @@ fn reflogs_written_by_c_git_read_like_git_reflog_shows_them() {
     assert_eq!(reflog_from_git(&repo, "refs/pulls/00007/head"), "");
     assert_eq!(reflog_from_stack(&repo, "refs/pulls/00007/head"), "");
     // A deleted ref's reflog is gone for C git; so it is for the stack.
-    assert!(!git(&repo, &["reflog", "exists", "refs/heads/zz"]).status.success());
+    assert!(!git(&repo, &["reflog", "exists", "refs/heads/zz"])
+        .status
+        .success());
     assert_eq!(reflog_from_stack(&repo, "refs/heads/zz"), "");
 }
 
@@ -131,11 +159,32 @@ fn reftable_repo_with_objects(dir: &Path) -> (std::path::PathBuf, ObjectId, Obje
     git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
     git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "two"]);
     git_ok(&work, &["tag", "-a", "-m", "t", "t"]);
-    git_ok(dir, &["init", "-q", "--bare", "--ref-format=reftable", "-b", "main", repo.to_str().unwrap()]);
-    git_ok(&work, &["push", "-q", repo.to_str().unwrap(), "main:refs/heads/main", "t"]);
+    git_ok(
+        dir,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--ref-format=reftable",
+            "-b",
+            "main",
+            repo.to_str().unwrap(),
+        ],
+    );
+    git_ok(
+        &work,
+        &[
+            "push",
+            "-q",
+            repo.to_str().unwrap(),
+            "main:refs/heads/main",
+            "t",
+        ],
+    );
     git_ok(&repo, &["update-ref", "-d", "refs/heads/main"]);
     git_ok(&repo, &["update-ref", "-d", "refs/tags/t"]);
-    let id = |r: &str| ObjectId::from_hex(git_ok(&work, &["rev-parse", r]).trim().as_bytes()).unwrap();
+    let id =
+        |r: &str| ObjectId::from_hex(git_ok(&work, &["rev-parse", r]).trim().as_bytes()).unwrap();
     (repo, id("HEAD~1"), id("HEAD"), id("t"))
 }
 
@@ -185,7 +234,9 @@ fn tables_written_by_sluice_read_in_c_git() {
     let r = commit(&rt, kind, &edits, true, &info, &mut peel, shared).unwrap();
     assert!(r.iter().all(Result::is_ok), "{r:?}");
     // Many refs in one transaction: several blocks and a ref index.
-    let many: Vec<Edit> = (0..3000).map(|i| edit(&format!("refs/many/{i:05}"), null, one)).collect();
+    let many: Vec<Edit> = (0..3000)
+        .map(|i| edit(&format!("refs/many/{i:05}"), null, one))
+        .collect();
     let r = commit(&rt, kind, &many, false, &info, &mut peel, shared).unwrap();
     assert!(r.iter().all(Result::is_ok));
     // Compare-and-swap: a stale old value fails; atomic fails the rest too, nothing written.
@@ -193,7 +244,10 @@ fn tables_written_by_sluice_read_in_c_git() {
     let r = commit(
         &rt,
         kind,
-        &[edit("refs/heads/main", two, one), edit("refs/heads/new", null, one)],
+        &[
+            edit("refs/heads/main", two, one),
+            edit("refs/heads/new", null, one),
+        ],
         true,
         &info,
         &mut peel,
@@ -202,7 +256,10 @@ fn tables_written_by_sluice_read_in_c_git() {
     .unwrap();
     assert!(r[0].as_ref().unwrap_err().contains("expected"), "{r:?}");
     assert_eq!(r[1], Err("atomic transaction failed".to_string()));
-    assert_eq!(std::fs::read_to_string(rt.join("tables.list")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(rt.join("tables.list")).unwrap(),
+        before
+    );
     // Not atomic: the good one goes in. A fast-forward and a delete in the same table.
     let r = commit(
         &rt,
@@ -221,30 +278,67 @@ fn tables_written_by_sluice_read_in_c_git() {
     assert!(r[0].is_ok() && r[1].is_err() && r[2].is_ok(), "{r:?}");
     assert!(leftovers(&repo).is_empty(), "{:?}", leftovers(&repo));
     // C git reads it all, peeled tag included, and finds nothing wrong.
-    same_lines(&show_ref_from_stack(&repo, "refs/"), &git_ok(&repo, &["show-ref", "-d"]), "show-ref");
-    let refs = git_ok(&repo, &["for-each-ref", "--format=%(objectname) %(refname)"]);
+    same_lines(
+        &show_ref_from_stack(&repo, "refs/"),
+        &git_ok(&repo, &["show-ref", "-d"]),
+        "show-ref",
+    );
+    let refs = git_ok(
+        &repo,
+        &["for-each-ref", "--format=%(objectname) %(refname)"],
+    );
     assert!(refs.contains(&format!("{two} refs/heads/main\n")));
     assert!(refs.contains(&format!("{two} refs/heads/side\n")));
     assert!(refs.contains(&format!("{tag} refs/tags/t\n")));
     assert!(!refs.contains("refs/many/00007") && refs.contains("refs/many/02999"));
-    assert_eq!(git_ok(&repo, &["rev-parse", "refs/tags/t^{}"]).trim(), two.to_string());
-    let log = git_ok(&repo, &["reflog", "show", "--format=%H %gn <%ge> %gs", "refs/heads/main"]);
+    assert_eq!(
+        git_ok(&repo, &["rev-parse", "refs/tags/t^{}"]).trim(),
+        two.to_string()
+    );
+    let log = git_ok(
+        &repo,
+        &[
+            "reflog",
+            "show",
+            "--format=%H %gn <%ge> %gs",
+            "refs/heads/main",
+        ],
+    );
     assert_eq!(
         log,
-        format!("{two} Pu Sher <pusher@example.com> push\n{one} Pu Sher <pusher@example.com> push\n")
+        format!(
+            "{two} Pu Sher <pusher@example.com> push\n{one} Pu Sher <pusher@example.com> push\n"
+        )
     );
     let head_log = git_ok(&repo, &["reflog", "show", "--format=%H %gs", "HEAD"]);
     assert_eq!(head_log, format!("{two} push\n{one} push\n"));
-    let date = git_ok(&repo, &["reflog", "show", "--date=raw", "--format=%gd", "-1", "refs/heads/main"]);
+    let date = git_ok(
+        &repo,
+        &[
+            "reflog",
+            "show",
+            "--date=raw",
+            "--format=%gd",
+            "-1",
+            "refs/heads/main",
+        ],
+    );
     assert_eq!(date.trim(), "main@{1700000123 -0130}");
-    assert_eq!(reflog_from_git(&repo, "refs/tags/t"), "", "tags are not logged under Normal");
+    assert_eq!(
+        reflog_from_git(&repo, "refs/tags/t"),
+        "",
+        "tags are not logged under Normal"
+    );
     fsck(&repo);
     let verify = git(&repo, &["refs", "verify", "--strict"]);
     assert_success(&verify, "git refs verify");
     // C git writes on top, and compacts Sluice's tables with its own.
     git_ok(&repo, &["update-ref", "refs/heads/after", &one.to_string()]);
     git_ok(&repo, &["pack-refs", "--all"]);
-    assert_eq!(git_ok(&repo, &["rev-parse", "refs/heads/main"]).trim(), two.to_string());
+    assert_eq!(
+        git_ok(&repo, &["rev-parse", "refs/heads/main"]).trim(),
+        two.to_string()
+    );
     assert_eq!(reflog_from_git(&repo, "refs/heads/main").lines().count(), 2);
     fsck(&repo);
 }
@@ -253,7 +347,15 @@ fn tables_written_by_sluice_read_in_c_git() {
 fn reflog_time_zones_are_stored_as_c_git_stores_them() {
     let dir = scratch();
     let repo = dir.path().join("w");
-    git_ok(dir.path(), &["init", "-q", "--ref-format=reftable", repo.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &[
+            "init",
+            "-q",
+            "--ref-format=reftable",
+            repo.to_str().unwrap(),
+        ],
+    );
     let out = git_cmd(&repo)
         .env("GIT_COMMITTER_DATE", "1700000000 -0130")
         .args(["commit", "-q", "--allow-empty", "-m", "one"])
@@ -291,7 +393,10 @@ fn truncated_and_corrupted_tables_are_errors_not_panics() {
         // Every truncation of a small table, a spread of them for the big one.
         let step = (data.len() / 600).max(1);
         for len in (0..data.len()).step_by(step) {
-            assert!(Table::parse(name.into(), data[..len].to_vec()).is_err(), "{name} cut at {len}");
+            assert!(
+                Table::parse(name.into(), data[..len].to_vec()).is_err(),
+                "{name} cut at {len}"
+            );
         }
         // Flipped bits everywhere: the footer CRC or the block checks catch most; whatever
         // parses must read without panicking.
@@ -311,7 +416,9 @@ fn truncated_and_corrupted_tables_are_errors_not_panics() {
         for _ in 0..100 {
             let mut bad = data.clone();
             for _ in 0..8 {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let at = 24 + (seed >> 33) as usize % (data.len() - 24 - 68);
                 bad[at] = (seed >> 13) as u8;
             }
@@ -349,7 +456,13 @@ fn c_git_and_sluice_writing_at_once_lose_no_update() {
                 let name = format!("refs/c/{i}");
                 let out = git(
                     &repo,
-                    &["-c", "reftable.lockTimeout=10000", "update-ref", &name, &one.to_string()],
+                    &[
+                        "-c",
+                        "reftable.lockTimeout=10000",
+                        "update-ref",
+                        &name,
+                        &one.to_string(),
+                    ],
                 );
                 assert_success(&out, &name);
                 ok.push(name);
@@ -361,9 +474,20 @@ fn c_git_and_sluice_writing_at_once_lose_no_update() {
     let info = log_info(LogPolicy::Always);
     let mut ours = Vec::new();
     for i in 0..n {
-        let edits = [edit(&format!("refs/s/{i}/a"), null, one), edit(&format!("refs/s/{i}/b"), null, one)];
-        let r = commit(&rt, HashKind::Sha1, &edits, true, &info, &mut |_| Ok(None), SharedPerm::default())
-            .unwrap();
+        let edits = [
+            edit(&format!("refs/s/{i}/a"), null, one),
+            edit(&format!("refs/s/{i}/b"), null, one),
+        ];
+        let r = commit(
+            &rt,
+            HashKind::Sha1,
+            &edits,
+            true,
+            &info,
+            &mut |_| Ok(None),
+            SharedPerm::default(),
+        )
+        .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
         ours.extend(edits.map(|e| e.name));
     }
@@ -398,36 +522,88 @@ fn ls_remote_clone_and_fetch_of_a_c_git_reftable_repo_match_git_upload_pack() {
     for v in ["0", "2"] {
         let proto = format!("protocol.version={v}");
         let ls = |c_git: bool| {
-            git_ok(dir.path(), &["-c", &proto, "ls-remote", &server("upload-pack", c_git), &url])
+            git_ok(
+                dir.path(),
+                &[
+                    "-c",
+                    &proto,
+                    "ls-remote",
+                    &server("upload-pack", c_git),
+                    &url,
+                ],
+            )
         };
         let ours = ls(false);
         assert!(ours.contains("refs/tags/v2^{}") && ours.lines().count() > 10_000);
-        assert!(ours.starts_with(&format!("{}\tHEAD\n", git_ok(&src, &["rev-parse", "HEAD"]).trim())));
+        assert!(ours.starts_with(&format!(
+            "{}\tHEAD\n",
+            git_ok(&src, &["rev-parse", "HEAD"]).trim()
+        )));
         same_lines(&ours, &ls(true), &format!("ls-remote v{v}"));
         let symref = git_ok(
             dir.path(),
-            &["-c", &proto, "ls-remote", "--symref", &server("upload-pack", false), &url, "HEAD"],
+            &[
+                "-c",
+                &proto,
+                "ls-remote",
+                "--symref",
+                &server("upload-pack", false),
+                &url,
+                "HEAD",
+            ],
         );
-        assert!(symref.starts_with("ref: refs/heads/main\tHEAD\n"), "v{v}: {symref}");
+        assert!(
+            symref.starts_with("ref: refs/heads/main\tHEAD\n"),
+            "v{v}: {symref}"
+        );
         let mut mirrors = Vec::new();
         for c_git in [false, true] {
             let dst = dir.path().join(format!("m{v}-{c_git}.git"));
             let d = dst.to_str().unwrap();
             git_ok(
                 dir.path(),
-                &["-c", &proto, "clone", "-q", "--mirror", "--no-local", &server("upload-pack", c_git), &url, d],
+                &[
+                    "-c",
+                    &proto,
+                    "clone",
+                    "-q",
+                    "--mirror",
+                    "--no-local",
+                    &server("upload-pack", c_git),
+                    &url,
+                    d,
+                ],
             );
             mirrors.push(dst);
         }
-        same_lines(&refs(&mirrors[0]), &refs(&mirrors[1]), &format!("mirror clone v{v}"));
+        same_lines(
+            &refs(&mirrors[0]),
+            &refs(&mirrors[1]),
+            &format!("mirror clone v{v}"),
+        );
         fsck(&mirrors[0]);
         // C git changes the source; a fetch through Sluice brings the change.
         let side = git_ok(&src, &["rev-parse", "refs/heads/side"]);
-        git_ok(&src, &["update-ref", &format!("refs/heads/new-{v}"), side.trim()]);
-        git_ok(&src, &["update-ref", "-d", &format!("refs/pulls/0010{v}/head")]);
+        git_ok(
+            &src,
+            &["update-ref", &format!("refs/heads/new-{v}"), side.trim()],
+        );
+        git_ok(
+            &src,
+            &["update-ref", "-d", &format!("refs/pulls/0010{v}/head")],
+        );
         git_ok(
             &mirrors[0],
-            &["-c", &proto, "fetch", "-q", "--prune", &server("upload-pack", false), &url, "+refs/*:refs/*"],
+            &[
+                "-c",
+                &proto,
+                "fetch",
+                "-q",
+                "--prune",
+                &server("upload-pack", false),
+                &url,
+                "+refs/*:refs/*",
+            ],
         );
         same_lines(&refs(&mirrors[0]), &refs(&src), &format!("fetch v{v}"));
         fsck(&mirrors[0]);
@@ -447,7 +623,10 @@ fn push_via(work: &Path, dst: &Path, server: &str, args: &[&str]) -> std::proces
 fn pushes_into_reftable_repos_match_git_receive_pack() {
     let dir = scratch();
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["init", "-q", "-b", "main", work.to_str().unwrap()],
+    );
     let commit = |msg: &str| {
         git_ok(&work, &["commit", "-q", "--allow-empty", "-m", msg]);
         git_ok(&work, &["rev-parse", "HEAD"]).trim().to_string()
@@ -459,7 +638,18 @@ fn pushes_into_reftable_repos_match_git_receive_pack() {
     for logs in ["unset", "true", "always"] {
         for c_git in [false, true] {
             let r = dir.path().join(format!("{logs}-{c_git}.git"));
-            git_ok(dir.path(), &["init", "-q", "--bare", "--ref-format=reftable", "-b", "main", r.to_str().unwrap()]);
+            git_ok(
+                dir.path(),
+                &[
+                    "init",
+                    "-q",
+                    "--bare",
+                    "--ref-format=reftable",
+                    "-b",
+                    "main",
+                    r.to_str().unwrap(),
+                ],
+            );
             if logs != "unset" {
                 git_ok(&r, &["config", "core.logAllRefUpdates", logs]);
             }
@@ -470,7 +660,13 @@ fn pushes_into_reftable_repos_match_git_receive_pack() {
         let mut outs = Vec::new();
         for (r, c_git) in &repos {
             let out = push_via(&work, r, &server("receive-pack", *c_git), args);
-            assert_eq!(out.status.success(), ok, "{args:?} into {}: {}", r.display(), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(
+                out.status.success(),
+                ok,
+                "{args:?} into {}: {}",
+                r.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             outs.push(String::from_utf8_lossy(&out.stdout).into_owned());
         }
         outs
@@ -481,19 +677,35 @@ fn pushes_into_reftable_repos_match_git_receive_pack() {
     commit("three");
     // Atomic, one ref stale: nothing changes, no locks or tables are left behind.
     let outs = push_all(&["--atomic", "main", "HEAD~2:refs/heads/side"], false);
-    assert!(outs[0].contains("atomic") || outs[0].contains("rejected"), "{}", outs[0]);
+    assert!(
+        outs[0].contains("atomic") || outs[0].contains("rejected"),
+        "{}",
+        outs[0]
+    );
     push_all(&["--force", "HEAD~2:refs/heads/side", "main"], true);
     for pair in repos.chunks(2) {
         let (ours, theirs) = (&pair[0].0, &pair[1].0);
         let what = ours.display().to_string();
-        same_lines(&git_ok(ours, &["show-ref", "-d"]), &git_ok(theirs, &["show-ref", "-d"]), &what);
+        same_lines(
+            &git_ok(ours, &["show-ref", "-d"]),
+            &git_ok(theirs, &["show-ref", "-d"]),
+            &what,
+        );
         assert_eq!(git_ok(ours, &["symbolic-ref", "HEAD"]), "refs/heads/main\n");
-        for name in ["HEAD", "refs/heads/main", "refs/heads/side", "refs/heads/gone", "refs/tags/v1"] {
+        for name in [
+            "HEAD",
+            "refs/heads/main",
+            "refs/heads/side",
+            "refs/heads/gone",
+            "refs/tags/v1",
+        ] {
             let fmt = "--format=%H %gn <%ge> %gs";
             let show = |r: &Path| {
                 let out = git(r, &["reflog", "show", "--date=raw", fmt, name]);
                 String::from_utf8_lossy(&out.stdout).into_owned()
-                    + &String::from_utf8_lossy(&git(r, &["reflog", "show", "--date=raw", "--format=%gd", name]).stdout)
+                    + &String::from_utf8_lossy(
+                        &git(r, &["reflog", "show", "--date=raw", "--format=%gd", name]).stdout,
+                    )
             };
             assert_eq!(show(ours), show(theirs), "{what} reflog of {name}");
         }
@@ -504,17 +716,34 @@ fn pushes_into_reftable_repos_match_git_receive_pack() {
         assert!(!ours.join("sluice-refs.mutex").exists(), "{what}");
     }
     // The logged repositories did log something.
-    assert_eq!(git_ok(&repos[2].0, &["reflog", "show", "refs/heads/main"]).lines().count(), 3);
+    assert_eq!(
+        git_ok(&repos[2].0, &["reflog", "show", "refs/heads/main"])
+            .lines()
+            .count(),
+        3
+    );
 }
 
 #[test]
 fn concurrent_pushes_through_sluice_and_git_receive_pack_all_land() {
     let dir = scratch();
     let work = dir.path().join("work");
-    git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &["init", "-q", "-b", "main", work.to_str().unwrap()],
+    );
     git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
     let repo = dir.path().join("r.git");
-    git_ok(dir.path(), &["init", "-q", "--bare", "--ref-format=reftable", repo.to_str().unwrap()]);
+    git_ok(
+        dir.path(),
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--ref-format=reftable",
+            repo.to_str().unwrap(),
+        ],
+    );
     git_ok(&repo, &["config", "reftable.lockTimeout", "10000"]);
     let rounds = 12;
     let pushers: Vec<_> = [false, true, false]
@@ -553,23 +782,48 @@ fn directory_file_conflicts_are_refused_as_c_git_refuses_them() {
     let null = HashKind::Sha1.null();
     let info = log_info(LogPolicy::Normal);
     let run = |edits: &[Edit]| {
-        commit(&rt, HashKind::Sha1, edits, false, &info, &mut |_| Ok(None), SharedPerm::default())
-            .unwrap()
+        commit(
+            &rt,
+            HashKind::Sha1,
+            edits,
+            false,
+            &info,
+            &mut |_| Ok(None),
+            SharedPerm::default(),
+        )
+        .unwrap()
     };
     assert!(run(&[edit("refs/heads/a", null, one)])[0].is_ok());
-    let r = run(&[edit("refs/heads/a/b", null, one), edit("refs/heads/c/d", null, one)]);
-    assert!(r[0].as_ref().unwrap_err().contains("'refs/heads/a' exists"), "{r:?}");
+    let r = run(&[
+        edit("refs/heads/a/b", null, one),
+        edit("refs/heads/c/d", null, one),
+    ]);
+    assert!(
+        r[0].as_ref().unwrap_err().contains("'refs/heads/a' exists"),
+        "{r:?}"
+    );
     assert!(r[1].is_ok());
     let r = run(&[edit("refs/heads/c", null, one)]);
-    assert!(r[0].as_ref().unwrap_err().contains("'refs/heads/c/d' exists"), "{r:?}");
+    assert!(
+        r[0].as_ref()
+            .unwrap_err()
+            .contains("'refs/heads/c/d' exists"),
+        "{r:?}"
+    );
     // Deleting the one in the way in the same transaction makes room.
-    let r = run(&[edit("refs/heads/a", one, null), edit("refs/heads/a/b", null, one)]);
+    let r = run(&[
+        edit("refs/heads/a", one, null),
+        edit("refs/heads/a/b", null, one),
+    ]);
     assert!(r.iter().all(Result::is_ok), "{r:?}");
     // C git agrees on both counts.
     let out = git(&repo, &["update-ref", "refs/heads/c", &one.to_string()]);
     assert!(!out.status.success());
     assert_eq!(
-        git_ok(&repo, &["for-each-ref", "--format=%(refname)", "refs/heads/"]),
+        git_ok(
+            &repo,
+            &["for-each-ref", "--format=%(refname)", "refs/heads/"]
+        ),
         "refs/heads/a/b\nrefs/heads/c/d\n"
     );
 }

@@ -107,7 +107,10 @@ fn assert_refused(dir: &Path, bare: &Path, work: &Path, expect: &str) {
 fn reftable_repository_is_served_not_refused() {
     let dir = scratch();
     let (bare, _work) = repo_with(dir.path(), "rt.git", &["--ref-format=reftable"]);
-    for (i, transport) in [Transport::UploadPackFlag, Transport::Ext].into_iter().enumerate() {
+    for (i, transport) in [Transport::UploadPackFlag, Transport::Ext]
+        .into_iter()
+        .enumerate()
+    {
         for version in [0, 2] {
             let dst = dir.path().join(format!("clone-rt-{i}-{version}"));
             clone_ok(transport, version, &bare, &dst, &[]);

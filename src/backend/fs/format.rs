@@ -197,8 +197,16 @@ mod tests {
                 ..
             })
         ));
-        assert!(check_text(&format!("{v1}refStorage = reftable\n")).unwrap().reftable);
-        assert!(!check_text(&format!("{v1}refStorage = files\n")).unwrap().reftable);
+        assert!(
+            check_text(&format!("{v1}refStorage = reftable\n"))
+                .unwrap()
+                .reftable
+        );
+        assert!(
+            !check_text(&format!("{v1}refStorage = files\n"))
+                .unwrap()
+                .reftable
+        );
         assert!(matches!(
             check_text(&format!("{v1}compatObjectFormat = sha256\n")),
             Err(FormatError::Unsupported { .. })

@@ -213,7 +213,12 @@ impl FsRepository {
         let refs = if format.reftable {
             RefStoreKind::Reftable(reftable::open_store(&common_dir, &config, bare, shared))
         } else {
-            RefStoreKind::Files(FilesRefStore::new(&git_dir, &common_dir, HashKind::Sha1, shared))
+            RefStoreKind::Files(FilesRefStore::new(
+                &git_dir,
+                &common_dir,
+                HashKind::Sha1,
+                shared,
+            ))
         };
         Ok(FsRepository {
             refs,

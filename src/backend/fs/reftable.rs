@@ -21,7 +21,12 @@ use crate::refs::reftable::{RefValue, ReftableRefStore};
 /// The ref store of the repository whose common directory is `common_dir`: its
 /// `reftable/` stack, peeling tags from `common_dir/objects` and logging as `config` says
 /// (`bare` decides the default of `core.logAllRefUpdates`).
-pub fn open_store(common_dir: &Path, config: &GitConfig, bare: bool, shared: SharedPerm) -> ReftableRefStore {
+pub fn open_store(
+    common_dir: &Path,
+    config: &GitConfig,
+    bare: bool,
+    shared: SharedPerm,
+) -> ReftableRefStore {
     let objects_dir = common_dir.join("objects");
     let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, id));
     let log = log_info(config, bare);
@@ -34,7 +39,13 @@ pub fn open_store(common_dir: &Path, config: &GitConfig, bare: bool, shared: Sha
         }
         info
     });
-    ReftableRefStore::new(&common_dir.join("reftable"), HashKind::Sha1, shared, peel, source)
+    ReftableRefStore::new(
+        &common_dir.join("reftable"),
+        HashKind::Sha1,
+        shared,
+        peel,
+        source,
+    )
 }
 
 /// The ids the refs of the stack in `dir` point at (an alternate's tips, for `.have` lines;
@@ -59,8 +70,8 @@ pub fn tips(dir: &Path) -> Vec<ObjectId> {
 /// has just added the objects its refs name). A missing object is an error, not "not a tag".
 fn peel_from(objects_dir: &Path, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
     let store = FsObjectStore::open(objects_dir)?;
-    let (end, depth) = crate::odb::tag_chain::peel::<Error>(*id, |current| {
-        match store.header(current)? {
+    let (end, depth) =
+        crate::odb::tag_chain::peel::<Error>(*id, |current| match store.header(current)? {
             Some((Kind::Tag, _)) => {
                 let obj = store.read(current)?.ok_or(Error::MissingObject(*current))?;
                 let tag = TagRef::parse(&obj.data).map_err(|source| Error::Object {
@@ -71,8 +82,7 @@ fn peel_from(objects_dir: &Path, id: &ObjectId) -> Result<Option<ObjectId>, Erro
             }
             Some(_) => Ok(None),
             None => Err(Error::MissingObject(*current)),
-        }
-    })?;
+        })?;
     Ok((depth > 0).then_some(end))
 }
 
@@ -83,7 +93,9 @@ fn now() -> u64 {
 }
 
 fn env_date() -> Option<(u64, i16)> {
-    std::env::var("GIT_COMMITTER_DATE").ok().and_then(|d| raw_date(&d))
+    std::env::var("GIT_COMMITTER_DATE")
+        .ok()
+        .and_then(|d| raw_date(&d))
 }
 
 /// A `GIT_COMMITTER_DATE` in git's raw form (`<seconds> <±hhmm>`, or `@<seconds>`); other
@@ -116,7 +128,9 @@ pub fn log_info(config: &GitConfig, bare: bool) -> LogInfo {
     };
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let cfg = |k: &str| config.get(k).flatten().map(str::to_string);
-    let user = env("USER").or_else(|| env("LOGNAME")).unwrap_or_else(|| "unknown".into());
+    let user = env("USER")
+        .or_else(|| env("LOGNAME"))
+        .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -156,8 +170,17 @@ mod tests {
         };
         assert_eq!(policy("", true), LogPolicy::Existing);
         assert_eq!(policy("", false), LogPolicy::Normal);
-        assert_eq!(policy("[core]\nlogAllRefUpdates = true\n", true), LogPolicy::Normal);
-        assert_eq!(policy("[core]\nlogAllRefUpdates = false\n", false), LogPolicy::Existing);
-        assert_eq!(policy("[core]\nlogAllRefUpdates = always\n", true), LogPolicy::Always);
+        assert_eq!(
+            policy("[core]\nlogAllRefUpdates = true\n", true),
+            LogPolicy::Normal
+        );
+        assert_eq!(
+            policy("[core]\nlogAllRefUpdates = false\n", false),
+            LogPolicy::Existing
+        );
+        assert_eq!(
+            policy("[core]\nlogAllRefUpdates = always\n", true),
+            LogPolicy::Always
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! then sparser further back, as git's `bitmap_writer_select_commits` spaces them); [`build`]
 //! computes each one's closure oldest first, OR-ing in the closures of selected ancestors so
 //! that every tree is read about once; [`encode_file`] serializes header, type bitmaps, entries
-//! (no XOR compression), the name-hash cache and the trailer checksum.
+//! (each XOR-ed with the one of the ten before it that makes it smallest, as git does), the
+//! name-hash cache and the trailer checksum.
 //!
 //! The format requires every bitmap to be a full closure inside the pack (`BITMAP_OPT_FULL_DAG`).
 //! A commit whose history or trees reach an object outside the pack (in a `.keep` pack, an
@@ -95,44 +96,43 @@ impl PackLayout {
     }
 }
 
-/// The commits to give bitmaps, from `commits` (newest first) and `tips` (the refs' commits):
-/// every tip, every one of the newest [`DENSE`] commits, then one every [`SPACING`] commits, the
-/// gap growing to [`MAX_SPACING`] beyond [`SPARSE_FROM`]; at most `max` in all, tips and newer
-/// commits first. Returned in `commits` order (tips not in `commits` are dropped).
+/// The commits to give bitmaps, as git's `bitmap_writer_select_commits` picks them from
+/// `commits` (newest first): every one of the newest [`DENSE`], then one per window whose width
+/// grows with the distance to [`SPACING`], and beyond [`SPARSE_FROM`] to [`MAX_SPACING`]; in a
+/// window a ref tip (`tips`) is preferred, as git prefers the tips it is told to, else the
+/// window's oldest commit; the last, incomplete window gets none (as in git). At most `max`.
+/// Returned in `commits` order. Forcing a bitmap on every tip, as Sluice once did, made
+/// `.bitmap` files of tag-rich histories ten times git's.
 pub fn select_commits(commits: &[ObjectId], tips: &[ObjectId], max: usize) -> Vec<ObjectId> {
-    let tip_set: crate::hash::IdSet = tips.iter().copied().collect();
-    let mut chosen = vec![false; commits.len()];
-    let mut i = 0;
-    while i < commits.len() {
-        chosen[i] = true;
-        let gap = if i < DENSE {
-            0
-        } else if i < SPARSE_FROM {
-            (i - DENSE).min(SPACING)
-        } else {
-            (i - SPARSE_FROM).clamp(SPACING, MAX_SPACING)
-        };
-        i += gap + 1;
+    if commits.len() < DENSE {
+        return commits.iter().take(max).copied().collect();
     }
-    // Tips first, then the spaced picks, each newest first, until `max`.
-    let mut picked = 0;
-    let mut keep = vec![false; commits.len()];
-    let tips_then_spaced = (0..commits.len())
-        .filter(|&i| tip_set.contains(&commits[i]))
-        .chain((0..commits.len()).filter(|&i| chosen[i]));
-    for i in tips_then_spaced {
-        if picked == max {
+    let tip_set: crate::hash::IdSet = tips.iter().copied().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while out.len() < max {
+        let next = window(i);
+        if i + next >= commits.len() {
             break;
         }
-        if !keep[i] {
-            keep[i] = true;
-            picked += 1;
-        }
+        let chosen = (i..=i + next)
+            .find(|&j| tip_set.contains(&commits[j]))
+            .unwrap_or(i + next);
+        out.push(commits[chosen]);
+        i += next + 1;
     }
-    (0..commits.len())
-        .filter(|&i| keep[i])
-        .map(|i| commits[i])
-        .collect()
+    out
+}
+
+/// git's `next_commit_index`: how many commits after `idx` the next window spans.
+fn window(idx: usize) -> usize {
+    if idx <= DENSE {
+        0
+    } else if idx <= SPARSE_FROM {
+        (idx - DENSE).min(SPACING)
+    } else {
+        (idx - SPARSE_FROM).clamp(SPACING, MAX_SPACING)
+    }
 }
 
 /// The closures of `selected` (newest first, as [`select_commits`] returns them) over `layout`,
@@ -222,6 +222,27 @@ fn closure(
     Ok(Some(set))
 }
 
+/// How far back an entry may name the bitmap it is XOR-ed with (git's `MAX_XOR_OFFSET`).
+const MAX_XOR_OFFSET: usize = 10;
+
+/// Entry `i` encoded as small as git would store it: plain, or XOR-ed with one of the
+/// [`MAX_XOR_OFFSET`] entries before it (readers undo the XOR with that entry, in file order);
+/// (offset, EWAH bytes), offset 0 for plain. Entries are oldest first, so a commit's closure
+/// differs from an ancestor's by what was added in between.
+fn smallest_xor(closures: &[(ObjectId, Bitmap)], i: usize, bits: usize) -> (u8, Vec<u8>) {
+    let bitmap = &closures[i].1;
+    let mut best = (0u8, ewah::encode(bitmap, bits));
+    for offset in 1..=MAX_XOR_OFFSET.min(i) {
+        let mut x = bitmap.clone();
+        x.xor(&closures[i - offset].1);
+        let encoded = ewah::encode(&x, bits);
+        if encoded.len() < best.1.len() {
+            best = (offset as u8, encoded);
+        }
+    }
+    best
+}
+
 fn read(repo: &dyn ObjectStore, id: &ObjectId) -> Result<Vec<u8>, Error> {
     Ok(repo
         .read_object(id)?
@@ -255,15 +276,16 @@ pub fn encode_file(
         out.extend(ewah::encode(&b, n));
     }
     let idx_pos = layout.idx_positions();
-    for (commit, bitmap) in closures {
+    for (i, (commit, _)) in closures.iter().enumerate() {
         let pos = layout
             .positions
             .get(commit)
             .ok_or(store::Error::MissingObject(*commit))?;
+        let (offset, encoded) = smallest_xor(closures, i, n);
         out.extend_from_slice(&idx_pos[*pos as usize].to_be_bytes());
-        out.push(0); // XOR offset: none
+        out.push(offset);
         out.push(0); // flags
-        out.extend(ewah::encode(bitmap, n));
+        out.extend(encoded);
     }
     for h in &layout.name_hashes {
         out.extend_from_slice(&h.to_be_bytes());
@@ -288,22 +310,19 @@ mod tests {
     }
 
     #[test]
-    fn selection_spacing_tips_and_cap() {
+    fn selection_follows_git_windows_and_prefers_tips() {
         let commits = ids(250);
         let all = select_commits(&commits, &[], 10_000);
-        // The newest 100, then gaps growing with the distance, up to 100.
-        assert!(all[..100] == commits[..100]);
-        assert_eq!(
-            all[100..104],
-            [commits[100], commits[101], commits[103], commits[107]]
-        );
-        let tip = commits[249];
+        // The newest 101 (git's MUST_REGION, inclusive), then windows 1, 3, 7, ... wide, each
+        // giving its oldest commit.
+        assert!(all[..101] == commits[..101]);
+        assert_eq!(all[101..104], [commits[102], commits[106], commits[114]]);
+        let tip = commits[103];
         let with_tip = select_commits(&commits, &[tip], 10_000);
-        assert_eq!(with_tip.last(), Some(&tip));
-        let capped = select_commits(&commits, &[tip], 5);
-        assert_eq!(capped.len(), 5);
-        assert!(capped.contains(&tip), "tips win over spacing");
-        assert_eq!(capped[..4], commits[..4]);
+        assert_eq!(with_tip[102], tip, "a tip wins its window");
+        assert_eq!(with_tip.len(), all.len(), "tips add no bitmaps");
+        assert_eq!(select_commits(&commits, &[], 5), commits[..5]);
+        assert_eq!(select_commits(&commits[..50], &[], 100), commits[..50]);
         assert!(select_commits(&[], &[tip], 5).is_empty());
     }
 

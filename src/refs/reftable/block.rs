@@ -115,7 +115,10 @@ impl Records {
     /// Reads the next record's key from `block`: its type and a cursor at its value, or `None`
     /// at the end. The caller reads the value and hands the cursor back with
     /// [`Records::advance`].
-    pub fn next_key<'b>(&mut self, block: &'b Block<'_>) -> Result<Option<(u8, Cursor<'b>)>, Short> {
+    pub fn next_key<'b>(
+        &mut self,
+        block: &'b Block<'_>,
+    ) -> Result<Option<(u8, Cursor<'b>)>, Short> {
         if self.pos >= self.end {
             return Ok(None);
         }

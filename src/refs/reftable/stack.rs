@@ -39,12 +39,16 @@ pub fn read_list(dir: &Path) -> Result<Vec<String>, Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let text = String::from_utf8(text)
-        .map_err(|_| Error::corrupt("tables.list", "text", "not UTF-8"))?;
+    let text =
+        String::from_utf8(text).map_err(|_| Error::corrupt("tables.list", "text", "not UTF-8"))?;
     let mut names = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         if line.contains('/') || line.starts_with('.') {
-            return Err(Error::corrupt("tables.list", "table name", line.to_string()));
+            return Err(Error::corrupt(
+                "tables.list",
+                "table name",
+                line.to_string(),
+            ));
         }
         names.push(line.to_string());
     }
@@ -64,7 +68,9 @@ impl Stack {
                         tables,
                     })
                 }
-                Err(Error::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Err(Error::Io { path, source })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     last = Some(Error::Io { path, source });
                 }
                 Err(e) => return Err(e),

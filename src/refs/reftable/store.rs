@@ -52,7 +52,13 @@ impl ReftableRefStore {
     /// The store of the stack in `dir` (`<git dir>/reftable`), ids of `kind`, new files made with
     /// modes `shared`; `peel` peels tags being written, `log` gives each transaction's reflog
     /// identity and policy.
-    pub fn new(dir: &Path, kind: HashKind, shared: SharedPerm, peel: Peeler, log: LogSource) -> Self {
+    pub fn new(
+        dir: &Path,
+        kind: HashKind,
+        shared: SharedPerm,
+        peel: Peeler,
+        log: LogSource,
+    ) -> Self {
         ReftableRefStore {
             dir: dir.to_path_buf(),
             kind,
@@ -115,6 +121,14 @@ impl RefStore for ReftableRefStore {
         let _critical = crate::cleanup::critical();
         let mut peel = |id: &ObjectId| (self.peel)(id).map_err(|e| e.to_string());
         let log = (self.log)();
-        Ok(transaction::commit(&self.dir, self.kind, &edits, atomic, &log, &mut peel, self.shared)?)
+        Ok(transaction::commit(
+            &self.dir,
+            self.kind,
+            &edits,
+            atomic,
+            &log,
+            &mut peel,
+            self.shared,
+        )?)
     }
 }

@@ -55,7 +55,11 @@ impl Table {
             .map_err(|e| Error::io(path, e))?
             .len();
         if len > MAX_TABLE_BYTES {
-            return Err(Error::corrupt(&name, "file size", format!("{len} bytes is over the limit")));
+            return Err(Error::corrupt(
+                &name,
+                "file size",
+                format!("{len} bytes is over the limit"),
+            ));
         }
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Table::parse(name, data)
@@ -97,7 +101,11 @@ impl Table {
             .ok_or_else(|| short(Short("footer")))?;
         let footer = &data[footer_start..];
         if footer[..header_len] != data[..header_len] {
-            return Err(Error::corrupt(&name, "footer", "does not repeat the header"));
+            return Err(Error::corrupt(
+                &name,
+                "footer",
+                "does not repeat the header",
+            ));
         }
         let crc = crc32fast::hash(&footer[..footer_len - 4]);
         let mut cur = Cursor::new(footer, header_len);
@@ -115,9 +123,16 @@ impl Table {
         let log_index = pos("footer log_index_position", 0)?;
         let stored = cur.uint(4, "footer crc").map_err(short)?;
         if u64::from(crc) != stored {
-            return Err(Error::corrupt(&name, "footer crc", format!("{stored:08x} != {crc:08x}")));
+            return Err(Error::corrupt(
+                &name,
+                "footer crc",
+                format!("{stored:08x} != {crc:08x}"),
+            ));
         }
-        let first_type = data.get(header_len).copied().filter(|_| header_len < footer_start);
+        let first_type = data
+            .get(header_len)
+            .copied()
+            .filter(|_| header_len < footer_start);
         let ref_end = if first_type == Some(b'r') {
             [ref_index, obj, obj_index, log_pos]
                 .into_iter()
@@ -131,7 +146,11 @@ impl Table {
             (0, _) => None,
             (p, _) => Some(p),
         };
-        let log_end = if log_index != 0 { log_index } else { footer_start };
+        let log_end = if log_index != 0 {
+            log_index
+        } else {
+            footer_start
+        };
         let _ = obj_index;
         Ok(Table {
             name,
@@ -159,7 +178,11 @@ impl Table {
             return Ok(None);
         }
         let first = pos == 0 || pos == self.header_len;
-        let (start, header_off) = if first { (0, self.header_len) } else { (pos, 0) };
+        let (start, header_off) = if first {
+            (0, self.header_len)
+        } else {
+            (pos, 0)
+        };
         if self.data.get(start + header_off) != Some(&b'r') {
             return Ok(None);
         }
@@ -188,12 +211,18 @@ impl Table {
             if pos == 0 || pos == self.header_len {
                 return Ok(Some(0));
             }
-            let block = Block::plain(&self.data, pos, 0, self.footer_start)
-                .map_err(|s| self.short(s))?;
+            let block =
+                Block::plain(&self.data, pos, 0, self.footer_start).map_err(|s| self.short(s))?;
             match block.typ {
                 b'r' => return Ok(Some(pos)),
                 b'i' => {}
-                t => return Err(Error::corrupt(&self.name, "index block position", format!("points at a block of type {t:#x}"))),
+                t => {
+                    return Err(Error::corrupt(
+                        &self.name,
+                        "index block position",
+                        format!("points at a block of type {t:#x}"),
+                    ))
+                }
             }
             let mut records = block.records();
             let mut next = None;
@@ -209,7 +238,9 @@ impl Table {
             pos = usize::try_from(child)
                 .ok()
                 .filter(|&p| p < self.footer_start)
-                .ok_or_else(|| Error::corrupt(&self.name, "index block position", child.to_string()))?;
+                .ok_or_else(|| {
+                    Error::corrupt(&self.name, "index block position", child.to_string())
+                })?;
         }
         Err(Error::corrupt(&self.name, "ref index", "too many levels"))
     }
@@ -263,8 +294,8 @@ impl RefIter<'_> {
                 });
                 continue;
             };
-            let (update_index, value) =
-                read_ref_value(&mut cur, typ, t.kind, t.min_update_index).map_err(|s| t.short(s))?;
+            let (update_index, value) = read_ref_value(&mut cur, typ, t.kind, t.min_update_index)
+                .map_err(|s| t.short(s))?;
             records.advance(&cur);
             let key = records.key.as_slice();
             if key < self.prefix.as_slice() {
@@ -322,7 +353,9 @@ impl LogIter<'_> {
                 let records = block.records();
                 self.block = Some((block, records));
             }
-            let Some((block, records)) = &mut self.block else { continue };
+            let Some((block, records)) = &mut self.block else {
+                continue;
+            };
             let Some((typ, mut cur)) = records.next_key(block).map_err(|s| t.short(s))? else {
                 self.block = None;
                 continue;

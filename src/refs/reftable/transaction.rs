@@ -83,8 +83,16 @@ pub fn commit(
     let mut peeled = Vec::with_capacity(edits.len());
     let mut results: Vec<Result<(), String>> = Vec::with_capacity(edits.len());
     for e in edits {
-        let p = if e.new.is_null() { Ok(None) } else { peel(&e.new) };
-        results.push(p.as_ref().map(|_| ()).map_err(|why| format!("cannot update ref '{}': {why}", e.name)));
+        let p = if e.new.is_null() {
+            Ok(None)
+        } else {
+            peel(&e.new)
+        };
+        results.push(
+            p.as_ref()
+                .map(|_| ())
+                .map_err(|why| format!("cannot update ref '{}': {why}", e.name)),
+        );
         peeled.push(p.ok().flatten());
     }
     let lock = ListLock::take(dir, shared)?;
@@ -119,7 +127,10 @@ pub fn commit(
             update_index: index,
             value: match (e.new.is_null(), peeled) {
                 (true, _) => RefValue::Deletion,
-                (false, Some(peeled)) => RefValue::Peeled { id: e.new, peeled: *peeled },
+                (false, Some(peeled)) => RefValue::Peeled {
+                    id: e.new,
+                    peeled: *peeled,
+                },
                 (false, None) => RefValue::Direct(e.new),
             },
         })
@@ -152,7 +163,10 @@ fn check(stack: &Stack, e: &Edit) -> Result<(), String> {
         Ok(())
     } else {
         let at = current.map_or_else(|| "missing".to_string(), |id| format!("at {id}"));
-        Err(format!("cannot lock ref '{}': is {at} but expected {}", e.name, e.old))
+        Err(format!(
+            "cannot lock ref '{}': is {at} but expected {}",
+            e.name, e.old
+        ))
     }
 }
 
@@ -166,7 +180,10 @@ fn check_conflicts(stack: &Stack, e: &Edit, edits: &[Edit]) -> Result<(), String
     }
     let deleted = |name: &str| edits.iter().any(|d| d.name == name && d.new.is_null());
     let conflict = |other: &str| {
-        format!("cannot lock ref '{}': '{other}' exists; cannot create '{}'", e.name, e.name)
+        format!(
+            "cannot lock ref '{}': '{other}' exists; cannot create '{}'",
+            e.name, e.name
+        )
     };
     let lookup_err = |err: Error| format!("cannot lock ref '{}': {err}", e.name);
     for (i, _) in e.name.match_indices('/') {
@@ -186,7 +203,10 @@ fn check_conflicts(stack: &Stack, e: &Edit, edits: &[Edit]) -> Result<(), String
             return Err(conflict(&rec.name));
         }
     }
-    if let Some(o) = edits.iter().find(|o| o.name.starts_with(&below) && !o.new.is_null()) {
+    if let Some(o) = edits
+        .iter()
+        .find(|o| o.name.starts_with(&below) && !o.new.is_null())
+    {
         return Err(conflict(&o.name));
     }
     Ok(())
@@ -224,10 +244,7 @@ fn log_records(
         let existing = stack.logs(name)?;
         if e.new.is_null() && name != "HEAD" {
             for old in existing {
-                out.push(LogRecord {
-                    entry: None,
-                    ..old
-                });
+                out.push(LogRecord { entry: None, ..old });
             }
             return Ok(());
         }
@@ -298,7 +315,9 @@ impl ListLock {
             shared,
             done: false,
         };
-        lock.shared.adjust(&lock.path).map_err(|e| Error::io(&lock.path, e))?;
+        lock.shared
+            .adjust(&lock.path)
+            .map_err(|e| Error::io(&lock.path, e))?;
         Ok(lock)
     }
 

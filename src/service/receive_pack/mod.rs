@@ -388,7 +388,14 @@ fn apply<R: Read, W: Write>(
     }
     if policy.update_instead {
         let head = repo.head()?.symref_target;
-        update_instead::update_checked_out(repo, &hook_runner, head.as_deref(), &env, &mut updates, out)?;
+        update_instead::update_checked_out(
+            repo,
+            &hook_runner,
+            head.as_deref(),
+            &env,
+            &mut updates,
+            out,
+        )?;
         if atomic {
             update::fail_atomic(&mut updates);
         }

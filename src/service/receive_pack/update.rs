@@ -3,9 +3,9 @@
 //! ref transaction applies the surviving commands with compare-and-swap, all or nothing under
 //! `atomic`.
 
-use crate::refs::name::RefName;
 use crate::backend::{Quarantine, RefUpdate, Repository};
 use crate::hash::IdSet;
+use crate::refs::name::RefName;
 
 use super::commands::Update;
 
@@ -67,7 +67,12 @@ pub(crate) fn apply_refs(repo: &dyn Repository, updates: &mut [Update], atomic: 
     let mut pending = Vec::new();
     let mut txn = Vec::new();
     for (i, u) in updates.iter().enumerate() {
-        let Some(name) = u.error.is_none().then(|| RefName::new(&u.cmd.name).ok()).flatten() else {
+        let Some(name) = u
+            .error
+            .is_none()
+            .then(|| RefName::new(&u.cmd.name).ok())
+            .flatten()
+        else {
             continue;
         };
         pending.push(i);

@@ -57,4 +57,3 @@ pub(crate) fn update_checked_out<W: Write>(
     }
     Ok(())
 }
-
