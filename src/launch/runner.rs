@@ -4,6 +4,7 @@
 //! process never blocks), stdin written from a thread (a process that does not read it cannot
 //! block us), and a retry when exec meets `ETXTBSY` ([`crate::process::spawn`]).
 
+use crate::backend::fs::hooks::is_executable;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -194,19 +195,6 @@ impl HookRunner for ProcessRunner {
         }
         Ok(Some(done.code.unwrap_or(-1)))
     }
-}
-
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
-
-#[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
-    path.is_file()
 }
 
 #[cfg(test)]

@@ -88,15 +88,17 @@ impl crate::backend::HookSession for HookProcess {
     }
 }
 
+/// Whether `path` is a hook git would run: a regular file with an execute bit.
 #[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
+pub fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
 }
 
+/// Whether `path` is a hook git would run (no execute bits here: any regular file).
 #[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
+pub fn is_executable(path: &Path) -> bool {
     path.is_file()
 }
