@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use common::*;
 
@@ -113,39 +111,14 @@ fn nothing_is_offered_unless_configured() {
     }
 }
 
-/// The raw response of `program` (a command line) to `request` with protocol v2, as lines,
-/// without the advertisement's `agent=` line (it names the program).
-fn raw(program: &[&str], repo: &Path, request: &str) -> Vec<String> {
-    let mut child = Command::new(program[0])
-        .args(&program[1..])
-        .arg(repo)
-        .env("GIT_PROTOCOL", "version=2")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&pkt(request))
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    parse_pkts(&out.stdout)
-        .into_iter()
-        .filter(|l| !l.starts_with("agent="))
-        .collect()
-}
-
 #[test]
 fn raw_responses_match_c_git() {
     // C git 2.47's client sends the capabilities before the command line; both forms work.
     let request = "agent=test\nobject-format=sha1\ncommand=bundle-uri\n0001\n0000\n0000";
     for advertise in [true, false] {
         let (_dir, repo) = served(advertise);
-        let ours = raw(&[sluice(), "upload-pack"], &repo, request);
-        let theirs = raw(&["git", "upload-pack"], &repo, request);
+        let ours = raw_v2(&[sluice(), "upload-pack"], &repo, request);
+        let theirs = raw_v2(&["git", "upload-pack"], &repo, request);
         assert_eq!(ours.contains(&"bundle-uri".to_string()), advertise);
         // The advertisements differ in what else each server offers; the answers must not.
         let answer = |v: &[String]| -> Vec<String> {

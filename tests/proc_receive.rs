@@ -208,3 +208,58 @@ fn missing_hook_fails_the_matching_commands_as_c_git() {
     assert_eq!(results[0], results[1], "client output: sluice vs git");
     assert_eq!(refs(&servers[0].1), refs(&servers[1].1));
 }
+
+/// The AGit flow over ssh (sshd + `sluice ssh`), git:// (xinetd + `sluice inetd`) and smart
+/// HTTP: the client sees what it sees over file:// with C git's receive-pack, and the refs end
+/// the same.
+#[test]
+fn agit_flow_over_ssh_inetd_and_http() {
+    use common::remotes::{have_servers, name, Remotes, REMOTES};
+    if !have_servers() {
+        return;
+    }
+    let (dir, work, servers) = setup(true);
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    for remote in REMOTES {
+        copy_repo(&servers[0].1, &root.join(format!("{}.git", name(remote))));
+    }
+    let args = [
+        "--push-option=reviewer=alice",
+        "HEAD:refs/for/main/topic1",
+        "HEAD:refs/for/main/bad",
+        "HEAD:refs/for/main/direct",
+        "HEAD:refs/heads/main",
+    ];
+    let reference = push_via(Server::Git, &work, &servers[1].1, &args);
+    let reference = (
+        reference.status.success(),
+        client_lines(&reference, &servers[1].1),
+    );
+    assert!(
+        reference.1.contains("refs/changes/1/head"),
+        "{}",
+        reference.1
+    );
+    let remotes = Remotes::start(dir.path(), &root, &[]);
+    for remote in REMOTES {
+        let repo = root.join(format!("{}.git", name(remote)));
+        let out = remotes
+            .git(&work)
+            .arg("push")
+            .arg(args[0])
+            .arg(remotes.url(remote, &format!("{}.git", name(remote))))
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        let got = (out.status.success(), client_lines(&out, &repo));
+        assert_eq!(
+            got,
+            reference,
+            "{}: same as C git over file://",
+            name(remote)
+        );
+        assert_eq!(refs(&repo), refs(&servers[1].1), "{}", name(remote));
+        fsck(&repo);
+    }
+}

@@ -561,3 +561,78 @@ fn invalid_upload_setting_refuses_the_clone() {
         );
     }
 }
+
+/// `receive.denyDeleteCurrent`: deleting the branch HEAD points at is refused by default, bare
+/// repository or not, as C git does; `warn`/`ignore`/`false` allow it. Run against Sluice and
+/// C git's receive-pack on twin repositories: same outcome, same `ng` reason, same refs.
+#[test]
+fn deleting_the_current_branch() {
+    use common::receive::{push_via, SERVERS};
+    let (dir, dst, work) = setup();
+    push_ok(&work, &dst, &["main", "origin/feature:refs/heads/feature"]);
+    let settings = [
+        None,
+        Some("refuse"),
+        Some("true"),
+        Some("updateInstead"),
+        Some("warn"),
+        Some("ignore"),
+        Some("false"),
+    ];
+    for (n, setting) in settings.into_iter().enumerate() {
+        let mut outcomes = Vec::new();
+        for server in SERVERS {
+            let twin = dir.path().join(format!("{}-{n}.git", server.name()));
+            copy_repo(&dst, &twin);
+            if let Some(v) = setting {
+                git_ok(&twin, &["config", "receive.denyDeleteCurrent", v]);
+            }
+            let out = push_via(server, &work, &twin, &["--porcelain", ":main"]);
+            let status: String = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.starts_with('!') || l.starts_with('-'))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            outcomes.push((out.status.success(), status, refs(&twin)));
+        }
+        let allowed = matches!(setting, Some("warn" | "ignore" | "false"));
+        assert_eq!(outcomes[0].0, allowed, "{setting:?}: {outcomes:?}");
+        if !allowed {
+            assert!(
+                outcomes[0]
+                    .1
+                    .contains("deletion of the current branch prohibited"),
+                "{setting:?}: {outcomes:?}"
+            );
+        }
+        assert_eq!(outcomes[0], outcomes[1], "{setting:?}: same as C git");
+    }
+    // In a non-bare repository denyCurrentBranch is checked first, as C git does.
+    let mut outcomes = Vec::new();
+    for server in SERVERS {
+        let twin = dir.path().join(format!("{}-worktree", server.name()));
+        git_ok(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--no-local",
+                dst.to_str().unwrap(),
+                twin.to_str().unwrap(),
+            ],
+        );
+        let out = push_via(server, &work, &twin, &["--porcelain", ":main"]);
+        let status = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with('!'))
+            .map(|l| l.replace(&twin.display().to_string(), "DST"))
+            .collect::<Vec<_>>();
+        outcomes.push((out.status.success(), status));
+    }
+    assert!(!outcomes[0].0, "{outcomes:?}");
+    assert!(
+        outcomes[0].1[0].contains("branch is currently checked out"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[0], outcomes[1], "same as C git");
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 use common::*;
 use sluice::file_mode::SharedPerm;
 use sluice::hash::{HashKind, ObjectId};
-use sluice::refs::reftable::transaction::{commit, Edit, LogInfo, LogPolicy};
+use sluice::refs::reftable::transaction::{commit, Edit, LogInfo, LogPolicy, WriteOptions};
 use sluice::refs::reftable::{RefValue, Stack};
 
 /// `<id> <name>` lines for every ref as `git show-ref -d` prints them (symrefs resolved, tags
@@ -485,7 +485,10 @@ fn c_git_and_sluice_writing_at_once_lose_no_update() {
             true,
             &info,
             &mut |_| Ok(None),
-            SharedPerm::default(),
+            WriteOptions {
+                lock_timeout: Some(std::time::Duration::from_secs(10)),
+                ..WriteOptions::default()
+            },
         )
         .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
@@ -826,4 +829,174 @@ fn directory_file_conflicts_are_refused_as_c_git_refuses_them() {
         ),
         "refs/heads/a/b\nrefs/heads/c/d\n"
     );
+}
+
+/// A bare reftable repository `name` in `dir` and a work repository with one commit on `main`;
+/// returns (repo, work).
+fn reftable_target(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let work = dir.join(format!("{name}-work"));
+    git_ok(dir, &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let repo = dir.join(name);
+    git_ok(
+        dir,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--ref-format=reftable",
+            repo.to_str().unwrap(),
+        ],
+    );
+    (repo, work)
+}
+
+/// `reftable.lockTimeout`: with `tables.list.lock` held by another writer, 0 fails at once,
+/// a bounded wait fails after it, and -1 or a long enough wait get the lock once it is
+/// released, for Sluice's receive-pack as for C git's.
+#[test]
+fn lock_timeout_is_honoured_as_c_git_honours_it() {
+    use std::time::{Duration, Instant};
+    let dir = scratch();
+    for c_git in [false, true] {
+        for (n, (timeout, release_after, lands)) in [
+            ("0", None, false),
+            ("300", None, false),
+            ("-1", Some(600), true),
+            ("5000", Some(600), true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (repo, work) = reftable_target(dir.path(), &format!("t{n}-{c_git}.git"));
+            git_ok(&repo, &["config", "reftable.lockTimeout", timeout]);
+            let lock = repo.join("reftable/tables.list.lock");
+            std::fs::write(&lock, "").unwrap();
+            let releaser = release_after.map(|ms| {
+                let lock = lock.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(ms));
+                    std::fs::remove_file(lock).unwrap();
+                })
+            });
+            let start = Instant::now();
+            let out = push_via(&work, &repo, &server("receive-pack", c_git), &["main"]);
+            let took = start.elapsed();
+            let what = format!("lockTimeout={timeout} c_git={c_git}");
+            assert_eq!(out.status.success(), lands, "{what}: {out:?}");
+            let refs = git_ok(&repo, &["for-each-ref", "--format=%(refname)"]);
+            assert_eq!(refs.contains("refs/heads/main"), lands, "{what}");
+            if let Some(r) = releaser {
+                r.join().unwrap();
+                assert!(
+                    took >= Duration::from_millis(500),
+                    "{what}: waited {took:?}"
+                );
+            } else {
+                std::fs::remove_file(&lock).unwrap();
+                if timeout == "300" {
+                    assert!(took >= Duration::from_millis(300), "{what}: {took:?}");
+                }
+            }
+            assert!(took < Duration::from_secs(4), "{what}: {took:?}");
+            fsck(&repo);
+        }
+    }
+    // A negative value other than -1 is refused, as C git dies on it.
+    let (repo, work) = reftable_target(dir.path(), "bad.git");
+    git_ok(&repo, &["config", "reftable.lockTimeout", "-5"]);
+    let out = push_via(&work, &repo, &server("receive-pack", false), &["main"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.to_lowercase().contains("reftable.locktimeout"), "{err}");
+}
+
+/// A non-bare reftable repository with a linked worktree (whose HEAD lives in
+/// `worktrees/<id>/reftable`, as C git keeps it): serving the repository shows the main
+/// worktree's HEAD and the shared refs, serving the linked worktree shows its own HEAD, both as
+/// C git's upload-pack shows them; clones of both are complete.
+#[test]
+fn repositories_with_linked_worktrees_are_served_as_c_git_serves_them() {
+    let dir = scratch();
+    let main = dir.path().join("main");
+    git_ok(
+        dir.path(),
+        &[
+            "init",
+            "-q",
+            "-b",
+            "main",
+            "--ref-format=reftable",
+            main.to_str().unwrap(),
+        ],
+    );
+    git_ok(&main, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let linked = dir.path().join("linked");
+    git_ok(
+        &main,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "feature",
+            linked.to_str().unwrap(),
+        ],
+    );
+    git_ok(&linked, &["commit", "-q", "--allow-empty", "-m", "two"]);
+    assert!(main
+        .join(".git/worktrees/linked/reftable/tables.list")
+        .is_file());
+    for (n, repo) in [&main, &linked].into_iter().enumerate() {
+        let mut answers = Vec::new();
+        for c_git in [false, true] {
+            for v in ["0", "2"] {
+                let out = git(
+                    dir.path(),
+                    &[
+                        "-c",
+                        &format!("protocol.version={v}"),
+                        "ls-remote",
+                        "--symref",
+                        &server("upload-pack", c_git),
+                        &file_url(repo),
+                    ],
+                );
+                assert_success(&out, "ls-remote");
+                answers.push(String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+        }
+        let head = if n == 0 {
+            "refs/heads/main"
+        } else {
+            "refs/heads/feature"
+        };
+        assert!(
+            answers[0].starts_with(&format!("ref: {head}\tHEAD")),
+            "{}",
+            answers[0]
+        );
+        for a in &answers[1..] {
+            assert_eq!(&answers[0], a, "served like C git serves it");
+        }
+        let dst = dir.path().join(format!("clone{n}"));
+        let out = git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--no-local",
+                &server("upload-pack", false),
+                &file_url(repo),
+                dst.to_str().unwrap(),
+            ],
+        );
+        assert_success(&out, "clone");
+        assert_eq!(
+            git_ok(&dst, &["symbolic-ref", "HEAD"]).trim(),
+            head,
+            "the clone checks out the served HEAD"
+        );
+        fsck(&dst);
+    }
 }

@@ -185,3 +185,66 @@ fn unsigned_pushes_without_a_seed_match_c_git() {
     );
     assert_eq!(results[0], results[1], "sluice vs git");
 }
+
+/// `text` without the hooks' `slop=` values: over stateless HTTP the nonce is minted by one
+/// request and checked by the next, a second apart or not.
+fn without_slop(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find(" slop=") {
+            Some(i) => format!("{}\n", &l[..i]),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// The same signed push over ssh (sshd + `sluice ssh`), git:// (xinetd + `sluice inetd`) and
+/// smart HTTP (stateless, so the nonce comes back within `receive.certNonceSlop`): the hooks
+/// see what they see over file:// with C git's receive-pack.
+#[test]
+fn signed_push_over_ssh_inetd_and_http() {
+    use common::remotes::{have_servers, name, Remotes, REMOTES};
+    if !have_servers() {
+        return;
+    }
+    let gpg = Gpg::new();
+    let (dir, work, servers) = setup(true);
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    for remote in REMOTES {
+        copy_repo(&servers[0].1, &root.join(format!("{}.git", name(remote))));
+    }
+    for (_, repo) in &servers {
+        git_ok(repo, &["config", "receive.certNonceSlop", "60"]);
+    }
+    let reference = push(&gpg, Server::Git, &work, &servers[1].1, "--signed");
+    assert_success(&reference, "C git over file://");
+    let reference = without_slop(&client_lines(&reference, &servers[1].1));
+    assert!(
+        reference.contains("status=G nonce=set nonce_status=OK"),
+        "{reference}"
+    );
+    let gnupghome = gpg.home.path().display().to_string();
+    let remotes = Remotes::start(dir.path(), &root, &[("GNUPGHOME", &gnupghome)]);
+    for remote in REMOTES {
+        let repo = root.join(format!("{}.git", name(remote)));
+        git_ok(&repo, &["config", "receive.certNonceSlop", "60"]);
+        let out = remotes
+            .git(&work)
+            .env("GNUPGHOME", gpg.home.path())
+            .args(["push", "--signed"])
+            .arg(remotes.url(remote, &format!("{}.git", name(remote))))
+            .arg("main")
+            .output()
+            .unwrap();
+        assert_success(&out, name(remote));
+        let text = without_slop(&client_lines(&out, &repo));
+        assert_eq!(
+            text,
+            reference,
+            "{}: same hooks' view as C git",
+            name(remote)
+        );
+        assert_eq!(refs(&repo), refs(&servers[1].1), "{}", name(remote));
+        fsck(&repo);
+    }
+}

@@ -52,3 +52,74 @@ fn capability_advertisement_and_object_info() {
         ]
     );
 }
+
+/// `lsrefs.unborn` (`advertise` by default, `allow`, `ignore`): what `ls-refs` advertises and
+/// answers, and the branch a clone of an empty repository gets, against C git's upload-pack.
+#[test]
+fn lsrefs_unborn_settings_match_c_git() {
+    let dir = scratch();
+    let srv = dir.path().join("empty.git");
+    git_ok(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "trunk", srv.to_str().unwrap()],
+    );
+    let ls_refs = "command=ls-refs\nobject-format=sha1\n0001\nsymrefs\nunborn\n0000\n0000";
+    for (n, setting) in [None, Some("advertise"), Some("allow"), Some("ignore")]
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(v) = setting {
+            git_ok(&srv, &["config", "lsrefs.unborn", v]);
+        }
+        let ours = raw_v2(&[sluice(), "upload-pack"], &srv, ls_refs);
+        let theirs = raw_v2(&["git", "upload-pack"], &srv, ls_refs);
+        let advertised = matches!(setting, None | Some("advertise"));
+        assert_eq!(ours.contains(&"ls-refs=unborn".to_string()), advertised);
+        assert_eq!(theirs.contains(&"ls-refs=unborn".to_string()), advertised);
+        // The ls-refs answer (after the advertisement's flush) is the same.
+        let answer = |lines: &[String]| {
+            let end = lines.iter().position(|l| l == "0000").unwrap();
+            lines[end + 1..].to_vec()
+        };
+        assert_eq!(answer(&ours), answer(&theirs), "{setting:?}");
+        let sent_unborn = answer(&ours).iter().any(|l| l.starts_with("unborn HEAD"));
+        assert_eq!(sent_unborn, setting != Some("ignore"), "{setting:?}");
+        // A clone gets the server's branch name only when unborn is advertised.
+        for (up, who) in [
+            (format!("--upload-pack={} upload-pack", sluice()), "sluice"),
+            ("--upload-pack=git-upload-pack".to_string(), "git"),
+        ] {
+            let dst = dir.path().join(format!("c{n}-{who}"));
+            let out = git(
+                dir.path(),
+                &[
+                    "-c",
+                    "protocol.version=2",
+                    "-c",
+                    "init.defaultBranch=local",
+                    "clone",
+                    "-q",
+                    "--no-local",
+                    &up,
+                    &file_url(&srv),
+                    dst.to_str().unwrap(),
+                ],
+            );
+            assert_success(&out, who);
+            let head = git_ok(&dst, &["symbolic-ref", "HEAD"]);
+            let want = if advertised {
+                "refs/heads/trunk"
+            } else {
+                "refs/heads/local"
+            };
+            assert_eq!(head.trim(), want, "{who} {setting:?}");
+        }
+    }
+    git_ok(&srv, &["config", "lsrefs.unborn", "sometimes"]);
+    let ours = raw_v2(&[sluice(), "upload-pack"], &srv, ls_refs);
+    assert!(
+        ours.iter()
+            .any(|l| l.starts_with("ERR") && l.contains("lsrefs.unborn")),
+        "{ours:?}"
+    );
+}

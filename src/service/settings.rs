@@ -47,6 +47,90 @@ pub struct UploadPackSettings {
     pub allow_sideband_all: bool,
     /// `pack.useBitmaps` (C git: true): answer clones from a bitmapped pack.
     pub use_bitmaps: bool,
+    /// `uploadpack.blobPackfileUri` (multi-valued; C git: none): objects a v2 client that sent
+    /// `packfile-uris` may download from a URI instead of the pack.
+    pub blob_packfile_uris: Vec<BlobPackfileUri>,
+    /// `lsrefs.unborn` (C git: `advertise`): whether v2 `ls-refs` offers and honours `unborn`.
+    pub lsrefs_unborn: LsRefsUnborn,
+}
+
+/// The values of `lsrefs.unborn` (C git's `unborn_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LsRefsUnborn {
+    /// `advertise` (the default): `ls-refs=unborn` is advertised and the argument honoured.
+    Advertise,
+    /// `allow`: not advertised, but honoured when a client sends it anyway.
+    Allow,
+    /// `ignore`: neither; an unborn HEAD is never sent.
+    Ignore,
+}
+
+impl LsRefsUnborn {
+    /// Reads `lsrefs.unborn` from `config`; unset or valueless is `advertise` (as in C git,
+    /// which compares the value case-sensitively and dies on anything else).
+    fn from_config(config: &GitConfig) -> Result<Self, Error> {
+        match config.get("lsrefs.unborn") {
+            None | Some(None) | Some(Some("advertise")) => Ok(LsRefsUnborn::Advertise),
+            Some(Some("allow")) => Ok(LsRefsUnborn::Allow),
+            Some(Some("ignore")) => Ok(LsRefsUnborn::Ignore),
+            Some(Some(other)) => Err(Error::Value {
+                key: "lsrefs.unborn".to_string(),
+                value: other.to_string(),
+                expected: "value (advertise, allow or ignore)",
+            }),
+        }
+    }
+}
+
+/// One `uploadpack.blobPackfileUri = <object-hash> <pack-hash> <uri>` entry: the object is
+/// left out of the pack and the client told to fetch the pack `<pack-hash>` from `<uri>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobPackfileUri {
+    /// The object the URI's pack provides.
+    pub object: crate::hash::ObjectId,
+    /// The hash of the pack at `uri` (its name, as `git pack-objects` prints it), in hex.
+    pub pack_hash: String,
+    /// Where the client downloads the pack from.
+    pub uri: String,
+}
+
+impl BlobPackfileUri {
+    /// All entries of `config`, checked as C git's pack-objects checks them (it dies on a
+    /// malformed value or an object listed twice; so does this, with its words).
+    fn all_from_config(config: &GitConfig) -> Result<Vec<Self>, Error> {
+        let key = "uploadpack.blobPackfileUri";
+        let bad = |value: &str, expected| Error::Value {
+            key: key.to_string(),
+            value: value.to_string(),
+            expected,
+        };
+        let mut all: Vec<Self> = Vec::new();
+        for value in config.get_all(key) {
+            let mut parts = value.splitn(3, ' ');
+            let (Some(object), Some(pack), Some(uri)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(bad(value, "'<object-hash> <pack-hash> <uri>'"));
+            };
+            let (Ok(object), Ok(_)) = (
+                crate::hash::ObjectId::from_hex(object.as_bytes()),
+                crate::hash::ObjectId::from_hex(pack.as_bytes()),
+            ) else {
+                return Err(bad(value, "'<object-hash> <pack-hash> <uri>'"));
+            };
+            if all.iter().any(|e| e.object == object) {
+                return Err(bad(
+                    value,
+                    "entry (object already configured in another uploadpack.blobpackfileuri)",
+                ));
+            }
+            all.push(BlobPackfileUri {
+                object,
+                pack_hash: pack.to_string(),
+                uri: uri.to_string(),
+            });
+        }
+        Ok(all)
+    }
 }
 
 impl UploadPackSettings {
@@ -61,6 +145,8 @@ impl UploadPackSettings {
             allow_ref_in_want: k.bool("uploadpack.allowRefInWant", false)?,
             allow_sideband_all: k.bool("uploadpack.allowSidebandAll", false)?,
             use_bitmaps: k.bool("pack.useBitmaps", true)?,
+            blob_packfile_uris: BlobPackfileUri::all_from_config(config)?,
+            lsrefs_unborn: LsRefsUnborn::from_config(config)?,
         })
     }
 
@@ -102,6 +188,10 @@ pub struct ReceivePackSettings {
     /// `receive.denyCurrentBranch = updateInstead`: a push to the checked-out branch updates
     /// the index and work tree (or runs `push-to-checkout`).
     pub update_instead_set: bool,
+    /// `receive.denyDeleteCurrent` refuses deleting the branch HEAD points at, bare repository
+    /// or not (C git: unset refuses, as `refuse` and `updateInstead` do; `ignore`, `warn` and
+    /// `false` allow).
+    pub deny_delete_current: bool,
     /// `receive.maxInputSize` in bytes (C git: 0, unlimited).
     pub max_input_size: u64,
     /// `receive.shallowUpdate` (C git: false): a push may extend the shallow boundary.
@@ -122,6 +212,7 @@ impl ReceivePackSettings {
                 config.get("receive.denyCurrentBranch"),
                 Some(Some(v)) if v.eq_ignore_ascii_case("updateinstead")
             ),
+            deny_delete_current: deny_action(config, "receive.denyDeleteCurrent")?,
             max_input_size: k.size("receive.maxInputSize")?,
             shallow_update: k.bool("receive.shallowUpdate", false)?,
         })
@@ -182,6 +273,7 @@ mod tests {
         let d = ReceivePackSettings::from_config(&GitConfig::default()).unwrap();
         assert!(d.advertise_atomic && d.advertise_push_options && !d.deny_deletes);
         assert!(d.deny_current_branch(false) && !d.deny_current_branch(true));
+        assert!(d.deny_delete_current);
         assert_eq!(d.max_input_size, 0);
         for (value, denies) in [
             ("ignore", false),

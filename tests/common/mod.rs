@@ -6,7 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod receive;
+pub mod remotes;
 pub mod sshd;
 
 use std::io::{Read, Write};
@@ -407,4 +409,25 @@ pub fn wait_for_port(port: u16) {
     wait_until(&format!("server on port {port}"), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
+}
+
+/// The raw v2 answer of `program` (a command line) for `repo` to `request`, without `agent=`.
+pub fn raw_v2(program: &[&str], repo: &Path, request: &str) -> Vec<String> {
+    let mut child = Command::new(program[0])
+        .args(&program[1..])
+        .arg(repo)
+        .env("GIT_PROTOCOL", "version=2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&pkt(request)).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    parse_pkts(&out.stdout)
+        .into_iter()
+        .filter(|l| !l.starts_with("agent="))
+        .collect()
 }

@@ -211,7 +211,13 @@ impl FsRepository {
         // Before the scan: a pack added during it makes the next miss re-scan.
         let pack_mtime = pack_dir_mtime(&common_dir);
         let refs = if format.reftable {
-            RefStoreKind::Reftable(reftable::open_store(&common_dir, &config, bare, shared))
+            RefStoreKind::Reftable(reftable::open_store(
+                &git_dir,
+                &common_dir,
+                &config,
+                bare,
+                shared,
+            )?)
         } else {
             RefStoreKind::Files(FilesRefStore::new(
                 &git_dir,

@@ -15,18 +15,25 @@ use crate::gitconfig::GitConfig;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::{Kind, TagRef};
 use crate::refs::reftable::store::{LogSource, Peeler};
-use crate::refs::reftable::transaction::{LogInfo, LogPolicy};
+use crate::refs::reftable::transaction::{lock_timeout, LogInfo, LogPolicy, WriteOptions};
 use crate::refs::reftable::{RefValue, ReftableRefStore};
 
 /// The ref store of the repository whose common directory is `common_dir`: its
 /// `reftable/` stack, peeling tags from `common_dir/objects` and logging as `config` says
-/// (`bare` decides the default of `core.logAllRefUpdates`).
+/// (`bare` decides the default of `core.logAllRefUpdates`), waiting `reftable.lockTimeout` for
+/// the stack's lock. When `git_dir` is a linked worktree's (`worktrees/<id>`), its own stack
+/// holds that worktree's HEAD, as in C git.
 pub fn open_store(
+    git_dir: &Path,
     common_dir: &Path,
     config: &GitConfig,
     bare: bool,
     shared: SharedPerm,
-) -> ReftableRefStore {
+) -> Result<ReftableRefStore, Error> {
+    let options = WriteOptions {
+        shared,
+        lock_timeout: lock_timeout(config)?,
+    };
     let objects_dir = common_dir.join("objects");
     let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, id));
     let log = log_info(config, bare);
@@ -39,13 +46,17 @@ pub fn open_store(
         }
         info
     });
-    ReftableRefStore::new(
+    let store = ReftableRefStore::new(
         &common_dir.join("reftable"),
         HashKind::Sha1,
-        shared,
+        options,
         peel,
         source,
-    )
+    );
+    Ok(match git_dir != common_dir {
+        true => store.with_worktree_stack(&git_dir.join("reftable")),
+        false => store,
+    })
 }
 
 /// The ids the refs of the stack in `dir` point at (an alternate's tips, for `.have` lines;

@@ -5,9 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::transaction::{self, Edit, LogInfo};
+use super::transaction::{self, Edit, LogInfo, WriteOptions};
 use super::{Error as TableError, RefValue, Stack};
-use crate::file_mode::SharedPerm;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::store::Error;
 use crate::refs::store::{RawVisitor, RefStore, RefUpdate, UpdateResult};
@@ -33,8 +32,10 @@ impl From<TableError> for Error {
 /// The refs of one repository in its `reftable/` directory.
 pub struct ReftableRefStore {
     dir: PathBuf,
+    /// A linked worktree's own stack (`worktrees/<id>/reftable`), which holds its `HEAD`.
+    worktree_dir: Option<PathBuf>,
     kind: HashKind,
-    shared: SharedPerm,
+    options: WriteOptions,
     peel: Peeler,
     log: LogSource,
 }
@@ -49,23 +50,32 @@ impl std::fmt::Debug for ReftableRefStore {
 }
 
 impl ReftableRefStore {
-    /// The store of the stack in `dir` (`<git dir>/reftable`), ids of `kind`, new files made with
-    /// modes `shared`; `peel` peels tags being written, `log` gives each transaction's reflog
-    /// identity and policy.
+    /// The store of the stack in `dir` (`<git dir>/reftable`), ids of `kind`, new files and the
+    /// lock wait as `options` say; `peel` peels tags being written, `log` gives each
+    /// transaction's reflog identity and policy.
     pub fn new(
         dir: &Path,
         kind: HashKind,
-        shared: SharedPerm,
+        options: WriteOptions,
         peel: Peeler,
         log: LogSource,
     ) -> Self {
         ReftableRefStore {
             dir: dir.to_path_buf(),
+            worktree_dir: None,
             kind,
-            shared,
+            options,
             peel,
             log,
         }
+    }
+
+    /// The store as seen from a linked worktree whose own stack is `dir`: `HEAD` is read from
+    /// there (C git keeps each worktree's HEAD in its own stack), every other ref from the
+    /// shared stack, as the files store reads them.
+    pub fn with_worktree_stack(mut self, dir: &Path) -> Self {
+        self.worktree_dir = Some(dir.to_path_buf());
+        self
     }
 }
 
@@ -88,7 +98,11 @@ fn raw(value: RefValue) -> Option<RawRef> {
 
 impl RefStore for ReftableRefStore {
     fn read_raw(&self, name: &str) -> Result<Option<RawRef>, Error> {
-        Ok(Stack::open(&self.dir)?.lookup(name)?.and_then(raw))
+        let dir = match &self.worktree_dir {
+            Some(wt) if name == "HEAD" => wt,
+            _ => &self.dir,
+        };
+        Ok(Stack::open(dir)?.lookup(name)?.and_then(raw))
     }
 
     fn for_each_raw(&self, prefix: &str, visit: &mut RawVisitor<'_>) -> Result<(), Error> {
@@ -128,7 +142,7 @@ impl RefStore for ReftableRefStore {
             atomic,
             &log,
             &mut peel,
-            self.shared,
+            self.options,
         )?)
     }
 }

@@ -21,9 +21,53 @@ use super::{write, Error};
 use crate::file_mode::SharedPerm;
 use crate::hash::{HashKind, ObjectId};
 
-/// How long a writer waits for `tables.list.lock` held by another writer. C git waits
-/// `reftable.lockTimeout` (100 ms by default); a push is worth waiting longer for.
-const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How a transaction writes files: their modes and how long it waits for the stack's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Modes of new files (`core.sharedRepository`).
+    pub shared: SharedPerm,
+    /// `reftable.lockTimeout`: how long to retry taking `tables.list.lock` held by another
+    /// writer; `None` retries forever (C git's `-1`), zero tries once. C git's default is
+    /// 100 ms.
+    pub lock_timeout: Option<Duration>,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            shared: SharedPerm::default(),
+            lock_timeout: Some(Duration::from_millis(100)),
+        }
+    }
+}
+
+impl From<SharedPerm> for WriteOptions {
+    fn from(shared: SharedPerm) -> Self {
+        WriteOptions {
+            shared,
+            ..WriteOptions::default()
+        }
+    }
+}
+
+/// Reads `reftable.lockTimeout` (milliseconds; `-1`: forever; C git's default 100) as C git's
+/// `reftable_be_config` does, refusing the negative values other than -1 that it dies on.
+pub fn lock_timeout(
+    config: &crate::gitconfig::GitConfig,
+) -> Result<Option<Duration>, crate::gitconfig::Error> {
+    match config.get_i64("reftable.lockTimeout")? {
+        None => Ok(WriteOptions::default().lock_timeout),
+        Some(-1) => Ok(None),
+        Some(ms) => match u64::try_from(ms) {
+            Ok(ms) => Ok(Some(Duration::from_millis(ms))),
+            Err(_) => Err(crate::gitconfig::Error::Value {
+                key: "reftable.lockTimeout".into(),
+                value: ms.to_string(),
+                expected: "timeout (milliseconds, or -1 for no limit)",
+            }),
+        },
+    }
+}
 
 /// One ref change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +122,9 @@ pub fn commit(
     atomic: bool,
     log: &LogInfo,
     peel: &mut dyn FnMut(&ObjectId) -> Result<Option<ObjectId>, String>,
-    shared: SharedPerm,
+    options: impl Into<WriteOptions>,
 ) -> Result<Vec<Result<(), String>>, Error> {
+    let options = options.into();
     let mut peeled = Vec::with_capacity(edits.len());
     let mut results: Vec<Result<(), String>> = Vec::with_capacity(edits.len());
     for e in edits {
@@ -95,7 +140,7 @@ pub fn commit(
         );
         peeled.push(p.ok().flatten());
     }
-    let lock = ListLock::take(dir, shared)?;
+    let lock = ListLock::take(dir, options.shared, options.lock_timeout)?;
     let stack = Stack::open(dir)?;
     for (r, e) in results.iter_mut().zip(edits) {
         if r.is_ok() {
@@ -289,8 +334,9 @@ struct ListLock {
 }
 
 impl ListLock {
-    /// Creates the lock exclusively, retrying with backoff for up to [`LOCK_WAIT`].
-    fn take(dir: &Path, shared: SharedPerm) -> Result<ListLock, Error> {
+    /// Creates the lock exclusively, retrying with backoff for up to `timeout` (`None`: for
+    /// ever).
+    fn take(dir: &Path, shared: SharedPerm, timeout: Option<Duration>) -> Result<ListLock, Error> {
         let path = dir.join("tables.list.lock");
         let start = Instant::now();
         let mut delay = Duration::from_millis(1);
@@ -298,7 +344,7 @@ impl ListLock {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(_) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if start.elapsed() > LOCK_WAIT {
+                    if timeout.is_some_and(|t| start.elapsed() >= t) {
                         return Err(Error::Locked {
                             path: path.display().to_string(),
                         });

@@ -31,6 +31,8 @@ pub(crate) struct Policy {
     pub deny_deletes: bool,
     /// `receive.denyCurrentBranch` refuses (the default for non-bare repositories).
     pub deny_current_branch: bool,
+    /// `receive.denyDeleteCurrent` refuses (the default, bare or not).
+    pub deny_delete_current: bool,
     /// `receive.maxInputSize` (0: unlimited).
     pub max_input_size: u64,
     /// `receive.shallowUpdate`: a push may extend the repository's shallow boundary.
@@ -47,6 +49,7 @@ impl Policy {
             deny_non_fast_forwards: settings.deny_non_fast_forwards,
             deny_deletes: settings.deny_deletes,
             deny_current_branch: settings.deny_current_branch(bare),
+            deny_delete_current: settings.deny_delete_current,
             max_input_size: settings.max_input_size,
             shallow_update: settings.shallow_update,
             update_instead: settings.update_instead(bare),
@@ -84,6 +87,7 @@ pub(crate) fn refuse_command(
     cmd: &Command,
     state: &RefState<'_>,
 ) -> Option<&'static str> {
+    let is_head = state.head_branch == Some(cmd.name.as_str());
     if state.duplicate {
         Some("duplicate ref update")
     } else if state.hidden {
@@ -94,10 +98,13 @@ pub(crate) fn refuse_command(
     } else if !cmd.name.starts_with("refs/") || crate::refs::name::RefName::new(&cmd.name).is_err()
     {
         Some("funny refname")
+    } else if policy.deny_current_branch && is_head {
+        // Checked first, as C git's update() does: a delete of it gets this reason too.
+        Some("branch is currently checked out")
     } else if cmd.is_delete() && policy.deny_deletes {
         Some("deletion prohibited")
-    } else if policy.deny_current_branch && state.head_branch == Some(cmd.name.as_str()) {
-        Some("branch is currently checked out")
+    } else if cmd.is_delete() && policy.deny_delete_current && is_head {
+        Some("deletion of the current branch prohibited")
     } else if state.current != cmd.old {
         Some("stale info")
     } else {
@@ -199,6 +206,23 @@ mod tests {
             Some("branch is currently checked out")
         );
         assert_eq!(refuse_command(&lax, &main, &state(id(1))), None);
+        // Deleting HEAD's branch: denyCurrentBranch first (non-bare), then denyDeletes, then
+        // denyDeleteCurrent, as C git's update() checks them.
+        let delete_main = cmd(id(1), null, "refs/heads/main");
+        let bare_default = Policy {
+            deny_delete_current: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            refuse_command(&bare_default, &delete_main, &state(id(1))),
+            Some("deletion of the current branch prohibited")
+        );
+        assert_eq!(refuse_command(&bare_default, &delete, &state(id(1))), None);
+        assert_eq!(
+            refuse_command(&strict, &delete_main, &state(id(1))),
+            Some("branch is currently checked out")
+        );
+        assert_eq!(refuse_command(&lax, &delete_main, &state(id(1))), None);
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub(crate) fn update_checked_out<W: Write>(
         .filter(|u| u.error.is_none() && u.cmd.name == branch)
     {
         if u.cmd.is_delete() {
-            // receive.denyDeleteCurrent, unset: refused as C git refuses it.
+            // Reached only with receive.denyDeleteCurrent=ignore/warn: C git then checks out
+            // the null commit, which fails; refuse with its default's reason instead.
             u.refuse("deletion of the current branch prohibited");
             continue;
         }

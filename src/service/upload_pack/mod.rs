@@ -15,6 +15,7 @@
 
 mod bundle_uri;
 pub mod negotiate;
+mod packfile_uris;
 pub mod shallow;
 mod v2;
 
@@ -634,6 +635,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             thin: self.caps.has("thin-pack"),
             include_tag: self.caps.has("include-tag"),
             use_bitmaps: self.settings.use_bitmaps,
+            uris: None,
             walk: WalkOptions {
                 shallow: self.plan.walk_shallow.clone(),
                 extra_edges: self.plan.extra_edges.clone(),
@@ -761,6 +763,9 @@ pub(crate) struct PackRequest<'a> {
     walk: WalkOptions,
     /// `pack.useBitmaps`.
     use_bitmaps: bool,
+    /// v2 `packfile-uris`: when set, objects the client downloads from a URI are left out, and
+    /// the `packfile-uris` section and the `packfile` header are written once they are known.
+    uris: Option<packfile_uris::UriRequest<'a>>,
 }
 
 /// Counts the objects of `req` and streams the pack to `out` (sideband-multiplexed unless
@@ -789,7 +794,12 @@ fn stream_pack<W: Write>(
         search,
         ..WriteOptions::default()
     };
-    if let Some(stats) = send_with_bitmap(repo, req, &opts, &band, &mut progress)? {
+    // The bitmap path sends whole stored packs; with URIs the object list must be known first.
+    let bitmap = match req.uris {
+        None => send_with_bitmap(repo, req, &opts, &band, &mut progress)?,
+        Some(_) => None,
+    };
+    if let Some(stats) = bitmap {
         drop(progress);
         tracing::info!(
             objects = stats.objects,
@@ -811,6 +821,10 @@ fn stream_pack<W: Write>(
     let mut objects = walk.objects;
     if req.include_tag {
         include_tags(repo, req.refs, &mut objects)?;
+    }
+    if let Some(uris) = &req.uris {
+        let excluded = uris.exclude(&mut objects);
+        packfile_uris::write_sections(&mut band.borrow_mut(), &excluded)?;
     }
     // With bases the client has, the objects stored whole (mostly the newest versions of files
     // the client holds older ones of) are searched for deltas against them, as git's

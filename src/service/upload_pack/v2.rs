@@ -18,7 +18,7 @@ use crate::protocol::capabilities;
 use crate::protocol::pktline::{Reader, Writer};
 use crate::protocol::sideband::Mode;
 use crate::protocol::v2::{self as wire, Request};
-use crate::service::settings::UploadPackSettings;
+use crate::service::settings::{LsRefsUnborn, UploadPackSettings};
 use crate::walk::WalkOptions;
 
 /// A v2 command handler.
@@ -144,6 +144,7 @@ impl<R: Read, W: Write> Session<'_, R, W> {
             }
             let value = match name {
                 "fetch" => Some(fetch_features(&self.settings)),
+                "ls-refs" if self.settings.lsrefs_unborn != LsRefsUnborn::Advertise => None,
                 _ => value.map(str::to_string),
             };
             match value {
@@ -172,6 +173,9 @@ fn fetch_features(settings: &UploadPackSettings) -> String {
     }
     if settings.allow_sideband_all {
         f.push("sideband-all");
+    }
+    if !settings.blob_packfile_uris.is_empty() {
+        f.push("packfile-uris");
     }
     f.join(" ")
 }
@@ -219,7 +223,8 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
         match arg.as_slice() {
             b"symrefs" => symrefs = true,
             b"peel" => peel = true,
-            b"unborn" => unborn = true,
+            // `lsrefs.unborn=ignore` ignores the argument (C git does not refuse it).
+            b"unborn" => unborn = s.settings.lsrefs_unborn != LsRefsUnborn::Ignore,
             a => match a.strip_prefix(b"ref-prefix ") {
                 // git ignores prefixes past a limit and then lists everything; do the same.
                 Some(p) if prefixes.len() < 65536 => {
@@ -349,6 +354,8 @@ struct FetchArgs {
     filter: Option<crate::filter::Filter>,
     /// `want-ref` lines, resolved against `refs`.
     wanted_refs: Vec<(ObjectId, String)>,
+    /// `packfile-uris` protocols (kept only with `sideband-all`, as C git).
+    uri_protocols: Vec<String>,
 }
 
 /// Parses the argument lines of `req` (the `ProcessArgs` state); `want-ref` names are
@@ -407,6 +414,14 @@ fn parse_fetch_args<R: Read, W: Write>(
             f.filter = Some(crate::filter::Filter::parse(&String::from_utf8_lossy(
                 spec,
             ))?);
+        } else if let Some(list) = a
+            .strip_prefix(b"packfile-uris ")
+            .filter(|_| !s.settings.blob_packfile_uris.is_empty())
+        {
+            if !f.uri_protocols.is_empty() {
+                return Err(bad_arg("one packfile-uris line", a));
+            }
+            f.uri_protocols = super::packfile_uris::parse_protocols(list);
         } else if let Some(hex) = a.strip_prefix(b"have ") {
             f.haves
                 .push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
@@ -426,6 +441,10 @@ fn parse_fetch_args<R: Read, W: Write>(
                 _ => return Err(bad_arg("fetch argument", a)),
             }
         }
+    }
+    if !f.sideband_all {
+        // C git: the section travels in band 1 only, so without sideband-all it is never sent.
+        f.uri_protocols.clear();
     }
     Ok(f)
 }
@@ -514,7 +533,14 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     s.writer.delim()?;
                 }
                 f.wants.extend(plan.extra_wants.iter().copied());
-                line(s, f.sideband_all, "packfile")?;
+                if f.uri_protocols.is_empty() {
+                    line(s, f.sideband_all, "packfile")?;
+                } // else written after counting, behind the packfile-uris section.
+                let uris =
+                    (!f.uri_protocols.is_empty()).then(|| super::packfile_uris::UriRequest {
+                        entries: &s.settings.blob_packfile_uris,
+                        protocols: &f.uri_protocols,
+                    });
                 s.writer.flush()?;
                 s.pack_started = true;
                 let pack = PackRequest {
@@ -527,6 +553,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     thin: f.thin,
                     include_tag: f.include_tag,
                     use_bitmaps: s.settings.use_bitmaps,
+                    uris,
                     walk: WalkOptions {
                         shallow: plan.walk_shallow,
                         extra_edges: plan.extra_edges,
