@@ -24,8 +24,11 @@
 pub mod access;
 pub mod backend;
 pub mod cleanup;
+pub mod cli;
 pub mod config;
 pub mod durable;
+pub mod env;
+mod error;
 pub mod file_mode;
 pub mod filter;
 #[cfg(feature = "fuzzing")]
@@ -44,3 +47,5 @@ pub mod service;
 #[cfg(test)]
 mod test_support;
 pub mod walk;
+
+pub use error::Error;

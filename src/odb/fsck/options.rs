@@ -10,7 +10,7 @@
 //! exactly as C git's receive-pack does not.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::msg::{MsgId, Severity, MSG_IDS};
 use crate::gitconfig::GitConfig;
@@ -109,7 +109,7 @@ impl FsckOptions {
             };
             if id == "skiplist" {
                 if let Some(path) = value {
-                    opts.read_skip_list(&resolve(path, git_dir))?;
+                    opts.read_skip_list(&config.pathname(path, git_dir))?;
                 }
                 continue;
             }
@@ -184,19 +184,6 @@ impl FsckOptions {
             self.skip.insert(id);
         }
         Ok(())
-    }
-}
-
-/// `path` as git's `git_config_pathname` gives it: `~/` expanded, relative to `base`.
-fn resolve(path: &str, base: Option<&Path>) -> PathBuf {
-    if let Some(rest) = path.strip_prefix("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return Path::new(&home).join(rest);
-        }
-    }
-    match base {
-        Some(b) => b.join(path),
-        None => PathBuf::from(path),
     }
 }
 
