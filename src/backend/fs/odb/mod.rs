@@ -31,9 +31,6 @@ use base_cache::BaseCache;
 use midx::{open_midx, Midx};
 use pack_file::{Base, EntryInfo, Pack, MAX_OBJECT};
 
-/// Deepest delta chain followed.
-const MAX_CHAIN: usize = 10_000;
-
 /// All objects reachable through one `objects/` directory and its alternates.
 pub struct FsObjectStore {
     dir: PathBuf,
@@ -50,6 +47,12 @@ pub struct FsObjectStore {
     uncovered: Vec<usize>,
     alternates: Vec<FsObjectStore>,
     cache: Mutex<BaseCache>,
+    /// The longest delta chain that can be real here: the number of entries in this
+    /// directory's packs. C git reads chains of any depth (`unpack_entry` grows its stack) and
+    /// `pack.depth` only bounds what a repack writes, so no configured depth applies to
+    /// reading; each link of a sound chain is a different entry, so a longer walk is a cycle of
+    /// REF deltas (damaged storage) and is an error, not a hang.
+    max_chain: usize,
 }
 
 impl std::fmt::Debug for FsObjectStore {
@@ -123,6 +126,7 @@ impl FsObjectStore {
         let uncovered = (0..packs.len())
             .filter(|n| !midx.as_ref().is_some_and(|m| m.packs.contains(n)))
             .collect();
+        let max_chain = packs.iter().map(|p| p.index.len()).sum();
         Ok(FsObjectStore {
             dir: dir.to_path_buf(),
             packs,
@@ -133,6 +137,7 @@ impl FsObjectStore {
             uncovered,
             alternates,
             cache: Mutex::new(BaseCache::default()),
+            max_chain,
         })
     }
 
@@ -262,7 +267,7 @@ impl FsObjectStore {
         let size = pack.delta_result_size(offset, &info)?;
         // Follow the chain to the base for the kind.
         let (mut cur_pack, mut cur_info) = (n, info);
-        for _ in 0..MAX_CHAIN {
+        for _ in 0..=self.max_chain {
             match cur_info.base {
                 Base::None => break,
                 Base::Offset(o) => cur_info = self.packs[cur_pack].entry(o)?,
@@ -311,7 +316,7 @@ impl FsObjectStore {
         let mut chain: Vec<(usize, u64, EntryInfo)> = Vec::new();
         let (mut p, mut o) = (n, offset);
         let (kind, mut data) = loop {
-            if chain.len() > MAX_CHAIN {
+            if chain.len() > self.max_chain {
                 return Err(self.packs[n].corrupt(offset, "delta chain too deep"));
             }
             if let Some(hit) = self
