@@ -10,9 +10,9 @@ use super::args::{self, Command};
 use super::{secs, Invocation, SharedEnv};
 use crate::access::Policy;
 use crate::backend::fs::FsBackend;
-use crate::config::Limits;
 use crate::env::Env;
 use crate::launch::{self, gitolite, inetd, shell, ssh};
+use crate::limits::Limits;
 use crate::service::Service;
 use crate::Error;
 
@@ -290,7 +290,7 @@ fn with_progress<T>(
     if !show {
         return run(&mut crate::progress::Discard);
     }
-    let mut lines = crate::service::progress::ProgressLines::new(|l: &[u8]| {
+    let mut lines = crate::service::progress_lines::ProgressLines::new(|l: &[u8]| {
         let _ = std::io::stderr().write_all(l);
     });
     run(&mut lines)

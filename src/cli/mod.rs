@@ -15,8 +15,8 @@ use clap::Parser;
 
 pub use commands::run;
 
-use crate::config::Limits;
 use crate::env::Env;
+use crate::limits::Limits;
 
 /// A parsed command line: the subcommand, and the global options every subcommand shares.
 #[derive(Debug)]
@@ -137,6 +137,7 @@ fn limits(a: &args::LimitArgs) -> Limits {
         max_rounds: a.max_rounds.unwrap_or(d.max_rounds),
         max_pack_bytes: a.max_pack_bytes.unwrap_or(d.max_pack_bytes),
         max_object_bytes: a.max_object_bytes.unwrap_or(d.max_object_bytes),
+        max_objects: d.max_objects,
         max_delta_depth: a.max_delta_depth.unwrap_or(d.max_delta_depth),
         max_ref_updates: a.max_ref_updates.unwrap_or(d.max_ref_updates),
         max_duration: secs(a.max_duration),

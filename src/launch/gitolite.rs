@@ -14,7 +14,7 @@ use super::{command, Error, Request};
 use crate::access::gitolite::admin::{self, ADMIN_REPO};
 use crate::access::gitolite::names::{check_repo, is_repo_name};
 use crate::access::gitolite::{keys, Decision, RepoState, Site};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::protocol::version_from_git_protocol;
 use crate::service::receive_pack::{PushValidator, RefAuthorizer, RefChange, RefCheck};
 use crate::service::Service;

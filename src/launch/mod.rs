@@ -26,7 +26,7 @@ use std::io::{BufWriter, Read, Write};
 use std::time::Duration;
 
 use crate::backend::{Backend, Repository};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::protocol::Version;
 use crate::service::refs_view::{Namespace, RefsView, Side};
 use crate::service::{receive_pack, upload_archive, upload_pack, Service};

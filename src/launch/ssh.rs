@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::{access_hook, command, resolve, Error, Request};
 use crate::access::{Policy, Right};
-use crate::config::Limits;
 use crate::env::Env;
+use crate::limits::Limits;
 use crate::protocol::version_from_git_protocol;
 use crate::service::receive_pack::{RefAuthorizer, RefChange, RefCheck};
 use crate::service::Service;

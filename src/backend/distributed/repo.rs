@@ -24,7 +24,7 @@ use crate::backend::{
     Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
     Repository, StoredPack, UpdateResult,
 };
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::{Kind, Object};
 use crate::refs::RefStore;
@@ -158,7 +158,7 @@ impl Quarantine for DistQuarantine<'_> {
     fn receive_pack(
         &mut self,
         input: &mut dyn std::io::Read,
-        limits: &crate::config::Limits,
+        limits: &crate::limits::Limits,
         check: crate::pack::ingest::ObjectCheck<'_>,
         progress: &mut dyn crate::progress::Progress,
     ) -> Result<Vec<(ObjectId, Kind)>, Error> {

@@ -23,7 +23,7 @@ use crate::backend::{
     RefVisitor, Repository, StoredPack, UpdateResult,
 };
 use crate::env::Env;
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::{Kind, Object};
 use crate::refs::files::FilesRefStore;

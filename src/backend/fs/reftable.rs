@@ -13,7 +13,7 @@ use super::odb::FsObjectStore;
 use crate::backend::Error;
 use crate::env::Env;
 use crate::file_mode::SharedPerm;
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::{Kind, TagRef};
 use crate::refs::reftable::store::{LogSource, Peeler};

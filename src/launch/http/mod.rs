@@ -35,8 +35,8 @@ use super::{access_hook, resolve, ssh, Error, Request};
 use crate::access::{Policy, Right};
 use crate::backend::fs::{FsBackend, FsRepository};
 use crate::backend::Repository;
-use crate::config::Limits;
 use crate::env::Env;
+use crate::limits::Limits;
 use crate::protocol::Version;
 use crate::service::Service;
 use cgi::{CgiRequest, Target};
@@ -75,7 +75,7 @@ impl HttpConfig {
         self.export_all = env.get("GIT_HTTP_EXPORT_ALL").is_some();
         self.max_request_buffer = env
             .get("GIT_HTTP_MAX_REQUEST_BUFFER")
-            .and_then(|v| crate::gitconfig::parse_int(&v))
+            .and_then(|v| crate::git_config::parse_int(&v))
             .and_then(|n| u64::try_from(n).ok());
         self.env = env;
         self

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::msg::{MsgId, Severity, MSG_IDS};
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
 
 /// C git's `core.maxTreeDepth` default (2.47, non-MSVC builds).
@@ -52,7 +52,7 @@ pub enum ConfigError {
     SkipListLine(String),
     /// A malformed numeric setting.
     #[error(transparent)]
-    Config(#[from] crate::gitconfig::Error),
+    Config(#[from] crate::git_config::Error),
 }
 
 /// Severities per message id, the objects to skip, and the limits.

@@ -31,7 +31,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use crate::backend::{self, Repository};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::hash::ObjectId;
 use crate::protocol::capabilities::{self, always, Row};
 use crate::protocol::pktline::{self, Reader, Writer};
@@ -128,7 +128,7 @@ pub enum Error {
     },
     /// A `receive.*` setting has an invalid value.
     #[error(transparent)]
-    Settings(#[from] crate::gitconfig::Error),
+    Settings(#[from] crate::git_config::Error),
     /// Writing to the client failed.
     #[error("receive-pack: write failed: {0}")]
     Io(#[from] std::io::Error),
