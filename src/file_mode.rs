@@ -29,7 +29,7 @@ pub struct BadValue(pub String);
 
 impl SharedPerm {
     /// Reads `core.sharedRepository` from `config`.
-    pub fn from_config(config: &crate::gitconfig::GitConfig) -> Result<SharedPerm, BadValue> {
+    pub fn from_config(config: &crate::git_config::GitConfig) -> Result<SharedPerm, BadValue> {
         match config.get("core.sharedRepository") {
             None => Ok(SharedPerm(0)),
             Some(None) => Ok(SharedPerm(PERM_GROUP)),
@@ -37,7 +37,7 @@ impl SharedPerm {
         }
     }
 
-    fn parse(value: &str, config: &crate::gitconfig::GitConfig) -> Result<SharedPerm, BadValue> {
+    fn parse(value: &str, config: &crate::git_config::GitConfig) -> Result<SharedPerm, BadValue> {
         match value {
             "umask" => return Ok(SharedPerm(0)),
             "group" => return Ok(SharedPerm(PERM_GROUP)),
@@ -141,7 +141,7 @@ impl SharedPerm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gitconfig::GitConfig;
+    use crate::git_config::GitConfig;
 
     fn perm(v: &str) -> Result<SharedPerm, BadValue> {
         SharedPerm::from_config(

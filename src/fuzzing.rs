@@ -178,11 +178,14 @@ pub fn pack_stream(data: &[u8]) {
     let Some(mut spool) = spool_file() else {
         return;
     };
-    let limits = crate::pack::ingest::Limits {
+    let limits = crate::limits::Limits {
         max_pack_bytes: 1 << 20,
         max_object_bytes: 1 << 20,
         max_objects: 10_000,
         max_delta_depth: 100,
+        ..crate::limits::Limits::default()
+    };
+    let tuning = crate::pack::ingest::Tuning {
         max_threads: 2,
         parallel_min_deltas: 0,
         delta_cache_bytes: 1 << 16,
@@ -192,6 +195,7 @@ pub fn pack_stream(data: &[u8]) {
         &mut spool,
         &NoBases,
         &limits,
+        &tuning,
         &crate::pack::ingest::no_check,
         &mut crate::progress::Discard,
     );
@@ -284,11 +288,11 @@ pub fn upload_pack(data: &[u8]) {
         },
         stateless_rpc: mode & 4 != 0,
         advertise_refs: false,
-        limits: crate::config::Limits {
+        limits: crate::limits::Limits {
             max_wants: 100,
             max_haves: 1000,
             max_rounds: 100,
-            ..crate::config::Limits::default()
+            ..crate::limits::Limits::default()
         },
     };
     let mut out = Vec::new();
@@ -304,7 +308,7 @@ pub fn receive_commands(data: &[u8]) {
 
 /// git-config files and access files.
 pub fn config_files(data: &[u8]) {
-    let _ = crate::gitconfig::GitConfig::parse(data, "fuzz");
+    let _ = crate::git_config::GitConfig::parse(data, "fuzz");
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(p) = crate::access::Policy::parse(s) {
             let _ = p.repo_right("a/b.git", Some("alice"));

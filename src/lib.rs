@@ -24,23 +24,29 @@
 pub mod access;
 pub mod backend;
 pub mod cleanup;
-pub mod config;
+pub mod cli;
 pub mod durable;
+pub mod env;
+mod error;
 pub mod file_mode;
 pub mod filter;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-pub mod gitconfig;
+pub mod git_config;
 pub mod hash;
 pub mod launch;
+pub mod limits;
 pub mod logging;
 pub mod odb;
 pub mod pack;
 pub mod process;
 pub mod progress;
 pub mod protocol;
+pub mod ref_name;
 pub mod refs;
 pub mod service;
 #[cfg(test)]
 mod test_support;
 pub mod walk;
+
+pub use error::Error;

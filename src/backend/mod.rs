@@ -16,7 +16,7 @@ pub mod memory;
 
 use std::ops::ControlFlow;
 
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::ObjectId;
 use crate::odb::Kind;
 
@@ -197,7 +197,7 @@ pub trait Quarantine {
     fn receive_pack(
         &mut self,
         input: &mut dyn std::io::Read,
-        limits: &crate::config::Limits,
+        limits: &crate::limits::Limits,
         check: crate::pack::ingest::ObjectCheck<'_>,
         progress: &mut dyn crate::progress::Progress,
     ) -> Result<Vec<(ObjectId, Kind)>, Error>;

@@ -15,13 +15,14 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::runner::{ProcessRunner, Spawn, Stream};
+use crate::env::Env;
 use crate::service::Service;
 
 /// How long the hook may run before it is killed and the request refused.
 const HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the hook is asked about.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HookCall<'a> {
     /// Launch mode, for `SLUICE_MODE`.
     pub mode: &'a str,
@@ -33,29 +34,22 @@ pub struct HookCall<'a> {
     pub host: &'a str,
     /// The authenticated user (ssh, shell).
     pub user: Option<&'a str>,
+    /// The process environment (the client's address as the web server or sshd told it).
+    pub env: &'a Env,
 }
 
 /// Our peer's address and port: the socket on stdin (inetd, systemd `Accept=yes`), else
-/// `REMOTE_ADDR`/`REMOTE_PORT`, else sshd's `SSH_CLIENT` (`ip port local-port`).
-pub fn client_address() -> (String, String) {
+/// what `env` says (`REMOTE_ADDR`/`REMOTE_PORT`, else sshd's `SSH_CLIENT`).
+pub fn client_address(env: &Env) -> (String, String) {
     let from_socket = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
         .ok()
         .and_then(|fd| std::net::TcpStream::from(fd).peer_addr().ok());
-    if let Some(addr) = from_socket {
-        return (addr.ip().to_string(), addr.port().to_string());
+    match from_socket {
+        Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
+        None => env.client_address(),
     }
-    if let Ok(ip) = std::env::var("REMOTE_ADDR") {
-        return (ip, std::env::var("REMOTE_PORT").unwrap_or_default());
-    }
-    if let Ok(c) = std::env::var("SSH_CLIENT") {
-        let mut parts = c.split_whitespace();
-        let ip = parts.next().unwrap_or_default().to_string();
-        let port = parts.next().unwrap_or_default().to_string();
-        return (ip, port);
-    }
-    (String::new(), String::new())
 }
 
 /// Runs `hook` for `call`: `Ok` with the namespace the hook chose (see the module docs), or
@@ -66,7 +60,7 @@ pub fn check(hook: &Path, call: &HookCall<'_>) -> Result<Option<String>, String>
         Some(Service::ReceivePack) => "receive-pack",
         Some(Service::UploadArchive) => "upload-archive",
     };
-    let (ip, port) = client_address();
+    let (ip, port) = client_address(call.env);
     let canonical = call
         .host
         .split(':')
@@ -162,6 +156,7 @@ mod tests {
             path: "/srv/r.git",
             host: "Example.COM:9418",
             user: Some("alice"),
+            env: &Env::default(),
         };
         assert_eq!(check(&h, &call), Ok(None));
         assert_eq!(

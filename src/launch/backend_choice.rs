@@ -3,30 +3,39 @@
 //! `distributed` feature refuses such a file with one line rather than serving from disk.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::Error;
 use crate::backend::fs::FsBackend;
 use crate::backend::Backend;
+use crate::env::Env;
 
-/// The backend for `config` (none: the on-disk backend, `strict` as `--strict-paths`).
-pub fn choose(config: Option<&Path>, strict: bool) -> Result<Box<dyn Backend>, Error> {
+/// The backend for `config` (none: the on-disk backend, `strict` as `--strict-paths`), in
+/// the process environment `env` (credentials, reflog identity).
+pub fn choose(
+    config: Option<&Path>,
+    strict: bool,
+    env: &Arc<Env>,
+) -> Result<Box<dyn Backend>, Error> {
     match config {
-        None => Ok(Box::new(FsBackend { strict })),
-        Some(file) => distributed(file),
+        None => Ok(Box::new(FsBackend {
+            strict,
+            env: env.clone(),
+        })),
+        Some(file) => distributed(file, env),
     }
 }
 
 #[cfg(feature = "distributed")]
-fn distributed(file: &Path) -> Result<Box<dyn Backend>, Error> {
+fn distributed(file: &Path, env: &Env) -> Result<Box<dyn Backend>, Error> {
     use crate::backend::distributed::{config, DistBackend};
-    let cfg = config::load(file, &|k| std::env::var(k).ok())
-        .map_err(|e| Error::Refused(e.to_string()))?;
+    let cfg = config::load(file, &|k| env.get(k)).map_err(|e| Error::Refused(e.to_string()))?;
     let backend = DistBackend::new(&cfg).map_err(|e| Error::Refused(e.to_string()))?;
     Ok(Box::new(backend))
 }
 
 #[cfg(not(feature = "distributed"))]
-fn distributed(file: &Path) -> Result<Box<dyn Backend>, Error> {
+fn distributed(file: &Path, _env: &Env) -> Result<Box<dyn Backend>, Error> {
     Err(Error::Refused(format!(
         "backend config {}: this sluice was built without the `distributed` feature",
         file.display()
@@ -35,12 +44,17 @@ fn distributed(file: &Path) -> Result<Box<dyn Backend>, Error> {
 
 /// Creates repository `location` in the distributed backend `config` names, HEAD at
 /// `refs/heads/<branch>`.
-pub fn init_distributed(config: &Path, location: &str, branch: &str) -> Result<(), Error> {
+pub fn init_distributed(
+    config: &Path,
+    location: &str,
+    branch: &str,
+    env: &Env,
+) -> Result<(), Error> {
     #[cfg(feature = "distributed")]
     {
         use crate::backend::distributed::{config as cfgfile, DistBackend};
-        let cfg = cfgfile::load(config, &|k| std::env::var(k).ok())
-            .map_err(|e| Error::Refused(e.to_string()))?;
+        let cfg =
+            cfgfile::load(config, &|k| env.get(k)).map_err(|e| Error::Refused(e.to_string()))?;
         let backend = DistBackend::new(&cfg).map_err(|e| Error::Refused(e.to_string()))?;
         let created = backend
             .init(location, branch)
@@ -55,6 +69,6 @@ pub fn init_distributed(config: &Path, location: &str, branch: &str) -> Result<(
     #[cfg(not(feature = "distributed"))]
     {
         let _ = (location, branch);
-        distributed(config).map(|_| ())
+        distributed(config, env).map(|_| ())
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Error, Request};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::protocol::version_from_git_protocol;
 use crate::service::Service;
 

@@ -14,7 +14,7 @@ use super::{command, Error, Request};
 use crate::access::gitolite::admin::{self, ADMIN_REPO};
 use crate::access::gitolite::names::{check_repo, is_repo_name};
 use crate::access::gitolite::{keys, Decision, RepoState, Site};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::protocol::version_from_git_protocol;
 use crate::service::receive_pack::{PushValidator, RefAuthorizer, RefChange, RefCheck};
 use crate::service::Service;
@@ -36,6 +36,8 @@ pub struct GitoliteConfig {
     pub key_command: String,
     /// The host name `info` shows.
     pub host: String,
+    /// The process environment (`GIT_NAMESPACE`, the backend's reflog identity).
+    pub env: Arc<crate::env::Env>,
 }
 
 /// Decides what to do for `original_command` under `cfg`.
@@ -102,7 +104,7 @@ pub fn action(
         )),
         validate: is_admin.then(admin_validator),
         after_push: is_admin.then(|| after_admin_push(cfg.clone())),
-        namespace: None,
+        namespace: cfg.env.git_namespace(),
     }))
 }
 
@@ -189,7 +191,10 @@ fn after_admin_push(cfg: GitoliteConfig) -> super::AfterPush {
         else {
             return Ok(());
         };
-        let backend = crate::backend::fs::FsBackend::default();
+        let backend = crate::backend::fs::FsBackend {
+            strict: false,
+            env: cfg.env.clone(),
+        };
         let dir = cfg.root.join(format!("{ADMIN_REPO}.git"));
         let repo = crate::backend::Backend::open(&backend, &dir.to_string_lossy())
             .map_err(|e| e.to_string())?;

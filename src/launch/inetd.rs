@@ -16,7 +16,8 @@ use super::watchdog::{Activity, Touching};
 use super::{daemon_request, resolve, Error, Request};
 use crate::access::{Policy, Right};
 use crate::backend::Backend;
-use crate::config::Limits;
+use crate::env::Env;
+use crate::limits::Limits;
 use crate::protocol::pktline::{decode, Writer, MAX_LINE_LEN};
 use crate::protocol::version_from_git_protocol;
 use crate::service::Service;
@@ -44,6 +45,8 @@ pub struct InetdConfig {
     pub access_hook: Option<PathBuf>,
     /// Request limits.
     pub limits: Limits,
+    /// The process environment (`REMOTE_ADDR` for `%IP`, the access hook, `GIT_NAMESPACE`).
+    pub env: Arc<Env>,
 }
 
 /// Reads exactly one pkt-line from `input` (no read-ahead: what follows belongs to the service).
@@ -60,9 +63,9 @@ fn read_request_line(input: &mut dyn Read) -> Result<Vec<u8>, Error> {
 }
 
 /// Expands `template` for a request (git daemon's `--interpolated-path`).
-fn interpolate(template: &str, req: &daemon_request::DaemonRequest) -> String {
+fn interpolate(template: &str, req: &daemon_request::DaemonRequest, env: &Env) -> String {
     let host = req.host.clone().unwrap_or_default();
-    let ip = std::env::var("REMOTE_ADDR").unwrap_or_default();
+    let ip = env.get("REMOTE_ADDR").unwrap_or_default();
     let mut out = String::new();
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {
@@ -101,7 +104,7 @@ fn locate(
     let (root, path) = match (&cfg.interpolated_path, &cfg.base_path) {
         (Some(t), base) => (
             base.clone().unwrap_or_else(|| PathBuf::from("/")),
-            interpolate(t, req),
+            interpolate(t, req, &cfg.env),
         ),
         (None, Some(base)) => {
             if !req.path.starts_with('/') {
@@ -206,6 +209,7 @@ pub fn run<R: Read, W: Write>(
             path: &location,
             host: req.host.as_deref().unwrap_or(""),
             user: None,
+            env: &cfg.env,
         };
         match super::access_hook::check(hook, &call) {
             Ok(Some(chosen)) => namespace = Some(chosen),
@@ -219,6 +223,7 @@ pub fn run<R: Read, W: Write>(
             }
         }
     }
+    let namespace = namespace.or_else(|| cfg.env.git_namespace());
     let request = Request {
         mode: "inetd",
         service: req.service,
@@ -246,7 +251,7 @@ mod tests {
         let req =
             daemon_request::parse(b"git-upload-pack /r.git\0host=Example.com:1234\0").unwrap();
         assert_eq!(
-            interpolate("/srv/%H/%D%%%P", &req),
+            interpolate("/srv/%H/%D%%%P", &req, &Env::default()),
             "/srv/example.com//r.git%1234"
         );
     }

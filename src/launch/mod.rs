@@ -26,7 +26,7 @@ use std::io::{BufWriter, Read, Write};
 use std::time::Duration;
 
 use crate::backend::{Backend, Repository};
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::protocol::Version;
 use crate::service::refs_view::{Namespace, RefsView, Side};
 use crate::service::{receive_pack, upload_archive, upload_pack, Service};
@@ -59,8 +59,8 @@ pub struct Request {
     pub validate: Option<receive_pack::PushValidator>,
     /// Run after a push that updated at least one ref (gitolite: apply the admin repository).
     pub after_push: Option<AfterPush>,
-    /// The `GIT_NAMESPACE` the access hook chose for this request; `None`: the process
-    /// environment's `GIT_NAMESPACE`, as C git reads it.
+    /// The ref namespace: the one the access file or hook chose, else the process
+    /// environment's `GIT_NAMESPACE`, as C git reads it (filled in where the request is built).
     pub namespace: Option<String>,
 }
 
@@ -238,11 +238,7 @@ fn serve_inner<R: Read, W: Write>(
     activity: &Activity,
     pushed: &mut Vec<receive_pack::RefResult>,
 ) -> Result<(), Error> {
-    let namespace = req
-        .namespace
-        .clone()
-        .or_else(|| std::env::var("GIT_NAMESPACE").ok())
-        .unwrap_or_default();
+    let namespace = req.namespace.clone().unwrap_or_default();
     let namespace = Namespace::parse(&namespace).map_err(|e| Error::Refused(e.to_string()))?;
     let side = match req.service {
         Service::UploadPack | Service::UploadArchive => Side::Upload,

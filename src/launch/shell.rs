@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{command, ssh, Error, Request};
+use crate::env::Env;
 
 /// What to do for `sluice shell -c COMMAND` (`command` None: interactive login).
 pub fn action(
@@ -17,6 +18,7 @@ pub fn action(
     command_line: Option<&str>,
     git_protocol: Option<&str>,
     timeout: Option<Duration>,
+    env: &Env,
 ) -> Result<ssh::Action, Error> {
     let Some(cmd) = command_line.map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok(ssh::Action::Print(ssh::greeting(user.as_deref()), 128));
@@ -31,6 +33,7 @@ pub fn action(
         parsed,
         git_protocol,
         timeout,
+        env,
     )?;
     Ok(ssh::Action::Serve(req))
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use super::{access_hook, command, resolve, Error, Request};
 use crate::access::{Policy, Right};
-use crate::config::Limits;
+use crate::env::Env;
+use crate::limits::Limits;
 use crate::protocol::version_from_git_protocol;
 use crate::service::receive_pack::{RefAuthorizer, RefChange, RefCheck};
 use crate::service::Service;
@@ -30,6 +31,8 @@ pub struct SshConfig {
     pub access_hook: Option<PathBuf>,
     /// Idle timeout.
     pub timeout: Option<Duration>,
+    /// The process environment (client address for the access hook, `GIT_NAMESPACE`).
+    pub env: Arc<Env>,
 }
 
 /// What to do for one ssh session.
@@ -70,6 +73,7 @@ pub fn action(
         parsed,
         git_protocol,
         cfg.timeout,
+        &cfg.env,
     )?;
     Ok(Action::Serve(request))
 }
@@ -84,6 +88,7 @@ pub(crate) fn authorize(
     cmd: command::GitCommand,
     git_protocol: Option<&str>,
     timeout: Option<Duration>,
+    env: &Env,
 ) -> Result<Request, Error> {
     let denied = || {
         Error::Refused(format!(
@@ -116,11 +121,13 @@ pub(crate) fn authorize(
             path: &location,
             host: "",
             user,
+            env,
         };
         if let Some(ns) = access_hook::check(hook, &call).map_err(Error::Refused)? {
             namespace = Some(ns);
         }
     }
+    let namespace = namespace.or_else(|| env.git_namespace());
     Ok(Request {
         mode,
         service: cmd.service,

@@ -52,7 +52,7 @@ pub enum Error {
     MissingObject(ObjectId),
     /// The repository config could not be parsed.
     #[error(transparent)]
-    Config(#[from] crate::gitconfig::Error),
+    Config(#[from] crate::git_config::Error),
     /// An object's content could not be parsed.
     #[error("object {id}: {source}")]
     Object {

@@ -92,9 +92,9 @@ impl SearchOptions {
     /// stay bounded; deltas not kept are recomputed when written. Shared by upload-pack and
     /// `sluice repack`.
     pub fn from_config(
-        config: &crate::gitconfig::GitConfig,
-    ) -> Result<Self, crate::gitconfig::Error> {
-        let int = |key: &str| -> Result<Option<u64>, crate::gitconfig::Error> {
+        config: &crate::git_config::GitConfig,
+    ) -> Result<Self, crate::git_config::Error> {
+        let int = |key: &str| -> Result<Option<u64>, crate::git_config::Error> {
             Ok(config.get_i64(key)?.map(|v| v.max(0) as u64))
         };
         let d = SearchOptions::default();

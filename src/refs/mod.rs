@@ -17,7 +17,8 @@
 
 pub mod files;
 pub mod memory;
-pub mod name;
+/// Ref names ([`crate::ref_name`], kept below both `refs` and `odb::fsck`).
+pub use crate::ref_name as name;
 pub mod reftable;
 pub mod resolve;
 pub mod store;

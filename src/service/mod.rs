@@ -5,7 +5,7 @@
 //! it never touches files and never looks at how it was launched.
 
 pub mod hooks;
-pub mod progress;
+pub mod progress_lines;
 pub mod receive_pack;
 pub mod refs_view;
 pub mod settings;

@@ -23,7 +23,7 @@ use crate::backend::{
     Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, Ref, RefUpdate,
     RefVisitor, Repository, StoredPack, UpdateResult,
 };
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::{Kind, Object};
 use crate::refs::name::RefName;

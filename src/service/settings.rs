@@ -7,7 +7,7 @@
 //! the service refuses the request with that one line, to the client and in the log, as C git
 //! dies on a bad boolean.
 
-use crate::gitconfig::{Error, GitConfig};
+use crate::git_config::{Error, GitConfig};
 
 /// Typed lookups with defaults over one configuration.
 struct Keys<'c>(&'c GitConfig);

@@ -60,6 +60,8 @@ pub struct BackendConfig {
     pub timeout: Duration,
     /// S3 credentials.
     pub credentials: Credentials,
+    /// The fault point the system tests abort this process at (`SLUICE_FAULT`), if any.
+    pub fault: Option<String>,
 }
 
 /// Every key the file may contain, with what it sets; a key not here is refused.
@@ -146,6 +148,7 @@ pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend
         cache_dir: PathBuf::from(required("cache-dir")?),
         timeout: Duration::from_millis(timeout_ms),
         credentials,
+        fault: env("SLUICE_FAULT"),
     })
 }
 

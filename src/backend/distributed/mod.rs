@@ -41,6 +41,8 @@ pub struct DistBackend {
     blobs: Arc<blobs::Blobs>,
     prefix: String,
     views: PathBuf,
+    /// Where to abort (see [`repo::fault`]).
+    fault: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for DistBackend {
@@ -76,12 +78,14 @@ impl DistBackend {
         let etcd = etcd::Etcd::new(cfg.etcd_endpoints.clone(), cfg.timeout, rt.clone())
             .map_err(|e| Error::io("etcd", std::io::Error::other(e.to_string())))?;
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(blobs::s3(cfg)?);
-        Ok(Self::with_stores(
+        let mut backend = Self::with_stores(
             Arc::new(etcd),
             blobs::Blobs::new(store, rt, cfg.cache_dir.clone()),
             cfg.prefix.clone(),
             cfg.cache_dir.join("views"),
-        ))
+        );
+        backend.fault = cfg.fault.as_deref().map(Arc::from);
+        Ok(backend)
     }
 
     /// A backend over given stores (unit tests use in-memory ones).
@@ -96,6 +100,7 @@ impl DistBackend {
             blobs: Arc::new(blobs),
             prefix,
             views,
+            fault: None,
         }
     }
 
@@ -122,7 +127,8 @@ impl Backend for DistBackend {
                 .map_err(|e| match e {
                     Error::NotFound(_) => Error::NotFound(location.to_string()),
                     e => e,
-                })?;
+                })?
+                .with_fault(self.fault.clone());
         tracing::info!(
             location,
             ms = started.elapsed().as_millis() as u64,

@@ -24,15 +24,15 @@ use crate::backend::{
     Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
     Repository, StoredPack, UpdateResult,
 };
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::{Kind, Object};
 use crate::refs::RefStore;
 
-/// Aborts the process at fault point `point` when `SLUICE_FAULT` names it: the system tests
-/// kill a front end at each step of a push this way.
-pub fn fault(point: &str) {
-    if std::env::var("SLUICE_FAULT").is_ok_and(|v| v == point) {
+/// Aborts the process at fault point `point` when it is `chosen` (the backend configuration's
+/// `SLUICE_FAULT`): the system tests kill a front end at each step of a push this way.
+pub fn fault(chosen: Option<&str>, point: &str) {
+    if chosen == Some(point) {
         tracing::error!(point, "SLUICE_FAULT: aborting");
         std::process::abort();
     }
@@ -46,6 +46,8 @@ pub struct DistRepository {
     base: String,
     dir: PathBuf,
     inner: FsRepository,
+    /// The fault point to abort at ([`fault`]).
+    fault: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for DistRepository {
@@ -81,16 +83,24 @@ impl DistRepository {
             return Err(Error::NotFound(base));
         }
         let dir = view::materialize(&snap, &blobs, &base, views)?;
-        let inner = FsRepository::open(dir.clone(), true).inspect_err(|_| {
-            let _ = std::fs::remove_dir_all(&dir);
-        })?;
+        let inner =
+            FsRepository::open(dir.clone(), true, &Default::default()).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&dir);
+            })?;
         Ok(DistRepository {
             refs: EtcdRefs::new(kv, base.clone(), snap, new_push_id()),
             blobs,
             base,
             dir,
             inner,
+            fault: None,
         })
+    }
+
+    /// This repository, aborting the process at fault point `fault` (see [`fault`]).
+    pub fn with_fault(mut self, fault: Option<Arc<str>>) -> Self {
+        self.fault = fault;
+        self
     }
 
     /// Uploads the view's packs that the snapshot did not list (those a push just added):
@@ -107,12 +117,12 @@ impl DistRepository {
                 .len();
             self.blobs
                 .put_once(&view::pack_key(&self.base, &pack, "pack"), &pack_file)?;
-            fault("after-pack-upload");
+            fault(self.fault.as_deref(), "after-pack-upload");
             self.blobs.put_once(
                 &view::pack_key(&self.base, &pack, "idx"),
                 &local.join(format!("{pack}.idx")),
             )?;
-            fault("after-idx-upload");
+            fault(self.fault.as_deref(), "after-idx-upload");
             let cache = self.blobs.cache_dir();
             if std::fs::create_dir_all(&cache).is_ok() {
                 for ext in ["pack", "idx"] {
@@ -148,7 +158,7 @@ impl Quarantine for DistQuarantine<'_> {
     fn receive_pack(
         &mut self,
         input: &mut dyn std::io::Read,
-        limits: &crate::config::Limits,
+        limits: &crate::limits::Limits,
         check: crate::pack::ingest::ObjectCheck<'_>,
         progress: &mut dyn crate::progress::Progress,
     ) -> Result<Vec<(ObjectId, Kind)>, Error> {
@@ -261,7 +271,7 @@ impl Repository for DistRepository {
             ms = started.elapsed().as_millis() as u64,
             "ref transaction"
         );
-        fault("after-txn");
+        fault(self.fault.as_deref(), "after-txn");
         Ok(results)
     }
 }

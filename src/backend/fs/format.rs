@@ -10,7 +10,7 @@
 //! Sluice cannot serve yet (a SHA-256 object format, a compatibility object format) refuse the
 //! repository too.
 
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 
 /// The highest `core.repositoryformatversion` C git (and Sluice) reads.
 const MAX_VERSION: i64 = 1;

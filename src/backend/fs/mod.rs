@@ -16,12 +16,14 @@ pub mod worktree;
 pub use maintenance::repack;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::backend::{
     Backend, Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate,
     RefVisitor, Repository, StoredPack, UpdateResult,
 };
-use crate::gitconfig::GitConfig;
+use crate::env::Env;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::{Kind, Object};
 use crate::refs::files::FilesRefStore;
@@ -33,6 +35,9 @@ use odb::FsObjectStore;
 pub struct FsBackend {
     /// Only open the exact path (git daemon's `--strict-paths`): no `.git` suffix or `/.git`.
     pub strict: bool,
+    /// The process environment, as C git would see it: `HOME` for `~/` in configured paths,
+    /// the reflog identity (`GIT_COMMITTER_*`).
+    pub env: Arc<Env>,
 }
 
 /// Is `dir` a git directory (HEAD file plus objects/ and refs/ or a commondir)?
@@ -86,7 +91,7 @@ impl FsBackend {
             .ok_or_else(|| Error::NotFound(location.to_string()))?;
         // Absolute, so hooks (which run inside the git dir) get usable paths.
         let git_dir = git_dir.canonicalize().map_err(|e| Error::io(location, e))?;
-        FsRepository::open(git_dir, layout_bare)
+        FsRepository::open(git_dir, layout_bare, &self.env)
     }
 }
 
@@ -173,12 +178,18 @@ pub struct FsRepository {
     shallow: Option<crate::hash::IdSet>,
     /// `core.sharedRepository`: modes of what Sluice creates.
     shared: crate::file_mode::SharedPerm,
+    /// The process environment it was opened in (to open it again the same way).
+    env: Arc<Env>,
 }
 
 impl FsRepository {
     /// Opens the git directory `git_dir`; `layout_bare` says whether it was found without a work
     /// tree (`core.bare` overrides).
-    pub fn open(git_dir: PathBuf, layout_bare: bool) -> Result<FsRepository, Error> {
+    pub fn open(
+        git_dir: PathBuf,
+        layout_bare: bool,
+        env: &Arc<Env>,
+    ) -> Result<FsRepository, Error> {
         let common_dir = match std::fs::read_to_string(git_dir.join("commondir")) {
             Ok(text) => {
                 let p = Path::new(text.trim());
@@ -195,7 +206,8 @@ impl FsRepository {
             Ok(bytes) => GitConfig::parse(&bytes, "config")?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => GitConfig::default(),
             Err(e) => return Err(Error::io(config_path.display().to_string(), e)),
-        };
+        }
+        .with_home(env.home());
         let format = format::check(&config).map_err(|e| Error::UnsupportedFormat {
             location: git_dir.display().to_string(),
             why: e.to_string(),
@@ -217,6 +229,7 @@ impl FsRepository {
                 &config,
                 bare,
                 shared,
+                env.clone(),
             )?)
         } else {
             RefStoreKind::Files(FilesRefStore::new(
@@ -244,6 +257,7 @@ impl FsRepository {
             format,
             shallow,
             shared,
+            env: env.clone(),
         })
     }
 
@@ -260,6 +274,11 @@ impl FsRepository {
     /// The git directory.
     pub fn git_dir(&self) -> &Path {
         &self.git_dir
+    }
+
+    /// Opens this repository again, in the same environment (a fresh view of its storage).
+    pub fn reopen(&self) -> Result<FsRepository, Error> {
+        FsRepository::open(self.git_dir.clone(), self.bare, &self.env)
     }
 
     /// The directory holding `objects/`, `refs/` and `config` (the git directory, or what its
@@ -640,9 +659,12 @@ mod tests {
             .unwrap();
         assert!(repo.is_bare());
         assert_eq!(repo.head().unwrap().id, None);
-        assert!(FsBackend { strict: true }
-            .open(dir.path().join("b").to_str().unwrap())
-            .is_err());
+        assert!(FsBackend {
+            strict: true,
+            ..Default::default()
+        }
+        .open(dir.path().join("b").to_str().unwrap())
+        .is_err());
         assert!(matches!(
             backend.open("/nonexistent/x"),
             Err(Error::NotFound(_))

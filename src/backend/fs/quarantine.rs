@@ -21,10 +21,10 @@ use crate::backend::{
     Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
     Repository, StoredPack, UpdateResult,
 };
-use crate::config::Limits;
 use crate::file_mode::SharedPerm;
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
+use crate::limits::Limits;
 use crate::odb::{Kind, Object};
 use crate::pack::ingest::{self, BaseLookup};
 use crate::progress::Progress;
@@ -278,23 +278,16 @@ impl Quarantine for FsQuarantine<'_> {
             .create_new(true)
             .open(&tmp_pack)
             .map_err(|e| io(&tmp_pack, e))?;
-        let ingest_limits = ingest::Limits {
-            max_pack_bytes: if limits.max_pack_bytes == 0 {
-                u64::MAX
-            } else {
-                limits.max_pack_bytes
-            },
-            max_object_bytes: limits.max_object_bytes,
-            max_objects: u32::MAX,
-            max_delta_depth: limits.max_delta_depth,
+        let tuning = ingest::Tuning {
             max_threads: index_threads(self.view.base.config()),
-            ..ingest::Limits::default()
+            ..ingest::Tuning::default()
         };
         let mut indexed = ingest::index_pack(
             input,
             &mut spool,
             &RepoBases(self.view.base),
-            &ingest_limits,
+            limits,
+            &tuning,
             check,
             progress,
         )

@@ -7,11 +7,13 @@
 //! C git uses the server's local zone.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::odb::FsObjectStore;
 use crate::backend::Error;
+use crate::env::Env;
 use crate::file_mode::SharedPerm;
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::{Kind, TagRef};
 use crate::refs::reftable::store::{LogSource, Peeler};
@@ -29,6 +31,7 @@ pub fn open_store(
     config: &GitConfig,
     bare: bool,
     shared: SharedPerm,
+    env: Arc<Env>,
 ) -> Result<ReftableRefStore, Error> {
     let options = WriteOptions {
         shared,
@@ -36,10 +39,10 @@ pub fn open_store(
     };
     let objects_dir = common_dir.join("objects");
     let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, id));
-    let log = log_info(config, bare);
+    let log = log_info(config, bare, &env);
     let source: LogSource = Box::new(move || {
         let mut info = log.clone();
-        if let Some((time, tz)) = env_date() {
+        if let Some((time, tz)) = env_date(&env) {
             (info.time, info.tz_hhmm) = (time, tz);
         } else {
             info.time = now();
@@ -103,10 +106,8 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn env_date() -> Option<(u64, i16)> {
-    std::env::var("GIT_COMMITTER_DATE")
-        .ok()
-        .and_then(|d| raw_date(&d))
+fn env_date(env: &Env) -> Option<(u64, i16)> {
+    env.get("GIT_COMMITTER_DATE").and_then(|d| raw_date(&d))
 }
 
 /// A `GIT_COMMITTER_DATE` in git's raw form (`<seconds> <±hhmm>`, or `@<seconds>`); other
@@ -123,9 +124,9 @@ fn raw_date(text: &str) -> Option<(u64, i16)> {
 }
 
 /// The reflog policy and committer identity C git's receive-pack would use: `core.logAllRefUpdates`
-/// (default: on unless bare), `GIT_COMMITTER_NAME`/`EMAIL`, else `user.name`/`user.email`,
-/// else the login name at the host name; the message is `push`.
-pub fn log_info(config: &GitConfig, bare: bool) -> LogInfo {
+/// (default: on unless bare), `GIT_COMMITTER_NAME`/`EMAIL` of `env`, else
+/// `user.name`/`user.email`, else the login name at the host name; the message is `push`.
+pub fn log_info(config: &GitConfig, bare: bool, env: &Env) -> LogInfo {
     let always = config
         .get("core.logallrefupdates")
         .flatten()
@@ -137,24 +138,24 @@ pub fn log_info(config: &GitConfig, bare: bool) -> LogInfo {
         _ if bare => LogPolicy::Existing,
         _ => LogPolicy::Normal,
     };
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let var = |k: &str| env.get_nonempty(k);
     let cfg = |k: &str| config.get(k).flatten().map(str::to_string);
-    let user = env("USER")
-        .or_else(|| env("LOGNAME"))
+    let user = var("USER")
+        .or_else(|| var("LOGNAME"))
         .unwrap_or_else(|| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
-    let name = env("GIT_COMMITTER_NAME")
+    let name = var("GIT_COMMITTER_NAME")
         .or_else(|| cfg("user.name"))
         .unwrap_or_else(|| user.clone());
-    let email = env("GIT_COMMITTER_EMAIL")
+    let email = var("GIT_COMMITTER_EMAIL")
         .or_else(|| cfg("user.email"))
-        .or_else(|| env("EMAIL"))
+        .or_else(|| var("EMAIL"))
         .unwrap_or_else(|| format!("{user}@{host}"));
-    let (time, tz_hhmm) = env_date().unwrap_or((now(), 0));
+    let (time, tz_hhmm) = env_date(env).unwrap_or((now(), 0));
     LogInfo {
         policy,
         name,
@@ -177,7 +178,8 @@ mod tests {
         assert_eq!(raw_date("yesterday"), None);
         assert_eq!(raw_date("1700000000 +02"), None);
         let policy = |text: &str, bare: bool| {
-            log_info(&GitConfig::parse(text.as_bytes(), "config").unwrap(), bare).policy
+            let config = GitConfig::parse(text.as_bytes(), "config").unwrap();
+            log_info(&config, bare, &Env::default()).policy
         };
         assert_eq!(policy("", true), LogPolicy::Existing);
         assert_eq!(policy("", false), LogPolicy::Normal);

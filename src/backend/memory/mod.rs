@@ -11,7 +11,7 @@ use crate::backend::{
     Backend, Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate,
     RefVisitor, Repository, StoredPack, UpdateResult,
 };
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::commit_graph::GraphCommit;
 use crate::odb::memory::MemoryObjects;

@@ -14,7 +14,7 @@ use crate::backend::{
     Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
     Repository, StoredPack, UpdateResult,
 };
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::odb::commit_graph::GraphCommit;
 use crate::odb::memory::MemoryObjects;
@@ -72,7 +72,7 @@ impl Quarantine for MemoryQuarantine<'_> {
     fn receive_pack(
         &mut self,
         input: &mut dyn std::io::Read,
-        limits: &crate::config::Limits,
+        limits: &crate::limits::Limits,
         check: ingest::ObjectCheck<'_>,
         progress: &mut dyn Progress,
     ) -> Result<Vec<(ObjectId, Kind)>, Error> {
@@ -88,18 +88,10 @@ impl Quarantine for MemoryQuarantine<'_> {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io("spool", e))?;
-        let ingest_limits = ingest::Limits {
-            max_pack_bytes: match limits.max_pack_bytes {
-                0 => u64::MAX,
-                n => n,
-            },
-            max_object_bytes: limits.max_object_bytes,
-            max_delta_depth: limits.max_delta_depth,
-            ..ingest::Limits::default()
-        };
         let bases = Bases(self.view.base);
+        let tuning = ingest::Tuning::default();
         let mut indexed =
-            ingest::index_pack(input, &mut file, &bases, &ingest_limits, check, progress)
+            ingest::index_pack(input, &mut file, &bases, limits, &tuning, check, progress)
                 .map_err(|e| Error::BadPack(e.to_string()))?;
         drop(file);
         let sent = indexed.entries.len() - indexed.appended_bases;

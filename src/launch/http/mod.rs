@@ -35,7 +35,8 @@ use super::{access_hook, resolve, ssh, Error, Request};
 use crate::access::{Policy, Right};
 use crate::backend::fs::{FsBackend, FsRepository};
 use crate::backend::Repository;
-use crate::config::Limits;
+use crate::env::Env;
+use crate::limits::Limits;
 use crate::protocol::Version;
 use crate::service::Service;
 use cgi::{CgiRequest, Target};
@@ -63,15 +64,20 @@ pub struct HttpConfig {
     pub export_all: bool,
     /// `GIT_HTTP_MAX_REQUEST_BUFFER` (overrides `http.maxRequestBuffer`).
     pub max_request_buffer: Option<u64>,
+    /// The process environment (the access hook's client address, `GIT_NAMESPACE`, the
+    /// backend's reflog identity).
+    pub env: Arc<Env>,
 }
 
 impl HttpConfig {
-    /// Reads the environment half of the configuration through `var`.
-    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> HttpConfig {
-        self.export_all = var("GIT_HTTP_EXPORT_ALL").is_some();
-        self.max_request_buffer = var("GIT_HTTP_MAX_REQUEST_BUFFER")
-            .and_then(|v| crate::gitconfig::parse_int(&v))
+    /// Takes the environment half of the configuration from `env`, and keeps `env`.
+    pub fn with_env(mut self, env: Arc<Env>) -> HttpConfig {
+        self.export_all = env.get("GIT_HTTP_EXPORT_ALL").is_some();
+        self.max_request_buffer = env
+            .get("GIT_HTTP_MAX_REQUEST_BUFFER")
+            .and_then(|v| crate::git_config::parse_int(&v))
             .and_then(|n| u64::try_from(n).ok());
+        self.env = env;
         self
     }
 }
@@ -146,7 +152,10 @@ pub fn run<R: Read + 'static, W: Write>(
                 timeout: cfg.timeout,
                 limits: cfg.limits.clone(),
                 authorize: authorize.clone(),
-                namespace: prepared.namespace.clone(),
+                namespace: prepared
+                    .namespace
+                    .clone()
+                    .or_else(|| cfg.env.git_namespace()),
                 validate: None,
                 after_push: None,
             };
@@ -191,18 +200,21 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
         .to_str()
         .ok_or_else(not_found)?
         .to_string();
-    let repo = FsBackend { strict: false }
-        .open_fs(&location)
-        .map_err(|e| {
-            tracing::warn!(path = %req.repo, error = %e, "not a git repository");
-            // A format Sluice does not serve is said as such, not passed off as missing.
-            match e {
-                crate::backend::Error::UnsupportedFormat { .. } => {
-                    Reject::new(Status::Internal, e.to_string())
-                }
-                _ => not_found(),
+    let repo = FsBackend {
+        strict: false,
+        env: cfg.env.clone(),
+    }
+    .open_fs(&location)
+    .map_err(|e| {
+        tracing::warn!(path = %req.repo, error = %e, "not a git repository");
+        // A format Sluice does not serve is said as such, not passed off as missing.
+        match e {
+            crate::backend::Error::UnsupportedFormat { .. } => {
+                Reject::new(Status::Internal, e.to_string())
             }
-        })?;
+            _ => not_found(),
+        }
+    })?;
     let export_ok = repo.git_dir().join("git-daemon-export-ok").exists();
     if !cfg.export_all && !export_ok {
         tracing::warn!(path = %req.repo, "not exported (no git-daemon-export-ok)");
@@ -301,6 +313,7 @@ fn authorize(
             path: location,
             host: "",
             user,
+            env: &cfg.env,
         };
         let namespace =
             access_hook::check(hook, &call).map_err(|m| Reject::new(Status::Forbidden, m))?;

@@ -2,7 +2,7 @@
 //! (`http.*`, and `receive.maxInputSize` for the body limit), with C git http-backend's
 //! defaults. An invalid value refuses the request (C git's http-backend dies on one).
 
-use crate::gitconfig::{Error, GitConfig};
+use crate::git_config::{Error, GitConfig};
 use crate::service::settings::ReceivePackSettings;
 use crate::service::Service;
 

@@ -265,7 +265,7 @@ impl TagLine {
 /// `refs/tags/<name>` passes check-ref-format.
 fn valid_tag_name(name: &[u8]) -> bool {
     std::str::from_utf8(name)
-        .map(|n| crate::refs::name::RefName::new(&format!("refs/tags/{n}")).is_ok())
+        .map(|n| crate::ref_name::RefName::new(&format!("refs/tags/{n}")).is_ok())
         // Bytes that are not UTF-8 are not what check-ref-format refuses.
         .unwrap_or(true)
 }

@@ -10,10 +10,10 @@
 //! exactly as C git's receive-pack does not.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::msg::{MsgId, Severity, MSG_IDS};
-use crate::gitconfig::GitConfig;
+use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
 
 /// C git's `core.maxTreeDepth` default (2.47, non-MSVC builds).
@@ -52,7 +52,7 @@ pub enum ConfigError {
     SkipListLine(String),
     /// A malformed numeric setting.
     #[error(transparent)]
-    Config(#[from] crate::gitconfig::Error),
+    Config(#[from] crate::git_config::Error),
 }
 
 /// Severities per message id, the objects to skip, and the limits.
@@ -109,7 +109,7 @@ impl FsckOptions {
             };
             if id == "skiplist" {
                 if let Some(path) = value {
-                    opts.read_skip_list(&resolve(path, git_dir))?;
+                    opts.read_skip_list(&config.pathname(path, git_dir))?;
                 }
                 continue;
             }
@@ -184,19 +184,6 @@ impl FsckOptions {
             self.skip.insert(id);
         }
         Ok(())
-    }
-}
-
-/// `path` as git's `git_config_pathname` gives it: `~/` expanded, relative to `base`.
-fn resolve(path: &str, base: Option<&Path>) -> PathBuf {
-    if let Some(rest) = path.strip_prefix("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return Path::new(&home).join(rest);
-        }
-    }
-    match base {
-        Some(b) => b.join(path),
-        None => PathBuf::from(path),
     }
 }
 

@@ -23,17 +23,12 @@ use crate::pack::delta;
 use crate::pack::entry::{decode_header, decode_ofs_distance, encode_header, EntryType};
 use crate::progress::Progress;
 
-/// Limits on what a pushed pack may make us do.
+pub use crate::limits::Limits;
+
+/// How indexing spends threads and memory. Not limits on what the client may ask (those are
+/// [`Limits`]: pack bytes, object bytes, object count, delta depth), so not configurable by it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest pack, in bytes.
-    pub max_pack_bytes: u64,
-    /// Largest single object (inflated), in bytes.
-    pub max_object_bytes: u64,
-    /// Most objects in one pack.
-    pub max_objects: u32,
-    /// Deepest delta chain.
-    pub max_delta_depth: u32,
+pub struct Tuning {
     /// Most threads resolving deltas (at least one).
     pub max_threads: usize,
     /// Packs with fewer deltas are resolved on the calling thread: starting and joining
@@ -43,13 +38,9 @@ pub struct Limits {
     pub delta_cache_bytes: usize,
 }
 
-impl Default for Limits {
+impl Default for Tuning {
     fn default() -> Self {
-        Limits {
-            max_pack_bytes: u64::MAX,
-            max_object_bytes: 4 << 30,
-            max_objects: u32::MAX,
-            max_delta_depth: 10_000,
+        Tuning {
             max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             parallel_min_deltas: 256,
             delta_cache_bytes: 32 << 20,
@@ -295,18 +286,20 @@ pub fn no_check(_: &ObjectId, _: Kind, _: &[u8]) -> Result<(), String> {
 }
 
 /// Streams a pack from `input` into `spool` (an empty file opened read+write), indexes it,
-/// resolves deltas (taking thin-pack bases from `bases`), runs `check` on every commit, tree
-/// and tag while its content is at hand, and returns the index entries.
+/// resolves deltas (taking thin-pack bases from `bases`) within `limits`, spending threads and
+/// memory as `tuning` says, runs `check` on every commit, tree and tag while its content is at
+/// hand, and returns the index entries.
 pub fn index_pack(
     input: &mut dyn Read,
     spool: &mut File,
     bases: &dyn BaseLookup,
     limits: &Limits,
+    tuning: &Tuning,
     check: ObjectCheck<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Indexed, Error> {
     // Pass 1: every entry read, spooled, hashed when whole; small deltas kept.
-    let mut delta_cache = resolve::DeltaCache::new(limits.delta_cache_bytes);
+    let mut delta_cache = resolve::DeltaCache::new(tuning.delta_cache_bytes);
     let (raws, checksum) = {
         let mut tee = Tee {
             src: BufReader::with_capacity(128 * 1024, input),
@@ -316,7 +309,7 @@ pub fn index_pack(
             hasher: Hasher::trailer_only(KIND),
             crc: crc32fast::Hasher::new(),
             pos: 0,
-            limit: limits.max_pack_bytes,
+            limit: limits.pack_bytes_bound(),
             z: None,
             out: vec![0u8; 64 * 1024],
         };
@@ -336,7 +329,7 @@ pub fn index_pack(
     };
 
     // Pass 2: resolve deltas, on several threads (see `resolve`).
-    let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, check)?;
+    let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, tuning, check)?;
     resolver.resolve_all(progress)?;
     // Thin pack: REF deltas against objects we already have.
     let (appended_entries, end) = append_thin_bases(spool, &resolver, bases)?;

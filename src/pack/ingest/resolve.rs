@@ -19,7 +19,7 @@ use std::sync::{Mutex, OnceLock};
 
 use flate2::{Decompress, FlushDecompress};
 
-use super::{BaseRef, Error, Limits, ObjectCheck, Raw};
+use super::{BaseRef, Error, Limits, ObjectCheck, Raw, Tuning};
 use crate::hash::ObjectId;
 use crate::odb::Kind;
 use crate::pack::delta;
@@ -70,6 +70,7 @@ pub(super) struct Resolver<'a> {
     raws: &'a [Raw],
     cache: &'a DeltaCache,
     limits: &'a Limits,
+    tuning: &'a Tuning,
     check: ObjectCheck<'a>,
     /// Entries whose base is the entry at this offset.
     by_offset: HashMap<u64, Vec<usize>>,
@@ -89,6 +90,7 @@ impl<'a> Resolver<'a> {
         raws: &'a [Raw],
         cache: &'a DeltaCache,
         limits: &'a Limits,
+        tuning: &'a Tuning,
         check: ObjectCheck<'a>,
     ) -> Result<Self, Error> {
         let starts: HashMap<u64, ()> = raws.iter().map(|r| (r.offset, ())).collect();
@@ -114,6 +116,7 @@ impl<'a> Resolver<'a> {
             raws,
             cache,
             limits,
+            tuning,
             check,
             by_offset,
             by_id: Mutex::new(by_id),
@@ -124,15 +127,15 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    /// Resolves every delta built on an object of the pack, on up to `limits.max_threads`
+    /// Resolves every delta built on an object of the pack, on up to `tuning.max_threads`
     /// threads; this thread reports progress meanwhile.
     pub(super) fn resolve_all(&self, progress: &mut dyn Progress) -> Result<(), Error> {
         let roots: Vec<usize> = (0..self.raws.len())
             .filter(|&i| self.raws[i].kind.is_some() && self.has_children(i))
             .collect();
         let inline =
-            self.total_deltas < self.limits.parallel_min_deltas || self.limits.max_threads <= 1;
-        let threads = self.limits.max_threads.clamp(1, 64).min(roots.len().max(1));
+            self.total_deltas < self.tuning.parallel_min_deltas || self.tuning.max_threads <= 1;
+        let threads = self.tuning.max_threads.clamp(1, 64).min(roots.len().max(1));
         let next = AtomicUsize::new(0);
         let work = || -> Result<(), Error> {
             while !self.failed.load(Ordering::Relaxed) {

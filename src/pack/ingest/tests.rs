@@ -74,7 +74,13 @@ fn ingest(
     pack: &[u8],
     bases: &dyn BaseLookup,
 ) -> (Result<Indexed, Error>, tempfile::NamedTempFile) {
-    ingest_with(pack, bases, &Limits::default(), &no_check)
+    ingest_with(
+        pack,
+        bases,
+        &Limits::default(),
+        &Tuning::default(),
+        &no_check,
+    )
 }
 
 /// Ingests `pack` into a fresh spool with `limits` and `check`.
@@ -82,6 +88,7 @@ fn ingest_with(
     pack: &[u8],
     bases: &dyn BaseLookup,
     limits: &Limits,
+    tuning: &Tuning,
     check: ObjectCheck<'_>,
 ) -> (Result<Indexed, Error>, tempfile::NamedTempFile) {
     let mut spool = tempfile::NamedTempFile::new().unwrap();
@@ -90,6 +97,7 @@ fn ingest_with(
         spool.as_file_mut(),
         bases,
         limits,
+        tuning,
         check,
         &mut Discard,
     );
@@ -189,7 +197,7 @@ fn size_limit() {
         max_pack_bytes: 100,
         ..Limits::default()
     };
-    let (r, _spool) = ingest_with(&pack, &NoBases, &limits, &no_check);
+    let (r, _spool) = ingest_with(&pack, &NoBases, &limits, &Tuning::default(), &no_check);
     assert!(matches!(
         r,
         Err(Error::Limit {
@@ -205,13 +213,15 @@ fn threads_and_delta_cache_do_not_change_the_index() {
     history(dir.path(), 60);
     let pack = pack_of(dir.path(), "main\n", &["--delta-base-offset"]);
     let run = |threads: usize, cache: usize| {
-        let limits = Limits {
+        let tuning = Tuning {
             max_threads: threads,
             parallel_min_deltas: 0,
             delta_cache_bytes: cache,
-            ..Limits::default()
         };
-        let mut indexed = ingest_with(&pack, &NoBases, &limits, &no_check).0.unwrap();
+        let limits = Limits::default();
+        let mut indexed = ingest_with(&pack, &NoBases, &limits, &tuning, &no_check)
+            .0
+            .unwrap();
         let mut idx = Vec::new();
         crate::pack::idx_write::write_idx_v2(
             &mut indexed.entries,
@@ -252,12 +262,12 @@ fn a_check_failing_on_a_resolving_thread_refuses_the_pack() {
             Ok(())
         }
     };
-    let limits = Limits {
+    let tuning = Tuning {
         max_threads: 4,
         parallel_min_deltas: 0,
-        ..Limits::default()
+        ..Tuning::default()
     };
-    let (r, _spool) = ingest_with(&pack, &NoBases, &limits, &check);
+    let (r, _spool) = ingest_with(&pack, &NoBases, &Limits::default(), &tuning, &check);
     assert!(
         matches!(r, Err(Error::Fsck(ref m)) if m == "refused by check"),
         "{r:?}"

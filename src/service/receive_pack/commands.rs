@@ -4,8 +4,8 @@
 
 use std::io::Read;
 
-use crate::config::Limits;
 use crate::hash::{IdSet, ObjectId};
+use crate::limits::Limits;
 use crate::protocol::capabilities::Requested;
 use crate::protocol::pktline::{PacketLineRef, Reader};
 use crate::protocol::v0;

@@ -31,8 +31,8 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use crate::backend::{self, Repository};
-use crate::config::Limits;
 use crate::hash::ObjectId;
+use crate::limits::Limits;
 use crate::protocol::capabilities::{self, always, Row};
 use crate::protocol::pktline::{self, Reader, Writer};
 use crate::protocol::sideband::Mode;
@@ -128,7 +128,7 @@ pub enum Error {
     },
     /// A `receive.*` setting has an invalid value.
     #[error(transparent)]
-    Settings(#[from] crate::gitconfig::Error),
+    Settings(#[from] crate::git_config::Error),
     /// Writing to the client failed.
     #[error("receive-pack: write failed: {0}")]
     Io(#[from] std::io::Error),
@@ -318,37 +318,16 @@ fn apply<R: Read, W: Write>(
             .iter_mut()
             .for_each(|u| u.refuse("inconsistent push options"));
     }
-    let max = opts.limits.max_ref_updates;
-    let refused = (updates.len() > max).then(|| {
-        updates.truncate(max);
-        format!("too many ref updates (limit {max})")
-    });
-    let unpack_opts = UnpackOptions {
-        limits: &policy.pack_limits(&opts.limits),
-        quiet: caps.has("quiet"),
-        needs_pack: updates.iter().any(|u| !u.cmd.is_delete()),
-        refused,
-    };
-    let unpacked = unpack::unpack(repo, input, &unpack_opts, out);
-    if unpacked.status.is_err() {
-        updates.iter_mut().for_each(|u| u.refuse("unpacker error"));
-    } else {
-        let view = unpacked.quarantine.as_ref().map_or(repo, |q| q.view());
-        let authorize = opts.authorize.as_ref();
-        let self_contained = unpacked.self_contained.as_ref();
-        verify::check_commands(
-            repo,
-            view,
-            policy,
-            authorize,
-            self_contained,
-            &client_shallow,
-            &mut updates,
-        )?;
-        if let Some(validate) = &opts.validate {
-            verify::validate_push(view, validate, &mut updates, out);
-        }
-    }
+    let unpacked = unpack_and_verify(
+        repo,
+        opts,
+        policy,
+        &caps,
+        &client_shallow,
+        &mut updates,
+        input,
+        out,
+    )?;
     let atomic = caps.has("atomic");
     let hook_runner = Hooks::new(repo, opts.hooks.as_deref());
     if atomic {
@@ -421,6 +400,54 @@ fn apply<R: Read, W: Write>(
     env.extend(cert_env);
     hooks::post(&hook_runner, &env, &updates, &reports, out)?;
     Ok(updates)
+}
+
+/// The unpack and verify phases: the ref-update limit, the pack received into a quarantine
+/// (within the request's limits), then each command checked against the repository as it
+/// would be with the new objects. A failed unpack refuses every command.
+#[allow(clippy::too_many_arguments)]
+fn unpack_and_verify<'r, R: Read, W: Write>(
+    repo: &'r dyn Repository,
+    opts: &Options,
+    policy: &Policy,
+    caps: &capabilities::Requested,
+    client_shallow: &crate::hash::IdSet,
+    updates: &mut Vec<commands::Update>,
+    input: R,
+    out: &mut ClientOutput<W>,
+) -> Result<unpack::Unpacked<'r>, Error> {
+    let max = opts.limits.max_ref_updates;
+    let refused = (updates.len() > max).then(|| {
+        updates.truncate(max);
+        format!("too many ref updates (limit {max})")
+    });
+    let unpack_opts = UnpackOptions {
+        limits: &policy.pack_limits(&opts.limits),
+        quiet: caps.has("quiet"),
+        needs_pack: updates.iter().any(|u| !u.cmd.is_delete()),
+        refused,
+    };
+    let unpacked = unpack::unpack(repo, input, &unpack_opts, out);
+    if unpacked.status.is_err() {
+        updates.iter_mut().for_each(|u| u.refuse("unpacker error"));
+    } else {
+        let view = unpacked.quarantine.as_ref().map_or(repo, |q| q.view());
+        let authorize = opts.authorize.as_ref();
+        let self_contained = unpacked.self_contained.as_ref();
+        verify::check_commands(
+            repo,
+            view,
+            policy,
+            authorize,
+            self_contained,
+            client_shallow,
+            updates,
+        )?;
+        if let Some(validate) = &opts.validate {
+            verify::validate_push(view, validate, updates, out);
+        }
+    }
+    Ok(unpacked)
 }
 
 /// What a signed push is checked against: `receive.certNonceSeed`/`Slop` and the nonce this

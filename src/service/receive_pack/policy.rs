@@ -3,8 +3,8 @@
 //! found out about a command's ref, whether the command is refused and with which `ng` reason
 //! (C git's wording).
 
-use crate::config::Limits;
 use crate::hash::ObjectId;
+use crate::limits::Limits;
 use crate::service::settings::ReceivePackSettings;
 
 use super::commands::Command;

@@ -8,10 +8,10 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 
 use crate::backend::{Quarantine, Repository};
-use crate::config::Limits;
 use crate::hash::{IdSet, ObjectId};
+use crate::limits::Limits;
 use crate::odb::Kind;
-use crate::service::progress::ProgressLines;
+use crate::service::progress_lines::ProgressLines;
 
 use super::fsck;
 use super::output::ClientOutput;

@@ -32,7 +32,7 @@ use std::cell::RefCell;
 use std::io::{Read, Write};
 
 use crate::backend::Repository;
-use crate::config::Limits;
+use crate::limits::Limits;
 use crate::protocol::pktline::{PacketLineRef, Reader, Writer};
 use crate::protocol::sideband::{Channel, Mode, SidebandWriter};
 use args::Format;

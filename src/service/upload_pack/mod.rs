@@ -26,14 +26,14 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use crate::backend::{self, Repository};
-use crate::config::Limits;
 use crate::hash::ObjectId;
+use crate::limits::Limits;
 use crate::pack::write::{write_pack, WriteOptions};
 use crate::protocol::capabilities::{self, always, Requested, Row};
 use crate::protocol::pktline::{self, PacketLineRef, Reader, Writer};
 use crate::protocol::sideband::{Channel, Mode, SidebandWriter};
 use crate::protocol::{v0, Version};
-use crate::service::progress::ProgressLines;
+use crate::service::progress_lines::ProgressLines;
 use crate::service::settings::UploadPackSettings;
 use crate::walk::{self, WalkOptions};
 
@@ -98,7 +98,7 @@ pub enum Error {
     UnexpectedEof(&'static str),
     /// An `uploadpack.*` setting has an invalid value.
     #[error(transparent)]
-    Settings(#[from] crate::gitconfig::Error),
+    Settings(#[from] crate::git_config::Error),
     /// Writing to the client failed.
     #[error("upload-pack: write failed: {0}")]
     Io(#[from] std::io::Error),

@@ -154,7 +154,7 @@ fn want_not_advertised_is_refused_with_err() {
     let (mut r, c1, _) = repo_with_two_commits();
     // Without filters, reachable-but-unadvertised wants are refused as in git.
     r.config =
-        crate::gitconfig::GitConfig::parse(b"[uploadpack]\n\tallowFilter = false\n", "config")
+        crate::git_config::GitConfig::parse(b"[uploadpack]\n\tallowFilter = false\n", "config")
             .unwrap();
     let input = pkt(&[&format!("want {c1}"), "0000", "done"]);
     let (res, out) = run(&r, &Options::default(), &input);
@@ -239,7 +239,7 @@ fn stateless_round_without_done_ends_after_nak() {
 #[test]
 fn allow_reachable_sha1_in_want() {
     let (mut r, c1, _) = repo_with_two_commits();
-    r.config = crate::gitconfig::GitConfig::parse(
+    r.config = crate::git_config::GitConfig::parse(
         b"[uploadpack]\n\tallowReachableSHA1InWant = true\n",
         "config",
     )

@@ -139,7 +139,7 @@ pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<Repack
         stats.loose_removed = removed.1;
     }
     // A fresh view: the old packs are gone, and the new one answers every lookup.
-    let fresh = FsRepository::open(repo.git_dir().to_path_buf(), repo.is_bare())?;
+    let fresh = repo.reopen()?;
     stats.graph_commits = maintenance::write_commit_graph_with_progress(&fresh, progress)?;
     Ok(stats)
 }

@@ -1,6 +1,7 @@
-//! Validated run-time configuration: the limits every client-controlled size meets before
-//! anything is allocated, and timeouts. Built from the command line (see `cli`), passed down to
-//! the services; library code never reads flags or the environment itself.
+//! The limits every client-controlled size meets before anything is allocated, and the time
+//! limits of a request: one type, here at the bottom of the crate so that pack ingestion
+//! (`pack::ingest`), the backends and the services all take the same values. Built from the
+//! command line (see `cli`) and passed down; library code never reads flags or the environment.
 
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub struct Limits {
     pub max_pack_bytes: u64,
     /// Largest single object, inflated, in bytes.
     pub max_object_bytes: u64,
+    /// Most objects in one pushed pack.
+    pub max_objects: u32,
     /// Deepest delta chain accepted or followed.
     pub max_delta_depth: u32,
     /// Most ref updates in one push.
@@ -36,6 +39,7 @@ impl Default for Limits {
             max_rounds: 100_000,
             max_pack_bytes: 0,
             max_object_bytes: 4 << 30,
+            max_objects: u32::MAX,
             max_delta_depth: 10_000,
             max_ref_updates: 100_000,
             max_duration: None,
@@ -44,9 +48,12 @@ impl Default for Limits {
     }
 }
 
-/// Time limits for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Timeouts {
-    /// End the request when the client sends nothing for this long (`--timeout`).
-    pub idle: Option<Duration>,
+impl Limits {
+    /// The largest pack a push may send, in bytes, as a bound (`max_pack_bytes` 0: none).
+    pub fn pack_bytes_bound(&self) -> u64 {
+        match self.max_pack_bytes {
+            0 => u64::MAX,
+            n => n,
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The command line, as clap derive structs only: no IO and no validation beyond syntax.
-//! `main` turns these into launch requests.
+//! [`super::commands`] turns these into launches.
 
 use std::path::PathBuf;
 
@@ -174,6 +174,7 @@ pub enum Command {
 /// `sluice repack`.
 #[derive(Debug, Args)]
 pub struct RepackArgs {
+    /// Progress display.
     #[command(flatten)]
     pub progress: ProgressArgs,
     /// The repository.
@@ -184,6 +185,7 @@ pub struct RepackArgs {
 /// `sluice write-commit-graph`.
 #[derive(Debug, Args)]
 pub struct WriteCommitGraphArgs {
+    /// Progress display.
     #[command(flatten)]
     pub progress: ProgressArgs,
     /// The repository.

@@ -1,4 +1,6 @@
 //! Ref names validated by git's check-ref-format rules (git-check-ref-format(1)), for push.
+//! A leaf module: `refs` and the object checks (`odb::fsck`, tag names) both use it, so it
+//! sits below both and neither imports the other for it.
 
 /// Why a ref name is invalid.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -10,7 +10,7 @@ pub fn text(verbose: bool) -> String {
             "" => "none",
             list => list,
         };
-        let hashes: Vec<&str> = sluice::hash::HashKind::ALL
+        let hashes: Vec<&str> = crate::hash::HashKind::ALL
             .iter()
             .map(|k| k.name())
             .collect();

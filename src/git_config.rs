@@ -36,9 +36,30 @@ pub enum Error {
 pub struct GitConfig {
     /// (canonical key, value) in file order; `None` values are keys without `=` (boolean true).
     entries: Vec<(String, Option<String>)>,
+    /// The home directory `~/` in a path value expands to (the reader's `HOME`).
+    home: Option<std::path::PathBuf>,
 }
 
 impl GitConfig {
+    /// This configuration, expanding `~/` in path values to `home` (see [`Self::pathname`]).
+    pub fn with_home(mut self, home: Option<std::path::PathBuf>) -> GitConfig {
+        self.home = home;
+        self
+    }
+
+    /// A path value `value` as git's `git_config_pathname` gives it: `~/` expanded to the
+    /// home directory (when one is known), a relative path taken relative to `base`.
+    pub fn pathname(&self, value: &str, base: Option<&std::path::Path>) -> std::path::PathBuf {
+        use std::path::PathBuf;
+        if let (Some(rest), Some(home)) = (value.strip_prefix("~/"), &self.home) {
+            return home.join(rest);
+        }
+        match base {
+            Some(b) => b.join(value),
+            None => PathBuf::from(value),
+        }
+    }
+
     /// Parses `text`, naming it `source_name` in errors.
     pub fn parse(text: &[u8], source_name: &str) -> Result<GitConfig, Error> {
         Parser {

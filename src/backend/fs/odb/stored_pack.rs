@@ -1,0 +1,184 @@
+//! [`FsStoredPack`]: one pack as the services reuse it (entries in pack order, the bitmap).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use super::pack_file::{Base, Pack};
+use crate::backend::{EntryBase, Error, PackedEntry, StoredPack};
+use crate::hash::ObjectId;
+use crate::odb::mmap::map;
+use crate::odb::Kind;
+use crate::pack::bitmap::PackBitmaps;
+
+/// Runs of stored entries at least this long are copied with `pread` through a buffer this big.
+const COPY_BY_READ: usize = 256 << 10;
+
+/// A pack, with its reachability bitmap when it has one: the [`StoredPack`] of an on-disk
+/// repository.
+pub struct FsStoredPack {
+    pub(super) pack: Arc<Pack>,
+    pub(super) bitmaps: Option<PackBitmaps<Mmap>>,
+    /// `.idx` position → pack position.
+    pub(super) idx_to_pos: Vec<u32>,
+}
+
+impl FsStoredPack {
+    /// `pack` with the bitmap at `bitmap` (validated against it), or without one.
+    pub(super) fn open(pack: Arc<Pack>, bitmap: Option<&Path>) -> Result<FsStoredPack, Error> {
+        let bitmaps = match bitmap {
+            Some(path) => {
+                let checksum = pack
+                    .index
+                    .pack_checksum()
+                    .ok_or_else(|| Error::corrupt(&pack.name, "index has no pack checksum"))?;
+                Some(
+                    PackBitmaps::new(map(path)?, &checksum, pack.index.len())
+                        .map_err(|e| Error::corrupt(path.display().to_string(), e.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        let mut idx_to_pos = vec![0u32; pack.index.len()];
+        for (pos, (_, i)) in pack.revindex().iter().enumerate() {
+            idx_to_pos[*i as usize] = pos as u32;
+        }
+        Ok(FsStoredPack {
+            pack,
+            bitmaps,
+            idx_to_pos,
+        })
+    }
+
+    pub(super) fn offset_at(&self, pos: usize) -> Result<u64, Error> {
+        self.pack
+            .revindex()
+            .get(pos)
+            .map(|(o, _)| *o)
+            .ok_or_else(|| Error::corrupt(&self.pack.name, format!("no entry at position {pos}")))
+    }
+
+    pub(super) fn end_of(&self, pos: usize) -> u64 {
+        self.pack
+            .revindex()
+            .get(pos + 1)
+            .map_or((self.pack.data.len() - 20) as u64, |(o, _)| *o)
+    }
+}
+
+impl StoredPack for FsStoredPack {
+    fn object_count(&self) -> usize {
+        self.pack.index.len()
+    }
+
+    fn position(&self, id: &ObjectId) -> Option<usize> {
+        let i = self.pack.index.find(id)?;
+        self.idx_to_pos.get(i).map(|p| *p as usize)
+    }
+
+    fn id_at(&self, pos: usize) -> Option<ObjectId> {
+        let (_, i) = self.pack.revindex().get(pos)?;
+        self.pack.index.id_at(*i as usize)
+    }
+
+    fn kind_at(&self, pos: usize) -> Option<Kind> {
+        self.bitmaps.as_ref()?.kind_at(pos)
+    }
+
+    fn closure(&self, id: &ObjectId) -> Result<Option<crate::pack::ewah::Bitmap>, Error> {
+        let (Some(bitmaps), Some(i)) = (&self.bitmaps, self.pack.index.find(id)) else {
+            return Ok(None);
+        };
+        bitmaps
+            .closure(i as u32)
+            .map_err(|e| Error::corrupt(format!("bitmap of {}", self.pack.name), e.to_string()))
+    }
+
+    fn entry(&self, pos: usize) -> Result<PackedEntry<'_>, Error> {
+        let offset = self.offset_at(pos)?;
+        let end = self.end_of(pos);
+        let info = self.pack.entry(offset)?;
+        let base = match info.base {
+            Base::None => EntryBase::None,
+            Base::Offset(o) => {
+                let rev = self.pack.revindex();
+                let pos = rev
+                    .binary_search_by_key(&o, |(off, _)| *off)
+                    .map_err(|_| self.pack.corrupt(offset, "ofs-delta base is not an entry"))?;
+                EntryBase::InPack {
+                    pos,
+                    by_offset: true,
+                }
+            }
+            Base::Id(id) => match self.position(&id) {
+                Some(pos) => EntryBase::InPack {
+                    pos,
+                    by_offset: false,
+                },
+                None => EntryBase::Outside(id),
+            },
+        };
+        let compressed = self
+            .pack
+            .data
+            .get(info.data_at as usize..end as usize)
+            .ok_or_else(|| self.pack.corrupt(offset, "entry extends past the next one"))?;
+        Ok(PackedEntry {
+            offset,
+            stored_len: end - offset,
+            base,
+            inflated_size: info.size,
+            compressed: std::borrow::Cow::Borrowed(compressed),
+        })
+    }
+
+    fn whole_pack_trailer(&self) -> Option<ObjectId> {
+        let data: &[u8] = &self.pack.data;
+        let header = data.get(..12)?;
+        let count = u32::from_be_bytes(header.get(8..12)?.try_into().ok()?);
+        let ok = &header[..8] == b"PACK\0\0\0\x02" && count as usize == self.object_count();
+        let end = data.len();
+        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(20)?..)?).ok())
+            .flatten()
+    }
+
+    fn copy_entries(
+        &self,
+        from: usize,
+        to: usize,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), Error> {
+        if from >= to {
+            return Ok(());
+        }
+        let start = self.offset_at(from)? as usize;
+        let end = self.end_of(to - 1) as usize;
+        let bytes = self
+            .pack
+            .data
+            .get(start..end)
+            .ok_or_else(|| self.pack.corrupt(start as u64, "entries beyond the pack"))?;
+        if bytes.len() < COPY_BY_READ {
+            return out
+                .write_all(bytes)
+                .map_err(|e| Error::io("writing pack entries", e));
+        }
+        // Long runs (a whole pack, for a full clone) are read into a small buffer rather than
+        // touched through the map, so the pages do not count in this process's resident memory.
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; COPY_BY_READ];
+        let mut at = start;
+        while at < end {
+            let n = (end - at).min(buf.len());
+            self.pack
+                .file
+                .read_exact_at(&mut buf[..n], at as u64)
+                .map_err(|e| Error::io(self.pack.name.clone(), e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("writing pack entries", e))?;
+            at += n;
+        }
+        Ok(())
+    }
+}
