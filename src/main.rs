@@ -358,6 +358,13 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             launch::http::run(&cfg, &cgi, stdin, stdout).map(|()| ExitCode::SUCCESS)
         }
         cli::Command::Init(cli::InitArgs {
+            backend_config: Some(_),
+            object_format,
+            ..
+        }) if object_format != "sha1" => Err(launch::Error::Refused(format!(
+            "the distributed backend stores sha1 repositories only, not {object_format}"
+        ))),
+        cli::Command::Init(cli::InitArgs {
             backend_config: Some(config),
             dir,
             initial_branch,
@@ -368,9 +375,12 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             &initial_branch,
         )
         .map(|()| ExitCode::SUCCESS),
-        cli::Command::Init(a) => sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)
-            .map(|()| ExitCode::SUCCESS)
-            .map_err(|e| launch::Error::Refused(e.to_string())),
+        cli::Command::Init(a) => {
+            let hash = sluice::hash::HashKind::from_name(&a.object_format).unwrap_or_default();
+            sluice::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch, hash)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| launch::Error::Refused(e.to_string()))
+        }
     }
 }
 

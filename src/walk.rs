@@ -559,7 +559,7 @@ fn mark_tree_uninteresting(
             // The client has it; we need not.
             continue;
         };
-        for entry in TreeIter::new(&obj.data) {
+        for entry in TreeIter::new(&obj.data, t.kind()) {
             let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
             match entry.kind() {
                 Some(Kind::Tree) => stack.push(entry.id),
@@ -646,7 +646,7 @@ impl TreeWalker<'_> {
             // Paths below the root are "dir/name"; the root's entries are just "name".
             let prefix = if depth == 0 { 0 } else { name_hash(hash, b"/") };
             let mut subtrees = Vec::new();
-            for entry in TreeIter::new(&obj.data) {
+            for entry in TreeIter::new(&obj.data, t.kind()) {
                 let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
                 match entry.kind() {
                     Some(Kind::Tree) => {

@@ -53,10 +53,12 @@ struct Pack {
     rev_path: PathBuf,
     /// The pack file, for copying long runs of entries with `pread` instead of through the map.
     file: File,
+    /// The repository's hash: width of REF_DELTA bases and of the trailer.
+    hash: HashKind,
 }
 
 impl Pack {
-    fn open(idx_path: &Path) -> Result<Option<Pack>, Error> {
+    fn open(idx_path: &Path, hash: HashKind) -> Result<Option<Pack>, Error> {
         let pack_path = idx_path.with_extension("pack");
         if !pack_path.exists() {
             return Ok(None);
@@ -65,10 +67,10 @@ impl Pack {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let index = PackIndex::new(map(idx_path)?, HashKind::Sha1)
+        let index = PackIndex::new(map(idx_path)?, hash)
             .map_err(|e| Error::corrupt(idx_path.display().to_string(), e.to_string()))?;
         let data = map(&pack_path)?;
-        if data.len() < 32 || !data.starts_with(b"PACK") {
+        if data.len() < 12 + hash.len_in_bytes() || !data.starts_with(b"PACK") {
             return Err(Error::corrupt(name, "not a pack file"));
         }
         Ok(Some(Pack {
@@ -79,6 +81,7 @@ impl Pack {
             rev_path: idx_path.with_extension("rev"),
             file: File::open(&pack_path)
                 .map_err(|e| Error::io(pack_path.display().to_string(), e))?,
+            hash,
         }))
     }
 
@@ -95,14 +98,16 @@ impl Pack {
         })
     }
 
-    /// The reverse index from git's `.rev` file (RIDX v1: index positions in pack order), so a
-    /// large pack needs no sort; `None` when absent or inconsistent with the index.
+    /// The reverse index from git's `.rev` file (RIDX v1: index positions in pack order, the
+    /// header naming the hash), so a large pack needs no sort; `None` when absent or
+    /// inconsistent with the index.
     fn read_rev_file(&self) -> Option<Vec<(u64, u32)>> {
         let bytes = std::fs::read(&self.rev_path).ok()?;
         let n = self.index.len();
-        if bytes.len() != 12 + n * 4 + 40
+        let header = [0, 0, 0, 1, 0, 0, 0, self.hash.version_byte()];
+        if bytes.len() != 12 + n * 4 + 2 * self.hash.len_in_bytes()
             || &bytes[..4] != b"RIDX"
-            || bytes[4..12] != [0, 0, 0, 1, 0, 0, 0, 1]
+            || bytes[4..12] != header
         {
             return None;
         }
@@ -123,11 +128,16 @@ impl Pack {
     /// Where the entry at `offset` ends (the next entry's start, or the trailer).
     fn entry_end(&self, offset: u64) -> u64 {
         let rev = self.revindex();
-        let trailer = (self.data.len() - 20) as u64;
+        let trailer = self.trailer_at() as u64;
         match rev.binary_search_by_key(&offset, |(o, _)| *o) {
             Ok(i) => rev.get(i + 1).map_or(trailer, |(o, _)| *o),
             Err(_) => trailer,
         }
+    }
+
+    /// Where the pack's trailing checksum starts (`Pack::open` checked the length).
+    fn trailer_at(&self) -> usize {
+        self.data.len() - self.hash.len_in_bytes()
     }
 
     fn id_at_offset(&self, offset: u64) -> Option<ObjectId> {
@@ -148,7 +158,7 @@ impl Pack {
         let start = usize::try_from(offset).map_err(|_| self.corrupt(offset, "offset overflow"))?;
         let buf = self
             .data
-            .get(start..self.data.len().saturating_sub(20))
+            .get(start..self.trailer_at())
             .ok_or_else(|| self.corrupt(offset, "offset beyond the pack"))?;
         let (ty, size, used) = decode_header(buf).map_err(|e| self.corrupt(offset, e))?;
         let mut data_at = start + used;
@@ -164,10 +174,11 @@ impl Pack {
                 Base::Offset(base)
             }
             EntryType::RefDelta => {
+                let width = self.hash.len_in_bytes();
                 let raw = buf
-                    .get(used..used + 20)
+                    .get(used..used + width)
                     .ok_or_else(|| self.corrupt(offset, "truncated ref-delta base"))?;
-                data_at += 20;
+                data_at += width;
                 Base::Id(ObjectId::from_bytes(raw).map_err(|e| self.corrupt(offset, e))?)
             }
             _ => Base::None,
@@ -190,7 +201,7 @@ impl Pack {
         }
         let input = self
             .data
-            .get(info.data_at as usize..self.data.len() - 20)
+            .get(info.data_at as usize..self.trailer_at())
             .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
         inflate_exact(input, info.size as usize).map_err(|e| self.corrupt(offset, e))
     }
@@ -199,7 +210,7 @@ impl Pack {
     fn delta_result_size(&self, offset: u64, info: &EntryInfo) -> Result<u64, Error> {
         let input = self
             .data
-            .get(info.data_at as usize..self.data.len() - 20)
+            .get(info.data_at as usize..self.trailer_at())
             .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
         let mut z = Decompress::new(true);
         let mut out = [0u8; 32];
@@ -259,7 +270,7 @@ impl FsStoredPack {
         self.pack
             .revindex()
             .get(pos + 1)
-            .map_or((self.pack.data.len() - 20) as u64, |(o, _)| *o)
+            .map_or(self.pack.trailer_at() as u64, |(o, _)| *o)
     }
 }
 
@@ -335,7 +346,8 @@ impl StoredPack for FsStoredPack {
         let count = u32::from_be_bytes(header.get(8..12)?.try_into().ok()?);
         let ok = &header[..8] == b"PACK\0\0\0\x02" && count as usize == self.object_count();
         let end = data.len();
-        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(20)?..)?).ok())
+        let width = self.pack.hash.len_in_bytes();
+        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(width)?..)?).ok())
             .flatten()
     }
 
@@ -495,6 +507,8 @@ impl BaseCache {
 /// All objects reachable through one `objects/` directory and its alternates.
 pub struct FsObjectStore {
     dir: PathBuf,
+    /// The repository's hash (`extensions.objectFormat`).
+    hash: HashKind,
     packs: Vec<Arc<Pack>>,
     /// The pack with a reachability bitmap, opened on first use.
     bitmapped: OnceLock<Option<FsStoredPack>>,
@@ -517,12 +531,12 @@ struct Midx {
 
 /// Opens `pack_dir/multi-pack-index` if it is valid and every pack it names is open in `packs`;
 /// anything else (absent, damaged, a pack gone after a repack) means it is not used.
-fn open_midx(pack_dir: &Path, packs: &[Arc<Pack>]) -> Option<Midx> {
+fn open_midx(pack_dir: &Path, packs: &[Arc<Pack>], hash: HashKind) -> Option<Midx> {
     let path = pack_dir.join("multi-pack-index");
     if !path.exists() {
         return None;
     }
-    let index = match map(&path).map(|m| MultiPackIndex::new(m, HashKind::Sha1)) {
+    let index = match map(&path).map(|m| MultiPackIndex::new(m, hash)) {
         Ok(Ok(index)) => index,
         Ok(Err(e)) => {
             tracing::warn!(path = %path.display(), error = %e, "multi-pack-index not used");
@@ -563,14 +577,15 @@ impl std::fmt::Debug for FsObjectStore {
 }
 
 impl FsObjectStore {
-    /// Opens the object directory `objects_dir` (e.g. `repo.git/objects`), following
-    /// `info/alternates` (recursively, at most 5 levels as git does).
-    pub fn open(objects_dir: &Path) -> Result<FsObjectStore, Error> {
-        Self::open_depth(objects_dir, 0, &mut Vec::new())
+    /// Opens the object directory `objects_dir` (e.g. `repo.git/objects`) of a repository whose
+    /// ids are `hash`, following `info/alternates` (recursively, at most 5 levels as git does).
+    pub fn open(objects_dir: &Path, hash: HashKind) -> Result<FsObjectStore, Error> {
+        Self::open_depth(objects_dir, hash, 0, &mut Vec::new())
     }
 
     fn open_depth(
         dir: &Path,
+        hash: HashKind,
         depth: usize,
         seen: &mut Vec<PathBuf>,
     ) -> Result<FsObjectStore, Error> {
@@ -587,7 +602,7 @@ impl FsObjectStore {
             idx_paths
                 .sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
             for p in idx_paths {
-                match Pack::open(&p) {
+                match Pack::open(&p, hash) {
                     Ok(Some(pack)) => packs.push(Arc::new(pack)),
                     Ok(None) => {}
                     // Removed since the listing (a repack or gc finished meanwhile): its objects
@@ -615,16 +630,17 @@ impl FsObjectStore {
                     if seen.contains(&canonical) || !alt.is_dir() {
                         continue;
                     }
-                    alternates.push(Self::open_depth(&alt, depth + 1, seen)?);
+                    alternates.push(Self::open_depth(&alt, hash, depth + 1, seen)?);
                 }
             }
         }
-        let midx = open_midx(&pack_dir, &packs);
+        let midx = open_midx(&pack_dir, &packs, hash);
         let uncovered = (0..packs.len())
             .filter(|n| !midx.as_ref().is_some_and(|m| m.packs.contains(n)))
             .collect();
         Ok(FsObjectStore {
             dir: dir.to_path_buf(),
+            hash,
             packs,
             bitmapped: OnceLock::new(),
             largest: OnceLock::new(),
@@ -734,7 +750,7 @@ impl FsObjectStore {
                 if !path.exists() {
                     return None;
                 }
-                match map(&path).map(|m| CommitGraph::new(m, HashKind::Sha1)) {
+                match map(&path).map(|m| CommitGraph::new(m, self.hash)) {
                     Ok(Ok(g)) => Some(g),
                     Ok(Err(e)) => {
                         tracing::warn!(path = %path.display(), error = %e, "commit-graph not used");
@@ -972,7 +988,7 @@ mod tests {
     }
 
     fn check_all(dir: &Path) {
-        let store = FsObjectStore::open(&dir.join(".git/objects")).unwrap();
+        let store = FsObjectStore::open(&dir.join(".git/objects"), HashKind::Sha1).unwrap();
         let list = git(dir, &["cat-file", "--batch-all-objects", "--batch-check"]);
         let mut n = 0;
         for line in list.lines() {
@@ -1072,7 +1088,7 @@ mod tests {
                 "-q",
             ],
         );
-        let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+        let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
         let pack = &store.packs[0];
         assert!(pack.rev_path.exists());
         let from_file = pack.read_rev_file().expect("valid .rev");
@@ -1115,7 +1131,7 @@ mod tests {
             dir.path(),
             &["repack", "-q", "-d", "--no-write-bitmap-index"],
         );
-        let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+        let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
         assert!(store.uses_midx());
         assert!(
             store.packs.len() >= 4 && store.uncovered.len() == 1,
@@ -1127,9 +1143,11 @@ mod tests {
         let mut bytes = std::fs::read(&midx).unwrap();
         bytes.truncate(100);
         std::fs::write(&midx, bytes).unwrap();
-        assert!(!FsObjectStore::open(&dir.path().join(".git/objects"))
-            .unwrap()
-            .uses_midx());
+        assert!(
+            !FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1)
+                .unwrap()
+                .uses_midx()
+        );
         check_all(dir.path());
     }
 
@@ -1172,7 +1190,7 @@ mod tests {
             bytes[i] ^= 0x5a;
         }
         std::fs::write(&pack, &bytes).unwrap();
-        let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+        let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
         let mut errors = 0;
         for line in list.lines() {
             let id = ObjectId::from_hex(&line.as_bytes()[..40]).unwrap();

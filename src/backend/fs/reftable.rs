@@ -20,15 +20,16 @@ use crate::refs::reftable::{RefValue, ReftableRefStore};
 
 /// The ref store of the repository whose common directory is `common_dir`: its
 /// `reftable/` stack, peeling tags from `common_dir/objects` and logging as `config` says
-/// (`bare` decides the default of `core.logAllRefUpdates`).
+/// (`bare` decides the default of `core.logAllRefUpdates`); `hash` is the repository's.
 pub fn open_store(
     common_dir: &Path,
+    hash: HashKind,
     config: &GitConfig,
     bare: bool,
     shared: SharedPerm,
 ) -> ReftableRefStore {
     let objects_dir = common_dir.join("objects");
-    let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, id));
+    let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, hash, id));
     let log = log_info(config, bare);
     let source: LogSource = Box::new(move || {
         let mut info = log.clone();
@@ -39,13 +40,7 @@ pub fn open_store(
         }
         info
     });
-    ReftableRefStore::new(
-        &common_dir.join("reftable"),
-        HashKind::Sha1,
-        shared,
-        peel,
-        source,
-    )
+    ReftableRefStore::new(&common_dir.join("reftable"), hash, shared, peel, source)
 }
 
 /// The ids the refs of the stack in `dir` point at (an alternate's tips, for `.have` lines;
@@ -68,8 +63,8 @@ pub fn tips(dir: &Path) -> Vec<ObjectId> {
 
 /// Peels `id` through the object directory `objects_dir` as it is now (opened per call: a push
 /// has just added the objects its refs name). A missing object is an error, not "not a tag".
-fn peel_from(objects_dir: &Path, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-    let store = FsObjectStore::open(objects_dir)?;
+fn peel_from(objects_dir: &Path, hash: HashKind, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+    let store = FsObjectStore::open(objects_dir, hash)?;
     let (end, depth) =
         crate::odb::tag_chain::peel::<Error>(*id, |current| match store.header(current)? {
             Some((Kind::Tag, _)) => {
