@@ -738,7 +738,8 @@ mod tests {
     #[test]
     fn missing_objects_are_errors() {
         let mut r = MemoryObjects::new();
-        let ghost = crate::odb::object_id(Kind::Blob, b"ghost").unwrap();
+        let ghost =
+            crate::odb::object_id(crate::hash::HashKind::Sha1, Kind::Blob, b"ghost").unwrap();
         let t = r.tree(&[("g", ghost, false)]);
         let c = r.commit(t, &[], 1);
         assert!(matches!(

@@ -1000,7 +1000,10 @@ mod tests {
             assert_eq!((k.as_str(), s), (kind, size), "{id}");
             let obj = store.read(&id).unwrap().unwrap();
             assert_eq!(obj.data.len() as u64, size);
-            assert_eq!(crate::odb::object_id(obj.kind, &obj.data).unwrap(), id);
+            assert_eq!(
+                crate::odb::object_id(HashKind::Sha1, obj.kind, &obj.data).unwrap(),
+                id
+            );
             if let Some(raw) = store.raw_entry(&id).unwrap() {
                 let inflated = inflate_exact(&raw.compressed, raw.inflated_size as usize).unwrap();
                 if let StoredForm::Delta { base } = raw.form {
@@ -1195,7 +1198,8 @@ mod tests {
         for line in list.lines() {
             let id = ObjectId::from_hex(&line.as_bytes()[..40]).unwrap();
             match store.read(&id) {
-                Ok(Some(o)) if crate::odb::object_id(o.kind, &o.data).unwrap() == id => {}
+                Ok(Some(o))
+                    if crate::odb::object_id(HashKind::Sha1, o.kind, &o.data).unwrap() == id => {}
                 _ => errors += 1,
             }
             let _ = store.header(&id);

@@ -392,7 +392,7 @@ mod tests {
         // Name-hash cache and trailer at the end.
         let cache_at = file.len() - 20 - 4 * objects.len();
         assert_eq!(file[cache_at + 4 * 4..cache_at + 4 * 5], 8u32.to_be_bytes());
-        let mut h = Hasher::trailer_only(HashKind::Sha1);
+        let mut h = Hasher::trailer_only(crate::hash::HashKind::Sha1);
         h.update(&file[..file.len() - 20]);
         assert_eq!(h.finish().unwrap().as_bytes(), &file[file.len() - 20..]);
 
