@@ -65,8 +65,8 @@ pub fn pktline(data: &[u8]) {
 /// v0 want-block and negotiation lines, and capability lists.
 pub fn v0_lines(data: &[u8]) {
     for line in data.split(|&b| b == b'\n') {
-        let _ = crate::protocol::v0::parse_want_line(line);
-        let _ = crate::protocol::v0::parse_negotiation_line(line);
+        let _ = crate::protocol::v0::parse_want_line(line, crate::hash::HashKind::Sha1);
+        let _ = crate::protocol::v0::parse_negotiation_line(line, crate::hash::HashKind::Sha1);
         let _ = crate::protocol::capabilities::Requested::parse(
             line,
             &[("agent", None), ("ofs-delta", None)],
@@ -165,6 +165,10 @@ fn spool_file() -> Option<std::fs::File> {
 
 struct NoBases;
 impl crate::pack::ingest::BaseLookup for NoBases {
+    fn hash_kind(&self) -> crate::hash::HashKind {
+        crate::hash::HashKind::Sha1
+    }
+
     fn base(
         &self,
         _: &crate::hash::ObjectId,
@@ -217,7 +221,7 @@ pub fn delta_apply(data: &[u8]) {
 pub fn objects(data: &[u8]) {
     let _ = crate::odb::CommitRef::parse(data);
     let _ = crate::odb::TagRef::parse(data);
-    for e in crate::odb::TreeIter::new(data).take(10_000) {
+    for e in crate::odb::TreeIter::new(data, crate::hash::HashKind::Sha1).take(10_000) {
         if e.is_err() {
             break;
         }
@@ -302,7 +306,10 @@ pub fn upload_pack(data: &[u8]) {
 /// receive-pack command lines.
 pub fn receive_commands(data: &[u8]) {
     for line in data.split(|&b| b == b'\n') {
-        let _ = crate::service::receive_pack::commands::parse_command(line);
+        let _ = crate::service::receive_pack::commands::parse_command(
+            line,
+            crate::hash::HashKind::Sha1,
+        );
     }
 }
 
@@ -357,7 +364,7 @@ pub fn push_cert(data: &[u8]) {
     let _ = pc::check_nonce(kind, data, Some("1-x"), true, Some(&config));
     let _ = pc::parse_status(&String::from_utf8_lossy(data));
     if let Ok(cert) = pc::Certificate::parse(data.to_vec()) {
-        let _ = cert.commands();
+        let _ = cert.commands(kind);
         let _ = cert.push_options_match(&["a".to_string()]);
     }
 }

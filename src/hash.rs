@@ -1,17 +1,21 @@
 //! Object ids.
 //!
 //! Everything in Sluice names objects through [`ObjectId`] and [`HashKind`]; no other module spells
-//! out a raw 20-byte array or a run of forty zeros, so that SHA-256 repositories need changes here
-//! and in the places that match on [`HashKind`], not everywhere.
+//! out a raw id width (20 or 32 bytes, 40 or 64 hex digits): widths come from the repository's
+//! [`HashKind`] (`extensions.objectFormat`), so SHA-1 and SHA-256 repositories share every code
+//! path. SHA-1 is hashed with collision detection (`sha1-checked`, as C git does), SHA-256 with
+//! RustCrypto's `sha2` (SHA-NI where the CPU has it).
 
 use std::fmt;
 
 /// The hash function a repository uses to name its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HashKind {
-    /// SHA-1, hashed with collision detection (the only kind Sluice serves today).
+    /// SHA-1, hashed with collision detection (C git's default).
     #[default]
     Sha1,
+    /// SHA-256 (`git init --object-format=sha256`).
+    Sha256,
 }
 
 impl HashKind {
@@ -19,6 +23,7 @@ impl HashKind {
     pub const fn len_in_bytes(self) -> usize {
         match self {
             HashKind::Sha1 => 20,
+            HashKind::Sha256 => 32,
         }
     }
 
@@ -28,19 +33,88 @@ impl HashKind {
     }
 
     /// Every kind this build can read and serve (for `sluice --version --verbose`).
-    pub const ALL: &'static [HashKind] = &[HashKind::Sha1];
+    pub const ALL: &'static [HashKind] = &[HashKind::Sha1, HashKind::Sha256];
 
     /// The name used in the `object-format=` capability.
     pub const fn name(self) -> &'static str {
         match self {
             HashKind::Sha1 => "sha1",
+            HashKind::Sha256 => "sha256",
         }
+    }
+
+    /// The kind named `name` in `object-format=` or `extensions.objectFormat` (case-insensitive,
+    /// as C git's `hash_algo_by_name`).
+    pub fn from_name(name: &str) -> Option<HashKind> {
+        HashKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The format id C git writes in binary files that record their hash (commit-graph and
+    /// multi-pack-index headers, `.rev` and `.bitmap` v1 in newer git): 1 for SHA-1, 2 for
+    /// SHA-256 (`hash.h: GIT_HASH_SHA1/GIT_HASH_SHA256`).
+    pub const fn version_byte(self) -> u8 {
+        match self {
+            HashKind::Sha1 => 1,
+            HashKind::Sha256 => 2,
+        }
+    }
+
+    /// The 4-byte format id of `.idx`-like files and reftable headers (`sha1` / `s256`).
+    pub const fn format_id(self) -> u32 {
+        match self {
+            HashKind::Sha1 => u32::from_be_bytes(*b"sha1"),
+            HashKind::Sha256 => u32::from_be_bytes(*b"s256"),
+        }
+    }
+
+    /// Parses a hex id of exactly this kind's width (`hex`): what the wire and files of a
+    /// repository of this kind carry. An id of another kind's width is refused, never guessed.
+    pub fn id_from_hex(self, hex: &[u8]) -> Result<ObjectId, Error> {
+        if hex.len() != self.len_in_hex() {
+            return Err(Error::HexLength {
+                hex: String::from_utf8_lossy(hex).into_owned(),
+                len: hex.len(),
+                expected: self.len_in_hex(),
+            });
+        }
+        ObjectId::from_hex(hex)
+    }
+
+    /// Builds an id of this kind from exactly `len_in_bytes` raw bytes (`raw`).
+    pub fn id_from_bytes(self, raw: &[u8]) -> Result<ObjectId, Error> {
+        if raw.len() != self.len_in_bytes() {
+            return Err(Error::RawLength {
+                len: raw.len(),
+                expected: self.len_in_bytes(),
+            });
+        }
+        ObjectId::from_bytes(raw)
+    }
+
+    /// The hex id at the start of `line` if it is followed by nothing, a space or a newline:
+    /// `(id, rest after the id)`. For ref files and wire lines of this kind.
+    pub fn split_hex<'a>(self, line: &'a [u8]) -> Option<(ObjectId, &'a [u8])> {
+        let (hex, rest) = line.split_at_checked(self.len_in_hex())?;
+        let id = self.id_from_hex(hex).ok()?;
+        Some((id, rest))
     }
 
     /// The all-zero id that the protocol uses for "no object" (`0000…`).
     pub const fn null(self) -> ObjectId {
         match self {
             HashKind::Sha1 => ObjectId::Sha1([0; 20]),
+            HashKind::Sha256 => ObjectId::Sha256([0; 32]),
+        }
+    }
+
+    /// The id made of `byte` repeated, for tests and fixtures.
+    pub const fn repeat_byte(self, byte: u8) -> ObjectId {
+        match self {
+            HashKind::Sha1 => ObjectId::Sha1([byte; 20]),
+            HashKind::Sha256 => ObjectId::Sha256([byte; 32]),
         }
     }
 }
@@ -79,9 +153,32 @@ pub enum Error {
 pub enum ObjectId {
     /// A SHA-1 id.
     Sha1([u8; 20]),
+    /// A SHA-256 id.
+    Sha256([u8; 32]),
 }
 
 /// Value of each byte as a hex digit; 0xff for bytes that are not one.
+/// Decodes `N` bytes from exactly `2 * N` hex digits (`hex`; the caller checked the length).
+/// Table-driven and branch-free per digit: ids are parsed for every commit and ref read.
+fn decode_hex<const N: usize>(hex: &[u8]) -> Result<[u8; N], Error> {
+    let mut out = [0u8; N];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let (h, l) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        bad |= h | l;
+        *o = (h << 4) | (l & 0x0f);
+    }
+    if bad & 0xf0 != 0 {
+        return Err(Error::NotHex {
+            hex: String::from_utf8_lossy(hex).into_owned(),
+        });
+    }
+    Ok(out)
+}
+
 static HEX_VALUE: [u8; 256] = {
     let mut t = [0xffu8; 256];
     let mut c = 0;
@@ -104,49 +201,40 @@ const fn hex_val(c: u8) -> Option<u8> {
 }
 
 impl ObjectId {
-    /// Parses a full-length hex id (`hex`), as found on the wire and in ref files.
+    /// Parses a full-length hex id (`hex`), its kind told by its length (40 or 64 digits). Wire
+    /// parsers use [`HashKind::id_from_hex`], which takes the repository's width.
     pub fn from_hex(hex: &[u8]) -> Result<Self, Error> {
-        let kind = HashKind::Sha1;
-        if hex.len() != kind.len_in_hex() {
-            return Err(Error::HexLength {
+        match hex.len() {
+            40 => decode_hex::<20>(hex).map(ObjectId::Sha1),
+            64 => decode_hex::<32>(hex).map(ObjectId::Sha256),
+            len => Err(Error::HexLength {
                 hex: String::from_utf8_lossy(hex).into_owned(),
-                len: hex.len(),
-                expected: kind.len_in_hex(),
-            });
+                len,
+                expected: HashKind::default().len_in_hex(),
+            }),
         }
-        // Table-driven and branch-free per digit: ids are parsed for every commit and ref read.
-        let mut out = [0u8; 20];
-        let mut bad = 0u8;
-        for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-            let (h, l) = (
-                HEX_VALUE[usize::from(pair[0])],
-                HEX_VALUE[usize::from(pair[1])],
-            );
-            bad |= h | l;
-            *o = (h << 4) | (l & 0x0f);
-        }
-        if bad & 0xf0 != 0 {
-            return Err(Error::NotHex {
-                hex: String::from_utf8_lossy(hex).into_owned(),
-            });
-        }
-        Ok(ObjectId::Sha1(out))
     }
 
-    /// Builds an id from its raw bytes (`raw`), as found in trees and pack indexes.
+    /// Builds an id from its raw bytes (`raw`), as found in trees and pack indexes, its kind told
+    /// by its length (20 or 32 bytes).
     pub fn from_bytes(raw: &[u8]) -> Result<Self, Error> {
-        let kind = HashKind::Sha1;
-        let arr: [u8; 20] = raw.try_into().map_err(|_| Error::RawLength {
+        if let Ok(a) = <[u8; 20]>::try_from(raw) {
+            return Ok(ObjectId::Sha1(a));
+        }
+        if let Ok(a) = <[u8; 32]>::try_from(raw) {
+            return Ok(ObjectId::Sha256(a));
+        }
+        Err(Error::RawLength {
             len: raw.len(),
-            expected: kind.len_in_bytes(),
-        })?;
-        Ok(ObjectId::Sha1(arr))
+            expected: HashKind::default().len_in_bytes(),
+        })
     }
 
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             ObjectId::Sha1(b) => b,
+            ObjectId::Sha256(b) => b,
         }
     }
 
@@ -154,6 +242,7 @@ impl ObjectId {
     pub fn kind(&self) -> HashKind {
         match self {
             ObjectId::Sha1(_) => HashKind::Sha1,
+            ObjectId::Sha256(_) => HashKind::Sha256,
         }
     }
 
@@ -207,10 +296,19 @@ impl fmt::Debug for ObjectId {
     }
 }
 
-/// Incremental hasher for object ids, with SHA-1 collision detection (SHAttered-style inputs are
-/// rejected, as C git does).
+/// Incremental hasher for object ids: SHA-1 with collision detection (SHAttered-style inputs are
+/// rejected, as C git does), or SHA-256.
 pub struct Hasher {
-    inner: sha1_checked::Sha1,
+    inner: Inner,
+}
+
+/// The hash function behind a [`Hasher`]. Not boxed although SHA-1's collision-detection state
+/// is large: a hasher lives on the stack for one object, and a heap allocation per object hashed
+/// would cost pushes more than the move.
+#[allow(clippy::large_enum_variant)]
+enum Inner {
+    Sha1(sha1_checked::Sha1),
+    Sha256(sha2::Sha256),
 }
 
 /// The data hashed matched a known SHA-1 collision attack pattern.
@@ -227,41 +325,49 @@ impl Default for Hasher {
 impl Hasher {
     /// A hasher for ids of `kind`.
     pub fn new(kind: HashKind) -> Self {
-        match kind {
-            HashKind::Sha1 => Hasher {
-                inner: sha1_checked::Sha1::new(),
-            },
-        }
+        let inner = match kind {
+            HashKind::Sha1 => Inner::Sha1(sha1_checked::Sha1::new()),
+            HashKind::Sha256 => Inner::Sha256(sha2::Sha256::default()),
+        };
+        Hasher { inner }
     }
 
     /// A hasher without collision detection, for checksums of data we produce ourselves (the
     /// trailer of a pack we send), never for naming objects received from a client.
     pub fn trailer_only(kind: HashKind) -> Self {
-        match kind {
-            HashKind::Sha1 => Hasher {
-                inner: sha1_checked::Sha1::builder()
+        let inner = match kind {
+            HashKind::Sha1 => Inner::Sha1(
+                sha1_checked::Sha1::builder()
                     .detect_collision(false)
                     .build(),
-            },
-        }
+            ),
+            HashKind::Sha256 => Inner::Sha256(sha2::Sha256::default()),
+        };
+        Hasher { inner }
     }
 
     /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
-        use sha1_checked::Digest;
-        self.inner.update(data);
+        match &mut self.inner {
+            Inner::Sha1(h) => sha1_checked::Digest::update(h, data),
+            Inner::Sha256(h) => sha2::Digest::update(h, data),
+        }
     }
 
     /// Finishes, refusing inputs that carry a collision attack.
     pub fn finish(self) -> Result<ObjectId, CollisionDetected> {
-        let r = self.inner.try_finalize();
-        if r.has_collision() {
-            return Err(CollisionDetected);
+        match self.inner {
+            Inner::Sha1(h) => {
+                let r = h.try_finalize();
+                if r.has_collision() {
+                    return Err(CollisionDetected);
+                }
+                let mut out = [0u8; 20];
+                out.copy_from_slice(r.hash().as_slice());
+                Ok(ObjectId::Sha1(out))
+            }
+            Inner::Sha256(h) => Ok(ObjectId::Sha256(sha2::Digest::finalize(h).into())),
         }
-        let h = r.hash();
-        let mut out = [0u8; 20];
-        out.copy_from_slice(h.as_slice());
-        Ok(ObjectId::Sha1(out))
     }
 }
 
@@ -314,6 +420,13 @@ mod tests {
         assert!(ObjectId::from_hex(b"e69d").is_err());
         assert!(ObjectId::from_hex(b"g69de29bb2d1d6434b8b29ae775ad8c2e48c5391").is_err());
         assert!(HashKind::Sha1.null().is_null());
+        let long = b"473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813";
+        let id = ObjectId::from_hex(long).unwrap();
+        assert_eq!(id.kind(), HashKind::Sha256);
+        assert_eq!(id.to_hex().as_bytes(), long);
+        assert!(HashKind::Sha1.id_from_hex(long).is_err());
+        assert!(HashKind::Sha256.id_from_hex(hex).is_err());
+        assert_eq!(HashKind::from_name("SHA256"), Some(HashKind::Sha256));
     }
 
     #[test]
@@ -322,6 +435,12 @@ mod tests {
         h.update(b"blob 0\0");
         let id = h.finish().unwrap();
         assert_eq!(id.to_hex(), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+        let mut h = Hasher::new(HashKind::Sha256);
+        h.update(b"blob 0\0");
+        assert_eq!(
+            h.finish().unwrap().to_hex(),
+            "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813"
+        );
     }
 }
 

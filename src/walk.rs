@@ -559,7 +559,7 @@ fn mark_tree_uninteresting(
             // The client has it; we need not.
             continue;
         };
-        for entry in TreeIter::new(&obj.data) {
+        for entry in TreeIter::new(&obj.data, t.kind()) {
             let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
             match entry.kind() {
                 Some(Kind::Tree) => stack.push(entry.id),
@@ -646,7 +646,7 @@ impl TreeWalker<'_> {
             // Paths below the root are "dir/name"; the root's entries are just "name".
             let prefix = if depth == 0 { 0 } else { name_hash(hash, b"/") };
             let mut subtrees = Vec::new();
-            for entry in TreeIter::new(&obj.data) {
+            for entry in TreeIter::new(&obj.data, t.kind()) {
                 let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
                 match entry.kind() {
                     Some(Kind::Tree) => {
@@ -738,7 +738,8 @@ mod tests {
     #[test]
     fn missing_objects_are_errors() {
         let mut r = MemoryObjects::new();
-        let ghost = crate::odb::object_id(Kind::Blob, b"ghost").unwrap();
+        let ghost =
+            crate::odb::object_id(crate::hash::HashKind::Sha1, Kind::Blob, b"ghost").unwrap();
         let t = r.tree(&[("g", ghost, false)]);
         let c = r.commit(t, &[], 1);
         assert!(matches!(

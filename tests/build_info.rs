@@ -55,7 +55,7 @@ fn version_verbose_tells_commit_features_and_hashes() {
     }
     assert!(!field("features").is_empty());
     assert!(field("target").contains("linux"), "{text}");
-    assert_eq!(field("hash algorithms"), "sha1");
+    assert_eq!(field("hash algorithms"), "sha1, sha256");
 }
 
 #[test]

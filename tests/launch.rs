@@ -52,7 +52,7 @@ fn start_sshd(dir: &Path, root: &Path) -> Option<Sshd> {
     let access = dir.join("access.conf");
     std::fs::write(
         &access,
-        "repo proj empty shallow rt\n    R = bob alice\n    RW = alice\n    RW+ refs/heads/sandbox/* = alice\n",
+        "repo proj empty shallow rt s256\n    R = bob alice\n    RW = alice\n    RW+ refs/heads/sandbox/* = alice\n",
     )
     .unwrap();
     let log = dir.join("sluice.log");
@@ -553,7 +553,8 @@ fn access_hook_refuses_with_its_message() {
     );
 }
 
-/// A shallow mirror and a reftable repository under `root`: served alike in every launch mode.
+/// A shallow mirror, a reftable and a SHA-256 repository under `root`: served alike in every
+/// launch mode.
 /// See: #14
 fn format_repos(root: &Path) {
     let url = format!("file://{}", root.join("proj.git").display());
@@ -595,6 +596,25 @@ fn format_repos(root: &Path) {
         ],
     );
     std::fs::write(rt.join("git-daemon-export-ok"), "").unwrap();
+    // SHA-256: C git converts nothing, so the history is made anew in a sha256 work tree.
+    let work = root.join("s256.work");
+    let s256 = root.join("s256.git");
+    for (p, bare) in [(&work, false), (&s256, true)] {
+        let mut args = vec!["init", "-q", "-b", "main", "--object-format=sha256"];
+        if bare {
+            args.push("--bare");
+        }
+        args.push(p.to_str().unwrap());
+        git_ok(root, &args);
+    }
+    for i in 0..3 {
+        std::fs::write(work.join("f"), format!("{i}\n")).unwrap();
+        git_ok(&work, &["add", "f"]);
+        git_ok(&work, &["commit", "-q", "-m", &format!("c{i}")]);
+    }
+    git_ok(&work, &["tag", "-a", "-m", "t", "v1"]);
+    git_ok(&work, &["push", "-q", s256.to_str().unwrap(), "main", "v1"]);
+    std::fs::write(s256.join("git-daemon-export-ok"), "").unwrap();
 }
 
 /// Clones `url` (with `env`) and checks: the shallow mirror comes out shallow where it is, the
@@ -634,29 +654,35 @@ fn check_formats(
             "{tag} v{v}"
         );
         fsck(&dst);
-        let mut c = git_cmd(dir);
-        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        let dst = dir.join(format!("{tag}-rt-{v}"));
-        let out = c
-            .args([
-                "-c",
-                &format!("protocol.version={v}"),
-                "-c",
-                "protocol.ext.allow=always",
-                "clone",
-                "-q",
-                "--mirror",
-            ])
-            .arg(url_of("rt.git"))
-            .arg(&dst)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{tag} v{v}: reftable: {err}");
+        // The reftable and SHA-256 repositories come out as they are.
+        let mirror = |name: &str, what: &str| {
+            let dst = dir.join(format!("{tag}-{name}-{v}"));
+            let mut c = git_cmd(dir);
+            c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            let cfg = format!("protocol.version={v}");
+            let args = ["-c", &cfg, "-c", "protocol.ext.allow=always", "clone", "-q"];
+            let out = c
+                .args(args)
+                .arg("--mirror")
+                .arg(url_of(name))
+                .arg(&dst)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{tag} v{v}: {what}: {err}");
+            fsck(&dst);
+            dst
+        };
+        let dst = mirror("rt.git", "reftable");
         let branches = |r: &Path| git_ok(r, &["for-each-ref", "refs/heads/"]);
         assert_eq!(branches(&dst), branches(&root.join("rt.git")), "{tag} v{v}");
         assert!(!branches(&dst).is_empty());
-        fsck(&dst);
+        let dst = mirror("s256.git", "sha256");
+        assert_eq!(refs(&dst), refs(&root.join("s256.git")), "{tag} v{v}");
+        assert_eq!(
+            git_ok(&dst, &["rev-parse", "--show-object-format"]),
+            "sha256\n"
+        );
     }
 }
 

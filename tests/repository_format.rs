@@ -123,11 +123,28 @@ fn reftable_repository_is_served_not_refused() {
     }
 }
 
+/// SHA-256 repositories are served (tests/sha256.rs has the rest); a compatibility object
+/// format, which C git 2.47 itself only half implements, stays refused.
 #[test]
-fn sha256_repository_is_refused_not_served_with_cut_ids() {
+fn sha256_is_served_and_compat_object_format_refused() {
     let dir = scratch();
     let (bare, work) = repo_with(dir.path(), "s256.git", &["--object-format=sha256"]);
-    assert_refused(dir.path(), &bare, &work, "extensions.objectFormat = sha256");
+    for version in [0, 2] {
+        let dst = dir.path().join(format!("clone-s256-{version}"));
+        clone_ok(Transport::Ext, version, &bare, &dst, &[]);
+        assert_eq!(
+            git_ok(&dst, &["rev-parse", "refs/remotes/origin/main"]),
+            git_ok(&bare, &["rev-parse", "refs/heads/main"])
+        );
+        fsck(&dst);
+    }
+    git_ok(&bare, &["config", "extensions.compatObjectFormat", "sha1"]);
+    assert_refused(
+        dir.path(),
+        &bare,
+        &work,
+        "extensions.compatObjectFormat = sha1",
+    );
 }
 
 #[test]

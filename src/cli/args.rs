@@ -366,6 +366,10 @@ pub struct InitArgs {
     /// The branch HEAD points at.
     #[arg(long, short = 'b', value_name = "NAME", default_value = "main")]
     pub initial_branch: String,
+    /// The hash naming objects, as `git init --object-format`: sha1 or sha256 (the fs backend
+    /// only).
+    #[arg(long, value_name = "FORMAT", default_value = "sha1", value_parser = ["sha1", "sha256"])]
+    pub object_format: String,
     /// Create the repository named DIR in the distributed backend this config file describes.
     #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
     pub backend_config: Option<PathBuf>,

@@ -266,14 +266,22 @@ fn keys_sync(a: &args::KeysSyncArgs, env: &Env) -> Result<u8, Error> {
 
 /// `sluice init`: on disk, or in the distributed backend `--backend-config` names.
 fn init(a: &args::InitArgs, env: &Env) -> Result<u8, Error> {
+    let hash = crate::hash::HashKind::from_name(&a.object_format).unwrap_or_default();
     match &a.backend_config {
+        Some(_) if hash != crate::hash::HashKind::Sha1 => {
+            return Err(launch::Error::Refused(format!(
+                "the distributed backend stores sha1 repositories only, not {}",
+                a.object_format
+            ))
+            .into())
+        }
         Some(config) => launch::backend_choice::init_distributed(
             config,
             &a.dir.to_string_lossy(),
             &a.initial_branch,
             env,
         )?,
-        None => crate::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch)?,
+        None => crate::backend::fs::init::init(&a.dir, a.bare, &a.initial_branch, hash)?,
     }
     Ok(0)
 }

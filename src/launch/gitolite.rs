@@ -132,7 +132,8 @@ fn create(site: &Site, user: &str, name: &str) -> Result<(), String> {
         return Err("repo already exists or you are not authorised to create it".into());
     }
     let dir = site.repo_dir(&name);
-    crate::backend::fs::init::init(&dir, true, "master").map_err(|e| e.to_string())?;
+    crate::backend::fs::init::init(&dir, true, "master", crate::hash::HashKind::Sha1)
+        .map_err(|e| e.to_string())?;
     std::fs::write(dir.join("gl-creator"), format!("{user}\n")).map_err(|e| e.to_string())?;
     site.apply_config(&name).map_err(|e| e.to_string())?;
     tracing::info!(repo = %name, user, "gitolite: created wild repository");
@@ -213,9 +214,10 @@ pub fn apply(
     for repo in site.named_repos() {
         let dir = site.repo_dir(&repo);
         if !dir.exists() {
-            crate::backend::fs::init::init(&dir, true, "master").map_err(|e| {
-                crate::access::gitolite::Error::Key(format!("creating {repo}: {e}"))
-            })?;
+            crate::backend::fs::init::init(&dir, true, "master", crate::hash::HashKind::Sha1)
+                .map_err(|e| {
+                    crate::access::gitolite::Error::Key(format!("creating {repo}: {e}"))
+                })?;
             tracing::info!(repo, "gitolite: created repository named in the conf");
         }
     }

@@ -67,7 +67,7 @@ impl<D: AsRef<[u8]>> CommitGraph<D> {
         if b[4] != 1 {
             return Err(Error::Header(format!("version {}", b[4])));
         }
-        if b[5] != 1 {
+        if b[5] != kind.version_byte() {
             return Err(Error::Header(format!("hash version {}", b[5])));
         }
         let chunks = usize::from(b[6]);
@@ -197,9 +197,10 @@ impl<D: AsRef<[u8]>> CommitGraph<D> {
     }
 }
 
-/// Encodes a commit-graph of `commits` (every parent must be among them). Returns `None` if a
-/// parent is missing or there are too many commits or parents for the format.
-pub fn encode(commits: &[(ObjectId, GraphCommit)]) -> Option<Vec<u8>> {
+/// Encodes a commit-graph of `commits` (every parent must be among them) of a repository hashing
+/// with `hash`. Returns `None` if a parent is missing or there are too many commits or parents
+/// for the format.
+pub fn encode(commits: &[(ObjectId, GraphCommit)], hash: HashKind) -> Option<Vec<u8>> {
     let mut sorted: Vec<&(ObjectId, GraphCommit)> = commits.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     sorted.dedup_by(|a, b| a.0 == b.0);
@@ -247,8 +248,9 @@ pub fn encode(commits: &[(ObjectId, GraphCommit)]) -> Option<Vec<u8>> {
         let count = sorted.partition_point(|c| usize::from(c.0.as_bytes()[0]) <= b);
         fanout.extend_from_slice(&(count as u32).to_be_bytes());
     }
-    let mut oidl = Vec::with_capacity(n * 20);
-    let mut cdat = Vec::with_capacity(n * 36);
+    let width = hash.len_in_bytes();
+    let mut oidl = Vec::with_capacity(n * width);
+    let mut cdat = Vec::with_capacity(n * (width + 16));
     let mut edges: Vec<u8> = Vec::new();
     for (i, (id, c)) in sorted.iter().enumerate() {
         oidl.extend_from_slice(id.as_bytes());
@@ -277,11 +279,12 @@ pub fn encode(commits: &[(ObjectId, GraphCommit)]) -> Option<Vec<u8>> {
     if !edges.is_empty() {
         chunks.push((b"EDGE", edges));
     }
-    let mut out = b"CGPH\x01\x01".to_vec();
+    let mut out = b"CGPH\x01".to_vec();
+    out.push(hash.version_byte());
     out.push(chunks.len() as u8);
     out.push(0);
     super::chunk_format::append_chunks(&mut out, &chunks);
-    let mut h = crate::hash::Hasher::default();
+    let mut h = crate::hash::Hasher::trailer_only(hash);
     h.update(&out);
     out.extend_from_slice(h.finish().ok()?.as_bytes());
     Some(out)

@@ -34,7 +34,8 @@ impl MemoryObjects {
     /// SHA-1 collision attack in it panics.
     pub fn add(&mut self, kind: Kind, data: impl Into<Vec<u8>>) -> ObjectId {
         let data = data.into();
-        let id = crate::odb::object_id(kind, &data).expect("test data is not a collision attack");
+        let id = crate::odb::object_id(HashKind::Sha1, kind, &data)
+            .expect("test data is not a collision attack");
         self.write().insert(id, Object { kind, data });
         id
     }

@@ -90,12 +90,14 @@ pub struct Object {
     pub data: Vec<u8>,
 }
 
-/// The id git gives an object of `kind` with content `data` (hashes `"<kind> <len>\0" + data`).
+/// The id git gives an object of `kind` with content `data` in a repository hashing with `hash`
+/// (hashes `"<kind> <len>\0" + data`).
 pub fn object_id(
+    hash: crate::hash::HashKind,
     kind: Kind,
     data: &[u8],
 ) -> Result<crate::hash::ObjectId, crate::hash::CollisionDetected> {
-    let mut h = crate::hash::Hasher::default();
+    let mut h = crate::hash::Hasher::new(hash);
     h.update(kind.as_str().as_bytes());
     h.update(format!(" {}\0", data.len()).as_bytes());
     h.update(data);

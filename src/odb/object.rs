@@ -152,15 +152,18 @@ pub struct TreeIter<'a> {
     data: &'a [u8],
     offset: usize,
     failed: bool,
+    /// Width of each entry's raw id (the repository's hash: trees do not say).
+    id_len: usize,
 }
 
 impl<'a> TreeIter<'a> {
-    /// Iterates over tree content `data`.
-    pub fn new(data: &'a [u8]) -> Self {
+    /// Iterates over tree content `data` of a repository hashing with `hash`.
+    pub fn new(data: &'a [u8], hash: crate::hash::HashKind) -> Self {
         TreeIter {
             data,
             offset: 0,
             failed: false,
+            id_len: hash.len_in_bytes(),
         }
     }
 }
@@ -203,7 +206,7 @@ impl<'a> Iterator for TreeIter<'a> {
                 .position(|&b| b == 0)
                 .ok_or(fail("no NUL after name"))?;
             let name = &after[..nul];
-            let idlen = crate::hash::HashKind::Sha1.len_in_bytes();
+            let idlen = self.id_len;
             let raw = after
                 .get(nul + 1..nul + 1 + idlen)
                 .ok_or(fail("truncated object id"))?;
@@ -243,11 +246,13 @@ mod tests {
         t.extend_from_slice(&[1u8; 20]);
         t.extend_from_slice(b"40000 d\0");
         t.extend_from_slice(&[2u8; 20]);
-        let v: Vec<_> = TreeIter::new(&t).collect::<Result<_, _>>().unwrap();
+        let v: Vec<_> = TreeIter::new(&t, crate::hash::HashKind::Sha1)
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(v.len(), 2);
         assert_eq!(v[1].kind(), Some(Kind::Tree));
         t.truncate(t.len() - 3);
-        let v: Vec<_> = TreeIter::new(&t).collect();
+        let v: Vec<_> = TreeIter::new(&t, crate::hash::HashKind::Sha1).collect();
         assert!(v[1].is_err());
     }
 }

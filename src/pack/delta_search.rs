@@ -890,7 +890,8 @@ mod tests {
         let name_hash = objects[0].name_hash;
         // Named a blob by a tree entry, but stored as a tree.
         let liar = r.add(Kind::Tree, blobs[0].clone());
-        let ghost = crate::odb::object_id(Kind::Blob, b"not here").unwrap();
+        let ghost =
+            crate::odb::object_id(crate::hash::HashKind::Sha1, Kind::Blob, b"not here").unwrap();
         let edge: Vec<PackObject> = [liar, ghost]
             .into_iter()
             .map(|id| PackObject {

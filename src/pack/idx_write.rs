@@ -8,14 +8,16 @@ use crate::hash::{Hasher, ObjectId};
 use crate::pack::ingest::IndexEntry;
 
 /// Sorts `entries` by id and writes the index for the pack with trailer `pack_checksum` to
-/// `out`; returns the index checksum.
+/// `out`; returns the index checksum. Ids and checksums are of `pack_checksum`'s kind (the
+/// repository's hash).
 pub fn write_idx_v2(
     entries: &mut [IndexEntry],
     pack_checksum: &ObjectId,
     out: &mut dyn Write,
 ) -> std::io::Result<ObjectId> {
     entries.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut buf: Vec<u8> = Vec::with_capacity(8 + 1024 + entries.len() * 28 + 40);
+    let width = pack_checksum.kind().len_in_bytes();
+    let mut buf: Vec<u8> = Vec::with_capacity(8 + 1024 + entries.len() * (width + 8) + 2 * width);
     buf.extend_from_slice(b"\xfftOc");
     buf.extend_from_slice(&2u32.to_be_bytes());
     let mut fanout = [0u32; 256];
@@ -46,7 +48,7 @@ pub fn write_idx_v2(
         buf.extend_from_slice(&o.to_be_bytes());
     }
     buf.extend_from_slice(pack_checksum.as_bytes());
-    let mut h = Hasher::default();
+    let mut h = Hasher::trailer_only(pack_checksum.kind());
     h.update(&buf);
     let idx_checksum = h
         .finish()

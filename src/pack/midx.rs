@@ -50,9 +50,7 @@ impl<D: AsRef<[u8]>> MultiPackIndex<D> {
         if b[4] != 1 {
             return Err(Error::Header(format!("version {}", b[4])));
         }
-        let hash_version = match kind {
-            HashKind::Sha1 => 1,
-        };
+        let hash_version = kind.version_byte();
         if b[5] != hash_version {
             return Err(Error::Header(format!("hash version {}", b[5])));
         }

@@ -40,9 +40,9 @@ pub fn write_pack_from_bitmap(
     let count = usize::try_from(total).unwrap_or(usize::MAX);
     let n = pack.object_count();
     if opts.ofs_delta && total == n as u64 && send.all_below(n) {
-        return write_whole_pack(pack, out, progress);
+        return write_whole_pack(pack, repo.hash_kind(), out, progress);
     }
-    let mut w = Hashing::start(out, count)?;
+    let mut w = Hashing::start(out, count, repo.hash_kind())?;
     let mut stats = WriteStats::default();
     let mut pack_reused = 0u64;
     // Stored offset minus new offset, per written position: an OFS_DELTA stays valid verbatim
@@ -115,6 +115,7 @@ pub fn write_pack_from_bitmap(
 /// counted as deltas (counting them would touch every page of the pack).
 fn write_whole_pack(
     pack: &dyn StoredPack,
+    hash: crate::hash::HashKind,
     out: &mut dyn Write,
     progress: &mut dyn Progress,
 ) -> Result<WriteStats, Error> {
@@ -122,7 +123,7 @@ fn write_whole_pack(
     let total = n as u64;
     let mut w = match pack.whole_pack_trailer() {
         Some(t) => Hashing::start_verbatim(out, n, t)?,
-        None => Hashing::start(out, n)?,
+        None => Hashing::start(out, n, hash)?,
     };
     progress.update("Writing objects", 0, Some(total));
     pack.copy_entries(0, n, &mut w)?;

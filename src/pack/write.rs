@@ -107,9 +107,14 @@ pub(super) struct Hashing<'a> {
 }
 
 impl<'a> Hashing<'a> {
-    /// Starts a pack of `count` objects on `out` (writes the header).
-    pub(super) fn start(out: &'a mut dyn Write, count: usize) -> Result<Self, Error> {
-        Self::start_with(out, count, None)
+    /// Starts a pack of `count` objects on `out` (writes the header), its trailer hashed with
+    /// the repository's `hash`.
+    pub(super) fn start(
+        out: &'a mut dyn Write,
+        count: usize,
+        hash: crate::hash::HashKind,
+    ) -> Result<Self, Error> {
+        Self::start_with(out, count, hash, None)
     }
 
     /// Starts a pack whose bytes will be exactly a stored pack's, so its trailer is the stored
@@ -119,18 +124,19 @@ impl<'a> Hashing<'a> {
         count: usize,
         trailer: ObjectId,
     ) -> Result<Self, Error> {
-        Self::start_with(out, count, Some(trailer))
+        Self::start_with(out, count, trailer.kind(), Some(trailer))
     }
 
     fn start_with(
         out: &'a mut dyn Write,
         count: usize,
+        hash: crate::hash::HashKind,
         known_trailer: Option<ObjectId>,
     ) -> Result<Self, Error> {
         let n = u32::try_from(count).map_err(|_| Error::TooMany(count))?;
         let mut w = Hashing {
             out,
-            hasher: Hasher::trailer_only(crate::hash::HashKind::Sha1),
+            hasher: Hasher::trailer_only(hash),
             known_trailer,
             bytes: 0,
         };
@@ -247,7 +253,7 @@ pub fn write_pack_with_offsets(
     let preferred: IdSet = thin_bases.iter().map(|b| b.id).collect();
     let retry = (!preferred.is_empty()).then_some(&preferred);
     let found = search(repo, all, &index, edge, opts, retry, progress)?;
-    let mut w = Hashing::start(out, objects.len())?;
+    let mut w = Hashing::start(out, objects.len(), repo.hash_kind())?;
 
     let mut stats = WriteStats::default();
     // Offset of each written object; `usize::MAX` marks "being written" (cycle guard).

@@ -55,6 +55,39 @@ pub enum Error {
     /// Two capabilities that exclude each other were both requested.
     #[error("client requested both '{0}' and '{1}'")]
     Conflict(&'static str, &'static str),
+    /// The client's `object-format` names no hash git knows (C git's `serve.c` wording).
+    #[error("unknown object format '{0}'")]
+    UnknownObjectFormat(String),
+    /// The client's object format is not the repository's (C git's `serve.c` wording).
+    #[error("mismatched object format: server {server}; client {client}")]
+    MismatchedObjectFormat {
+        /// The repository's hash.
+        server: &'static str,
+        /// The client's.
+        client: &'static str,
+    },
+}
+
+/// C git's check of the client's `object-format` capability value `client` against the
+/// repository's hash `server`: a client that sends none speaks SHA-1 (`serve.c`,
+/// `receive-pack.c`), so a SHA-256 repository refuses it rather than exchange ids of the wrong
+/// width.
+pub fn check_object_format(
+    server: crate::hash::HashKind,
+    client: Option<&str>,
+) -> Result<(), Error> {
+    let client = match client {
+        None => crate::hash::HashKind::Sha1,
+        Some(name) => crate::hash::HashKind::from_name(name)
+            .ok_or_else(|| Error::UnknownObjectFormat(name.to_string()))?,
+    };
+    if client != server {
+        return Err(Error::MismatchedObjectFormat {
+            server: server.name(),
+            client: client.name(),
+        });
+    }
+    Ok(())
 }
 
 /// The capabilities a client requested, each with its optional value.

@@ -2,7 +2,7 @@
 //! (`want`, `shallow`, `deepen*`, `filter`) and the negotiation lines (`have`, `done`), and the
 //! server's `ACK`/`NAK` replies. No IO here; the service feeds in pkt-line payloads.
 
-use crate::hash::ObjectId;
+use crate::hash::{HashKind, ObjectId};
 
 /// Why a client line was refused; every variant quotes the line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,8 +74,14 @@ pub enum WantLine<'a> {
     Filter(&'a str),
 }
 
-fn parse_id(command: &'static str, arg: &[u8], line: &[u8]) -> Result<ObjectId, Error> {
-    ObjectId::from_hex(arg).map_err(|_| Error::Malformed {
+/// The id `arg` of `command`, exactly as wide as the repository's `hash` says.
+fn parse_id(
+    command: &'static str,
+    arg: &[u8],
+    line: &[u8],
+    hash: HashKind,
+) -> Result<ObjectId, Error> {
+    hash.id_from_hex(arg).map_err(|_| Error::Malformed {
         command,
         line: quote(line),
     })
@@ -91,15 +97,16 @@ fn parse_text<'a>(command: &'static str, arg: &'a [u8], line: &[u8]) -> Result<&
         })
 }
 
-/// Parses one line of the want block (`line` without its trailing newline).
-pub fn parse_want_line(line: &[u8]) -> Result<WantLine<'_>, Error> {
+/// Parses one line of the want block (`line` without its trailing newline) for a repository
+/// whose ids are `hash`.
+pub fn parse_want_line(line: &[u8], hash: HashKind) -> Result<WantLine<'_>, Error> {
     if let Some(rest) = line.strip_prefix(b"want ") {
-        let hex_len = crate::hash::HashKind::Sha1.len_in_hex();
+        let hex_len = hash.len_in_hex();
         let hex = rest.get(..hex_len).ok_or_else(|| Error::Malformed {
             command: "want",
             line: quote(line),
         })?;
-        let id = parse_id("want", hex, line)?;
+        let id = parse_id("want", hex, line, hash)?;
         let caps = match rest.get(hex_len..) {
             None | Some(b"") => None,
             Some(tail) => Some(tail.strip_prefix(b" ").ok_or_else(|| Error::Malformed {
@@ -110,7 +117,7 @@ pub fn parse_want_line(line: &[u8]) -> Result<WantLine<'_>, Error> {
         return Ok(WantLine::Want { id, caps });
     }
     if let Some(rest) = line.strip_prefix(b"shallow ") {
-        return Ok(WantLine::Shallow(parse_id("shallow", rest, line)?));
+        return Ok(WantLine::Shallow(parse_id("shallow", rest, line, hash)?));
     }
     if let Some(rest) = line.strip_prefix(b"deepen-since ") {
         let t = parse_text("deepen-since", rest, line)?;
@@ -153,10 +160,11 @@ pub enum NegotiationLine {
     Done,
 }
 
-/// Parses one negotiation line (`line` without its trailing newline).
-pub fn parse_negotiation_line(line: &[u8]) -> Result<NegotiationLine, Error> {
+/// Parses one negotiation line (`line` without its trailing newline) for a repository whose ids
+/// are `hash`.
+pub fn parse_negotiation_line(line: &[u8], hash: HashKind) -> Result<NegotiationLine, Error> {
     if let Some(rest) = line.strip_prefix(b"have ") {
-        return Ok(NegotiationLine::Have(parse_id("have", rest, line)?));
+        return Ok(NegotiationLine::Have(parse_id("have", rest, line, hash)?));
     }
     if line == b"done" {
         return Ok(NegotiationLine::Done);
@@ -177,27 +185,34 @@ mod tests {
     fn want_lines() {
         let id = ObjectId::from_hex(ID.as_bytes()).unwrap();
         assert_eq!(
-            parse_want_line(format!("want {ID}").as_bytes()).unwrap(),
+            parse_want_line(format!("want {ID}").as_bytes(), HashKind::Sha1).unwrap(),
             WantLine::Want { id, caps: None }
         );
         assert_eq!(
-            parse_want_line(format!("want {ID} ofs-delta agent=x").as_bytes()).unwrap(),
+            parse_want_line(
+                format!("want {ID} ofs-delta agent=x").as_bytes(),
+                HashKind::Sha1
+            )
+            .unwrap(),
             WantLine::Want {
                 id,
                 caps: Some(&b"ofs-delta agent=x"[..])
             }
         );
-        assert_eq!(parse_want_line(b"deepen 3").unwrap(), WantLine::Deepen(3));
         assert_eq!(
-            parse_want_line(b"deepen-since 17").unwrap(),
+            parse_want_line(b"deepen 3", HashKind::Sha1).unwrap(),
+            WantLine::Deepen(3)
+        );
+        assert_eq!(
+            parse_want_line(b"deepen-since 17", HashKind::Sha1).unwrap(),
             WantLine::DeepenSince(17)
         );
         assert_eq!(
-            parse_want_line(b"deepen-not main").unwrap(),
+            parse_want_line(b"deepen-not main", HashKind::Sha1).unwrap(),
             WantLine::DeepenNot("main")
         );
         assert_eq!(
-            parse_want_line(b"filter blob:none").unwrap(),
+            parse_want_line(b"filter blob:none", HashKind::Sha1).unwrap(),
             WantLine::Filter("blob:none")
         );
         for bad in [
@@ -212,19 +227,22 @@ mod tests {
             "",
             "WANT x",
         ] {
-            assert!(parse_want_line(bad.as_bytes()).is_err(), "{bad}");
+            assert!(
+                parse_want_line(bad.as_bytes(), HashKind::Sha1).is_err(),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn negotiation_lines() {
         assert_eq!(
-            parse_negotiation_line(b"done").unwrap(),
+            parse_negotiation_line(b"done", HashKind::Sha1).unwrap(),
             NegotiationLine::Done
         );
-        assert!(parse_negotiation_line(format!("have {ID}").as_bytes()).is_ok());
-        assert!(parse_negotiation_line(b"done ").is_err());
-        assert!(parse_negotiation_line(format!("want {ID}").as_bytes()).is_err());
+        assert!(parse_negotiation_line(format!("have {ID}").as_bytes(), HashKind::Sha1).is_ok());
+        assert!(parse_negotiation_line(b"done ", HashKind::Sha1).is_err());
+        assert!(parse_negotiation_line(format!("want {ID}").as_bytes(), HashKind::Sha1).is_err());
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn preferred_bases(
             // Paths below the root are "dir/name"; the root's entries are just "name" (as the
             // walk hashes them).
             let prefix = if is_root { 0 } else { name_hash(hash, b"/") };
-            for entry in TreeIter::new(&obj.data) {
+            for entry in TreeIter::new(&obj.data, tree.kind()) {
                 let entry = entry.map_err(|source| Error::Parse { id: tree, source })?;
                 let Some(kind) = entry.kind() else {
                     continue;

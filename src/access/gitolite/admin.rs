@@ -26,7 +26,7 @@ pub fn read_commit(repo: &dyn Repository, commit: &ObjectId) -> Result<Files, St
         .tree;
     let mut files = Files::new();
     let top = read(repo, &tree, Kind::Tree)?;
-    for entry in TreeIter::new(&top) {
+    for entry in TreeIter::new(&top, repo.hash_kind()) {
         let entry = entry.map_err(|e| e.to_string())?;
         let name = String::from_utf8_lossy(entry.name).into_owned();
         if TREE_DIRS.contains(&name.as_str()) && entry.kind() == Some(Kind::Tree) {
@@ -51,7 +51,7 @@ fn walk_tree(
     files: &mut Files,
 ) -> Result<(), String> {
     let data = read(repo, tree, Kind::Tree)?;
-    for entry in TreeIter::new(&data) {
+    for entry in TreeIter::new(&data, repo.hash_kind()) {
         let entry = entry.map_err(|e| e.to_string())?;
         let name = String::from_utf8_lossy(entry.name);
         let path = format!("{prefix}/{name}");

@@ -77,7 +77,12 @@ pub fn materialize(
     for pack in snap.packs.keys() {
         let hex = pack
             .strip_prefix("pack-")
-            .filter(|h| h.len() >= 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|h| {
+                crate::hash::HashKind::ALL
+                    .iter()
+                    .any(|k| h.len() == k.len_in_hex())
+                    && h.bytes().all(|b| b.is_ascii_hexdigit())
+            })
             .ok_or_else(|| Error::corrupt(format!("{base}pack/{pack}"), "not a pack name"))?;
         // The pack first: an index is only ever used next to its pack.
         let p = blobs.cached(

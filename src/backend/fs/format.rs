@@ -6,11 +6,13 @@
 //! `core.repositoryformatversion` may be 0 or 1. Extensions C git honours even in version 0
 //! (`noop`, `preciousObjects`, `partialClone`, `worktreeConfig`) are read as such; the others
 //! (`objectFormat`, `compatObjectFormat`, `refStorage`, `noop-v1`) need version 1, and in version 1
-//! any extension C git does not know refuses the repository. On top of C git's rules, values
-//! Sluice cannot serve yet (a SHA-256 object format, a compatibility object format) refuse the
+//! any extension C git does not know refuses the repository. `objectFormat` names the hash of
+//! every id (SHA-1 or SHA-256). On top of C git's rules, values Sluice cannot serve (a
+//! compatibility object format, which C git 2.47 itself only half implements) refuse the
 //! repository too.
 
 use crate::git_config::GitConfig;
+use crate::hash::HashKind;
 
 /// The highest `core.repositoryformatversion` C git (and Sluice) reads.
 const MAX_VERSION: i64 = 1;
@@ -24,6 +26,8 @@ pub struct RepositoryFormat {
     pub precious_objects: bool,
     /// `extensions.refStorage = reftable`: refs live in the `reftable/` stack.
     pub reftable: bool,
+    /// `extensions.objectFormat`: the hash naming every object (SHA-1 when unset).
+    pub hash: HashKind,
 }
 
 /// Why a repository's format is refused; the text is the line the client and the log see.
@@ -90,6 +94,7 @@ pub fn check(config: &GitConfig) -> Result<RepositoryFormat, FormatError> {
         version,
         precious_objects: false,
         reftable: false,
+        hash: HashKind::Sha1,
     };
     let (mut unknown, mut v1_only) = (Vec::new(), Vec::new());
     for (key, value) in config.entries_with_prefix("extensions.") {
@@ -105,6 +110,11 @@ pub fn check(config: &GitConfig) -> Result<RepositoryFormat, FormatError> {
             }
             Extension::V1 => {
                 check_v1_value(name, key, value)?;
+                if name == "objectformat" {
+                    format.hash = value
+                        .and_then(HashKind::from_name)
+                        .ok_or_else(|| bad_value(key, value))?;
+                }
                 format.reftable |= name == "refstorage"
                     && value.is_some_and(|v| v.eq_ignore_ascii_case("reftable"));
                 v1_only.push(name.to_string());
@@ -138,8 +148,7 @@ fn check_v1_value(name: &str, key: &str, value: Option<&str>) -> Result<(), Form
     match (name, lower.as_deref()) {
         ("noop-v1", _) => Ok(()),
         (_, None) => Err(bad_value(key, value)),
-        ("objectformat", Some("sha1")) => Ok(()),
-        ("objectformat", Some("sha256")) => Err(unsupported("extensions.objectFormat")),
+        ("objectformat", Some("sha1" | "sha256")) => Ok(()),
         ("compatobjectformat", Some("sha1" | "sha256")) => {
             Err(unsupported("extensions.compatObjectFormat"))
         }
@@ -190,13 +199,13 @@ mod tests {
         let v1 = "[core]\nrepositoryformatversion = 1\n[extensions]\n";
         assert!(check_text(&format!("{v1}objectFormat = sha1\nrefStorage = files\n")).is_ok());
         assert!(check_text(&format!("{v1}noop\nnoop-v1\n")).is_ok());
-        assert!(matches!(
-            check_text(&format!("{v1}objectFormat = sha256\n")),
-            Err(FormatError::Unsupported {
-                key: "extensions.objectFormat",
-                ..
-            })
-        ));
+        assert_eq!(
+            check_text(&format!("{v1}objectFormat = sha256\n"))
+                .unwrap()
+                .hash,
+            HashKind::Sha256
+        );
+        assert_eq!(check_text(v1).unwrap().hash, HashKind::Sha1);
         assert!(
             check_text(&format!("{v1}refStorage = reftable\n"))
                 .unwrap()

@@ -160,7 +160,7 @@ impl Index {
         let count = c.u32("entry count")? as usize;
         // Each entry takes at least 62 bytes in v2/v3 and 42 in v4: a count the file cannot
         // hold is refused before anything is allocated for it.
-        if count > body.len() / 40 {
+        if count > body.len() / (2 * kind.len_in_bytes()) {
             return Err(corrupt("entry count larger than the file"));
         }
         let mut entries = Vec::with_capacity(count);

@@ -4,11 +4,14 @@
 use std::path::Path;
 
 use crate::backend::Error;
+use crate::hash::HashKind;
 use crate::refs::name::RefName;
 
 /// Creates a repository at `dir` (bare: `dir` is the git dir; else `dir/.git`) whose HEAD points
-/// at `branch`. Refuses to touch an existing repository.
-pub fn init(dir: &Path, bare: bool, branch: &str) -> Result<(), Error> {
+/// at `branch` and whose objects are named by `hash` (SHA-256 needs format version 1 and
+/// `extensions.objectFormat`, as `git init --object-format=sha256` writes). Refuses to touch an
+/// existing repository.
+pub fn init(dir: &Path, bare: bool, branch: &str, hash: HashKind) -> Result<(), Error> {
     let head_ref = format!("refs/heads/{branch}");
     RefName::new(&head_ref).map_err(|e| Error::corrupt("initial branch", e.to_string()))?;
     let git_dir = if bare {
@@ -34,8 +37,15 @@ pub fn init(dir: &Path, bare: bool, branch: &str) -> Result<(), Error> {
         let p = git_dir.join(sub);
         std::fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
     }
+    let (version, extensions) = match hash {
+        HashKind::Sha1 => (0, String::new()),
+        other => (
+            1,
+            format!("[extensions]\n\tobjectformat = {}\n", other.name()),
+        ),
+    };
     let config = format!(
-        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = {bare}\n{}",
+        "[core]\n\trepositoryformatversion = {version}\n\tfilemode = true\n\tbare = {bare}\n{}{extensions}",
         if bare {
             ""
         } else {
@@ -61,13 +71,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sha256_repositories_are_what_git_init_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.git");
+        init(&path, true, "main", HashKind::Sha256).unwrap();
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "--show-object-format"])
+            .current_dir(&path)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "sha256\n");
+    }
+
+    #[test]
     fn git_accepts_it() {
         let dir = tempfile::tempdir().unwrap();
         for (bare, path) in [
             (true, dir.path().join("b.git")),
             (false, dir.path().join("w")),
         ] {
-            init(&path, bare, "main").unwrap();
+            init(&path, bare, "main", HashKind::Sha1).unwrap();
             let out = std::process::Command::new("git")
                 .args(["fsck", "--strict"])
                 .current_dir(&path)
@@ -90,8 +113,8 @@ mod tests {
                 .unwrap();
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.starts_with(&format!("{bare}\n")), "{text}");
-            assert!(init(&path, bare, "main").is_err());
+            assert!(init(&path, bare, "main", HashKind::Sha1).is_err());
         }
-        assert!(init(&dir.path().join("x"), true, "bad..name").is_err());
+        assert!(init(&dir.path().join("x"), true, "bad..name", HashKind::Sha1).is_err());
     }
 }

@@ -101,9 +101,9 @@ impl Backend for FsBackend {
     }
 }
 
-/// The commits listed in a `shallow` file (one hex id per line); `None` when there is no such
-/// file or it is empty, as C git treats both.
-fn read_shallow_file(path: &Path) -> Result<Option<crate::hash::IdSet>, Error> {
+/// The commits listed in a `shallow` file (one hex id of `hash` per line); `None` when there is
+/// no such file or it is empty, as C git treats both.
+fn read_shallow_file(path: &Path, hash: HashKind) -> Result<Option<crate::hash::IdSet>, Error> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -111,7 +111,7 @@ fn read_shallow_file(path: &Path) -> Result<Option<crate::hash::IdSet>, Error> {
     };
     let mut set = crate::hash::IdSet::default();
     for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let id = ObjectId::from_hex(line).map_err(|_| {
+        let id = hash.id_from_hex(line).map_err(|_| {
             Error::corrupt(
                 "shallow",
                 format!("bad line {:?}", String::from_utf8_lossy(line)),
@@ -213,7 +213,7 @@ impl FsRepository {
             why: e.to_string(),
         })?;
         let bare = config.get_bool("core.bare")?.unwrap_or(layout_bare);
-        let shallow = read_shallow_file(&common_dir.join("shallow"))?;
+        let shallow = read_shallow_file(&common_dir.join("shallow"), format.hash)?;
         let shared = crate::file_mode::SharedPerm::from_config(&config).map_err(|e| {
             Error::UnsupportedFormat {
                 location: git_dir.display().to_string(),
@@ -226,6 +226,7 @@ impl FsRepository {
             RefStoreKind::Reftable(reftable::open_store(
                 &git_dir,
                 &common_dir,
+                format.hash,
                 &config,
                 bare,
                 shared,
@@ -235,7 +236,7 @@ impl FsRepository {
             RefStoreKind::Files(FilesRefStore::new(
                 &git_dir,
                 &common_dir,
-                HashKind::Sha1,
+                format.hash,
                 shared,
             ))
         };
@@ -292,7 +293,7 @@ impl FsRepository {
         if let Some(s) = self.objects.get() {
             return Ok(s);
         }
-        let store = FsObjectStore::open(&self.common_dir.join("objects"))?;
+        let store = FsObjectStore::open(&self.common_dir.join("objects"), self.format.hash)?;
         Ok(self.objects.get_or_init(|| store))
     }
 
@@ -305,6 +306,7 @@ impl FsRepository {
         if now != guard.seen {
             guard.store = Some(std::sync::Arc::new(FsObjectStore::open(
                 &self.common_dir.join("objects"),
+                self.format.hash,
             )?));
             guard.seen = now;
         }
@@ -319,7 +321,7 @@ impl FsRepository {
 
 impl ObjectStore for FsRepository {
     fn hash_kind(&self) -> HashKind {
-        HashKind::Sha1
+        self.format.hash
     }
 
     fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
@@ -447,7 +449,7 @@ impl Repository for FsRepository {
             .map_err(io(&lock))?;
         let result = (|| {
             self.shared.adjust(&lock).map_err(io(&lock))?;
-            let mut all: Vec<ObjectId> = read_shallow_file(&path)?
+            let mut all: Vec<ObjectId> = read_shallow_file(&path, self.format.hash)?
                 .map(|s| s.into_iter().collect())
                 .unwrap_or_default();
             all.extend_from_slice(ids);
@@ -532,7 +534,7 @@ impl Repository for FsRepository {
     }
 
     fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
-        let id = crate::odb::object_id(Kind::Blob, data)
+        let id = crate::odb::object_id(self.format.hash, Kind::Blob, data)
             .map_err(|_| Error::corrupt("blob", "SHA-1 collision attack detected"))?;
         if !self.contains(&id)? {
             let obj = Object {

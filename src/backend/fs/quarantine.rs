@@ -123,6 +123,10 @@ pub(crate) fn remove_stale(objects_dir: &Path) {
 struct RepoBases<'a>(&'a dyn Repository);
 
 impl BaseLookup for RepoBases<'_> {
+    fn hash_kind(&self) -> HashKind {
+        self.0.hash_kind()
+    }
+
     fn base(&self, id: &ObjectId) -> Result<Option<Object>, ingest::Error> {
         self.0
             .read_object(id)
@@ -152,7 +156,7 @@ impl FsQuarantine<'_> {
     /// Whether any received object is larger than `core.bigFileThreshold`.
     fn holds_big_object(&self, received: &[(ObjectId, Kind)]) -> Result<bool, Error> {
         let threshold = self.view.base.config().big_file_threshold()?;
-        let store = FsObjectStore::open(&self.dir)?;
+        let store = FsObjectStore::open(&self.dir, self.view.base.hash_kind())?;
         for (id, kind) in received {
             if *kind != Kind::Blob {
                 continue;
@@ -172,7 +176,7 @@ impl FsQuarantine<'_> {
         pack: &Path,
         idx: &Path,
     ) -> Result<(), Error> {
-        let store = FsObjectStore::open(&self.dir)?;
+        let store = FsObjectStore::open(&self.dir, self.view.base.hash_kind())?;
         for (id, _) in received {
             if self.view.base.contains(id)? {
                 continue;
@@ -341,7 +345,7 @@ impl Quarantine for FsQuarantine<'_> {
         if explode {
             self.explode_on_commit = Some((received.clone(), pack, idx));
         }
-        self.view.store = Some(FsObjectStore::open(&self.dir)?);
+        self.view.store = Some(FsObjectStore::open(&self.dir, self.view.base.hash_kind())?);
         Ok(received)
     }
 

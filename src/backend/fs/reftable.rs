@@ -23,11 +23,12 @@ use crate::refs::reftable::{RefValue, ReftableRefStore};
 /// The ref store of the repository whose common directory is `common_dir`: its
 /// `reftable/` stack, peeling tags from `common_dir/objects` and logging as `config` says
 /// (`bare` decides the default of `core.logAllRefUpdates`), waiting `reftable.lockTimeout` for
-/// the stack's lock. When `git_dir` is a linked worktree's (`worktrees/<id>`), its own stack
-/// holds that worktree's HEAD, as in C git.
+/// the stack's lock; `hash` is the repository's. When `git_dir` is a linked worktree's
+/// (`worktrees/<id>`), its own stack holds that worktree's HEAD, as in C git.
 pub fn open_store(
     git_dir: &Path,
     common_dir: &Path,
+    hash: HashKind,
     config: &GitConfig,
     bare: bool,
     shared: SharedPerm,
@@ -38,7 +39,7 @@ pub fn open_store(
         lock_timeout: lock_timeout(config)?,
     };
     let objects_dir = common_dir.join("objects");
-    let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, id));
+    let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, hash, id));
     let log = log_info(config, bare, &env);
     let source: LogSource = Box::new(move || {
         let mut info = log.clone();
@@ -49,13 +50,7 @@ pub fn open_store(
         }
         info
     });
-    let store = ReftableRefStore::new(
-        &common_dir.join("reftable"),
-        HashKind::Sha1,
-        options,
-        peel,
-        source,
-    );
+    let store = ReftableRefStore::new(&common_dir.join("reftable"), hash, options, peel, source);
     Ok(match git_dir != common_dir {
         true => store.with_worktree_stack(&git_dir.join("reftable")),
         false => store,
@@ -82,8 +77,8 @@ pub fn tips(dir: &Path) -> Vec<ObjectId> {
 
 /// Peels `id` through the object directory `objects_dir` as it is now (opened per call: a push
 /// has just added the objects its refs name). A missing object is an error, not "not a tag".
-fn peel_from(objects_dir: &Path, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-    let store = FsObjectStore::open(objects_dir)?;
+fn peel_from(objects_dir: &Path, hash: HashKind, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+    let store = FsObjectStore::open(objects_dir, hash)?;
     let (end, depth) =
         crate::odb::tag_chain::peel::<Error>(*id, |current| match store.header(current)? {
             Some((Kind::Tag, _)) => {

@@ -215,7 +215,7 @@ fn refresh(
         if stat == e.stat && !racy {
             continue;
         }
-        let id = hash_path(&path, e.mode).map_err(|_| Refusal::Unstaged)?;
+        let id = hash_path(&path, e.mode, e.id.kind()).map_err(|_| Refusal::Unstaged)?;
         if id != e.id {
             return Err(Refusal::Unstaged);
         }
@@ -240,15 +240,15 @@ fn os_path(path: &[u8]) -> &Path {
     Path::new(std::ffi::OsStr::from_bytes(path))
 }
 
-/// The blob id of the file (or symlink target) at `path`.
-fn hash_path(path: &Path, mode: u32) -> std::io::Result<ObjectId> {
+/// The blob id, hashed with `hash`, of the file (or symlink target) at `path`.
+fn hash_path(path: &Path, mode: u32, hash: crate::hash::HashKind) -> std::io::Result<ObjectId> {
     use std::os::unix::ffi::OsStrExt;
     let data = if mode == 0o120000 {
         std::fs::read_link(path)?.as_os_str().as_bytes().to_vec()
     } else {
         std::fs::read(path)?
     };
-    crate::odb::object_id(Kind::Blob, &data)
+    crate::odb::object_id(hash, Kind::Blob, &data)
         .map_err(|_| std::io::Error::other("SHA-1 collision attack detected"))
 }
 
@@ -287,7 +287,7 @@ fn flatten(
             .read_object(&id)?
             .filter(|o| o.kind == Kind::Tree)
             .ok_or_else(|| BackendError::corrupt(id.to_hex(), "missing tree"))?;
-        for e in TreeIter::new(&obj.data) {
+        for e in TreeIter::new(&obj.data, repo.hash_kind()) {
             let e = e.map_err(|source| BackendError::Object { id, source })?;
             let mut path = prefix.clone();
             path.extend_from_slice(e.name);

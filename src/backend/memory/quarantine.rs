@@ -52,6 +52,10 @@ impl<'r> MemoryQuarantine<'r> {
 struct Bases<'a>(&'a MemoryRepository);
 
 impl BaseLookup for Bases<'_> {
+    fn hash_kind(&self) -> HashKind {
+        self.0.hash_kind()
+    }
+
     fn base(&self, id: &ObjectId) -> Result<Option<Object>, ingest::Error> {
         self.0
             .read_object(id)
@@ -110,7 +114,8 @@ impl Quarantine for MemoryQuarantine<'_> {
         .map_err(|e| Error::io("spool", e))?;
         fs::rename(&tmp, stem.with_extension("pack")).map_err(|e| Error::io("spool", e))?;
         // Read back through the one pack reader there is, then staged in memory.
-        let store = crate::backend::fs::odb::FsObjectStore::open(&spool.0)?;
+        let store =
+            crate::backend::fs::odb::FsObjectStore::open(&spool.0, self.view.base.hash_kind())?;
         for (id, _) in &received {
             let object = store.read(id)?.ok_or(Error::MissingObject(*id))?;
             self.view.staged.insert(*id, object);

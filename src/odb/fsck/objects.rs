@@ -40,7 +40,7 @@ pub(super) fn check(
     match kind {
         Kind::Commit => check_commit(data, hash, r, found),
         Kind::Tag => check_tag(data, hash, r, found),
-        Kind::Tree => check_tree(data, r, found),
+        Kind::Tree => check_tree(data, hash, r, found),
         // Blobs are judged by the names trees give them, once those trees are known.
         Kind::Blob => Ok(()),
     }
@@ -357,12 +357,17 @@ const S_IFLNK: u32 = 0o120000;
 const S_IFREG: u32 = 0o100000;
 const S_IFGITLINK: u32 = 0o160000;
 
-fn check_tree(data: &[u8], r: &mut Reporter<'_>, found: &mut Found) -> Result<(), FsckError> {
+fn check_tree(
+    data: &[u8],
+    hash: HashKind,
+    r: &mut Reporter<'_>,
+    found: &mut Found,
+) -> Result<(), FsckError> {
     let mut f = TreeFlags::default();
     let mut prev: Option<(u32, &[u8])> = None;
     let mut candidates: Vec<&[u8]> = Vec::new();
     let mut pos = 0usize;
-    for entry in TreeIter::new(data) {
+    for entry in TreeIter::new(data, hash) {
         let e = match entry {
             Ok(e) if !e.name.is_empty() => e,
             _ => {

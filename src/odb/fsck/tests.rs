@@ -258,7 +258,7 @@ impl ObjectSource for Mem {
 }
 
 fn add(mem: &mut Mem, kind: Kind, data: Vec<u8>) -> ObjectId {
-    let id = object_id(kind, &data).unwrap();
+    let id = object_id(crate::hash::HashKind::Sha1, kind, &data).unwrap();
     mem.0.insert(id, (kind, data));
     id
 }

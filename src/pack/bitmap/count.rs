@@ -131,7 +131,7 @@ fn fill(
         }
         set.set(pos);
         let data = read(repo, &id, "tree")?;
-        for entry in TreeIter::new(&data) {
+        for entry in TreeIter::new(&data, id.kind()) {
             let entry = entry.map_err(|e| parse_err(id, e))?;
             match entry.kind() {
                 Some(Kind::Tree) => trees.push(entry.id),

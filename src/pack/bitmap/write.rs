@@ -13,7 +13,7 @@
 //! A commit whose history or trees reach an object outside the pack (in a `.keep` pack, an
 //! alternate, beyond a shallow boundary) gets no bitmap: readers then walk from it instead.
 
-use crate::hash::{HashKind, Hasher, IdMap, ObjectId};
+use crate::hash::{Hasher, IdMap, ObjectId};
 use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind, TreeIter};
 use crate::pack::ewah::{self, Bitmap};
@@ -207,7 +207,7 @@ fn closure(
         }
         set.set(pos as usize);
         let data = read(repo, &id)?;
-        for entry in TreeIter::new(&data) {
+        for entry in TreeIter::new(&data, id.kind()) {
             let entry = entry.map_err(|source| store::Error::Object { id, source })?;
             match entry.kind() {
                 Some(Kind::Tree) => trees.push(entry.id),
@@ -290,7 +290,7 @@ pub fn encode_file(
     for h in &layout.name_hashes {
         out.extend_from_slice(&h.to_be_bytes());
     }
-    let mut hasher = Hasher::trailer_only(HashKind::Sha1);
+    let mut hasher = Hasher::trailer_only(pack_checksum.kind());
     hasher.update(&out);
     let trailer = hasher.finish().map_err(|_| Error::Checksum)?;
     out.extend_from_slice(trailer.as_bytes());
@@ -392,7 +392,7 @@ mod tests {
         // Name-hash cache and trailer at the end.
         let cache_at = file.len() - 20 - 4 * objects.len();
         assert_eq!(file[cache_at + 4 * 4..cache_at + 4 * 5], 8u32.to_be_bytes());
-        let mut h = Hasher::trailer_only(HashKind::Sha1);
+        let mut h = Hasher::trailer_only(crate::hash::HashKind::Sha1);
         h.update(&file[..file.len() - 20]);
         assert_eq!(h.finish().unwrap().as_bytes(), &file[file.len() - 20..]);
 

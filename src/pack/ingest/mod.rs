@@ -2,7 +2,8 @@
 //!
 //! Pass 1 streams the pack from the client into a local spool file, parsing every entry header,
 //! inflating every zlib stream with its output bounded by the declared size, hashing whole
-//! objects (SHA-1 with collision detection) and computing each entry's CRC32, and finally checks
+//! objects (with the repository's hash; SHA-1 with collision detection) and computing each
+//! entry's CRC32, and finally checks
 //! the trailer. Pass 2 resolves deltas: starting from each whole object it walks the tree of
 //! deltas built on it (an explicit stack: chains may be thousands deep), re-reading delta data
 //! from the spool. REF deltas whose base is not in the pack (thin packs) get their base from the
@@ -17,7 +18,7 @@ use std::os::unix::fs::FileExt;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use crate::hash::{Hasher, ObjectId};
+use crate::hash::{HashKind, Hasher, ObjectId};
 use crate::odb::{Kind, Object};
 use crate::pack::delta;
 use crate::pack::entry::{decode_header, decode_ofs_distance, encode_header, EntryType};
@@ -93,8 +94,12 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Supplies objects from the repository to complete thin packs.
+/// Supplies objects from the repository to complete thin packs, and the repository's hash (the
+/// width of REF_DELTA base names and of the trailer, and how object ids are computed).
 pub trait BaseLookup {
+    /// The hash of the repository the pack is for.
+    fn hash_kind(&self) -> HashKind;
+
     /// The object `id`, if the repository has it.
     fn base(&self, id: &ObjectId) -> Result<Option<Object>, Error>;
 }
@@ -151,6 +156,8 @@ struct Tee<'a, R: BufRead> {
     src: R,
     spool: std::io::BufWriter<&'a mut File>,
     hasher: Hasher,
+    /// The repository's hash.
+    hash: HashKind,
     crc: crc32fast::Hasher,
     pos: u64,
     limit: u64,
@@ -300,13 +307,15 @@ pub fn index_pack(
 ) -> Result<Indexed, Error> {
     // Pass 1: every entry read, spooled, hashed when whole; small deltas kept.
     let mut delta_cache = resolve::DeltaCache::new(tuning.delta_cache_bytes);
+    let hash = bases.hash_kind();
     let (raws, checksum) = {
         let mut tee = Tee {
             src: BufReader::with_capacity(128 * 1024, input),
             spool: std::io::BufWriter::with_capacity(256 * 1024, &mut *spool),
             // The trailer only guards transfer integrity; every object is hashed with collision
             // detection on its own.
-            hasher: Hasher::trailer_only(KIND),
+            hasher: Hasher::trailer_only(hash),
+            hash,
             crc: crc32fast::Hasher::new(),
             pos: 0,
             limit: limits.pack_bytes_bound(),
@@ -329,7 +338,8 @@ pub fn index_pack(
     };
 
     // Pass 2: resolve deltas, on several threads (see `resolve`).
-    let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, tuning, check)?;
+    let resolver =
+        resolve::Resolver::new(spool, &raws, &delta_cache, limits, tuning, check, hash)?;
     resolver.resolve_all(progress)?;
     // Thin pack: REF deltas against objects we already have.
     let (appended_entries, end) = append_thin_bases(spool, &resolver, bases)?;
@@ -348,7 +358,7 @@ pub fn index_pack(
     let mut pack_checksum = checksum;
     if appended > 0 {
         entries.extend(appended_entries);
-        pack_checksum = rewrite_count_and_trailer(spool, entries.len(), end)?;
+        pack_checksum = rewrite_count_and_trailer(spool, entries.len(), end, hash)?;
     }
     Ok(Indexed {
         entries,
@@ -356,9 +366,6 @@ pub fn index_pack(
         appended_bases: appended,
     })
 }
-
-/// The hash of pushed packs (their trailer, REF_DELTA base names and object ids).
-const KIND: crate::hash::HashKind = crate::hash::HashKind::Sha1;
 
 /// Reads and checks the 12-byte pack header; returns the entry count it declares.
 fn read_pack_header<R: BufRead>(tee: &mut Tee<'_, R>, limits: &Limits) -> Result<u32, Error> {
@@ -403,7 +410,7 @@ fn read_base_ref<R: BufRead>(
             BaseRef::Offset(base)
         }
         EntryType::RefDelta => {
-            let raw = tee.read_exact_small(KIND.len_in_bytes(), "a ref-delta base")?;
+            let raw = tee.read_exact_small(tee.hash.len_in_bytes(), "a ref-delta base")?;
             BaseRef::Id(ObjectId::from_bytes(&raw).map_err(|e| Error::Format(e.to_string()))?)
         }
         _ => BaseRef::None,
@@ -435,7 +442,7 @@ fn read_entry<R: BufRead>(
     let data_at = tee.pos;
     let mut cached = None;
     let (id, kind) = if let Some(kind) = ty.kind() {
-        let mut h = Hasher::default();
+        let mut h = Hasher::new(tee.hash);
         h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
         // Commits, trees and tags are kept for the object check; blobs stream through.
         let mut content = Vec::new();
@@ -502,7 +509,7 @@ fn read_trailer<R: BufRead>(tee: &mut Tee<'_, R>) -> Result<ObjectId, Error> {
     let expected = std::mem::take(&mut tee.hasher)
         .finish()
         .map_err(|_| Error::Collision(tee.pos))?;
-    let width = KIND.len_in_bytes();
+    let width = tee.hash.len_in_bytes();
     let mut trailer = vec![0u8; width];
     let mut got = 0;
     while got < width {
@@ -531,7 +538,7 @@ fn append_thin_bases(
     resolver: &resolve::Resolver<'_>,
     bases: &dyn BaseLookup,
 ) -> Result<(Vec<IndexEntry>, u64), Error> {
-    let mut end = spool.metadata()?.len() - KIND.len_in_bytes() as u64;
+    let mut end = spool.metadata()?.len() - bases.hash_kind().len_in_bytes() as u64;
     let mut appended: Vec<IndexEntry> = Vec::new();
     while let Some(base_id) = resolver.next_missing_base() {
         let obj = bases.base(&base_id)?.ok_or(Error::MissingBase(base_id))?;
@@ -555,12 +562,17 @@ fn append_thin_bases(
 }
 
 /// After thin-pack completion: writes the new entry count `count` into the header, hashes the
-/// pack's `end` bytes and writes that trailer after them; returns it.
-fn rewrite_count_and_trailer(spool: &File, count: usize, end: u64) -> Result<ObjectId, Error> {
+/// pack's `end` bytes with `hash` and writes that trailer after them; returns it.
+fn rewrite_count_and_trailer(
+    spool: &File,
+    count: usize,
+    end: u64,
+    hash: HashKind,
+) -> Result<ObjectId, Error> {
     spool.set_len(end)?;
     let count = u32::try_from(count).map_err(|_| Error::Format("too many objects".into()))?;
     spool.write_all_at(&count.to_be_bytes(), 8)?;
-    let mut h = Hasher::default();
+    let mut h = Hasher::trailer_only(hash);
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
     while pos < end {

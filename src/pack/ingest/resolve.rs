@@ -72,6 +72,8 @@ pub(super) struct Resolver<'a> {
     limits: &'a Limits,
     tuning: &'a Tuning,
     check: ObjectCheck<'a>,
+    /// The repository's hash, naming resolved objects.
+    hash: crate::hash::HashKind,
     /// Entries whose base is the entry at this offset.
     by_offset: HashMap<u64, Vec<usize>>,
     /// Entries whose base is named by id; an id's list is taken by whoever resolves it first.
@@ -92,6 +94,7 @@ impl<'a> Resolver<'a> {
         limits: &'a Limits,
         tuning: &'a Tuning,
         check: ObjectCheck<'a>,
+        hash: crate::hash::HashKind,
     ) -> Result<Self, Error> {
         let starts: HashMap<u64, ()> = raws.iter().map(|r| (r.offset, ())).collect();
         let mut by_offset: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -118,6 +121,7 @@ impl<'a> Resolver<'a> {
             limits,
             tuning,
             check,
+            hash,
             by_offset,
             by_id: Mutex::new(by_id),
             resolved: (0..raws.len()).map(|_| OnceLock::new()).collect(),
@@ -305,7 +309,8 @@ impl<'a> Resolver<'a> {
                 source,
             }
         })?;
-        let id = crate::odb::object_id(kind, &out).map_err(|_| Error::Collision(r.offset))?;
+        let id =
+            crate::odb::object_id(self.hash, kind, &out).map_err(|_| Error::Collision(r.offset))?;
         if kind != Kind::Blob {
             (self.check)(&id, kind, &out).map_err(Error::Fsck)?;
         }

@@ -48,6 +48,9 @@ fn history(dir: &Path, n: usize) {
 
 struct NoBases;
 impl BaseLookup for NoBases {
+    fn hash_kind(&self) -> crate::hash::HashKind {
+        crate::hash::HashKind::Sha1
+    }
     fn base(&self, _: &ObjectId) -> Result<Option<Object>, Error> {
         Ok(None)
     }
@@ -56,6 +59,9 @@ impl BaseLookup for NoBases {
 /// Bases from a real repository via `git cat-file`.
 struct GitBases<'a>(&'a Path);
 impl BaseLookup for GitBases<'_> {
+    fn hash_kind(&self) -> crate::hash::HashKind {
+        crate::hash::HashKind::Sha1
+    }
     fn base(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
         let kind = String::from_utf8(git(self.0, &["cat-file", "-t", &id.to_hex()], None)).unwrap();
         let kind = Kind::from_name(kind.trim().as_bytes()).unwrap();

@@ -53,14 +53,14 @@ impl From<SharedPerm> for WriteOptions {
 /// Reads `reftable.lockTimeout` (milliseconds; `-1`: forever; C git's default 100) as C git's
 /// `reftable_be_config` does, refusing the negative values other than -1 that it dies on.
 pub fn lock_timeout(
-    config: &crate::gitconfig::GitConfig,
-) -> Result<Option<Duration>, crate::gitconfig::Error> {
+    config: &crate::git_config::GitConfig,
+) -> Result<Option<Duration>, crate::git_config::Error> {
     match config.get_i64("reftable.lockTimeout")? {
         None => Ok(WriteOptions::default().lock_timeout),
         Some(-1) => Ok(None),
         Some(ms) => match u64::try_from(ms) {
             Ok(ms) => Ok(Some(Duration::from_millis(ms))),
-            Err(_) => Err(crate::gitconfig::Error::Value {
+            Err(_) => Err(crate::git_config::Error::Value {
                 key: "reftable.lockTimeout".into(),
                 value: ms.to_string(),
                 expected: "timeout (milliseconds, or -1 for no limit)",

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use crate::hash::{IdSet, ObjectId};
+use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::limits::Limits;
 use crate::protocol::capabilities::Requested;
 use crate::protocol::pktline::{PacketLineRef, Reader};
@@ -24,6 +24,10 @@ pub enum Error {
     /// Both a push certificate and commands outside it.
     #[error("protocol error: got both push certificate and unsigned commands")]
     CertAndCommands,
+    /// The client's object format (SHA-1 when it names none) is not the repository's (C git's
+    /// wording).
+    #[error("error: unsupported object format '{0}'")]
+    ObjectFormat(String),
 }
 
 /// One requested ref change, as sent.
@@ -53,9 +57,9 @@ fn quote(line: &[u8]) -> String {
     String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned()
 }
 
-/// Parses one command line `line` (without newline); returns the command and, on the first line,
-/// the capability list after the NUL.
-pub fn parse_command(line: &[u8]) -> Result<(Command, Option<&[u8]>), Error> {
+/// Parses one command line `line` (without newline) of a push into a repository whose ids are
+/// `hash`; returns the command and, on the first line, the capability list after the NUL.
+pub fn parse_command(line: &[u8], hash: HashKind) -> Result<(Command, Option<&[u8]>), Error> {
     if line.starts_with(b"push-cert") {
         return Err(Error::PushCert);
     }
@@ -68,8 +72,8 @@ pub fn parse_command(line: &[u8]) -> Result<(Command, Option<&[u8]>), Error> {
     let old = parts.next().ok_or_else(bad)?;
     let new = parts.next().ok_or_else(bad)?;
     let name = parts.next().ok_or_else(bad)?;
-    let old = ObjectId::from_hex(old).map_err(|_| bad())?;
-    let new = ObjectId::from_hex(new).map_err(|_| bad())?;
+    let old = hash.id_from_hex(old).map_err(|_| bad())?;
+    let new = hash.id_from_hex(new).map_err(|_| bad())?;
     let name = std::str::from_utf8(name).map_err(|_| bad())?;
     // git's refs are path names; 4096 bytes is PATH_MAX and bounds what a push can make us keep.
     if name.is_empty() || name.len() > 4096 {
@@ -168,13 +172,14 @@ pub enum ReadError {
     PushCert(#[from] push_cert::ReadError),
 }
 
-/// Reads the commands (and shallow lines) and then the push options from `reader`, checking
-/// the requested capabilities against `advertised`. `Ok(None)`: the client sent no command
+/// Reads the commands (and shallow lines, ids of the repository's `hash`) and then the push
+/// options from `reader`, checking the requested capabilities against `advertised`. `Ok(None)`: the client sent no command
 /// (a flush or end of input right away), which ends the request without a report.
 pub fn read_request<R: Read>(
     reader: &mut Reader<R>,
     limits: &Limits,
     advertised: &[(&'static str, Option<String>)],
+    hash: HashKind,
 ) -> Result<Option<Request>, ReadError> {
     let mut req = Request::default();
     loop {
@@ -185,7 +190,7 @@ pub fn read_request<R: Read>(
             Some(l @ PacketLineRef::Data(_)) => l.as_text().unwrap_or_default().to_vec(),
             Some(_) => return Err(unexpected("commands or flush").into()),
         };
-        if let Some(id) = shallow::parse_line(&line, req.updates.is_empty())? {
+        if let Some(id) = shallow::parse_line(&line, req.updates.is_empty(), hash)? {
             if req.client_shallow.len() >= limits.max_haves {
                 return Err(ReadError::Limit {
                     what: "shallow lines",
@@ -208,13 +213,16 @@ pub fn read_request<R: Read>(
             }
             continue;
         }
-        let (cmd, cap_list) = parse_command(&line)?;
-        if let Some(list) = cap_list {
+        // Capabilities first, as C git reads them: a client of another object format is told
+        // so, not that its ids are malformed.
+        if let Some(nul) = line.iter().position(|&b| b == 0) {
             if !req.updates.is_empty() {
                 return Err(Error::Malformed("capabilities after the first command".into()).into());
             }
-            req.caps = Requested::parse(list, advertised)?;
+            req.caps = Requested::parse(&line[nul + 1..], advertised)?;
+            check_object_format(hash, &req.caps)?;
         }
+        let (cmd, _) = parse_command(&line, hash)?;
         if req.updates.len() > limits.max_ref_updates {
             // Keep reading (the client sends the pack anyway) but store no more commands; all
             // are refused later, in the report the client is waiting for.
@@ -226,7 +234,8 @@ pub fn read_request<R: Read>(
         if !req.updates.is_empty() {
             return Err(Error::CertAndCommands.into());
         }
-        let commands = cert.commands().map_err(push_cert::ReadError::from)?;
+        check_object_format(hash, &req.caps)?;
+        let commands = cert.commands(hash).map_err(push_cert::ReadError::from)?;
         req.updates = commands
             .into_iter()
             .take(limits.max_ref_updates.saturating_add(1))
@@ -240,6 +249,16 @@ pub fn read_request<R: Read>(
         req.push_options = read_push_options(reader)?;
     }
     Ok(Some(req))
+}
+
+/// C git's receive-pack check of the client's `object-format` (SHA-1 when it names none) against
+/// the repository's `hash`, with its wording.
+fn check_object_format(hash: HashKind, caps: &Requested) -> Result<(), Error> {
+    let client = caps.value("object-format").unwrap_or("sha1");
+    match HashKind::from_name(client) {
+        Some(k) if k == hash => Ok(()),
+        _ => Err(Error::ObjectFormat(client.to_string())),
+    }
 }
 
 /// Reads push options up to their flush.
@@ -281,12 +300,12 @@ mod tests {
     #[test]
     fn commands() {
         let first = format!("{Z} {A} refs/heads/x\0report-status");
-        let (c, caps) = parse_command(first.as_bytes()).unwrap();
+        let (c, caps) = parse_command(first.as_bytes(), HashKind::Sha1).unwrap();
         assert!(c.is_create() && !c.is_delete());
         assert_eq!(c.name, "refs/heads/x");
         assert_eq!(caps, Some(&b"report-status"[..]));
         let second = format!("{A} {Z} refs/heads/x");
-        let (c, caps) = parse_command(second.as_bytes()).unwrap();
+        let (c, caps) = parse_command(second.as_bytes(), HashKind::Sha1).unwrap();
         assert!(c.is_delete());
         assert_eq!(caps, None);
         for bad in [
@@ -296,9 +315,15 @@ mod tests {
             format!("{A} refs/heads/x"),
             String::new(),
         ] {
-            assert!(parse_command(bad.as_bytes()).is_err(), "{bad}");
+            assert!(
+                parse_command(bad.as_bytes(), HashKind::Sha1).is_err(),
+                "{bad}"
+            );
         }
-        assert_eq!(parse_command(b"push-cert\0x"), Err(Error::PushCert));
+        assert_eq!(
+            parse_command(b"push-cert\0x", HashKind::Sha1),
+            Err(Error::PushCert)
+        );
     }
 
     fn pkt(lines: &[&str]) -> Vec<u8> {
@@ -318,7 +343,12 @@ mod tests {
     }
 
     fn read(input: &[u8], limits: &Limits) -> Result<Option<Request>, ReadError> {
-        read_request(&mut Reader::new(input), limits, &advertised())
+        read_request(
+            &mut Reader::new(input),
+            limits,
+            &advertised(),
+            HashKind::Sha1,
+        )
     }
 
     #[test]

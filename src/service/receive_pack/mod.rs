@@ -255,7 +255,9 @@ fn run<R: Read, W: Write>(
             return Ok(());
         }
     }
-    let Some(request) = commands::read_request(&mut reader, &opts.limits, &advertised)? else {
+    let Some(request) =
+        commands::read_request(&mut reader, &opts.limits, &advertised, repo.hash_kind())?
+    else {
         return Ok(());
     };
     let band_mode = match request.caps.has("side-band-64k") {

@@ -321,8 +321,9 @@ impl Certificate {
         self.raw.get(self.payload_len..).unwrap_or_default()
     }
 
-    /// The ref commands the certificate carries (after the blank line, before the signature).
-    pub fn commands(&self) -> Result<Vec<Command>, Error> {
+    /// The ref commands the certificate carries (after the blank line, before the signature),
+    /// with ids of `hash`.
+    pub fn commands(&self, hash: crate::hash::HashKind) -> Result<Vec<Command>, Error> {
         let payload = self.payload();
         let Some(body) = payload
             .windows(2)
@@ -333,7 +334,7 @@ impl Certificate {
         };
         body.split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
-            .map(|l| Ok(commands::parse_command(l)?.0))
+            .map(|l| Ok(commands::parse_command(l, hash)?.0))
             .collect()
     }
 
@@ -601,7 +602,7 @@ mod tests {
         );
         let cert = Certificate::parse(raw.into_bytes()).unwrap();
         assert!(cert.signature().starts_with(b"-----BEGIN PGP SIGNATURE"));
-        let cmds = cert.commands().unwrap();
+        let cmds = cert.commands(HashKind::Sha1).unwrap();
         assert_eq!(cmds.len(), 1);
         assert_eq!(cmds[0].name, "refs/heads/main");
         assert!(cert.push_options_match(&["a=b".to_string()]));

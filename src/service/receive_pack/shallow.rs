@@ -10,8 +10,13 @@ use crate::backend::{self, Repository};
 use crate::hash::{IdSet, ObjectId};
 use crate::protocol::v0;
 
-/// A `shallow <id>` line, allowed only before the first command (`first` says we are there).
-pub(super) fn parse_line(line: &[u8], first: bool) -> Result<Option<ObjectId>, v0::Error> {
+/// A `shallow <id>` line (an id of `hash`), allowed only before the first command (`first` says
+/// we are there).
+pub(super) fn parse_line(
+    line: &[u8],
+    first: bool,
+    hash: crate::hash::HashKind,
+) -> Result<Option<ObjectId>, v0::Error> {
     let Some(hex) = line.strip_prefix(b"shallow ") else {
         return Ok(None);
     };
@@ -22,7 +27,7 @@ pub(super) fn parse_line(line: &[u8], first: bool) -> Result<Option<ObjectId>, v
     if !first {
         return Err(bad());
     }
-    ObjectId::from_hex(hex).map(Some).map_err(|_| bad())
+    hash.id_from_hex(hex).map(Some).map_err(|_| bad())
 }
 
 /// Adds to `repo`'s shallow boundary the commits of `client_shallow` it now has whose parents

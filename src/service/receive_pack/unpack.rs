@@ -95,7 +95,7 @@ fn receive<'r, R: Read, W: Write>(
         checker.check(id, kind, data).map_err(|e| e.to_string())?;
         // Parsed outside the lock; only the insertion is serialized.
         let mut found = Vec::new();
-        let parsed = record_links(kind, data, &mut found);
+        let parsed = record_links(id.kind(), kind, data, &mut found);
         let mut l = links.lock().unwrap_or_else(|e| e.into_inner());
         match (l.as_mut(), parsed) {
             (Some(set), Ok(())) => set.extend(found),
@@ -130,8 +130,14 @@ fn receive<'r, R: Read, W: Write>(
     Ok((q, self_contained.then_some(sent)))
 }
 
-/// Adds the ids `data` (a commit, tree or tag) refers to to `out`.
-fn record_links(kind: Kind, data: &[u8], out: &mut Vec<ObjectId>) -> Result<(), crate::odb::Error> {
+/// Adds the ids `data` (a commit, tree or tag of a repository hashing with `hash`) refers to to
+/// `out`.
+fn record_links(
+    hash: crate::hash::HashKind,
+    kind: Kind,
+    data: &[u8],
+    out: &mut Vec<ObjectId>,
+) -> Result<(), crate::odb::Error> {
     match kind {
         Kind::Commit => {
             let c = crate::odb::CommitRef::parse(data)?;
@@ -139,7 +145,7 @@ fn record_links(kind: Kind, data: &[u8], out: &mut Vec<ObjectId>) -> Result<(), 
             out.extend(c.parents);
         }
         Kind::Tree => {
-            for e in crate::odb::TreeIter::new(data) {
+            for e in crate::odb::TreeIter::new(data, hash) {
                 let e = e?;
                 if e.kind().is_some() {
                     out.push(e.id);

@@ -149,7 +149,7 @@ impl<'a> Walk<'a> {
     fn walk(&mut self, tree: ObjectId, base: &str, sink: &mut dyn Sink) -> Result<(), Error> {
         let data = self.read(&tree, Kind::Tree)?;
         let mut pushed_attrs = false;
-        for e in TreeIter::new(&data) {
+        for e in TreeIter::new(&data, tree.kind()) {
             let e = e?;
             if e.name == b".gitattributes" && e.mode & 0o170000 == 0o100000 {
                 let text = self.read(&e.id, Kind::Blob)?;
@@ -162,7 +162,7 @@ impl<'a> Walk<'a> {
                 pushed_attrs = true;
             }
         }
-        for e in TreeIter::new(&data) {
+        for e in TreeIter::new(&data, tree.kind()) {
             let e = e?;
             let name = std::str::from_utf8(e.name)
                 .map_err(|_| Error::Usage(format!("path in tree {tree} is not UTF-8")))?;

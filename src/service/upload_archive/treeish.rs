@@ -95,7 +95,7 @@ pub fn lookup_path(
         }
         let obj = read(repo, &current.0)?;
         let mut found = None;
-        for e in TreeIter::new(&obj.data) {
+        for e in TreeIter::new(&obj.data, current.0.kind()) {
             let e = e?;
             if e.name == part.as_bytes() {
                 found = Some((e.id, e.mode));

@@ -459,7 +459,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
                 }
                 Line::Data(text) => text,
             };
-            match v0::parse_want_line(&text)? {
+            match v0::parse_want_line(&text, self.repo.hash_kind())? {
                 v0::WantLine::Want { id, caps } => {
                     if let Some(caps) = caps {
                         if !first {
@@ -524,12 +524,10 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         if requested.has("side-band") && requested.has("side-band-64k") {
             return Err(capabilities::Error::Conflict("side-band", "side-band-64k").into());
         }
+        // C git's v0 upload-pack leaves this to the client, which refuses a mismatch itself;
+        // a client that names another format would only get ids it cannot read.
         if let Some(format) = requested.value("object-format") {
-            if format != self.repo.hash_kind().name() {
-                return Err(Error::Unsupported(
-                    "an object-format other than the repository's",
-                ));
-            }
+            capabilities::check_object_format(self.repo.hash_kind(), Some(format))?;
         }
         tracing::debug!(caps = %String::from_utf8_lossy(caps), "client capabilities");
         self.caps = requested;
@@ -556,7 +554,8 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         let mut rounds = 0usize;
         loop {
             match self.next_line()? {
-                Line::Data(text) => match v0::parse_negotiation_line(&text)? {
+                Line::Data(text) => match v0::parse_negotiation_line(&text, self.repo.hash_kind())?
+                {
                     v0::NegotiationLine::Have(id) => {
                         haves += 1;
                         if haves > self.opts.limits.max_haves {

@@ -303,7 +303,8 @@ mod tests {
     fn multi_ack_detailed_ready() {
         let (r, ids) = linear(5);
         let mut n = Negotiator::new(&r, &[ids[4]], AckMode::MultiDetailed, false).unwrap();
-        let unknown = crate::odb::object_id(Kind::Blob, b"nope").unwrap();
+        let unknown =
+            crate::odb::object_id(crate::hash::HashKind::Sha1, Kind::Blob, b"nope").unwrap();
         assert_eq!(n.have(&unknown).unwrap(), vec![]);
         // A round that mentioned an object we lack never ends in `ready` (git: got_other).
         assert_eq!(n.flush().unwrap().replies, vec![Reply::Nak]);
@@ -354,7 +355,7 @@ mod tests {
         let (r, ids) = linear(3);
         let mut n = Negotiator::new(&r, &[ids[2]], AckMode::Multi, false).unwrap();
         assert_eq!(n.have(&ids[1]).unwrap(), vec![Reply::Continue(ids[1])]);
-        let unknown = crate::odb::object_id(Kind::Blob, b"x").unwrap();
+        let unknown = crate::odb::object_id(crate::hash::HashKind::Sha1, Kind::Blob, b"x").unwrap();
         assert_eq!(n.have(&unknown).unwrap(), vec![Reply::Continue(unknown)]);
         assert_eq!(n.flush().unwrap().replies, vec![Reply::Nak]);
     }

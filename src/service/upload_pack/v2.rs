@@ -107,13 +107,6 @@ impl<R: Read, W: Write> Session<'_, R, W> {
             else {
                 return Ok(());
             };
-            if let Some(format) = req.cap("object-format") {
-                if format != self.repo.hash_kind().name() {
-                    return Err(Error::Unsupported(
-                        "an object-format other than the repository's",
-                    ));
-                }
-            }
             let table = commands::<R, W>();
             let found = table.iter().find(|(n, _, _)| *n == req.command);
             let found = match found {
@@ -126,6 +119,11 @@ impl<R: Read, W: Write> Session<'_, R, W> {
                     line: format!("command={}", req.command),
                 }));
             };
+            // After the command is known, as C git's `serve.c` checks.
+            crate::protocol::capabilities::check_object_format(
+                self.repo.hash_kind(),
+                req.cap("object-format"),
+            )?;
             handler(self, &req)?;
             self.writer.flush()?;
             if self.opts.stateless_rpc {
@@ -369,8 +367,12 @@ fn parse_fetch_args<R: Read, W: Write>(
     for arg in &req.args {
         let a = arg.as_slice();
         if let Some(hex) = a.strip_prefix(b"want ") {
-            f.wants
-                .push(ObjectId::from_hex(hex).map_err(|_| bad_arg("want <id>", a))?);
+            f.wants.push(
+                s.repo
+                    .hash_kind()
+                    .id_from_hex(hex)
+                    .map_err(|_| bad_arg("want <id>", a))?,
+            );
         } else if let Some(name) = a.strip_prefix(b"want-ref ") {
             if !s.settings.allow_ref_in_want {
                 return Err(bad_arg("want-ref (ref-in-want is not enabled)", a));
@@ -383,7 +385,11 @@ fn parse_fetch_args<R: Read, W: Write>(
             f.wants.push(r.id);
             f.wanted_refs.push((r.id, name));
         } else if let Some(hex) = a.strip_prefix(b"shallow ") {
-            let id = ObjectId::from_hex(hex).map_err(|_| bad_arg("shallow <id>", a))?;
+            let id = s
+                .repo
+                .hash_kind()
+                .id_from_hex(hex)
+                .map_err(|_| bad_arg("shallow <id>", a))?;
             if client_shallow_commit(s.repo, &id)? {
                 f.shallow_req.client_shallow.push(id);
             }
@@ -423,8 +429,12 @@ fn parse_fetch_args<R: Read, W: Write>(
             }
             f.uri_protocols = super::packfile_uris::parse_protocols(list);
         } else if let Some(hex) = a.strip_prefix(b"have ") {
-            f.haves
-                .push(ObjectId::from_hex(hex).map_err(|_| bad_arg("have <id>", a))?);
+            f.haves.push(
+                s.repo
+                    .hash_kind()
+                    .id_from_hex(hex)
+                    .map_err(|_| bad_arg("have <id>", a))?,
+            );
         } else {
             match a {
                 b"done" => f.done = true,
@@ -596,7 +606,12 @@ fn object_info<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> R
         if a == b"size" {
             size = true;
         } else if let Some(hex) = a.strip_prefix(b"oid ") {
-            ids.push(ObjectId::from_hex(hex).map_err(|_| bad_arg("oid <id>", a))?);
+            ids.push(
+                s.repo
+                    .hash_kind()
+                    .id_from_hex(hex)
+                    .map_err(|_| bad_arg("oid <id>", a))?,
+            );
         } else {
             return Err(bad_arg("object-info argument (size, oid)", a));
         }

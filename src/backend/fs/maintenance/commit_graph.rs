@@ -69,7 +69,7 @@ pub fn write_commit_graph_with_progress(
     let total = commits.len() as u64;
     progress.finish(EXPANDING, total, None);
     progress.update(WRITING, 0, Some(total));
-    let bytes = encode(&commits)
+    let bytes = encode(&commits, repo.hash_kind())
         .ok_or_else(|| Error::corrupt("commit-graph", "history cannot be encoded"))?;
     let info = repo.common_dir().join("objects/info");
     repo.shared_perm()

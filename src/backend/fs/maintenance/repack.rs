@@ -213,7 +213,7 @@ impl Snapshot {
         let mut snap = Snapshot {
             packs: Vec::new(),
             kept: Vec::new(),
-            loose: loose_ids(objects_dir)?,
+            loose: loose_ids(objects_dir, kind)?,
             kept_ids: IdSet::default(),
         };
         for idx in idx_paths {
@@ -258,8 +258,9 @@ impl Snapshot {
     }
 }
 
-/// The loose objects under `objects_dir` (`xx/yyyy…` files with hex names).
-fn loose_ids(objects_dir: &Path) -> Result<Vec<ObjectId>, Error> {
+/// The loose objects under `objects_dir` (`xx/yyyy…` files with hex names of ids of `kind`).
+fn loose_ids(objects_dir: &Path, kind: HashKind) -> Result<Vec<ObjectId>, Error> {
+    let rest_len = kind.len_in_hex() - 2;
     let mut out = Vec::new();
     for fan in fs::read_dir(objects_dir).map_err(io(objects_dir))? {
         let Ok(fan) = fan else { continue };
@@ -272,10 +273,10 @@ fn loose_ids(objects_dir: &Path) -> Result<Vec<ObjectId>, Error> {
         };
         for f in files.flatten() {
             let rest = f.file_name();
-            let Some(rest) = rest.to_str().filter(|r| r.len() == 38 && is_hex(r)) else {
+            let Some(rest) = rest.to_str().filter(|r| r.len() == rest_len && is_hex(r)) else {
                 continue; // temporary files of a writer
             };
-            if let Ok(id) = ObjectId::from_hex(format!("{prefix}{rest}").as_bytes()) {
+            if let Ok(id) = kind.id_from_hex(format!("{prefix}{rest}").as_bytes()) {
                 out.push(id);
             }
         }

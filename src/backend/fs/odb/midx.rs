@@ -17,12 +17,12 @@ pub(super) struct Midx {
 
 /// Opens `pack_dir/multi-pack-index` if it is valid and every pack it names is open in `packs`;
 /// anything else (absent, damaged, a pack gone after a repack) means it is not used.
-pub(super) fn open_midx(pack_dir: &Path, packs: &[Arc<Pack>]) -> Option<Midx> {
+pub(super) fn open_midx(pack_dir: &Path, packs: &[Arc<Pack>], hash: HashKind) -> Option<Midx> {
     let path = pack_dir.join("multi-pack-index");
     if !path.exists() {
         return None;
     }
-    let index = match map(&path).map(|m| MultiPackIndex::new(m, HashKind::Sha1)) {
+    let index = match map(&path).map(|m| MultiPackIndex::new(m, hash)) {
         Ok(Ok(index)) => index,
         Ok(Err(e)) => {
             tracing::warn!(path = %path.display(), error = %e, "multi-pack-index not used");

@@ -34,6 +34,8 @@ use pack_file::{Base, EntryInfo, Pack, MAX_OBJECT};
 /// All objects reachable through one `objects/` directory and its alternates.
 pub struct FsObjectStore {
     dir: PathBuf,
+    /// The repository's hash (`extensions.objectFormat`).
+    hash: HashKind,
     packs: Vec<Arc<Pack>>,
     /// The pack with a reachability bitmap, opened on first use.
     bitmapped: OnceLock<Option<FsStoredPack>>,
@@ -66,14 +68,15 @@ impl std::fmt::Debug for FsObjectStore {
 }
 
 impl FsObjectStore {
-    /// Opens the object directory `objects_dir` (e.g. `repo.git/objects`), following
-    /// `info/alternates` (recursively, at most 5 levels as git does).
-    pub fn open(objects_dir: &Path) -> Result<FsObjectStore, Error> {
-        Self::open_depth(objects_dir, 0, &mut Vec::new())
+    /// Opens the object directory `objects_dir` (e.g. `repo.git/objects`) of a repository whose
+    /// ids are `hash`, following `info/alternates` (recursively, at most 5 levels as git does).
+    pub fn open(objects_dir: &Path, hash: HashKind) -> Result<FsObjectStore, Error> {
+        Self::open_depth(objects_dir, hash, 0, &mut Vec::new())
     }
 
     fn open_depth(
         dir: &Path,
+        hash: HashKind,
         depth: usize,
         seen: &mut Vec<PathBuf>,
     ) -> Result<FsObjectStore, Error> {
@@ -90,7 +93,7 @@ impl FsObjectStore {
             idx_paths
                 .sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
             for p in idx_paths {
-                match Pack::open(&p) {
+                match Pack::open(&p, hash) {
                     Ok(Some(pack)) => packs.push(Arc::new(pack)),
                     Ok(None) => {}
                     // Removed since the listing (a repack or gc finished meanwhile): its objects
@@ -118,17 +121,18 @@ impl FsObjectStore {
                     if seen.contains(&canonical) || !alt.is_dir() {
                         continue;
                     }
-                    alternates.push(Self::open_depth(&alt, depth + 1, seen)?);
+                    alternates.push(Self::open_depth(&alt, hash, depth + 1, seen)?);
                 }
             }
         }
-        let midx = open_midx(&pack_dir, &packs);
+        let midx = open_midx(&pack_dir, &packs, hash);
         let uncovered = (0..packs.len())
             .filter(|n| !midx.as_ref().is_some_and(|m| m.packs.contains(n)))
             .collect();
         let max_chain = packs.iter().map(|p| p.index.len()).sum();
         Ok(FsObjectStore {
             dir: dir.to_path_buf(),
+            hash,
             packs,
             bitmapped: OnceLock::new(),
             largest: OnceLock::new(),
@@ -194,7 +198,7 @@ impl FsObjectStore {
                 if !path.exists() {
                     return None;
                 }
-                match map(&path).map(|m| CommitGraph::new(m, HashKind::Sha1)) {
+                match map(&path).map(|m| CommitGraph::new(m, self.hash)) {
                     Ok(Ok(g)) => Some(g),
                     Ok(Err(e)) => {
                         tracing::warn!(path = %path.display(), error = %e, "commit-graph not used");

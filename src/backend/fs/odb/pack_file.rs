@@ -29,10 +29,12 @@ pub(super) struct Pack {
     pub(super) rev_path: PathBuf,
     /// The pack file, for copying long runs of entries with `pread` instead of through the map.
     pub(super) file: File,
+    /// The repository's hash: width of REF_DELTA bases and of the trailer.
+    pub(super) hash: HashKind,
 }
 
 impl Pack {
-    pub(super) fn open(idx_path: &Path) -> Result<Option<Pack>, Error> {
+    pub(super) fn open(idx_path: &Path, hash: HashKind) -> Result<Option<Pack>, Error> {
         let pack_path = idx_path.with_extension("pack");
         if !pack_path.exists() {
             return Ok(None);
@@ -41,10 +43,10 @@ impl Pack {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let index = PackIndex::new(map(idx_path)?, HashKind::Sha1)
+        let index = PackIndex::new(map(idx_path)?, hash)
             .map_err(|e| Error::corrupt(idx_path.display().to_string(), e.to_string()))?;
         let data = map(&pack_path)?;
-        if data.len() < 32 || !data.starts_with(b"PACK") {
+        if data.len() < 12 + hash.len_in_bytes() || !data.starts_with(b"PACK") {
             return Err(Error::corrupt(name, "not a pack file"));
         }
         Ok(Some(Pack {
@@ -55,6 +57,7 @@ impl Pack {
             rev_path: idx_path.with_extension("rev"),
             file: File::open(&pack_path)
                 .map_err(|e| Error::io(pack_path.display().to_string(), e))?,
+            hash,
         }))
     }
 
@@ -76,9 +79,10 @@ impl Pack {
     pub(super) fn read_rev_file(&self) -> Option<Vec<(u64, u32)>> {
         let bytes = std::fs::read(&self.rev_path).ok()?;
         let n = self.index.len();
-        if bytes.len() != 12 + n * 4 + 40
+        let header = [0, 0, 0, 1, 0, 0, 0, self.hash.version_byte()];
+        if bytes.len() != 12 + n * 4 + 2 * self.hash.len_in_bytes()
             || &bytes[..4] != b"RIDX"
-            || bytes[4..12] != [0, 0, 0, 1, 0, 0, 0, 1]
+            || bytes[4..12] != header
         {
             return None;
         }
@@ -99,11 +103,16 @@ impl Pack {
     /// Where the entry at `offset` ends (the next entry's start, or the trailer).
     pub(super) fn entry_end(&self, offset: u64) -> u64 {
         let rev = self.revindex();
-        let trailer = (self.data.len() - 20) as u64;
+        let trailer = self.trailer_at() as u64;
         match rev.binary_search_by_key(&offset, |(o, _)| *o) {
             Ok(i) => rev.get(i + 1).map_or(trailer, |(o, _)| *o),
             Err(_) => trailer,
         }
+    }
+
+    /// Where the pack's trailing checksum starts (`Pack::open` checked the length).
+    pub(super) fn trailer_at(&self) -> usize {
+        self.data.len() - self.hash.len_in_bytes()
     }
 
     pub(super) fn id_at_offset(&self, offset: u64) -> Option<ObjectId> {
@@ -124,7 +133,7 @@ impl Pack {
         let start = usize::try_from(offset).map_err(|_| self.corrupt(offset, "offset overflow"))?;
         let buf = self
             .data
-            .get(start..self.data.len().saturating_sub(20))
+            .get(start..self.trailer_at())
             .ok_or_else(|| self.corrupt(offset, "offset beyond the pack"))?;
         let (ty, size, used) = decode_header(buf).map_err(|e| self.corrupt(offset, e))?;
         let mut data_at = start + used;
@@ -140,10 +149,11 @@ impl Pack {
                 Base::Offset(base)
             }
             EntryType::RefDelta => {
+                let width = self.hash.len_in_bytes();
                 let raw = buf
-                    .get(used..used + 20)
+                    .get(used..used + width)
                     .ok_or_else(|| self.corrupt(offset, "truncated ref-delta base"))?;
-                data_at += 20;
+                data_at += width;
                 Base::Id(ObjectId::from_bytes(raw).map_err(|e| self.corrupt(offset, e))?)
             }
             _ => Base::None,
@@ -166,7 +176,7 @@ impl Pack {
         }
         let input = self
             .data
-            .get(info.data_at as usize..self.data.len() - 20)
+            .get(info.data_at as usize..self.trailer_at())
             .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
         inflate_exact(input, info.size as usize).map_err(|e| self.corrupt(offset, e))
     }
@@ -175,7 +185,7 @@ impl Pack {
     pub(super) fn delta_result_size(&self, offset: u64, info: &EntryInfo) -> Result<u64, Error> {
         let input = self
             .data
-            .get(info.data_at as usize..self.data.len() - 20)
+            .get(info.data_at as usize..self.trailer_at())
             .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
         let mut z = Decompress::new(true);
         let mut out = [0u8; 32];

@@ -63,7 +63,7 @@ impl FsStoredPack {
         self.pack
             .revindex()
             .get(pos + 1)
-            .map_or((self.pack.data.len() - 20) as u64, |(o, _)| *o)
+            .map_or(self.pack.trailer_at() as u64, |(o, _)| *o)
     }
 }
 
@@ -139,7 +139,8 @@ impl StoredPack for FsStoredPack {
         let count = u32::from_be_bytes(header.get(8..12)?.try_into().ok()?);
         let ok = &header[..8] == b"PACK\0\0\0\x02" && count as usize == self.object_count();
         let end = data.len();
-        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(20)?..)?).ok())
+        let width = self.pack.hash.len_in_bytes();
+        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(width)?..)?).ok())
             .flatten()
     }
 

@@ -18,7 +18,7 @@ fn history(dir: &Path) {
 }
 
 fn check_all(dir: &Path) {
-    let store = FsObjectStore::open(&dir.join(".git/objects")).unwrap();
+    let store = FsObjectStore::open(&dir.join(".git/objects"), HashKind::Sha1).unwrap();
     let list = git(dir, &["cat-file", "--batch-all-objects", "--batch-check"]);
     let mut n = 0;
     for line in list.lines() {
@@ -30,7 +30,7 @@ fn check_all(dir: &Path) {
         assert_eq!((k.as_str(), s), (kind, size), "{id}");
         let obj = store.read(&id).unwrap().unwrap();
         assert_eq!(obj.data.len() as u64, size);
-        assert_eq!(crate::odb::object_id(obj.kind, &obj.data).unwrap(), id);
+        assert_eq!(crate::odb::object_id(HashKind::Sha1, obj.kind, &obj.data).unwrap(), id);
         if let Some(raw) = store.raw_entry(&id).unwrap() {
             let inflated = inflate_exact(&raw.compressed, raw.inflated_size as usize).unwrap();
             if let StoredForm::Delta { base } = raw.form {
@@ -118,7 +118,7 @@ fn reverse_index_file_matches_sorting() {
             "-q",
         ],
     );
-    let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+    let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
     let pack = &store.packs[0];
     assert!(pack.rev_path.exists());
     let from_file = pack.read_rev_file().expect("valid .rev");
@@ -161,7 +161,7 @@ fn multi_pack_index() {
         dir.path(),
         &["repack", "-q", "-d", "--no-write-bitmap-index"],
     );
-    let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+    let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
     assert!(store.uses_midx());
     assert!(
         store.packs.len() >= 4 && store.uncovered.len() == 1,
@@ -173,7 +173,7 @@ fn multi_pack_index() {
     let mut bytes = std::fs::read(&midx).unwrap();
     bytes.truncate(100);
     std::fs::write(&midx, bytes).unwrap();
-    assert!(!FsObjectStore::open(&dir.path().join(".git/objects"))
+    assert!(!FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1)
         .unwrap()
         .uses_midx());
     check_all(dir.path());
@@ -218,12 +218,12 @@ fn corrupt_pack_is_an_error_not_a_panic() {
         bytes[i] ^= 0x5a;
     }
     std::fs::write(&pack, &bytes).unwrap();
-    let store = FsObjectStore::open(&dir.path().join(".git/objects")).unwrap();
+    let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
     let mut errors = 0;
     for line in list.lines() {
         let id = ObjectId::from_hex(&line.as_bytes()[..40]).unwrap();
         match store.read(&id) {
-            Ok(Some(o)) if crate::odb::object_id(o.kind, &o.data).unwrap() == id => {}
+            Ok(Some(o)) if crate::odb::object_id(HashKind::Sha1, o.kind, &o.data).unwrap() == id => {}
             _ => errors += 1,
         }
         let _ = store.header(&id);
