@@ -94,14 +94,6 @@ impl HashKind {
         ObjectId::from_bytes(raw)
     }
 
-    /// The hex id at the start of `line` if it is followed by nothing, a space or a newline:
-    /// `(id, rest after the id)`. For ref files and wire lines of this kind.
-    pub fn split_hex<'a>(self, line: &'a [u8]) -> Option<(ObjectId, &'a [u8])> {
-        let (hex, rest) = line.split_at_checked(self.len_in_hex())?;
-        let id = self.id_from_hex(hex).ok()?;
-        Some((id, rest))
-    }
-
     /// The all-zero id that the protocol uses for "no object" (`0000…`).
     pub const fn null(self) -> ObjectId {
         match self {
