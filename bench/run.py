@@ -222,6 +222,17 @@ def prepare(tmp, repo, sluice, cases):
         sh(["git", "update-ref", f"refs/heads/{BRANCH}", f"refs/heads/{BRANCH}~{n}"], cwd=base)
         sh(["git", "reflog", "expire", "--all", "--expire=now"], cwd=base)
         sh(["git", "gc", "-q", "--prune=now"], cwd=base)
+    # What follows serves only some cases; a run of other cases skips it (on a large
+    # repository each copy and repack takes minutes).
+    if "ls-remote-10k" in cases:
+        prepare_many_refs(tmp, repo)
+    if any(c in cases for c in ("push-10", "push-10-fsync", "http-push")):
+        prepare_push(tmp, repo)
+    if any(c in cases for c in ("clone-loose", "fetch-loose", "clone-repacked")):
+        prepare_loose(tmp, repo, sluice)
+
+
+def prepare_many_refs(tmp, repo):
     # ls-remote-10k: 10,000 refs.
     many = os.path.join(tmp, "many-refs.git")
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", many])
@@ -229,6 +240,9 @@ def prepare(tmp, repo, sluice, cases):
     lines = "".join(f"create refs/heads/b{i:05d} {head}\n" for i in range(10000))
     sh(["git", "update-ref", "--stdin"], cwd=many, input=lines.encode())
     sh(["git", "pack-refs", "--all"], cwd=many)
+
+
+def prepare_push(tmp, repo):
     # push-10: a copy of the repository and a work clone 10 commits ahead.
     pb = os.path.join(tmp, "push-base.git")
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", pb])
@@ -240,6 +254,9 @@ def prepare(tmp, repo, sluice, cases):
         sh(["git", "add", "."], cwd=work)
         sh(["git", "commit", "-q", "-m", f"ten {i}"], cwd=work)
     sh(["git", "branch", "ten"], cwd=work)
+
+
+def prepare_loose(tmp, repo, sluice):
     # clone-loose: a copy whose last 500 commits (small edits to five ~36 KiB text files) were
     # pushed and stored as loose objects on top of the pack, never repacked: the delta search's
     # case.
