@@ -65,7 +65,7 @@ class HttpSite:
         self.dir = os.path.join(tmp, f"http-{server}")
         os.makedirs(self.dir, exist_ok=True)
         self.cgi = os.path.join(self.dir, "cgi")
-        self.cmd = f"{sluice} http-backend" if server == "sluice" else "/usr/lib/git-core/git-http-backend"
+        self.cmd = f"{sluice} http-backend" if server != "git" else "/usr/lib/git-core/git-http-backend"
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -125,7 +125,7 @@ def http_site(server, sluice, tmp):
 
 
 def serve_cmd(server, sluice, service, git_config=""):
-    if server == "sluice":
+    if server != "git":
         return f"{TIMED} {sluice} {service}"
     return f"{TIMED} git {git_config}{service}"
 
@@ -222,6 +222,17 @@ def prepare(tmp, repo, sluice, cases):
         sh(["git", "update-ref", f"refs/heads/{BRANCH}", f"refs/heads/{BRANCH}~{n}"], cwd=base)
         sh(["git", "reflog", "expire", "--all", "--expire=now"], cwd=base)
         sh(["git", "gc", "-q", "--prune=now"], cwd=base)
+    # What follows serves only some cases; a run of other cases skips it (on a large
+    # repository each copy and repack takes minutes).
+    if "ls-remote-10k" in cases:
+        prepare_many_refs(tmp, repo)
+    if any(c in cases for c in ("push-10", "push-10-fsync", "http-push")):
+        prepare_push(tmp, repo)
+    if any(c in cases for c in ("clone-loose", "fetch-loose", "clone-repacked")):
+        prepare_loose(tmp, repo, sluice)
+
+
+def prepare_many_refs(tmp, repo):
     # ls-remote-10k: 10,000 refs.
     many = os.path.join(tmp, "many-refs.git")
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", many])
@@ -229,6 +240,9 @@ def prepare(tmp, repo, sluice, cases):
     lines = "".join(f"create refs/heads/b{i:05d} {head}\n" for i in range(10000))
     sh(["git", "update-ref", "--stdin"], cwd=many, input=lines.encode())
     sh(["git", "pack-refs", "--all"], cwd=many)
+
+
+def prepare_push(tmp, repo):
     # push-10: a copy of the repository and a work clone 10 commits ahead.
     pb = os.path.join(tmp, "push-base.git")
     sh(["git", "clone", "-q", "--bare", "--no-local", f"file://{repo}", pb])
@@ -240,6 +254,9 @@ def prepare(tmp, repo, sluice, cases):
         sh(["git", "add", "."], cwd=work)
         sh(["git", "commit", "-q", "-m", f"ten {i}"], cwd=work)
     sh(["git", "branch", "ten"], cwd=work)
+
+
+def prepare_loose(tmp, repo, sluice):
     # clone-loose: a copy whose last 500 commits (small edits to five ~36 KiB text files) were
     # pushed and stored as loose objects on top of the pack, never repacked: the delta search's
     # case.
@@ -297,6 +314,8 @@ def main():
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
     ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-10,fetch-100,fetch-1000,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync,http-clone,http-push")
     ap.add_argument("--csv", default="bench-results.csv")
+    ap.add_argument("--baseline", help="a second Sluice binary (e.g. main's) run in the same "
+                    "alternation, so a change is compared with its baseline under the same load")
     a = ap.parse_args()
     if not os.path.exists(a.sluice):
         sys.exit(f"{a.sluice} missing: run cargo build --release first")
@@ -308,6 +327,8 @@ def main():
         TIMED = timed_bin
     else:
         print("no C compiler: measuring through bench/timed.py (small cases read high)", file=sys.stderr)
+    servers = ["git", "sluice"] + (["base"] if a.baseline else [])
+    binaries = {"git": "git", "sluice": a.sluice, "base": a.baseline}
     repo = a.repo
     if not repo:
         repo = os.path.join(tmp, "bench.git")
@@ -329,14 +350,14 @@ def main():
         if case == "clone-graph":
             # What `git gc` leaves behind: a commit-graph (both servers use it).
             sh(["git", "commit-graph", "write", "--reachable"], cwd=repo)
-        samples = {"sluice": [], "git": []}
-        counts = {"sluice": [], "git": []}
+        samples = {srv: [] for srv in servers}
+        counts = {srv: [] for srv in servers}
         for _ in range(a.runs):
-            for server in ("git", "sluice"):
+            for server in servers:
                 out = os.path.join(tmp, f"{case}-{server}.csv")
                 if os.path.exists(out):
                     os.remove(out)
-                got = run_case(case, server, a.sluice, repo, tmp, out)
+                got = run_case(case, server, binaries[server], repo, tmp, out)
                 if got:
                     counts[server].append(got)
                 with open(out) as f:
@@ -348,39 +369,43 @@ def main():
         if counts["git"]:
             packs[case] = {srv: (counts[srv][-1] if counts[srv] else (0, 0),
                                  statistics.median(s[3] for s in samples[srv]))
-                           for srv in ("git", "sluice")}
+                           for srv in servers}
         if case == "clone-graph":
             os.remove(os.path.join(repo, "objects/info/commit-graph"))
         if case in ("clone-bitmap", "serve-bitmap"):
             for f in os.listdir(os.path.join(repo, "objects/pack")):
                 if f.endswith(".bitmap"):
                     os.remove(os.path.join(repo, "objects/pack", f))
-        for i, metric in enumerate(["cpu", "wall", "rss", "bytes"]):
-            ratios = [s[i] / g[i] if g[i] else float("nan") for s, g in zip(samples["sluice"], samples["git"])]
-            rows.append({"case": case, "metric": metric,
-                         "median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
-                         "git_median": statistics.median(g[i] for g in samples["git"]),
-                         "sluice_median": statistics.median(s[i] for s in samples["sluice"])})
+        for srv in servers[1:]:
+            for i, metric in enumerate(["cpu", "wall", "rss", "bytes"]):
+                ratios = [s[i] / g[i] if g[i] else float("nan") for s, g in zip(samples[srv], samples["git"])]
+                rows.append({"server": srv, "case": case, "metric": metric,
+                             "median": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+                             "git_median": statistics.median(g[i] for g in samples["git"]),
+                             "sluice_median": statistics.median(s[i] for s in samples[srv])})
     with open(a.csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(rows)
-    print(f"\nSluice/git ratios, median (min-max) of {a.runs} runs; lower is better for sluice")
-    print(f"{'case':<15}{'cpu':>20}{'wall':>20}{'rss':>20}{'bytes':>20}")
-    for case in a.cases.split(","):
-        cells = []
-        for metric in ["cpu", "wall", "rss", "bytes"]:
-            r = next(r for r in rows if r["case"] == case and r["metric"] == metric)
-            cells.append(f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})")
-        print(f"{case:<15}" + "".join(f"{c:>20}" for c in cells))
+    for srv in servers[1:]:
+        print(f"\n{binaries[srv]}/git ratios, median (min-max) of {a.runs} runs; lower is better for sluice")
+        print(f"{'case':<15}{'cpu':>20}{'wall':>20}{'rss':>20}{'bytes':>20}")
+        for case in a.cases.split(","):
+            cells = []
+            for metric in ["cpu", "wall", "rss", "bytes"]:
+                r = next(r for r in rows if r["server"] == srv and r["case"] == case and r["metric"] == metric)
+                cells.append(f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})")
+            print(f"{case:<15}" + "".join(f"{c:>20}" for c in cells))
     if packs:
         print("\nFetch packs (objects, deltas from the server's Total line; bytes sent, median)")
         print(f"{'case':<15}{'git objects':>12}{'deltas':>8}{'bytes':>12}"
               f"{'sluice objects':>16}{'deltas':>8}{'bytes':>12}{'bytes ratio':>13}")
         for case, p in packs.items():
             (go, gd), gb = p["git"]
-            (so, sd), sb = p["sluice"]
-            print(f"{case:<15}{go:>12}{gd:>8}{gb:>12.0f}{so:>16}{sd:>8}{sb:>12.0f}{sb / gb:>13.3f}")
+            for srv in servers[1:]:
+                (so, sd), sb = p[srv]
+                name = case if srv == "sluice" else f"{case} (base)"
+                print(f"{name:<15}{go:>12}{gd:>8}{gb:>12.0f}{so:>16}{sd:>8}{sb:>12.0f}{sb / gb:>13.3f}")
     print(f"\nCSV: {a.csv}")
     for site in HTTP_SITES.values():
         site.stop()

@@ -398,9 +398,7 @@ pub fn objects_for_pack(
         filter: opts.filter.as_ref(),
         check_blobs: opts.check_blobs,
     };
-    for (t, explicitly_wanted) in trees {
-        walker.walk(&t, explicitly_wanted, &mut sent, &mut out, progress)?;
-    }
+    walker.walk_all(&trees, &mut sent, &mut out, progress)?;
     for b in loose_blobs {
         if !uninteresting_objects.contains(&b) && sent.insert(b) {
             out.push(PackObject::unnamed(b, Kind::Blob));
@@ -581,7 +579,69 @@ struct TreeWalker<'a> {
     check_blobs: bool,
 }
 
+/// Root trees at least this many are walked in two halves on two threads.
+const PARALLEL_TREES: usize = 256;
+
 impl TreeWalker<'_> {
+    /// Walks `trees` (root tree, named in a want) in order, as [`Self::walk`] does each one.
+    /// Many trees (a clone) are cut in two halves walked at once on two threads, the second
+    /// with a set of its own; its objects the first half also sent are then dropped. The result
+    /// is the one walk in order would give: whatever the second half meets first and the first
+    /// half never sent sits where the one walk would meet it first too (a subtree the first
+    /// half sent holds nothing else, unless a filter depends on depth: not then).
+    fn walk_all(
+        &self,
+        trees: &[(ObjectId, bool)],
+        sent: &mut IdSet,
+        out: &mut Vec<PackObject>,
+        progress: &mut dyn Progress,
+    ) -> Result<(), Error> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // A `tree:<depth>` filter keeps an object at one depth and drops it at another: the
+        // second half could send what the one walk would never reach.
+        let depth_blind = self.filter.is_none_or(|f| f.descends(u64::MAX));
+        let (first, second) = if trees.len() >= PARALLEL_TREES && cores > 1 && depth_blind {
+            trees.split_at(trees.len() / 2)
+        } else {
+            (trees, &[][..])
+        };
+        let (mine, theirs) = std::thread::scope(|s| {
+            let other = (!second.is_empty()).then(|| {
+                s.spawn(|| {
+                    let (mut sent, mut out) = (IdSet::default(), Vec::new());
+                    let mut quiet = crate::progress::Discard;
+                    for (t, explicit) in second {
+                        self.walk(t, *explicit, &mut sent, &mut out, &mut quiet)?;
+                    }
+                    Ok::<_, Error>(out)
+                })
+            });
+            let mut mine = Ok(());
+            for (t, explicit) in first {
+                mine = self.walk(t, *explicit, sent, out, progress);
+                if mine.is_err() {
+                    break;
+                }
+            }
+            let theirs = other.map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Backend(store::Error::corrupt(
+                        "tree walk".to_string(),
+                        "a walking thread panicked".to_string(),
+                    )))
+                })
+            });
+            (mine, theirs)
+        });
+        mine?;
+        for o in theirs.transpose()?.unwrap_or_default() {
+            if sent.insert(o.id) {
+                out.push(o);
+            }
+        }
+        Ok(())
+    }
+
     fn keeps(&self, kind: Kind, depth: u64, id: &ObjectId) -> Result<bool, Error> {
         let Some(f) = self.filter else {
             return Ok(true);
@@ -645,6 +705,12 @@ impl TreeWalker<'_> {
             }
             // Paths below the root are "dir/name"; the root's entries are just "name".
             let prefix = if depth == 0 { 0 } else { name_hash(hash, b"/") };
+            // A filter that drops even an empty blob here drops every blob here (`blob:none`,
+            // `tree:<depth>`): then no blob entry needs a look-up in the two sets (for
+            // `blob:none` those look-ups were a third of the walk).
+            let no_blobs = self
+                .filter
+                .is_some_and(|f| !f.keeps(Kind::Blob, Some(depth + 1), &mut || 0));
             let mut subtrees = Vec::new();
             for entry in TreeIter::new(&obj.data, t.kind()) {
                 let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
@@ -652,11 +718,22 @@ impl TreeWalker<'_> {
                     Some(Kind::Tree) => {
                         subtrees.push((entry.id, depth + 1, name_hash(prefix, entry.name)))
                     }
+                    Some(Kind::Blob) if no_blobs => {}
                     Some(kind) => {
-                        if self.uninteresting.contains(&entry.id) || sent.contains(&entry.id) {
+                        if self.uninteresting.contains(&entry.id) {
                             continue;
                         }
-                        if !self.keeps(kind, depth + 1, &entry.id)? {
+                        // Without a filter the one look-up that inserts also tells whether
+                        // the object was sent already; a filter must be asked first.
+                        let new = match self.filter {
+                            None => sent.insert(entry.id),
+                            Some(_) => {
+                                !sent.contains(&entry.id)
+                                    && self.keeps(kind, depth + 1, &entry.id)?
+                                    && sent.insert(entry.id)
+                            }
+                        };
+                        if !new {
                             continue;
                         }
                         if self.check_blobs && !repo.contains(&entry.id)? {
@@ -666,7 +743,6 @@ impl TreeWalker<'_> {
                                 context: format!("tree {t}"),
                             });
                         }
-                        sent.insert(entry.id);
                         out.push(PackObject {
                             id: entry.id,
                             kind,
@@ -733,6 +809,46 @@ mod tests {
         let mut cache = CommitCache::default();
         assert!(is_reachable(&r, &mut cache, &[merge], &base, i64::MIN).unwrap());
         assert!(!is_reachable(&r, &mut cache, &[left], &right, i64::MIN).unwrap());
+    }
+
+    #[test]
+    fn two_threads_walk_as_one() {
+        // 400 commits over a few directories, files coming back to old contents (objects met
+        // again at other paths and in both halves).
+        let mut r = MemoryObjects::new();
+        let mut commits = Vec::new();
+        let mut parent: Vec<ObjectId> = Vec::new();
+        for i in 0..400u32 {
+            let a = r.add(Kind::Blob, format!("a {}", i % 7));
+            let b = r.add(Kind::Blob, format!("b {}", i / 3));
+            let inner = r.tree(&[("x", a, false), ("y", b, false)]);
+            let dir = r.tree(&[("in", inner, true), ("z", a, false)]);
+            let other = r.tree(&[("k", b, false)]);
+            let root = r.tree(&[("d", dir, true), ("e", other, true), ("f", b, false)]);
+            let c = r.commit(root, &parent, i64::from(i));
+            parent = vec![c];
+            commits.push((root, false));
+        }
+        let none = IdSet::default();
+        let walker = TreeWalker {
+            repo: &r,
+            uninteresting: &none,
+            filter: None,
+            check_blobs: false,
+        };
+        let (mut sent, mut one) = (IdSet::default(), Vec::new());
+        for (t, explicit) in &commits {
+            walker
+                .walk(t, *explicit, &mut sent, &mut one, &mut Discard)
+                .unwrap();
+        }
+        let (mut sent2, mut two) = (IdSet::default(), Vec::new());
+        walker
+            .walk_all(&commits, &mut sent2, &mut two, &mut Discard)
+            .unwrap();
+        assert!(commits.len() >= PARALLEL_TREES);
+        assert_eq!(one, two);
+        assert_eq!(sent, sent2);
     }
 
     #[test]

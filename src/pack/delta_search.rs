@@ -33,10 +33,10 @@
 //! few loose objects reads few packed objects.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use flate2::write::ZlibEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 use crate::odb::store::{self, ObjectStore};
 use crate::odb::Kind;
@@ -324,40 +324,53 @@ pub fn find_deltas(
         cache_size: opts.cache_size / segments.len().max(1) as u64,
         ..opts.clone()
     };
-    // Each run of groups is searched with its own window and its own copy of the chains: a
+    // Each run of groups is searched with its own window and its own copy of the chains (a
+    // thread done with its run takes the second half of the longest one left, see [`Runs`]): a
     // delta chosen in one run is not seen by the other's depth and cycle checks, which could
     // only matter through a stored delta between two paths; the writer writes a cycle's last
     // object whole, so the pack stays valid.
-    let (first, rest) = segments.split_first().unwrap_or((&(0, 0), &[]));
+    let runs = Runs::new(&list, &segments, opts.window);
+    let done = AtomicU64::new(0);
     let results = std::thread::scope(|s| {
-        let handles: Vec<_> = rest
-            .iter()
-            .map(|&(a, b)| {
-                let (graph, share, list) = (graph.clone(), &share, &list[a..b]);
+        let handles: Vec<_> = (1..segments.len())
+            .map(|t| {
+                let (graph, share, runs, done) = (graph.clone(), &share, &runs, &done);
                 s.spawn(move || {
                     let mut quiet = crate::progress::Discard;
+                    let mut report = Report {
+                        progress: &mut quiet,
+                        done,
+                        total,
+                    };
                     search_run(
                         repo,
                         bases,
                         nodes,
-                        list,
+                        runs,
+                        t,
                         graph,
                         share,
                         compression,
-                        &mut quiet,
+                        &mut report,
                     )
                 })
             })
             .collect();
+        let mut report = Report {
+            progress,
+            done: &done,
+            total,
+        };
         let mut results = vec![search_run(
             repo,
             bases,
             nodes,
-            &list[first.0..first.1],
+            &runs,
+            0,
             graph,
             &share,
             compression,
-            progress,
+            &mut report,
         )];
         for h in handles {
             results.push(h.join().unwrap_or_else(|_| Ok(HashMap::new())));
@@ -396,24 +409,108 @@ fn segments(list: &[Candidate], threads: usize, targets: u64) -> Vec<(usize, usi
     out
 }
 
+/// The runs of sorted candidates the threads search, as git's `ll_find_deltas` shares them: each
+/// thread takes candidates from its own run, and a thread whose run is done takes the second
+/// half of the longest run left (cut between two (kind, name hash) groups), so that one thread
+/// holding the costly paths does not leave the other core idle.
+struct Runs<'l> {
+    list: &'l [Candidate],
+    /// Per thread: the next candidate and the end of its run.
+    ranges: Vec<Mutex<(usize, usize)>>,
+    /// Runs shorter than this are not split (git: twice the window).
+    min_steal: usize,
+}
+
+impl<'l> Runs<'l> {
+    fn new(list: &'l [Candidate], segments: &[(usize, usize)], window: usize) -> Self {
+        Runs {
+            list,
+            ranges: segments.iter().map(|&r| Mutex::new(r)).collect(),
+            min_steal: 2 * window.max(1),
+        }
+    }
+
+    /// Thread `t`'s next candidate, and whether it starts a run taken from another thread (the
+    /// window holds nothing of use then); `None` when no work is left to take.
+    fn next(&self, t: usize) -> Option<(&'l Candidate, bool)> {
+        {
+            let mut own = lock(self.ranges.get(t)?);
+            if own.0 < own.1 {
+                own.0 += 1;
+                return self.list.get(own.0 - 1).map(|c| (c, false));
+            }
+        }
+        let (start, end) = self.steal(t)?;
+        *lock(&self.ranges[t]) = (start + 1, end);
+        self.list.get(start).map(|c| (c, true))
+    }
+
+    /// Cuts the second half off the longest run of another thread; the range taken.
+    fn steal(&self, t: usize) -> Option<(usize, usize)> {
+        let remaining = |v: usize| {
+            let r = lock(&self.ranges[v]);
+            r.1.saturating_sub(r.0)
+        };
+        let victim = (0..self.ranges.len())
+            .filter(|&v| v != t)
+            .max_by_key(|&v| remaining(v))?;
+        let mut r = lock(&self.ranges[victim]);
+        let (start, end) = *r;
+        if end.saturating_sub(start) < self.min_steal {
+            return None;
+        }
+        let group = |c: &Candidate| (c.kind, c.name_hash);
+        let cut = (start + (end - start) / 2..end)
+            .find(|&k| k > start && group(&self.list[k - 1]) != group(&self.list[k]))?;
+        r.1 = cut;
+        Some((cut, end))
+    }
+}
+
+/// Locks `m`, ignoring poisoning (a panicking search thread ends the search anyway).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Progress shared by the search threads: each counts into `done`; only the first one's
+/// `progress` shows it.
+struct Report<'a> {
+    progress: &'a mut dyn Progress,
+    done: &'a AtomicU64,
+    total: u64,
+}
+
+impl Report<'_> {
+    fn one_done(&mut self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if done % 64 == 0 {
+            self.progress
+                .update("Compressing objects", done, Some(self.total));
+        }
+    }
+}
+
 /// The window search over one run of sorted candidates, with `graph` as the chains known so
 /// far; the deltas chosen, by position.
+#[allow(clippy::too_many_arguments)]
 fn search_run(
     repo: &dyn ObjectStore,
     bases: Bases<'_>,
     nodes: &[Node],
-    list: &[Candidate],
+    runs: &Runs<'_>,
+    thread: usize,
     mut graph: Graph,
     opts: &SearchOptions,
     compression: u32,
-    progress: &mut dyn Progress,
+    report: &mut Report<'_>,
 ) -> Result<HashMap<u32, NewDelta>, Error> {
     let mut found = HashMap::new();
-    let total = list.iter().filter(|c| c.target).count() as u64;
     let mut window: VecDeque<Slot> = VecDeque::with_capacity(opts.window);
     let mut cache_used = 0u64;
-    let mut done = 0u64;
-    for c in list {
+    while let Some((c, stolen)) = runs.next(thread) {
+        if stolen {
+            window.clear();
+        }
         let Some(object) = bases.get(c.pos) else {
             continue;
         };
@@ -429,10 +526,7 @@ fn search_run(
         let mut best: Option<(usize, Vec<u8>, u32)> = None;
         if c.target {
             best = search_window(&mut window, &graph, nodes, c, &data, opts);
-            done += 1;
-            if done % 64 == 0 {
-                progress.update("Compressing objects", done, Some(total));
-            }
+            report.one_done();
         }
         let mut keep = true;
         if let Some((slot, delta, depth)) = best {
@@ -636,14 +730,44 @@ fn candidates(
     Ok(list)
 }
 
-/// `delta` zlib-compressed at `level`.
+/// `delta` zlib-compressed at `level`. Each thread keeps one compressor and resets it: a new
+/// one allocates (and the kernel zeroes) a few hundred KiB of window and hash tables, which
+/// for a fetch's many small deltas cost more than compressing them.
 pub(crate) fn compress(delta: &[u8], level: u32) -> Result<Vec<u8>, std::io::Error> {
-    let mut z = ZlibEncoder::new(
-        Vec::with_capacity(delta.len() / 2 + 16),
-        Compression::new(level.min(9)),
-    );
-    z.write_all(delta)?;
-    z.finish()
+    thread_local! {
+        static DEFLATE: std::cell::RefCell<Option<(u32, Compress)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let level = level.min(9);
+    let mut z = match DEFLATE.with(|c| c.borrow_mut().take()) {
+        Some((l, mut z)) if l == level => {
+            z.reset();
+            z
+        }
+        _ => Compress::new(Compression::new(level), true),
+    };
+    let result = compress_with(&mut z, delta);
+    DEFLATE.with(|c| *c.borrow_mut() = Some((level, z)));
+    result
+}
+
+fn compress_with(z: &mut Compress, input: &[u8]) -> Result<Vec<u8>, std::io::Error> {
+    let mut out = Vec::with_capacity(input.len() / 2 + 64);
+    loop {
+        let consumed = z.total_in() as usize;
+        let status = z
+            .compress_vec(
+                input.get(consumed..).unwrap_or(&[]),
+                &mut out,
+                FlushCompress::Finish,
+            )
+            .map_err(std::io::Error::other)?;
+        match status {
+            Status::StreamEnd => return Ok(out),
+            // Out of room: grow and go on.
+            _ => out.reserve(out.capacity().max(64)),
+        }
+    }
 }
 
 #[cfg(test)]

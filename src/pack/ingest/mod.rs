@@ -305,37 +305,48 @@ pub fn index_pack(
     check: ObjectCheck<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Indexed, Error> {
-    // Pass 1: every entry read, spooled, hashed when whole; small deltas kept.
+    // Pass 1: every entry read, spooled, hashed when whole (on a second thread, see
+    // `hash_thread`); small deltas kept.
     let mut delta_cache = resolve::DeltaCache::new(tuning.delta_cache_bytes);
     let hash = bases.hash_kind();
-    let (raws, checksum) = {
-        let mut tee = Tee {
-            src: BufReader::with_capacity(128 * 1024, input),
-            spool: std::io::BufWriter::with_capacity(256 * 1024, &mut *spool),
-            // The trailer only guards transfer integrity; every object is hashed with collision
-            // detection on its own.
-            hasher: Hasher::trailer_only(hash),
-            hash,
-            crc: crc32fast::Hasher::new(),
-            pos: 0,
-            limit: limits.pack_bytes_bound(),
-            z: None,
-            out: vec![0u8; 64 * 1024],
+    let mut tee = Tee {
+        src: BufReader::with_capacity(128 * 1024, input),
+        spool: std::io::BufWriter::with_capacity(256 * 1024, &mut *spool),
+        // The trailer only guards transfer integrity; every object is hashed with collision
+        // detection on its own.
+        hasher: Hasher::trailer_only(hash),
+        hash,
+        crc: crc32fast::Hasher::new(),
+        pos: 0,
+        limit: limits.pack_bytes_bound(),
+        z: None,
+        out: vec![0u8; 64 * 1024],
+    };
+    let (raws, checksum) = std::thread::scope(|s| {
+        let hashing =
+            (tuning.max_threads > 1).then(|| hash_thread::HashThread::start(s, check, hash));
+        let mut pass = Pass1 {
+            limits,
+            check,
+            delta_cache: &mut delta_cache,
+            hashing: hashing.as_ref(),
         };
-        let count = read_pack_header(&mut tee, limits)?;
-        // Do not trust `count` for allocation sizes.
-        let mut raws: Vec<Raw> = Vec::with_capacity((count as usize).min(1 << 16));
-        for n in 0..count {
-            raws.push(read_entry(&mut tee, limits, check, &mut delta_cache)?);
-            if n % 1024 == 0 {
-                progress.update("Receiving objects", u64::from(n), Some(u64::from(count)));
+        let read = read_entries(&mut tee, &mut pass, progress);
+        let ids = hashing.map_or(Ok(Vec::new()), hash_thread::HashThread::finish);
+        // The hashing thread's error explains a queue that stopped taking objects.
+        let (mut raws, ids) = match (read, ids) {
+            (_, Err(e)) | (Err(e), _) => return Err(e),
+            (Ok(r), Ok(ids)) => (r, ids),
+        };
+        for (n, id) in ids {
+            if let Some(r) = raws.get_mut(n) {
+                r.id = Some(id);
             }
         }
-        let total = Some(u64::from(count));
-        progress.finish("Receiving objects", u64::from(count), total);
         let checksum = read_trailer(&mut tee)?;
-        (raws, checksum)
-    };
+        Ok((raws, checksum))
+    })?;
+    drop(tee);
 
     // Pass 2: resolve deltas, on several threads (see `resolve`).
     let resolver =
@@ -365,6 +376,36 @@ pub fn index_pack(
         pack_checksum,
         appended_bases: appended,
     })
+}
+
+/// What pass 1 does with each entry it reads.
+struct Pass1<'a, 's> {
+    limits: &'a Limits,
+    check: ObjectCheck<'a>,
+    /// Small deltas kept for pass 2.
+    delta_cache: &'a mut resolve::DeltaCache,
+    /// The hashing thread, if there is one.
+    hashing: Option<&'a hash_thread::HashThread<'s>>,
+}
+
+/// Reads the pack header and every entry of pass 1 (not the trailer).
+fn read_entries<R: BufRead>(
+    tee: &mut Tee<'_, R>,
+    pass: &mut Pass1<'_, '_>,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Raw>, Error> {
+    let count = read_pack_header(tee, pass.limits)?;
+    // Do not trust `count` for allocation sizes.
+    let mut raws: Vec<Raw> = Vec::with_capacity((count as usize).min(1 << 16));
+    for n in 0..count {
+        raws.push(read_entry(tee, pass, n as usize)?);
+        if n % 1024 == 0 {
+            progress.update("Receiving objects", u64::from(n), Some(u64::from(count)));
+        }
+    }
+    let total = Some(u64::from(count));
+    progress.finish("Receiving objects", u64::from(count), total);
+    Ok(raws)
 }
 
 /// Reads and checks the 12-byte pack header; returns the entry count it declares.
@@ -422,10 +463,11 @@ fn read_base_ref<R: BufRead>(
 /// kept in `delta_cache` for pass 2.
 fn read_entry<R: BufRead>(
     tee: &mut Tee<'_, R>,
-    limits: &Limits,
-    check: ObjectCheck<'_>,
-    delta_cache: &mut resolve::DeltaCache,
+    pass: &mut Pass1<'_, '_>,
+    n: usize,
 ) -> Result<Raw, Error> {
+    let (limits, check, hashing) = (pass.limits, pass.check, pass.hashing);
+    let delta_cache = &mut *pass.delta_cache;
     let offset = tee.pos;
     tee.crc = crc32fast::Hasher::new();
     let first = tee.read_exact_small(1, "an entry header")?;
@@ -441,7 +483,26 @@ fn read_entry<R: BufRead>(
     let base = read_base_ref(tee, ty, offset)?;
     let data_at = tee.pos;
     let mut cached = None;
-    let (id, kind) = if let Some(kind) = ty.kind() {
+    let queue = hashing.filter(|_| size <= hash_thread::MAX_QUEUED);
+    let (id, kind) = if let (Some(kind), Some(queue)) = (ty.kind(), queue) {
+        let mut data = Vec::with_capacity(size as usize);
+        let got = tee.inflate(size, |chunk| data.extend_from_slice(chunk), offset)?;
+        if got != size {
+            return Err(Error::Format(format!(
+                "entry at offset {offset} inflates to {got} bytes, declared {size}"
+            )));
+        }
+        let job = hash_thread::Job {
+            n,
+            offset,
+            kind,
+            data,
+        };
+        if !queue.send(job) {
+            return Err(Error::Format("object hashing stopped".into()));
+        }
+        (None, Some(kind))
+    } else if let Some(kind) = ty.kind() {
         let mut h = Hasher::new(tee.hash);
         h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
         // Commits, trees and tags are kept for the object check; blobs stream through.
@@ -586,6 +647,7 @@ fn rewrite_count_and_trailer(
     Ok(checksum)
 }
 
+mod hash_thread;
 mod resolve;
 
 #[cfg(test)]

@@ -339,6 +339,16 @@ impl FsObjectStore {
                         .kind()
                         .ok_or_else(|| self.packs[p].corrupt(o, "bad type"))?;
                     let data = Arc::new(self.packs[p].inflate(o, &info)?);
+                    // The whole object at the bottom of a chain is the base its siblings (the
+                    // other versions of the file) start from too, as git's delta_base_cache
+                    // keeps it: the delta search reads them one after the other.
+                    if !chain.is_empty() {
+                        self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(
+                            (p, o),
+                            kind,
+                            Arc::clone(&data),
+                        );
+                    }
                     break (kind, data);
                 }
                 Base::Offset(b) => {
