@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::Parser;
 use sluice::access::Policy;
 use sluice::backend::fs::FsBackend;
-use sluice::launch::{self, gitolite, inetd, shell, ssh};
+use sluice::launch::{self, dist_admin, gitolite, inetd, shell, ssh};
 use sluice::service::Service;
 
 fn main() -> ExitCode {
@@ -314,6 +314,52 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             })
             .map_err(|e| launch::Error::Refused(e.to_string()))
         }
+        cli::Command::Repack(cli::RepackArgs {
+            backend_config: Some(config),
+            progress,
+            compact,
+            grace,
+            garbage_ttl,
+            dir,
+        }) => admin(
+            &config,
+            &progress,
+            &dist_admin::Admin::Repack {
+                name: &dir.to_string_lossy(),
+                compact,
+                grace,
+                garbage_ttl,
+            },
+        ),
+        cli::Command::Import(a) => admin(
+            &a.backend_config,
+            &a.progress,
+            &dist_admin::Admin::Import {
+                dir: &a.dir,
+                name: &a.name,
+            },
+        ),
+        cli::Command::Export(a) => admin(
+            &a.backend_config,
+            &a.progress,
+            &dist_admin::Admin::Export {
+                name: &a.name,
+                dir: &a.dir,
+            },
+        ),
+        cli::Command::Config(a) => admin(
+            &a.backend_config,
+            &cli::ProgressArgs {
+                quiet: true,
+                progress: false,
+            },
+            &dist_admin::Admin::Config {
+                name: &a.name,
+                key: a.key.as_deref(),
+                value: a.value.as_deref(),
+                unset: a.unset,
+            },
+        ),
         cli::Command::Repack(a) => {
             let location = a.dir.to_string_lossy().into_owned();
             let repo = FsBackend::default()
@@ -372,6 +418,22 @@ fn run(command: cli::Command, limits: sluice::config::Limits) -> Result<ExitCode
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| launch::Error::Refused(e.to_string())),
     }
+}
+
+/// Runs a distributed-backend administration command; its summary goes to stderr (unless
+/// `--quiet`), what it reads to stdout.
+fn admin(
+    config: &Path,
+    progress: &cli::ProgressArgs,
+    what: &dist_admin::Admin<'_>,
+) -> Result<ExitCode, launch::Error> {
+    let (text, summary) = with_progress(progress, |p| dist_admin::run(config, what, p))?;
+    match summary {
+        true if !progress.quiet => eprintln!("{text}"),
+        true => {}
+        false => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn direct(

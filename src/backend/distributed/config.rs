@@ -60,6 +60,9 @@ pub struct BackendConfig {
     pub timeout: Duration,
     /// S3 credentials.
     pub credentials: Credentials,
+    /// Where pushes' hooks live: `<dir>/<repo>/` when that directory exists, else `<dir>/`
+    /// for every repository (`None`: no hooks run).
+    pub hooks_dir: Option<PathBuf>,
 }
 
 /// Every key the file may contain, with what it sets; a key not here is refused.
@@ -72,6 +75,7 @@ const KEYS: &[&str] = &[
     "cache-dir",
     "timeout-ms",
     "credentials-file",
+    "hooks-dir",
 ];
 
 /// Reads `file` and validates it, taking credentials from `env` (a lookup, so tests need not set
@@ -146,6 +150,7 @@ pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend
         cache_dir: PathBuf::from(required("cache-dir")?),
         timeout: Duration::from_millis(timeout_ms),
         credentials,
+        hooks_dir: get("hooks-dir").map(PathBuf::from),
     })
 }
 
