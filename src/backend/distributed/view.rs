@@ -50,13 +50,11 @@ fn check_trailer(path: &Path, hex: &str, back: usize, what: &str) -> Result<(), 
     })
 }
 
+/// Finds the `n`-byte pack id in a file's bytes.
+type Locate<'a> = dyn Fn(&[u8], usize) -> Option<&[u8]> + 'a;
+
 /// The `n`-byte id that `locate` finds in the file at `path` must be `hex`, the pack name.
-fn check_named(
-    path: &Path,
-    hex: &str,
-    what: &str,
-    locate: &dyn Fn(&[u8], usize) -> Option<&[u8]>,
-) -> Result<(), Error> {
+fn check_named(path: &Path, hex: &str, what: &str, locate: &Locate<'_>) -> Result<(), Error> {
     let data = std::fs::read(path).map_err(|e| io(path, e))?;
     let found = locate(&data, hex.len() / 2)
         .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
