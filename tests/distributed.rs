@@ -19,7 +19,7 @@ mod engines;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{against_git, fsck, git, git_cmd, git_ok, scratch, sluice};
+use common::{against_git, commit_line as commit, fsck, git, git_cmd, git_ok, scratch, sluice};
 
 /// One front end: a config file (own cache, own first etcd member), or C git's programs on a
 /// bare repository under `root` when testing against git.
@@ -113,17 +113,6 @@ fn work_repo(at: &Path, n: usize, tag: &str) -> PathBuf {
         commit(at, &format!("{tag} {i}"));
     }
     at.to_path_buf()
-}
-
-fn commit(repo: &Path, line: &str) -> String {
-    let f = repo.join("f");
-    let mut text = std::fs::read_to_string(&f).unwrap_or_default();
-    text.push_str(line);
-    text.push('\n');
-    std::fs::write(&f, text).unwrap();
-    git_ok(repo, &["add", "f"]);
-    git_ok(repo, &["commit", "-q", "-m", line]);
-    git_ok(repo, &["rev-parse", "HEAD"]).trim().to_string()
 }
 
 fn stderr(o: &Output) -> String {

@@ -166,6 +166,15 @@ pub enum Command {
     /// commit-graph: run it from cron or after pushes. Unreachable objects are kept; packs with
     /// a .keep file are left alone.
     Repack(RepackArgs),
+    /// Copy the on-disk repository DIR into the distributed backend as NAME (its objects as one
+    /// verified pack, refs, HEAD, receive/uploadpack config); refused if NAME exists.
+    Import(ImportArgs),
+    /// Copy repository NAME of the distributed backend into a new bare repository DIR that C git
+    /// reads (packs, refs, HEAD, stored config).
+    Export(ExportArgs),
+    /// Show or set the git config a distributed repository keeps in the ref store
+    /// (receive.*, uploadpack.*, transfer.*, pack.*, uploadarchive.*).
+    Config(ConfigArgs),
     /// Print a shell completion script (bash, zsh or fish) for sluice on stdout.
     #[command(hide = true)]
     Completions(CompletionsArgs),
@@ -177,9 +186,89 @@ pub struct RepackArgs {
     /// Progress display.
     #[command(flatten)]
     pub progress: ProgressArgs,
+    /// Repack repository DIR of the distributed backend this config file describes: merge
+    /// packs and write bitmaps in the store (at most one runner per repository).
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: Option<PathBuf>,
+    /// Distributed backend: only merge the small packs (stored deltas reused, no delta search,
+    /// no bitmap); cheap enough after every burst of pushes.
+    #[arg(long, requires = "backend_config")]
+    pub compact: bool,
+    /// Distributed backend: seconds unlisted and never-listed pack files are kept before they
+    /// are deleted; must exceed the longest request.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 3600,
+        requires = "backend_config"
+    )]
+    pub grace: u64,
+    /// Distributed backend: seconds a pack of unreachable objects stays listed, so that a push
+    /// that began before the repack still finds its bases.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 86_400,
+        requires = "backend_config"
+    )]
+    pub garbage_ttl: u64,
     /// The repository.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// `sluice import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+    /// The distributed backend's config file.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: PathBuf,
+    /// The on-disk repository.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The repository's name in the backend.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `sluice export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
+    /// The distributed backend's config file.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: PathBuf,
+    /// The repository's name in the backend.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The new repository (must not exist or be empty).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `sluice config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The distributed backend's config file.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: PathBuf,
+    /// Remove KEY (all its values).
+    #[arg(long, requires = "key", conflicts_with = "value")]
+    pub unset: bool,
+    /// The repository's name in the backend.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The key (`receive.denyDeletes`); without it the whole config is printed.
+    #[arg(value_name = "KEY")]
+    pub key: Option<String>,
+    /// The value to set; without it KEY's value is printed.
+    #[arg(value_name = "VALUE")]
+    pub value: Option<String>,
 }
 
 /// `sluice write-commit-graph`.

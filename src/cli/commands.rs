@@ -11,7 +11,7 @@ use super::{secs, Invocation, SharedEnv};
 use crate::access::Policy;
 use crate::backend::fs::FsBackend;
 use crate::env::Env;
-use crate::launch::{self, gitolite, inetd, shell, ssh};
+use crate::launch::{self, dist_admin, gitolite, inetd, shell, ssh};
 use crate::limits::Limits;
 use crate::service::Service;
 use crate::Error;
@@ -51,7 +51,50 @@ pub fn run(inv: Invocation, env: Env) -> Result<u8, Error> {
         }
         Command::HttpBackend(a) => http_backend(a, limits, &env, stdin, stdout),
         Command::WriteCommitGraph(a) => write_commit_graph(&a, &env),
+        Command::Repack(args::RepackArgs {
+            backend_config: Some(config),
+            progress,
+            compact,
+            grace,
+            garbage_ttl,
+            dir,
+        }) => {
+            let what = dist_admin::Admin::Repack {
+                name: &dir.to_string_lossy(),
+                compact,
+                grace,
+                garbage_ttl,
+            };
+            admin(&config, &progress, &what, &env)
+        }
         Command::Repack(a) => repack(&a, &env),
+        Command::Import(a) => {
+            let what = dist_admin::Admin::Import {
+                dir: &a.dir,
+                name: &a.name,
+            };
+            admin(&a.backend_config, &a.progress, &what, &env)
+        }
+        Command::Export(a) => {
+            let what = dist_admin::Admin::Export {
+                name: &a.name,
+                dir: &a.dir,
+            };
+            admin(&a.backend_config, &a.progress, &what, &env)
+        }
+        Command::Config(a) => {
+            let quiet = args::ProgressArgs {
+                quiet: true,
+                progress: false,
+            };
+            let what = dist_admin::Admin::Config {
+                name: &a.name,
+                key: a.key.as_deref(),
+                value: a.value.as_deref(),
+                unset: a.unset,
+            };
+            admin(&a.backend_config, &quiet, &what, &env)
+        }
         Command::Completions(a) => {
             use clap::CommandFactory;
             let mut stdout = stdout;
@@ -60,6 +103,23 @@ pub fn run(inv: Invocation, env: Env) -> Result<u8, Error> {
         }
         Command::Init(a) => init(&a, &env),
     }
+}
+
+/// Runs a distributed-backend administration command; its summary goes to stderr (unless
+/// `--quiet`), what it reads to stdout.
+fn admin(
+    config: &Path,
+    progress: &args::ProgressArgs,
+    what: &dist_admin::Admin<'_>,
+    env: &Env,
+) -> Result<u8, Error> {
+    let (text, summary) = with_progress(progress, |p| dist_admin::run(config, what, env, p))?;
+    match summary {
+        true if !progress.quiet => eprintln!("{text}"),
+        true => {}
+        false => print!("{text}"),
+    }
+    Ok(0)
 }
 
 /// `GIT_PROTOCOL`: the protocol version the client asks for.

@@ -12,6 +12,7 @@ pub mod backend_choice;
 pub mod command;
 pub mod daemon_request;
 pub mod direct;
+pub mod dist_admin;
 pub mod gitolite;
 pub mod http;
 pub mod inetd;
@@ -189,6 +190,7 @@ fn logged(
     let result = f(&mut pushed);
     let (bytes_in, bytes_out) = activity.bytes();
     let (refs, refs_rejected) = push_summary(req.service, &pushed);
+    let trips = store_round_trips();
     tracing::info!(
         mode = req.mode,
         user = req.user.as_deref().unwrap_or("-"),
@@ -201,6 +203,10 @@ fn logged(
         peak_rss_kib = crate::logging::peak_rss_kib(),
         refs,
         refs_rejected,
+        etcd_round_trips = trips.map(|t| t.0),
+        etcd_ms = trips.map(|t| t.1),
+        s3_round_trips = trips.map(|t| t.2),
+        s3_ms = trips.map(|t| t.3),
         outcome = match &result {
             Ok(()) => "ok".to_string(),
             Err(e) => e.to_string(),
@@ -208,6 +214,19 @@ fn logged(
         "request finished"
     );
     result
+}
+
+/// The distributed backend's store round trips of this request (one request per process):
+/// (etcd count, etcd ms, S3 count, S3 ms), so an operator sees where a slow request waited;
+/// `None` when the request made none (the on-disk backend).
+fn store_round_trips() -> Option<(u64, u64, u64, u64)> {
+    #[cfg(feature = "distributed")]
+    {
+        let t = crate::backend::distributed::stats::totals();
+        (t.0 + t.2 > 0).then_some(t)
+    }
+    #[cfg(not(feature = "distributed"))]
+    None
 }
 
 /// The push fields of the request record (none for upload-pack): `refs`, the updated refs as

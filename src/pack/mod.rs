@@ -1,5 +1,5 @@
 //! Packs: the entry header codec, delta application, delta creation and search, `.idx` and
-//! multi-pack-index reading, pack and `.idx` writing, reachability bitmaps ([`bitmap`]: reading,
+//! multi-pack-index reading, pack and `.idx` writing ([`files`]: a pack with its `.idx` and `.bitmap` in a directory), reachability bitmaps ([`bitmap`]: reading,
 //! writing, counting with them), and pack reuse ([`reuse`]: a pack sent from a stored pack's
 //! entries). Stored packs are reached through [`stored::PackStore`].
 
@@ -9,6 +9,7 @@ pub mod delta_create;
 pub mod delta_search;
 pub mod entry;
 pub mod ewah;
+pub mod files;
 pub mod idx_write;
 pub mod index;
 pub mod ingest;

@@ -212,6 +212,19 @@ pub fn clone_ok(transport: Transport, version: u8, src: &Path, dst: &Path, extra
     );
 }
 
+/// Appends `line` to file `f` of work repository `repo` and commits it (message `line`);
+/// returns the new commit's id.
+pub fn commit_line(repo: &Path, line: &str) -> String {
+    let f = repo.join("f");
+    let mut text = std::fs::read_to_string(&f).unwrap_or_default();
+    text.push_str(line);
+    text.push('\n');
+    std::fs::write(&f, text).unwrap();
+    git_ok(repo, &["add", "f"]);
+    git_ok(repo, &["commit", "-q", "-m", line]);
+    git_ok(repo, &["rev-parse", "HEAD"]).trim().to_string()
+}
+
 /// All refs of `repo` as `<id> <name>` lines.
 pub fn refs(repo: &Path) -> String {
     git_ok(repo, &["for-each-ref", "--format=%(objectname) %(refname)"])

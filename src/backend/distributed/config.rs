@@ -62,6 +62,9 @@ pub struct BackendConfig {
     pub credentials: Credentials,
     /// The fault point the system tests abort this process at (`SLUICE_FAULT`), if any.
     pub fault: Option<String>,
+    /// Where pushes' hooks live: `<dir>/<repo>/` when that directory exists, else `<dir>/`
+    /// for every repository (`None`: no hooks run).
+    pub hooks_dir: Option<PathBuf>,
 }
 
 /// Every key the file may contain, with what it sets; a key not here is refused.
@@ -74,6 +77,7 @@ const KEYS: &[&str] = &[
     "cache-dir",
     "timeout-ms",
     "credentials-file",
+    "hooks-dir",
 ];
 
 /// Reads `file` and validates it, taking credentials from `env` (a lookup, so tests need not set
@@ -149,6 +153,7 @@ pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend
         timeout: Duration::from_millis(timeout_ms),
         credentials,
         fault: env("SLUICE_FAULT"),
+        hooks_dir: get("hooks-dir").map(PathBuf::from),
     })
 }
 

@@ -263,6 +263,75 @@ impl Kv for Etcd {
         }
         Ok(TxnOutcome::Refused(current))
     }
+
+    fn acquire(&self, key: &str, holder: &str, ttl_secs: u64) -> Result<Option<i64>, Error> {
+        let lease = self.grant(ttl_secs)?;
+        let body = serde_json::json!({
+            "compare": [compare_json(&Compare::Absent { key: key.to_string() })],
+            "success": [{ "request_put": {
+                "key": B64.encode(key), "value": B64.encode(holder), "lease": lease.to_string(),
+            }}],
+        })
+        .to_string();
+        // An unanswered attempt leaves at worst a key that expires with its lease.
+        let bytes = self.post("/v3/kv/txn", body, false)?;
+        let resp: TxnResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Failed(format!("etcd txn answer: {e}")))?;
+        if resp.succeeded {
+            return Ok(Some(lease));
+        }
+        let _ = self.release(lease);
+        Ok(None)
+    }
+
+    fn refresh(&self, lease: i64) -> Result<(), Error> {
+        let body = serde_json::json!({ "ID": lease.to_string() }).to_string();
+        let bytes = self.post("/v3/lease/keepalive", body, true)?;
+        let alive: KeepAlive = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Failed(format!("etcd keepalive answer: {e}")))?;
+        match alive.result.and_then(|r| r.ttl) {
+            Some(ttl) if ttl != "0" => Ok(()),
+            _ => Err(Error::Failed(format!("lease {lease} expired"))),
+        }
+    }
+
+    fn release(&self, lease: i64) -> Result<(), Error> {
+        let body = serde_json::json!({ "ID": lease.to_string() }).to_string();
+        self.post("/v3/lease/revoke", body, true).map(|_| ())
+    }
+}
+
+/// etcd's answer to a lease grant (`ID` as proto3 JSON writes an int64: a string).
+#[derive(Deserialize)]
+struct LeaseGrant {
+    #[serde(rename = "ID")]
+    id: String,
+}
+
+/// etcd's answer to a keep-alive: a `TTL` of 0 or none means the lease is gone.
+#[derive(Deserialize)]
+struct KeepAlive {
+    result: Option<KeepAliveResult>,
+}
+
+#[derive(Deserialize)]
+struct KeepAliveResult {
+    #[serde(rename = "TTL", default)]
+    ttl: Option<String>,
+}
+
+impl Etcd {
+    /// Grants a lease of `ttl_secs`.
+    fn grant(&self, ttl_secs: u64) -> Result<i64, Error> {
+        let body = serde_json::json!({ "TTL": ttl_secs.to_string() }).to_string();
+        let bytes = self.post("/v3/lease/grant", body, false)?;
+        let grant: LeaseGrant = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Failed(format!("etcd lease answer: {e}")))?;
+        grant
+            .id
+            .parse()
+            .map_err(|_| Error::Failed(format!("etcd lease id {:?}", grant.id)))
+    }
 }
 
 #[cfg(test)]

@@ -86,12 +86,33 @@ pub trait Kv: Send + Sync {
 
     /// Runs `txn` atomically.
     fn txn(&self, txn: &Txn) -> Result<TxnOutcome, Error>;
+
+    /// Creates `key` = `holder` bound to a lease of `ttl_secs` (it vanishes when the lease
+    /// expires, so a killed holder frees it) unless the key exists. Returns the lease to
+    /// [`Kv::refresh`] and [`Kv::release`], or `None` when someone else holds the key.
+    fn acquire(&self, key: &str, holder: &str, ttl_secs: u64) -> Result<Option<i64>, Error>;
+
+    /// Keeps `lease` alive for another full term.
+    fn refresh(&self, lease: i64) -> Result<(), Error>;
+
+    /// Ends `lease`, removing the key it holds.
+    fn release(&self, lease: i64) -> Result<(), Error>;
 }
 
-/// A [`Kv`] in a mutex-guarded map, for tests.
+/// etcd's default `--max-txn-ops`: a transaction with more operations is refused.
+pub const MAX_TXN_OPS: usize = 128;
+
+/// Most operations a batched writer (import, sweep) puts in one transaction, under
+/// [`MAX_TXN_OPS`] with room for its compares.
+pub const BATCH_OPS: usize = 100;
+
+/// A [`Kv`] in a mutex-guarded map, for tests. Leases never expire by time here; they end
+/// with [`Kv::release`].
 #[derive(Debug, Default)]
 pub struct MemoryKv {
     map: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// The key each live lease holds, by lease id.
+    leases: Mutex<BTreeMap<i64, String>>,
 }
 
 impl MemoryKv {
@@ -116,6 +137,10 @@ impl Kv for MemoryKv {
     }
 
     fn txn(&self, txn: &Txn) -> Result<TxnOutcome, Error> {
+        // etcd's default limit, so that unit tests catch a transaction etcd would refuse.
+        if txn.ops.len() > MAX_TXN_OPS {
+            return Err(Error::Failed("too many operations in txn request".into()));
+        }
         let mut map = self.lock();
         let holds = txn.compares.iter().all(|c| match c {
             Compare::ValueIs { key, value } => map.get(key) == Some(value),
@@ -148,5 +173,37 @@ impl Kv for MemoryKv {
             }
         }
         Ok(TxnOutcome::Applied)
+    }
+
+    fn acquire(&self, key: &str, holder: &str, _ttl_secs: u64) -> Result<Option<i64>, Error> {
+        let mut map = self.lock();
+        if map.contains_key(key) {
+            return Ok(None);
+        }
+        map.insert(key.to_string(), holder.as_bytes().to_vec());
+        let mut leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        let id = leases.keys().next_back().map_or(1, |n| n + 1);
+        leases.insert(id, key.to_string());
+        Ok(Some(id))
+    }
+
+    fn refresh(&self, lease: i64) -> Result<(), Error> {
+        let leases = self.leases.lock().unwrap_or_else(|e| e.into_inner());
+        match leases.contains_key(&lease) {
+            true => Ok(()),
+            false => Err(Error::Failed(format!("lease {lease} not found"))),
+        }
+    }
+
+    fn release(&self, lease: i64) -> Result<(), Error> {
+        let key = self
+            .leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&lease);
+        if let Some(key) = key {
+            self.lock().remove(&key);
+        }
+        Ok(())
     }
 }

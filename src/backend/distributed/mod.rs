@@ -17,15 +17,21 @@
 //!   [`refs`]: the [`RefStore`](crate::refs::RefStore) a request reads and updates through.
 //! - [`blobs`]: packs and indexes in S3 (`object_store`), and the local cache.
 //! - [`view`], [`repo`]: a request's repository; [`stats`]: its store round trips.
+//! - [`maintenance`]: `sluice repack` (compaction, full repack, garbage, grace, orphans);
+//!   [`transfer`]: `sluice import` / `sluice export` between the store and a git directory;
+//!   [`settings`]: a repository's stored git config (`sluice config`).
 
 pub mod blobs;
 pub mod config;
 pub mod etcd;
 pub mod kv;
+pub mod maintenance;
 pub mod refs;
 pub mod refstore;
 pub mod repo;
+pub mod settings;
 pub mod stats;
+pub mod transfer;
 pub mod view;
 
 use std::path::PathBuf;
@@ -43,6 +49,8 @@ pub struct DistBackend {
     views: PathBuf,
     /// Where to abort (see [`repo::fault`]).
     fault: Option<Arc<str>>,
+    /// Hooks for pushes (see [`config::BackendConfig::hooks_dir`]).
+    hooks_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for DistBackend {
@@ -66,26 +74,115 @@ pub fn repo_name(location: &str) -> Result<&str, Error> {
     Ok(name)
 }
 
-impl DistBackend {
+/// The engines one backend configuration names, for the commands that work on the store as a
+/// whole (maintenance, import, export) rather than through one request's repository.
+pub struct Stores {
+    /// The ref store.
+    pub kv: Arc<dyn Kv>,
+    /// The pack store, for listing and deleting (uploads and downloads go through `blobs`).
+    pub store: Arc<dyn object_store::ObjectStore>,
+    /// The runtime the store's futures run on.
+    pub rt: Arc<tokio::runtime::Runtime>,
+    /// Packs and the host's cache of them.
+    pub blobs: Arc<blobs::Blobs>,
+    /// The key prefix.
+    pub prefix: String,
+    /// The host's cache directory (views live under it).
+    pub cache_dir: PathBuf,
+    /// Hooks for pushes (see [`config::BackendConfig::hooks_dir`]).
+    pub hooks_dir: Option<PathBuf>,
+    /// Where requests abort, for the system tests (see [`repo::fault`]).
+    pub fault: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stores({}, {:?})", self.prefix, self.blobs)
+    }
+}
+
+fn runtime() -> Result<Arc<tokio::runtime::Runtime>, Error> {
+    Ok(Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("tokio runtime", e))?,
+    ))
+}
+
+impl Stores {
     /// Connects (lazily: no request is made yet) to the engines `cfg` names.
-    pub fn new(cfg: &BackendConfig) -> Result<DistBackend, Error> {
-        let rt = Arc::new(
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::io("tokio runtime", e))?,
-        );
+    pub fn connect(cfg: &BackendConfig) -> Result<Stores, Error> {
+        let rt = runtime()?;
         let etcd = etcd::Etcd::new(cfg.etcd_endpoints.clone(), cfg.timeout, rt.clone())
             .map_err(|e| Error::io("etcd", std::io::Error::other(e.to_string())))?;
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(blobs::s3(cfg)?);
-        let mut backend = Self::with_stores(
+        let mut stores = Self::over(
             Arc::new(etcd),
-            blobs::Blobs::new(store, rt, cfg.cache_dir.clone()),
+            store,
+            rt,
             cfg.prefix.clone(),
-            cfg.cache_dir.join("views"),
+            cfg.cache_dir.clone(),
         );
-        backend.fault = cfg.fault.as_deref().map(Arc::from);
-        Ok(backend)
+        stores.hooks_dir = cfg.hooks_dir.clone();
+        stores.fault = cfg.fault.as_deref().map(Arc::from);
+        Ok(stores)
+    }
+
+    /// Stores over given engines (unit tests: [`kv::MemoryKv`] and object_store's `InMemory`).
+    pub fn over(
+        kv: Arc<dyn Kv>,
+        store: Arc<dyn object_store::ObjectStore>,
+        rt: Arc<tokio::runtime::Runtime>,
+        prefix: String,
+        cache_dir: PathBuf,
+    ) -> Stores {
+        let blobs = blobs::Blobs::new(store.clone(), rt.clone(), cache_dir.clone());
+        Stores {
+            kv,
+            store,
+            rt,
+            blobs: Arc::new(blobs),
+            prefix,
+            cache_dir,
+            hooks_dir: None,
+            fault: None,
+        }
+    }
+
+    /// In-memory engines with a cache under `cache_dir`, for tests.
+    pub fn in_memory(cache_dir: PathBuf) -> Result<Stores, Error> {
+        Ok(Self::over(
+            Arc::new(kv::MemoryKv::default()),
+            Arc::new(object_store::memory::InMemory::new()),
+            runtime()?,
+            "t".into(),
+            cache_dir,
+        ))
+    }
+
+    /// The backend that serves requests from these stores.
+    pub fn backend(&self) -> DistBackend {
+        DistBackend {
+            kv: self.kv.clone(),
+            blobs: self.blobs.clone(),
+            prefix: self.prefix.clone(),
+            views: self.cache_dir.join("views"),
+            hooks_dir: self.hooks_dir.clone(),
+            fault: self.fault.clone(),
+        }
+    }
+
+    /// The key prefix of repository `location` (refused like [`repo_name`] refuses it).
+    pub fn base(&self, location: &str) -> Result<String, Error> {
+        Ok(refstore::repo_key(&self.prefix, repo_name(location)?))
+    }
+}
+
+impl DistBackend {
+    /// Connects (lazily: no request is made yet) to the engines `cfg` names.
+    pub fn new(cfg: &BackendConfig) -> Result<DistBackend, Error> {
+        Ok(Stores::connect(cfg)?.backend())
     }
 
     /// A backend over given stores (unit tests use in-memory ones).
@@ -101,6 +198,7 @@ impl DistBackend {
             prefix,
             views,
             fault: None,
+            hooks_dir: None,
         }
     }
 
@@ -116,8 +214,10 @@ impl DistBackend {
     }
 }
 
-impl Backend for DistBackend {
-    fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
+impl DistBackend {
+    /// Opens repository `location` as [`Backend::open`] does, as its concrete type (maintenance
+    /// needs its snapshot and view).
+    pub fn open_dist(&self, location: &str) -> Result<repo::DistRepository, Error> {
         let base = refstore::repo_key(&self.prefix, repo_name(location)?);
         std::fs::create_dir_all(&self.views)
             .map_err(|e| Error::io(self.views.display().to_string(), e))?;
@@ -128,12 +228,19 @@ impl Backend for DistBackend {
                     Error::NotFound(_) => Error::NotFound(location.to_string()),
                     e => e,
                 })?
-                .with_fault(self.fault.clone());
+                .with_fault(self.fault.clone())
+                .with_hooks(self.hooks_dir.as_deref(), repo_name(location)?);
         tracing::info!(
             location,
             ms = started.elapsed().as_millis() as u64,
             "distributed repository opened"
         );
-        Ok(Box::new(repo))
+        Ok(repo)
+    }
+}
+
+impl Backend for DistBackend {
+    fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
+        Ok(Box::new(self.open_dist(location)?))
     }
 }

@@ -9,6 +9,11 @@
 //! | `refs/...` | the hex object id, or `ref: <target>` for a symbolic ref |
 //! | `pack/<pack-name>` | the pack's size in bytes (listed packs are the repository's objects) |
 //! | `push/<push-id>/<n>` | `<old> <new> <ref>`: one record per ref a push moved |
+//! | `garbage/<pack-name>` | unix seconds it was written: a listed pack of unreachable objects, kept until it expires |
+//! | `dead/<pack-name>` | unix seconds it was unlisted: its files are deleted once the grace period is over |
+//! | `bitmap/<pack-name>` | `1`: the listed pack has a `.bitmap` in the store |
+//! | `config` | the repository's git config text (`receive.*`, `uploadpack.*`, ...) |
+//! | `repack-owner` | the running repack's holder, under an etcd lease |
 //!
 //! A push is one transaction per ref (or one for all with `--atomic`) that compares each ref
 //! with the value the client saw, puts the new values, lists the push's pack and writes the
@@ -42,6 +47,22 @@ pub struct Snapshot {
     pub refs: BTreeMap<String, RefValue>,
     /// Names of the listed packs (`pack-<hex>`), with their sizes.
     pub packs: BTreeMap<String, u64>,
+    /// Listed packs of unreachable objects, with the unix time they were written.
+    pub garbage: BTreeMap<String, u64>,
+    /// Unlisted packs whose files still exist, with the unix time they were unlisted.
+    pub dead: BTreeMap<String, u64>,
+    /// Listed packs that have a `.bitmap` in the store.
+    pub bitmaps: std::collections::BTreeSet<String>,
+    /// The repository's git config text, if one was set.
+    pub config: Option<Vec<u8>>,
+}
+
+/// A number stored as decimal text under `key`.
+fn parse_number(key: &str, value: &[u8]) -> Result<u64, Error> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::corrupt(key.to_string(), "value is not a number"))
 }
 
 /// Encodes a repository name as one key component.
@@ -82,11 +103,18 @@ pub fn load(kv: &dyn Kv, base: &str) -> Result<Snapshot, Error> {
             snap.refs
                 .insert(rel.to_string(), parse_value(&key, &value)?);
         } else if let Some(name) = rel.strip_prefix("pack/") {
-            let size = std::str::from_utf8(&value)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| Error::corrupt(key.clone(), "pack size is not a number"))?;
-            snap.packs.insert(name.to_string(), size);
+            snap.packs
+                .insert(name.to_string(), parse_number(&key, &value)?);
+        } else if let Some(name) = rel.strip_prefix("garbage/") {
+            snap.garbage
+                .insert(name.to_string(), parse_number(&key, &value)?);
+        } else if let Some(name) = rel.strip_prefix("dead/") {
+            snap.dead
+                .insert(name.to_string(), parse_number(&key, &value)?);
+        } else if let Some(name) = rel.strip_prefix("bitmap/") {
+            snap.bitmaps.insert(name.to_string());
+        } else if rel == "config" {
+            snap.config = Some(value);
         }
     }
     Ok(snap)

@@ -48,6 +48,8 @@ pub struct DistRepository {
     inner: FsRepository,
     /// The fault point to abort at ([`fault`]).
     fault: Option<Arc<str>>,
+    /// The directory this repository's hooks are in, if any.
+    hooks: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for DistRepository {
@@ -94,8 +96,39 @@ impl DistRepository {
             dir,
             inner,
             fault: None,
+            hooks: None,
         })
     }
+
+    /// Runs pushes' hooks from `hooks_dir/<name>/` when that directory exists, else from
+    /// `hooks_dir/` (shared by every repository); `None`: no hooks.
+    pub fn with_hooks(mut self, hooks_dir: Option<&std::path::Path>, name: &str) -> Self {
+        self.hooks = hooks_dir.map(|d| {
+            let own = d.join(name);
+            if own.is_dir() {
+                own
+            } else {
+                d.to_path_buf()
+            }
+        });
+        self
+    }
+
+    /// The refs, pack list and maintenance records this request read.
+    pub fn snapshot(&self) -> &refstore::Snapshot {
+        self.refs.snapshot()
+    }
+
+    /// The request's view: a git directory with the snapshot's refs and listed packs.
+    pub fn view_dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The repository's key prefix (`<prefix>/<repo>/`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
 
     /// This repository, aborting the process at fault point `fault` (see [`fault`]).
     pub fn with_fault(mut self, fault: Option<Arc<str>>) -> Self {
@@ -249,6 +282,17 @@ impl Repository for DistRepository {
     }
     fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
         Ok(Vec::new())
+    }
+
+    /// Hooks run on the front end, as for an on-disk repository, in the view (a git directory
+    /// with the snapshot's refs and packs, so a hook's `git log` works); `proc-receive` is not
+    /// supported here (no [`Repository::start_hook`]).
+    fn hook_site(&self) -> Option<crate::backend::HookSite> {
+        Some(crate::backend::HookSite {
+            dir: self.hooks.clone()?,
+            work_dir: self.dir.clone(),
+            env: vec![("GIT_DIR".into(), ".".into())],
+        })
     }
 
     fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {

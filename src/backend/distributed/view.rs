@@ -32,13 +32,31 @@ fn check_idx(hex: &str) -> impl Fn(&Path) -> Result<(), Error> + '_ {
     move |path| check_trailer(path, hex, 1, "idx")
 }
 
+/// Checks that a downloaded bitmap names the pack its name carries (git's `.bitmap` header:
+/// `BITM`, version, options, count, then the pack checksum).
+fn check_bitmap(hex: &str) -> impl Fn(&Path) -> Result<(), Error> + '_ {
+    move |path| {
+        check_named(path, hex, "bitmap", &|data, n| {
+            data.starts_with(b"BITM").then(|| data.get(12..12 + n))?
+        })
+    }
+}
+
 /// The id `back` ids before the end of `path` must be `hex` (pack trailer: 0; idx: 1).
 fn check_trailer(path: &Path, hex: &str, back: usize, what: &str) -> Result<(), Error> {
+    check_named(path, hex, what, &|data, n| {
+        let end = data.len().checked_sub(back * n)?;
+        data.get(end.checked_sub(n)?..end)
+    })
+}
+
+/// Finds the `n`-byte pack id in a file's bytes.
+type Locate<'a> = dyn Fn(&[u8], usize) -> Option<&[u8]> + 'a;
+
+/// The `n`-byte id that `locate` finds in the file at `path` must be `hex`, the pack name.
+fn check_named(path: &Path, hex: &str, what: &str, locate: &Locate<'_>) -> Result<(), Error> {
     let data = std::fs::read(path).map_err(|e| io(path, e))?;
-    let n = hex.len() / 2;
-    let end = data.len().checked_sub(back * n);
-    let found = end
-        .and_then(|end| data.get(end.checked_sub(n)?..end))
+    let found = locate(&data, hex.len() / 2)
         .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<String>());
     if found.as_deref() != Some(hex) {
         return Err(Error::corrupt(
@@ -72,7 +90,13 @@ pub fn materialize(
     let pack_dir = dir.join("objects/pack");
     std::fs::create_dir_all(&pack_dir).map_err(|e| io(&pack_dir, e))?;
     std::fs::create_dir_all(dir.join("refs")).map_err(|e| io(&dir, e))?;
-    std::fs::write(dir.join("config"), VIEW_CONFIG).map_err(|e| io(&dir, e))?;
+    // The repository's stored config first: what the view needs comes last and wins.
+    let config = [
+        snap.config.as_deref().unwrap_or_default(),
+        VIEW_CONFIG.as_bytes(),
+    ]
+    .concat();
+    std::fs::write(dir.join("config"), config).map_err(|e| io(&dir, e))?;
     write_refs(snap, &dir)?;
     for pack in snap.packs.keys() {
         let hex = pack
@@ -95,7 +119,17 @@ pub fn materialize(
             &format!("{pack}.idx"),
             &check_idx(hex),
         )?;
-        for (from, name) in [(p, format!("{pack}.pack")), (i, format!("{pack}.idx"))] {
+        let mut files = vec![(p, format!("{pack}.pack")), (i, format!("{pack}.idx"))];
+        if snap.bitmaps.contains(pack) {
+            // A full repack's reachability bitmap: clones count objects from it.
+            let b = blobs.cached(
+                &pack_key(base, pack, "bitmap"),
+                &format!("{pack}.bitmap"),
+                &check_bitmap(hex),
+            )?;
+            files.push((b, format!("{pack}.bitmap")));
+        }
+        for (from, name) in files {
             let to = pack_dir.join(name);
             std::fs::hard_link(&from, &to).map_err(|e| io(&to, e))?;
         }

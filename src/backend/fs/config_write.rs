@@ -75,6 +75,15 @@ fn quote(value: &str) -> String {
 
 /// `git config --file path key value` (`value: None`: `--unset-all key`).
 pub fn set(path: &Path, key: &str, value: Option<&str>) -> Result<(), Error> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let out = set_in_text(&text, key, value)?;
+    write_locked(path, out.as_bytes())
+}
+
+/// [`set`] on config text `text` (the distributed backend keeps a repository's config in its
+/// ref store): the new text.
+pub fn set_in_text(text: &str, key: &str, value: Option<&str>) -> Result<String, Error> {
     let k = split_key(key)
         .ok_or_else(|| Error::corrupt("config key", format!("invalid key '{key}'")))?;
     if value.is_some_and(|v| v.contains('\n')) {
@@ -83,8 +92,6 @@ pub fn set(path: &Path, key: &str, value: Option<&str>) -> Result<(), Error> {
             format!("newline in the value of {key}"),
         ));
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::io(path.display().to_string(), e))?;
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let want = (
         k.section.to_ascii_lowercase(),
@@ -136,7 +143,7 @@ pub fn set(path: &Path, key: &str, value: Option<&str>) -> Result<(), Error> {
     }
     let mut out = lines.join("\n");
     out.push('\n');
-    write_locked(path, out.as_bytes())
+    Ok(out)
 }
 
 /// Replaces `path` as git does: `path.lock` created exclusively (so C git and Sluice never

@@ -4,7 +4,7 @@
 //!
 //! Data flow: lock → snapshot of `objects/pack` and the loose objects → the reachable objects in
 //! upload-pack's walk order (commits newest first, then trees and blobs), then every other
-//! object of the snapshot → [`write_pack_with_offsets`] (stored deltas reused, a delta search for
+//! object of the snapshot → [`files::write_pack_files`] (stored deltas reused, a delta search for
 //! the rest) → `.idx` and `.bitmap` → fsync, rename (`.pack`, `.bitmap`, then `.idx`, which makes
 //! the pack visible) → remove the `multi-pack-index`, the old packs (`.idx` first) and the loose
 //! objects now packed → commit-graph.
@@ -17,8 +17,8 @@
 //! that every commit gets a bitmap; here commits whose history reaches into a kept pack simply
 //! get none, and readers walk from them.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -26,12 +26,10 @@ use memmap2::Mmap;
 use super::commit_graph as maintenance;
 use crate::backend::fs::FsRepository;
 use crate::backend::{self, ObjectStore, Repository};
-use crate::hash::{HashKind, Hasher, IdMap, IdSet, ObjectId};
-use crate::pack::bitmap::write::{self as bitmap_write, PackLayout};
-use crate::pack::idx_write::write_idx_v2;
+use crate::hash::{HashKind, IdSet, ObjectId};
+use crate::pack::files::{self, TEMP_PREFIX};
 use crate::pack::index::PackIndex;
-use crate::pack::ingest::IndexEntry;
-use crate::pack::write::{write_pack_with_offsets, WriteOptions};
+use crate::pack::write::WriteOptions;
 use crate::progress::Progress;
 use crate::walk::{self, PackObject, WalkOptions};
 
@@ -39,8 +37,6 @@ use crate::walk::{self, PackObject, WalkOptions};
 const MAX_BITMAPS: usize = 3_000;
 /// The lock file that keeps two repacks apart.
 const LOCK: &str = "sluice-repack.lock";
-/// How the temporary files of a repack are named (then the pid and the extension).
-const TEMP_PREFIX: &str = "tmp_repack_";
 /// Files next to a `.pack` that belong to it and go with it.
 const COMPANIONS: [&str; 4] = ["pack", "bitmap", "rev", "mtimes"];
 
@@ -54,12 +50,9 @@ pub enum Error {
     /// Walking the history failed.
     #[error(transparent)]
     Walk(#[from] walk::Error),
-    /// Writing the pack failed.
+    /// Writing the pack, its index or its bitmap failed.
     #[error(transparent)]
-    Write(#[from] crate::pack::write::Error),
-    /// Building the bitmaps failed.
-    #[error(transparent)]
-    Bitmap(#[from] bitmap_write::Error),
+    Files(#[from] files::Error),
     /// `extensions.preciousObjects` forbids deleting what a repack replaces.
     #[error("cannot delete packs in a precious-objects repo")]
     Precious,
@@ -352,19 +345,8 @@ struct Written {
     bitmaps: usize,
 }
 
-/// Temporary files, removed on drop unless renamed into place.
-struct Temps(Vec<PathBuf>);
-
-impl Drop for Temps {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
 /// Writes `list` as the new pack with its `.idx` and (when `bitmaps_ok`) `.bitmap`, durable and
-/// renamed into place.
+/// renamed into place (see [`files::write_pack_files`]).
 fn write_new_pack(
     repo: &FsRepository,
     pack_dir: &Path,
@@ -373,107 +355,31 @@ fn write_new_pack(
     bitmaps_ok: bool,
     progress: &mut dyn Progress,
 ) -> Result<Written, Error> {
-    let pid = std::process::id();
-    let tmp = |ext: &str| pack_dir.join(format!("{TEMP_PREFIX}{pid}.{ext}"));
-    let (tmp_pack, tmp_idx, tmp_bitmap) = (tmp("pack"), tmp("idx"), tmp("bitmap"));
-    let mut temps = Temps(vec![tmp_pack.clone(), tmp_idx.clone(), tmp_bitmap.clone()]);
-
     // The same pack.window / pack.depth / pack.windowMemory / pack.deltaCacheSize as
     // upload-pack; like git repack, existing deltas deeper than pack.depth are not reused.
     let search = crate::pack::delta_search::SearchOptions::from_config(repo.config())
         .map_err(backend::Error::from)?;
-    let opts = WriteOptions {
+    let write = WriteOptions {
         ofs_delta: true,
         max_delta_depth: search.depth,
         search,
         ..WriteOptions::default()
     };
-    let file = File::create(&tmp_pack).map_err(io(&tmp_pack))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let (_, offsets) = write_pack_with_offsets(
-        repo,
-        list,
-        &IdSet::default(),
-        &[],
-        &opts,
-        &mut out,
-        progress,
-    )?;
-    let file = out
-        .into_inner()
-        .map_err(|e| io(&tmp_pack)(e.into_error()))?;
-    finish_file(&file, &tmp_pack)?;
-    drop(file);
-
-    // Pack order, then the CRC of each entry and the trailer, read back from the disk.
-    let meta: IdMap<&PackObject> = list.iter().map(|o| (o.id, o)).collect();
-    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, *id)).collect();
-    by_offset.sort_unstable();
-    let (crcs, checksum) = read_back(&tmp_pack, repo.hash_kind(), &by_offset)?;
-    let mut entries: Vec<IndexEntry> = by_offset
-        .iter()
-        .zip(&crcs)
-        .map(|(&(offset, id), &crc32)| IndexEntry {
-            id,
-            offset,
-            crc32,
-            kind: meta[&id].kind,
-        })
-        .collect();
-
-    let mut bitmaps = 0;
-    if bitmaps_ok {
-        let layout = PackLayout::new(by_offset.iter().map(|(_, id)| {
-            let o = meta[id];
-            (o.id, o.kind, o.name_hash)
-        }));
-        let commits: Vec<ObjectId> = list
-            .iter()
-            .filter(|o| o.kind == crate::odb::Kind::Commit && reachable.contains(&o.id))
-            .map(|o| o.id)
-            .collect();
-        let tips = ref_commits(repo)?;
-        let selected = bitmap_write::select_commits(&commits, &tips, MAX_BITMAPS);
-        progress.update("Building bitmaps", 0, Some(selected.len() as u64));
-        let closures = bitmap_write::build(repo, &layout, &selected)?;
-        bitmaps = closures.len();
-        progress.finish(
-            "Building bitmaps",
-            bitmaps as u64,
-            Some(selected.len() as u64),
-        );
-        if bitmaps > 0 {
-            let bytes = bitmap_write::encode_file(&checksum, &layout, &closures)?;
-            write_durable(&tmp_bitmap, |w| w.write_all(&bytes))?;
-        }
-    }
-    write_durable(&tmp_idx, |w| {
-        write_idx_v2(&mut entries, &checksum, w).map(|_| ())
-    })?;
-
-    let stem = pack_dir.join(format!("pack-{checksum}"));
-    let target = |ext: &str| stem.with_extension(ext);
-    // The .idx last: a reader only looks at a pack whose .idx exists.
+    let tips = ref_commits(repo)?;
     // Read-only like git's, with core.sharedRepository's group bits.
     let shared = repo.shared_perm();
-    for t in [&tmp_pack, &tmp_idx, &tmp_bitmap] {
-        if t.exists() {
-            shared.read_only(t).map_err(io(t))?;
-        }
-    }
-    fs::rename(&tmp_pack, target("pack")).map_err(io(&tmp_pack))?;
-    if bitmaps > 0 {
-        fs::rename(&tmp_bitmap, target("bitmap")).map_err(io(&tmp_bitmap))?;
-    } else {
-        // A stale bitmap of a pack with this very name would describe other bits.
-        let _ = fs::remove_file(target("bitmap"));
-    }
-    fs::rename(&tmp_idx, target("idx")).map_err(io(&tmp_idx))?;
-    temps.0.clear();
-    crate::durable::sync_dir(pack_dir).map_err(io(pack_dir))?;
+    let finish = |p: &Path| shared.read_only(p);
+    let opts = files::FileOptions {
+        write,
+        bitmap_tips: bitmaps_ok.then_some(tips.as_slice()),
+        reachable,
+        max_bitmaps: MAX_BITMAPS,
+        finish: &finish,
+    };
+    let written = files::write_pack_files(repo, pack_dir, list, &opts, progress)?;
     Ok(Written {
-        stem: stem.display().to_string(),
-        bitmaps,
+        stem: written.stem.display().to_string(),
+        bitmaps: written.bitmaps,
     })
 }
 
@@ -486,93 +392,6 @@ fn ref_commits(repo: &FsRepository) -> Result<Vec<ObjectId>, Error> {
         .collect();
     tips.extend(repo.head()?.id);
     Ok(tips)
-}
-
-/// Creates `path`, fills it with `write`, and finishes it as [`finish_file`] does.
-fn write_durable(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), Error> {
-    let file = File::create(path).map_err(io(path))?;
-    let mut w = BufWriter::new(file);
-    write(&mut w).map_err(io(path))?;
-    let file = w.into_inner().map_err(|e| io(path)(e.into_error()))?;
-    finish_file(&file, path)
-}
-
-/// Makes the written `file` at `path` read-only, as git's pack files are, and durable.
-fn finish_file(file: &File, path: &Path) -> Result<(), Error> {
-    let mut perms = file.metadata().map_err(io(path))?.permissions();
-    perms.set_readonly(true);
-    let _ = file.set_permissions(perms);
-    file.sync_all().map_err(io(path))
-}
-
-/// Reads the written pack back (ids of hash `kind`): the CRC32 of each entry (entries start at the sorted
-/// `by_offset`) and the trailer, checked against the hash of everything before it, so what the
-/// `.idx` describes is what is on the disk.
-fn read_back(
-    pack: &Path,
-    kind: HashKind,
-    by_offset: &[(u64, ObjectId)],
-) -> Result<(Vec<u32>, ObjectId), Error> {
-    let len = fs::metadata(pack).map_err(io(pack))?.len();
-    let body = len
-        .checked_sub(kind.len_in_bytes() as u64)
-        .ok_or_else(|| short(pack))?;
-    let mut r = HashingReader {
-        r: BufReader::with_capacity(1 << 20, File::open(pack).map_err(io(pack))?),
-        hasher: Hasher::trailer_only(kind),
-        buf: vec![0u8; 1 << 16],
-        path: pack,
-    };
-    let first = by_offset.first().map_or(body, |(o, _)| *o);
-    r.take(first, None)?;
-    let mut crcs = Vec::with_capacity(by_offset.len());
-    for (i, (offset, _)) in by_offset.iter().enumerate() {
-        let end = by_offset.get(i + 1).map_or(body, |(o, _)| *o);
-        let n = end.checked_sub(*offset).ok_or_else(|| short(pack))?;
-        let mut crc = crc32fast::Hasher::new();
-        r.take(n, Some(&mut crc))?;
-        crcs.push(crc.finalize());
-    }
-    let mut trailer = vec![0u8; kind.len_in_bytes()];
-    r.r.read_exact(&mut trailer).map_err(io(pack))?;
-    let expected = r.hasher.finish().map_err(|_| short(pack))?;
-    if expected.as_bytes() != trailer {
-        return Err(backend::Error::corrupt(pack.display().to_string(), "trailer mismatch").into());
-    }
-    Ok((crcs, expected))
-}
-
-/// Reads a file in order, hashing everything it reads.
-struct HashingReader<'a> {
-    r: BufReader<File>,
-    hasher: Hasher,
-    buf: Vec<u8>,
-    path: &'a Path,
-}
-
-impl HashingReader<'_> {
-    /// Reads the next `n` bytes into the hash (and into `crc`, when given).
-    fn take(&mut self, n: u64, mut crc: Option<&mut crc32fast::Hasher>) -> Result<(), Error> {
-        let mut left = n;
-        while left > 0 {
-            let chunk = left.min(self.buf.len() as u64) as usize;
-            let bytes = &mut self.buf[..chunk];
-            self.r.read_exact(bytes).map_err(io(self.path))?;
-            self.hasher.update(bytes);
-            if let Some(c) = crc.as_deref_mut() {
-                c.update(bytes);
-            }
-            left -= chunk as u64;
-        }
-        Ok(())
-    }
-}
-
-fn short(pack: &Path) -> Error {
-    backend::Error::corrupt(pack.display().to_string(), "shorter than its entries").into()
 }
 
 /// Removes what the new pack (`new_stem`, holding `list`) replaces: the multi-pack-index, the

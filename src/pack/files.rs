@@ -1,0 +1,278 @@
+//! A pack kept in a directory: `objects` written as `pack-<checksum>.pack` with its `.idx` and,
+//! when asked, a `.bitmap`, each durable, renamed into place `.pack`, `.bitmap`, then `.idx` (a
+//! reader only looks at a pack whose `.idx` exists).
+//!
+//! Shared by the on-disk repack (`objects/pack` of a repository) and the distributed backend's
+//! maintenance (a temporary directory whose files are then uploaded), so both write the same
+//! bytes the same way. It speaks in [`PackStore`] and [`PackObject`]s, never in repositories.
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::hash::{HashKind, Hasher, IdMap, IdSet, ObjectId};
+use crate::pack::bitmap::write::{self as bitmap_write, PackLayout};
+use crate::pack::idx_write::write_idx_v2;
+use crate::pack::ingest::IndexEntry;
+use crate::pack::stored::PackStore;
+use crate::pack::write::{write_pack_with_offsets, WriteOptions};
+use crate::progress::Progress;
+use crate::walk::PackObject;
+
+/// How the temporary files of a pack being written are named (then the pid and the extension):
+/// a repack that holds its lock removes leftovers with this prefix.
+pub const TEMP_PREFIX: &str = "tmp_repack_";
+
+/// Why a pack could not be written. Only temporary files are left behind on failure, and they
+/// are removed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Writing the pack failed.
+    #[error(transparent)]
+    Write(#[from] crate::pack::write::Error),
+    /// Building the bitmaps failed.
+    #[error(transparent)]
+    Bitmap(#[from] bitmap_write::Error),
+    /// The written pack does not read back as written.
+    #[error("{0}: written pack does not read back (short or trailer mismatch)")]
+    ReadBack(String),
+    /// A file could not be written or renamed.
+    #[error("{what}: {source}")]
+    Io {
+        /// The file.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        what: path.display().to_string(),
+        source,
+    }
+}
+
+/// What to write besides the pack.
+pub struct FileOptions<'a> {
+    /// How entries are written (delta reuse, search, depth).
+    pub write: WriteOptions,
+    /// Write a `.bitmap` for commits of `objects` in `reachable`, selected among (and always
+    /// including) these tips; `None`: no bitmap.
+    pub bitmap_tips: Option<&'a [ObjectId]>,
+    /// The objects of the pack reachable from the refs (bitmaps only cover those).
+    pub reachable: &'a IdSet,
+    /// Most commits given a bitmap.
+    pub max_bitmaps: usize,
+    /// Called on each finished file before it is renamed into place (permissions).
+    pub finish: &'a dyn Fn(&Path) -> std::io::Result<()>,
+}
+
+/// The pack just written and made visible.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// `<dir>/pack-<checksum>`.
+    pub stem: PathBuf,
+    /// The pack's checksum (its name).
+    pub checksum: ObjectId,
+    /// Commits given a bitmap (0: no `.bitmap` file).
+    pub bitmaps: usize,
+}
+
+/// Temporary files, removed on drop unless renamed into place.
+struct Temps(Vec<PathBuf>);
+
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Writes `list` (objects of `repo`) as a pack in `dir` with its `.idx` and, as `opts` asks, a
+/// `.bitmap`, durable and renamed into place.
+pub fn write_pack_files(
+    repo: &dyn PackStore,
+    dir: &Path,
+    list: &[PackObject],
+    opts: &FileOptions<'_>,
+    progress: &mut dyn Progress,
+) -> Result<Written, Error> {
+    let pid = std::process::id();
+    let tmp = |ext: &str| dir.join(format!("{TEMP_PREFIX}{pid}.{ext}"));
+    let (tmp_pack, tmp_idx, tmp_bitmap) = (tmp("pack"), tmp("idx"), tmp("bitmap"));
+    let mut temps = Temps(vec![tmp_pack.clone(), tmp_idx.clone(), tmp_bitmap.clone()]);
+
+    let file = File::create(&tmp_pack).map_err(io(&tmp_pack))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let (_, offsets) = write_pack_with_offsets(
+        repo,
+        list,
+        &IdSet::default(),
+        &[],
+        &opts.write,
+        &mut out,
+        progress,
+    )?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io(&tmp_pack)(e.into_error()))?;
+    finish_file(&file, &tmp_pack)?;
+    drop(file);
+
+    // Pack order, then the CRC of each entry and the trailer, read back from the disk.
+    let meta: IdMap<&PackObject> = list.iter().map(|o| (o.id, o)).collect();
+    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, *id)).collect();
+    by_offset.sort_unstable();
+    let (crcs, checksum) = read_back(&tmp_pack, repo.hash_kind(), &by_offset)?;
+    let mut entries: Vec<IndexEntry> = by_offset
+        .iter()
+        .zip(&crcs)
+        .map(|(&(offset, id), &crc32)| IndexEntry {
+            id,
+            offset,
+            crc32,
+            kind: meta[&id].kind,
+        })
+        .collect();
+
+    let mut bitmaps = 0;
+    if let Some(tips) = opts.bitmap_tips {
+        let layout = PackLayout::new(by_offset.iter().map(|(_, id)| {
+            let o = meta[id];
+            (o.id, o.kind, o.name_hash)
+        }));
+        let commits: Vec<ObjectId> = list
+            .iter()
+            .filter(|o| o.kind == crate::odb::Kind::Commit && opts.reachable.contains(&o.id))
+            .map(|o| o.id)
+            .collect();
+        let selected = bitmap_write::select_commits(&commits, tips, opts.max_bitmaps);
+        progress.update("Building bitmaps", 0, Some(selected.len() as u64));
+        let closures = bitmap_write::build(repo, &layout, &selected)?;
+        bitmaps = closures.len();
+        progress.finish(
+            "Building bitmaps",
+            bitmaps as u64,
+            Some(selected.len() as u64),
+        );
+        if bitmaps > 0 {
+            let bytes = bitmap_write::encode_file(&checksum, &layout, &closures)?;
+            write_durable(&tmp_bitmap, |w| w.write_all(&bytes))?;
+        }
+    }
+    write_durable(&tmp_idx, |w| {
+        write_idx_v2(&mut entries, &checksum, w).map(|_| ())
+    })?;
+
+    let stem = dir.join(format!("pack-{checksum}"));
+    let target = |ext: &str| stem.with_extension(ext);
+    for t in [&tmp_pack, &tmp_idx, &tmp_bitmap] {
+        if t.exists() {
+            (opts.finish)(t).map_err(io(t))?;
+        }
+    }
+    fs::rename(&tmp_pack, target("pack")).map_err(io(&tmp_pack))?;
+    if bitmaps > 0 {
+        fs::rename(&tmp_bitmap, target("bitmap")).map_err(io(&tmp_bitmap))?;
+    } else {
+        // A stale bitmap of a pack with this very name would describe other bits.
+        let _ = fs::remove_file(target("bitmap"));
+    }
+    fs::rename(&tmp_idx, target("idx")).map_err(io(&tmp_idx))?;
+    temps.0.clear();
+    crate::durable::sync_dir(dir).map_err(io(dir))?;
+    Ok(Written {
+        stem,
+        checksum,
+        bitmaps,
+    })
+}
+
+/// Creates `path`, fills it with `write`, and finishes it as [`finish_file`] does.
+fn write_durable(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let file = File::create(path).map_err(io(path))?;
+    let mut w = BufWriter::new(file);
+    write(&mut w).map_err(io(path))?;
+    let file = w.into_inner().map_err(|e| io(path)(e.into_error()))?;
+    finish_file(&file, path)
+}
+
+/// Makes the written `file` at `path` read-only, as git's pack files are, and durable.
+fn finish_file(file: &File, path: &Path) -> Result<(), Error> {
+    let mut perms = file.metadata().map_err(io(path))?.permissions();
+    perms.set_readonly(true);
+    let _ = file.set_permissions(perms);
+    file.sync_all().map_err(io(path))
+}
+
+/// Reads the written pack back (ids of hash `kind`): the CRC32 of each entry (entries start at the sorted
+/// `by_offset`) and the trailer, checked against the hash of everything before it, so what the
+/// `.idx` describes is what is on the disk.
+fn read_back(
+    pack: &Path,
+    kind: HashKind,
+    by_offset: &[(u64, ObjectId)],
+) -> Result<(Vec<u32>, ObjectId), Error> {
+    let len = fs::metadata(pack).map_err(io(pack))?.len();
+    let body = len
+        .checked_sub(kind.len_in_bytes() as u64)
+        .ok_or_else(|| short(pack))?;
+    let mut r = HashingReader {
+        r: BufReader::with_capacity(1 << 20, File::open(pack).map_err(io(pack))?),
+        hasher: Hasher::trailer_only(kind),
+        buf: vec![0u8; 1 << 16],
+        path: pack,
+    };
+    let first = by_offset.first().map_or(body, |(o, _)| *o);
+    r.take(first, None)?;
+    let mut crcs = Vec::with_capacity(by_offset.len());
+    for (i, (offset, _)) in by_offset.iter().enumerate() {
+        let end = by_offset.get(i + 1).map_or(body, |(o, _)| *o);
+        let n = end.checked_sub(*offset).ok_or_else(|| short(pack))?;
+        let mut crc = crc32fast::Hasher::new();
+        r.take(n, Some(&mut crc))?;
+        crcs.push(crc.finalize());
+    }
+    let mut trailer = vec![0u8; kind.len_in_bytes()];
+    r.r.read_exact(&mut trailer).map_err(io(pack))?;
+    let expected = r.hasher.finish().map_err(|_| short(pack))?;
+    if expected.as_bytes() != trailer {
+        return Err(short(pack));
+    }
+    Ok((crcs, expected))
+}
+
+/// Reads a file in order, hashing everything it reads.
+struct HashingReader<'a> {
+    r: BufReader<File>,
+    hasher: Hasher,
+    buf: Vec<u8>,
+    path: &'a Path,
+}
+
+impl HashingReader<'_> {
+    /// Reads the next `n` bytes into the hash (and into `crc`, when given).
+    fn take(&mut self, n: u64, mut crc: Option<&mut crc32fast::Hasher>) -> Result<(), Error> {
+        let mut left = n;
+        while left > 0 {
+            let chunk = left.min(self.buf.len() as u64) as usize;
+            let bytes = &mut self.buf[..chunk];
+            self.r.read_exact(bytes).map_err(io(self.path))?;
+            self.hasher.update(bytes);
+            if let Some(c) = crc.as_deref_mut() {
+                c.update(bytes);
+            }
+            left -= chunk as u64;
+        }
+        Ok(())
+    }
+}
+
+fn short(pack: &Path) -> Error {
+    Error::ReadBack(pack.display().to_string())
+}
