@@ -5,23 +5,29 @@
 //!  DistBackend::open(name) ─► refstore::load ── one linearizable etcd range read
 //!         │                        (HEAD, refs/*, pack list)
 //!         ▼
-//!  view::materialize ─► Blobs::cached ── S3 GET once per host; content-named, never invalidated
-//!         │
-//!  DistRepository ── reads through the on-disk backend over the view;
-//!                    a push uploads .pack, .idx create-only, then refstore::push (etcd txn)
+//!  view::materialize ─► cache::DiskCache ── .idx/.rev/.bitmap: S3 GET once per host;
+//!         │                     content-named, never invalidated, bounded (oldest go first)
+//!         ▼
+//!  DistRepository ── reads through the on-disk backend over the view; pack data by
+//!         │          ranged::RangedPacks: ranged GETs of aligned blocks, read-ahead
+//!         └───────── a push uploads .pack, .idx create-only (multipart when large),
+//!                    then refstore::push (etcd txn)
 //! ```
 //!
 //! - [`config`]: the `--backend-config` file.
 //! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway.
 //! - [`refstore`]: key layout, snapshot read, push transactions, ambiguous-outcome resolution;
 //!   [`refs`]: the [`RefStore`](crate::refs::RefStore) a request reads and updates through.
-//! - [`blobs`]: packs and indexes in S3 (`object_store`), and the local cache.
+//! - [`blobs`]: packs and indexes in S3 (`object_store`); [`cache`]: the host's disk cache of
+//!   index files; [`ranged`]: pack data in blocks.
 //! - [`view`], [`repo`]: a request's repository; [`stats`]: its store round trips.
 
 pub mod blobs;
+pub mod cache;
 pub mod config;
 pub mod etcd;
 pub mod kv;
+pub mod ranged;
 pub mod refs;
 pub mod refstore;
 pub mod repo;
@@ -78,7 +84,13 @@ impl DistBackend {
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(blobs::s3(cfg)?);
         Ok(Self::with_stores(
             Arc::new(etcd),
-            blobs::Blobs::new(store, rt, cfg.cache_dir.clone()),
+            blobs::Blobs::new(
+                store,
+                rt,
+                cfg.cache_dir.clone(),
+                cfg.cache_max_bytes,
+                cfg.multipart_threshold_bytes,
+            ),
             cfg.prefix.clone(),
             cfg.cache_dir.join("views"),
         ))
@@ -116,6 +128,7 @@ impl Backend for DistBackend {
         let base = refstore::repo_key(&self.prefix, repo_name(location)?);
         std::fs::create_dir_all(&self.views)
             .map_err(|e| Error::io(self.views.display().to_string(), e))?;
+        cache::sweep_views(&self.views);
         let started = std::time::Instant::now();
         let repo =
             repo::DistRepository::open(self.kv.clone(), self.blobs.clone(), base, &self.views)

@@ -9,6 +9,7 @@ pub mod index;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
+pub mod pack_data;
 pub mod quarantine;
 pub mod reftable;
 pub mod worktree;
@@ -173,6 +174,8 @@ pub struct FsRepository {
     shallow: Option<crate::hash::IdSet>,
     /// `core.sharedRepository`: modes of what Sluice creates.
     shared: crate::file_mode::SharedPerm,
+    /// Where pack data is read from (the mapped files, unless a backend keeps it elsewhere).
+    packs: std::sync::Arc<dyn pack_data::PackSource>,
 }
 
 impl FsRepository {
@@ -238,7 +241,15 @@ impl FsRepository {
             format,
             shallow,
             shared,
+            packs: std::sync::Arc::new(pack_data::LocalPacks),
         })
+    }
+
+    /// This repository reading its pack data through `source` (the distributed backend reads
+    /// it from the object store in ranges); call before the first object read.
+    pub fn with_pack_source(mut self, source: std::sync::Arc<dyn pack_data::PackSource>) -> Self {
+        self.packs = source;
+        self
     }
 
     /// `core.sharedRepository` as read when the repository was opened.
@@ -267,7 +278,7 @@ impl FsRepository {
         if let Some(s) = self.objects.get() {
             return Ok(s);
         }
-        let store = FsObjectStore::open(&self.common_dir.join("objects"))?;
+        let store = FsObjectStore::open_with(&self.common_dir.join("objects"), &*self.packs)?;
         Ok(self.objects.get_or_init(|| store))
     }
 
@@ -278,8 +289,9 @@ impl FsRepository {
         let mut guard = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
         let now = pack_dir_mtime(&self.common_dir);
         if now != guard.seen {
-            guard.store = Some(std::sync::Arc::new(FsObjectStore::open(
+            guard.store = Some(std::sync::Arc::new(FsObjectStore::open_with(
                 &self.common_dir.join("objects"),
+                &*self.packs,
             )?));
             guard.seen = now;
         }

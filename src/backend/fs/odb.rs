@@ -8,6 +8,7 @@
 //! A `multi-pack-index`, when present and valid, answers lookups for the packs it covers with
 //! one binary search; packs it does not cover (newer than it) are searched through their `.idx`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::Read;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
+use super::pack_data::{LocalPacks, PackData, PackSource};
 use crate::backend::{EntryBase, Error, PackedEntry, RawEntry, StoredForm, StoredPack};
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::commit_graph::CommitGraph;
@@ -37,8 +39,9 @@ const CACHE_BYTES: usize = 96 << 20;
 /// 30,000 intermediate trees (8.5 MB, a quarter of its heap) that it never read again. Large
 /// bases are still bounded by bytes alone.
 const CACHE_ENTRIES: usize = 4096;
-/// Runs of stored entries at least this long are copied with `pread` through a buffer this big.
-const COPY_BY_READ: usize = 256 << 10;
+/// Longest entry header with its delta base reference: a type/size varint, then an offset
+/// varint or a base id.
+const HEADER_WINDOW: u64 = 64;
 /// Deepest delta chain followed.
 const MAX_CHAIN: usize = 10_000;
 
@@ -46,29 +49,27 @@ const MAX_CHAIN: usize = 10_000;
 struct Pack {
     name: String,
     index: PackIndex<Mmap>,
-    data: Mmap,
+    /// The pack's bytes (mapped, or read in ranges from a store).
+    data: Box<dyn PackData>,
     /// (offset, index position), sorted by offset.
     revindex: OnceLock<Vec<(u64, u32)>>,
     /// Where git's reverse index (`.rev`) for this pack would be.
     rev_path: PathBuf,
-    /// The pack file, for copying long runs of entries with `pread` instead of through the map.
-    file: File,
 }
 
 impl Pack {
-    fn open(idx_path: &Path) -> Result<Option<Pack>, Error> {
+    fn open(idx_path: &Path, source: &dyn PackSource) -> Result<Option<Pack>, Error> {
         let pack_path = idx_path.with_extension("pack");
-        if !pack_path.exists() {
+        let Some(data) = source.open(&pack_path)? else {
             return Ok(None);
-        }
+        };
         let name = pack_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let index = PackIndex::new(map(idx_path)?, HashKind::Sha1)
             .map_err(|e| Error::corrupt(idx_path.display().to_string(), e.to_string()))?;
-        let data = map(&pack_path)?;
-        if data.len() < 32 || !data.starts_with(b"PACK") {
+        if data.len() < 32 {
             return Err(Error::corrupt(name, "not a pack file"));
         }
         Ok(Some(Pack {
@@ -77,8 +78,6 @@ impl Pack {
             data,
             revindex: OnceLock::new(),
             rev_path: idx_path.with_extension("rev"),
-            file: File::open(&pack_path)
-                .map_err(|e| Error::io(pack_path.display().to_string(), e))?,
         }))
     }
 
@@ -123,11 +122,23 @@ impl Pack {
     /// Where the entry at `offset` ends (the next entry's start, or the trailer).
     fn entry_end(&self, offset: u64) -> u64 {
         let rev = self.revindex();
-        let trailer = (self.data.len() - 20) as u64;
+        let trailer = self.trailer_at();
         match rev.binary_search_by_key(&offset, |(o, _)| *o) {
             Ok(i) => rev.get(i + 1).map_or(trailer, |(o, _)| *o),
             Err(_) => trailer,
         }
+    }
+
+    /// Where the trailing checksum begins (entries end there).
+    fn trailer_at(&self) -> u64 {
+        self.data.len().saturating_sub(20)
+    }
+
+    /// The entry data starting at `data_at` (of the entry at `offset`), at least to its end.
+    fn entry_data(&self, offset: u64, data_at: u64) -> Result<Cow<'_, [u8]>, Error> {
+        self.data
+            .read_entry(data_at, &|| self.entry_end(offset))?
+            .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))
     }
 
     fn id_at_offset(&self, offset: u64) -> Option<ObjectId> {
@@ -145,18 +156,20 @@ impl Pack {
 
     /// Decodes the entry header at `offset`: (type, size, data start, delta base).
     fn entry(&self, offset: u64) -> Result<EntryInfo, Error> {
-        let start = usize::try_from(offset).map_err(|_| self.corrupt(offset, "offset overflow"))?;
-        let buf = self
-            .data
-            .get(start..self.data.len().saturating_sub(20))
+        let end = offset.saturating_add(HEADER_WINDOW).min(self.trailer_at());
+        let buf = (offset < end)
+            .then(|| self.data.read(offset..end))
+            .transpose()?
+            .flatten()
             .ok_or_else(|| self.corrupt(offset, "offset beyond the pack"))?;
+        let buf: &[u8] = &buf;
         let (ty, size, used) = decode_header(buf).map_err(|e| self.corrupt(offset, e))?;
-        let mut data_at = start + used;
+        let mut data_at = offset + used as u64;
         let base = match ty {
             EntryType::OfsDelta => {
                 let (dist, n) = decode_ofs_distance(buf.get(used..).unwrap_or(&[]))
                     .map_err(|e| self.corrupt(offset, e))?;
-                data_at += n;
+                data_at += n as u64;
                 let base = offset
                     .checked_sub(dist)
                     .filter(|_| dist > 0)
@@ -175,7 +188,7 @@ impl Pack {
         Ok(EntryInfo {
             ty,
             size,
-            data_at: data_at as u64,
+            data_at,
             base,
         })
     }
@@ -188,22 +201,16 @@ impl Pack {
                 info.size, self.name
             )));
         }
-        let input = self
-            .data
-            .get(info.data_at as usize..self.data.len() - 20)
-            .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
-        inflate_exact(input, info.size as usize).map_err(|e| self.corrupt(offset, e))
+        let input = self.entry_data(offset, info.data_at)?;
+        inflate_exact(&input, info.size as usize).map_err(|e| self.corrupt(offset, e))
     }
 
     /// Inflates only the start of a delta to read its result size.
     fn delta_result_size(&self, offset: u64, info: &EntryInfo) -> Result<u64, Error> {
-        let input = self
-            .data
-            .get(info.data_at as usize..self.data.len() - 20)
-            .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
+        let input = self.entry_data(offset, info.data_at)?;
         let mut z = Decompress::new(true);
         let mut out = [0u8; 32];
-        let _ = z.decompress(input, &mut out, FlushDecompress::None);
+        let _ = z.decompress(&input, &mut out, FlushDecompress::None);
         let got = (z.total_out() as usize).min(out.len());
         delta::header(&out[..got])
             .map(|(_, result, _)| result)
@@ -259,7 +266,7 @@ impl FsStoredPack {
         self.pack
             .revindex()
             .get(pos + 1)
-            .map_or((self.pack.data.len() - 20) as u64, |(o, _)| *o)
+            .map_or(self.pack.trailer_at(), |(o, _)| *o)
     }
 }
 
@@ -315,28 +322,29 @@ impl StoredPack for FsStoredPack {
                 None => EntryBase::Outside(id),
             },
         };
-        let compressed = self
-            .pack
-            .data
-            .get(info.data_at as usize..end as usize)
+        let compressed = (info.data_at <= end)
+            .then(|| self.pack.data.read(info.data_at..end))
+            .transpose()?
+            .flatten()
             .ok_or_else(|| self.pack.corrupt(offset, "entry extends past the next one"))?;
         Ok(PackedEntry {
             offset,
             stored_len: end - offset,
             base,
             inflated_size: info.size,
-            compressed: std::borrow::Cow::Borrowed(compressed),
+            compressed,
         })
     }
 
     fn whole_pack_trailer(&self) -> Option<ObjectId> {
-        let data: &[u8] = &self.pack.data;
-        let header = data.get(..12)?;
+        let data = &self.pack.data;
+        let header = data.read(0..12).ok()??;
         let count = u32::from_be_bytes(header.get(8..12)?.try_into().ok()?);
-        let ok = &header[..8] == b"PACK\0\0\0\x02" && count as usize == self.object_count();
-        let end = data.len();
-        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(20)?..)?).ok())
-            .flatten()
+        let ok = header.get(..8)? == b"PACK\0\0\0\x02" && count as usize == self.object_count();
+        let trailer = ok
+            .then(|| data.read(self.pack.trailer_at()..data.len()).ok().flatten())
+            .flatten()?;
+        ObjectId::from_bytes(&trailer).ok()
     }
 
     fn copy_entries(
@@ -348,34 +356,12 @@ impl StoredPack for FsStoredPack {
         if from >= to {
             return Ok(());
         }
-        let start = self.offset_at(from)? as usize;
-        let end = self.end_of(to - 1) as usize;
-        let bytes = self
-            .pack
-            .data
-            .get(start..end)
-            .ok_or_else(|| self.pack.corrupt(start as u64, "entries beyond the pack"))?;
-        if bytes.len() < COPY_BY_READ {
-            return out
-                .write_all(bytes)
-                .map_err(|e| Error::io("writing pack entries", e));
+        let start = self.offset_at(from)?;
+        let end = self.end_of(to - 1);
+        if start > end {
+            return Err(self.pack.corrupt(start, "entries beyond the pack"));
         }
-        // Long runs (a whole pack, for a full clone) are read into a small buffer rather than
-        // touched through the map, so the pages do not count in this process's resident memory.
-        use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; COPY_BY_READ];
-        let mut at = start;
-        while at < end {
-            let n = (end - at).min(buf.len());
-            self.pack
-                .file
-                .read_exact_at(&mut buf[..n], at as u64)
-                .map_err(|e| Error::io(self.pack.name.clone(), e))?;
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("writing pack entries", e))?;
-            at += n;
-        }
-        Ok(())
+        self.pack.data.copy(start..end, out)
     }
 }
 
@@ -566,11 +552,18 @@ impl FsObjectStore {
     /// Opens the object directory `objects_dir` (e.g. `repo.git/objects`), following
     /// `info/alternates` (recursively, at most 5 levels as git does).
     pub fn open(objects_dir: &Path) -> Result<FsObjectStore, Error> {
-        Self::open_depth(objects_dir, 0, &mut Vec::new())
+        Self::open_with(objects_dir, &LocalPacks)
+    }
+
+    /// [`FsObjectStore::open`] reading pack data through `source` (the indexes are local
+    /// files either way).
+    pub fn open_with(objects_dir: &Path, source: &dyn PackSource) -> Result<FsObjectStore, Error> {
+        Self::open_depth(objects_dir, source, 0, &mut Vec::new())
     }
 
     fn open_depth(
         dir: &Path,
+        source: &dyn PackSource,
         depth: usize,
         seen: &mut Vec<PathBuf>,
     ) -> Result<FsObjectStore, Error> {
@@ -587,7 +580,7 @@ impl FsObjectStore {
             idx_paths
                 .sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
             for p in idx_paths {
-                match Pack::open(&p) {
+                match Pack::open(&p, source) {
                     Ok(Some(pack)) => packs.push(Arc::new(pack)),
                     Ok(None) => {}
                     // Removed since the listing (a repack or gc finished meanwhile): its objects
@@ -615,7 +608,7 @@ impl FsObjectStore {
                     if seen.contains(&canonical) || !alt.is_dir() {
                         continue;
                     }
-                    alternates.push(Self::open_depth(&alt, depth + 1, seen)?);
+                    alternates.push(Self::open_depth(&alt, source, depth + 1, seen)?);
                 }
             }
         }
@@ -926,9 +919,10 @@ impl FsObjectStore {
         let pack = &self.packs[n];
         let info = pack.entry(offset)?;
         let end = pack.entry_end(offset);
-        let compressed = pack
-            .data
-            .get(info.data_at as usize..end as usize)
+        let compressed = (info.data_at <= end)
+            .then(|| pack.data.read(info.data_at..end))
+            .transpose()?
+            .flatten()
             .ok_or_else(|| pack.corrupt(offset, "entry extends past the next one"))?;
         let (form, depth) = match info.base {
             Base::None => (StoredForm::Whole, 0),
@@ -945,7 +939,7 @@ impl FsObjectStore {
         Ok(Some(RawEntry {
             form,
             inflated_size: info.size,
-            compressed: std::borrow::Cow::Borrowed(compressed),
+            compressed,
             delta_depth: depth,
         }))
     }
