@@ -653,6 +653,40 @@ fn rgw_kill(w: &World) -> Row {
     finish(w, repo, &src, row, &pushes)
 }
 
+/// A push of a pack above `multipart-threshold-bytes` (6 MiB of incompressible data, the
+/// threshold at S3's 5 MiB minimum) goes up as a multipart upload and is cloned back intact.
+fn multipart(w: &World) -> Row {
+    let repo = "multipart.git";
+    let src = w.seed(repo);
+    let cfg = config(w.e, &w.dir, "fe-multipart", 0, &w.prefix, None);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}multipart-threshold-bytes = 5242880\n")).unwrap();
+    let fe = Fe {
+        cfg,
+        wrapper: write_wrapper(&w.dir.join("fe-multipart.sh"), None),
+    };
+    let mut big = Vec::with_capacity(6 << 20);
+    while big.len() < 6 << 20 {
+        big.extend_from_slice(&w.random(u64::MAX).to_le_bytes());
+    }
+    std::fs::write(src.join("big.bin"), big).unwrap();
+    git_ok(&src, &["add", "big.bin"]);
+    git_ok(&src, &["commit", "-q", "-m", "big"]);
+    let log = w.dir.join("multipart.log");
+    let env = [
+        ("SLUICE_LOG_FILE", log.to_str().unwrap()),
+        ("SLUICE_LOG_LEVEL", "debug"),
+    ];
+    let p = w.push(&fe, &src, repo, "main", &env);
+    assert!(p.acknowledged, "multipart push: {}", p.said);
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains("s3 multipart put"),
+        "the pack went up in parts: {logged}"
+    );
+    finish(w, repo, &src, Row::new("multipart"), &[p])
+}
+
 /// A network namespace with a veth pair to the host (`10.213.N.1` host side, `.2` inside),
 /// removed on drop; the engines, which listen on 127.0.0.1, are reached through forwarders on
 /// the host side.
@@ -790,7 +824,15 @@ fn scale_out_scenarios_keep_every_acknowledged_push() {
     let w = World::new(e);
     let started = std::time::Instant::now();
     let mut rows = Vec::new();
-    for scenario in [race, atomic, fe_kill, leader_kill, quorum_loss, rgw_kill] {
+    for scenario in [
+        race,
+        atomic,
+        fe_kill,
+        leader_kill,
+        quorum_loss,
+        rgw_kill,
+        multipart,
+    ] {
         let t = std::time::Instant::now();
         let row = scenario(&w);
         eprintln!(

@@ -41,10 +41,13 @@ pub struct BlockCache {
     inner: Mutex<Blocks>,
 }
 
+/// (pack number, block number).
+type BlockKey = (u32, u64);
+
 #[derive(Debug, Default)]
 struct Blocks {
     /// (pack number, block number) → (data, last use).
-    map: HashMap<(u32, u64), (Arc<Vec<u8>>, u64)>,
+    map: HashMap<BlockKey, (Arc<Vec<u8>>, u64)>,
     bytes: usize,
     clock: u64,
 }
@@ -207,7 +210,7 @@ impl RangedPack {
 }
 
 impl PackData for RangedPack {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.len
     }
 

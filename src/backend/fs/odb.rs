@@ -69,7 +69,7 @@ impl Pack {
             .unwrap_or_default();
         let index = PackIndex::new(map(idx_path)?, HashKind::Sha1)
             .map_err(|e| Error::corrupt(idx_path.display().to_string(), e.to_string()))?;
-        if data.len() < 32 {
+        if data.size() < 32 {
             return Err(Error::corrupt(name, "not a pack file"));
         }
         Ok(Some(Pack {
@@ -131,7 +131,7 @@ impl Pack {
 
     /// Where the trailing checksum begins (entries end there).
     fn trailer_at(&self) -> u64 {
-        self.data.len().saturating_sub(20)
+        self.data.size().saturating_sub(20)
     }
 
     /// The entry data starting at `data_at` (of the entry at `offset`), at least to its end.
@@ -342,7 +342,11 @@ impl StoredPack for FsStoredPack {
         let count = u32::from_be_bytes(header.get(8..12)?.try_into().ok()?);
         let ok = header.get(..8)? == b"PACK\0\0\0\x02" && count as usize == self.object_count();
         let trailer = ok
-            .then(|| data.read(self.pack.trailer_at()..data.len()).ok().flatten())
+            .then(|| {
+                data.read(self.pack.trailer_at()..data.size())
+                    .ok()
+                    .flatten()
+            })
             .flatten()?;
         ObjectId::from_bytes(&trailer).ok()
     }

@@ -22,8 +22,8 @@ const COPY_BY_READ: usize = 256 << 10;
 
 /// The bytes of one pack file.
 pub trait PackData: Send + Sync {
-    /// The pack's length in bytes, trailer included.
-    fn len(&self) -> u64;
+    /// The pack's size in bytes, trailer included.
+    fn size(&self) -> u64;
 
     /// Bytes `range`; `Ok(None)` when the range is not inside the pack.
     fn read(&self, range: Range<u64>) -> Result<Option<Cow<'_, [u8]>>, Error>;
@@ -89,7 +89,7 @@ impl MappedPack {
 }
 
 impl PackData for MappedPack {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.map.len() as u64
     }
 
@@ -102,7 +102,7 @@ impl PackData for MappedPack {
         from: u64,
         _end: &dyn Fn() -> u64,
     ) -> Result<Option<Cow<'_, [u8]>>, Error> {
-        let trailer = self.len().saturating_sub(20);
+        let trailer = self.size().saturating_sub(20);
         Ok(self.slice(from..trailer).map(Cow::Borrowed))
     }
 
