@@ -4,7 +4,9 @@ push into an empty repository, a clone with a cold and a warm pack cache, and an
 fetch, through `ext::sluice`, alternating backends. Prints median wall times, the ratio
 distributed/fs, and the store round trips each distributed request made (from its log).
 
-Usage: bench/distributed.py [--commits N] [--runs K] [--sluice PATH] [--engines DIR]
+Usage: bench/distributed.py [--commits N | --repo BARE] [--runs K] [--sluice PATH] [--engines DIR]
+With --repo (e.g. /work/.mirror/tokio-rs+tokio/repo) its HEAD branch is the benchmark's
+history instead of a generated one.
 Without --engines it starts scripts/engines/start in a temporary directory (and stops it).
 Needs a sluice built with --features distributed. Not part of the test suite.
 """
@@ -62,6 +64,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
     ap.add_argument("--engines")
+    ap.add_argument("--repo", help="a bare repository whose HEAD branch to use instead of a generated history")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sluice-dbench-")
     eng = a.engines or os.path.join(tmp, "engines")
@@ -77,10 +80,15 @@ def main():
 
 def run(a, tmp, eng):
     env = dict(line.split("=", 1) for line in open(os.path.join(eng, "env")).read().split("\n") if "=" in line)
-    src = os.path.join(tmp, "src.git")
-    sh(["bash", os.path.join(TOP, "tests/fixtures/gen_history.sh"), src, str(a.commits)])
+    if a.repo:
+        src = a.repo
+        branch = sh(["git", "-C", src, "symbolic-ref", "--short", "HEAD"]).strip()
+    else:
+        src = os.path.join(tmp, "src.git")
+        sh(["bash", os.path.join(TOP, "tests/fixtures/gen_history.sh"), src, str(a.commits)])
+        branch = "main"
     # The fetch case: the client is 100 commits behind.
-    old = sh(["git", "-C", src, "rev-parse", "main~100"]).strip()
+    old = sh(["git", "-C", src, "rev-parse", f"{branch}~100"]).strip()
     creds = os.path.join(tmp, "creds")
     with open(creds, "w") as f:
         f.write(f"access-key = {env['AWS_ACCESS_KEY_ID']}\nsecret-key = {env['AWS_SECRET_ACCESS_KEY']}\n")
@@ -109,8 +117,9 @@ def run(a, tmp, eng):
             open(log, "w").close()
             case(name, "dist", timed(args, cwd, dist), trips(log))
 
-        case("push", "fs", timed(git + ["push", "-q", ext(fsrepo), "main"], src, {}))
-        dist_case("push", git + ["push", "-q", ext("r.git"), "main"], src)
+        spec = f"{branch}:refs/heads/main"
+        case("push", "fs", timed(git + ["push", "-q", ext(fsrepo), spec], src, {}))
+        dist_case("push", git + ["push", "-q", ext("r.git"), spec], src)
         for label, wipe in [("clone-cold", True), ("clone-warm", False)]:
             if wipe:
                 shutil.rmtree(os.path.join(cache, "packs"), ignore_errors=True)
@@ -124,7 +133,7 @@ def run(a, tmp, eng):
                 shutil.rmtree(dst)
         for backend, where, e in [("fs", fsrepo, {}), ("dist", "r.git", dist)]:
             dst = os.path.join(tmp, f"f-{backend}-{run_no}")
-            sh(["git", "clone", "-q", "--bare", "--no-local", src, dst])
+            sh(["git", "clone", "-q", "--bare", "--no-local", "--single-branch", "-b", branch, src, dst])
             sh(["git", "-C", dst, "update-ref", "refs/heads/main", old])
             args = git + ["fetch", "-q", ext(where), "main:main"]
             if backend == "fs":
@@ -132,7 +141,8 @@ def run(a, tmp, eng):
             else:
                 dist_case("fetch-100", args, dst)
             shutil.rmtree(dst)
-    print(f"{a.commits} commits, {a.runs} runs; median wall seconds")
+    what = f"{a.repo} ({branch})" if a.repo else f"{a.commits} commits"
+    print(f"{what}, {a.runs} runs; median wall seconds")
     print(f"{'case':<12}{'fs':>8}{'dist':>8}{'dist/fs':>9}   store round trips (etcd, s3) of the dist request")
     for name in ["push", "clone-cold", "clone-warm", "fetch-100"]:
         fs = statistics.median(s for s, _ in results[(name, "fs")])

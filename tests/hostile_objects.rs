@@ -31,7 +31,7 @@ struct Obj {
 
 fn obj(kind: Kind, data: impl Into<Vec<u8>>) -> Obj {
     let data = data.into();
-    let id = object_id(kind, &data).expect("no collision");
+    let id = object_id(HashKind::Sha1, kind, &data).expect("no collision");
     Obj { kind, data, id }
 }
 

@@ -71,6 +71,18 @@ fn tmp_root() -> PathBuf {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Appends `line` to file `f` of work repository `repo` and commits it; returns the commit id.
+pub fn commit_line(repo: &Path, line: &str) -> String {
+    let f = repo.join("f");
+    let mut text = std::fs::read_to_string(&f).unwrap_or_default();
+    text.push_str(line);
+    text.push('\n');
+    std::fs::write(&f, text).unwrap();
+    git_ok(repo, &["add", "f"]);
+    git_ok(repo, &["commit", "-q", "-m", line]);
+    git_ok(repo, &["rev-parse", "HEAD"]).trim().to_string()
+}
+
 /// Panics with `what` and the command's stderr unless `out` says it succeeded.
 pub fn assert_success(out: &Output, what: &str) {
     assert!(
@@ -210,19 +222,6 @@ pub fn clone_ok(transport: Transport, version: u8, src: &Path, dst: &Path, extra
         "clone via {transport:?} v{version} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Appends `line` to file `f` of work repository `repo` and commits it (message `line`);
-/// returns the new commit's id.
-pub fn commit_line(repo: &Path, line: &str) -> String {
-    let f = repo.join("f");
-    let mut text = std::fs::read_to_string(&f).unwrap_or_default();
-    text.push_str(line);
-    text.push('\n');
-    std::fs::write(&f, text).unwrap();
-    git_ok(repo, &["add", "f"]);
-    git_ok(repo, &["commit", "-q", "-m", line]);
-    git_ok(repo, &["rev-parse", "HEAD"]).trim().to_string()
 }
 
 /// All refs of `repo` as `<id> <name>` lines.

@@ -65,6 +65,10 @@ pub struct BackendConfig {
     /// Where pushes' hooks live: `<dir>/<repo>/` when that directory exists, else `<dir>/`
     /// for every repository (`None`: no hooks run).
     pub hooks_dir: Option<PathBuf>,
+    /// Bound of the cache directory's index files (oldest removed first above it).
+    pub cache_max_bytes: u64,
+    /// Files larger than this go to S3 as multipart uploads.
+    pub multipart_threshold_bytes: u64,
 }
 
 /// Every key the file may contain, with what it sets; a key not here is refused.
@@ -78,7 +82,16 @@ const KEYS: &[&str] = &[
     "timeout-ms",
     "credentials-file",
     "hooks-dir",
+    "cache-max-bytes",
+    "multipart-threshold-bytes",
 ];
+
+/// Default bound of the cache directory: 10 GiB.
+pub const DEFAULT_CACHE_MAX: u64 = 10 << 30;
+/// Default multipart threshold: 64 MiB.
+pub const DEFAULT_MULTIPART: u64 = 64 << 20;
+/// S3's smallest part (all parts but the last): a lower threshold would make parts it refuses.
+const MIN_MULTIPART: u64 = 5 << 20;
 
 /// Reads `file` and validates it, taking credentials from `env` (a lookup, so tests need not set
 /// the process environment) when the file names no credentials file.
@@ -117,18 +130,27 @@ pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend
             "prefix {prefix:?} must be one non-empty name without '/' or '%'"
         )));
     }
-    let timeout_ms = match get("timeout-ms") {
-        None => 10_000,
+    let number = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| match get(key) {
+        None => Ok(default),
         Some(v) => v
             .parse::<u64>()
             .ok()
-            .filter(|&n| (1..=600_000).contains(&n))
+            .filter(|n| range.contains(n))
             .ok_or_else(|| {
                 err(format!(
-                    "timeout-ms {v:?} is not a number of milliseconds in 1..=600000"
+                    "{key} {v:?} is not a number in {}..={}",
+                    range.start(),
+                    range.end()
                 ))
-            })?,
+            }),
     };
+    let timeout_ms = number("timeout-ms", 10_000, 1..=600_000)?;
+    let cache_max_bytes = number("cache-max-bytes", DEFAULT_CACHE_MAX, 1..=u64::MAX)?;
+    let multipart_threshold_bytes = number(
+        "multipart-threshold-bytes",
+        DEFAULT_MULTIPART,
+        MIN_MULTIPART..=u64::MAX,
+    )?;
     let credentials = match get("credentials-file") {
         Some(path) => read_credentials(Path::new(&path)).map_err(err)?,
         None => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
@@ -154,6 +176,8 @@ pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend
         credentials,
         fault: env("SLUICE_FAULT"),
         hooks_dir: get("hooks-dir").map(PathBuf::from),
+        cache_max_bytes,
+        multipart_threshold_bytes,
     })
 }
 
@@ -274,6 +298,21 @@ mod tests {
         );
         assert_eq!((c.bucket.as_str(), c.prefix.as_str()), ("b", "p"));
         assert_eq!(c.credentials.access_key, "AK");
+        assert_eq!(
+            (c.cache_max_bytes, c.multipart_threshold_bytes),
+            (DEFAULT_CACHE_MAX, DEFAULT_MULTIPART)
+        );
+        let f = write(
+            dir.path(),
+            "m",
+            &format!("{BASE}multipart-threshold-bytes = 1000\n"),
+            0o644,
+        );
+        let e = load(&f, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("multipart-threshold-bytes \"1000\" is not a number in 5242880"),
+            "{e}"
+        );
         assert!(
             !format!("{c:?}").contains("SK"),
             "the secret is never printed"

@@ -5,27 +5,33 @@
 //!  DistBackend::open(name) ─► refstore::load ── one linearizable etcd range read
 //!         │                        (HEAD, refs/*, pack list)
 //!         ▼
-//!  view::materialize ─► Blobs::cached ── S3 GET once per host; content-named, never invalidated
-//!         │
-//!  DistRepository ── reads through the on-disk backend over the view;
-//!                    a push uploads .pack, .idx create-only, then refstore::push (etcd txn)
+//!  view::materialize ─► cache::DiskCache ── .idx/.rev/.bitmap: S3 GET once per host;
+//!         │                     content-named, never invalidated, bounded (oldest go first)
+//!         ▼
+//!  DistRepository ── reads through the on-disk backend over the view; pack data by
+//!         │          ranged::RangedPacks: ranged GETs of aligned blocks, read-ahead
+//!         └───────── a push uploads .pack, .idx create-only (multipart when large),
+//!                    then refstore::push (etcd txn)
 //! ```
 //!
 //! - [`config`]: the `--backend-config` file.
 //! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway.
 //! - [`refstore`]: key layout, snapshot read, push transactions, ambiguous-outcome resolution;
 //!   [`refs`]: the [`RefStore`](crate::refs::RefStore) a request reads and updates through.
-//! - [`blobs`]: packs and indexes in S3 (`object_store`), and the local cache.
+//! - [`blobs`]: packs and indexes in S3 (`object_store`); [`cache`]: the host's disk cache of
+//!   index files; [`ranged`]: pack data in blocks.
 //! - [`view`], [`repo`]: a request's repository; [`stats`]: its store round trips.
 //! - [`maintenance`]: `sluice repack` (compaction, full repack, garbage, grace, orphans);
 //!   [`transfer`]: `sluice import` / `sluice export` between the store and a git directory;
 //!   [`settings`]: a repository's stored git config (`sluice config`).
 
 pub mod blobs;
+pub mod cache;
 pub mod config;
 pub mod etcd;
 pub mod kv;
 pub mod maintenance;
+pub mod ranged;
 pub mod refs;
 pub mod refstore;
 pub mod repo;
@@ -117,10 +123,18 @@ impl Stores {
         let etcd = etcd::Etcd::new(cfg.etcd_endpoints.clone(), cfg.timeout, rt.clone())
             .map_err(|e| Error::io("etcd", std::io::Error::other(e.to_string())))?;
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(blobs::s3(cfg)?);
-        let mut stores = Self::over(
+        let blobs = blobs::Blobs::new(
+            store.clone(),
+            rt.clone(),
+            cfg.cache_dir.clone(),
+            cfg.cache_max_bytes,
+            cfg.multipart_threshold_bytes,
+        );
+        let mut stores = Self::over_blobs(
             Arc::new(etcd),
             store,
             rt,
+            blobs,
             cfg.prefix.clone(),
             cfg.cache_dir.clone(),
         );
@@ -137,7 +151,25 @@ impl Stores {
         prefix: String,
         cache_dir: PathBuf,
     ) -> Stores {
-        let blobs = blobs::Blobs::new(store.clone(), rt.clone(), cache_dir.clone());
+        let blobs = blobs::Blobs::new(
+            store.clone(),
+            rt.clone(),
+            cache_dir.clone(),
+            config::DEFAULT_CACHE_MAX,
+            config::DEFAULT_MULTIPART,
+        );
+        Self::over_blobs(kv, store, rt, blobs, prefix, cache_dir)
+    }
+
+    /// Stores over given engines and pack store `blobs` (which wraps `store`).
+    fn over_blobs(
+        kv: Arc<dyn Kv>,
+        store: Arc<dyn object_store::ObjectStore>,
+        rt: Arc<tokio::runtime::Runtime>,
+        blobs: blobs::Blobs,
+        prefix: String,
+        cache_dir: PathBuf,
+    ) -> Stores {
         Stores {
             kv,
             store,
@@ -221,6 +253,7 @@ impl DistBackend {
         let base = refstore::repo_key(&self.prefix, repo_name(location)?);
         std::fs::create_dir_all(&self.views)
             .map_err(|e| Error::io(self.views.display().to_string(), e))?;
+        cache::sweep_views(&self.views);
         let started = std::time::Instant::now();
         let repo =
             repo::DistRepository::open(self.kv.clone(), self.blobs.clone(), base, &self.views)

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::blobs::Blobs;
 use super::kv::Kv;
+use super::ranged::RangedPacks;
 use super::refs::EtcdRefs;
 use super::refstore;
 use super::view;
@@ -85,10 +86,12 @@ impl DistRepository {
             return Err(Error::NotFound(base));
         }
         let dir = view::materialize(&snap, &blobs, &base, views)?;
-        let inner =
-            FsRepository::open(dir.clone(), true, &Default::default()).inspect_err(|_| {
+        let packs = RangedPacks::new(blobs.clone(), base.clone(), snap.packs.clone());
+        let inner = FsRepository::open(dir.clone(), true, &Default::default())
+            .inspect_err(|_| {
                 let _ = std::fs::remove_dir_all(&dir);
-            })?;
+            })?
+            .with_pack_source(Arc::new(packs));
         Ok(DistRepository {
             refs: EtcdRefs::new(kv, base.clone(), snap, new_push_id()),
             blobs,
@@ -156,16 +159,10 @@ impl DistRepository {
                 &local.join(format!("{pack}.idx")),
             )?;
             fault(self.fault.as_deref(), "after-idx-upload");
-            let cache = self.blobs.cache_dir();
-            if std::fs::create_dir_all(&cache).is_ok() {
-                for ext in ["pack", "idx"] {
-                    // Best effort: a later request downloads it if this fails.
-                    let _ = std::fs::hard_link(
-                        local.join(format!("{pack}.{ext}")),
-                        cache.join(format!("{pack}.{ext}")),
-                    );
-                }
-            }
+            let cache = self.blobs.cache();
+            cache.adopt(&local.join(format!("{pack}.idx")), &format!("{pack}.idx"));
+            // A pushed pack has no .rev or .bitmap in the store: say so to this host's cache.
+            cache.adopt_absent(&[format!("{pack}.rev"), format!("{pack}.bitmap")]);
             self.refs.add_uploaded(pack, size);
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! A request's view of a distributed repository: a private git directory that holds exactly
 //! the snapshot's refs (`packed-refs`, symbolic refs as loose files, `HEAD`) and hard links to
-//! the cached `.pack`/`.idx` files of exactly the listed packs.
+//! the cached index files (`.idx`, and `.rev`/`.bitmap` where the pack has them) of exactly
+//! the listed packs. The `.pack` files stay in the store: the on-disk backend reads them through
+//! [`RangedPacks`](super::ranged::RangedPacks), in blocks.
 //!
 //! The on-disk backend then reads objects, peels tags and checks pushes exactly as it does for
 //! a local repository. Only listed packs are linked, never the whole cache: a pack some other
@@ -22,15 +24,14 @@ fn io(path: &Path, e: std::io::Error) -> Error {
     Error::io(path.display().to_string(), e)
 }
 
-/// Checks that a downloaded pack ends with the checksum its name carries.
-fn check_pack(hex: &str) -> impl Fn(&Path) -> Result<(), Error> + '_ {
-    move |path| check_trailer(path, hex, 0, "pack")
-}
-
-/// Checks that a downloaded index names the pack its name carries.
-fn check_idx(hex: &str) -> impl Fn(&Path) -> Result<(), Error> + '_ {
-    move |path| check_trailer(path, hex, 1, "idx")
-}
+/// The index files of a pack, whether each must exist, and how many ids before its end the
+/// pack checksum sits (`.idx` and `.rev` end with the pack's checksum and their own; a
+/// `.bitmap` names its pack in its header: `None`, checked by [`check_bitmap`]).
+const INDEX_FILES: &[(&str, bool, Option<usize>)] = &[
+    ("idx", true, Some(1)),
+    ("rev", false, Some(1)),
+    ("bitmap", false, None),
+];
 
 /// Checks that a downloaded bitmap names the pack its name carries (git's `.bitmap` header:
 /// `BITM`, version, options, count, then the pack checksum).
@@ -73,7 +74,7 @@ pub fn pack_key(base: &str, pack: &str, ext: &str) -> String {
 }
 
 /// Creates the view of `snap` (repository `base` in the store) in a new directory under
-/// `root`, fetching missing pack files into the cache first.
+/// `root`, fetching missing index files into the cache first.
 pub fn materialize(
     snap: &Snapshot,
     blobs: &Blobs,
@@ -108,30 +109,26 @@ pub fn materialize(
                     && h.bytes().all(|b| b.is_ascii_hexdigit())
             })
             .ok_or_else(|| Error::corrupt(format!("{base}pack/{pack}"), "not a pack name"))?;
-        // The pack first: an index is only ever used next to its pack.
-        let p = blobs.cached(
-            &pack_key(base, pack, "pack"),
-            &format!("{pack}.pack"),
-            &check_pack(hex),
-        )?;
-        let i = blobs.cached(
-            &pack_key(base, pack, "idx"),
-            &format!("{pack}.idx"),
-            &check_idx(hex),
-        )?;
-        let mut files = vec![(p, format!("{pack}.pack")), (i, format!("{pack}.idx"))];
-        if snap.bitmaps.contains(pack) {
-            // A full repack's reachability bitmap: clones count objects from it.
-            let b = blobs.cached(
-                &pack_key(base, pack, "bitmap"),
-                &format!("{pack}.bitmap"),
-                &check_bitmap(hex),
-            )?;
-            files.push((b, format!("{pack}.bitmap")));
-        }
-        for (from, name) in files {
-            let to = pack_dir.join(name);
-            std::fs::hard_link(&from, &to).map_err(|e| io(&to, e))?;
+        for &(ext, required, checksum_back) in INDEX_FILES {
+            let file = format!("{pack}.{ext}");
+            let key = pack_key(base, pack, ext);
+            let check = |path: &Path| match checksum_back {
+                Some(back) => check_trailer(path, hex, back, ext),
+                None => check_bitmap(hex)(path),
+            };
+            let cached = blobs
+                .cache()
+                .get(&file, &|| blobs.get_optional(&key), &check)?;
+            match cached {
+                Some(from) => {
+                    let to = pack_dir.join(&file);
+                    std::fs::hard_link(&from, &to).map_err(|e| io(&to, e))?;
+                }
+                None if required => {
+                    return Err(Error::corrupt(key, "listed pack has no index in the store"));
+                }
+                None => {}
+            }
         }
     }
     Ok(dir)
@@ -168,7 +165,8 @@ fn write_refs(snap: &Snapshot, dir: &Path) -> Result<(), Error> {
     std::fs::write(dir.join("packed-refs"), packed).map_err(|e| io(dir, e))
 }
 
-/// The `pack-<hex>` names of the packs in `dir/objects/pack` that have both files.
+/// The `pack-<hex>` names of the packs in `dir/objects/pack` (those with an `.idx`; a listed
+/// pack's data is in the store, a pushed one's next to its index).
 pub fn local_packs(dir: &Path) -> Result<Vec<String>, Error> {
     let pack_dir = dir.join("objects/pack");
     let mut out = Vec::new();
@@ -176,9 +174,7 @@ pub fn local_packs(dir: &Path) -> Result<Vec<String>, Error> {
         let entry = entry.map_err(|e| io(&pack_dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(".idx") {
-            if pack_dir.join(format!("{stem}.pack")).is_file() {
-                out.push(stem.to_string());
-            }
+            out.push(stem.to_string());
         }
     }
     out.sort();

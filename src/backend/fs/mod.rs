@@ -9,6 +9,7 @@ pub mod index;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
+pub mod pack_data;
 pub mod quarantine;
 pub mod reftable;
 pub mod worktree;
@@ -180,6 +181,8 @@ pub struct FsRepository {
     shared: crate::file_mode::SharedPerm,
     /// The process environment it was opened in (to open it again the same way).
     env: Arc<Env>,
+    /// Where pack data is read from (the mapped files, unless a backend keeps it elsewhere).
+    packs: std::sync::Arc<dyn pack_data::PackSource>,
 }
 
 impl FsRepository {
@@ -259,7 +262,15 @@ impl FsRepository {
             shallow,
             shared,
             env: env.clone(),
+            packs: std::sync::Arc::new(pack_data::LocalPacks),
         })
+    }
+
+    /// This repository reading its pack data through `source` (the distributed backend reads
+    /// it from the object store in ranges); call before the first object read.
+    pub fn with_pack_source(mut self, source: std::sync::Arc<dyn pack_data::PackSource>) -> Self {
+        self.packs = source;
+        self
     }
 
     /// `core.sharedRepository` as read when the repository was opened.
@@ -293,7 +304,11 @@ impl FsRepository {
         if let Some(s) = self.objects.get() {
             return Ok(s);
         }
-        let store = FsObjectStore::open(&self.common_dir.join("objects"), self.format.hash)?;
+        let store = FsObjectStore::open_with(
+            &self.common_dir.join("objects"),
+            self.format.hash,
+            &*self.packs,
+        )?;
         Ok(self.objects.get_or_init(|| store))
     }
 
@@ -304,9 +319,10 @@ impl FsRepository {
         let mut guard = self.fresh.lock().unwrap_or_else(|e| e.into_inner());
         let now = pack_dir_mtime(&self.common_dir);
         if now != guard.seen {
-            guard.store = Some(std::sync::Arc::new(FsObjectStore::open(
+            guard.store = Some(std::sync::Arc::new(FsObjectStore::open_with(
                 &self.common_dir.join("objects"),
                 self.format.hash,
+                &*self.packs,
             )?));
             guard.seen = now;
         }

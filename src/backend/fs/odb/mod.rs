@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use memmap2::Mmap;
 
 use crate::backend::{Error, RawEntry, StoredForm};
+use super::pack_data::{LocalPacks, PackSource};
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::commit_graph::CommitGraph;
 use crate::odb::mmap::map;
@@ -71,12 +72,23 @@ impl FsObjectStore {
     /// Opens the object directory `objects_dir` (e.g. `repo.git/objects`) of a repository whose
     /// ids are `hash`, following `info/alternates` (recursively, at most 5 levels as git does).
     pub fn open(objects_dir: &Path, hash: HashKind) -> Result<FsObjectStore, Error> {
-        Self::open_depth(objects_dir, hash, 0, &mut Vec::new())
+        Self::open_with(objects_dir, hash, &LocalPacks)
+    }
+
+    /// [`FsObjectStore::open`] reading pack data through `source` (the indexes are local
+    /// files either way).
+    pub fn open_with(
+        objects_dir: &Path,
+        hash: HashKind,
+        source: &dyn PackSource,
+    ) -> Result<FsObjectStore, Error> {
+        Self::open_depth(objects_dir, hash, source, 0, &mut Vec::new())
     }
 
     fn open_depth(
         dir: &Path,
         hash: HashKind,
+        source: &dyn PackSource,
         depth: usize,
         seen: &mut Vec<PathBuf>,
     ) -> Result<FsObjectStore, Error> {
@@ -93,7 +105,7 @@ impl FsObjectStore {
             idx_paths
                 .sort_by_key(|p| std::cmp::Reverse(p.metadata().and_then(|m| m.modified()).ok()));
             for p in idx_paths {
-                match Pack::open(&p, hash) {
+                match Pack::open(&p, hash, source) {
                     Ok(Some(pack)) => packs.push(Arc::new(pack)),
                     Ok(None) => {}
                     // Removed since the listing (a repack or gc finished meanwhile): its objects
@@ -121,7 +133,7 @@ impl FsObjectStore {
                     if seen.contains(&canonical) || !alt.is_dir() {
                         continue;
                     }
-                    alternates.push(Self::open_depth(&alt, hash, depth + 1, seen)?);
+                    alternates.push(Self::open_depth(&alt, hash, source, depth + 1, seen)?);
                 }
             }
         }
@@ -400,9 +412,10 @@ impl FsObjectStore {
         let pack = &self.packs[n];
         let info = pack.entry(offset)?;
         let end = pack.entry_end(offset);
-        let compressed = pack
-            .data
-            .get(info.data_at as usize..end as usize)
+        let compressed = (info.data_at <= end)
+            .then(|| pack.data.read(info.data_at..end))
+            .transpose()?
+            .flatten()
             .ok_or_else(|| pack.corrupt(offset, "entry extends past the next one"))?;
         let (form, depth) = match info.base {
             Base::None => (StoredForm::Whole, 0),
@@ -419,7 +432,7 @@ impl FsObjectStore {
         Ok(Some(RawEntry {
             form,
             inflated_size: info.size,
-            compressed: std::borrow::Cow::Borrowed(compressed),
+            compressed,
             delta_depth: depth,
         }))
     }

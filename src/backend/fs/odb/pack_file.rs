@@ -1,19 +1,24 @@
 //! One pack file of an object directory: its mapped `.idx` and `.pack`, entry headers, the
 //! reverse index, and inflating entry data.
 
-use std::fs::File;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use flate2::{Decompress, FlushDecompress, Status};
 use memmap2::Mmap;
 
+use super::super::pack_data::{PackData, PackSource};
 use crate::backend::Error;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::mmap::map;
 use crate::pack::delta;
 use crate::pack::entry::{decode_header, decode_ofs_distance, EntryType};
 use crate::pack::index::PackIndex;
+
+/// Longest entry header with its delta base reference: a type/size varint, then an offset
+/// varint or a base id (32 bytes at most).
+const HEADER_WINDOW: u64 = 64;
 
 /// Largest object we inflate (a limit against inflate bombs from damaged storage).
 pub(super) const MAX_OBJECT: u64 = 8 << 30;
@@ -22,31 +27,33 @@ pub(super) const MAX_OBJECT: u64 = 8 << 30;
 pub(super) struct Pack {
     pub(super) name: String,
     pub(super) index: PackIndex<Mmap>,
-    pub(super) data: Mmap,
+    /// The pack's bytes (mapped, or read in ranges from a store).
+    pub(super) data: Box<dyn PackData>,
     /// (offset, index position), sorted by offset.
     pub(super) revindex: OnceLock<Vec<(u64, u32)>>,
     /// Where git's reverse index (`.rev`) for this pack would be.
     pub(super) rev_path: PathBuf,
-    /// The pack file, for copying long runs of entries with `pread` instead of through the map.
-    pub(super) file: File,
     /// The repository's hash: width of REF_DELTA bases and of the trailer.
     pub(super) hash: HashKind,
 }
 
 impl Pack {
-    pub(super) fn open(idx_path: &Path, hash: HashKind) -> Result<Option<Pack>, Error> {
+    pub(super) fn open(
+        idx_path: &Path,
+        hash: HashKind,
+        source: &dyn PackSource,
+    ) -> Result<Option<Pack>, Error> {
         let pack_path = idx_path.with_extension("pack");
-        if !pack_path.exists() {
+        let Some(data) = source.open(&pack_path)? else {
             return Ok(None);
-        }
+        };
         let name = pack_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let index = PackIndex::new(map(idx_path)?, hash)
             .map_err(|e| Error::corrupt(idx_path.display().to_string(), e.to_string()))?;
-        let data = map(&pack_path)?;
-        if data.len() < 12 + hash.len_in_bytes() || !data.starts_with(b"PACK") {
+        if data.size() < 12 + hash.len_in_bytes() as u64 {
             return Err(Error::corrupt(name, "not a pack file"));
         }
         Ok(Some(Pack {
@@ -55,8 +62,6 @@ impl Pack {
             data,
             revindex: OnceLock::new(),
             rev_path: idx_path.with_extension("rev"),
-            file: File::open(&pack_path)
-                .map_err(|e| Error::io(pack_path.display().to_string(), e))?,
             hash,
         }))
     }
@@ -103,16 +108,25 @@ impl Pack {
     /// Where the entry at `offset` ends (the next entry's start, or the trailer).
     pub(super) fn entry_end(&self, offset: u64) -> u64 {
         let rev = self.revindex();
-        let trailer = self.trailer_at() as u64;
+        let trailer = self.trailer_at();
         match rev.binary_search_by_key(&offset, |(o, _)| *o) {
             Ok(i) => rev.get(i + 1).map_or(trailer, |(o, _)| *o),
             Err(_) => trailer,
         }
     }
 
-    /// Where the pack's trailing checksum starts (`Pack::open` checked the length).
-    pub(super) fn trailer_at(&self) -> usize {
-        self.data.len() - self.hash.len_in_bytes()
+    /// Where the pack's trailing checksum starts (entries end there).
+    pub(super) fn trailer_at(&self) -> u64 {
+        self.data
+            .size()
+            .saturating_sub(self.hash.len_in_bytes() as u64)
+    }
+
+    /// The entry data starting at `data_at` (of the entry at `offset`), at least to its end.
+    pub(super) fn entry_data(&self, offset: u64, data_at: u64) -> Result<Cow<'_, [u8]>, Error> {
+        self.data
+            .read_entry(data_at, &|| self.entry_end(offset))?
+            .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))
     }
 
     pub(super) fn id_at_offset(&self, offset: u64) -> Option<ObjectId> {
@@ -130,18 +144,20 @@ impl Pack {
 
     /// Decodes the entry header at `offset`: (type, size, data start, delta base).
     pub(super) fn entry(&self, offset: u64) -> Result<EntryInfo, Error> {
-        let start = usize::try_from(offset).map_err(|_| self.corrupt(offset, "offset overflow"))?;
-        let buf = self
-            .data
-            .get(start..self.trailer_at())
+        let end = offset.saturating_add(HEADER_WINDOW).min(self.trailer_at());
+        let buf = (offset < end)
+            .then(|| self.data.read(offset..end))
+            .transpose()?
+            .flatten()
             .ok_or_else(|| self.corrupt(offset, "offset beyond the pack"))?;
+        let buf: &[u8] = &buf;
         let (ty, size, used) = decode_header(buf).map_err(|e| self.corrupt(offset, e))?;
-        let mut data_at = start + used;
+        let mut data_at = offset + used as u64;
         let base = match ty {
             EntryType::OfsDelta => {
                 let (dist, n) = decode_ofs_distance(buf.get(used..).unwrap_or(&[]))
                     .map_err(|e| self.corrupt(offset, e))?;
-                data_at += n;
+                data_at += n as u64;
                 let base = offset
                     .checked_sub(dist)
                     .filter(|_| dist > 0)
@@ -153,7 +169,7 @@ impl Pack {
                 let raw = buf
                     .get(used..used + width)
                     .ok_or_else(|| self.corrupt(offset, "truncated ref-delta base"))?;
-                data_at += width;
+                data_at += width as u64;
                 Base::Id(ObjectId::from_bytes(raw).map_err(|e| self.corrupt(offset, e))?)
             }
             _ => Base::None,
@@ -161,7 +177,7 @@ impl Pack {
         Ok(EntryInfo {
             ty,
             size,
-            data_at: data_at as u64,
+            data_at,
             base,
         })
     }
@@ -174,22 +190,16 @@ impl Pack {
                 info.size, self.name
             )));
         }
-        let input = self
-            .data
-            .get(info.data_at as usize..self.trailer_at())
-            .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
-        inflate_exact(input, info.size as usize).map_err(|e| self.corrupt(offset, e))
+        let input = self.entry_data(offset, info.data_at)?;
+        inflate_exact(&input, info.size as usize).map_err(|e| self.corrupt(offset, e))
     }
 
     /// Inflates only the start of a delta to read its result size.
     pub(super) fn delta_result_size(&self, offset: u64, info: &EntryInfo) -> Result<u64, Error> {
-        let input = self
-            .data
-            .get(info.data_at as usize..self.trailer_at())
-            .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))?;
+        let input = self.entry_data(offset, info.data_at)?;
         let mut z = Decompress::new(true);
         let mut out = [0u8; 32];
-        let _ = z.decompress(input, &mut out, FlushDecompress::None);
+        let _ = z.decompress(&input, &mut out, FlushDecompress::None);
         let got = (z.total_out() as usize).min(out.len());
         delta::header(&out[..got])
             .map(|(_, result, _)| result)

@@ -12,9 +12,6 @@ use crate::odb::mmap::map;
 use crate::odb::Kind;
 use crate::pack::bitmap::PackBitmaps;
 
-/// Runs of stored entries at least this long are copied with `pread` through a buffer this big.
-const COPY_BY_READ: usize = 256 << 10;
-
 /// A pack, with its reachability bitmap when it has one: the [`StoredPack`] of an on-disk
 /// repository.
 pub struct FsStoredPack {
@@ -63,7 +60,7 @@ impl FsStoredPack {
         self.pack
             .revindex()
             .get(pos + 1)
-            .map_or(self.pack.trailer_at() as u64, |(o, _)| *o)
+            .map_or(self.pack.trailer_at(), |(o, _)| *o)
     }
 }
 
@@ -119,29 +116,33 @@ impl StoredPack for FsStoredPack {
                 None => EntryBase::Outside(id),
             },
         };
-        let compressed = self
-            .pack
-            .data
-            .get(info.data_at as usize..end as usize)
+        let compressed = (info.data_at <= end)
+            .then(|| self.pack.data.read(info.data_at..end))
+            .transpose()?
+            .flatten()
             .ok_or_else(|| self.pack.corrupt(offset, "entry extends past the next one"))?;
         Ok(PackedEntry {
             offset,
             stored_len: end - offset,
             base,
             inflated_size: info.size,
-            compressed: std::borrow::Cow::Borrowed(compressed),
+            compressed,
         })
     }
 
     fn whole_pack_trailer(&self) -> Option<ObjectId> {
-        let data: &[u8] = &self.pack.data;
-        let header = data.get(..12)?;
+        let data = &self.pack.data;
+        let header = data.read(0..12).ok()??;
         let count = u32::from_be_bytes(header.get(8..12)?.try_into().ok()?);
-        let ok = &header[..8] == b"PACK\0\0\0\x02" && count as usize == self.object_count();
-        let end = data.len();
-        let width = self.pack.hash.len_in_bytes();
-        ok.then(|| ObjectId::from_bytes(data.get(end.checked_sub(width)?..)?).ok())
-            .flatten()
+        let ok = header.get(..8)? == b"PACK\0\0\0\x02" && count as usize == self.object_count();
+        let trailer = ok
+            .then(|| {
+                data.read(self.pack.trailer_at()..data.size())
+                    .ok()
+                    .flatten()
+            })
+            .flatten()?;
+        ObjectId::from_bytes(&trailer).ok()
     }
 
     fn copy_entries(
@@ -153,33 +154,11 @@ impl StoredPack for FsStoredPack {
         if from >= to {
             return Ok(());
         }
-        let start = self.offset_at(from)? as usize;
-        let end = self.end_of(to - 1) as usize;
-        let bytes = self
-            .pack
-            .data
-            .get(start..end)
-            .ok_or_else(|| self.pack.corrupt(start as u64, "entries beyond the pack"))?;
-        if bytes.len() < COPY_BY_READ {
-            return out
-                .write_all(bytes)
-                .map_err(|e| Error::io("writing pack entries", e));
+        let start = self.offset_at(from)?;
+        let end = self.end_of(to - 1);
+        if start > end {
+            return Err(self.pack.corrupt(start, "entries beyond the pack"));
         }
-        // Long runs (a whole pack, for a full clone) are read into a small buffer rather than
-        // touched through the map, so the pages do not count in this process's resident memory.
-        use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; COPY_BY_READ];
-        let mut at = start;
-        while at < end {
-            let n = (end - at).min(buf.len());
-            self.pack
-                .file
-                .read_exact_at(&mut buf[..n], at as u64)
-                .map_err(|e| Error::io(self.pack.name.clone(), e))?;
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("writing pack entries", e))?;
-            at += n;
-        }
-        Ok(())
+        self.pack.data.copy(start..end, out)
     }
 }
