@@ -334,7 +334,7 @@ pub fn special_blobs(data: &[u8]) {
     let id = crate::hash::HashKind::Sha1.null();
     let _ = crate::odb::fsck::check_special_blob(&opts, &id, false, data);
     let _ = crate::odb::fsck::check_special_blob(&opts, &id, true, data);
-    let _ = crate::odb::fsck::parse_config(data, &mut |_, _| true);
+    let _ = crate::git_config::syntax::parse_config(data, &mut |_, _, _| true);
     for line in data.split(|&b| b == b'\n').take(1000) {
         let _ = crate::odb::fsck::check_submodule_url(line);
         let _ = crate::odb::fsck::check_submodule_name(line);

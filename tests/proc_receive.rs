@@ -277,4 +277,42 @@ fn agit_flow_over_ssh_inetd_and_http() {
         assert_eq!(refs(&repo), refs(&servers[1].1), "{}", name(remote));
         fsck(&repo);
     }
+
+/// A `proc-receive` hook that never answers is killed at `--max-hook-seconds` (C git would
+/// wait forever): the push is refused with one line saying so and no ref changes, even in
+/// the atomic push that also updates a branch.
+#[test]
+fn hanging_hook_is_killed_at_the_deadline() {
+    let (_dir, work, servers) = setup(false);
+    let (server, repo) = &servers[0];
+    assert_eq!(*server, Server::Sluice);
+    install_hook(
+        repo,
+        "proc-receive",
+        "#!/bin/sh\necho 'proc-receive: thinking' >&2\nsleep 60\n",
+    );
+    let before = refs(repo);
+    let url = format!("file://{}", repo.display());
+    let started = std::time::Instant::now();
+    let out = git_cmd(&work)
+        .env("SLUICE_MAX_HOOK_SECONDS", "2")
+        .args(["push", "--atomic", &server.receive_pack_flag(), &url])
+        .args(["HEAD:refs/for/main/topic", "HEAD:refs/heads/main"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let text = client_lines(&out, repo);
+    assert!(!out.status.success(), "{text}");
+    assert!(took >= std::time::Duration::from_secs(2), "{took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(30),
+        "{took:?}: {text}"
+    );
+    assert!(text.contains("proc-receive: thinking"), "{text}");
+    assert!(
+        text.contains("hook proc-receive timed out after 2 s"),
+        "{text}"
+    );
+    assert!(text.contains("fail to run proc-receive hook"), "{text}");
+    assert_eq!(refs(repo), before, "{text}");
 }

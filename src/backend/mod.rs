@@ -116,17 +116,6 @@ pub trait Repository: PackStore {
         None
     }
 
-    /// Starts hook `name` for a conversation over its stdin and stdout (`proc-receive`), with
-    /// extra environment `env`; `Ok(None)` when there is no such hook.
-    fn start_hook(
-        &self,
-        name: &str,
-        env: &[(String, String)],
-    ) -> Result<Option<Box<dyn HookSession>>, Error> {
-        let _ = (name, env);
-        Ok(None)
-    }
-
     /// Stores a blob `data` directly in the repository (a push certificate, which C git also
     /// writes outside the quarantine) and returns its id.
     fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
@@ -175,16 +164,6 @@ impl WorkTreeRefusal {
             detail: None,
         }
     }
-}
-
-/// A running hook the caller talks to (see [`Repository::start_hook`]).
-pub trait HookSession: Send {
-    /// The hook's stdin and stdout.
-    fn io(&mut self) -> (&mut dyn std::io::Write, &mut dyn std::io::Read);
-
-    /// Closes its stdin, waits for it, and returns its exit code (-1 when killed by a signal)
-    /// and what it wrote to stderr.
-    fn finish(self: Box<Self>) -> Result<(i32, Vec<u8>), Error>;
 }
 
 /// Objects received by a push, held apart until the push is accepted.

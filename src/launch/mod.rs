@@ -10,6 +10,7 @@
 pub mod access_hook;
 pub mod backend_choice;
 pub mod command;
+mod conversation;
 pub mod daemon_request;
 pub mod direct;
 pub mod dist_admin;

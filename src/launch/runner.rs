@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::service::hooks::{HookRun, HookRunner};
+use crate::service::hooks::{HookRun, HookRunner, HookSession};
 
 /// Which pipe a chunk of output came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,18 +164,27 @@ impl ProcessRunner {
     }
 }
 
+/// The executable of `hook` and its whole environment (the site's, then the run's);
+/// `None` when the repository has no such hook.
+fn hook_program(hook: &HookRun<'_>) -> Option<(std::path::PathBuf, Vec<(String, String)>)> {
+    let program = hook.site.dir.join(hook.name);
+    if !is_executable(&program) {
+        return None;
+    }
+    let mut env = hook.site.env.clone();
+    env.extend_from_slice(hook.env);
+    Some((program, env))
+}
+
 impl HookRunner for ProcessRunner {
     fn run_hook(
         &self,
         hook: &HookRun<'_>,
         output: &mut dyn FnMut(&[u8]),
     ) -> std::io::Result<Option<i32>> {
-        let program = hook.site.dir.join(hook.name);
-        if !is_executable(&program) {
+        let Some((program, env)) = hook_program(hook) else {
             return Ok(None);
-        }
-        let mut env = hook.site.env.clone();
-        env.extend_from_slice(hook.env);
+        };
         let spawn = Spawn {
             program: &program,
             args: hook.args,
@@ -194,6 +203,23 @@ impl HookRunner for ProcessRunner {
             output(format!("hook {} timed out after {secs} s\n", hook.name).as_bytes());
         }
         Ok(Some(done.code.unwrap_or(-1)))
+    }
+
+    fn start_hook(&self, hook: &HookRun<'_>) -> std::io::Result<Option<Box<dyn HookSession>>> {
+        let Some((program, env)) = hook_program(hook) else {
+            return Ok(None);
+        };
+        let mut cmd = Command::new(&program);
+        cmd.args(hook.args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(&hook.site.work_dir);
+        let session = super::conversation::Conversation::start(
+            hook.name,
+            &mut cmd,
+            self.timeout,
+            self.max_output,
+        )?;
+        Ok(Some(Box::new(session)))
     }
 }
 
@@ -278,5 +304,47 @@ mod tests {
             "{}",
             text.len()
         );
+    }
+
+    #[test]
+    fn conversation_round_trip_and_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        script(
+            dir.path(),
+            "echo-back",
+            "read line\necho \"back $line $GIT_DIR\"\necho err >&2\nexit 4",
+        );
+        let site = site(dir.path());
+        let hook = |name| HookRun {
+            site: &site,
+            name,
+            args: &[],
+            env: &[],
+            stdin: &[],
+        };
+        let runner = ProcessRunner::hooks(Duration::from_secs(30));
+        let mut s = runner.start_hook(&hook("echo-back")).unwrap().unwrap();
+        let (w, r) = s.io();
+        w.write_all(b"hello\n").unwrap();
+        let mut got = [0u8; 12];
+        r.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"back hello .");
+        let end = s.finish().unwrap();
+        assert_eq!(
+            (end.code, end.timed_out, &end.stderr[..]),
+            (4, false, &b"err\n"[..])
+        );
+        assert!(runner.start_hook(&hook("none")).unwrap().is_none());
+
+        script(dir.path(), "hangs", "sleep 30");
+        let quick = ProcessRunner::hooks(Duration::from_millis(300));
+        let started = Instant::now();
+        let mut s = quick.start_hook(&hook("hangs")).unwrap().unwrap();
+        let err = s.io().1.read(&mut got).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        let end = s.finish().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(end.timed_out && end.code == -1, "{end:?}");
+        assert!(String::from_utf8_lossy(&end.stderr).contains("timed out"));
     }
 }

@@ -30,4 +30,29 @@ pub trait HookRunner: Send + Sync {
         hook: &HookRun<'_>,
         output: &mut dyn FnMut(&[u8]),
     ) -> std::io::Result<Option<i32>>;
+
+    /// Starts `hook` (its `stdin` is ignored) for a conversation over its stdin and stdout;
+    /// `Ok(None)`: no such hook.
+    fn start_hook(&self, hook: &HookRun<'_>) -> std::io::Result<Option<Box<dyn HookSession>>>;
+}
+
+/// How a conversing hook ended (see [`HookRunner::start_hook`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookEnd {
+    /// Its exit code (-1: killed, by a signal or at the deadline).
+    pub code: i32,
+    /// What it wrote to stderr (bounded), with the runner's notes (truncation, timeout).
+    pub stderr: Vec<u8>,
+    /// The deadline passed and the hook was killed.
+    pub timed_out: bool,
+}
+
+/// A running hook the caller talks to (`proc-receive`). No read or write on it blocks past
+/// the runner's deadline: at the deadline reads fail with `TimedOut`.
+pub trait HookSession: Send {
+    /// The hook's stdin and stdout.
+    fn io(&mut self) -> (&mut dyn std::io::Write, &mut dyn std::io::Read);
+
+    /// Closes its stdin, waits for it (killing it at the deadline), and says how it ended.
+    fn finish(self: Box<Self>) -> std::io::Result<HookEnd>;
 }

@@ -343,17 +343,6 @@ impl Repository for RefsView<'_> {
         Some(site)
     }
 
-    fn start_hook(
-        &self,
-        name: &str,
-        env: &[(String, String)],
-    ) -> Result<Option<Box<dyn crate::backend::HookSession>>, Error> {
-        let mut env = env.to_vec();
-        if !self.namespace.prefix.is_empty() {
-            env.push(("GIT_NAMESPACE".into(), self.namespace.raw.clone()));
-        }
-        self.inner.start_hook(name, &env)
-    }
     fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
         self.inner.write_blob(data)
     }

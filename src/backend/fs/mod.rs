@@ -540,15 +540,6 @@ impl Repository for FsRepository {
         })
     }
 
-    fn start_hook(
-        &self,
-        name: &str,
-        env: &[(String, String)],
-    ) -> Result<Option<Box<dyn crate::backend::HookSession>>, Error> {
-        Ok(hooks::start_hook(&self.common_dir, name, env)?
-            .map(|h| Box::new(h) as Box<dyn crate::backend::HookSession>))
-    }
-
     fn write_blob(&self, data: &[u8]) -> Result<ObjectId, Error> {
         let id = crate::odb::object_id(self.format.hash, Kind::Blob, data)
             .map_err(|_| Error::corrupt("blob", "SHA-1 collision attack detected"))?;

@@ -22,7 +22,7 @@ pub mod options;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-pub use blobs::{check_submodule_name, check_submodule_url, parse_config, ParseError};
+pub use blobs::{check_submodule_name, check_submodule_url};
 pub use msg::{MsgId, MsgInfo, Severity, MSG_IDS};
 pub use objects::Found;
 pub use options::{ConfigError, FsckOptions};

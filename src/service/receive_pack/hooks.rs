@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use crate::backend::{HookSite, Quarantine, Repository};
-use crate::service::hooks::{HookRun, HookRunner};
+use crate::service::hooks::{HookRun, HookRunner, HookSession};
 
 use super::commands::Update;
 use super::output::ClientOutput;
@@ -38,6 +38,31 @@ impl<'a> Hooks<'a> {
         stdin: &[u8],
         out: &mut ClientOutput<W>,
     ) -> Result<Option<i32>, Error> {
+        self.with_runner(name, args, env, stdin, |runner, hook| {
+            runner.run_hook(hook, &mut |b| out.progress(b))
+        })
+    }
+
+    /// Starts hook `name` for a conversation (`proc-receive`); `Ok(None)` when the repository
+    /// has no such hook. No runner with hooks present is an error, as for [`Hooks::run`].
+    pub(crate) fn start(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> Result<Option<Box<dyn HookSession>>, Error> {
+        self.with_runner(name, &[], env, &[], |runner, hook| runner.start_hook(hook))
+    }
+
+    /// Calls `f` with the runner and the invocation of hook `name`: `Ok(None)` without hooks,
+    /// [`Error::NoHookRunner`] with hooks but no runner, and `f`'s failure named after the hook.
+    fn with_runner<T>(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        stdin: &[u8],
+        f: impl FnOnce(&dyn HookRunner, &HookRun<'_>) -> std::io::Result<Option<T>>,
+    ) -> Result<Option<T>, Error> {
         let Some(site) = &self.site else {
             return Ok(None);
         };
@@ -49,12 +74,10 @@ impl<'a> Hooks<'a> {
             env,
             stdin,
         };
-        runner
-            .run_hook(&hook, &mut |b| out.progress(b))
-            .map_err(|source| Error::Hook {
-                name: name.to_string(),
-                source,
-            })
+        f(runner, &hook).map_err(|source| Error::Hook {
+            name: name.to_string(),
+            source,
+        })
     }
 }
 

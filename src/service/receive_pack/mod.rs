@@ -354,7 +354,8 @@ fn apply<R: Read, W: Write>(
     let env = hooks::environment(None, &push_options);
     let use_push_options = caps.has("push-options");
     let handled = proc_receive::execute(
-        repo,
+        &hook_runner,
+        repo.hash_kind(),
         &env,
         &scheduled,
         &mut updates,

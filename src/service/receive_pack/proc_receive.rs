@@ -14,7 +14,7 @@
 //! The hook's reports reach the client through report-status-v2 (`option` lines) and replace
 //! the command's line on `post-receive`'s stdin, as in C git's `read_proc_receive_report`.
 //! This module holds the pattern matching and the conversation over any pair of pipes; the
-//! caller spawns the hook.
+//! launcher's hook runner starts the hook (with its deadline and stderr bound).
 
 use std::io::{Read, Write};
 
@@ -116,20 +116,22 @@ pub struct Exchange {
     pub errors: Vec<String>,
 }
 
-/// Runs the `proc-receive` hook of `repo` on `commands` with extra environment `env`: starts
+/// Runs the `proc-receive` hook of `hooks` on `commands` with extra environment `env`: starts
 /// it, converses, and relays its stderr and any protocol error (`error: ...`, as C git's
-/// `rp_error`) to the client through `progress`. A missing hook fails, as in C git.
+/// `rp_error`) to the client through `progress`. A missing hook fails, as in C git; so does
+/// one killed at the runner's deadline.
 #[allow(clippy::too_many_arguments)]
-pub fn run(
-    repo: &dyn crate::backend::Repository,
+pub(crate) fn run(
+    hooks: &super::hooks::Hooks<'_>,
+    kind: HashKind,
     env: &[(String, String)],
     commands: &[&Command],
     options: &[String],
     atomic: bool,
     use_push_options: bool,
     progress: &mut dyn FnMut(&[u8]),
-) -> Result<Exchange, crate::backend::Error> {
-    let Some(mut hook) = repo.start_hook("proc-receive", env)? else {
+) -> Result<Exchange, super::Error> {
+    let Some(mut hook) = hooks.start("proc-receive", env)? else {
         progress(b"error: cannot find hook 'proc-receive'\n");
         return Ok(Exchange {
             outcomes: vec![Outcome::default(); commands.len()],
@@ -142,16 +144,19 @@ pub fn run(
         converse(
             to_hook,
             from_hook,
-            repo.hash_kind(),
+            kind,
             commands,
             options,
             atomic,
             use_push_options,
         )
     };
-    let (code, stderr) = hook.finish()?;
-    progress(&stderr);
-    if code != 0 {
+    let end = hook.finish().map_err(|source| super::Error::Hook {
+        name: "proc-receive".into(),
+        source,
+    })?;
+    progress(&end.stderr);
+    if end.code != 0 || end.timed_out {
         ex.ok = false;
     }
     if !ex.errors.is_empty() {
@@ -184,7 +189,8 @@ pub(crate) struct Handled {
 /// `run_proc_receive_hook` and the `run_proc_receive` skips of `execute_commands`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn execute<W: Write>(
-    repo: &dyn crate::backend::Repository,
+    hooks: &super::hooks::Hooks<'_>,
+    kind: HashKind,
     env: &[(String, String)],
     scheduled: &[usize],
     updates: &mut Vec<Update>,
@@ -192,7 +198,7 @@ pub(crate) fn execute<W: Write>(
     atomic: bool,
     use_push_options: bool,
     out: &mut ClientOutput<W>,
-) -> Result<Handled, crate::backend::Error> {
+) -> Result<Handled, super::Error> {
     let sent: Vec<usize> = scheduled
         .iter()
         .copied()
@@ -203,7 +209,8 @@ pub(crate) fn execute<W: Write>(
     }
     let commands: Vec<&Command> = sent.iter().map(|&i| &updates[i].cmd).collect();
     let ex = run(
-        repo,
+        hooks,
+        kind,
         env,
         &commands,
         options,

@@ -6,6 +6,8 @@
 //! When a key appears several times the last value wins for [`GitConfig::get`], and
 //! [`GitConfig::get_all`] returns them all in file order.
 
+pub mod syntax;
+
 /// Why a config file could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
@@ -61,14 +63,31 @@ impl GitConfig {
     }
 
     /// Parses `text`, naming it `source_name` in errors.
+    /// Deviations from C git, refused with the line rather than read differently: a key
+    /// before any section, and a name or value that is not UTF-8.
     pub fn parse(text: &[u8], source_name: &str) -> Result<GitConfig, Error> {
-        Parser {
-            text,
-            pos: 0,
-            line: 1,
-            source_name,
+        let syntax = |line, what: &str| Error::Syntax {
+            source_name: source_name.to_string(),
+            line,
+            what: what.to_string(),
+        };
+        let mut cfg = GitConfig::default();
+        let mut refused = None;
+        let parsed = syntax::parse_config(text, &mut |var, value, line| {
+            let var = std::str::from_utf8(var);
+            let value = value.map(std::str::from_utf8).transpose();
+            match (var, value) {
+                (Ok(k), _) if !k.contains('.') => refused = Some((line, "key outside a section")),
+                (Ok(k), Ok(v)) => cfg.entries.push((k.to_string(), v.map(str::to_string))),
+                _ => refused = Some((line, "name or value is not UTF-8")),
+            }
+            refused.is_none()
+        });
+        if let Some((line, what)) = refused {
+            return Err(syntax(line, what));
         }
-        .parse()
+        parsed.map_err(|e| syntax(e.line, "syntax error"))?;
+        Ok(cfg)
     }
 
     /// The last value of `key`; `Some(None)` for a key present without a value.
@@ -162,202 +181,6 @@ pub fn parse_int(v: &str) -> Option<i64> {
         _ => (v, 1),
     };
     digits.parse::<i64>().ok()?.checked_mul(factor)
-}
-
-/// The line-oriented parser over the raw bytes.
-struct Parser<'a> {
-    text: &'a [u8],
-    pos: usize,
-    line: usize,
-    source_name: &'a str,
-}
-
-impl Parser<'_> {
-    fn err(&self, what: &str) -> Error {
-        Error::Syntax {
-            source_name: self.source_name.to_string(),
-            line: self.line,
-            what: what.to_string(),
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.text.get(self.pos).copied()
-    }
-
-    fn bump(&mut self) -> Option<u8> {
-        let c = self.peek()?;
-        self.pos += 1;
-        if c == b'\n' {
-            self.line += 1;
-        }
-        Some(c)
-    }
-
-    fn skip_blank(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r')) {
-            self.pos += 1;
-        }
-    }
-
-    fn skip_line(&mut self) {
-        while let Some(c) = self.bump() {
-            if c == b'\n' {
-                break;
-            }
-        }
-    }
-
-    fn parse(mut self) -> Result<GitConfig, Error> {
-        let mut cfg = GitConfig::default();
-        let mut section: Option<String> = None;
-        // A UTF-8 byte order mark is allowed at the start, as git allows it.
-        if self.text.starts_with(b"\xef\xbb\xbf") {
-            self.pos = 3;
-        }
-        loop {
-            self.skip_blank();
-            match self.peek() {
-                None => return Ok(cfg),
-                Some(b'\n') => {
-                    self.bump();
-                }
-                Some(b'#' | b';') => self.skip_line(),
-                Some(b'[') => {
-                    self.bump();
-                    section = Some(self.section_header()?);
-                }
-                Some(c) if c.is_ascii_alphabetic() => {
-                    let sect = section
-                        .clone()
-                        .ok_or_else(|| self.err("key outside a section"))?;
-                    let (name, value) = self.key_value()?;
-                    cfg.entries.push((format!("{sect}.{name}"), value));
-                }
-                Some(_) => return Err(self.err("unexpected character")),
-            }
-        }
-    }
-
-    /// After `[`: `name]`, `name "sub"]` or the legacy `name.sub]`.
-    fn section_header(&mut self) -> Result<String, Error> {
-        let mut name = String::new();
-        loop {
-            match self.bump() {
-                Some(b']') => {
-                    if name.is_empty() {
-                        return Err(self.err("empty section name"));
-                    }
-                    // Legacy `[section.sub]`: the subsection is lower-cased too.
-                    return Ok(name.to_ascii_lowercase());
-                }
-                Some(c) if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' => {
-                    name.push(c as char)
-                }
-                Some(b' ' | b'\t') => break,
-                _ => return Err(self.err("bad section header")),
-            }
-        }
-        self.skip_blank();
-        if self.bump() != Some(b'"') {
-            return Err(self.err("expected '\"' before subsection"));
-        }
-        let mut sub = Vec::new();
-        loop {
-            match self.bump() {
-                Some(b'"') => break,
-                Some(b'\\') => match self.bump() {
-                    Some(b'\n') | None => return Err(self.err("bad escape in subsection")),
-                    Some(c) => sub.push(c),
-                },
-                Some(b'\n') | None => return Err(self.err("unterminated subsection")),
-                Some(c) => sub.push(c),
-            }
-        }
-        if self.bump() != Some(b']') {
-            return Err(self.err("expected ']' after subsection"));
-        }
-        let sub = String::from_utf8(sub).map_err(|_| self.err("subsection is not UTF-8"))?;
-        Ok(format!("{}.{sub}", name.to_ascii_lowercase()))
-    }
-
-    /// `name [= value]` up to the end of the line.
-    fn key_value(&mut self) -> Result<(String, Option<String>), Error> {
-        let mut name = String::new();
-        while let Some(c) = self.peek() {
-            if c.is_ascii_alphanumeric() || c == b'-' {
-                name.push(c.to_ascii_lowercase() as char);
-                self.pos += 1;
-            } else {
-                break;
-            }
-        }
-        self.skip_blank();
-        match self.peek() {
-            None | Some(b'\n') => return Ok((name, None)),
-            Some(b'#' | b';') => {
-                self.skip_line();
-                return Ok((name, None));
-            }
-            Some(b'=') => {
-                self.pos += 1;
-            }
-            Some(_) => return Err(self.err("bad key name")),
-        }
-        self.skip_blank();
-        let mut value = Vec::new();
-        let mut quoted = false;
-        // Length of `value` up to its last character that was quoted or not trailing space.
-        let mut keep = 0;
-        loop {
-            match self.peek() {
-                None => break,
-                Some(b'\n') => {
-                    if quoted {
-                        return Err(self.err("unterminated quoted value"));
-                    }
-                    break;
-                }
-                Some(b'#' | b';') if !quoted => {
-                    self.skip_line();
-                    self.line -= 1;
-                    break;
-                }
-                Some(b'"') => {
-                    self.pos += 1;
-                    quoted = !quoted;
-                    keep = value.len();
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    let c = self
-                        .bump()
-                        .ok_or_else(|| self.err("escape at end of file"))?;
-                    match c {
-                        b'\n' => {} // line continuation
-                        b'n' => value.push(b'\n'),
-                        b't' => value.push(b'\t'),
-                        b'b' => {
-                            value.pop();
-                        }
-                        b'"' | b'\\' => value.push(c),
-                        _ => return Err(self.err("bad escape in value")),
-                    }
-                    keep = value.len();
-                }
-                Some(c) => {
-                    self.pos += 1;
-                    value.push(c);
-                    if quoted || !matches!(c, b' ' | b'\t' | b'\r') {
-                        keep = value.len();
-                    }
-                }
-            }
-        }
-        value.truncate(keep);
-        let value = String::from_utf8(value).map_err(|_| self.err("value is not UTF-8"))?;
-        Ok((name, Some(value)))
-    }
 }
 
 /// Lower-cases the section and key parts of `key`, leaving a subsection as is.
