@@ -277,6 +277,7 @@ fn agit_flow_over_ssh_inetd_and_http() {
         assert_eq!(refs(&repo), refs(&servers[1].1), "{}", name(remote));
         fsck(&repo);
     }
+}
 
 /// A `proc-receive` hook that never answers is killed at `--max-hook-seconds` (C git would
 /// wait forever): the push is refused with one line saying so and no ref changes, even in
