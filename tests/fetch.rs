@@ -225,7 +225,8 @@ fn r13_merge_heavy_fetch_is_within_2_percent_of_c_git() {
 fn r13_counting_is_rev_list_objects() {
     use sluice::hash::ObjectId;
     let src = fixture("merge_heavy");
-    let repo = sluice::backend::fs::FsRepository::open(src.clone(), true, &Default::default()).unwrap();
+    let repo =
+        sluice::backend::fs::FsRepository::open(src.clone(), true, &Default::default()).unwrap();
     let id = |rev: &str| {
         ObjectId::from_hex(git_ok(&src, &["rev-parse", rev]).trim().as_bytes()).unwrap()
     };

@@ -132,7 +132,6 @@ impl DistRepository {
         &self.base
     }
 
-
     /// This repository, aborting the process at fault point `fault` (see [`fault`]).
     pub fn with_fault(mut self, fault: Option<Arc<str>>) -> Self {
         self.fault = fault;

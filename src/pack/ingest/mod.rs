@@ -349,8 +349,7 @@ pub fn index_pack(
     drop(tee);
 
     // Pass 2: resolve deltas, on several threads (see `resolve`).
-    let resolver =
-        resolve::Resolver::new(spool, &raws, &delta_cache, limits, tuning, check, hash)?;
+    let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, tuning, check, hash)?;
     resolver.resolve_all(progress)?;
     // Thin pack: REF deltas against objects we already have.
     let (appended_entries, end) = append_thin_bases(spool, &resolver, bases)?;

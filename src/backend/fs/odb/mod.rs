@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use memmap2::Mmap;
 
-use crate::backend::{Error, RawEntry, StoredForm};
 use super::pack_data::{LocalPacks, PackSource};
+use crate::backend::{Error, RawEntry, StoredForm};
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::commit_graph::CommitGraph;
 use crate::odb::mmap::map;

@@ -30,7 +30,10 @@ fn check_all(dir: &Path) {
         assert_eq!((k.as_str(), s), (kind, size), "{id}");
         let obj = store.read(&id).unwrap().unwrap();
         assert_eq!(obj.data.len() as u64, size);
-        assert_eq!(crate::odb::object_id(HashKind::Sha1, obj.kind, &obj.data).unwrap(), id);
+        assert_eq!(
+            crate::odb::object_id(HashKind::Sha1, obj.kind, &obj.data).unwrap(),
+            id
+        );
         if let Some(raw) = store.raw_entry(&id).unwrap() {
             let inflated = inflate_exact(&raw.compressed, raw.inflated_size as usize).unwrap();
             if let StoredForm::Delta { base } = raw.form {
@@ -173,9 +176,11 @@ fn multi_pack_index() {
     let mut bytes = std::fs::read(&midx).unwrap();
     bytes.truncate(100);
     std::fs::write(&midx, bytes).unwrap();
-    assert!(!FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1)
-        .unwrap()
-        .uses_midx());
+    assert!(
+        !FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1)
+            .unwrap()
+            .uses_midx()
+    );
     check_all(dir.path());
 }
 
@@ -223,7 +228,8 @@ fn corrupt_pack_is_an_error_not_a_panic() {
     for line in list.lines() {
         let id = ObjectId::from_hex(&line.as_bytes()[..40]).unwrap();
         match store.read(&id) {
-            Ok(Some(o)) if crate::odb::object_id(HashKind::Sha1, o.kind, &o.data).unwrap() == id => {}
+            Ok(Some(o))
+                if crate::odb::object_id(HashKind::Sha1, o.kind, &o.data).unwrap() == id => {}
             _ => errors += 1,
         }
         let _ = store.header(&id);
