@@ -284,8 +284,21 @@ impl Repository for DistRepository {
     /// with the snapshot's refs and packs, so a hook's `git log` works); `proc-receive` is not
     /// supported here (no [`Repository::start_hook`]).
     fn hook_site(&self) -> Option<crate::backend::HookSite> {
+        let dir = self.hooks.clone()?;
+        // Hooks run C git in the view, which reads pack files itself: give it the listed packs'
+        // data (requests read it from the store in ranges and never write it here).
+        for (pack, &size) in &self.snapshot().packs {
+            let dst = self.dir.join("objects/pack").join(format!("{pack}.pack"));
+            if dst.exists() {
+                continue;
+            }
+            let key = view::pack_key(&self.base, pack, "pack");
+            if let Err(e) = view::download_pack(&self.blobs, &key, size, &dst) {
+                tracing::warn!(pack, error = %e, "pack data not copied for hooks");
+            }
+        }
         Some(crate::backend::HookSite {
-            dir: self.hooks.clone()?,
+            dir,
             work_dir: self.dir.clone(),
             env: vec![("GIT_DIR".into(), ".".into())],
         })

@@ -253,20 +253,6 @@ fn verify_index(idx: &Path, repo: &FsRepository, reachable: &IdSet) -> Result<()
     Ok(())
 }
 
-/// Copies the `size` bytes stored under `key` into a new file `dst`, in ranged reads.
-fn download(stores: &Stores, key: &str, size: u64, dst: &Path) -> Result<(), Error> {
-    use std::io::Write;
-    let mut out = std::fs::File::create(dst).map_err(io(dst))?;
-    let mut at = 0;
-    while at < size {
-        let end = size.min(at + super::ranged::COPY_CHUNK);
-        let bytes = stores.blobs.read_range(key, at..end)?;
-        out.write_all(&bytes).map_err(io(dst))?;
-        at = end;
-    }
-    out.sync_all().map_err(io(dst))
-}
-
 /// Exports repository `name` into a new bare repository at `dir` (see the module docs).
 pub fn export(
     stores: &Stores,
@@ -292,8 +278,16 @@ pub fn export(
         // Pack data lives only in the store (requests read it in ranges); the .idx is in the
         // view. The .idx last: a reader only looks at a pack whose index exists.
         let dst = to.join(format!("{pack}.pack"));
-        download(stores, &view::pack_key(repo.base(), pack, "pack"), size, &dst)?;
-        let (src, dst) = (from.join(format!("{pack}.idx")), to.join(format!("{pack}.idx")));
+        view::download_pack(
+            &stores.blobs,
+            &view::pack_key(repo.base(), pack, "pack"),
+            size,
+            &dst,
+        )?;
+        let (src, dst) = (
+            from.join(format!("{pack}.idx")),
+            to.join(format!("{pack}.idx")),
+        );
         std::fs::copy(&src, &dst).map_err(io(&dst))?;
         moved.packs += 1;
     }
