@@ -124,8 +124,8 @@ pub struct LimitArgs {
     /// End any request that runs longer than SECS seconds in total.
     #[arg(long, global = true, value_name = "SECS", env = "SLUICE_MAX_DURATION")]
     pub max_duration: Option<u64>,
-    /// Kill a repository hook (pre-receive, update, ...) that runs longer than SECS seconds
-    /// (default 600; C git waits forever).
+    /// Kill a repository hook (pre-receive, update, proc-receive, ...) that runs longer than
+    /// SECS seconds (default 600; C git waits forever).
     #[arg(
         long,
         global = true,
