@@ -22,8 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::blobs::Blobs;
-use crate::backend::fs::pack_data::{LocalPacks, PackData, PackSource};
-use crate::backend::Error;
+use crate::pack::reader::{Error, LocalPacks, PackData, PackSource};
 
 /// Pack data is fetched in aligned blocks of this many bytes.
 pub const BLOCK: u64 = 1 << 20;
@@ -256,10 +255,7 @@ impl RangedPack {
         let (first, last) = (range.start / BLOCK, (range.end - 1) / BLOCK);
         if last - first >= READ_AHEAD {
             // A large object: read it directly rather than through (and out of) the cache.
-            return self
-                .blobs
-                .read_range(&self.key, range)
-                .map(|b| Some(b.into()));
+            return Ok(Some(self.blobs.read_range(&self.key, range)?.into()));
         }
         let mut out = Vec::with_capacity((range.end - range.start) as usize);
         let mut block = first;

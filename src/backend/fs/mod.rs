@@ -9,7 +9,6 @@ pub mod index;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
-pub mod pack_data;
 pub mod quarantine;
 pub mod reftable;
 pub mod worktree;
@@ -182,7 +181,7 @@ pub struct FsRepository {
     /// The process environment it was opened in (to open it again the same way).
     env: Arc<Env>,
     /// Where pack data is read from (the mapped files, unless a backend keeps it elsewhere).
-    packs: std::sync::Arc<dyn pack_data::PackSource>,
+    packs: std::sync::Arc<dyn crate::pack::reader::PackSource>,
 }
 
 impl FsRepository {
@@ -262,13 +261,16 @@ impl FsRepository {
             shallow,
             shared,
             env: env.clone(),
-            packs: std::sync::Arc::new(pack_data::LocalPacks),
+            packs: std::sync::Arc::new(crate::pack::reader::LocalPacks),
         })
     }
 
     /// This repository reading its pack data through `source` (the distributed backend reads
     /// it from the object store in ranges); call before the first object read.
-    pub fn with_pack_source(mut self, source: std::sync::Arc<dyn pack_data::PackSource>) -> Self {
+    pub fn with_pack_source(
+        mut self,
+        source: std::sync::Arc<dyn crate::pack::reader::PackSource>,
+    ) -> Self {
         self.packs = source;
         self
     }

@@ -1,5 +1,7 @@
-use super::pack_file::inflate_exact;
 use super::*;
+use crate::backend::StoredForm;
+use crate::pack::delta;
+use crate::pack::reader::inflate_exact;
 use std::process::Command;
 
 use crate::test_support::git;
@@ -122,7 +124,7 @@ fn reverse_index_file_matches_sorting() {
         ],
     );
     let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
-    let pack = &store.packs[0];
+    let pack = &store.packs.packs[0];
     assert!(pack.rev_path.exists());
     let from_file = pack.read_rev_file().expect("valid .rev");
     let mut sorted: Vec<(u64, u32)> = (0..pack.index.len())
@@ -167,7 +169,7 @@ fn multi_pack_index() {
     let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
     assert!(store.uses_midx());
     assert!(
-        store.packs.len() >= 4 && store.uncovered.len() == 1,
+        store.packs.packs.len() >= 4 && store.packs.uncovered.len() == 1,
         "{store:?}"
     );
     check_all(dir.path());

@@ -1,29 +1,34 @@
-//! [`FsStoredPack`]: one pack as the services reuse it (entries in pack order, the bitmap).
+//! [`FileStoredPack`]: one pack as upload-pack reuses it (entries in pack order, the bitmap).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::pack_file::{Base, Pack};
-use crate::backend::{EntryBase, Error, PackedEntry, StoredPack};
+use super::file::{Base, PackFile};
+use super::Error;
 use crate::hash::ObjectId;
 use crate::odb::mmap::map;
+use crate::odb::store::Error as StoreError;
 use crate::odb::Kind;
 use crate::pack::bitmap::PackBitmaps;
+use crate::pack::stored::{EntryBase, PackedEntry, StoredPack};
 
-/// A pack, with its reachability bitmap when it has one: the [`StoredPack`] of an on-disk
-/// repository.
-pub struct FsStoredPack {
-    pub(super) pack: Arc<Pack>,
+/// A pack, with its reachability bitmap when it has one: the [`StoredPack`] of packs kept as
+/// `.pack` + `.idx` (+ `.bitmap`).
+pub struct FileStoredPack {
+    pub(super) pack: Arc<PackFile>,
     pub(super) bitmaps: Option<PackBitmaps<Mmap>>,
     /// `.idx` position → pack position.
     pub(super) idx_to_pos: Vec<u32>,
 }
 
-impl FsStoredPack {
+impl FileStoredPack {
     /// `pack` with the bitmap at `bitmap` (validated against it), or without one.
-    pub(super) fn open(pack: Arc<Pack>, bitmap: Option<&Path>) -> Result<FsStoredPack, Error> {
+    pub(super) fn open(
+        pack: Arc<PackFile>,
+        bitmap: Option<&Path>,
+    ) -> Result<FileStoredPack, Error> {
         let bitmaps = match bitmap {
             Some(path) => {
                 let checksum = pack
@@ -41,7 +46,7 @@ impl FsStoredPack {
         for (pos, (_, i)) in pack.revindex().iter().enumerate() {
             idx_to_pos[*i as usize] = pos as u32;
         }
-        Ok(FsStoredPack {
+        Ok(FileStoredPack {
             pack,
             bitmaps,
             idx_to_pos,
@@ -64,7 +69,7 @@ impl FsStoredPack {
     }
 }
 
-impl StoredPack for FsStoredPack {
+impl StoredPack for FileStoredPack {
     fn object_count(&self) -> usize {
         self.pack.index.len()
     }
@@ -83,16 +88,16 @@ impl StoredPack for FsStoredPack {
         self.bitmaps.as_ref()?.kind_at(pos)
     }
 
-    fn closure(&self, id: &ObjectId) -> Result<Option<crate::pack::ewah::Bitmap>, Error> {
+    fn closure(&self, id: &ObjectId) -> Result<Option<crate::pack::ewah::Bitmap>, StoreError> {
         let (Some(bitmaps), Some(i)) = (&self.bitmaps, self.pack.index.find(id)) else {
             return Ok(None);
         };
-        bitmaps
-            .closure(i as u32)
-            .map_err(|e| Error::corrupt(format!("bitmap of {}", self.pack.name), e.to_string()))
+        bitmaps.closure(i as u32).map_err(|e| {
+            StoreError::corrupt(format!("bitmap of {}", self.pack.name), e.to_string())
+        })
     }
 
-    fn entry(&self, pos: usize) -> Result<PackedEntry<'_>, Error> {
+    fn entry(&self, pos: usize) -> Result<PackedEntry<'_>, StoreError> {
         let offset = self.offset_at(pos)?;
         let end = self.end_of(pos);
         let info = self.pack.entry(offset)?;
@@ -150,15 +155,15 @@ impl StoredPack for FsStoredPack {
         from: usize,
         to: usize,
         out: &mut dyn std::io::Write,
-    ) -> Result<(), Error> {
+    ) -> Result<(), StoreError> {
         if from >= to {
             return Ok(());
         }
         let start = self.offset_at(from)?;
         let end = self.end_of(to - 1);
         if start > end {
-            return Err(self.pack.corrupt(start, "entries beyond the pack"));
+            return Err(self.pack.corrupt(start, "entries beyond the pack").into());
         }
-        self.pack.data.copy(start..end, out)
+        Ok(self.pack.data.copy(start..end, out)?)
     }
 }

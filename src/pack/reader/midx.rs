@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::pack_file::Pack;
+use super::file::PackFile;
 use crate::hash::HashKind;
 use crate::odb::mmap::map;
 use crate::pack::midx::MultiPackIndex;
@@ -17,7 +17,7 @@ pub(super) struct Midx {
 
 /// Opens `pack_dir/multi-pack-index` if it is valid and every pack it names is open in `packs`;
 /// anything else (absent, damaged, a pack gone after a repack) means it is not used.
-pub(super) fn open_midx(pack_dir: &Path, packs: &[Arc<Pack>], hash: HashKind) -> Option<Midx> {
+pub(super) fn open_midx(pack_dir: &Path, packs: &[Arc<PackFile>], hash: HashKind) -> Option<Midx> {
     let path = pack_dir.join("multi-pack-index");
     if !path.exists() {
         return None;

@@ -1,17 +1,19 @@
-//! One pack file of an object directory: its mapped `.idx` and `.pack`, entry headers, the
-//! reverse index, and inflating entry data.
+//! One stored pack: its mapped `.idx`, its `.pack` bytes (through [`PackData`]), entry headers,
+//! the reverse index, and inflating entry data.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use flate2::{Decompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress};
 use memmap2::Mmap;
 
-use super::super::pack_data::{PackData, PackSource};
-use crate::backend::Error;
+use super::data::{PackData, PackSource};
+use super::inflate::inflate_exact;
+use super::Error;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::mmap::map;
+use crate::odb::store::{RawEntry, StoredForm};
 use crate::pack::delta;
 use crate::pack::entry::{decode_header, decode_ofs_distance, EntryType};
 use crate::pack::index::PackIndex;
@@ -21,28 +23,30 @@ use crate::pack::index::PackIndex;
 const HEADER_WINDOW: u64 = 64;
 
 /// Largest object we inflate (a limit against inflate bombs from damaged storage).
-pub(super) const MAX_OBJECT: u64 = 8 << 30;
+pub const MAX_OBJECT: u64 = 8 << 30;
 
 /// One pack: its index, its data, and a lazily built reverse index (sorted offsets).
-pub(super) struct Pack {
+pub struct PackFile {
     pub(super) name: String,
-    pub(super) index: PackIndex<Mmap>,
+    pub(crate) index: PackIndex<Mmap>,
     /// The pack's bytes (mapped, or read in ranges from a store).
     pub(super) data: Box<dyn PackData>,
     /// (offset, index position), sorted by offset.
     pub(super) revindex: OnceLock<Vec<(u64, u32)>>,
     /// Where git's reverse index (`.rev`) for this pack would be.
-    pub(super) rev_path: PathBuf,
+    pub(crate) rev_path: PathBuf,
     /// The repository's hash: width of REF_DELTA bases and of the trailer.
     pub(super) hash: HashKind,
 }
 
-impl Pack {
-    pub(super) fn open(
+impl PackFile {
+    /// Opens the pack whose index is `idx_path` (ids of `hash`), its data through `source`;
+    /// `None` when `source` has no `.pack` for it (git ignores an `.idx` without its pack).
+    pub fn open(
         idx_path: &Path,
         hash: HashKind,
         source: &dyn PackSource,
-    ) -> Result<Option<Pack>, Error> {
+    ) -> Result<Option<PackFile>, Error> {
         let pack_path = idx_path.with_extension("pack");
         let Some(data) = source.open(&pack_path)? else {
             return Ok(None);
@@ -56,7 +60,7 @@ impl Pack {
         if data.size() < 12 + hash.len_in_bytes() as u64 {
             return Err(Error::corrupt(name, "not a pack file"));
         }
-        Ok(Some(Pack {
+        Ok(Some(PackFile {
             name,
             index,
             data,
@@ -81,7 +85,7 @@ impl Pack {
 
     /// The reverse index from git's `.rev` file (RIDX v1: index positions in pack order), so a
     /// large pack needs no sort; `None` when absent or inconsistent with the index.
-    pub(super) fn read_rev_file(&self) -> Option<Vec<(u64, u32)>> {
+    pub(crate) fn read_rev_file(&self) -> Option<Vec<(u64, u32)>> {
         let bytes = std::fs::read(&self.rev_path).ok()?;
         let n = self.index.len();
         let header = [0, 0, 0, 1, 0, 0, 0, self.hash.version_byte()];
@@ -207,77 +211,51 @@ impl Pack {
     }
 }
 
-thread_local! {
-    /// One inflater per thread, reset between objects: creating one per object (state and
-    /// window allocation, zeroing) showed up as several percent of a clone's time.
-    static INFLATER: std::cell::RefCell<Option<Decompress>> = const { std::cell::RefCell::new(None) };
-}
+impl PackFile {
+    /// The pack's file name (`pack-<checksum>.pack`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 
-/// Inflates zlib `input` into exactly `size` bytes (more or less is an error).
-pub(super) fn inflate_exact(input: &[u8], size: usize) -> Result<Vec<u8>, String> {
-    let mut z = INFLATER
-        .with(|c| c.borrow_mut().take())
-        .map(|mut z| {
-            z.reset(true);
-            z
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether the pack has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The entry at `offset` as stored, for reuse: its compressed bytes (borrowed where the
+    /// data is mapped) and what they inflate to.
+    pub(super) fn raw_entry(&self, offset: u64) -> Result<RawEntry<'_>, Error> {
+        let info = self.entry(offset)?;
+        let end = self.entry_end(offset);
+        let compressed = (info.data_at <= end)
+            .then(|| self.data.read(info.data_at..end))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| self.corrupt(offset, "entry extends past the next one"))?;
+        let (form, depth) = match info.base {
+            Base::None => (StoredForm::Whole, 0),
+            // The chain length is whatever git chose when it made the pack (its own depth limit
+            // applies); computing it would mean walking the chain for every entry.
+            Base::Offset(b) => {
+                let base = self
+                    .id_at_offset(b)
+                    .ok_or_else(|| self.corrupt(offset, "ofs-delta base is not an entry"))?;
+                (StoredForm::Delta { base }, 1)
+            }
+            Base::Id(base) => (StoredForm::Delta { base }, 1),
+        };
+        Ok(RawEntry {
+            form,
+            inflated_size: info.size,
+            compressed,
+            delta_depth: depth,
         })
-        .unwrap_or_else(|| Decompress::new(true));
-    let result = inflate_exact_with(&mut z, input, size);
-    INFLATER.with(|c| *c.borrow_mut() = Some(z));
-    result
-}
-
-pub(super) fn inflate_exact_with(
-    z: &mut Decompress,
-    input: &[u8],
-    size: usize,
-) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(size);
-    loop {
-        let before_out = z.total_out();
-        let consumed = z.total_in() as usize;
-        let status = z
-            .decompress_vec(
-                input.get(consumed..).unwrap_or(&[]),
-                &mut out,
-                FlushDecompress::Finish,
-            )
-            .map_err(|e| format!("zlib: {e}"))?;
-        match status {
-            Status::StreamEnd => break,
-            _ if out.len() == out.capacity() => {
-                // Output full but stream not ended: the entry is larger than declared, unless
-                // only the end marker remains.
-                let mut probe = [0u8; 1];
-                let z2 = z;
-                let consumed = z2.total_in() as usize;
-                let st = z2
-                    .decompress(
-                        input.get(consumed..).unwrap_or(&[]),
-                        &mut probe,
-                        FlushDecompress::Finish,
-                    )
-                    .map_err(|e| format!("zlib: {e}"))?;
-                if st == Status::StreamEnd && z2.total_out() == out.len() as u64 {
-                    break;
-                }
-                return Err(format!(
-                    "entry inflates to more than its declared {size} bytes"
-                ));
-            }
-            _ if z.total_out() == before_out && z.total_in() as usize == consumed => {
-                return Err("truncated zlib stream".into());
-            }
-            _ => {}
-        }
     }
-    if out.len() != size {
-        return Err(format!(
-            "entry inflates to {} bytes, declared {size}",
-            out.len()
-        ));
-    }
-    Ok(out)
 }
 
 pub(super) enum Base {

@@ -5,7 +5,7 @@
 //! The on-disk backend maps its pack files ([`LocalPacks`]). The distributed backend keeps only
 //! the indexes on local disk and reads pack data from the object store in ranges, so it opens
 //! the same repository layout with a source of its own: everything above the bytes (entry
-//! headers, delta chains, bitmaps, pack reuse) stays one implementation.
+//! headers, delta chains, bitmaps, pack reuse) stays one implementation, in [`super`].
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -14,7 +14,7 @@ use std::path::Path;
 
 use memmap2::Mmap;
 
-use crate::backend::Error;
+use super::Error;
 use crate::odb::mmap::map;
 
 /// Runs of stored entries at least this long are copied with `pread` through a buffer this big.
