@@ -13,6 +13,7 @@
 pub mod distributed;
 pub mod fs;
 pub mod memory;
+pub mod staged;
 
 use std::ops::ControlFlow;
 

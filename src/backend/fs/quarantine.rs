@@ -17,10 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::backend::fs::odb::FsObjectStore;
-use crate::backend::{
-    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
-    Repository, StoredPack, UpdateResult,
-};
+use crate::backend::staged::StagedView;
+use crate::backend::{Error, Quarantine, Repository};
 use crate::file_mode::SharedPerm;
 use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
@@ -51,10 +49,7 @@ pub struct FsQuarantine<'r> {
 type Exploding = (Vec<(ObjectId, Kind)>, PathBuf, PathBuf);
 
 /// The repository as seen with the quarantined objects added.
-pub struct QuarantineView<'r> {
-    base: &'r dyn Repository,
-    store: Option<FsObjectStore>,
-}
+pub type QuarantineView<'r> = StagedView<'r, dyn Repository + 'r, FsObjectStore>;
 
 fn io(what: &Path, e: std::io::Error) -> Error {
     Error::io(what.display().to_string(), e)
@@ -83,7 +78,7 @@ impl<'r> FsQuarantine<'r> {
         Ok(FsQuarantine {
             shared,
             _on_exit: on_exit,
-            view: QuarantineView { base, store: None },
+            view: StagedView::new(base),
             dir,
             objects_dir: objects_dir.to_path_buf(),
             committed: false,
@@ -155,8 +150,8 @@ fn index_threads(config: &GitConfig) -> usize {
 impl FsQuarantine<'_> {
     /// Whether any received object is larger than `core.bigFileThreshold`.
     fn holds_big_object(&self, received: &[(ObjectId, Kind)]) -> Result<bool, Error> {
-        let threshold = self.view.base.config().big_file_threshold()?;
-        let store = FsObjectStore::open(&self.dir, self.view.base.hash_kind())?;
+        let threshold = self.view.base().config().big_file_threshold()?;
+        let store = FsObjectStore::open(&self.dir, self.view.base().hash_kind())?;
         for (id, kind) in received {
             if *kind != Kind::Blob {
                 continue;
@@ -176,9 +171,9 @@ impl FsQuarantine<'_> {
         pack: &Path,
         idx: &Path,
     ) -> Result<(), Error> {
-        let store = FsObjectStore::open(&self.dir, self.view.base.hash_kind())?;
+        let store = FsObjectStore::open(&self.dir, self.view.base().hash_kind())?;
         for (id, _) in received {
-            if self.view.base.contains(id)? {
+            if self.view.base().contains(id)? {
                 continue;
             }
             let obj = store.read(id)?.ok_or(Error::MissingObject(*id))?;
@@ -283,13 +278,13 @@ impl Quarantine for FsQuarantine<'_> {
             .open(&tmp_pack)
             .map_err(|e| io(&tmp_pack, e))?;
         let tuning = ingest::Tuning {
-            max_threads: index_threads(self.view.base.config()),
+            max_threads: index_threads(self.view.base().config()),
             ..ingest::Tuning::default()
         };
         let mut indexed = ingest::index_pack(
             input,
             &mut spool,
-            &RepoBases(self.view.base),
+            &RepoBases(self.view.base()),
             limits,
             &tuning,
             check,
@@ -300,7 +295,7 @@ impl Quarantine for FsQuarantine<'_> {
         let sent = indexed.entries.len() - indexed.appended_bases;
         // A small push becomes loose objects; its pack is only read back once, never kept, so
         // it needs no fsync.
-        let mut explode = (sent as u64) < unpack_limit(self.view.base.config());
+        let mut explode = (sent as u64) < unpack_limit(self.view.base().config());
         if !explode {
             spool.sync_all().map_err(|e| io(&tmp_pack, e))?;
         }
@@ -345,7 +340,8 @@ impl Quarantine for FsQuarantine<'_> {
         if explode {
             self.explode_on_commit = Some((received.clone(), pack, idx));
         }
-        self.view.store = Some(FsObjectStore::open(&self.dir, self.view.base.hash_kind())?);
+        let staged = FsObjectStore::open(&self.dir, self.view.base().hash_kind())?;
+        self.view.stage(staged);
         Ok(received)
     }
 
@@ -369,7 +365,7 @@ impl Quarantine for FsQuarantine<'_> {
         // Moving objects into place is not cut short by a timeout or signal.
         let _critical = crate::cleanup::critical();
         // Drop our maps of the quarantined pack before it moves.
-        self.view.store = None;
+        drop(self.view.unstage());
         if let Some((received, pack, idx)) = self.explode_on_commit.take() {
             self.explode(&received, &pack, &idx)?;
         }
@@ -405,129 +401,8 @@ impl Drop for FsQuarantine<'_> {
     fn drop(&mut self) {
         if !self.committed {
             // Drop the mapped files first, then the directory.
-            self.view.store = None;
+            drop(self.view.unstage());
             let _ = fs::remove_dir_all(&self.dir);
         }
-    }
-}
-
-impl ObjectStore for QuarantineView<'_> {
-    fn hash_kind(&self) -> HashKind {
-        self.base.hash_kind()
-    }
-
-    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        if let Some(s) = &self.store {
-            if let Some(h) = s.header(id)? {
-                return Ok(Some(h));
-            }
-        }
-        self.base.object_header(id)
-    }
-
-    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
-        if self.store.as_ref().is_some_and(|s| s.contains(id)) {
-            return Ok(true);
-        }
-        self.base.contains(id)
-    }
-
-    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        if let Some(s) = &self.store {
-            if let Some(o) = s.read(id)? {
-                return Ok(Some(o));
-            }
-        }
-        self.base.read_object(id)
-    }
-
-    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
-        if let Some(s) = &self.store {
-            if let Some(o) = s.read(id)? {
-                return Ok(Some(ObjectStream::whole(o)));
-            }
-        }
-        self.base.stream_object(id)
-    }
-
-    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
-        if let Some(s) = &self.store {
-            if let Some(e) = s.raw_entry(id)? {
-                return Ok(Some(e));
-            }
-        }
-        self.base.raw_entry(id)
-    }
-
-    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
-        self.base.shallow_roots()
-    }
-
-    /// The base's index: it knows none of the quarantined commits, which are then read.
-    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
-        self.base.commit_from_graph(id)
-    }
-}
-
-/// The view checks a push; it never serves a clone, so it offers no stored packs.
-impl PackStore for QuarantineView<'_> {
-    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
-        None
-    }
-
-    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
-        None
-    }
-}
-
-/// Refs, configuration and hooks are the base repository's; writes go through the repository
-/// itself once the quarantine is committed, never through the view.
-impl Repository for QuarantineView<'_> {
-    fn config(&self) -> &GitConfig {
-        self.base.config()
-    }
-
-    fn config_dir(&self) -> Option<&Path> {
-        self.base.config_dir()
-    }
-
-    fn is_bare(&self) -> bool {
-        self.base.is_bare()
-    }
-
-    fn head(&self) -> Result<Head, Error> {
-        self.base.head()
-    }
-
-    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
-        self.base.for_each_ref(prefix, visit)
-    }
-
-    fn add_shallow_roots(&self, _ids: &[ObjectId]) -> Result<(), Error> {
-        Err(Error::Unsupported("shallow updates inside a quarantine"))
-    }
-
-    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
-        self.base.alternate_tips()
-    }
-
-    fn ref_is_hidden(&self, name: &str) -> bool {
-        self.base.ref_is_hidden(name)
-    }
-
-    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
-        self.base.hidden_tips()
-    }
-
-    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
-        Err(Error::Unsupported("a quarantine inside a quarantine"))
-    }
-
-    fn update_refs(
-        &self,
-        _updates: &[RefUpdate],
-        _atomic: bool,
-    ) -> Result<Vec<UpdateResult>, Error> {
-        Err(Error::Unsupported("updating refs inside a quarantine"))
     }
 }

@@ -1,50 +1,40 @@
 //! The write path of a [`MemoryRepository`]: a push's pack is checked and indexed exactly as the
 //! files backend does it ([`crate::pack::ingest::index_pack`], thin packs completed from the
-//! repository), its objects staged in a map of their own that [`Quarantine::view`] reads before
-//! the repository's, and published into the repository only by [`Quarantine::commit`]; the ref
-//! transaction follows through [`Repository::update_refs`]. So receive-pack runs whole in unit
-//! tests, with no directory of its own left behind.
+//! repository), read back through the pack reader ([`crate::pack::reader`]), its objects staged
+//! in a map of their own that [`Quarantine::view`] reads before the repository's, and published
+//! into the repository only by [`Quarantine::commit`]; the ref transaction follows through
+//! [`Repository::update_refs`]. So receive-pack runs whole in unit tests, with no directory of
+//! its own left behind.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::MemoryRepository;
-use crate::backend::{
-    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
-    Repository, StoredPack, UpdateResult,
-};
-use crate::git_config::GitConfig;
-use crate::hash::{HashKind, IdSet, ObjectId};
-use crate::odb::commit_graph::GraphCommit;
+use crate::backend::staged::StagedView;
+use crate::backend::{Error, ObjectStore, Quarantine, Repository};
+use crate::hash::{HashKind, ObjectId};
 use crate::odb::memory::MemoryObjects;
 use crate::odb::{Kind, Object};
 use crate::pack::ingest::{self, BaseLookup};
+use crate::pack::reader::{LocalPacks, PackSet};
 use crate::progress::Progress;
 
 /// Numbers the spool directories of one process.
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// The repository with a push's objects staged on top (refs, config and hooks unchanged).
-pub struct StagedView<'r> {
-    base: &'r MemoryRepository,
-    staged: MemoryObjects,
-}
-
 /// A push in progress against a [`MemoryRepository`].
 pub struct MemoryQuarantine<'r> {
-    view: StagedView<'r>,
+    /// The repository with the push's objects staged on top (refs, config and hooks unchanged).
+    view: StagedView<'r, MemoryRepository, MemoryObjects>,
 }
 
 impl<'r> MemoryQuarantine<'r> {
     /// An empty quarantine over `base`.
     pub fn new(base: &'r MemoryRepository) -> Self {
-        MemoryQuarantine {
-            view: StagedView {
-                base,
-                staged: MemoryObjects::new(),
-            },
-        }
+        let mut view = StagedView::new(base);
+        view.stage(MemoryObjects::new());
+        MemoryQuarantine { view }
     }
 }
 
@@ -92,7 +82,7 @@ impl Quarantine for MemoryQuarantine<'_> {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io("spool", e))?;
-        let bases = Bases(self.view.base);
+        let bases = Bases(self.view.base());
         let tuning = ingest::Tuning::default();
         let mut indexed =
             ingest::index_pack(input, &mut file, &bases, limits, &tuning, check, progress)
@@ -113,12 +103,19 @@ impl Quarantine for MemoryQuarantine<'_> {
         )
         .map_err(|e| Error::io("spool", e))?;
         fs::rename(&tmp, stem.with_extension("pack")).map_err(|e| Error::io("spool", e))?;
-        // Read back through the one pack reader there is, then staged in memory.
-        let store =
-            crate::backend::fs::odb::FsObjectStore::open(&spool.0, self.view.base.hash_kind())?;
+        // Read back through the pack reader (the pack is complete: thin bases were appended).
+        let hash = self.view.base().hash_kind();
+        let packs = PackSet::open(&pack_dir, hash, &LocalPacks)?;
+        let staged = self
+            .view
+            .staged()
+            .ok_or(Error::Unsupported("a committed quarantine"))?;
         for (id, _) in &received {
-            let object = store.read(id)?.ok_or(Error::MissingObject(*id))?;
-            self.view.staged.insert(*id, object);
+            let (kind, data) = packs
+                .read(id, &self.view)?
+                .ok_or(Error::MissingObject(*id))?;
+            let data = std::sync::Arc::unwrap_or_clone(data);
+            staged.insert(*id, Object { kind, data });
         }
         Ok(received)
     }
@@ -132,101 +129,10 @@ impl Quarantine for MemoryQuarantine<'_> {
         Vec::new()
     }
 
-    fn commit(self: Box<Self>) -> Result<(), Error> {
-        self.view.staged.drain_into(&self.view.base.objects);
+    fn commit(mut self: Box<Self>) -> Result<(), Error> {
+        if let Some(staged) = self.view.unstage() {
+            staged.drain_into(&self.view.base().objects);
+        }
         Ok(())
-    }
-}
-
-impl ObjectStore for StagedView<'_> {
-    fn hash_kind(&self) -> HashKind {
-        self.base.hash_kind()
-    }
-
-    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        match self.staged.object_header(id)? {
-            Some(h) => Ok(Some(h)),
-            None => self.base.object_header(id),
-        }
-    }
-
-    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        match self.staged.read_object(id)? {
-            Some(o) => Ok(Some(o)),
-            None => self.base.read_object(id),
-        }
-    }
-
-    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
-        Ok(self.read_object(id)?.map(ObjectStream::whole))
-    }
-
-    fn raw_entry(&self, _id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
-        Ok(None)
-    }
-
-    fn shallow_roots(&self) -> Option<&IdSet> {
-        self.base.shallow_roots()
-    }
-
-    fn commit_from_graph(&self, id: &ObjectId) -> Option<GraphCommit> {
-        self.base.commit_from_graph(id)
-    }
-}
-
-impl PackStore for StagedView<'_> {
-    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
-        None
-    }
-
-    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
-        None
-    }
-}
-
-/// Refs and configuration are the repository's; writes go through the repository itself.
-impl Repository for StagedView<'_> {
-    fn config(&self) -> &GitConfig {
-        self.base.config()
-    }
-
-    fn config_dir(&self) -> Option<&std::path::Path> {
-        self.base.config_dir()
-    }
-
-    fn is_bare(&self) -> bool {
-        self.base.is_bare()
-    }
-
-    fn head(&self) -> Result<Head, Error> {
-        self.base.head()
-    }
-
-    fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {
-        self.base.for_each_ref(prefix, visit)
-    }
-
-    fn add_shallow_roots(&self, _ids: &[ObjectId]) -> Result<(), Error> {
-        Err(Error::Unsupported("shallow updates inside a quarantine"))
-    }
-
-    fn alternate_tips(&self) -> Result<Vec<ObjectId>, Error> {
-        self.base.alternate_tips()
-    }
-
-    fn ref_is_hidden(&self, name: &str) -> bool {
-        self.base.ref_is_hidden(name)
-    }
-
-    fn hidden_tips(&self) -> Result<Vec<ObjectId>, Error> {
-        self.base.hidden_tips()
-    }
-
-    fn begin_quarantine(&self) -> Result<Box<dyn Quarantine + '_>, Error> {
-        Err(Error::Unsupported("a quarantine inside a quarantine"))
-    }
-
-    fn update_refs(&self, _: &[RefUpdate], _: bool) -> Result<Vec<UpdateResult>, Error> {
-        Err(Error::Unsupported("updating refs inside a quarantine"))
     }
 }
