@@ -236,7 +236,7 @@ impl PackData for RangedPack {
                 return Err(Error::corrupt(&self.name, "short read from the store"));
             }
             out.write_all(&bytes)
-                .map_err(|e| Error::io("writing pack entries", e))?;
+                .map_err(Error::io_on("writing pack entries"))?;
             at = to;
         }
         Ok(())

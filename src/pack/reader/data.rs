@@ -76,7 +76,7 @@ impl MappedPack {
         }
         Ok(MappedPack {
             map,
-            file: File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?,
+            file: File::open(path).map_err(Error::io_on(path.display().to_string()))?,
             name: path.display().to_string(),
         })
     }
@@ -111,7 +111,7 @@ impl PackData for MappedPack {
         let bytes = self
             .slice(range.clone())
             .ok_or_else(|| Error::corrupt(&self.name, "entries beyond the pack"))?;
-        let written = |e| Error::io("writing pack entries", e);
+        let written = |e| Error::io_on("writing pack entries")(e);
         if bytes.len() < COPY_BY_READ {
             return out.write_all(bytes).map_err(written);
         }
@@ -124,7 +124,7 @@ impl PackData for MappedPack {
             let n = usize::try_from(range.end - at).map_or(buf.len(), |n| n.min(buf.len()));
             self.file
                 .read_exact_at(&mut buf[..n], at)
-                .map_err(|e| Error::io(self.name.clone(), e))?;
+                .map_err(Error::io_on(self.name.as_str()))?;
             out.write_all(&buf[..n]).map_err(written)?;
             at += n as u64;
         }

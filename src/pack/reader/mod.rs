@@ -65,9 +65,9 @@ impl Error {
         }
     }
 
-    /// Shorthand for [`Error::Io`] (`source` on `what`).
-    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
+    /// Turns the I/O error of an operation on `what` into [`Error::Io`] (for `map_err`).
+    pub fn io_on(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Io {
             what: what.into(),
             source,
         }
