@@ -21,10 +21,10 @@ use crate::backend::staged::StagedView;
 use crate::backend::{Error, Quarantine, Repository};
 use crate::file_mode::SharedPerm;
 use crate::git_config::GitConfig;
-use crate::hash::{HashKind, ObjectId};
+use crate::hash::ObjectId;
 use crate::limits::Limits;
 use crate::odb::{Kind, Object};
-use crate::pack::ingest::{self, BaseLookup};
+use crate::pack::ingest;
 use crate::progress::Progress;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -112,20 +112,6 @@ pub(crate) fn remove_stale(objects_dir: &Path) {
             tracing::info!(dir = %name, "removing stale quarantine");
             let _ = fs::remove_dir_all(e.path());
         }
-    }
-}
-
-struct RepoBases<'a>(&'a dyn Repository);
-
-impl BaseLookup for RepoBases<'_> {
-    fn hash_kind(&self) -> HashKind {
-        self.0.hash_kind()
-    }
-
-    fn base(&self, id: &ObjectId) -> Result<Option<Object>, ingest::Error> {
-        self.0
-            .read_object(id)
-            .map_err(|e| ingest::Error::Base(e.to_string()))
     }
 }
 
@@ -284,7 +270,7 @@ impl Quarantine for FsQuarantine<'_> {
         let mut indexed = ingest::index_pack(
             input,
             &mut spool,
-            &RepoBases(self.view.base()),
+            &ingest::StoreBases(self.view.base()),
             limits,
             &tuning,
             check,

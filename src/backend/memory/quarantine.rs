@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::MemoryRepository;
 use crate::backend::staged::StagedView;
 use crate::backend::{Error, ObjectStore, Quarantine, Repository};
-use crate::hash::{HashKind, ObjectId};
+use crate::hash::ObjectId;
 use crate::odb::memory::MemoryObjects;
 use crate::odb::{Kind, Object};
-use crate::pack::ingest::{self, BaseLookup};
+use crate::pack::ingest;
 use crate::pack::reader::{LocalPacks, PackSet};
 use crate::progress::Progress;
 
@@ -35,21 +35,6 @@ impl<'r> MemoryQuarantine<'r> {
         let mut view = StagedView::new(base);
         view.stage(MemoryObjects::new());
         MemoryQuarantine { view }
-    }
-}
-
-/// Thin-pack bases come from the repository.
-struct Bases<'a>(&'a MemoryRepository);
-
-impl BaseLookup for Bases<'_> {
-    fn hash_kind(&self) -> HashKind {
-        self.0.hash_kind()
-    }
-
-    fn base(&self, id: &ObjectId) -> Result<Option<Object>, ingest::Error> {
-        self.0
-            .read_object(id)
-            .map_err(|e| ingest::Error::Base(e.to_string()))
     }
 }
 
@@ -82,7 +67,7 @@ impl Quarantine for MemoryQuarantine<'_> {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io("spool", e))?;
-        let bases = Bases(self.view.base());
+        let bases = ingest::StoreBases(self.view.base());
         let tuning = ingest::Tuning::default();
         let mut indexed =
             ingest::index_pack(input, &mut file, &bases, limits, &tuning, check, progress)

@@ -104,6 +104,21 @@ pub trait BaseLookup {
     fn base(&self, id: &ObjectId) -> Result<Option<Object>, Error>;
 }
 
+/// Thin-pack bases from any object store (`0`: the repository a push is for).
+pub struct StoreBases<'a>(pub &'a dyn crate::odb::store::ObjectStore);
+
+impl BaseLookup for StoreBases<'_> {
+    fn hash_kind(&self) -> HashKind {
+        self.0.hash_kind()
+    }
+
+    fn base(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.0
+            .read_object(id)
+            .map_err(|e| Error::Base(e.to_string()))
+    }
+}
+
 /// One indexed object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
