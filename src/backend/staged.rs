@@ -175,3 +175,38 @@ impl<B: Repository + ?Sized, S: ObjectStore> Repository for StagedView<'_, B, S>
         Err(Error::Unsupported("updating refs inside a quarantine"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryRepository;
+    use crate::odb::memory::MemoryObjects;
+
+    #[test]
+    fn staged_objects_are_read_first_and_the_view_refuses_writes() {
+        let mut repo = MemoryRepository::new();
+        let old = repo.add(Kind::Blob, "old\n");
+        repo.set_ref("refs/heads/main", old);
+        let mut view: StagedView<'_, MemoryRepository, MemoryObjects> = StagedView::new(&repo);
+        let mut staged = MemoryObjects::new();
+        let new = staged.add(Kind::Blob, "new!\n");
+        assert!(!view.contains(&new).unwrap(), "nothing staged yet");
+        view.stage(staged);
+        assert!(view.contains(&new).unwrap() && view.contains(&old).unwrap());
+        assert_eq!(view.read_object(&new).unwrap().unwrap().data, b"new!\n");
+        assert_eq!(view.object_header(&new).unwrap(), Some((Kind::Blob, 5)));
+        assert_eq!(view.object_header(&old).unwrap(), Some((Kind::Blob, 4)));
+        assert!(view.stream_object(&new).unwrap().is_some());
+        assert_eq!(
+            view.head().unwrap().id,
+            Some(old),
+            "refs are the repository's"
+        );
+        assert!(view.update_refs(&[], false).is_err());
+        assert!(view.add_shallow_roots(&[]).is_err());
+        assert!(view.begin_quarantine().is_err());
+        assert!(!repo.has_object(&new), "staging publishes nothing");
+        assert!(view.unstage().is_some());
+        assert!(!view.contains(&new).unwrap());
+    }
+}

@@ -94,3 +94,24 @@ impl From<Error> for crate::odb::store::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::odb::store::Error as StoreError;
+
+    #[test]
+    fn errors_read_as_the_storage_error_they_become() {
+        let back: StoreError = Error::from(StoreError::NotFound("r".into())).into();
+        assert!(
+            matches!(back, StoreError::NotFound(ref s) if s == "r"),
+            "{back}"
+        );
+        let corrupt = Error::corrupt("p.pack at offset 3", "bad type");
+        assert_eq!(corrupt.to_string(), StoreError::from(corrupt).to_string());
+        let io = Error::io_on("p.pack")(std::io::Error::other("gone"));
+        assert!(
+            matches!(StoreError::from(io), StoreError::Io { ref what, .. } if what == "p.pack")
+        );
+    }
+}
