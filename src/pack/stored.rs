@@ -7,9 +7,10 @@
 
 use std::borrow::Cow;
 
-use crate::hash::ObjectId;
-use crate::odb::store::{Error, ObjectStore};
-use crate::odb::Kind;
+use crate::hash::{HashKind, IdSet, ObjectId};
+use crate::odb::commit_graph::GraphCommit;
+use crate::odb::store::{Error, ObjectStore, ObjectStream, RawEntry};
+use crate::odb::{Kind, Object};
 use crate::pack::ewah::Bitmap;
 
 /// An [`ObjectStore`] whose objects (some of them) sit in stored packs that can be sent as they
@@ -104,5 +105,49 @@ impl PackStore for crate::odb::memory::MemoryObjects {
 
     fn reuse_pack(&self) -> Option<&dyn StoredPack> {
         None
+    }
+}
+
+/// A type whose objects are another store's (a repository over its object store, a view that
+/// changes only which refs exist): it gets [`ObjectStore`] and [`PackStore`] by forwarding every
+/// method to [`ForwardObjects::objects`], so no wrapper can lose or alter one by hand.
+pub trait ForwardObjects: Send + Sync {
+    /// The store every object question goes to.
+    fn objects(&self) -> &dyn PackStore;
+}
+
+impl<T: ForwardObjects> ObjectStore for T {
+    fn hash_kind(&self) -> HashKind {
+        self.objects().hash_kind()
+    }
+    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
+        self.objects().object_header(id)
+    }
+    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.objects().read_object(id)
+    }
+    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
+        self.objects().contains(id)
+    }
+    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
+        self.objects().stream_object(id)
+    }
+    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
+        self.objects().raw_entry(id)
+    }
+    fn shallow_roots(&self) -> Option<&IdSet> {
+        self.objects().shallow_roots()
+    }
+    fn commit_from_graph(&self, id: &ObjectId) -> Option<GraphCommit> {
+        self.objects().commit_from_graph(id)
+    }
+}
+
+impl<T: ForwardObjects> PackStore for T {
+    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
+        self.objects().bitmapped_pack()
+    }
+    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
+        self.objects().reuse_pack()
     }
 }

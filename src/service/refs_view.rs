@@ -20,12 +20,11 @@ use std::borrow::Cow;
 use std::ops::ControlFlow;
 
 use crate::backend::{
-    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, Ref, RefUpdate,
-    RefVisitor, Repository, StoredPack, UpdateResult,
+    Error, Head, PackStore, Quarantine, Ref, RefUpdate, RefVisitor, Repository, UpdateResult,
 };
 use crate::git_config::GitConfig;
-use crate::hash::{HashKind, ObjectId};
-use crate::odb::{Kind, Object};
+use crate::hash::ObjectId;
+use crate::pack::stored::ForwardObjects;
 use crate::refs::name::RefName;
 
 /// A `GIT_NAMESPACE` value that is not a valid ref path.
@@ -364,39 +363,9 @@ impl Repository for RefsView<'_> {
 }
 
 /// Objects are the inner repository's: a view changes only which refs exist.
-impl ObjectStore for RefsView<'_> {
-    fn hash_kind(&self) -> HashKind {
-        self.inner.hash_kind()
-    }
-    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        self.inner.object_header(id)
-    }
-    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        self.inner.read_object(id)
-    }
-    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
-        self.inner.contains(id)
-    }
-    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
-        self.inner.stream_object(id)
-    }
-    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
-        self.inner.raw_entry(id)
-    }
-    fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
-        self.inner.shallow_roots()
-    }
-    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
-        self.inner.commit_from_graph(id)
-    }
-}
-
-impl PackStore for RefsView<'_> {
-    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
-        self.inner.bitmapped_pack()
-    }
-    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
-        self.inner.reuse_pack()
+impl ForwardObjects for RefsView<'_> {
+    fn objects(&self) -> &dyn PackStore {
+        self.inner
     }
 }
 

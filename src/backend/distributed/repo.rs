@@ -22,12 +22,12 @@ use super::refstore;
 use super::view;
 use crate::backend::fs::FsRepository;
 use crate::backend::{
-    Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate, RefVisitor,
-    Repository, StoredPack, UpdateResult,
+    Error, Head, PackStore, Quarantine, RefUpdate, RefVisitor, Repository, UpdateResult,
 };
 use crate::git_config::GitConfig;
-use crate::hash::{HashKind, IdSet, ObjectId};
-use crate::odb::{Kind, Object};
+use crate::hash::ObjectId;
+use crate::odb::Kind;
+use crate::pack::stored::ForwardObjects;
 use crate::refs::RefStore;
 
 /// Aborts the process at fault point `point` when it is `chosen` (the backend configuration's
@@ -213,39 +213,10 @@ impl Quarantine for DistQuarantine<'_> {
     }
 }
 
-impl ObjectStore for DistRepository {
-    fn hash_kind(&self) -> HashKind {
-        self.inner.hash_kind()
-    }
-    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        self.inner.object_header(id)
-    }
-    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        self.inner.read_object(id)
-    }
-    fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
-        self.inner.contains(id)
-    }
-    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
-        self.inner.stream_object(id)
-    }
-    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
-        self.inner.raw_entry(id)
-    }
-    fn shallow_roots(&self) -> Option<&IdSet> {
-        None
-    }
-    fn commit_from_graph(&self, id: &ObjectId) -> Option<crate::odb::commit_graph::GraphCommit> {
-        self.inner.commit_from_graph(id)
-    }
-}
-
-impl PackStore for DistRepository {
-    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
-        self.inner.bitmapped_pack()
-    }
-    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
-        self.inner.reuse_pack()
+/// Objects are the on-disk backend's over the view (which has no `shallow` file).
+impl ForwardObjects for DistRepository {
+    fn objects(&self) -> &dyn PackStore {
+        &self.inner
     }
 }
 

@@ -8,14 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::backend::{
-    Backend, Error, Head, ObjectStore, ObjectStream, PackStore, Quarantine, RawEntry, RefUpdate,
-    RefVisitor, Repository, StoredPack, UpdateResult,
+    Backend, Error, Head, PackStore, Quarantine, RefUpdate, RefVisitor, Repository, UpdateResult,
 };
 use crate::git_config::GitConfig;
-use crate::hash::{HashKind, IdSet, ObjectId};
-use crate::odb::commit_graph::GraphCommit;
+use crate::hash::ObjectId;
 use crate::odb::memory::MemoryObjects;
-use crate::odb::{Kind, Object};
+use crate::odb::Kind;
+use crate::pack::stored::ForwardObjects;
 use crate::refs::memory::MemoryRefStore;
 use crate::refs::{RawRef, RefStore};
 
@@ -80,43 +79,10 @@ impl MemoryRepository {
     }
 }
 
-impl ObjectStore for MemoryRepository {
-    fn hash_kind(&self) -> HashKind {
-        self.objects.hash_kind()
-    }
-
-    fn object_header(&self, id: &ObjectId) -> Result<Option<(Kind, u64)>, Error> {
-        self.objects.object_header(id)
-    }
-
-    fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        self.objects.read_object(id)
-    }
-
-    fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
-        self.objects.stream_object(id)
-    }
-
-    fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
-        self.objects.raw_entry(id)
-    }
-
-    fn shallow_roots(&self) -> Option<&IdSet> {
-        self.objects.shallow_roots()
-    }
-
-    fn commit_from_graph(&self, id: &ObjectId) -> Option<GraphCommit> {
-        self.objects.commit_from_graph(id)
-    }
-}
-
-impl PackStore for MemoryRepository {
-    fn bitmapped_pack(&self) -> Option<&dyn StoredPack> {
-        self.objects.bitmapped_pack()
-    }
-
-    fn reuse_pack(&self) -> Option<&dyn StoredPack> {
-        self.objects.reuse_pack()
+/// Objects are the map's (no packs: counting walks the history).
+impl ForwardObjects for MemoryRepository {
+    fn objects(&self) -> &dyn PackStore {
+        &self.objects
     }
 }
 
