@@ -3,6 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use super::Inflated;
 use crate::odb::Kind;
 
 /// Byte budget of the delta-base cache (git's core.deltaBaseCacheLimit default).
@@ -16,13 +17,13 @@ const CACHE_ENTRIES: usize = 4096;
 /// A FIFO cache of delta bases, bounded in bytes and entries: (pack number, offset) → object.
 #[derive(Default)]
 pub(super) struct BaseCache {
-    pub(super) map: HashMap<(usize, u64), (Kind, Arc<Vec<u8>>)>,
+    pub(super) map: HashMap<(usize, u64), Inflated>,
     pub(super) order: VecDeque<(usize, u64)>,
     pub(super) bytes: usize,
 }
 
 impl BaseCache {
-    pub(super) fn get(&self, key: &(usize, u64)) -> Option<(Kind, Arc<Vec<u8>>)> {
+    pub(super) fn get(&self, key: &(usize, u64)) -> Option<Inflated> {
         self.map.get(key).cloned()
     }
 

@@ -25,6 +25,9 @@ pub use stored::FileStoredPack;
 
 use crate::hash::ObjectId;
 
+/// An object read from a pack: its kind and its content, shared with the delta-base cache.
+pub type Inflated = (crate::odb::Kind, std::sync::Arc<Vec<u8>>);
+
 /// Why a stored pack could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

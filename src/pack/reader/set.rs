@@ -13,7 +13,7 @@ use super::data::PackSource;
 use super::file::{Base, EntryInfo, PackFile, MAX_OBJECT};
 use super::midx::{open_midx, Midx};
 use super::stored::FileStoredPack;
-use super::Error;
+use super::{Error, Inflated};
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::store::{ObjectStore, RawEntry};
 use crate::odb::Kind;
@@ -203,11 +203,7 @@ impl PackSet {
 
     /// The whole object `id` (kind and content), if these packs hold it; a REF_DELTA base they
     /// do not hold is read from `others`.
-    pub fn read(
-        &self,
-        id: &ObjectId,
-        others: &dyn ObjectStore,
-    ) -> Result<Option<(Kind, Arc<Vec<u8>>)>, Error> {
+    pub fn read(&self, id: &ObjectId, others: &dyn ObjectStore) -> Result<Option<Inflated>, Error> {
         match self.find(id) {
             Some((n, offset)) => self.read_at(n, offset, others).map(Some),
             None => Ok(None),
@@ -215,12 +211,7 @@ impl PackSet {
     }
 
     /// Reads the packed object at (`n`, `offset`), resolving its delta chain iteratively.
-    fn read_at(
-        &self,
-        n: usize,
-        offset: u64,
-        others: &dyn ObjectStore,
-    ) -> Result<(Kind, Arc<Vec<u8>>), Error> {
+    fn read_at(&self, n: usize, offset: u64, others: &dyn ObjectStore) -> Result<Inflated, Error> {
         // Walk down the chain collecting deltas until a cached or whole base.
         let mut chain: Vec<(usize, u64, EntryInfo)> = Vec::new();
         let (mut p, mut o) = (n, offset);
