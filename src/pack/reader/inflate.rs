@@ -28,12 +28,8 @@ fn inflate_exact_with(z: &mut Decompress, input: &[u8], size: usize) -> Result<V
         let before_out = z.total_out();
         let consumed = z.total_in() as usize;
         let status = z
-            .decompress_vec(
-                input.get(consumed..).unwrap_or(&[]),
-                &mut out,
-                FlushDecompress::Finish,
-            )
-            .map_err(|e| format!("zlib: {e}"))?;
+            .decompress_vec(unread(z, input), &mut out, FlushDecompress::Finish)
+            .map_err(zlib)?;
         match status {
             Status::StreamEnd => break,
             _ if out.len() == out.capacity() => {
@@ -41,14 +37,9 @@ fn inflate_exact_with(z: &mut Decompress, input: &[u8], size: usize) -> Result<V
                 // only the end marker remains.
                 let mut probe = [0u8; 1];
                 let z2 = z;
-                let consumed = z2.total_in() as usize;
                 let st = z2
-                    .decompress(
-                        input.get(consumed..).unwrap_or(&[]),
-                        &mut probe,
-                        FlushDecompress::Finish,
-                    )
-                    .map_err(|e| format!("zlib: {e}"))?;
+                    .decompress(unread(z2, input), &mut probe, FlushDecompress::Finish)
+                    .map_err(zlib)?;
                 if st == Status::StreamEnd && z2.total_out() == out.len() as u64 {
                     break;
                 }
@@ -69,4 +60,13 @@ fn inflate_exact_with(z: &mut Decompress, input: &[u8], size: usize) -> Result<V
         ));
     }
     Ok(out)
+}
+
+/// What `z` has not consumed of `input` yet.
+fn unread<'a>(z: &Decompress, input: &'a [u8]) -> &'a [u8] {
+    input.get(z.total_in() as usize..).unwrap_or(&[])
+}
+
+fn zlib(e: flate2::DecompressError) -> String {
+    format!("zlib: {e}")
 }
