@@ -123,3 +123,28 @@ fn lsrefs_unborn_settings_match_c_git() {
         "{ours:?}"
     );
 }
+
+/// Several `ls-refs` commands in one session (the first streams and keeps nothing, the second
+/// reads the refs into the session's snapshot, the third answers from it) each give C git's
+/// answer, with loose refs, with packed ones (peeled lines, a loose ref overriding a packed
+/// one), prefixes, peeling and symrefs.
+#[test]
+fn repeated_ls_refs_in_one_session_match_c_git() {
+    let request = [
+        "command=ls-refs\nobject-format=sha1\n0001\npeel\nsymrefs\nunborn\n0000",
+        "command=ls-refs\nobject-format=sha1\n0001\nref-prefix refs/tags/\npeel\n0000",
+        "command=ls-refs\nobject-format=sha1\n0001\nsymrefs\nref-prefix HEAD\nref-prefix refs/heads/\n0000",
+        "command=ls-refs\nobject-format=sha1\n0001\npeel\nsymrefs\n0000",
+        "0000",
+    ]
+    .join("\n");
+    for name in ["tags", "packed_refs"] {
+        let src = fixture(name);
+        let ours = raw_v2(&[sluice(), "upload-pack"], &src, &request);
+        let theirs = raw_v2(&["git", "upload-pack"], &src, &request);
+        assert_eq!(ours, theirs, "{name}");
+        // The advertisement's flush, then one answer (and its flush) per command.
+        assert_eq!(ours.iter().filter(|l| *l == "0000").count(), 5, "{name}");
+        assert!(ours.iter().any(|l| l.contains("peeled:")), "{name}: {ours:?}");
+    }
+}
