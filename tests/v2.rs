@@ -150,6 +150,9 @@ fn repeated_ls_refs_in_one_session_match_c_git() {
         assert_eq!(ours, answers(&["git", "upload-pack"]), "{name}");
         // One answer, and its flush, per command.
         assert_eq!(ours.iter().filter(|l| *l == "0000").count(), 4, "{name}");
-        assert!(ours.iter().any(|l| l.contains("peeled:")), "{name}: {ours:?}");
+        assert!(
+            ours.iter().any(|l| l.contains("peeled:")),
+            "{name}: {ours:?}"
+        );
     }
 }

@@ -125,7 +125,14 @@ mod tests {
                 "{n}"
             );
         }
-        for absent in ["refs/tags/t", "refs/tags/t0000", "refs/a", "refs/z", "", "^"] {
+        for absent in [
+            "refs/tags/t",
+            "refs/tags/t0000",
+            "refs/a",
+            "refs/z",
+            "",
+            "^",
+        ] {
             assert_eq!(find_packed(HashKind::Sha1, text.as_bytes(), absent), None);
         }
         // Without a final newline, and without a header.
