@@ -71,7 +71,7 @@ fn search_sorted<'a>(text: &'a [u8], width: usize, name: &[u8]) -> Option<&'a [u
 /// when that line has none).
 fn next_line(text: &[u8], at: usize) -> usize {
     text.get(at..)
-        .and_then(|rest| super::find_newline(rest))
+        .and_then(super::find_newline)
         .map_or(text.len(), |i| at + i + 1)
 }
 
