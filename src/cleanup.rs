@@ -7,11 +7,16 @@
 //! transaction with its lock files) runs inside a [`critical`] section: [`exit`] waits for it
 //! (up to [`CRITICAL_WAIT`]) and then holds the registry, so no new section starts.
 //!
+//! The signal handlers (SIGTERM, SIGINT, SIGHUP) are installed by the first registration or
+//! critical section, not at start: until then there is nothing to undo, a signal's default
+//! action (ending the process) is right, and a read-only request (an ls-remote, a clone) does
+//! not pay for the handler thread's start at all.
+//!
 //! A process killed with SIGKILL cleans nothing; its quarantine is removed by the next push to
 //! the same repository or by `sluice repack` (they check that its process is gone).
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 /// Longest [`exit`] waits for critical sections to finish.
@@ -42,6 +47,7 @@ pub struct Registered(u64);
 
 /// Registers `dir` for removal if the process ends abnormally.
 pub fn register(dir: PathBuf) -> Registered {
+    arm();
     let mut st = state();
     st.next += 1;
     let key = st.next;
@@ -61,6 +67,7 @@ pub struct Critical(());
 
 /// Enters a section that an abnormal exit must not cut in half.
 pub fn critical() -> Critical {
+    arm();
     state().critical += 1;
     Critical(())
 }
@@ -101,9 +108,20 @@ pub fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
+/// Installs the signal handlers once, when there is first something to clean up.
+fn arm() {
+    static ARMED: Once = Once::new();
+    ARMED.call_once(|| {
+        if let Err(e) = install_signal_handlers() {
+            tracing::warn!(error = %e, "cannot handle signals; a killed push leaves its quarantine to the next one");
+        }
+    });
+}
+
 /// Ends the process cleanly on SIGTERM, SIGINT and SIGHUP (an admin's kill, a terminal or an
-/// ssh session going away), exit status 128 + signal as a shell reports it. Call once, early.
-pub fn install_signal_handlers() -> std::io::Result<()> {
+/// ssh session going away), exit status 128 + signal as a shell reports it. Called by the
+/// first [`register`] or [`critical`]; a second call adds a second handler thread.
+fn install_signal_handlers() -> std::io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
     std::thread::Builder::new()

@@ -24,8 +24,5 @@ fn main() -> ExitCode {
         Ok(guard) => guard,
         Err(e) => return ExitCode::from(cli::exit_code(Err(e), quiet_stderr)),
     };
-    if let Err(e) = sluice::cleanup::install_signal_handlers() {
-        tracing::warn!(error = %e, "cannot handle signals; a killed push leaves its quarantine to the next one");
-    }
     ExitCode::from(cli::exit_code(cli::run(inv, env), quiet_stderr))
 }

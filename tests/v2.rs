@@ -123,3 +123,36 @@ fn lsrefs_unborn_settings_match_c_git() {
         "{ours:?}"
     );
 }
+
+/// Several `ls-refs` commands in one session (the first streams and keeps nothing, the second
+/// reads the refs into the session's snapshot, the third answers from it) each give C git's
+/// answer, with loose refs, with packed ones (peeled lines, a loose ref overriding a packed
+/// one), prefixes, peeling and symrefs.
+#[test]
+fn repeated_ls_refs_in_one_session_match_c_git() {
+    let request = [
+        "command=ls-refs\nobject-format=sha1\n0001\npeel\nsymrefs\nunborn\n0000",
+        "command=ls-refs\nobject-format=sha1\n0001\nref-prefix refs/tags/\npeel\n0000",
+        "command=ls-refs\nobject-format=sha1\n0001\nsymrefs\nref-prefix HEAD\nref-prefix refs/heads/\n0000",
+        "command=ls-refs\nobject-format=sha1\n0001\npeel\nsymrefs\n0000",
+        "0000",
+    ]
+    .join("\n");
+    for name in ["tags", "packed_refs"] {
+        let src = fixture(name);
+        // The answers, after the capability advertisement (which differs: Sluice offers more).
+        let answers = |program: &[&str]| {
+            let lines = raw_v2(program, &src, &request);
+            let end = lines.iter().position(|l| l == "0000").unwrap();
+            lines[end + 1..].to_vec()
+        };
+        let ours = answers(&[sluice(), "upload-pack"]);
+        assert_eq!(ours, answers(&["git", "upload-pack"]), "{name}");
+        // One answer, and its flush, per command.
+        assert_eq!(ours.iter().filter(|l| *l == "0000").count(), 4, "{name}");
+        assert!(
+            ours.iter().any(|l| l.contains("peeled:")),
+            "{name}: {ours:?}"
+        );
+    }
+}

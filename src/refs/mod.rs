@@ -17,6 +17,7 @@
 
 pub mod files;
 pub mod memory;
+mod packed_find;
 /// Ref names ([`crate::ref_name`], kept below both `refs` and `odb::fsck`).
 pub use crate::ref_name as name;
 pub mod reftable;
@@ -31,6 +32,7 @@ use std::path::Path;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::store::Error;
 
+pub use packed_find::find_packed;
 pub use store::{Head, Ref, RefStore, RefUpdate};
 
 /// A ref value as stored.
@@ -387,23 +389,6 @@ pub fn for_each_ref(
         }
     }
     Ok(())
-}
-
-/// The packed ref `name` from packed-refs `text` (ids of hash `kind`), found by scanning lines
-/// (no map is built): resolving one ref, such as HEAD's target, need not parse every ref.
-/// Peeled values are not returned (`peeled: None`).
-pub fn find_packed(kind: HashKind, text: &[u8], name: &str) -> Option<RawRef> {
-    let width = kind.len_in_hex();
-    Lines {
-        rest: text,
-        number: 0,
-    }
-    .map(|(_, l)| l.strip_suffix(b"\r").unwrap_or(l))
-    .find(|l| {
-        l.len() == width + 1 + name.len() && l[width] == b' ' && &l[width + 1..] == name.as_bytes()
-    })
-    .and_then(|l| ObjectId::from_hex(&l[..width]).ok())
-    .map(|id| RawRef::Direct { id, peeled: None })
 }
 
 #[cfg(test)]

@@ -387,8 +387,10 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             self.writer.data(&line)?;
         }
         // Each ref is written as it is read (the first bytes leave before the last ref is
-        // read) and kept for the checks of the wants that follow.
+        // read) and kept for the checks of the wants that follow, unless none can follow (the
+        // advertisement of smart HTTP's GET).
         let (writer, refs) = (&mut self.writer, &mut self.refs);
+        let keep = !self.opts.advertise_refs;
         let mut write_error = None;
         self.repo.for_each_ref("refs/", &mut |r| {
             v0::ref_line_into(&mut line, &r.id, &r.name, "", caps.take());
@@ -397,7 +399,9 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
                 v0::ref_line_into(&mut line, &p, &r.name, "^{}", None);
                 sent = writer.data(&line);
             }
-            refs.push(r);
+            if keep {
+                refs.push(r);
+            }
             Ok(match sent {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {

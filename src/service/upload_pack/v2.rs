@@ -56,11 +56,15 @@ pub(super) struct Session<'a, R: Read, W: Write> {
     reader: Reader<R>,
     writer: Writer<W>,
     pack_started: bool,
-    /// HEAD and the refs as the first `ls-refs` of the session read them, reused by later
-    /// ones: a client sending 100,000 `ls-refs` commands in one request costs one read of the
-    /// refs, not 100,000 (C git's in-process ref cache does the same). `fetch` always reads the
-    /// refs afresh, since wants are validated against the refs as they are now.
+    /// HEAD and the refs as the second `ls-refs` of the session read them, reused by later
+    /// ones: a client sending 100,000 `ls-refs` commands in one request costs two reads of the
+    /// refs, not 100,000 (C git's in-process ref cache does the same). The first `ls-refs`
+    /// (usually the only one: ls-remote, fetch, clone) streams and keeps nothing, since a list
+    /// of 10,000 refs was most of such a request's memory and page faults. `fetch` always reads
+    /// the refs afresh, since wants are validated against the refs as they are now.
     ls_refs_snapshot: Option<std::rc::Rc<(backend::Head, Vec<backend::Ref>)>>,
+    /// How many `ls-refs` commands this session has served.
+    ls_refs_served: usize,
 }
 
 /// Serves a v2 session (or, in stateless mode, exactly one request).
@@ -79,6 +83,7 @@ pub(super) fn serve<R: Read, W: Write>(
         writer: Writer::new(output),
         pack_started: false,
         ls_refs_snapshot: None,
+        ls_refs_served: 0,
     };
     let result = s.run();
     if let Err(e) = &result {
@@ -241,6 +246,10 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
     let matches =
         |name: &str| prefixes.is_empty() || prefixes.iter().any(|p| name.starts_with(p.as_str()));
     let shape = LsRefsShape { symrefs, peel };
+    if s.ls_refs_snapshot.is_none() && s.ls_refs_served > 0 {
+        s.ls_refs_snapshot = Some(std::rc::Rc::new((s.repo.head()?, s.repo.refs()?)));
+    }
+    s.ls_refs_served += 1;
     let head = match &s.ls_refs_snapshot {
         Some(snap) => snap.0.clone(),
         None => s.repo.head()?,
@@ -266,9 +275,7 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
             shape.write(&mut s.writer, &mut line, r)?;
         }
     } else {
-        // The first ls-refs of the session streams: each ref is written as it is read, and
-        // kept for the later ones.
-        let mut refs = Vec::new();
+        // The first ls-refs of the session streams: each ref is written as it is read.
         let writer = &mut s.writer;
         let mut write_error = None;
         s.repo.for_each_ref("refs/", &mut |r| {
@@ -278,13 +285,11 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
                     return Ok(ControlFlow::Break(()));
                 }
             }
-            refs.push(r);
             Ok(ControlFlow::Continue(()))
         })?;
         if let Some(e) = write_error {
             return Err(e.into());
         }
-        s.ls_refs_snapshot = Some(std::rc::Rc::new((head, refs)));
     }
     s.writer.flush_pkt()?;
     Ok(())
