@@ -198,6 +198,10 @@ impl Repository for StagedView<'_> {
         self.base.is_bare()
     }
 
+    fn branches_checked_out_elsewhere(&self) -> Result<Vec<String>, Error> {
+        self.base.branches_checked_out_elsewhere()
+    }
+
     fn head(&self) -> Result<Head, Error> {
         self.base.head()
     }
