@@ -953,7 +953,11 @@ fn linked_worktrees_are_served_as_c_git_serves_them(format: &str) {
     let dir = scratch();
     let (main, linked) = repo_with_linked_worktree(dir.path(), format, "r");
     let linked_git_dir = main.join(".git/worktrees/r-linked");
-    let served = [(&main, "main"), (&linked, "linked"), (&linked_git_dir, "linked")];
+    let served = [
+        (&main, "main"),
+        (&linked, "linked"),
+        (&linked_git_dir, "linked"),
+    ];
     for (n, (repo, who)) in served.into_iter().enumerate() {
         let url = file_url(repo);
         let mut answers = Vec::new();
@@ -961,7 +965,10 @@ fn linked_worktrees_are_served_as_c_git_serves_them(format: &str) {
             for v in ["0", "2"] {
                 let proto = format!("protocol.version={v}");
                 let up = server("upload-pack", c_git);
-                let out = git(dir.path(), &["-c", &proto, "ls-remote", "--symref", &up, &url]);
+                let out = git(
+                    dir.path(),
+                    &["-c", &proto, "ls-remote", "--symref", &up, &url],
+                );
                 assert_success(&out, "ls-remote");
                 answers.push(String::from_utf8_lossy(&out.stdout).into_owned());
             }
@@ -1055,7 +1062,12 @@ fn pushes_into_linked_worktrees_land_where_c_git_puts_them(format: &str) {
     let work = dir.path().join("work");
     git_ok(
         dir.path(),
-        &["clone", "-q", twins[0].0.to_str().unwrap(), work.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            twins[0].0.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
     );
     git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "pushed"]);
     let pushes: [&[&str]; 3] = [
@@ -1067,8 +1079,16 @@ fn pushes_into_linked_worktrees_land_where_c_git_puts_them(format: &str) {
             ":refs/bisect/linked",
         ],
         // The linked worktree's own branch: its HEAD's reflog is the worktree's.
-        &["--force", "HEAD:refs/heads/feature", ":refs/worktree/linked"],
-        &["--atomic", "HEAD:refs/worktree/atomic", ":refs/heads/pushed"],
+        &[
+            "--force",
+            "HEAD:refs/heads/feature",
+            ":refs/worktree/linked",
+        ],
+        &[
+            "--atomic",
+            "HEAD:refs/worktree/atomic",
+            ":refs/heads/pushed",
+        ],
     ];
     for (i, args) in pushes.iter().enumerate() {
         for (c_git, (main, ours_or_theirs)) in [false, true].into_iter().zip(&twins) {
@@ -1076,7 +1096,11 @@ fn pushes_into_linked_worktrees_land_where_c_git_puts_them(format: &str) {
             let target = main.join(".git/worktrees").join(id);
             let out = push_via(&work, &target, &server("receive-pack", c_git), args);
             // The third deletes a branch, which receive.denyDeletes refuses: all of it fails.
-            assert_eq!(out.status.success(), i < 2, "push {i} c_git={c_git}: {out:?}");
+            assert_eq!(
+                out.status.success(),
+                i < 2,
+                "push {i} c_git={c_git}: {out:?}"
+            );
         }
     }
     for (who, n) in [("main", 0), ("linked", 1)] {
@@ -1084,7 +1108,11 @@ fn pushes_into_linked_worktrees_land_where_c_git_puts_them(format: &str) {
             let wt = if n == 0 { &twins[t].0 } else { &twins[t].1 };
             refs(wt) + &git_ok(wt, &["rev-parse", "HEAD"])
         };
-        same_lines(&read(0), &read(1), &format!("{format}: refs seen from {who}"));
+        same_lines(
+            &read(0),
+            &read(1),
+            &format!("{format}: refs seen from {who}"),
+        );
     }
     let seen = refs(&twins[0].1);
     assert!(seen.contains(" refs/bisect/pushed\n") && !seen.contains("refs/bisect/linked\n"));
@@ -1105,7 +1133,11 @@ fn pushes_into_linked_worktrees_land_where_c_git_puts_them(format: &str) {
             let fmt = "--format=%H %gs";
             let log = |t: usize| git_ok(&twins[t].1, &["reflog", "show", fmt, "HEAD"]);
             assert_eq!(log(0), log(1), "the linked worktree's HEAD reflog");
-            assert!(log(0).lines().next().unwrap().ends_with(" push"), "{}", log(0));
+            assert!(
+                log(0).lines().next().unwrap().ends_with(" push"),
+                "{}",
+                log(0)
+            );
             let main_log = |t: usize| git_ok(&twins[t].0, &["reflog", "show", fmt, "HEAD"]);
             assert_eq!(main_log(0), main_log(1), "the main worktree's HEAD reflog");
         }
@@ -1125,10 +1157,18 @@ fn pushes_into_linked_worktrees_land_where_c_git_puts_them(format: &str) {
         let linked_git_dir = main.join(".git/worktrees").join(id);
         for (target, branch) in [(main.join(".git"), "feature"), (linked_git_dir, "main")] {
             let spec = format!("HEAD:refs/heads/{branch}");
-            let out = push_via(&work, &target, &server("receive-pack", c_git), &["--force", &spec]);
+            let out = push_via(
+                &work,
+                &target,
+                &server("receive-pack", c_git),
+                &["--force", &spec],
+            );
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(!out.status.success(), "c_git={c_git} {branch}: {stdout}");
-            assert!(stdout.contains("branch is currently checked out"), "{stdout}");
+            assert!(
+                stdout.contains("branch is currently checked out"),
+                "{stdout}"
+            );
         }
     }
 }
@@ -1152,16 +1192,15 @@ fn transactions_span_the_worktree_stack_and_the_shared_one() {
     let (main, linked) = repo_with_linked_worktree(dir.path(), "reftable", "r");
     let shared = main.join(".git/reftable");
     let own = main.join(".git/worktrees/r-linked/reftable");
-    let id = |r: &Path| ObjectId::from_hex(git_ok(r, &["rev-parse", "HEAD"]).trim().as_bytes()).unwrap();
+    let id =
+        |r: &Path| ObjectId::from_hex(git_ok(r, &["rev-parse", "HEAD"]).trim().as_bytes()).unwrap();
     let (one, two) = (id(&main), id(&linked));
     let null = HashKind::Sha1.null();
     let stacks = Stacks {
         shared: &shared,
         worktree: Some(&own),
     };
-    let lists = || {
-        [&shared, &own].map(|d| std::fs::read_to_string(d.join("tables.list")).unwrap())
-    };
+    let lists = || [&shared, &own].map(|d| std::fs::read_to_string(d.join("tables.list")).unwrap());
     let before = lists();
     let edits = [
         edit("refs/worktree/new", null, one),
@@ -1170,15 +1209,37 @@ fn transactions_span_the_worktree_stack_and_the_shared_one() {
     ];
     let run = |atomic: bool| {
         let info = log_info(LogPolicy::Normal);
-        commit_to(stacks, HashKind::Sha1, &edits, atomic, &info, &mut |_| Ok(None), SharedPerm::default()).unwrap()
+        commit_to(
+            stacks,
+            HashKind::Sha1,
+            &edits,
+            atomic,
+            &info,
+            &mut |_| Ok(None),
+            SharedPerm::default(),
+        )
+        .unwrap()
     };
     let r = run(true);
     assert!(r.iter().all(Result::is_err), "{r:?}");
     assert_eq!(lists(), before, "nothing written");
     let r = run(false);
     assert!(r[0].is_ok() && r[1].is_ok() && r[2].is_err(), "{r:?}");
-    let show = |wt: &Path| git_ok(wt, &["for-each-ref", "--format=%(refname)", "refs/worktree/", "refs/heads/new"]);
-    assert_eq!(show(&linked), "refs/heads/new\nrefs/worktree/linked\nrefs/worktree/new\n");
+    let show = |wt: &Path| {
+        git_ok(
+            wt,
+            &[
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/worktree/",
+                "refs/heads/new",
+            ],
+        )
+    };
+    assert_eq!(
+        show(&linked),
+        "refs/heads/new\nrefs/worktree/linked\nrefs/worktree/new\n"
+    );
     assert_eq!(show(&main), "refs/heads/new\nrefs/worktree/main\n");
     assert!(leftovers(&main.join(".git")).is_empty());
     assert!(leftovers(&main.join(".git/worktrees/r-linked")).is_empty());

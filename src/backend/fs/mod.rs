@@ -9,10 +9,10 @@ pub mod index;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
+pub mod other_worktrees;
 pub mod pack_data;
 pub mod quarantine;
 pub mod reftable;
-pub mod other_worktrees;
 pub mod worktree;
 
 pub use maintenance::repack;

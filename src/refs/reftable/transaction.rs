@@ -252,7 +252,13 @@ pub fn commit_to(
         refs.into_iter().partition(|r| stacks.in_worktree(&r.name));
     let (own_logs, shared_logs): (Vec<_>, Vec<_>) =
         logs.into_iter().partition(|r| stacks.in_worktree(&r.name));
-    add_table(shared_lock, &opened.shared, kind, &shared_refs, &shared_logs)?;
+    add_table(
+        shared_lock,
+        &opened.shared,
+        kind,
+        &shared_refs,
+        &shared_logs,
+    )?;
     if let (Some(lock), Some(own)) = (own_lock, &opened.own) {
         add_table(lock, own, kind, &own_refs, &own_logs)?;
     }
@@ -362,7 +368,11 @@ fn logged_by_policy(name: &str, policy: LogPolicy) -> bool {
 /// The reflog records of the transaction, each at the next update index of the stack holding
 /// its ref: each logged edit, and HEAD when it points at an updated branch (as C git logs a branch update through HEAD too). Deletions drop the ref's
 /// reflog, as C git does, by writing tombstones over its entries.
-fn log_records(opened: &Opened<'_>, edits: &[&Edit], log: &LogInfo) -> Result<Vec<LogRecord>, Error> {
+fn log_records(
+    opened: &Opened<'_>,
+    edits: &[&Edit],
+    log: &LogInfo,
+) -> Result<Vec<LogRecord>, Error> {
     let head_target = match opened.of("HEAD").lookup("HEAD")? {
         Some(RefValue::Symbolic(t)) => Some(t),
         _ => None,
