@@ -1187,7 +1187,7 @@ fn files_pushes_into_linked_worktrees_land_where_c_git_puts_them() {
 /// update leaves both stacks as they were; without, the others land, each in its own stack.
 #[test]
 fn transactions_span_the_worktree_stack_and_the_shared_one() {
-    use sluice::refs::reftable::transaction::{commit_to, Stacks};
+    use sluice::refs::reftable::transaction::Stacks;
     let dir = scratch();
     let (main, linked) = repo_with_linked_worktree(dir.path(), "reftable", "r");
     let shared = main.join(".git/reftable");
@@ -1209,7 +1209,7 @@ fn transactions_span_the_worktree_stack_and_the_shared_one() {
     ];
     let run = |atomic: bool| {
         let info = log_info(LogPolicy::Normal);
-        commit_to(
+        commit(
             stacks,
             HashKind::Sha1,
             &edits,

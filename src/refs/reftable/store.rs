@@ -172,7 +172,7 @@ impl RefStore for ReftableRefStore {
             shared: &self.dir,
             worktree: self.worktree_dir.as_deref(),
         };
-        Ok(transaction::commit_to(
+        Ok(transaction::commit(
             stacks,
             self.kind,
             &edits,

@@ -110,27 +110,6 @@ pub struct LogInfo {
     pub message: String,
 }
 
-/// Applies `edits` to the stack in `dir` (the `reftable/` directory) of ids of `kind`, writing
-/// reflog entries as `log` says; `peel` gives the fully peeled id of an annotated tag (`None`
-/// for other objects, `Err` when it cannot tell), stored as C git stores it: a ref whose
-/// peeled value is unknown is refused rather than stored as a non-tag. With `atomic`, one failed update fails them
-/// all. Returns one result per edit; `Err` when the stack could not be locked or written.
-pub fn commit(
-    dir: &Path,
-    kind: HashKind,
-    edits: &[Edit],
-    atomic: bool,
-    log: &LogInfo,
-    peel: &mut dyn FnMut(&ObjectId) -> Result<Option<ObjectId>, String>,
-    options: impl Into<WriteOptions>,
-) -> Result<Vec<Result<(), String>>, Error> {
-    let stacks = Stacks {
-        shared: dir,
-        worktree: None,
-    };
-    commit_to(stacks, kind, edits, atomic, log, peel, options)
-}
-
 /// The stacks a transaction writes: the repository's shared stack, and, when a linked worktree
 /// is served, its own stack (`worktrees/<id>/reftable`), which holds its `HEAD` and its
 /// per-worktree refs ([`crate::refs::PER_WORKTREE_PREFIXES`]), as C git's reftable backend
@@ -141,6 +120,16 @@ pub struct Stacks<'a> {
     pub shared: &'a Path,
     /// A linked worktree's own `reftable/` directory.
     pub worktree: Option<&'a Path>,
+}
+
+impl<'a, P: AsRef<Path> + ?Sized> From<&'a P> for Stacks<'a> {
+    /// The shared stack in directory `dir` alone.
+    fn from(dir: &'a P) -> Self {
+        Stacks {
+            shared: dir.as_ref(),
+            worktree: None,
+        }
+    }
 }
 
 impl Stacks<'_> {
@@ -167,13 +156,18 @@ impl Opened<'_> {
     }
 }
 
-/// [`commit`] into `stacks`: each edit is checked against and written to the stack holding its
-/// ref, and HEAD's reflog entry goes to the stack holding HEAD. Every stack is locked and every
-/// edit checked before anything is written, so `atomic` covers both stacks; then each stack
-/// touched gets one new table, the worktree's last (C git's reftable backend also commits its
-/// stacks one after the other).
-pub fn commit_to(
-    stacks: Stacks<'_>,
+/// Applies `edits` to the refs in `stacks` (a `reftable/` directory, or [`Stacks`] with a
+/// linked worktree's own stack) of ids of `kind`, writing reflog entries as `log` says; `peel`
+/// gives the fully peeled id of an annotated tag (`None` for other objects, `Err` when it
+/// cannot tell), stored as C git stores it: a ref whose peeled value is unknown is refused
+/// rather than stored as a non-tag. Each edit is checked against and written to the stack
+/// holding its ref, and HEAD's reflog entry goes to the stack holding HEAD. Every stack is
+/// locked and every edit checked before anything is written, so with `atomic` one failed
+/// update fails them all, in both stacks; then each stack touched gets one new table, the
+/// worktree's last (C git's reftable backend also commits its stacks one after the other).
+/// Returns one result per edit; `Err` when a stack could not be locked or written.
+pub fn commit<'a>(
+    stacks: impl Into<Stacks<'a>>,
     kind: HashKind,
     edits: &[Edit],
     atomic: bool,
@@ -181,6 +175,7 @@ pub fn commit_to(
     peel: &mut dyn FnMut(&ObjectId) -> Result<Option<ObjectId>, String>,
     options: impl Into<WriteOptions>,
 ) -> Result<Vec<Result<(), String>>, Error> {
+    let stacks = stacks.into();
     let options = options.into();
     let mut peeled = Vec::with_capacity(edits.len());
     let mut results: Vec<Result<(), String>> = Vec::with_capacity(edits.len());
