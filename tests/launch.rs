@@ -52,7 +52,7 @@ fn start_sshd(dir: &Path, root: &Path) -> Option<Sshd> {
     let access = dir.join("access.conf");
     std::fs::write(
         &access,
-        "repo proj empty shallow rt s256\n    R = bob alice\n    RW = alice\n    RW+ refs/heads/sandbox/* = alice\n",
+        "repo proj empty shallow rt s256 s256rt unknown v2\n    R = bob alice\n    RW = alice\n    RW+ refs/heads/sandbox/* = alice\n",
     )
     .unwrap();
     let log = dir.join("sluice.log");
@@ -553,8 +553,9 @@ fn access_hook_refuses_with_its_message() {
     );
 }
 
-/// A shallow mirror, a reftable and a SHA-256 repository under `root`: served alike in every
-/// launch mode.
+/// A shallow mirror, a reftable, a SHA-256 and a SHA-256 reftable repository under `root`:
+/// served alike in every launch mode; and two repositories C git refuses (an unknown
+/// extension, `repositoryformatversion` 2): refused alike in every launch mode.
 /// See: #14
 fn format_repos(root: &Path) {
     let url = format!("file://{}", root.join("proj.git").display());
@@ -599,10 +600,18 @@ fn format_repos(root: &Path) {
     // SHA-256: C git converts nothing, so the history is made anew in a sha256 work tree.
     let work = root.join("s256.work");
     let s256 = root.join("s256.git");
-    for (p, bare) in [(&work, false), (&s256, true)] {
+    let s256rt = root.join("s256rt.git");
+    for (p, bare, reftable) in [
+        (&work, false, false),
+        (&s256, true, false),
+        (&s256rt, true, true),
+    ] {
         let mut args = vec!["init", "-q", "-b", "main", "--object-format=sha256"];
         if bare {
             args.push("--bare");
+        }
+        if reftable {
+            args.push("--ref-format=reftable");
         }
         args.push(p.to_str().unwrap());
         git_ok(root, &args);
@@ -613,12 +622,33 @@ fn format_repos(root: &Path) {
         git_ok(&work, &["commit", "-q", "-m", &format!("c{i}")]);
     }
     git_ok(&work, &["tag", "-a", "-m", "t", "v1"]);
-    git_ok(&work, &["push", "-q", s256.to_str().unwrap(), "main", "v1"]);
-    std::fs::write(s256.join("git-daemon-export-ok"), "").unwrap();
+    for r in [&s256, &s256rt] {
+        git_ok(&work, &["push", "-q", r.to_str().unwrap(), "main", "v1"]);
+        std::fs::write(r.join("git-daemon-export-ok"), "").unwrap();
+    }
+    // Formats C git refuses: an unknown extension, a future repository format version.
+    for (name, settings) in [
+        (
+            "unknown.git",
+            &[
+                ("core.repositoryformatversion", "1"),
+                ("extensions.frobnicate", "true"),
+            ][..],
+        ),
+        ("v2.git", &[("core.repositoryformatversion", "2")][..]),
+    ] {
+        let r = root.join(name);
+        copy_repo(&root.join("proj.git"), &r);
+        std::fs::write(r.join("git-daemon-export-ok"), "").unwrap();
+        for (k, v) in settings {
+            git_ok(&r, &["config", k, v]);
+        }
+    }
 }
 
 /// Clones `url` (with `env`) and checks: the shallow mirror comes out shallow where it is, the
-/// reftable repository's branches come out as they are.
+/// reftable and SHA-256 repositories' refs come out as they are, the refused formats are
+/// refused with their reason.
 fn check_formats(
     dir: &Path,
     root: &Path,
@@ -677,12 +707,33 @@ fn check_formats(
         let branches = |r: &Path| git_ok(r, &["for-each-ref", "refs/heads/"]);
         assert_eq!(branches(&dst), branches(&root.join("rt.git")), "{tag} v{v}");
         assert!(!branches(&dst).is_empty());
-        let dst = mirror("s256.git", "sha256");
-        assert_eq!(refs(&dst), refs(&root.join("s256.git")), "{tag} v{v}");
-        assert_eq!(
-            git_ok(&dst, &["rev-parse", "--show-object-format"]),
-            "sha256\n"
-        );
+        for name in ["s256.git", "s256rt.git"] {
+            let dst = mirror(name, "sha256");
+            assert_eq!(refs(&dst), refs(&root.join(name)), "{tag} v{v} {name}");
+            assert_eq!(
+                git_ok(&dst, &["rev-parse", "--show-object-format"]),
+                "sha256\n"
+            );
+        }
+        // The formats C git refuses are refused, with the reason, and nothing is cloned.
+        for (name, why) in [
+            (
+                "unknown.git",
+                "unknown repository extension found: frobnicate",
+            ),
+            ("v2.git", "expected git repo version <= 1, found 2"),
+        ] {
+            let dst = dir.join(format!("{tag}-{name}-{v}"));
+            let mut c = git_cmd(dir);
+            c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            let cfg = format!("protocol.version={v}");
+            let args = ["-c", &cfg, "-c", "protocol.ext.allow=always", "clone", "-q"];
+            let out = c.args(args).arg(url_of(name)).arg(&dst).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{tag} v{v} {name}: {err}");
+            assert!(err.contains(why), "{tag} v{v} {name}: {err}");
+            assert!(!dst.exists(), "{tag} v{v} {name}");
+        }
     }
 }
 

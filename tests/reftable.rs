@@ -911,92 +911,337 @@ fn lock_timeout_is_honoured_as_c_git_honours_it() {
     assert!(err.to_lowercase().contains("reftable.locktimeout"), "{err}");
 }
 
-/// A non-bare reftable repository with a linked worktree (whose HEAD lives in
-/// `worktrees/<id>/reftable`, as C git keeps it): serving the repository shows the main
-/// worktree's HEAD and the shared refs, serving the linked worktree shows its own HEAD, both as
-/// C git's upload-pack shows them; clones of both are complete.
-#[test]
-fn repositories_with_linked_worktrees_are_served_as_c_git_serves_them() {
-    let dir = scratch();
-    let main = dir.path().join("main");
+/// A non-bare repository `<name>-main` in ref format `format` with a linked worktree
+/// `<name>-linked` on branch `feature`, each worktree with its own refs under every per-worktree
+/// prefix (`refs/bisect/<who>`, `refs/worktree/<who>`, `refs/rewritten/<who>`) and
+/// `refs/bisect/both` in both; returns (main, linked) work trees.
+fn repo_with_linked_worktree(
+    dir: &Path,
+    format: &str,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let main = dir.join(format!("{name}-main"));
+    let linked = dir.join(format!("{name}-linked"));
+    let fmt = format!("--ref-format={format}");
     git_ok(
-        dir.path(),
-        &[
-            "init",
-            "-q",
-            "-b",
-            "main",
-            "--ref-format=reftable",
-            main.to_str().unwrap(),
-        ],
+        dir,
+        &["init", "-q", "-b", "main", &fmt, main.to_str().unwrap()],
     );
     git_ok(&main, &["commit", "-q", "--allow-empty", "-m", "one"]);
-    let linked = dir.path().join("linked");
-    git_ok(
-        &main,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "feature",
-            linked.to_str().unwrap(),
-        ],
-    );
+    let wt = ["worktree", "add", "-q", "-b", "feature"];
+    git_ok(&main, &[&wt[..], &[linked.to_str().unwrap()]].concat());
     git_ok(&linked, &["commit", "-q", "--allow-empty", "-m", "two"]);
-    assert!(main
-        .join(".git/worktrees/linked/reftable/tables.list")
-        .is_file());
-    for (n, repo) in [&main, &linked].into_iter().enumerate() {
+    for (wt, who) in [(&main, "main"), (&linked, "linked")] {
+        for p in ["bisect", "worktree", "rewritten"] {
+            git_ok(wt, &["update-ref", &format!("refs/{p}/{who}"), "HEAD"]);
+        }
+        git_ok(wt, &["update-ref", "refs/bisect/both", "HEAD"]);
+    }
+    let own = match format {
+        "reftable" => format!(".git/worktrees/{name}-linked/reftable/tables.list"),
+        _ => format!(".git/worktrees/{name}-linked/refs/bisect/linked"),
+    };
+    assert!(main.join(own).is_file(), "C git keeps them per worktree");
+    (main, linked)
+}
+
+/// Serving the main worktree, a linked worktree (through its work tree and its git directory)
+/// lists HEAD and the per-worktree refs of the worktree served, and the shared refs, exactly as
+/// C git's upload-pack lists them (v0 and v2, whole and by prefix); clones and mirrors of each
+/// match C git's.
+fn linked_worktrees_are_served_as_c_git_serves_them(format: &str) {
+    let dir = scratch();
+    let (main, linked) = repo_with_linked_worktree(dir.path(), format, "r");
+    let linked_git_dir = main.join(".git/worktrees/r-linked");
+    let served = [
+        (&main, "main"),
+        (&linked, "linked"),
+        (&linked_git_dir, "linked"),
+    ];
+    for (n, (repo, who)) in served.into_iter().enumerate() {
+        let url = file_url(repo);
         let mut answers = Vec::new();
         for c_git in [false, true] {
             for v in ["0", "2"] {
+                let proto = format!("protocol.version={v}");
+                let up = server("upload-pack", c_git);
                 let out = git(
                     dir.path(),
-                    &[
-                        "-c",
-                        &format!("protocol.version={v}"),
-                        "ls-remote",
-                        "--symref",
-                        &server("upload-pack", c_git),
-                        &file_url(repo),
-                    ],
+                    &["-c", &proto, "ls-remote", "--symref", &up, &url],
                 );
                 assert_success(&out, "ls-remote");
                 answers.push(String::from_utf8_lossy(&out.stdout).into_owned());
             }
         }
-        let head = if n == 0 {
-            "refs/heads/main"
-        } else {
-            "refs/heads/feature"
+        let (head, other) = match who {
+            "main" => ("refs/heads/main", "linked"),
+            _ => ("refs/heads/feature", "main"),
         };
-        assert!(
-            answers[0].starts_with(&format!("ref: {head}\tHEAD")),
-            "{}",
-            answers[0]
-        );
-        for a in &answers[1..] {
-            assert_eq!(&answers[0], a, "served like C git serves it");
+        let ours = &answers[0];
+        assert!(ours.starts_with(&format!("ref: {head}\tHEAD")), "{ours}");
+        for p in ["bisect", "worktree", "rewritten"] {
+            assert!(ours.contains(&format!("\trefs/{p}/{who}\n")), "{ours}");
+            assert!(!ours.contains(&format!("\trefs/{p}/{other}\n")), "{ours}");
+        }
+        let own_tip = git_ok(repo, &["rev-parse", "HEAD"]);
+        assert!(ours.contains(&format!("{}\trefs/bisect/both\n", own_tip.trim())));
+        for (i, a) in answers.iter().enumerate().skip(1) {
+            same_lines(ours, a, &format!("{format} {} answer {i}", repo.display()));
+        }
+        for v in ["0", "2"] {
+            let proto = format!("protocol.version={v}");
+            let mut got = Vec::new();
+            for c_git in [false, true] {
+                let dst = dir.path().join(format!("m{n}-{v}-{c_git}.git"));
+                let up = server("upload-pack", c_git);
+                let d = dst.to_str().unwrap();
+                let clone = ["-c", &proto, "clone", "-q", "--mirror", "--no-local"];
+                git_ok(dir.path(), &[&clone[..], &[&up, &url, d]].concat());
+                // A narrower fetch (v2: `ref-prefix refs/worktree/`) of the worktree's refs.
+                let spec = "+refs/worktree/*:refs/got/*";
+                git_ok(&dst, &["-c", &proto, "fetch", "-q", &up, &url, spec]);
+                got.push(refs(&dst));
+                fsck(&dst);
+            }
+            same_lines(&got[0], &got[1], &format!("{format} mirror {n} v{v}"));
         }
         let dst = dir.path().join(format!("clone{n}"));
-        let out = git(
-            dir.path(),
-            &[
-                "clone",
-                "-q",
-                "--no-local",
-                &server("upload-pack", false),
-                &file_url(repo),
-                dst.to_str().unwrap(),
-            ],
-        );
-        assert_success(&out, "clone");
-        assert_eq!(
-            git_ok(&dst, &["symbolic-ref", "HEAD"]).trim(),
-            head,
-            "the clone checks out the served HEAD"
-        );
+        let up = server("upload-pack", false);
+        let d = dst.to_str().unwrap();
+        git_ok(dir.path(), &["clone", "-q", "--no-local", &up, &url, d]);
+        assert_eq!(git_ok(&dst, &["symbolic-ref", "HEAD"]).trim(), head);
         fsck(&dst);
     }
+}
+
+#[test]
+fn reftable_linked_worktrees_are_served_as_c_git_serves_them() {
+    linked_worktrees_are_served_as_c_git_serves_them("reftable");
+}
+
+#[test]
+fn files_linked_worktrees_are_served_as_c_git_serves_them() {
+    linked_worktrees_are_served_as_c_git_serves_them("files");
+}
+
+/// The refs files a files repository keeps (`<path>` lines under `.git`, logs aside): where
+/// each ref was written.
+fn ref_files(main: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            if p.is_dir() && !rel.starts_with("logs") && !rel.ends_with("/logs") {
+                walk(base, &p, out);
+            } else if rel.contains("refs/") {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&main.join(".git"), &main.join(".git"), &mut out);
+    out.sort();
+    out
+}
+
+/// Pushes into a linked worktree's git directory (and into the main one) through Sluice and
+/// through C git into twin repositories: per-worktree refs land in the worktree's own place
+/// (files: `worktrees/<id>/refs/…`; reftable: its own stack), shared refs in the shared place,
+/// HEAD's reflog in the worktree's stack, and both worktrees then read the same refs in both
+/// twins; a branch checked out in another worktree is refused as C git refuses it.
+fn pushes_into_linked_worktrees_land_where_c_git_puts_them(format: &str) {
+    let dir = scratch();
+    let twins: Vec<_> = ["ours", "theirs"]
+        .iter()
+        .map(|t| repo_with_linked_worktree(dir.path(), format, t))
+        .collect();
+    for (main, _) in &twins {
+        git_ok(main, &["config", "receive.denyCurrentBranch", "ignore"]);
+        git_ok(main, &["config", "receive.denyDeletes", "true"]);
+    }
+    let work = dir.path().join("work");
+    git_ok(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            twins[0].0.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "pushed"]);
+    let pushes: [&[&str]; 3] = [
+        &[
+            "HEAD:refs/bisect/pushed",
+            "HEAD:refs/worktree/pushed",
+            "HEAD:refs/rewritten/pushed",
+            "HEAD:refs/heads/pushed",
+            ":refs/bisect/linked",
+        ],
+        // The linked worktree's own branch: its HEAD's reflog is the worktree's.
+        &[
+            "--force",
+            "HEAD:refs/heads/feature",
+            ":refs/worktree/linked",
+        ],
+        &[
+            "--atomic",
+            "HEAD:refs/worktree/atomic",
+            ":refs/heads/pushed",
+        ],
+    ];
+    for (i, args) in pushes.iter().enumerate() {
+        for (c_git, (main, ours_or_theirs)) in [false, true].into_iter().zip(&twins) {
+            let id = ours_or_theirs.file_name().unwrap().to_str().unwrap();
+            let target = main.join(".git/worktrees").join(id);
+            let out = push_via(&work, &target, &server("receive-pack", c_git), args);
+            // The third deletes a branch, which receive.denyDeletes refuses: all of it fails.
+            assert_eq!(
+                out.status.success(),
+                i < 2,
+                "push {i} c_git={c_git}: {out:?}"
+            );
+        }
+    }
+    for (who, n) in [("main", 0), ("linked", 1)] {
+        let read = |t: usize| {
+            let wt = if n == 0 { &twins[t].0 } else { &twins[t].1 };
+            refs(wt) + &git_ok(wt, &["rev-parse", "HEAD"])
+        };
+        same_lines(
+            &read(0),
+            &read(1),
+            &format!("{format}: refs seen from {who}"),
+        );
+    }
+    let seen = refs(&twins[0].1);
+    assert!(seen.contains(" refs/bisect/pushed\n") && !seen.contains("refs/bisect/linked\n"));
+    assert!(!seen.contains("refs/worktree/atomic"), "{seen}");
+    let seen = refs(&twins[0].0);
+    assert!(seen.contains(" refs/heads/pushed\n") && !seen.contains("refs/worktree/pushed"));
+    match format {
+        "files" => {
+            let rename = |v: Vec<String>, from: &str| -> Vec<String> {
+                v.into_iter().map(|p| p.replace(from, "X")).collect()
+            };
+            let ours = rename(ref_files(&twins[0].0), "ours-linked");
+            let theirs = rename(ref_files(&twins[1].0), "theirs-linked");
+            assert_eq!(ours, theirs, "ref files");
+            assert!(ours.contains(&"worktrees/X/refs/bisect/pushed".to_string()));
+        }
+        _ => {
+            let fmt = "--format=%H %gs";
+            let log = |t: usize| git_ok(&twins[t].1, &["reflog", "show", fmt, "HEAD"]);
+            assert_eq!(log(0), log(1), "the linked worktree's HEAD reflog");
+            assert!(
+                log(0).lines().next().unwrap().ends_with(" push"),
+                "{}",
+                log(0)
+            );
+            let main_log = |t: usize| git_ok(&twins[t].0, &["reflog", "show", fmt, "HEAD"]);
+            assert_eq!(main_log(0), main_log(1), "the main worktree's HEAD reflog");
+        }
+    }
+    for (main, linked) in &twins {
+        fsck(main);
+        assert_success(&git(linked, &["refs", "verify", "--strict"]), "refs verify");
+    }
+    // A branch checked out in the other worktree is refused, both ways, as C git refuses it.
+    for (main, _) in &twins {
+        git_ok(main, &["config", "--unset", "receive.denyCurrentBranch"]);
+    }
+    git_ok(&work, &["commit", "-q", "--allow-empty", "-m", "refused"]);
+    for c_git in [false, true] {
+        let (main, linked) = &twins[usize::from(c_git)];
+        let id = linked.file_name().unwrap().to_str().unwrap();
+        let linked_git_dir = main.join(".git/worktrees").join(id);
+        for (target, branch) in [(main.join(".git"), "feature"), (linked_git_dir, "main")] {
+            let spec = format!("HEAD:refs/heads/{branch}");
+            let out = push_via(
+                &work,
+                &target,
+                &server("receive-pack", c_git),
+                &["--force", &spec],
+            );
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(!out.status.success(), "c_git={c_git} {branch}: {stdout}");
+            assert!(
+                stdout.contains("branch is currently checked out"),
+                "{stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn reftable_pushes_into_linked_worktrees_land_where_c_git_puts_them() {
+    pushes_into_linked_worktrees_land_where_c_git_puts_them("reftable");
+}
+
+#[test]
+fn files_pushes_into_linked_worktrees_land_where_c_git_puts_them() {
+    pushes_into_linked_worktrees_land_where_c_git_puts_them("files");
+}
+
+/// A transaction over a linked worktree's stack and the shared one: with `atomic`, one stale
+/// update leaves both stacks as they were; without, the others land, each in its own stack.
+#[test]
+fn transactions_span_the_worktree_stack_and_the_shared_one() {
+    use sluice::refs::reftable::transaction::Stacks;
+    let dir = scratch();
+    let (main, linked) = repo_with_linked_worktree(dir.path(), "reftable", "r");
+    let shared = main.join(".git/reftable");
+    let own = main.join(".git/worktrees/r-linked/reftable");
+    let id =
+        |r: &Path| ObjectId::from_hex(git_ok(r, &["rev-parse", "HEAD"]).trim().as_bytes()).unwrap();
+    let (one, two) = (id(&main), id(&linked));
+    let null = HashKind::Sha1.null();
+    let stacks = Stacks {
+        shared: &shared,
+        worktree: Some(&own),
+    };
+    let lists = || [&shared, &own].map(|d| std::fs::read_to_string(d.join("tables.list")).unwrap());
+    let before = lists();
+    let edits = [
+        edit("refs/worktree/new", null, one),
+        edit("refs/heads/new", null, one),
+        edit("refs/heads/main", two, one),
+    ];
+    let run = |atomic: bool| {
+        let info = log_info(LogPolicy::Normal);
+        commit(
+            stacks,
+            HashKind::Sha1,
+            &edits,
+            atomic,
+            &info,
+            &mut |_| Ok(None),
+            SharedPerm::default(),
+        )
+        .unwrap()
+    };
+    let r = run(true);
+    assert!(r.iter().all(Result::is_err), "{r:?}");
+    assert_eq!(lists(), before, "nothing written");
+    let r = run(false);
+    assert!(r[0].is_ok() && r[1].is_ok() && r[2].is_err(), "{r:?}");
+    let show = |wt: &Path| {
+        git_ok(
+            wt,
+            &[
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/worktree/",
+                "refs/heads/new",
+            ],
+        )
+    };
+    assert_eq!(
+        show(&linked),
+        "refs/heads/new\nrefs/worktree/linked\nrefs/worktree/new\n"
+    );
+    assert_eq!(show(&main), "refs/heads/new\nrefs/worktree/main\n");
+    assert!(leftovers(&main.join(".git")).is_empty());
+    assert!(leftovers(&main.join(".git/worktrees/r-linked")).is_empty());
+    assert!(!own.join("tables.list.lock").exists() && !shared.join("tables.list.lock").exists());
 }

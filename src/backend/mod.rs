@@ -54,6 +54,12 @@ pub trait Repository: PackStore {
     /// What HEAD is. A missing or broken HEAD is an error; an unborn branch is not.
     fn head(&self) -> Result<Head, Error>;
 
+    /// The branches (full names) checked out in the repository's other worktrees: the main
+    /// one when a linked worktree is served and the repository is not bare, and every linked
+    /// one but the served one. C git's receive-pack refuses to update or delete them as it
+    /// refuses the served worktree's own branch.
+    fn branches_checked_out_elsewhere(&self) -> Result<Vec<String>, Error>;
+
     /// Calls `visit` with every ref whose full name starts with `prefix` (`"refs/"` for all),
     /// resolved and peeled, in byte order of the names (C locale), as the refs are read (no list
     /// of all refs is built first); stops early when `visit` returns `Break`. Dangling symbolic

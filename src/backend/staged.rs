@@ -139,6 +139,10 @@ impl<B: Repository + ?Sized, S: ObjectStore> Repository for StagedView<'_, B, S>
         self.base.is_bare()
     }
 
+    fn branches_checked_out_elsewhere(&self) -> Result<Vec<String>, Error> {
+        self.base.branches_checked_out_elsewhere()
+    }
+
     fn head(&self) -> Result<Head, Error> {
         self.base.head()
     }

@@ -87,7 +87,8 @@ impl RefStore for FilesRefStore {
         if !is_plain_ref_path(name) {
             return Ok(None);
         }
-        let dir = if name == "HEAD" {
+        // A worktree's own refs are loose in its git directory; packed ones are shared.
+        let dir = if name == "HEAD" || formats::is_per_worktree(name) {
             &self.git_dir
         } else {
             &self.common_dir
@@ -113,13 +114,24 @@ impl RefStore for FilesRefStore {
 
     fn for_each_raw(&self, prefix: &str, visit: &mut RawVisitor<'_>) -> Result<(), Error> {
         let text = self.packed_refs()?;
-        formats::for_each_ref(self.kind, &text, &self.common_dir, prefix, visit)
+        formats::for_each_ref(
+            self.kind,
+            &text,
+            &self.git_dir,
+            &self.common_dir,
+            prefix,
+            visit,
+        )
     }
 
     fn update(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
         // Lock files are taken and released inside; a timeout or signal waits for that.
         let _critical = crate::cleanup::critical();
-        crate::refs::transaction::apply(&self.common_dir, self.kind, updates, atomic, self.shared)
+        let dirs = crate::refs::transaction::Dirs {
+            common: &self.common_dir,
+            worktree: &self.git_dir,
+        };
+        crate::refs::transaction::apply(dirs, self.kind, updates, atomic, self.shared)
     }
 }
 

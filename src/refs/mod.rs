@@ -35,6 +35,17 @@ use crate::odb::store::Error;
 pub use packed_find::find_packed;
 pub use store::{Head, Ref, RefStore, RefUpdate};
 
+/// The name prefixes of the refs each worktree keeps for itself (C git's `is_per_worktree_ref`):
+/// a linked worktree's are in its own git directory (`worktrees/<id>/refs/bisect/…`, or its own
+/// reftable stack), the main worktree's in the common directory.
+pub const PER_WORKTREE_PREFIXES: [&str; 3] = ["refs/bisect/", "refs/rewritten/", "refs/worktree/"];
+
+/// Whether ref `name` belongs to one worktree ([`PER_WORKTREE_PREFIXES`]); `HEAD`, also kept per
+/// worktree, is not a name under `refs/` and is routed by the stores themselves.
+pub fn is_per_worktree(name: &str) -> bool {
+    PER_WORKTREE_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 /// A ref value as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawRef {
@@ -77,7 +88,7 @@ pub fn read_all(
     dir: &Path,
 ) -> Result<Vec<(String, RawRef)>, Error> {
     let mut out = Vec::new();
-    for_each_ref(kind, packed_text, dir, "refs/", &mut |name, value| {
+    for_each_ref(kind, packed_text, dir, dir, "refs/", &mut |name, value| {
         out.push((name.to_string(), value));
         Ok(ControlFlow::Continue(()))
     })?;
@@ -146,6 +157,33 @@ pub fn read_loose(
                     Err(e) => tracing::warn!(refname = %name, error = %e, "skipping broken ref"),
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Reads the loose refs starting with `prefix` as C git's files backend lists them for the
+/// worktree whose git directory is `git_dir` (`common_dir` holding the shared refs): the
+/// per-worktree refs ([`PER_WORKTREE_PREFIXES`]) from `git_dir`, every other ref from
+/// `common_dir`. When they are one directory (the main worktree) this is [`read_loose`].
+pub fn read_loose_for_worktree(
+    kind: HashKind,
+    git_dir: &Path,
+    common_dir: &Path,
+    prefix: &str,
+    out: &mut Vec<(String, RawRef)>,
+) -> Result<(), Error> {
+    read_loose(kind, common_dir, prefix, out)?;
+    if git_dir == common_dir {
+        return Ok(());
+    }
+    // The main worktree's own refs are not this worktree's.
+    out.retain(|(name, _)| !is_per_worktree(name));
+    for own in PER_WORKTREE_PREFIXES {
+        if prefix.starts_with(own) {
+            read_loose(kind, git_dir, prefix, out)?;
+        } else if own.starts_with(prefix) {
+            read_loose(kind, git_dir, own, out)?;
         }
     }
     Ok(())
@@ -330,19 +368,22 @@ impl<'a> Iterator for PackedLines<'a> {
 }
 
 /// Calls `f` with every ref whose name starts with `prefix`: `packed-refs` (`packed_text`)
-/// overlaid with the loose refs under `dir` (a loose ref wins), in name order, streaming: with a
+/// overlaid with the loose refs of the worktree whose git directory is `git_dir` and whose
+/// shared refs are under `common_dir` ([`read_loose_for_worktree`]; a loose ref wins; packed
+/// refs are shared by every worktree, as in C git), in name order, streaming: with a
 /// sorted `packed-refs` no list of its refs is built (10,000 refs: most of an ls-remote's time
 /// and memory went into one), and its scan stops after the last name with the prefix. Stops
 /// when `f` returns `Break`.
 pub fn for_each_ref(
     kind: HashKind,
     packed_text: &[u8],
-    dir: &Path,
+    git_dir: &Path,
+    common_dir: &Path,
     prefix: &str,
     f: &mut store::RawVisitor<'_>,
 ) -> Result<(), Error> {
     let mut loose = Vec::new();
-    read_loose(kind, dir, prefix, &mut loose)?;
+    read_loose_for_worktree(kind, git_dir, common_dir, prefix, &mut loose)?;
     loose.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut loose = loose.into_iter().peekable();
     let mut stopped = false;

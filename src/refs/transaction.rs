@@ -106,14 +106,36 @@ impl Drop for Lock {
     }
 }
 
+/// Where a transaction's refs are: the common directory (shared refs, `packed-refs`, the
+/// transaction lock) and the git directory of the worktree served, which holds that worktree's
+/// own refs ([`crate::refs::PER_WORKTREE_PREFIXES`]); the two are one directory but for a
+/// linked worktree.
+#[derive(Debug, Clone, Copy)]
+pub struct Dirs<'a> {
+    /// The common directory.
+    pub common: &'a Path,
+    /// The worktree's git directory.
+    pub worktree: &'a Path,
+}
+
+impl Dirs<'_> {
+    /// The loose file of ref `name`, where C git's files backend keeps it.
+    fn path_of(&self, name: &str) -> PathBuf {
+        match crate::refs::is_per_worktree(name) {
+            true => self.worktree.join(name),
+            false => self.common.join(name),
+        }
+    }
+}
+
+/// The value of ref `name` in its loose file at `path`, else in `packed`.
 fn current_value(
-    git_dir: &Path,
+    path: &Path,
     kind: HashKind,
     name: &str,
     packed: &BTreeMap<String, RawRef>,
 ) -> Result<Option<ObjectId>, Error> {
-    let path = git_dir.join(name);
-    match fs::read(&path) {
+    match fs::read(path) {
         Ok(text) => match parse_loose(kind, name, &text)? {
             RawRef::Direct { id, .. } => Ok(Some(id)),
             RawRef::Symbolic(_) => Err(Error::corrupt(name, "is a symbolic ref")),
@@ -135,17 +157,18 @@ fn current_value(
     }
 }
 
-/// Applies `updates` in the repository at `git_dir` (ids of hash `kind`); one result per update (`Err(reason)` for the
-/// `ng` line). With `atomic`, all succeed or all fail. Files and directories created get the
-/// modes `shared` (`core.sharedRepository`) asks for.
+/// Applies `updates` in the repository at `dirs` (ids of hash `kind`); one result per update
+/// (`Err(reason)` for the `ng` line). With `atomic`, all succeed or all fail, a linked
+/// worktree's own refs included. Files and directories created get the modes `shared`
+/// (`core.sharedRepository`) asks for.
 pub fn apply(
-    git_dir: &Path,
+    dirs: Dirs<'_>,
     kind: HashKind,
     updates: &[RefUpdate],
     atomic: bool,
     shared: SharedPerm,
 ) -> Result<Vec<UpdateResult>, Error> {
-    let guard_path = git_dir.join(TRANSACTION_LOCK);
+    let guard_path = dirs.common.join(TRANSACTION_LOCK);
     let guard = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -159,7 +182,7 @@ pub fn apply(
     guard
         .lock()
         .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
-    let result = apply_locked(git_dir, kind, updates, atomic, shared);
+    let result = apply_locked(dirs, kind, updates, atomic, shared);
     drop(guard);
     result
 }
@@ -168,19 +191,19 @@ pub fn apply(
 /// `packed`) with the expected old one, and writes the new value into the lock. `Ok(Err(reason))`
 /// refuses this update alone; `Err` is a failure of the store.
 fn lock_and_check(
-    git_dir: &Path,
+    dirs: Dirs<'_>,
     kind: HashKind,
     u: &RefUpdate,
     packed: &BTreeMap<String, RawRef>,
     shared: SharedPerm,
 ) -> Result<Result<Lock, String>, Error> {
-    let target = git_dir.join(u.name.as_str());
+    let target = dirs.path_of(u.name.as_str());
     let lock = match Lock::take(&target, shared) {
         Ok(l) => l,
         Err(e) => return Ok(Err(format!("cannot lock ref '{}': {e}", u.name))),
     };
     let null = u.old.kind().null();
-    let current = current_value(git_dir, kind, u.name.as_str(), packed)?.unwrap_or(null);
+    let current = current_value(&target, kind, u.name.as_str(), packed)?.unwrap_or(null);
     if current != u.old {
         return Ok(Err(format!(
             "cannot lock ref '{}': is at {current} but expected {}",
@@ -198,13 +221,13 @@ fn lock_and_check(
 /// [`apply`] under the repository's transaction lock: lock and check every ref, make the new
 /// values durable, rewrite `packed-refs` for deleted packed refs, rename into place.
 fn apply_locked(
-    git_dir: &Path,
+    dirs: Dirs<'_>,
     kind: HashKind,
     updates: &[RefUpdate],
     atomic: bool,
     shared: SharedPerm,
 ) -> Result<Vec<UpdateResult>, Error> {
-    let packed_path = git_dir.join("packed-refs");
+    let packed_path = dirs.common.join("packed-refs");
     let mut packed = BTreeMap::new();
     if let Ok(text) = fs::read(&packed_path) {
         parse_packed(kind, &text, &mut packed)?;
@@ -212,7 +235,7 @@ fn apply_locked(
     // Phase 1: lock and check every ref.
     let (mut results, locks): (Vec<UpdateResult>, Vec<Option<Lock>>) = updates
         .iter()
-        .map(|u| lock_and_check(git_dir, kind, u, &packed, shared))
+        .map(|u| lock_and_check(dirs, kind, u, &packed, shared))
         .collect::<Result<Vec<_>, Error>>()?
         .into_iter()
         .map(|r| match r {
@@ -273,28 +296,27 @@ fn apply_locked(
         lock.commit().map_err(|e| Error::io("packed-refs", e))?;
     }
     // Phase 3: rename each ref into place, then make the renames durable.
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut synced: Vec<PathBuf> = Vec::new();
     for ((u, r), lock) in updates.iter().zip(results.iter_mut()).zip(locks) {
         let Some(lock) = lock else { continue };
         if r.is_err() {
             continue;
         }
         let outcome = if u.new.is_null() {
-            let target = git_dir.join(u.name.as_str());
-            match fs::remove_file(&target) {
+            match fs::remove_file(&lock.target) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(e),
             }
         } else {
-            dirs.extend(lock.target.parent().map(Path::to_path_buf));
+            synced.extend(lock.target.parent().map(Path::to_path_buf));
             lock.rename_into_place()
         };
         if let Err(e) = outcome {
             *r = Err(format!("cannot update ref '{}': {e}", u.name));
         }
     }
-    if let Err(e) = crate::durable::sync_dirs(&dirs) {
+    if let Err(e) = crate::durable::sync_dirs(&synced) {
         // The refs moved but may not survive a crash: say so rather than "ok".
         tracing::error!(error = %e, "syncing ref directories failed");
         for r in results.iter_mut().filter(|r| r.is_ok()) {
@@ -336,7 +358,10 @@ mod tests {
             new,
         };
         let r = apply(
-            d,
+            Dirs {
+                common: d,
+                worktree: d,
+            },
             HashKind::Sha1,
             &[up("refs/heads/x", null, a), up("refs/tags/t", null, b)],
             false,
@@ -347,7 +372,10 @@ mod tests {
         git(d, &["pack-refs", "--all"]);
         // Stale old value fails; atomic makes the other fail too.
         let r = apply(
-            d,
+            Dirs {
+                common: d,
+                worktree: d,
+            },
             HashKind::Sha1,
             &[up("refs/heads/x", b, a), up("refs/heads/y", null, a)],
             true,
@@ -358,7 +386,10 @@ mod tests {
         assert!(git(d, &["for-each-ref"]).lines().count() == 2);
         // Delete a packed ref, update another.
         let r = apply(
-            d,
+            Dirs {
+                common: d,
+                worktree: d,
+            },
             HashKind::Sha1,
             &[up("refs/tags/t", b, null), up("refs/heads/x", a, b)],
             false,
@@ -371,7 +402,10 @@ mod tests {
         // A fresh lock (another writer at work) refuses the update and is left alone.
         fs::write(d.join("refs/heads/x.lock"), "").unwrap();
         let r = apply(
-            d,
+            Dirs {
+                common: d,
+                worktree: d,
+            },
             HashKind::Sha1,
             &[up("refs/heads/x", b, a)],
             false,

@@ -251,6 +251,12 @@ impl Repository for RefsView<'_> {
         self.inner.is_bare()
     }
 
+    /// Unchanged: C git compares the name the client sent (in a namespace too) with the
+    /// branches of the other worktrees.
+    fn branches_checked_out_elsewhere(&self) -> Result<Vec<String>, Error> {
+        self.inner.branches_checked_out_elsewhere()
+    }
+
     /// HEAD of the namespace; for upload-pack none at all when `HEAD` is hidden (C git checks
     /// HEAD against the rules like any ref it advertises).
     fn head(&self) -> Result<Head, Error> {

@@ -230,6 +230,10 @@ impl Repository for DistRepository {
     fn is_bare(&self) -> bool {
         true
     }
+    /// None: a distributed repository has no worktrees.
+    fn branches_checked_out_elsewhere(&self) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
     fn head(&self) -> Result<Head, Error> {
         crate::refs::resolve::head(&self.refs)
     }

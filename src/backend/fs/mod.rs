@@ -9,6 +9,7 @@ pub mod index;
 pub mod init;
 pub mod maintenance;
 pub mod odb;
+pub mod other_worktrees;
 pub mod quarantine;
 pub mod reftable;
 pub mod worktree;
@@ -444,6 +445,16 @@ impl Repository for FsRepository {
 
     fn head(&self) -> Result<Head, Error> {
         crate::refs::resolve::head(self.refs.store())
+    }
+
+    fn branches_checked_out_elsewhere(&self) -> Result<Vec<String>, Error> {
+        Ok(other_worktrees::branches_checked_out_elsewhere(
+            &self.common_dir,
+            &self.git_dir,
+            self.bare,
+            self.format.hash,
+            self.format.reftable,
+        ))
     }
 
     fn for_each_ref(&self, prefix: &str, visit: &mut RefVisitor<'_>) -> Result<(), Error> {

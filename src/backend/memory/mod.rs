@@ -109,6 +109,11 @@ impl Repository for MemoryRepository {
         self.bare
     }
 
+    /// None: a memory repository has one worktree at most.
+    fn branches_checked_out_elsewhere(&self) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
+
     fn head(&self) -> Result<Head, Error> {
         crate::refs::resolve::head(self.refs.as_ref())
     }

@@ -96,26 +96,59 @@ fn raw(value: RefValue) -> Option<RawRef> {
     }
 }
 
+impl ReftableRefStore {
+    /// The stack holding ref `name`: a linked worktree's own stack for `HEAD` and its
+    /// per-worktree refs (C git's reftable backend routes them there), else the shared one.
+    fn dir_of(&self, name: &str) -> &Path {
+        match &self.worktree_dir {
+            Some(wt) if name == "HEAD" || crate::refs::is_per_worktree(name) => wt,
+            _ => &self.dir,
+        }
+    }
+}
+
 impl RefStore for ReftableRefStore {
     fn read_raw(&self, name: &str) -> Result<Option<RawRef>, Error> {
-        let dir = match &self.worktree_dir {
-            Some(wt) if name == "HEAD" => wt,
-            _ => &self.dir,
-        };
-        Ok(Stack::open(dir)?.lookup(name)?.and_then(raw))
+        Ok(Stack::open(self.dir_of(name))?.lookup(name)?.and_then(raw))
     }
 
+    /// For a linked worktree, merges its own stack's refs into the shared stack's as C git's
+    /// `ref_iterator_select` does: the worktree's refs win a name both have, and the shared
+    /// stack's per-worktree refs (the main worktree's) are skipped. A worktree's own refs are
+    /// few (bisect, rebase and worktree refs), so they are read first.
     fn for_each_raw(&self, prefix: &str, visit: &mut RawVisitor<'_>) -> Result<(), Error> {
+        let mut own = match &self.worktree_dir {
+            Some(wt) => stack_refs(wt, prefix)?,
+            None => Vec::new(),
+        }
+        .into_iter()
+        .peekable();
+        let linked = self.worktree_dir.is_some();
         let stack = Stack::open(&self.dir)?;
         for rec in stack.refs(prefix)? {
             let rec = rec?;
             if !rec.name.starts_with("refs/") {
                 continue;
             }
+            let mut shadowed = false;
+            while let Some((name, value)) = own.next_if(|(n, _)| n.as_str() <= rec.name.as_str()) {
+                shadowed |= name == rec.name;
+                if visit(&name, value)?.is_break() {
+                    return Ok(());
+                }
+            }
+            if shadowed || (linked && crate::refs::is_per_worktree(&rec.name)) {
+                continue;
+            }
             if let Some(value) = raw(rec.value) {
                 if visit(&rec.name, value)?.is_break() {
-                    break;
+                    return Ok(());
                 }
+            }
+        }
+        for (name, value) in own {
+            if visit(&name, value)?.is_break() {
+                break;
             }
         }
         Ok(())
@@ -135,8 +168,12 @@ impl RefStore for ReftableRefStore {
         let _critical = crate::cleanup::critical();
         let mut peel = |id: &ObjectId| (self.peel)(id).map_err(|e| e.to_string());
         let log = (self.log)();
+        let stacks = transaction::Stacks {
+            shared: &self.dir,
+            worktree: self.worktree_dir.as_deref(),
+        };
         Ok(transaction::commit(
-            &self.dir,
+            stacks,
             self.kind,
             &edits,
             atomic,
@@ -145,4 +182,17 @@ impl RefStore for ReftableRefStore {
             self.options,
         )?)
     }
+}
+
+/// The refs under `prefix` (and under `refs/`) of the stack in `dir`, with raw values.
+fn stack_refs(dir: &Path, prefix: &str) -> Result<Vec<(String, RawRef)>, Error> {
+    let stack = Stack::open(dir)?;
+    let mut out = Vec::new();
+    for rec in stack.refs(prefix)? {
+        let rec = rec?;
+        if let (true, Some(value)) = (rec.name.starts_with("refs/"), raw(rec.value)) {
+            out.push((rec.name, value));
+        }
+    }
+    Ok(out)
 }

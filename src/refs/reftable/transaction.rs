@@ -110,13 +110,64 @@ pub struct LogInfo {
     pub message: String,
 }
 
-/// Applies `edits` to the stack in `dir` (the `reftable/` directory) of ids of `kind`, writing
-/// reflog entries as `log` says; `peel` gives the fully peeled id of an annotated tag (`None`
-/// for other objects, `Err` when it cannot tell), stored as C git stores it: a ref whose
-/// peeled value is unknown is refused rather than stored as a non-tag. With `atomic`, one failed update fails them
-/// all. Returns one result per edit; `Err` when the stack could not be locked or written.
-pub fn commit(
-    dir: &Path,
+/// The stacks a transaction writes: the repository's shared stack, and, when a linked worktree
+/// is served, its own stack (`worktrees/<id>/reftable`), which holds its `HEAD` and its
+/// per-worktree refs ([`crate::refs::PER_WORKTREE_PREFIXES`]), as C git's reftable backend
+/// keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct Stacks<'a> {
+    /// The repository's `reftable/` directory.
+    pub shared: &'a Path,
+    /// A linked worktree's own `reftable/` directory.
+    pub worktree: Option<&'a Path>,
+}
+
+impl<'a, P: AsRef<Path> + ?Sized> From<&'a P> for Stacks<'a> {
+    /// The shared stack in directory `dir` alone.
+    fn from(dir: &'a P) -> Self {
+        Stacks {
+            shared: dir.as_ref(),
+            worktree: None,
+        }
+    }
+}
+
+impl Stacks<'_> {
+    /// Whether ref `name` lives in the worktree's own stack.
+    fn in_worktree(&self, name: &str) -> bool {
+        self.worktree.is_some() && (name == "HEAD" || crate::refs::is_per_worktree(name))
+    }
+}
+
+/// The stacks of a transaction, opened under their locks.
+struct Opened<'a> {
+    stacks: Stacks<'a>,
+    shared: Stack,
+    own: Option<Stack>,
+}
+
+impl Opened<'_> {
+    /// The stack holding ref `name`.
+    fn of(&self, name: &str) -> &Stack {
+        match &self.own {
+            Some(own) if self.stacks.in_worktree(name) => own,
+            _ => &self.shared,
+        }
+    }
+}
+
+/// Applies `edits` to the refs in `stacks` (a `reftable/` directory, or [`Stacks`] with a
+/// linked worktree's own stack) of ids of `kind`, writing reflog entries as `log` says; `peel`
+/// gives the fully peeled id of an annotated tag (`None` for other objects, `Err` when it
+/// cannot tell), stored as C git stores it: a ref whose peeled value is unknown is refused
+/// rather than stored as a non-tag. Each edit is checked against and written to the stack
+/// holding its ref, and HEAD's reflog entry goes to the stack holding HEAD. Every stack is
+/// locked and every edit checked before anything is written, so with `atomic` one failed
+/// update fails them all, in both stacks; then each stack touched gets one new table, the
+/// worktree's last (C git's reftable backend also commits its stacks one after the other).
+/// Returns one result per edit; `Err` when a stack could not be locked or written.
+pub fn commit<'a>(
+    stacks: impl Into<Stacks<'a>>,
     kind: HashKind,
     edits: &[Edit],
     atomic: bool,
@@ -124,6 +175,7 @@ pub fn commit(
     peel: &mut dyn FnMut(&ObjectId) -> Result<Option<ObjectId>, String>,
     options: impl Into<WriteOptions>,
 ) -> Result<Vec<Result<(), String>>, Error> {
+    let stacks = stacks.into();
     let options = options.into();
     let mut peeled = Vec::with_capacity(edits.len());
     let mut results: Vec<Result<(), String>> = Vec::with_capacity(edits.len());
@@ -140,11 +192,20 @@ pub fn commit(
         );
         peeled.push(p.ok().flatten());
     }
-    let lock = ListLock::take(dir, options.shared, options.lock_timeout)?;
-    let stack = Stack::open(dir)?;
+    let shared_lock = ListLock::take(stacks.shared, options.shared, options.lock_timeout)?;
+    let own_lock = stacks
+        .worktree
+        .map(|dir| ListLock::take(dir, options.shared, options.lock_timeout))
+        .transpose()?;
+    let opened = Opened {
+        stacks,
+        shared: Stack::open(stacks.shared)?,
+        own: stacks.worktree.map(Stack::open).transpose()?,
+    };
     for (r, e) in results.iter_mut().zip(edits) {
         if r.is_ok() {
-            *r = check(&stack, e).and_then(|()| check_conflicts(&stack, e, edits));
+            let stack = opened.of(&e.name);
+            *r = check(stack, e).and_then(|()| check_conflicts(stack, e, edits));
         }
     }
     if atomic && results.iter().any(Result::is_err) {
@@ -164,12 +225,11 @@ pub fn commit(
     if ok.is_empty() {
         return Ok(results);
     }
-    let index = stack.next_update_index();
     let mut refs: Vec<RefRecord> = ok
         .iter()
         .map(|(e, peeled)| RefRecord {
             name: e.name.clone(),
-            update_index: index,
+            update_index: opened.of(&e.name).next_update_index(),
             value: match (e.new.is_null(), peeled) {
                 (true, _) => RefValue::Deletion,
                 (false, Some(peeled)) => RefValue::Peeled {
@@ -182,11 +242,40 @@ pub fn commit(
         .collect();
     let ok: Vec<&Edit> = ok.iter().map(|(e, _)| *e).collect();
     refs.sort_by(|a, b| a.name.cmp(&b.name));
-    let logs = log_records(&stack, &ok, index, log)?;
-    let bytes = write::encode(kind, index, index, &refs, &logs)?;
-    let name = lock.add_table(&bytes, index)?;
-    lock.commit(&name)?;
+    let logs = log_records(&opened, &ok, log)?;
+    let (own_refs, shared_refs): (Vec<_>, Vec<_>) =
+        refs.into_iter().partition(|r| stacks.in_worktree(&r.name));
+    let (own_logs, shared_logs): (Vec<_>, Vec<_>) =
+        logs.into_iter().partition(|r| stacks.in_worktree(&r.name));
+    add_table(
+        shared_lock,
+        &opened.shared,
+        kind,
+        &shared_refs,
+        &shared_logs,
+    )?;
+    if let (Some(lock), Some(own)) = (own_lock, &opened.own) {
+        add_table(lock, own, kind, &own_refs, &own_logs)?;
+    }
     Ok(results)
+}
+
+/// Writes `refs` and `logs` as one new table on top of `stack` and lists it under `lock`; with
+/// nothing to write, releases the lock.
+fn add_table(
+    lock: ListLock,
+    stack: &Stack,
+    kind: HashKind,
+    refs: &[RefRecord],
+    logs: &[LogRecord],
+) -> Result<(), Error> {
+    if refs.is_empty() && logs.is_empty() {
+        return Ok(());
+    }
+    let index = stack.next_update_index();
+    let bytes = write::encode(kind, index, index, refs, logs)?;
+    let name = lock.add_table(&bytes, index)?;
+    lock.commit(&name)
 }
 
 /// The compare-and-swap check of `e` against the stack.
@@ -271,21 +360,21 @@ fn logged_by_policy(name: &str, policy: LogPolicy) -> bool {
     }
 }
 
-/// The reflog records of the transaction: each logged edit, and HEAD when it points at an
-/// updated branch (as C git logs a branch update through HEAD too). Deletions drop the ref's
+/// The reflog records of the transaction, each at the next update index of the stack holding
+/// its ref: each logged edit, and HEAD when it points at an updated branch (as C git logs a branch update through HEAD too). Deletions drop the ref's
 /// reflog, as C git does, by writing tombstones over its entries.
 fn log_records(
-    stack: &Stack,
+    opened: &Opened<'_>,
     edits: &[&Edit],
-    index: u64,
     log: &LogInfo,
 ) -> Result<Vec<LogRecord>, Error> {
-    let head_target = match stack.lookup("HEAD")? {
+    let head_target = match opened.of("HEAD").lookup("HEAD")? {
         Some(RefValue::Symbolic(t)) => Some(t),
         _ => None,
     };
     let mut out = Vec::new();
     let mut add = |name: &str, e: &Edit| -> Result<(), Error> {
+        let stack = opened.of(name);
         let existing = stack.logs(name)?;
         if e.new.is_null() && name != "HEAD" {
             for old in existing {
@@ -296,7 +385,7 @@ fn log_records(
         if logged_by_policy(name, log.policy) || !existing.is_empty() {
             out.push(LogRecord {
                 name: name.to_string(),
-                update_index: index,
+                update_index: stack.next_update_index(),
                 entry: Some(LogEntry {
                     old: e.old,
                     new: e.new,

@@ -31,6 +31,12 @@ pub(crate) struct Policy {
     pub deny_deletes: bool,
     /// `receive.denyCurrentBranch` refuses (the default for non-bare repositories).
     pub deny_current_branch: bool,
+    /// A push to a branch checked out in another worktree is refused: `receive.denyCurrentBranch`
+    /// refuses (bare or not: a bare repository's linked worktrees have branches checked out),
+    /// or is `updateInstead`. Deviation: C git updates that other worktree for
+    /// `updateInstead`; Sluice updates only the served one, so it refuses rather than leave the
+    /// other worktree behind its branch.
+    pub deny_checked_out_elsewhere: bool,
     /// `receive.denyDeleteCurrent` refuses (the default, bare or not).
     pub deny_delete_current: bool,
     /// `receive.maxInputSize` (0: unlimited).
@@ -49,6 +55,8 @@ impl Policy {
             deny_non_fast_forwards: settings.deny_non_fast_forwards,
             deny_deletes: settings.deny_deletes,
             deny_current_branch: settings.deny_current_branch(bare),
+            deny_checked_out_elsewhere: settings.deny_current_branch_set
+                || settings.update_instead_set,
             deny_delete_current: settings.deny_delete_current,
             max_input_size: settings.max_input_size,
             shallow_update: settings.shallow_update,
@@ -79,6 +87,8 @@ pub(crate) struct RefState<'a> {
     pub current: ObjectId,
     /// The branch HEAD points at, if symbolic.
     pub head_branch: Option<&'a str>,
+    /// The ref is the branch checked out in another worktree of the repository.
+    pub checked_out_elsewhere: bool,
 }
 
 /// The reason `cmd` is refused before any object is looked at, or `None`.
@@ -88,6 +98,7 @@ pub(crate) fn refuse_command(
     state: &RefState<'_>,
 ) -> Option<&'static str> {
     let is_head = state.head_branch == Some(cmd.name.as_str());
+    let elsewhere = state.checked_out_elsewhere;
     if state.duplicate {
         Some("duplicate ref update")
     } else if state.hidden {
@@ -98,12 +109,15 @@ pub(crate) fn refuse_command(
     } else if !cmd.name.starts_with("refs/") || crate::refs::name::RefName::new(&cmd.name).is_err()
     {
         Some("funny refname")
-    } else if policy.deny_current_branch && is_head {
+    } else if (policy.deny_current_branch && is_head)
+        || (policy.deny_checked_out_elsewhere && elsewhere)
+    {
         // Checked first, as C git's update() does: a delete of it gets this reason too.
         Some("branch is currently checked out")
-    } else if cmd.is_delete() && policy.deny_deletes {
+    } else if cmd.is_delete() && policy.deny_deletes && cmd.name.starts_with("refs/heads/") {
+        // C git's receive.denyDeletes protects branches only.
         Some("deletion prohibited")
-    } else if cmd.is_delete() && policy.deny_delete_current && is_head {
+    } else if cmd.is_delete() && policy.deny_delete_current && (is_head || elsewhere) {
         Some("deletion of the current branch prohibited")
     } else if state.current != cmd.old {
         Some("stale info")
@@ -141,6 +155,7 @@ mod tests {
             hidden: false,
             current,
             head_branch: Some("refs/heads/main"),
+            checked_out_elsewhere: false,
         }
     }
 
@@ -223,6 +238,29 @@ mod tests {
             Some("branch is currently checked out")
         );
         assert_eq!(refuse_command(&lax, &delete_main, &state(id(1))), None);
+        // receive.denyDeletes protects branches only, as in C git.
+        let delete_tag = cmd(id(1), null, "refs/tags/v1");
+        assert_eq!(refuse_command(&strict, &delete_tag, &state(id(1))), None);
+        // A branch checked out in another worktree: refused even where HEAD's own is not
+        // (a bare repository with linked worktrees).
+        let elsewhere = RefState {
+            checked_out_elsewhere: true,
+            ..state(id(1))
+        };
+        let topic = cmd(id(1), id(2), "refs/heads/topic");
+        let others = Policy {
+            deny_checked_out_elsewhere: true,
+            ..bare_default.clone()
+        };
+        assert_eq!(
+            refuse_command(&others, &topic, &elsewhere),
+            Some("branch is currently checked out")
+        );
+        assert_eq!(refuse_command(&bare_default, &topic, &elsewhere), None);
+        assert_eq!(
+            refuse_command(&bare_default, &delete, &elsewhere),
+            Some("deletion of the current branch prohibited")
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub(super) fn check_commands(
         repo.refs()?.into_iter().map(|r| (r.name, r.id)).collect();
     let existing_tips: Vec<ObjectId> = current.values().copied().collect();
     let head_branch = repo.head()?.symref_target;
+    let elsewhere = repo.branches_checked_out_elsewhere()?;
     let mut seen_names = HashSet::new();
     let mut pending = Vec::new();
     for (idx, u) in updates.iter_mut().enumerate() {
@@ -41,6 +42,7 @@ pub(super) fn check_commands(
                 .copied()
                 .unwrap_or_else(|| repo.hash_kind().null()),
             head_branch: head_branch.as_deref(),
+            checked_out_elsewhere: elsewhere.contains(&cmd.name),
         };
         u.error = refuse_command(policy, cmd, &state).map(str::to_string);
         if u.error.is_some() {
