@@ -30,6 +30,17 @@ pub trait Backend: Send + Sync {
     /// backends whatever key they are configured with). Returns [`Error::NotFound`] if there is
     /// none, so that launchers can answer "repository not found" without leaking more.
     fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error>;
+
+    /// Whether a repository is at `location`, without opening it: launch modes that map a
+    /// client's path to a store's names try `NAME`, then `NAME.git`, as git does on disk. The
+    /// default opens it; a backend with a cheaper probe (one key read) overrides it.
+    fn exists(&self, location: &str) -> Result<bool, Error> {
+        match self.open(location) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// One repository: its objects ([`ObjectStore`], with stored packs: [`PackStore`]), its refs

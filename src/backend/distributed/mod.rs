@@ -276,4 +276,12 @@ impl Backend for DistBackend {
     fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
         Ok(Box::new(self.open_dist(location)?))
     }
+
+    /// One linearizable read of the repository's `HEAD` key (it exists iff that key does).
+    fn exists(&self, location: &str) -> Result<bool, Error> {
+        let Ok(name) = repo_name(location) else {
+            return Ok(false);
+        };
+        refstore::exists(self.kv.as_ref(), &refstore::repo_key(&self.prefix, name))
+    }
 }

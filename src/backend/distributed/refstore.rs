@@ -120,6 +120,13 @@ pub fn load(kv: &dyn Kv, base: &str) -> Result<Snapshot, Error> {
     Ok(snap)
 }
 
+/// Whether repository `base` exists (its `HEAD` key does), with one linearizable read.
+pub fn exists(kv: &dyn Kv, base: &str) -> Result<bool, Error> {
+    let key = format!("{base}HEAD");
+    let found = kv.range(&key).map_err(kv_error)?;
+    Ok(found.iter().any(|e| e.key == key))
+}
+
 /// Creates repository `base` with HEAD pointing at `head_target`, failing if it exists.
 pub fn create(kv: &dyn Kv, base: &str, head_target: &str) -> Result<bool, Error> {
     let key = format!("{base}HEAD");
