@@ -120,6 +120,13 @@ pub trait Repository: PackStore {
     /// update is a short text for the `ng` line).
     fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error>;
 
+    /// Publishes the refs a hook wrote in the directory it ran in: `proc-receive` accepts a
+    /// command by writing refs itself (`git update-ref`). On disk that directory is the
+    /// repository and there is nothing to do; a backend whose hooks run in a local copy (the
+    /// distributed one) moves them in its store, in one transaction. Returns why refs could
+    /// not be published (one line per ref; empty: all were).
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error>;
+
     /// Where this repository's hooks live (`None`: it has none, as a repository not kept in a
     /// local git directory). The launcher's process runner runs them; see
     /// [`crate::service::hooks`].

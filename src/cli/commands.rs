@@ -27,9 +27,9 @@ pub fn run(inv: Invocation, env: Env) -> Result<u8, Error> {
         Command::UploadArchive(a) => {
             direct(Service::UploadArchive, &a, limits, &env, stdin, stdout)
         }
-        Command::Ssh(a) if a.gitolite.is_some() && a.backend_config.is_some() => Err(
-            Error::Usage("--gitolite serves repositories on disk, not --backend-config".into()),
-        ),
+        Command::Ssh(a) if a.gitolite.is_some() && a.backend_config.is_some() => Err(Error::Usage(
+            "--gitolite serves repositories on disk, not --backend-config".into(),
+        )),
         Command::Ssh(a) if a.gitolite.is_some() => {
             let cfg = gitolite_config(a, &env)?;
             let action = gitolite::action(&cfg, original_command(&env), proto(&env))?;
@@ -41,7 +41,9 @@ pub fn run(inv: Invocation, env: Env) -> Result<u8, Error> {
             serve_action(action, limits, &env, cfg.store.as_ref(), stdin, stdout)
         }
         Command::Shell(a) => {
-            let config = env.get_os("SLUICE_BACKEND_CONFIG").map(std::path::PathBuf::from);
+            let config = env
+                .get_os("SLUICE_BACKEND_CONFIG")
+                .map(std::path::PathBuf::from);
             let store = launch::backend_choice::store(config.as_deref(), &env)?;
             let action = shell_action(a.command.as_deref(), &env, store.as_ref())?;
             serve_action(action, limits, &env, store.as_ref(), stdin, stdout)

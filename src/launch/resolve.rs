@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn store_names_are_confined_and_get_the_git_suffix() {
         let store = crate::backend::memory::MemoryBackend::default();
-        store.insert("team/a.git", crate::backend::memory::MemoryRepository::new());
+        store.insert(
+            "team/a.git",
+            crate::backend::memory::MemoryRepository::new(),
+        );
         let found = in_store(&store, "/team/a").unwrap();
         assert_eq!(found.name, "team/a");
         assert_eq!(found.location, PathBuf::from("team/a.git"));
@@ -188,10 +191,7 @@ mod tests {
             .location,
             PathBuf::from("team/a.git")
         );
-        assert!(matches!(
-            in_store(&store, "team/../a"),
-            Err(Error::Path(_))
-        ));
+        assert!(matches!(in_store(&store, "team/../a"), Err(Error::Path(_))));
         assert!(matches!(
             in_store(&store, "team/b"),
             Err(Error::NotFound(_))

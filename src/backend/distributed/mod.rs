@@ -15,7 +15,8 @@
 //! ```
 //!
 //! - [`config`]: the `--backend-config` file.
-//! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway.
+//! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway;
+//!   [`lossy`] loses a transaction's answer for the system tests.
 //! - [`refstore`]: key layout, snapshot read, push transactions, ambiguous-outcome resolution;
 //!   [`refs`]: the [`RefStore`](crate::refs::RefStore) a request reads and updates through.
 //! - [`blobs`]: packs and indexes in S3 (`object_store`); [`cache`]: the host's disk cache of
@@ -30,6 +31,7 @@ pub mod cache;
 pub mod config;
 pub mod etcd;
 pub mod kv;
+pub mod lossy;
 pub mod maintenance;
 pub mod ranged;
 pub mod refs;
@@ -131,7 +133,7 @@ impl Stores {
             cfg.multipart_threshold_bytes,
         );
         let mut stores = Self::over_blobs(
-            Arc::new(etcd),
+            lossy::wrap(Arc::new(etcd), cfg.fault.as_deref()),
             store,
             rt,
             blobs,

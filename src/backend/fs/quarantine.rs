@@ -530,4 +530,8 @@ impl Repository for QuarantineView<'_> {
     ) -> Result<Vec<UpdateResult>, Error> {
         Err(Error::Unsupported("updating refs inside a quarantine"))
     }
+
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
+        self.base.publish_hook_refs()
+    }
 }

@@ -229,4 +229,8 @@ impl Repository for StagedView<'_> {
     fn update_refs(&self, _: &[RefUpdate], _: bool) -> Result<Vec<UpdateResult>, Error> {
         Err(Error::Unsupported("updating refs inside a quarantine"))
     }
+
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
 }

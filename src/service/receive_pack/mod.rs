@@ -353,7 +353,7 @@ fn apply<R: Read, W: Write>(
     update::publish(unpacked.quarantine, &mut updates);
     let env = hooks::environment(None, &push_options);
     let use_push_options = caps.has("push-options");
-    let handled = proc_receive::execute(
+    let mut handled = proc_receive::execute(
         &hook_runner,
         repo.hash_kind(),
         &env,
@@ -364,6 +364,20 @@ fn apply<R: Read, W: Write>(
         use_push_options,
         out,
     )?;
+    if !handled.is_empty() {
+        // The hook wrote its refs where it ran; a backend that ran it in a copy publishes them.
+        let refused = repo.publish_hook_refs()?;
+        if !refused.is_empty() {
+            let why = format!("proc-receive's refs not published: {}", refused.join("; "));
+            tracing::warn!(%why, "proc-receive");
+            handled.refuse_all(&why);
+            if atomic {
+                updates
+                    .iter_mut()
+                    .for_each(|u| u.refuse("atomic push failure"));
+            }
+        }
+    }
     hooks::update_each(&hook_runner, &env, &mut updates, out)?;
     if atomic {
         update::fail_atomic(&mut updates);
