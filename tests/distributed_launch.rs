@@ -180,7 +180,7 @@ fn push_clone_fetch_through_ssh_inetd_and_http() {
         );
     }
     let log = std::fs::read_to_string(w.dir.join("sluice.log")).unwrap_or_default();
-    for mode in ["mode=ssh", "mode=inetd", "mode=http"] {
+    for mode in ["mode=\"ssh\"", "mode=\"inetd\"", "mode=\"http\""] {
         assert!(log.contains(mode), "{mode} in the log:\n{log}");
     }
     assert!(
@@ -210,7 +210,7 @@ fn missing_and_escaping_names_are_refused_as_on_disk() {
             Remote::Inetd,
             "access denied or repository not exported: /nope.git",
         ),
-        (Remote::Http, "404"),
+        (Remote::Http, "remote: Repository not found"),
     ];
     for (remote, words) in cases {
         let mut c = remotes.git(&w.dir);

@@ -122,8 +122,13 @@ impl Stores {
     /// Connects (lazily: no request is made yet) to the engines `cfg` names.
     pub fn connect(cfg: &BackendConfig) -> Result<Stores, Error> {
         let rt = runtime()?;
-        let etcd = etcd::Etcd::new(cfg.etcd_endpoints.clone(), cfg.timeout, rt.clone())
-            .map_err(|e| Error::io("etcd", std::io::Error::other(e.to_string())))?;
+        let etcd = etcd::Etcd::new(
+            cfg.etcd_endpoints.clone(),
+            cfg.timeout,
+            rt.clone(),
+            &cfg.etcd,
+        )
+        .map_err(|e| Error::io("etcd", std::io::Error::other(e.to_string())))?;
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(blobs::s3(cfg)?);
         let blobs = blobs::Blobs::new(
             store.clone(),

@@ -479,13 +479,14 @@ mod tests {
         let mem: std::sync::Arc<dyn Kv> = std::sync::Arc::new(MemoryKv::default());
         let base = repo_key("p", "r");
         create(mem.as_ref(), &base, "refs/heads/main").unwrap();
-        let kv = super::super::lossy::wrap(mem.clone(), Some("txn-answer-lost"));
         let null = HashKind::Sha1.null();
-        let rec = PushRecord {
-            packs: &[],
-            push_id: "lost",
-        };
         for atomic in [false, true] {
+            let kv = super::super::lossy::wrap(mem.clone(), Some("txn-answer-lost"));
+            let push_id = format!("lost-{atomic}");
+            let rec = PushRecord {
+                packs: &[],
+                push_id: &push_id,
+            };
             let name = format!("refs/heads/{atomic}");
             let r = push(kv.as_ref(), &base, &[upd(&name, null, id(1))], atomic, &rec);
             assert_eq!(r.unwrap(), [Ok(())], "atomic: {atomic}");
