@@ -9,7 +9,9 @@
 //! one is refused, as ssh refuses a readable private key.
 //!
 //! etcd over TLS: `https://` endpoints, a private CA with `etcd-ca-file`, a client certificate
-//! with `etcd-cert-file` and `etcd-key-file` (the key file private, as the credentials file).
+//! with `etcd-cert-file` and `etcd-key-file` (the key file private, as the credentials file;
+//! with authentication enabled the certificate must have no CommonName, which etcd's JSON
+//! gateway refuses).
 //! etcd's authentication: `etcd-user` and `etcd-password` in the credentials file, or
 //! `SLUICE_ETCD_USER` and `SLUICE_ETCD_PASSWORD` without one.
 

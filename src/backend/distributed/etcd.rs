@@ -147,8 +147,9 @@ impl Etcd {
         let bytes = self
             .send("/v3/auth/authenticate", body, false, None)
             .map_err(|e| {
+                let (Error::Failed(why) | Error::Ambiguous(why)) = e;
                 Error::Failed(format!(
-                    "etcd authentication as user {:?} failed: {e}",
+                    "etcd authentication as user {:?} failed: {why}",
                     auth.user
                 ))
             })?;
