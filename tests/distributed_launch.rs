@@ -318,7 +318,7 @@ fn install_hook(dir: &Path, name: &str, text: &str) {
 #[test]
 fn agit_flow_on_the_store_matches_c_git() {
     use common::receive::{
-        client_lines, push_via, without_url, Server, POST_RECEIVE, PROC_RECEIVE,
+        client_lines, push_via, without_url, Server, AGIT_PUSH, POST_RECEIVE, PROC_RECEIVE,
     };
     let Some(w) = world("agit") else { return };
     let hooks = w.dir.join("hooks");
@@ -368,13 +368,7 @@ fn agit_flow_on_the_store_matches_c_git() {
         "seed push to git",
     );
 
-    let args = [
-        "--push-option=reviewer=alice",
-        "HEAD:refs/for/main/topic1",
-        "HEAD:refs/for/main/bad",
-        "HEAD:refs/for/main/direct",
-        "HEAD:refs/heads/main",
-    ];
+    let args = AGIT_PUSH;
     let reference = push_via(Server::Git, &work, &twin, &args);
     let reference = (
         reference.status.success(),

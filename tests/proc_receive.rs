@@ -8,7 +8,7 @@
 mod common;
 
 use common::receive::{
-    client_lines, push_via, without_url, Server, POST_RECEIVE, PROC_RECEIVE, SERVERS,
+    client_lines, push_via, without_url, Server, AGIT_PUSH, POST_RECEIVE, PROC_RECEIVE, SERVERS,
 };
 use common::*;
 use std::path::{Path, PathBuf};
@@ -173,13 +173,7 @@ fn agit_flow_over_ssh_inetd_and_http() {
     for remote in REMOTES {
         copy_repo(&servers[0].1, &root.join(format!("{}.git", name(remote))));
     }
-    let args = [
-        "--push-option=reviewer=alice",
-        "HEAD:refs/for/main/topic1",
-        "HEAD:refs/for/main/bad",
-        "HEAD:refs/for/main/direct",
-        "HEAD:refs/heads/main",
-    ];
+    let args = AGIT_PUSH;
     let reference = push_via(Server::Git, &work, &servers[1].1, &args);
     let reference = (
         reference.status.success(),

@@ -134,3 +134,13 @@ pub fn without_url(text: &str) -> String {
         })
         .collect()
 }
+
+/// The AGit push the proc-receive tests make: a push option, a topic the hook accepts, one it
+/// refuses, one it lets fall through, and a branch.
+pub const AGIT_PUSH: [&str; 5] = [
+    "--push-option=reviewer=alice",
+    "HEAD:refs/for/main/topic1",
+    "HEAD:refs/for/main/bad",
+    "HEAD:refs/for/main/direct",
+    "HEAD:refs/heads/main",
+];
