@@ -89,14 +89,14 @@ impl HttpConfig {
 /// An opened repository: on disk (every route), or from the keyed store (smart routes only:
 /// it has no files for the dumb protocol).
 enum Opened {
-    Disk(FsRepository),
+    Disk(Box<FsRepository>),
     Store(Box<dyn Repository>),
 }
 
 impl Opened {
     fn repo(&self) -> &dyn Repository {
         match self {
-            Opened::Disk(r) => r,
+            Opened::Disk(r) => r.as_ref(),
             Opened::Store(r) => r.as_ref(),
         }
     }
@@ -237,14 +237,14 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
         }
     };
     let repo = match store {
-        None => Opened::Disk(
+        None => Opened::Disk(Box::new(
             FsBackend {
                 strict: false,
                 env: cfg.env.clone(),
             }
             .open_fs(&location)
             .map_err(open_failed)?,
-        ),
+        )),
         Some(store) => Opened::Store(store.open(&location).map_err(open_failed)?),
     };
     // A store's repository has no directory for the marker: only GIT_HTTP_EXPORT_ALL exports.
