@@ -34,6 +34,7 @@ struct Setup {
     dir: PathBuf,
     cfg: [PathBuf; 2],
     src: PathBuf,
+    prefix: String,
 }
 
 fn setup(e: &engines::Engines, name: &str) -> Setup {
@@ -62,6 +63,7 @@ fn setup(e: &engines::Engines, name: &str) -> Setup {
         dir,
         cfg,
         src,
+        prefix,
     };
     commit(&s.src, "seed");
     common::assert_success(&push(&s, 0), "seed push");
@@ -76,12 +78,27 @@ fn commit(repo: &Path, line: &str) -> String {
 }
 
 fn push(s: &Setup, fe: usize) -> Output {
+    push_with_fault(s, fe, None)
+}
+
+/// [`push`] with the front end's `SLUICE_FAULT` set to `fault`.
+fn push_with_fault(s: &Setup, fe: usize, fault: Option<&str>) -> Output {
     let url = format!("ext::{} %S r.git", sluice());
-    git_cmd(&s.src)
-        .args(["-c", "protocol.ext.allow=always", "push", &url, "main"])
-        .env("SLUICE_BACKEND_CONFIG", &s.cfg[fe])
-        .output()
-        .unwrap()
+    let mut c = git_cmd(&s.src);
+    c.args(["-c", "protocol.ext.allow=always", "push", &url, "main"])
+        .env("SLUICE_BACKEND_CONFIG", &s.cfg[fe]);
+    if let Some(f) = fault {
+        c.env("SLUICE_FAULT", f);
+    }
+    c.output().unwrap()
+}
+
+/// The push log's values (`<old> <new> <ref>` records, or `fenced`).
+fn push_log(e: &engines::Engines, s: &Setup) -> Vec<String> {
+    e.etcd_get_prefix(&format!("{}/r.git/push/", s.prefix))
+        .chunks(2)
+        .filter_map(|kv| kv.get(1).cloned())
+        .collect()
 }
 
 /// main on the server, read through front end `fe`.
@@ -225,4 +242,56 @@ fn radosgw_killed_and_restarted() {
     common::assert_success(&push(&s, 1), "push after restart");
     assert_eq!(remote_main(&s, 0).as_deref(), Some(tip.as_str()));
     clone_fsck(&s, 0, "after-rgw");
+}
+
+/// The ref transaction's answer lost after etcd committed it (`txn-answer-lost`), and lost
+/// with the transaction itself (`txn-lost`): the front end settles the outcome from the store
+/// (a fence on the push-log key, so a transaction still in flight can never apply later) and
+/// git hears `ok` for the first and `ng` for the second, as the refs and the push log say.
+#[test]
+fn a_lost_transaction_answer_is_settled_from_the_store_never_guessed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(e) = engines::engines() else { return };
+    let s = setup(e, "ambiguous");
+    let seed = remote_main(&s, 0).expect("readable");
+
+    let applied = commit(&s.src, "committed, answer lost");
+    let out = push_with_fault(&s, 0, Some("txn-answer-lost"));
+    common::assert_success(&out, "a committed push whose answer was lost");
+    assert_eq!(remote_main(&s, 1).as_deref(), Some(applied.as_str()));
+    let record = format!("{seed} {applied} refs/heads/main");
+    assert!(push_log(e, &s).contains(&record), "{:?}", push_log(e, &s));
+
+    let lost = commit(&s.src, "never arrived");
+    let out = push_with_fault(&s, 0, Some("txn-lost"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a push that did not apply is not acknowledged"
+    );
+    assert!(
+        err.contains(
+            "[remote rejected] main -> main (ref store gave no answer; the update did not apply)"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        remote_main(&s, 1).as_deref(),
+        Some(applied.as_str()),
+        "nothing moved"
+    );
+    let log = push_log(e, &s);
+    assert!(
+        log.iter().any(|v| v == "fenced"),
+        "the fence is in the log: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|v| v.contains(&lost)),
+        "no record of it: {log:?}"
+    );
+    eprintln!("ambiguous outcomes: 2 pushes, acknowledged 1, present 1, fenced 1");
+
+    common::assert_success(&push(&s, 1), "the retried push");
+    assert_eq!(remote_main(&s, 0).as_deref(), Some(lost.as_str()));
+    clone_fsck(&s, 0, "after-ambiguous");
 }

@@ -7,62 +7,11 @@
 
 mod common;
 
-use common::receive::{client_lines, push_via, Server, SERVERS};
+use common::receive::{
+    client_lines, push_via, without_url, Server, AGIT_PUSH, POST_RECEIVE, PROC_RECEIVE, SERVERS,
+};
 use common::*;
 use std::path::{Path, PathBuf};
-
-/// The hook, in Python (a test dependency already): a review server that stores each pushed
-/// topic as `refs/changes/<n>/head`, refuses the topic `bad`, and lets `direct` fall through.
-const PROC_RECEIVE: &str = r#"#!/usr/bin/env python3
-import subprocess, sys
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-def read_pkt():
-    head = inp.read(4)
-    if len(head) < 4:
-        sys.exit("proc-receive: unexpected end of input")
-    n = int(head, 16)
-    return None if n == 0 else inp.read(n - 4)
-def write_pkt(s):
-    b = s.encode() if isinstance(s, str) else s
-    out.write(b"%04x" % (len(b) + 4) + b)
-def flush():
-    out.write(b"0000")
-    out.flush()
-def lines():
-    while True:
-        l = read_pkt()
-        if l is None:
-            return
-        yield l
-caps = b""
-for l in lines():
-    if b"\0" in l:
-        caps = l.split(b"\0", 1)[1].strip()
-write_pkt(b"version=1\0push-options\n")
-flush()
-cmds = [l.decode().strip().split(" ", 2) for l in lines()]
-opts = [l.decode().strip() for l in lines()]
-sys.stderr.write("proc-receive: caps=%s options=%s\n" % (caps.decode(), ",".join(opts)))
-for i, (old, new, ref) in enumerate(cmds):
-    sys.stderr.write("proc-receive< %s %s %s\n" % (old, new, ref))
-    topic = ref.split("/")[-1]
-    if topic == "bad":
-        write_pkt("ng %s topic rejected by review policy\n" % ref)
-        continue
-    if topic == "direct":
-        write_pkt("ok %s\n" % ref)
-        write_pkt("option fall-through\n")
-        continue
-    target = "refs/changes/%d/head" % (i + 1)
-    subprocess.run(["git", "update-ref", target, new], check=True)
-    write_pkt("ok %s\n" % ref)
-    write_pkt("option refname %s\n" % target)
-    write_pkt("option new-oid %s\n" % new)
-flush()
-"#;
-
-const POST_RECEIVE: &str =
-    "#!/bin/sh\nwhile read o n r; do echo \"post-receive< $o $n $r\"; done >&2\n";
 
 fn install_hook(repo: &Path, name: &str, text: &str) {
     use std::os::unix::fs::PermissionsExt;
@@ -209,18 +158,6 @@ fn missing_hook_fails_the_matching_commands_as_c_git() {
     assert_eq!(refs(&servers[0].1), refs(&servers[1].1));
 }
 
-/// `text` with the URL of git's closing `error: failed to push some refs to '…'` line removed
-/// (git prints each transport's URL its own way).
-fn without_url(text: &str) -> String {
-    let end = "error: failed to push some refs to ";
-    text.lines()
-        .map(|l| match l.starts_with(end) {
-            true => format!("{end}URL\n"),
-            false => format!("{l}\n"),
-        })
-        .collect()
-}
-
 /// The AGit flow over ssh (sshd + `sluice ssh`), git:// (xinetd + `sluice inetd`) and smart
 /// HTTP: the client sees what it sees over file:// with C git's receive-pack, and the refs end
 /// the same.
@@ -236,13 +173,7 @@ fn agit_flow_over_ssh_inetd_and_http() {
     for remote in REMOTES {
         copy_repo(&servers[0].1, &root.join(format!("{}.git", name(remote))));
     }
-    let args = [
-        "--push-option=reviewer=alice",
-        "HEAD:refs/for/main/topic1",
-        "HEAD:refs/for/main/bad",
-        "HEAD:refs/for/main/direct",
-        "HEAD:refs/heads/main",
-    ];
+    let args = AGIT_PUSH;
     let reference = push_via(Server::Git, &work, &servers[1].1, &args);
     let reference = (
         reference.status.success(),

@@ -31,6 +31,17 @@ pub trait Backend: Send + Sync {
     /// backends whatever key they are configured with). Returns [`Error::NotFound`] if there is
     /// none, so that launchers can answer "repository not found" without leaking more.
     fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error>;
+
+    /// Whether a repository is at `location`, without opening it: launch modes that map a
+    /// client's path to a store's names try `NAME`, then `NAME.git`, as git does on disk. The
+    /// default opens it; a backend with a cheaper probe (one key read) overrides it.
+    fn exists(&self, location: &str) -> Result<bool, Error> {
+        match self.open(location) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// One repository: its objects ([`ObjectStore`], with stored packs: [`PackStore`]), its refs
@@ -115,6 +126,13 @@ pub trait Repository: PackStore {
     /// all apply or none does. Returns one result per update, in order (the reason for a refused
     /// update is a short text for the `ng` line).
     fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error>;
+
+    /// Publishes the refs a hook wrote in the directory it ran in: `proc-receive` accepts a
+    /// command by writing refs itself (`git update-ref`). On disk that directory is the
+    /// repository and there is nothing to do; a backend whose hooks run in a local copy (the
+    /// distributed one) moves them in its store, in one transaction. Returns why refs could
+    /// not be published (one line per ref; empty: all were).
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error>;
 
     /// Where this repository's hooks live (`None`: it has none, as a repository not kept in a
     /// local git directory). The launcher's process runner runs them; see

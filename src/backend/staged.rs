@@ -178,6 +178,10 @@ impl<B: Repository + ?Sized, S: ObjectStore> Repository for StagedView<'_, B, S>
     ) -> Result<Vec<UpdateResult>, Error> {
         Err(Error::Unsupported("updating refs inside a quarantine"))
     }
+
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
+        Err(Error::Unsupported("publishing hook refs inside a quarantine"))
+    }
 }
 
 #[cfg(test)]

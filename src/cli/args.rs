@@ -358,6 +358,10 @@ pub struct SshArgs {
     /// With --gitolite: the authorized_keys file an admin push resyncs from keydir/.
     #[arg(long, value_name = "FILE", requires = "gitolite")]
     pub authorized_keys: Option<PathBuf>,
+    /// Serve the repositories of the distributed backend this config file describes (needs
+    /// the `distributed` feature): the requested path, confined as under ROOT, is the name.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: Option<PathBuf>,
 }
 
 /// `sluice keys`.
@@ -427,6 +431,10 @@ pub struct InetdArgs {
     /// PATH HOST CANONICAL-HOST IP PORT, env SLUICE_MODE and SLUICE_USER; nonzero exit refuses.
     #[arg(long, value_name = "PATH")]
     pub access_hook: Option<PathBuf>,
+    /// Serve the repositories of the distributed backend this config file describes (needs
+    /// the `distributed` feature): the requested path is the name; needs --export-all.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: Option<PathBuf>,
 }
 
 /// `sluice http-backend`.
@@ -444,6 +452,11 @@ pub struct HttpBackendArgs {
     /// End the request when the client is silent for SECS seconds. Also SLUICE_TIMEOUT.
     #[arg(long, value_name = "SECS", env = "SLUICE_TIMEOUT")]
     pub timeout: Option<u64>,
+    /// Serve the repositories of the distributed backend this config file describes (smart
+    /// HTTP only; needs GIT_HTTP_EXPORT_ALL): PATH_INFO's repository is the name. Also
+    /// SLUICE_BACKEND_CONFIG.
+    #[arg(long, value_name = "FILE", env = "SLUICE_BACKEND_CONFIG")]
+    pub backend_config: Option<PathBuf>,
 }
 
 /// `sluice init`.

@@ -27,26 +27,36 @@ pub fn run(inv: Invocation, env: Env) -> Result<u8, Error> {
         Command::UploadArchive(a) => {
             direct(Service::UploadArchive, &a, limits, &env, stdin, stdout)
         }
+        Command::Ssh(a) if a.gitolite.is_some() && a.backend_config.is_some() => Err(Error::Usage(
+            "--gitolite serves repositories on disk, not --backend-config".into(),
+        )),
         Command::Ssh(a) if a.gitolite.is_some() => {
             let cfg = gitolite_config(a, &env)?;
             let action = gitolite::action(&cfg, original_command(&env), proto(&env))?;
-            serve_action(action, limits, &env, stdin, stdout)
+            serve_action(action, limits, &env, None, stdin, stdout)
         }
         Command::Ssh(a) => {
-            let action = ssh::action(&ssh_config(a, &env)?, original_command(&env), proto(&env))?;
-            serve_action(action, limits, &env, stdin, stdout)
+            let cfg = ssh_config(a, &env)?;
+            let action = ssh::action(&cfg, original_command(&env), proto(&env))?;
+            serve_action(action, limits, &env, cfg.store.as_ref(), stdin, stdout)
         }
         Command::Shell(a) => {
-            let action = shell_action(a.command.as_deref(), &env)?;
-            serve_action(action, limits, &env, stdin, stdout)
+            let config = env
+                .get_os("SLUICE_BACKEND_CONFIG")
+                .map(std::path::PathBuf::from);
+            let store = launch::backend_choice::store(config.as_deref(), &env)?;
+            let action = shell_action(a.command.as_deref(), &env, store.as_ref())?;
+            serve_action(action, limits, &env, store.as_ref(), stdin, stdout)
         }
         Command::Keys(args::KeysArgs {
             action: args::KeysAction::Sync(a),
         }) => keys_sync(&a, &env),
         Command::Inetd(a) => {
             let cfg = inetd_config(a, limits, &env)?;
-            let backend = fs_backend(&env);
-            inetd::run(&cfg, &backend, stdin, stdout)?;
+            match &cfg.store {
+                Some(store) => inetd::run(&cfg, store.backend(), stdin, stdout)?,
+                None => inetd::run(&cfg, &fs_backend(&env), stdin, stdout)?,
+            }
             Ok(0)
         }
         Command::HttpBackend(a) => http_backend(a, limits, &env, stdin, stdout),
@@ -164,18 +174,23 @@ fn direct(
     Ok(0)
 }
 
-/// Serves what an ssh or shell session asked for, or prints its answer.
+/// Serves what an ssh or shell session asked for (from `store` when the repositories are in
+/// one, else from disk), or prints its answer.
 fn serve_action(
     action: ssh::Action,
     limits: Limits,
     env: &SharedEnv,
+    store: Option<&launch::backend_choice::Store>,
     stdin: impl Read,
     stdout: impl Write,
 ) -> Result<u8, Error> {
     match action {
         ssh::Action::Serve(mut req) => {
             req.limits = limits;
-            launch::serve(&req, &fs_backend(env), stdin, stdout)?;
+            match store {
+                Some(store) => launch::serve(&req, store.backend(), stdin, stdout)?,
+                None => launch::serve(&req, &fs_backend(env), stdin, stdout)?,
+            }
             Ok(0)
         }
         ssh::Action::Print(text, 0) => {
@@ -210,12 +225,18 @@ fn ssh_config(a: args::SshArgs, env: &SharedEnv) -> Result<ssh::SshConfig, Error
         access_hook: a.access_hook,
         timeout: secs(a.timeout),
         env: env.clone(),
+        store: launch::backend_choice::store(a.backend_config.as_deref(), env)?,
     })
 }
 
 /// `sluice shell -c COMMAND`: repositories under `SLUICE_ROOT` (default: the working
-/// directory, the login's home), the user `USER`, the access hook `SLUICE_ACCESS_HOOK`.
-fn shell_action(command: Option<&str>, env: &Env) -> Result<ssh::Action, Error> {
+/// directory, the login's home), the user `USER`, the access hook `SLUICE_ACCESS_HOOK`; or the
+/// repositories of `store` (`SLUICE_BACKEND_CONFIG`).
+fn shell_action(
+    command: Option<&str>,
+    env: &Env,
+    store: Option<&launch::backend_choice::Store>,
+) -> Result<ssh::Action, Error> {
     let root = match env.get_os("SLUICE_ROOT") {
         Some(r) => r.into(),
         None => std::env::current_dir()?,
@@ -231,6 +252,7 @@ fn shell_action(command: Option<&str>, env: &Env) -> Result<ssh::Action, Error> 
         proto(env),
         None,
         env,
+        store,
     )?;
     Ok(action)
 }
@@ -253,6 +275,7 @@ fn inetd_config(
         access_hook: a.access_hook,
         limits,
         env: env.clone(),
+        store: launch::backend_choice::store(a.backend_config.as_deref(), env)?,
     })
 }
 
@@ -269,6 +292,7 @@ fn http_backend(
         access_hook: a.access_hook,
         timeout: secs(a.timeout),
         limits,
+        store: launch::backend_choice::store(a.backend_config.as_deref(), env)?,
         ..Default::default()
     }
     .with_env(env.clone());

@@ -10,6 +10,33 @@ use crate::backend::fs::FsBackend;
 use crate::backend::Backend;
 use crate::env::Env;
 
+/// A keyed backend (the distributed one) that a network launch mode serves from: repository
+/// names are its locations, not directories under a root.
+#[derive(Clone)]
+pub struct Store(pub Arc<dyn Backend>);
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// The backend, for [`super::resolve::find`] and [`super::serve`].
+    pub fn backend(&self) -> &dyn Backend {
+        self.0.as_ref()
+    }
+}
+
+/// The keyed backend `config` names (`--backend-config` / `SLUICE_BACKEND_CONFIG`), for the
+/// ssh, shell, inetd and http modes; `None` without a config: they serve directories.
+pub fn store(config: Option<&Path>, env: &Arc<Env>) -> Result<Option<Store>, Error> {
+    match config {
+        None => Ok(None),
+        Some(file) => Ok(Some(Store(Arc::from(distributed(file, env)?)))),
+    }
+}
+
 /// The backend for `config` (none: the on-disk backend, `strict` as `--strict-paths`), in
 /// the process environment `env` (credentials, reflog identity).
 pub fn choose(

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::backend_choice::Store;
 use super::watchdog::{Activity, Touching};
 use super::{daemon_request, resolve, Error, Request};
 use crate::access::{Policy, Right};
@@ -47,6 +48,9 @@ pub struct InetdConfig {
     pub limits: Limits,
     /// The process environment (`REMOTE_ADDR` for `%IP`, the access hook, `GIT_NAMESPACE`).
     pub env: Arc<Env>,
+    /// The keyed store the repositories are in (`--backend-config`): the request's path,
+    /// confined, is the name; without a marker file, only `--export-all` exports them.
+    pub store: Option<Store>,
 }
 
 /// Reads exactly one pkt-line from `input` (no read-ahead: what follows belongs to the service).
@@ -114,8 +118,19 @@ fn locate(
         }
         (None, None) => (PathBuf::from("/"), req.path.clone()),
     };
-    let resolved = resolve::under_root(&root, &path).map_err(|e| e.to_string())?;
-    if !cfg.export_all && !export_ok(&resolved.location) {
+    let repos = resolve::Repos {
+        root: &root,
+        store: cfg.store.as_ref().map(Store::backend),
+    };
+    let resolved = repos.find(&path).map_err(|e| e.to_string())?;
+    if cfg.export_all {
+        return Ok(resolved);
+    }
+    if cfg.store.is_some() {
+        // A store's repository has no directory to hold git-daemon-export-ok.
+        return Err("not exported: the distributed backend serves git:// with --export-all".into());
+    }
+    if !export_ok(&resolved.location) {
         return Err("no git-daemon-export-ok".into());
     }
     Ok(resolved)

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::access;
+use crate::backend::Backend;
 
 /// A repository found under the root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,63 @@ pub enum Error {
     /// It resolves (through a symlink) outside the root.
     #[error("repository '{0}' is outside the served root")]
     Escapes(String),
+    /// The store could not say whether it exists (an engine is down).
+    #[error("repository '{name}': {why}")]
+    Store {
+        /// The confined name.
+        name: String,
+        /// The store's error.
+        why: String,
+    },
+}
+
+/// Where a launch mode's repositories are: directories under `root` (the on-disk backend), or,
+/// with a keyed `store` (the distributed backend), names in the store, where the confined
+/// path is the key as `sluice upload-pack --backend-config FILE NAME` takes it (`root` is then
+/// not used).
+#[derive(Clone, Copy)]
+pub struct Repos<'a> {
+    /// The served directory.
+    pub root: &'a Path,
+    /// The keyed store, if the repositories are there.
+    pub store: Option<&'a dyn Backend>,
+}
+
+impl Repos<'_> {
+    /// Finds `requested` (see [`under_root`] and [`in_store`]).
+    pub fn find(&self, requested: &str) -> Result<Resolved, Error> {
+        match self.store {
+            None => under_root(self.root, requested),
+            Some(store) => in_store(store, requested),
+        }
+    }
+}
+
+/// Finds `requested` in `store`: the confined name, then `name.git`, as on disk.
+pub fn in_store(store: &dyn Backend, requested: &str) -> Result<Resolved, Error> {
+    let name = access::confine(requested)?;
+    let mut candidates = vec![name.clone()];
+    if !name.ends_with(".git") {
+        candidates.push(format!("{name}.git"));
+    }
+    for c in candidates {
+        match store.exists(&c) {
+            Ok(true) => {
+                return Ok(Resolved {
+                    name,
+                    location: PathBuf::from(c),
+                })
+            }
+            Ok(false) => {}
+            Err(e) => {
+                return Err(Error::Store {
+                    name,
+                    why: e.to_string(),
+                })
+            }
+        }
+    }
+    Err(Error::NotFound(name))
 }
 
 /// Finds `requested` under `root`, trying `name`, then `name.git`.
@@ -111,5 +169,32 @@ mod tests {
         ));
         assert!(matches!(under_root(&root, "nope"), Err(Error::NotFound(_))));
         assert_eq!(list_repositories(&root, 3), vec!["a.git".to_string()]);
+    }
+
+    #[test]
+    fn store_names_are_confined_and_get_the_git_suffix() {
+        let store = crate::backend::memory::MemoryBackend::default();
+        store.insert(
+            "team/a.git",
+            crate::backend::memory::MemoryRepository::new(),
+        );
+        let found = in_store(&store, "/team/a").unwrap();
+        assert_eq!(found.name, "team/a");
+        assert_eq!(found.location, PathBuf::from("team/a.git"));
+        assert_eq!(
+            Repos {
+                root: Path::new("/unused"),
+                store: Some(&store)
+            }
+            .find("~/team/a.git")
+            .unwrap()
+            .location,
+            PathBuf::from("team/a.git")
+        );
+        assert!(matches!(in_store(&store, "team/../a"), Err(Error::Path(_))));
+        assert!(matches!(
+            in_store(&store, "team/b"),
+            Err(Error::NotFound(_))
+        ));
     }
 }

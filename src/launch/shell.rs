@@ -7,10 +7,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::backend_choice::Store;
 use super::{command, ssh, Error, Request};
 use crate::env::Env;
 
-/// What to do for `sluice shell -c COMMAND` (`command` None: interactive login).
+/// What to do for `sluice shell -c COMMAND` (`command` None: interactive login); `store`: the
+/// keyed backend the repositories are in (`SLUICE_BACKEND_CONFIG`), else under `root`.
+#[allow(clippy::too_many_arguments)]
 pub fn action(
     root: PathBuf,
     user: Option<String>,
@@ -19,14 +22,19 @@ pub fn action(
     git_protocol: Option<&str>,
     timeout: Option<Duration>,
     env: &Env,
+    store: Option<&Store>,
 ) -> Result<ssh::Action, Error> {
     let Some(cmd) = command_line.map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok(ssh::Action::Print(ssh::greeting(user.as_deref()), 128));
     };
     let parsed = command::parse(cmd).map_err(|e| Error::Refused(e.to_string()))?;
+    let repos = super::resolve::Repos {
+        root: &root,
+        store: store.map(Store::backend),
+    };
     let req: Request = ssh::authorize(
         "shell",
-        &root,
+        repos,
         user.as_deref(),
         None,
         access_hook,

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::backend_choice::Store;
 use super::{access_hook, command, resolve, Error, Request};
 use crate::access::{Policy, Right};
 use crate::env::Env;
@@ -33,6 +34,8 @@ pub struct SshConfig {
     pub timeout: Option<Duration>,
     /// The process environment (client address for the access hook, `GIT_NAMESPACE`).
     pub env: Arc<Env>,
+    /// The keyed store the repositories are in (`--backend-config`); `None`: under the root.
+    pub store: Option<Store>,
 }
 
 /// What to do for one ssh session.
@@ -64,9 +67,13 @@ pub fn action(
         return Ok(Action::Print(info(cfg), 0));
     }
     let parsed = command::parse(cmd).map_err(|e| Error::Refused(e.to_string()))?;
+    let repos = resolve::Repos {
+        root: &cfg.root,
+        store: cfg.store.as_ref().map(Store::backend),
+    };
     let request = authorize(
         "ssh",
-        &cfg.root,
+        repos,
         cfg.user.as_deref(),
         cfg.policy.clone(),
         cfg.access_hook.as_deref(),
@@ -81,7 +88,7 @@ pub fn action(
 /// Resolves and checks a parsed command for `user` under `root` with `policy`.
 pub(crate) fn authorize(
     mode: &'static str,
-    root: &std::path::Path,
+    repos: resolve::Repos<'_>,
     user: Option<&str>,
     policy: Option<Arc<Policy>>,
     access_hook: Option<&std::path::Path>,
@@ -96,9 +103,13 @@ pub(crate) fn authorize(
             cmd.path
         ))
     };
-    let resolved = resolve::under_root(root, &cmd.path).map_err(|e| {
+    let resolved = repos.find(&cmd.path).map_err(|e| {
         tracing::warn!(path = %cmd.path, error = %e, "refused path");
-        denied()
+        match e {
+            // The store is unreachable: say so (it tells nothing about what exists).
+            resolve::Error::Store { .. } => Error::Refused(e.to_string()),
+            _ => denied(),
+        }
     })?;
     let needed = match cmd.service {
         Service::UploadPack | Service::UploadArchive => Right::Read,
@@ -183,6 +194,12 @@ fn info(cfg: &SshConfig) -> String {
         cfg.user.as_deref().unwrap_or("anonymous"),
         env!("CARGO_PKG_VERSION")
     );
+    if cfg.store.is_some() {
+        // Deviation: a store's repositories are not listed (that would read every ref of
+        // every repository from etcd); access is checked per request as always.
+        out.push_str("(repositories are in the distributed backend and are not listed)\n");
+        return out;
+    }
     for name in resolve::list_repositories(&cfg.root, 4) {
         let right = match &cfg.policy {
             None => Some(Right::Force),

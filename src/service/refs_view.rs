@@ -321,6 +321,10 @@ impl Repository for RefsView<'_> {
         Ok(tips)
     }
 
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
+        self.inner.publish_hook_refs()
+    }
+
     fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
         if self.namespace.prefix.is_empty() {
             return self.inner.update_refs(updates, atomic);

@@ -17,6 +17,17 @@ pub fn start_server(root: PathBuf) -> String {
 /// [`start_server`], with `env` added to the environment of every `sluice` it runs (a
 /// web server's CGI environment).
 pub fn start_server_with_env(root: PathBuf, env: Vec<(String, String)>) -> String {
+    serve(root, env, false)
+}
+
+/// Serves `root` through `sluice http-backend` as a CGI (one process per request, the request in
+/// the environment as a web server sets it, `REMOTE_USER=pusher`), with `env` added; returns
+/// the base URL.
+pub fn start_cgi_server(root: PathBuf, env: Vec<(String, String)>) -> String {
+    serve(root, env, true)
+}
+
+fn serve(root: PathBuf, env: Vec<(String, String)>, cgi: bool) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -24,14 +35,98 @@ pub fn start_server_with_env(root: PathBuf, env: Vec<(String, String)>) -> Strin
             let root = root.clone();
             let env = env.clone();
             std::thread::spawn(move || {
-                let _ = handle(stream, &root, &env);
+                let _ = if cgi {
+                    handle_cgi(stream, &root, &env)
+                } else {
+                    handle(stream, &root, &env)
+                };
             });
         }
     });
     format!("http://127.0.0.1:{port}")
 }
 
-fn handle(stream: TcpStream, root: &Path, env: &[(String, String)]) -> std::io::Result<()> {
+/// A request as read off the socket: method, target, headers (lower-case names), plain body.
+struct HttpRequest {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpRequest {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Runs `sluice http-backend` for one request and relays its CGI answer.
+fn handle_cgi(stream: TcpStream, root: &Path, env: &[(String, String)]) -> std::io::Result<()> {
+    let req = read_request(&stream)?;
+    let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
+    let mut cmd = Command::new(sluice());
+    cmd.arg("http-backend")
+        .env("REQUEST_METHOD", &req.method)
+        .env("GIT_PROJECT_ROOT", root)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("REMOTE_USER", "pusher")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .env("SERVER_PROTOCOL", "HTTP/1.1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if req.method == "POST" {
+        cmd.env("CONTENT_LENGTH", req.body.len().to_string());
+    }
+    if let Some(t) = req.header("content-type") {
+        cmd.env("CONTENT_TYPE", t);
+    }
+    match req.header("git-protocol") {
+        Some(p) => cmd.env("HTTP_GIT_PROTOCOL", p),
+        None => cmd.env_remove("GIT_PROTOCOL"),
+    };
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take().unwrap();
+    let body = req.body;
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&body);
+    });
+    let out = child.wait_with_output()?;
+    let _ = writer.join();
+    // The CGI answer: header lines, a blank line, the body; `Status:` names the status.
+    let text = &out.stdout;
+    let (split, skip) = match text.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => (i, 4),
+        None => (
+            text.windows(2)
+                .position(|w| w == b"\n\n")
+                .unwrap_or(text.len()),
+            2,
+        ),
+    };
+    let head = String::from_utf8_lossy(&text[..split]).into_owned();
+    let payload = text.get(split + skip..).unwrap_or_default();
+    let mut status = "200 OK".to_string();
+    let mut ctype = "text/plain".to_string();
+    for line in head.lines() {
+        if let Some((k, v)) = line.split_once(':') {
+            match k.trim().to_ascii_lowercase().as_str() {
+                "status" => status = v.trim().to_string(),
+                "content-type" => ctype = v.trim().to_string(),
+                _ => {}
+            }
+        }
+    }
+    respond(stream, &status, &ctype, payload)
+}
+
+/// Reads one request, its body de-chunked and inflated.
+fn read_request(stream: &TcpStream) -> std::io::Result<HttpRequest> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
@@ -80,6 +175,28 @@ fn handle(stream: TcpStream, root: &Path, env: &[(String, String)]) -> std::io::
         flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain)?;
         body = plain;
     }
+    Ok(HttpRequest {
+        method: method.to_string(),
+        target,
+        headers,
+        body,
+    })
+}
+
+fn handle(stream: TcpStream, root: &Path, env: &[(String, String)]) -> std::io::Result<()> {
+    let HttpRequest {
+        method,
+        target,
+        headers,
+        body,
+    } = read_request(&stream)?;
+    let method = method.as_str();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let protocol = header("git-protocol");
     let (repo, service, advertise) = if let Some(repo) = path.strip_suffix("/info/refs") {

@@ -69,3 +69,78 @@ pub fn client_lines(out: &Output, dst: &Path) -> String {
         .map(|l| format!("{}\n", l.trim_end()))
         .collect()
 }
+
+/// The hook, in Python (a test dependency already): a review server that stores each pushed
+/// topic as `refs/changes/<n>/head`, refuses the topic `bad`, and lets `direct` fall through.
+pub const PROC_RECEIVE: &str = r#"#!/usr/bin/env python3
+import subprocess, sys
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+def read_pkt():
+    head = inp.read(4)
+    if len(head) < 4:
+        sys.exit("proc-receive: unexpected end of input")
+    n = int(head, 16)
+    return None if n == 0 else inp.read(n - 4)
+def write_pkt(s):
+    b = s.encode() if isinstance(s, str) else s
+    out.write(b"%04x" % (len(b) + 4) + b)
+def flush():
+    out.write(b"0000")
+    out.flush()
+def lines():
+    while True:
+        l = read_pkt()
+        if l is None:
+            return
+        yield l
+caps = b""
+for l in lines():
+    if b"\0" in l:
+        caps = l.split(b"\0", 1)[1].strip()
+write_pkt(b"version=1\0push-options\n")
+flush()
+cmds = [l.decode().strip().split(" ", 2) for l in lines()]
+opts = [l.decode().strip() for l in lines()]
+sys.stderr.write("proc-receive: caps=%s options=%s\n" % (caps.decode(), ",".join(opts)))
+for i, (old, new, ref) in enumerate(cmds):
+    sys.stderr.write("proc-receive< %s %s %s\n" % (old, new, ref))
+    topic = ref.split("/")[-1]
+    if topic == "bad":
+        write_pkt("ng %s topic rejected by review policy\n" % ref)
+        continue
+    if topic == "direct":
+        write_pkt("ok %s\n" % ref)
+        write_pkt("option fall-through\n")
+        continue
+    target = "refs/changes/%d/head" % (i + 1)
+    subprocess.run(["git", "update-ref", target, new], check=True)
+    write_pkt("ok %s\n" % ref)
+    write_pkt("option refname %s\n" % target)
+    write_pkt("option new-oid %s\n" % new)
+flush()
+"#;
+
+pub const POST_RECEIVE: &str =
+    "#!/bin/sh\nwhile read o n r; do echo \"post-receive< $o $n $r\"; done >&2\n";
+
+/// `text` with the URL of git's closing `error: failed to push some refs to '…'` line removed
+/// (git prints each transport's URL its own way).
+pub fn without_url(text: &str) -> String {
+    let end = "error: failed to push some refs to ";
+    text.lines()
+        .map(|l| match l.starts_with(end) {
+            true => format!("{end}URL\n"),
+            false => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// The AGit push the proc-receive tests make: a push option, a topic the hook accepts, one it
+/// refuses, one it lets fall through, and a branch.
+pub const AGIT_PUSH: [&str; 5] = [
+    "--push-option=reviewer=alice",
+    "HEAD:refs/for/main/topic1",
+    "HEAD:refs/for/main/bad",
+    "HEAD:refs/for/main/direct",
+    "HEAD:refs/heads/main",
+];

@@ -70,6 +70,17 @@ impl Remotes {
     /// Serves the repositories under `root` over ssh, git:// and HTTP, with `env` in every
     /// server process; `dir` holds the servers' files.
     pub fn start(dir: &Path, root: &Path, env: &[(&str, &str)]) -> Remotes {
+        Self::start_with(dir, root, env, false)
+    }
+
+    /// [`Remotes::start`] with HTTP through `sluice http-backend` as a CGI (the test server
+    /// running it per request, as a web server would) rather than `sluice upload-pack DIR`:
+    /// every transport then goes through a launch mode that maps the path itself.
+    pub fn start_cgi(dir: &Path, root: &Path, env: &[(&str, &str)]) -> Remotes {
+        Self::start_with(dir, root, env, true)
+    }
+
+    fn start_with(dir: &Path, root: &Path, env: &[(&str, &str)], cgi: bool) -> Remotes {
         let words = env_words(env);
         let keys = dir.join("keys");
         keygen(&keys, "pusher");
@@ -113,7 +124,11 @@ impl Remotes {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let http = super::http::start_server_with_env(root.to_path_buf(), http_env);
+        let http = if cgi {
+            super::http::start_cgi_server(root.to_path_buf(), http_env)
+        } else {
+            super::http::start_server_with_env(root.to_path_buf(), http_env)
+        };
         Remotes {
             ssh,
             xinetd,

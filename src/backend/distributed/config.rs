@@ -7,6 +7,13 @@
 //! from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or from a `credentials-file` of the same
 //! format (`access-key`, `secret-key`) that only its owner may read: a group- or world-readable
 //! one is refused, as ssh refuses a readable private key.
+//!
+//! etcd over TLS: `https://` endpoints, a private CA with `etcd-ca-file`, a client certificate
+//! with `etcd-cert-file` and `etcd-key-file` (the key file private, as the credentials file;
+//! with authentication enabled the certificate must have no CommonName, which etcd's JSON
+//! gateway refuses).
+//! etcd's authentication: `etcd-user` and `etcd-password` in the credentials file, or
+//! `SLUICE_ETCD_USER` and `SLUICE_ETCD_PASSWORD` without one.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +47,33 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// How a front end reaches a secured etcd: TLS trust and client certificate, and
+/// authentication.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdAccess {
+    /// PEM file of the CA that signed etcd's server certificates (none: the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM files of the client certificate and its private key, for `--client-cert-auth`.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// etcd user and password (`etcdctl auth enable`), if etcd checks them.
+    pub auth: Option<EtcdAuth>,
+}
+
+/// An etcd user and password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EtcdAuth {
+    /// The user name.
+    pub user: String,
+    /// The password; never logged (see the `Debug` impl).
+    pub password: String,
+}
+
+impl std::fmt::Debug for EtcdAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EtcdAuth({}, <password>)", self.user)
+    }
+}
+
 /// A validated backend configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendConfig {
@@ -60,6 +94,8 @@ pub struct BackendConfig {
     pub timeout: Duration,
     /// S3 credentials.
     pub credentials: Credentials,
+    /// TLS and authentication for etcd.
+    pub etcd: EtcdAccess,
     /// The fault point the system tests abort this process at (`SLUICE_FAULT`), if any.
     pub fault: Option<String>,
     /// Where pushes' hooks live: `<dir>/<repo>/` when that directory exists, else `<dir>/`
@@ -84,6 +120,9 @@ const KEYS: &[&str] = &[
     "hooks-dir",
     "cache-max-bytes",
     "multipart-threshold-bytes",
+    "etcd-ca-file",
+    "etcd-cert-file",
+    "etcd-key-file",
 ];
 
 /// Default bound of the cache directory: 10 GiB.
@@ -151,19 +190,36 @@ pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend
         DEFAULT_MULTIPART,
         MIN_MULTIPART..=u64::MAX,
     )?;
-    let credentials = match get("credentials-file") {
+    let (credentials, auth) = match get("credentials-file") {
         Some(path) => read_credentials(Path::new(&path)).map_err(err)?,
         None => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(access_key), Some(secret_key)) => Credentials {
-                access_key,
-                secret_key,
-            },
+            (Some(access_key), Some(secret_key)) => (
+                Credentials {
+                    access_key,
+                    secret_key,
+                },
+                etcd_auth(env("SLUICE_ETCD_USER"), env("SLUICE_ETCD_PASSWORD"))
+                    .map_err(err)?,
+            ),
             _ => {
                 return Err(err(
                     "no credentials: set credentials-file or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
                 ))
             }
         },
+    };
+    let client_cert = match (get("etcd-cert-file"), get("etcd-key-file")) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            private("etcd-key-file", Path::new(&key)).map_err(err)?;
+            Some((PathBuf::from(cert), PathBuf::from(key)))
+        }
+        _ => return Err(err("etcd-cert-file and etcd-key-file go together".into())),
+    };
+    let etcd = EtcdAccess {
+        ca_file: get("etcd-ca-file").map(PathBuf::from),
+        client_cert,
+        auth,
     };
     Ok(BackendConfig {
         etcd_endpoints,
@@ -174,6 +230,7 @@ pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Backend
         cache_dir: PathBuf::from(required("cache-dir")?),
         timeout: Duration::from_millis(timeout_ms),
         credentials,
+        etcd,
         fault: env("SLUICE_FAULT"),
         hooks_dir: get("hooks-dir").map(PathBuf::from),
         cache_max_bytes,
@@ -231,20 +288,36 @@ fn check_url(key: &str, url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads a credentials file, refusing one that anyone but its owner may read.
-fn read_credentials(path: &Path) -> Result<Credentials, String> {
+/// Refuses the secret file `path` (config key `key`) when anyone but its owner may read it.
+fn private(key: &str, path: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("credentials-file {}: {e}", path.display()))?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{key} {}: {e}", path.display()))?;
     if meta.mode() & 0o077 != 0 {
         return Err(format!(
-            "credentials-file {} is readable by group or others (mode {:o}); chmod 600 it",
+            "{key} {} is readable by group or others (mode {:o}); chmod 600 it",
             path.display(),
             meta.mode() & 0o777
         ));
     }
+    Ok(())
+}
+
+/// The etcd user and password: both or neither.
+fn etcd_auth(user: Option<String>, password: Option<String>) -> Result<Option<EtcdAuth>, String> {
+    match (user, password) {
+        (None, None) => Ok(None),
+        (Some(user), Some(password)) => Ok(Some(EtcdAuth { user, password })),
+        _ => Err("etcd-user and etcd-password go together".into()),
+    }
+}
+
+/// Reads a credentials file, refusing one that anyone but its owner may read: the S3 keys, and
+/// the etcd user and password if etcd checks them.
+fn read_credentials(path: &Path) -> Result<(Credentials, Option<EtcdAuth>), String> {
+    private("credentials-file", path)?;
     let text = read_small(path).map_err(|e| format!("credentials-file {}: {e}", path.display()))?;
-    let pairs = parse_pairs(&text, &["access-key", "secret-key"])
+    let known = ["access-key", "secret-key", "etcd-user", "etcd-password"];
+    let pairs = parse_pairs(&text, &known)
         .map_err(|e| format!("credentials-file {}: {e}", path.display()))?;
     let get = |k: &str| {
         pairs
@@ -253,10 +326,14 @@ fn read_credentials(path: &Path) -> Result<Credentials, String> {
             .map(|(_, v)| v.clone())
             .ok_or_else(|| format!("credentials-file {}: missing {k}", path.display()))
     };
-    Ok(Credentials {
+    let optional = |k: &str| get(k).ok();
+    let auth = etcd_auth(optional("etcd-user"), optional("etcd-password"))
+        .map_err(|e| format!("credentials-file {}: {e}", path.display()))?;
+    let credentials = Credentials {
         access_key: get("access-key")?,
         secret_key: get("secret-key")?,
-    })
+    };
+    Ok((credentials, auth))
 }
 
 #[cfg(test)]
@@ -357,5 +434,65 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no credentials"));
+    }
+
+    #[test]
+    fn etcd_tls_files_and_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = write(dir.path(), "client.key", "k", 0o644);
+        let tls = format!(
+            "{BASE}etcd-ca-file = /ca.crt\netcd-cert-file = /client.crt\netcd-key-file = {}\n",
+            key.display()
+        );
+        let f = write(dir.path(), "c", &tls, 0o644);
+        let e = load(&f, &env).unwrap_err().to_string();
+        assert!(e.contains("etcd-key-file"), "{e}");
+        assert!(e.contains("readable by group or others"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = load(&f, &env).unwrap();
+        assert_eq!(c.etcd.ca_file, Some(PathBuf::from("/ca.crt")));
+        assert_eq!(
+            c.etcd.client_cert,
+            Some((PathBuf::from("/client.crt"), key.clone()))
+        );
+        assert_eq!(c.etcd.auth, None);
+        let half = write(
+            dir.path(),
+            "h",
+            &format!("{BASE}etcd-cert-file = /c\n"),
+            0o644,
+        );
+        let e = load(&half, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("etcd-cert-file and etcd-key-file go together"),
+            "{e}"
+        );
+
+        let creds = write(
+            dir.path(),
+            "k",
+            "access-key = A\nsecret-key = S\netcd-user = u\netcd-password = pw\n",
+            0o600,
+        );
+        let f = write(
+            dir.path(),
+            "d",
+            &format!("{BASE}credentials-file = {}\n", creds.display()),
+            0o644,
+        );
+        let c = load(&f, &env).unwrap();
+        let auth = c.etcd.auth.clone().unwrap();
+        assert_eq!((auth.user.as_str(), auth.password.as_str()), ("u", "pw"));
+        assert!(
+            !format!("{c:?}").contains("pw"),
+            "the password is never printed"
+        );
+        let with_env = |k: &str| match k {
+            "SLUICE_ETCD_USER" => Some("eu".into()),
+            _ => env(k),
+        };
+        let f = write(dir.path(), "e", BASE, 0o644);
+        let e = load(&f, &with_env).unwrap_err().to_string();
+        assert!(e.contains("etcd-user and etcd-password go together"), "{e}");
     }
 }

@@ -7,6 +7,10 @@
 //! with nothing new to compile. Keys and values travel base64-encoded, 64-bit integers as
 //! strings, as grpc-gateway writes proto3 JSON.
 //!
+//! Secured clusters: TLS with a private CA and a client certificate (`--client-cert-auth`), and
+//! etcd's own authentication: `POST /v3/auth/authenticate` gives a token that every request
+//! carries in `Authorization` (fetched again when etcd says it expired).
+//!
 //! Endpoints are tried in order. A request that could not connect certainly did not happen, so
 //! the next endpoint is tried; a transaction that was sent but got no answer is
 //! [`Error::Ambiguous`]: the caller reads the push log to learn what happened.
@@ -18,6 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use super::config::{EtcdAccess, EtcdAuth};
 use super::kv::{Compare, Entry, Error, Kv, Op, Txn, TxnOutcome};
 
 /// Largest response body accepted from etcd (a repository with very many refs is refused
@@ -31,6 +36,10 @@ pub struct Etcd {
     timeout: Duration,
     http: reqwest::Client,
     rt: Arc<tokio::runtime::Runtime>,
+    /// The user and password, when etcd checks them.
+    auth: Option<EtcdAuth>,
+    /// The token [`Etcd::authenticate`] got, once it has.
+    token: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Etcd {
@@ -73,15 +82,35 @@ struct ResponseOp {
 }
 
 impl Etcd {
-    /// A client for `endpoints` (tried in order), giving each request `timeout`.
+    /// A client for `endpoints` (tried in order), giving each request `timeout`, with the TLS
+    /// trust, client certificate and authentication of `access`.
     pub fn new(
         endpoints: Vec<String>,
         timeout: Duration,
         rt: Arc<tokio::runtime::Runtime>,
+        access: &EtcdAccess,
     ) -> Result<Etcd, Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .connect_timeout(timeout.min(Duration::from_secs(2)));
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| Error::Failed(format!("etcd TLS: {}: {e}", p.display())))
+        };
+        if let Some(ca) = &access.ca_file {
+            let cert = reqwest::Certificate::from_pem(&read(ca)?)
+                .map_err(|e| Error::Failed(format!("etcd-ca-file {}: {e}", ca.display())))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        if let Some((cert, key)) = &access.client_cert {
+            let mut pem = read(cert)?;
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                Error::Failed(format!("etcd client certificate {}: {e}", cert.display()))
+            })?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::Failed(format!("etcd client: {e}")))?;
         Ok(Etcd {
@@ -89,7 +118,66 @@ impl Etcd {
             timeout,
             http,
             rt,
+            auth: access.auth.clone(),
+            token: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The token requests carry (none without authentication), authenticating first if this
+    /// client has no token yet.
+    fn token(&self) -> Result<Option<String>, Error> {
+        let Some(auth) = &self.auth else {
+            return Ok(None);
+        };
+        let mut token = self.token.lock().unwrap_or_else(|p| p.into_inner());
+        if token.is_none() {
+            *token = Some(self.authenticate(auth)?);
+        }
+        Ok(token.clone())
+    }
+
+    /// `POST /v3/auth/authenticate` as `auth`: the token, or one line saying why not.
+    fn authenticate(&self, auth: &EtcdAuth) -> Result<String, Error> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            token: String,
+        }
+        let body = serde_json::json!({ "name": auth.user, "password": auth.password }).to_string();
+        let bytes = self
+            .send("/v3/auth/authenticate", body, false, None)
+            .map_err(|e| {
+                let (Error::Failed(why) | Error::Ambiguous(why)) = e;
+                Error::Failed(format!(
+                    "etcd authentication as user {:?} failed: {why}",
+                    auth.user
+                ))
+            })?;
+        let answer: Answer = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Failed(format!("etcd authenticate answer: {e}")))?;
+        if answer.token.is_empty() {
+            return Err(Error::Failed(format!(
+                "etcd authentication as user {:?}: no token (is auth enabled?)",
+                auth.user
+            )));
+        }
+        Ok(answer.token)
+    }
+
+    /// [`Etcd::send`] with the authentication token; a token etcd no longer accepts is
+    /// replaced once (the request was refused before anything was proposed).
+    fn post(&self, path: &str, body: String, idempotent: bool) -> Result<Vec<u8>, Error> {
+        let token = self.token()?;
+        match self.send(path, body.clone(), idempotent, token.as_deref()) {
+            Err(Error::Failed(why))
+                if self.auth.is_some() && why.contains("invalid auth token") =>
+            {
+                *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let token = self.token()?;
+                self.send(path, body, idempotent, token.as_deref())
+            }
+            other => other,
+        }
     }
 
     /// POSTs `body` to `path`, endpoint after endpoint, round after round until the timeout.
@@ -97,17 +185,29 @@ impl Etcd {
     /// said it has no leader (nothing was proposed). `idempotent` requests (reads) also move on
     /// after any other failure; a write that got no answer, or a server error such as
     /// "request timed out" or "leader changed", is [`Error::Ambiguous`].
-    fn post(&self, path: &str, body: String, idempotent: bool) -> Result<Vec<u8>, Error> {
+    fn send(
+        &self,
+        path: &str,
+        body: String,
+        idempotent: bool,
+        token: Option<&str>,
+    ) -> Result<Vec<u8>, Error> {
         let deadline = std::time::Instant::now() + self.timeout;
         let mut last = String::from("no endpoint");
         loop {
             for endpoint in &self.endpoints {
                 let url = format!("{endpoint}{path}");
-                match self.attempt(&url, &body) {
+                match self.attempt(&url, &body, token) {
                     Ok((status, bytes)) if status.is_success() => return Ok(bytes),
                     Ok((status, bytes)) => {
                         let text = String::from_utf8_lossy(bytes.get(..300).unwrap_or(&bytes));
                         last = format!("{url}: HTTP {status}: {text}");
+                        // Authentication failed: refused before anything was proposed, and no
+                        // other member would say otherwise.
+                        let auth = ["invalid auth token", "authentication", "permission denied"];
+                        if auth.iter().any(|a| text.contains(a)) {
+                            return Err(Error::Failed(last));
+                        }
                         let unproposed = text.contains("no leader");
                         if !(unproposed || idempotent) {
                             return Err(if status.is_server_error() {
@@ -133,16 +233,19 @@ impl Etcd {
         &self,
         url: &str,
         body: &str,
+        token: Option<&str>,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), reqwest::Error> {
         let started = std::time::Instant::now();
         let result = self.rt.block_on(async {
-            let resp = self
+            let mut req = self
                 .http
                 .post(url)
                 .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await?;
+                .body(body.to_string());
+            if let Some(token) = token {
+                req = req.header("authorization", token);
+            }
+            let resp = req.send().await?;
             let status = resp.status();
             let bytes = read_limited(resp).await?;
             Ok((status, bytes))

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! - [`config`]: the `--backend-config` file.
-//! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway.
+//! - [`kv`]: the transaction primitive; [`etcd`] implements it over etcd's JSON gateway;
+//!   [`lossy`] loses a transaction's answer for the system tests.
 //! - [`refstore`]: key layout, snapshot read, push transactions, ambiguous-outcome resolution;
 //!   [`refs`]: the [`RefStore`](crate::refs::RefStore) a request reads and updates through.
 //! - [`blobs`]: packs and indexes in S3 (`object_store`); [`cache`]: the host's disk cache of
@@ -30,6 +31,7 @@ pub mod cache;
 pub mod config;
 pub mod etcd;
 pub mod kv;
+pub mod lossy;
 pub mod maintenance;
 pub mod ranged;
 pub mod refs;
@@ -120,8 +122,13 @@ impl Stores {
     /// Connects (lazily: no request is made yet) to the engines `cfg` names.
     pub fn connect(cfg: &BackendConfig) -> Result<Stores, Error> {
         let rt = runtime()?;
-        let etcd = etcd::Etcd::new(cfg.etcd_endpoints.clone(), cfg.timeout, rt.clone())
-            .map_err(|e| Error::io("etcd", std::io::Error::other(e.to_string())))?;
+        let etcd = etcd::Etcd::new(
+            cfg.etcd_endpoints.clone(),
+            cfg.timeout,
+            rt.clone(),
+            &cfg.etcd,
+        )
+        .map_err(|e| Error::io("etcd", std::io::Error::other(e.to_string())))?;
         let store: Arc<dyn object_store::ObjectStore> = Arc::new(blobs::s3(cfg)?);
         let blobs = blobs::Blobs::new(
             store.clone(),
@@ -131,7 +138,7 @@ impl Stores {
             cfg.multipart_threshold_bytes,
         );
         let mut stores = Self::over_blobs(
-            Arc::new(etcd),
+            lossy::wrap(Arc::new(etcd), cfg.fault.as_deref()),
             store,
             rt,
             blobs,
@@ -275,5 +282,13 @@ impl DistBackend {
 impl Backend for DistBackend {
     fn open(&self, location: &str) -> Result<Box<dyn Repository>, Error> {
         Ok(Box::new(self.open_dist(location)?))
+    }
+
+    /// One linearizable read of the repository's `HEAD` key (it exists iff that key does).
+    fn exists(&self, location: &str) -> Result<bool, Error> {
+        let Ok(name) = repo_name(location) else {
+            return Ok(false);
+        };
+        refstore::exists(self.kv.as_ref(), &refstore::repo_key(&self.prefix, name))
     }
 }

@@ -65,6 +65,26 @@ impl EtcdRefs {
         &self.push_id
     }
 
+    /// [`RefStore::update`] with push-log records named `push_id` (a push's hook publishes its
+    /// refs under an id of its own, so that the push's own records never collide with them).
+    pub fn update_as(
+        &self,
+        push_id: &str,
+        updates: &[RefUpdate],
+        atomic: bool,
+    ) -> Result<Vec<UpdateResult>, Error> {
+        let packs = self
+            .uploaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let record = PushRecord {
+            packs: &packs,
+            push_id,
+        };
+        refstore::push(self.kv.as_ref(), &self.base, updates, atomic, &record)
+    }
+
     /// Records that this request uploaded pack `name` of `size` bytes, to be listed by the
     /// next transaction.
     pub fn add_uploaded(&self, name: String, size: u64) {
@@ -95,16 +115,7 @@ impl RefStore for EtcdRefs {
     }
 
     fn update(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
-        let packs = self
-            .uploaded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let record = PushRecord {
-            packs: &packs,
-            push_id: &self.push_id,
-        };
-        refstore::push(self.kv.as_ref(), &self.base, updates, atomic, &record)
+        self.update_as(&self.push_id, updates, atomic)
     }
 }
 

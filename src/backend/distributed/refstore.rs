@@ -120,6 +120,13 @@ pub fn load(kv: &dyn Kv, base: &str) -> Result<Snapshot, Error> {
     Ok(snap)
 }
 
+/// Whether repository `base` exists (its `HEAD` key does), with one linearizable read.
+pub fn exists(kv: &dyn Kv, base: &str) -> Result<bool, Error> {
+    let key = format!("{base}HEAD");
+    let found = kv.range(&key).map_err(kv_error)?;
+    Ok(found.iter().any(|e| e.key == key))
+}
+
 /// Creates repository `base` with HEAD pointing at `head_target`, failing if it exists.
 pub fn create(kv: &dyn Kv, base: &str, head_target: &str) -> Result<bool, Error> {
     let key = format!("{base}HEAD");
@@ -144,6 +151,7 @@ pub struct PushRecord<'a> {
 
 /// The compare, ref op and push-log op for update number `n`.
 fn update_parts(base: &str, u: &RefUpdate, n: usize, push_id: &str) -> (Compare, Vec<Op>) {
+    let log_key = format!("{base}push/{push_id}/{n}");
     let key = format!("{base}{}", u.name);
     let compare = if u.old.is_null() {
         Compare::Absent { key: key.clone() }
@@ -162,7 +170,7 @@ fn update_parts(base: &str, u: &RefUpdate, n: usize, push_id: &str) -> (Compare,
         }
     };
     let log = Op::Put {
-        key: format!("{base}push/{push_id}/{n}"),
+        key: log_key,
         value: format!("{} {} {}", u.old, u.new, u.name).into_bytes(),
     };
     (compare, vec![write, log])
@@ -182,25 +190,81 @@ fn stale(base: &str, u: &RefUpdate, current: &[Entry]) -> String {
     )
 }
 
-/// Runs `txn`; when the store gives no answer, reads push-log record `log_key` back to learn
-/// whether it committed (`Ok(None)`: committed; `Ok(Some(current))`: refused).
-fn run_resolved(kv: &dyn Kv, txn: &Txn, log_key: &str) -> Result<Option<Vec<Entry>>, Error> {
+/// What a push-log key holds when [`settle`] fenced a transaction off: never a record (those
+/// are `<old> <new> <ref>`).
+pub const FENCED: &[u8] = b"fenced";
+
+/// The `ng` reason of a transaction that got no answer and, as [`settle`] then established,
+/// did not apply: nothing moved and the push may be retried.
+pub const NOT_APPLIED: &str = "ref store gave no answer; the update did not apply";
+
+/// How a push transaction ended.
+enum Ended {
+    /// Committed (answered, or found committed after no answer).
+    Applied,
+    /// A compare failed; the current values of the compared keys.
+    Refused(Vec<Entry>),
+    /// No answer, and [`settle`] fenced it off: it did not and never will apply.
+    NotApplied,
+}
+
+/// Runs `txn` (which compares push-log key `log_key` absent and writes it); when the store
+/// gives no answer, [`settle`]s the outcome.
+fn run_resolved(kv: &dyn Kv, txn: &Txn, log_key: &str) -> Result<Ended, Error> {
     match kv.txn(txn) {
-        Ok(TxnOutcome::Applied) => Ok(None),
-        Ok(TxnOutcome::Refused(current)) => Ok(Some(current)),
+        Ok(TxnOutcome::Applied) => Ok(Ended::Applied),
+        Ok(TxnOutcome::Refused(current)) => Ok(Ended::Refused(current)),
         Err(kv::Error::Ambiguous(why)) => {
-            tracing::warn!(%why, log_key, "ref transaction outcome unknown; reading the push log");
-            let found = kv.range(log_key).map_err(kv_error)?;
-            if found.iter().any(|e| e.key == log_key) {
-                Ok(None)
-            } else {
-                Err(kv_error(kv::Error::Failed(format!(
-                    "transaction not applied after no answer ({why})"
-                ))))
-            }
+            tracing::warn!(%why, log_key, "ref transaction outcome unknown; settling it");
+            let ended = settle(kv, log_key)?;
+            tracing::info!(
+                log_key,
+                applied = matches!(ended, Ended::Applied),
+                "ref transaction outcome settled"
+            );
+            Ok(ended)
         }
         Err(e) => Err(kv_error(e)),
     }
+}
+
+/// Attempts to settle an unanswered transaction before giving up.
+const SETTLE_ATTEMPTS: usize = 3;
+
+/// Learns, for certain, whether the unanswered transaction writing `log_key` applied. Reading
+/// the key is not enough: a transaction still in flight could commit after the read. So this
+/// writes [`FENCED`] to `log_key` if it is absent, in one transaction: if that applies, the
+/// original (which compares `log_key` absent) can never apply; if it is refused, the key is
+/// there, holding either the push's record (applied) or an earlier fence of ours whose answer
+/// was lost too. With no answer [`SETTLE_ATTEMPTS`] times, the push fails with an error that
+/// says the outcome is unknown, never a guess.
+fn settle(kv: &dyn Kv, log_key: &str) -> Result<Ended, Error> {
+    let fence = Txn {
+        compares: vec![Compare::Absent {
+            key: log_key.to_string(),
+        }],
+        ops: vec![Op::Put {
+            key: log_key.to_string(),
+            value: FENCED.to_vec(),
+        }],
+    };
+    let mut last = String::new();
+    for _ in 0..SETTLE_ATTEMPTS {
+        match kv.txn(&fence) {
+            Ok(TxnOutcome::Applied) => return Ok(Ended::NotApplied),
+            Ok(TxnOutcome::Refused(current)) => {
+                let value = current.iter().find(|e| e.key == log_key).map(|e| &e.value);
+                return Ok(match value {
+                    Some(v) if v.as_slice() == FENCED => Ended::NotApplied,
+                    _ => Ended::Applied,
+                });
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(kv_error(kv::Error::Ambiguous(format!(
+        "{log_key}: outcome still unknown after {SETTLE_ATTEMPTS} attempts ({last})"
+    ))))
 }
 
 /// Applies `updates` to repository `base`: with `atomic` in one transaction, else one per ref.
@@ -231,9 +295,13 @@ pub fn push(
             txn.ops.extend(ops);
         }
         let log_key = format!("{base}push/{}/0", record.push_id);
+        txn.compares.push(Compare::Absent {
+            key: log_key.clone(),
+        });
         return Ok(match run_resolved(kv, &txn, &log_key)? {
-            None => updates.iter().map(|_| Ok(())).collect(),
-            Some(current) => updates
+            Ended::Applied => updates.iter().map(|_| Ok(())).collect(),
+            Ended::NotApplied => updates.iter().map(|_| Err(NOT_APPLIED.into())).collect(),
+            Ended::Refused(current) => updates
                 .iter()
                 .map(|u| {
                     let key = format!("{base}{}", u.name);
@@ -259,14 +327,20 @@ pub fn push(
         // Every transaction lists the packs: listing is idempotent, and whichever ref wins
         // first makes the objects it needs visible with it.
         ops.extend(pack_ops.iter().cloned());
+        let log_key = format!("{base}push/{}/{n}", record.push_id);
         let txn = Txn {
-            compares: vec![c],
+            compares: vec![
+                c,
+                Compare::Absent {
+                    key: log_key.clone(),
+                },
+            ],
             ops,
         };
-        let log_key = format!("{base}push/{}/{n}", record.push_id);
         results.push(match run_resolved(kv, &txn, &log_key)? {
-            None => Ok(()),
-            Some(current) => Err(stale(base, u, &current)),
+            Ended::Applied => Ok(()),
+            Ended::NotApplied => Err(NOT_APPLIED.into()),
+            Ended::Refused(current) => Err(stale(base, u, &current)),
         });
     }
     Ok(results)
@@ -367,6 +441,90 @@ mod tests {
             RefValue::Direct(id(1))
         );
         assert!(kv.range(&format!("{base}push/b/")).unwrap().is_empty());
+    }
+
+    /// A store that holds back its first transaction (in flight: neither applied nor
+    /// answered) and answers nothing for it, as a timeout would.
+    #[derive(Default)]
+    struct InFlight {
+        kv: MemoryKv,
+        held: std::sync::Mutex<Option<Txn>>,
+    }
+
+    impl Kv for InFlight {
+        fn range(&self, prefix: &str) -> Result<Vec<Entry>, kv::Error> {
+            self.kv.range(prefix)
+        }
+        fn txn(&self, txn: &Txn) -> Result<TxnOutcome, kv::Error> {
+            let mut held = self.held.lock().unwrap();
+            if held.is_none() {
+                *held = Some(txn.clone());
+                return Err(kv::Error::Ambiguous("held in flight".into()));
+            }
+            self.kv.txn(txn)
+        }
+        fn acquire(&self, key: &str, holder: &str, ttl: u64) -> Result<Option<i64>, kv::Error> {
+            self.kv.acquire(key, holder, ttl)
+        }
+        fn refresh(&self, lease: i64) -> Result<(), kv::Error> {
+            self.kv.refresh(lease)
+        }
+        fn release(&self, lease: i64) -> Result<(), kv::Error> {
+            self.kv.release(lease)
+        }
+    }
+
+    #[test]
+    fn a_committed_push_whose_answer_was_lost_is_reported_applied() {
+        let mem: std::sync::Arc<dyn Kv> = std::sync::Arc::new(MemoryKv::default());
+        let base = repo_key("p", "r");
+        create(mem.as_ref(), &base, "refs/heads/main").unwrap();
+        let null = HashKind::Sha1.null();
+        for atomic in [false, true] {
+            let kv = super::super::lossy::wrap(mem.clone(), Some("txn-answer-lost"));
+            let push_id = format!("lost-{atomic}");
+            let rec = PushRecord {
+                packs: &[],
+                push_id: &push_id,
+            };
+            let name = format!("refs/heads/{atomic}");
+            let r = push(kv.as_ref(), &base, &[upd(&name, null, id(1))], atomic, &rec);
+            assert_eq!(r.unwrap(), [Ok(())], "atomic: {atomic}");
+            assert_eq!(
+                load(mem.as_ref(), &base).unwrap().refs[&name],
+                RefValue::Direct(id(1))
+            );
+        }
+    }
+
+    #[test]
+    fn an_unanswered_push_is_fenced_and_can_never_apply_later() {
+        let kv = InFlight::default();
+        let base = repo_key("p", "r");
+        create(&kv.kv, &base, "refs/heads/main").unwrap();
+        let null = HashKind::Sha1.null();
+        let rec = PushRecord {
+            packs: &[("pack-cc".to_string(), 7)],
+            push_id: "inflight",
+        };
+        let r = push(
+            &kv,
+            &base,
+            &[upd("refs/heads/main", null, id(1))],
+            false,
+            &rec,
+        )
+        .unwrap();
+        assert_eq!(r, [Err(NOT_APPLIED.to_string())]);
+        // The held transaction arrives after the answer: the fence refuses it.
+        let late = kv.held.lock().unwrap().take().unwrap();
+        assert!(matches!(kv.kv.txn(&late).unwrap(), TxnOutcome::Refused(_)));
+        let snap = load(&kv.kv, &base).unwrap();
+        assert!(snap.refs.is_empty(), "nothing moved: {snap:?}");
+        assert!(snap.packs.is_empty());
+        let log = kv.kv.range(&format!("{base}push/inflight/")).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].value, FENCED);
     }
 
     #[test]

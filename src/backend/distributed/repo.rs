@@ -255,9 +255,33 @@ impl Repository for DistRepository {
         Ok(Vec::new())
     }
 
+    /// A hook's `git update-ref` wrote the view: the refs it changed move in etcd in one
+    /// transaction from the snapshot's values (a ref that moved meanwhile fails it), which
+    /// also lists the push's pack, under push id `<push-id>-hook`.
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
+        let updates = view::changed_refs(&self.dir, self.hash_kind(), self.snapshot())?;
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let id = format!("{}-hook", self.refs.push_id());
+        let results = self.refs.update_as(&id, &updates, true)?;
+        tracing::info!(
+            repo = %self.base,
+            push_id = %id,
+            refs = updates.len(),
+            refused = results.iter().filter(|r| r.is_err()).count(),
+            "hook's refs published"
+        );
+        Ok(updates
+            .iter()
+            .zip(&results)
+            .filter_map(|(u, r)| r.as_ref().err().map(|why| format!("{}: {why}", u.name)))
+            .collect())
+    }
+
     /// Hooks run on the front end, as for an on-disk repository, in the view (a git directory
-    /// with the snapshot's refs and packs, so a hook's `git log` works); `proc-receive` is not
-    /// supported here (no [`Repository::start_hook`]).
+    /// with the snapshot's refs and packs, so a hook's `git log` works); the refs
+    /// `proc-receive` writes there are published by [`Repository::publish_hook_refs`].
     fn hook_site(&self) -> Option<crate::backend::HookSite> {
         let dir = self.hooks.clone()?;
         // Hooks run C git in the view, which reads pack files itself: give it the listed packs'

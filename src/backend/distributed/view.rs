@@ -198,3 +198,58 @@ pub fn local_packs(dir: &Path) -> Result<Vec<String>, Error> {
     out.sort();
     Ok(out)
 }
+
+/// The refs a hook changed in the view at `dir` (`git update-ref`, as `proc-receive` hooks
+/// accept commands), as updates from the snapshot's values: created, moved and deleted refs
+/// that point at objects. Symbolic refs are not compared (a hook that adds one is not
+/// published).
+pub fn changed_refs(
+    dir: &Path,
+    kind: crate::hash::HashKind,
+    snap: &Snapshot,
+) -> Result<Vec<crate::backend::RefUpdate>, Error> {
+    use crate::hash::ObjectId;
+    use crate::refs::files::{collect_raw, FilesRefStore};
+    use crate::refs::name::RefName;
+    use crate::refs::RawRef;
+    use std::collections::BTreeMap;
+    let store = FilesRefStore::new(dir, dir, kind, Default::default());
+    let now: BTreeMap<String, ObjectId> = collect_raw(&store)?
+        .into_iter()
+        .filter_map(|(name, raw)| match raw {
+            RawRef::Direct { id, .. } => Some((name, id)),
+            RawRef::Symbolic(_) => None,
+        })
+        .collect();
+    let before: BTreeMap<&str, ObjectId> = snap
+        .refs
+        .iter()
+        .filter_map(|(name, v)| match v {
+            RefValue::Direct(id) => Some((name.as_str(), *id)),
+            RefValue::Symbolic(_) => None,
+        })
+        .collect();
+    let null = kind.null();
+    let name = |n: &str| RefName::new(n).map_err(|e| Error::corrupt(n.to_string(), e.to_string()));
+    let mut updates = Vec::new();
+    for (n, new) in &now {
+        let old = before.get(n.as_str()).copied();
+        if old != Some(*new) {
+            updates.push(crate::backend::RefUpdate {
+                name: name(n)?,
+                old: old.unwrap_or(null),
+                new: *new,
+            });
+        }
+    }
+    for (n, old) in &before {
+        if !now.contains_key(*n) {
+            updates.push(crate::backend::RefUpdate {
+                name: name(n)?,
+                old: *old,
+                new: null,
+            });
+        }
+    }
+    Ok(updates)
+}

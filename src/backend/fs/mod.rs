@@ -545,6 +545,10 @@ impl Repository for FsRepository {
         self.refs.store().update(updates, atomic)
     }
 
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
+
     fn hook_site(&self) -> Option<super::HookSite> {
         Some(super::HookSite {
             dir: self.common_dir.join("hooks"),

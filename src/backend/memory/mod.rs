@@ -145,6 +145,11 @@ impl Repository for MemoryRepository {
     fn update_refs(&self, updates: &[RefUpdate], atomic: bool) -> Result<Vec<UpdateResult>, Error> {
         self.refs.update(updates, atomic)
     }
+
+    /// Hooks never run on memory repositories (no [`Repository::hook_site`]).
+    fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
 }
 
 /// A backend serving [`MemoryRepository`] values by name.

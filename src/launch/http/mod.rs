@@ -31,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::backend_choice::Store;
 use super::{access_hook, resolve, ssh, Error, Request};
 use crate::access::{Policy, Right};
 use crate::backend::fs::{FsBackend, FsRepository};
@@ -67,6 +68,9 @@ pub struct HttpConfig {
     /// The process environment (the access hook's client address, `GIT_NAMESPACE`, the
     /// backend's reflog identity).
     pub env: Arc<Env>,
+    /// The keyed store the repositories are in (`SLUICE_BACKEND_CONFIG`): `PATH_INFO`'s
+    /// repository, confined, is the name; smart HTTP only, exported by `GIT_HTTP_EXPORT_ALL`.
+    pub store: Option<Store>,
 }
 
 impl HttpConfig {
@@ -82,9 +86,25 @@ impl HttpConfig {
     }
 }
 
+/// An opened repository: on disk (every route), or from the keyed store (smart routes only:
+/// it has no files for the dumb protocol).
+enum Opened {
+    Disk(Box<FsRepository>),
+    Store(Box<dyn Repository>),
+}
+
+impl Opened {
+    fn repo(&self) -> &dyn Repository {
+        match self {
+            Opened::Disk(r) => r.as_ref(),
+            Opened::Store(r) => r.as_ref(),
+        }
+    }
+}
+
 /// A request that passed every check: what to run, and on which repository.
 struct Prepared {
-    repo: FsRepository,
+    repo: Opened,
     location: String,
     /// The smart service, with the per-ref push check (`None` for a dumb route).
     service: Option<(Service, Option<crate::service::receive_pack::RefAuthorizer>)>,
@@ -188,10 +208,16 @@ fn drain_small_body<R: Read>(env: &cgi::CgiEnv, input: &mut R) {
 /// Finds, opens and checks the repository, then applies the route's policy.
 fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
     let not_found = || Reject::new(Status::NotFound, "Repository not found");
-    let resolved = resolve::under_root(&req.root, &req.repo).map_err(|e| {
+    let store = cfg.store.as_ref().map(Store::backend);
+    let repos = resolve::Repos {
+        root: &req.root,
+        store,
+    };
+    let resolved = repos.find(&req.repo).map_err(|e| {
         tracing::warn!(path = %req.repo, error = %e, "refused path");
         match e {
             resolve::Error::Path(_) => Reject::new(Status::BadRequest, "Invalid repository path"),
+            resolve::Error::Store { .. } => Reject::new(Status::Internal, e.to_string()),
             _ => not_found(),
         }
     })?;
@@ -200,12 +226,7 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
         .to_str()
         .ok_or_else(not_found)?
         .to_string();
-    let repo = FsBackend {
-        strict: false,
-        env: cfg.env.clone(),
-    }
-    .open_fs(&location)
-    .map_err(|e| {
+    let open_failed = |e: crate::backend::Error| {
         tracing::warn!(path = %req.repo, error = %e, "not a git repository");
         // A format Sluice does not serve is said as such, not passed off as missing.
         match e {
@@ -214,8 +235,23 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
             }
             _ => not_found(),
         }
-    })?;
-    let export_ok = repo.git_dir().join("git-daemon-export-ok").exists();
+    };
+    let repo = match store {
+        None => Opened::Disk(Box::new(
+            FsBackend {
+                strict: false,
+                env: cfg.env.clone(),
+            }
+            .open_fs(&location)
+            .map_err(open_failed)?,
+        )),
+        Some(store) => Opened::Store(store.open(&location).map_err(open_failed)?),
+    };
+    // A store's repository has no directory for the marker: only GIT_HTTP_EXPORT_ALL exports.
+    let export_ok = match &repo {
+        Opened::Disk(r) => r.git_dir().join("git-daemon-export-ok").exists(),
+        Opened::Store(_) => false,
+    };
     if !cfg.export_all && !export_ok {
         tracing::warn!(path = %req.repo, "not exported (no git-daemon-export-ok)");
         return Err(not_found());
@@ -225,7 +261,7 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
         Target::Rpc(s) => Some(*s),
         _ => None,
     };
-    let settings = HttpSettings::from_config(repo.config()).map_err(|e| {
+    let settings = HttpSettings::from_config(repo.repo().config()).map_err(|e| {
         tracing::error!(path = %req.repo, error = %e, "invalid configuration");
         Reject::new(Status::Internal, e.to_string())
     })?;
@@ -234,6 +270,12 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
             return Err(Reject::new(
                 Status::Forbidden,
                 "Unsupported service: getanyfile",
+            ));
+        }
+        if let Opened::Store(_) = repo {
+            return Err(Reject::new(
+                Status::NotFound,
+                "The dumb protocol is not served from the distributed backend",
             ));
         }
         authorize(cfg, req, &resolved.name, &location, Service::UploadPack)?;
@@ -360,7 +402,10 @@ fn check_content_type(service: Service, actual: &str) -> Result<(), Reject> {
 /// Serves a dumb-protocol file.
 fn serve_dumb<W: Write>(p: &Prepared, req: &CgiRequest, output: W) -> Result<(), Error> {
     let mut out = Deferred::new(output, Vec::new());
-    let result = dumb::serve(&mut out, &p.repo, &req.target);
+    let result = match &p.repo {
+        Opened::Disk(repo) => dumb::serve(&mut out, repo, &req.target),
+        Opened::Store(_) => Err(Reject::new(Status::NotFound, "not served")),
+    };
     tracing::info!(
         mode = "http",
         repo = %p.location,
@@ -413,7 +458,7 @@ fn serve_smart<R: Read + 'static, W: Write>(
     } else {
         body::reader(input, &req.body, p.body_limit)
     };
-    match super::serve_opened(request, &p.repo, &mut input, &mut out) {
+    match super::serve_opened(request, p.repo.repo(), &mut input, &mut out) {
         Ok(()) => Ok(out.finish()?),
         Err(e) => {
             // As for a refusal: let the web server finish writing a small body first.

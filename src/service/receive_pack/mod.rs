@@ -353,7 +353,7 @@ fn apply<R: Read, W: Write>(
     update::publish(unpacked.quarantine, &mut updates);
     let env = hooks::environment(None, &push_options);
     let use_push_options = caps.has("push-options");
-    let handled = proc_receive::execute(
+    let mut handled = proc_receive::execute(
         &hook_runner,
         repo.hash_kind(),
         &env,
@@ -364,6 +364,7 @@ fn apply<R: Read, W: Write>(
         use_push_options,
         out,
     )?;
+    publish_hook_refs(repo, &mut handled, &mut updates, atomic)?;
     hooks::update_each(&hook_runner, &env, &mut updates, out)?;
     if atomic {
         update::fail_atomic(&mut updates);
@@ -403,6 +404,32 @@ fn apply<R: Read, W: Write>(
     env.extend(cert_env);
     hooks::post(&hook_runner, &env, &updates, &reports, out)?;
     Ok(updates)
+}
+
+/// Publishes the refs the `proc-receive` hook wrote where it ran (a backend that ran it in a
+/// copy moves them in its store); refs it could not publish refuse what the hook took (and,
+/// `atomic`, everything).
+fn publish_hook_refs(
+    repo: &dyn Repository,
+    handled: &mut proc_receive::Handled,
+    updates: &mut [commands::Update],
+    atomic: bool,
+) -> Result<(), Error> {
+    if handled.is_empty() {
+        return Ok(());
+    }
+    let refused = repo.publish_hook_refs()?;
+    if !refused.is_empty() {
+        let why = format!("proc-receive's refs not published: {}", refused.join("; "));
+        tracing::warn!(%why, "proc-receive");
+        handled.refuse_all(&why);
+        if atomic {
+            updates
+                .iter_mut()
+                .for_each(|u| u.refuse("atomic push failure"));
+        }
+    }
+    Ok(())
 }
 
 /// The unpack and verify phases: the ref-update limit, the pack received into a quarantine

@@ -248,6 +248,19 @@ pub(crate) fn execute<W: Write>(
 }
 
 impl Handled {
+    /// Whether the hook took no command.
+    pub fn is_empty(&self) -> bool {
+        self.taken.is_empty()
+    }
+
+    /// Refuses every command the hook took, with `why` (what it did could not be kept).
+    pub fn refuse_all(&mut self, why: &str) {
+        for (_, u, reports) in &mut self.taken {
+            u.refuse(why);
+            reports.clear();
+        }
+    }
+
     /// Puts the taken commands back in their places in `updates`; `refs_failed_atomically`
     /// (an atomic transaction of the other commands failed) refuses them as C git's
     /// `execute_commands_atomic` does. Returns the hook's reports aligned with `updates`.
