@@ -355,11 +355,10 @@ impl FsObjectStore {
                     // other versions of the file) start from too, as git's delta_base_cache
                     // keeps it: the delta search reads them one after the other.
                     if !chain.is_empty() {
-                        self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(
-                            (p, o),
-                            kind,
-                            Arc::clone(&data),
-                        );
+                        self.cache
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .put_bottom((p, o), kind, Arc::clone(&data));
                     }
                     break (kind, data);
                 }
