@@ -130,7 +130,10 @@ pub fn write_pack_files(
             .as_ref()
             .map(|l| s.spawn(|| bitmap_write::build_encoded(repo, l, &selected)));
         let written = write_pack(repo, &tmp_pack, list, &opts.write, progress);
-        let closures = builder.map(|h| h.join().unwrap_or(Err(bitmap_write::Error::Panicked)));
+        let closures = builder.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(bitmap_write::Error::Panicked))
+        });
         (written, closures)
     });
     let offsets = written?;
