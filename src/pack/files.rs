@@ -92,12 +92,6 @@ impl Drop for Temps {
 
 /// Writes `list` (objects of `repo`) as a pack in `dir` with its `.idx` and, as `opts` asks, a
 /// `.bitmap`, durable and renamed into place.
-///
-/// The bitmaps' closures are computed on a second thread while the pack is written: they are
-/// numbered by position in `list` ([`PackLayout`] of `list` order) and renumbered to pack
-/// order once the writer has said where each entry went (a delta base can be written ahead of
-/// the object that first named it). Reading every tree again for the closures was a third of
-/// a repack, and the writer only copies stored entries: the two overlap on two cores.
 pub fn write_pack_files(
     repo: &dyn PackStore,
     dir: &Path,
@@ -110,34 +104,22 @@ pub fn write_pack_files(
     let (tmp_pack, tmp_idx, tmp_bitmap) = (tmp("pack"), tmp("idx"), tmp("bitmap"));
     let mut temps = Temps(vec![tmp_pack.clone(), tmp_idx.clone(), tmp_bitmap.clone()]);
 
-    // In `list` order until the pack is written, then renumbered to pack order.
-    let mut layout = opts
-        .bitmap_tips
-        .map(|_| PackLayout::new(list.iter().map(|o| (o.id, o.kind, o.name_hash))));
-    let selected = match opts.bitmap_tips {
-        Some(tips) => {
-            let commits: Vec<ObjectId> = list
-                .iter()
-                .filter(|o| o.kind == crate::odb::Kind::Commit && opts.reachable.contains(&o.id))
-                .map(|o| o.id)
-                .collect();
-            bitmap_write::select_commits(&commits, tips, opts.max_bitmaps)
-        }
-        None => Vec::new(),
-    };
-    let (written, closures) = std::thread::scope(|s| {
-        let builder = layout
-            .as_ref()
-            .map(|l| s.spawn(|| bitmap_write::build_encoded(repo, l, &selected)));
-        let written = write_pack(repo, &tmp_pack, list, &opts.write, progress);
-        let closures = builder.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(bitmap_write::Error::Panicked))
-        });
-        (written, closures)
-    });
-    let offsets = written?;
-    let closures = closures.transpose()?;
+    let file = File::create(&tmp_pack).map_err(io(&tmp_pack))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let (_, offsets) = write_pack_with_offsets(
+        repo,
+        list,
+        &IdSet::default(),
+        &[],
+        &opts.write,
+        &mut out,
+        progress,
+    )?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io(&tmp_pack)(e.into_error()))?;
+    finish_file(&file, &tmp_pack)?;
+    drop(file);
 
     // Pack order, then the CRC of each entry and the trailer, read back from the disk.
     let meta: IdMap<&PackObject> = list.iter().map(|o| (o.id, o)).collect();
@@ -156,16 +138,19 @@ pub fn write_pack_files(
         .collect();
 
     let mut bitmaps = 0;
-    if let (Some(layout), Some(closures)) = (layout.as_mut(), closures) {
+    if let Some(tips) = opts.bitmap_tips {
+        let layout = PackLayout::new(by_offset.iter().map(|(_, id)| {
+            let o = meta[id];
+            (o.id, o.kind, o.name_hash)
+        }));
+        let commits: Vec<ObjectId> = list
+            .iter()
+            .filter(|o| o.kind == crate::odb::Kind::Commit && opts.reachable.contains(&o.id))
+            .map(|o| o.id)
+            .collect();
+        let selected = bitmap_write::select_commits(&commits, tips, opts.max_bitmaps);
         progress.update("Building bitmaps", 0, Some(selected.len() as u64));
-        let renumber = layout
-            .reorder(by_offset.iter().map(|(_, id)| id))
-            .ok_or_else(|| short(&tmp_pack))?;
-        let closures = closures
-            .into_iter()
-            .map(|(id, b)| Ok((id, renumber.apply(&b)?)))
-            .collect::<Result<Vec<_>, crate::pack::ewah::Error>>()
-            .map_err(bitmap_write::Error::from)?;
+        let closures = bitmap_write::build(repo, &layout, &selected)?;
         bitmaps = closures.len();
         progress.finish(
             "Building bitmaps",
@@ -173,7 +158,7 @@ pub fn write_pack_files(
             Some(selected.len() as u64),
         );
         if bitmaps > 0 {
-            let bytes = bitmap_write::encode_file(&checksum, layout, &closures)?;
+            let bytes = bitmap_write::encode_file(&checksum, &layout, &closures)?;
             write_durable(&tmp_bitmap, |w| w.write_all(&bytes))?;
         }
     }
@@ -203,30 +188,6 @@ pub fn write_pack_files(
         checksum,
         bitmaps,
     })
-}
-
-/// Writes `list` as a pack to the file `path`, durable; where each entry starts.
-fn write_pack(
-    repo: &dyn PackStore,
-    path: &Path,
-    list: &[PackObject],
-    write: &WriteOptions,
-    progress: &mut dyn Progress,
-) -> Result<IdMap<u64>, Error> {
-    let file = File::create(path).map_err(io(path))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let (_, offsets) = write_pack_with_offsets(
-        repo,
-        list,
-        &IdSet::default(),
-        &[],
-        write,
-        &mut out,
-        progress,
-    )?;
-    let file = out.into_inner().map_err(|e| io(path)(e.into_error()))?;
-    finish_file(&file, path)?;
-    Ok(offsets)
 }
 
 /// Creates `path`, fills it with `write`, and finishes it as [`finish_file`] does.

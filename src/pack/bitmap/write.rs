@@ -33,9 +33,6 @@ pub enum Error {
     /// More objects than a bitmap file can count.
     #[error("too many objects for a bitmap: {0}")]
     TooMany(usize),
-    /// The thread building the closures panicked.
-    #[error("building bitmaps: a thread panicked")]
-    Panicked,
 }
 
 /// `BITMAP_OPT_FULL_DAG`: every bitmap is a closure inside the pack.
@@ -87,37 +84,6 @@ impl PackLayout {
         self.ids.is_empty()
     }
 
-    /// Renumbers this layout to `order`, the same ids in another order (a pack's, when the
-    /// layout was made from the list the pack was written from); the renumbering of bitmaps
-    /// made over the old numbers, `None` when `order` is not a permutation of the ids.
-    pub fn reorder<'a>(
-        &mut self,
-        order: impl IntoIterator<Item = &'a ObjectId>,
-    ) -> Option<Renumber> {
-        let n = self.ids.len();
-        let mut to = vec![u32::MAX; n];
-        let mut ids = Vec::with_capacity(n);
-        let (mut kinds, mut name_hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for (new, id) in order.into_iter().enumerate() {
-            let slot = self.positions.get_mut(id)?;
-            let old = *slot as usize;
-            // Each old number taken once: a repeated id is no permutation.
-            if to.get(old).copied() != Some(u32::MAX) {
-                return None;
-            }
-            to[old] = u32::try_from(new).ok()?;
-            *slot = to[old];
-            ids.push(*id);
-            kinds.push(self.kinds[old]);
-            name_hashes.push(self.name_hashes[old]);
-        }
-        if ids.len() != n {
-            return None;
-        }
-        (self.ids, self.kinds, self.name_hashes) = (ids, kinds, name_hashes);
-        Some(Renumber { to })
-    }
-
     /// For each pack position, the position of its id in the `.idx` (sorted by id).
     fn idx_positions(&self) -> Vec<u32> {
         let mut by_id: Vec<u32> = (0..self.ids.len() as u32).collect();
@@ -127,27 +93,6 @@ impl PackLayout {
             out[pack_pos as usize] = idx_pos as u32;
         }
         out
-    }
-}
-
-/// New bit numbers for old ones ([`PackLayout::reorder`]).
-#[derive(Debug)]
-pub struct Renumber {
-    /// The new number of each old one.
-    to: Vec<u32>,
-}
-
-impl Renumber {
-    /// The EWAH-encoded bitmap `encoded` (over the old numbers) as a bitmap over the new ones.
-    pub fn apply(&self, encoded: &[u8]) -> Result<Bitmap, ewah::Error> {
-        let bitmap = ewah::decode(encoded, self.to.len())?;
-        let mut out = Bitmap::with_len(self.to.len());
-        for old in bitmap.ones() {
-            if let Some(&new) = self.to.get(old) {
-                out.set(new as usize);
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -197,20 +142,6 @@ pub fn build(
     layout: &PackLayout,
     selected: &[ObjectId],
 ) -> Result<Vec<(ObjectId, Bitmap)>, Error> {
-    build_encoded(repo, layout, selected)?
-        .into_iter()
-        .map(|(id, bytes)| Ok((id, ewah::decode(&bytes, layout.len())?)))
-        .collect()
-}
-
-/// [`build`], each closure left EWAH-encoded (over `layout.len()` bits): a thread building
-/// them for another to use hands over these few bytes, and the plain bitmaps are made where
-/// they are used (memory a thread allocates stays in its own allocator arena once freed).
-pub fn build_encoded(
-    repo: &dyn ObjectStore,
-    layout: &PackLayout,
-    selected: &[ObjectId],
-) -> Result<Vec<(ObjectId, Vec<u8>)>, Error> {
     // Closures are kept EWAH-encoded between uses: thousands of plain bitmaps of a large pack
     // would not fit in memory.
     let mut stored: Vec<(ObjectId, Vec<u8>)> = Vec::new();
@@ -224,7 +155,10 @@ pub fn build_encoded(
             None => tracing::debug!(commit = %id, "reaches outside the pack; no bitmap"),
         }
     }
-    Ok(stored)
+    stored
+        .into_iter()
+        .map(|(id, bytes)| Ok((id, ewah::decode(&bytes, layout.len())?)))
+        .collect()
 }
 
 /// Everything reachable from `commit` as pack positions, `None` when something is not in the
@@ -373,37 +307,6 @@ mod tests {
         (0..n)
             .map(|i| ObjectId::from_bytes(&[i; 20]).unwrap())
             .collect()
-    }
-
-    #[test]
-    fn a_layout_renumbered_to_pack_order_moves_bits_with_ids() {
-        let ids = ids(5);
-        let mut layout = PackLayout::new(
-            ids.iter()
-                .enumerate()
-                .map(|(i, id)| (*id, Kind::Blob, i as u32)),
-        );
-        let mut bits = Bitmap::with_len(5);
-        bits.set(0);
-        bits.set(3);
-        // The pack wrote object 3 first (a delta base), then the others in list order.
-        let order = [ids[3], ids[0], ids[1], ids[2], ids[4]];
-        let renumber = layout.reorder(&order).unwrap();
-        assert_eq!(layout.ids, order);
-        assert_eq!(layout.name_hashes, [3, 0, 1, 2, 4]);
-        assert_eq!(layout.positions[&ids[3]], 0);
-        assert_eq!(layout.positions[&ids[4]], 4);
-        let renumbered = renumber.apply(&ewah::encode(&bits, 5)).unwrap();
-        assert_eq!(renumbered.ones().collect::<Vec<_>>(), [0, 1]);
-        // Not a permutation: an id twice, one missing, or a stranger.
-        let mut l = PackLayout::new(ids.iter().map(|id| (*id, Kind::Blob, 0)));
-        assert!(l
-            .reorder(&[ids[0], ids[0], ids[1], ids[2], ids[3]])
-            .is_none());
-        let mut l = PackLayout::new(ids.iter().map(|id| (*id, Kind::Blob, 0)));
-        assert!(l.reorder(&ids[..4]).is_none());
-        let mut l = PackLayout::new(ids[..4].iter().map(|id| (*id, Kind::Blob, 0)));
-        assert!(l.reorder(&ids[1..]).is_none());
     }
 
     #[test]
