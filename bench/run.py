@@ -132,7 +132,8 @@ def serve_cmd(server, sluice, service, git_config=""):
 
 def run_case(case, server, sluice, repo, tmp, out_file):
     """Runs one client operation; the server wrapper appends its numbers to out_file. Returns
-    (objects, deltas) of the pack for fetch cases (from the server's "Total" line), else None."""
+    (objects, deltas) of the pack for fetch cases (from the server's "Total" line), the size of
+    the .bitmap written for the repack case, else None."""
     env = {"BENCH_OUT": out_file}
     up = f"--upload-pack={serve_cmd(server, sluice, 'upload-pack')}"
     # The "-fsync" push cases give C git Sluice's durability (core.fsync=all: every object file
@@ -173,6 +174,15 @@ def run_case(case, server, sluice, repo, tmp, out_file):
            cwd=dst, env=env, stderr=err)
         m = re.findall(r"Total (\d+) \(delta (\d+)\)", err[0])
         return tuple(map(int, m[-1])) if m else None
+    elif case == "repack":
+        # Maintenance, timed whole: `sluice repack` (one pack, bitmaps, commit-graph) against
+        # `git repack -a -d -b` plus `git commit-graph write --reachable`, each on a fresh copy.
+        shutil.copytree(repo, dst, symlinks=True)
+        cmd = [TIMED, sluice, "repack", dst] if server != "git" else [
+            TIMED, "sh", "-c", "git repack -a -d -b -q && git commit-graph write --reachable --no-progress"]
+        sh(cmd, cwd=dst, env=env)
+        bitmaps = [f for f in os.listdir(os.path.join(dst, "objects/pack")) if f.endswith(".bitmap")]
+        return sum(os.path.getsize(os.path.join(dst, "objects/pack", f)) for f in bitmaps)
     elif case == "ls-remote-10k":
         sh(["git", "ls-remote", up, f"file://{os.path.join(tmp, 'many-refs.git')}"], env=env)
     elif case == "push-all":
@@ -312,7 +322,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-10,fetch-100,fetch-1000,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync,http-clone,http-push")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-10,fetch-100,fetch-1000,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync,http-clone,http-push,repack")
     ap.add_argument("--csv", default="bench-results.csv")
     ap.add_argument("--baseline", help="a second Sluice binary (e.g. main's) run in the same "
                     "alternation, so a change is compared with its baseline under the same load")
@@ -358,13 +368,16 @@ def main():
                 if os.path.exists(out):
                     os.remove(out)
                 got = run_case(case, server, binaries[server], repo, tmp, out)
-                if got:
+                if got and case != "repack":
                     counts[server].append(got)
                 with open(out) as f:
                     vals = [list(map(float, l.split(","))) for l in f if l.strip()]
                 # Several server processes (stateless rounds) add up.
                 wall = sum(v[0] for v in vals); cpu = sum(v[1] + v[2] for v in vals)
                 rss = max(v[3] for v in vals); sent = sum(v[4] for v in vals)
+                if case == "repack":
+                    # Nothing is sent: the bytes column is the size of the .bitmap written.
+                    sent = got or 0
                 samples[server].append((cpu, wall, rss, sent))
         if counts["git"]:
             packs[case] = {srv: (counts[srv][-1] if counts[srv] else (0, 0),
@@ -389,7 +402,8 @@ def main():
         w.writerows(rows)
     for srv in servers[1:]:
         print(f"\n{binaries[srv]}/git ratios, median (min-max) of {a.runs} runs; lower is better for sluice")
-        print(f"{'case':<15}{'cpu':>20}{'wall':>20}{'rss':>20}{'bytes':>20}")
+        print(f"{'case':<15}{'cpu':>20}{'wall':>20}{'rss':>20}{'bytes':>20}"
+              "   (repack: bytes = .bitmap size)")
         for case in a.cases.split(","):
             cells = []
             for metric in ["cpu", "wall", "rss", "bytes"]:

@@ -234,7 +234,7 @@ impl PackSet {
                     // other versions of the file) start from too, as git's delta_base_cache
                     // keeps it: the delta search reads them one after the other.
                     if !chain.is_empty() {
-                        self.cache().put((p, o), kind, Arc::clone(&data));
+                        self.cache().put_bottom((p, o), kind, Arc::clone(&data));
                     }
                     break (kind, data);
                 }
