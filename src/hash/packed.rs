@@ -12,7 +12,7 @@ use super::{IdHasherBuilder, ObjectId, Sha1Bytes, Sha256Bytes};
 
 /// A map from object ids to `V`, each key stored in its hash's width (see the module
 /// documentation). For large tables; small ones use [`super::IdMap`], which lends `&ObjectId`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackedIdMap<V> {
     sha1: HashMap<Sha1Bytes, V, IdHasherBuilder>,
     sha256: HashMap<Sha256Bytes, V, IdHasherBuilder>,
@@ -89,7 +89,7 @@ impl<V> PackedIdMap<V> {
 }
 
 /// A set of object ids, each stored in its hash's width: a [`PackedIdMap`] without values.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PackedIdSet(PackedIdMap<()>);
 
 impl PackedIdSet {
