@@ -8,6 +8,14 @@
 
 use std::fmt;
 
+mod packed;
+pub use packed::{PackedIdMap, PackedIdSet};
+
+/// The raw bytes of a SHA-1 id: the one place this width is spelled (with [`Sha256Bytes`]).
+type Sha1Bytes = [u8; 20];
+/// The raw bytes of a SHA-256 id.
+type Sha256Bytes = [u8; 32];
+
 /// The hash function a repository uses to name its objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HashKind {
@@ -144,9 +152,9 @@ pub enum Error {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ObjectId {
     /// A SHA-1 id.
-    Sha1([u8; 20]),
+    Sha1(Sha1Bytes),
     /// A SHA-256 id.
-    Sha256([u8; 32]),
+    Sha256(Sha256Bytes),
 }
 
 /// Value of each byte as a hex digit; 0xff for bytes that are not one.
@@ -395,9 +403,11 @@ impl std::hash::BuildHasher for IdHasherBuilder {
     }
 }
 
-/// A `HashSet` of object ids with [`IdHasherBuilder`].
+/// A `HashSet` of object ids with [`IdHasherBuilder`]. Each entry takes the width of the widest
+/// hash; tables with an entry per object of a push or clone use [`PackedIdSet`] instead.
 pub type IdSet = std::collections::HashSet<ObjectId, IdHasherBuilder>;
-/// A `HashMap` keyed by object ids with [`IdHasherBuilder`].
+/// A `HashMap` keyed by object ids with [`IdHasherBuilder`] (see [`IdSet`] for when to use
+/// [`PackedIdMap`]).
 pub type IdMap<V> = std::collections::HashMap<ObjectId, V, IdHasherBuilder>;
 
 #[cfg(test)]

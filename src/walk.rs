@@ -17,7 +17,7 @@
 //! For thin packs, [`preferred_bases`] picks from the boundary trees the objects at the paths of
 //! the objects sent: the client's previous versions, which the delta search may use as bases.
 
-use crate::hash::{IdMap, IdSet, ObjectId};
+use crate::hash::{IdMap, IdSet, ObjectId, PackedIdSet};
 use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
@@ -321,7 +321,7 @@ pub fn objects_for_pack(
     let mut cache = CommitCache::default();
     let mut uninteresting_objects: IdSet = IdSet::default();
     let mut out: Vec<PackObject> = Vec::new();
-    let mut sent: IdSet = IdSet::default();
+    let mut sent = PackedIdSet::default();
     let seeds = seed(
         repo,
         wants,
@@ -403,7 +403,7 @@ pub fn objects_for_pack(
         sent.extend(out[out.len() - unrecorded..].iter().map(|o| o.id));
     }
     for b in loose_blobs {
-        if !uninteresting_objects.contains(&b) && sent.insert(b) {
+        if !uninteresting_objects.contains(&b) && sent.insert(&b) {
             out.push(PackObject::unnamed(b, Kind::Blob));
         }
     }
@@ -435,7 +435,7 @@ fn seed(
     wants: &[ObjectId],
     haves: &[ObjectId],
     uninteresting: &mut IdSet,
-    sent: &mut IdSet,
+    sent: &mut PackedIdSet,
     out: &mut Vec<PackObject>,
 ) -> Result<Seeds, Error> {
     let mut seeds = Seeds::default();
@@ -505,7 +505,7 @@ fn peel_want(
     repo: &dyn ObjectStore,
     want: &ObjectId,
     uninteresting: &IdSet,
-    sent: &mut IdSet,
+    sent: &mut PackedIdSet,
     out: &mut Vec<PackObject>,
 ) -> Result<(Kind, ObjectId), Error> {
     let mut current = *want;
@@ -520,7 +520,7 @@ fn peel_want(
     let mut guard = crate::odb::tag_chain::ChainGuard::new();
     while kind == Kind::Tag {
         guard.step(&current)?;
-        if !uninteresting.contains(&current) && sent.insert(current) {
+        if !uninteresting.contains(&current) && sent.insert(&current) {
             out.push(PackObject::unnamed(current, Kind::Tag));
         }
         let o = repo.read_object(&current)?.ok_or_else(|| Error::Missing {
@@ -600,7 +600,7 @@ impl TreeWalker<'_> {
     fn walk_all(
         &self,
         trees: &[(ObjectId, bool)],
-        sent: &mut IdSet,
+        sent: &mut PackedIdSet,
         out: &mut Vec<PackObject>,
         progress: &mut dyn Progress,
     ) -> Result<usize, Error> {
@@ -616,7 +616,7 @@ impl TreeWalker<'_> {
         let (mine, theirs) = std::thread::scope(|s| {
             let other = (!second.is_empty()).then(|| {
                 s.spawn(|| {
-                    let (mut sent, mut out) = (IdSet::default(), Vec::new());
+                    let (mut sent, mut out) = (PackedIdSet::default(), Vec::new());
                     let mut quiet = crate::progress::Discard;
                     for (t, explicit) in second {
                         self.walk(t, *explicit, &mut sent, &mut out, &mut quiet)?;
@@ -677,7 +677,7 @@ impl TreeWalker<'_> {
         &self,
         tree: &ObjectId,
         explicit: bool,
-        sent: &mut IdSet,
+        sent: &mut PackedIdSet,
         out: &mut Vec<PackObject>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
@@ -690,7 +690,7 @@ impl TreeWalker<'_> {
             }
             let keep_this = (explicit && depth == 0) || self.keeps(Kind::Tree, depth, &t)?;
             if keep_this {
-                sent.insert(t);
+                sent.insert(&t);
                 out.push(PackObject {
                     id: t,
                     kind: Kind::Tree,
@@ -735,11 +735,11 @@ impl TreeWalker<'_> {
                         // Without a filter the one look-up that inserts also tells whether
                         // the object was sent already; a filter must be asked first.
                         let new = match self.filter {
-                            None => sent.insert(entry.id),
+                            None => sent.insert(&entry.id),
                             Some(_) => {
                                 !sent.contains(&entry.id)
                                     && self.keeps(kind, depth + 1, &entry.id)?
-                                    && sent.insert(entry.id)
+                                    && sent.insert(&entry.id)
                             }
                         };
                         if !new {
@@ -845,13 +845,13 @@ mod tests {
             filter: None,
             check_blobs: false,
         };
-        let (mut sent, mut one) = (IdSet::default(), Vec::new());
+        let (mut sent, mut one) = (PackedIdSet::default(), Vec::new());
         for (t, explicit) in &commits {
             walker
                 .walk(t, *explicit, &mut sent, &mut one, &mut Discard)
                 .unwrap();
         }
-        let (mut sent2, mut two) = (IdSet::default(), Vec::new());
+        let (mut sent2, mut two) = (PackedIdSet::default(), Vec::new());
         let unrecorded = walker
             .walk_all(&commits, &mut sent2, &mut two, &mut Discard)
             .unwrap();

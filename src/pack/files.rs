@@ -123,7 +123,7 @@ pub fn write_pack_files(
 
     // Pack order, then the CRC of each entry and the trailer, read back from the disk.
     let meta: IdMap<&PackObject> = list.iter().map(|o| (o.id, o)).collect();
-    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, *id)).collect();
+    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, id)).collect();
     by_offset.sort_unstable();
     let (crcs, checksum) = read_back(&tmp_pack, repo.hash_kind(), &by_offset)?;
     let mut entries: Vec<IndexEntry> = by_offset

@@ -24,7 +24,7 @@ use std::io::Write;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
-use crate::hash::{Hasher, IdMap, IdSet, ObjectId};
+use crate::hash::{Hasher, IdSet, ObjectId, PackedIdMap};
 use crate::odb::store::{self, RawEntry, StoredForm};
 use crate::pack::delta_search::{self, Bases, NewDelta, Node, SearchOptions};
 use crate::pack::entry::{encode_delta_header, encode_header, DeltaBase, EntryType};
@@ -226,8 +226,12 @@ pub fn write_pack_with_offsets(
     opts: &WriteOptions,
     out: &mut dyn Write,
     progress: &mut dyn Progress,
-) -> Result<(WriteStats, IdMap<u64>), Error> {
-    let index: IdMap<usize> = objects.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+) -> Result<(WriteStats, PackedIdMap<u64>), Error> {
+    // Tables with an entry per object sent keep their ids packed (a clone's are its size).
+    let mut index: PackedIdMap<usize> = PackedIdMap::default();
+    for (i, o) in objects.iter().enumerate() {
+        index.insert(&o.id, i);
+    }
     // Only what the client is known to have, and nothing the pack carries itself.
     let thin_bases: Vec<PackObject> = if opts.thin {
         bases
@@ -257,8 +261,7 @@ pub fn write_pack_with_offsets(
 
     let mut stats = WriteStats::default();
     // Offset of each written object; `usize::MAX` marks "being written" (cycle guard).
-    let mut written: IdMap<u64> =
-        IdMap::with_capacity_and_hasher(objects.len(), Default::default());
+    let mut written: PackedIdMap<u64> = PackedIdMap::default();
     let mut in_progress: IdSet = IdSet::default();
     let mut buf = Vec::new();
     let total = objects.len() as u64;
@@ -270,7 +273,11 @@ pub fn write_pack_with_offsets(
                 stack.pop();
                 continue;
             }
-            let found_delta = found.get(&(index[&id] as u32));
+            let at = index
+                .get(&id)
+                .copied()
+                .ok_or(store::Error::MissingObject(id))?;
+            let found_delta = found.get(&(at as u32));
             let (new_delta, entry) =
                 delta_or_stored(repo, found_delta, &id, retry.is_some(), &index, edge, opts)?;
             let plan = match new_delta {
@@ -286,7 +293,7 @@ pub fn write_pack_with_offsets(
             }
             in_progress.remove(&id);
             let offset = w.bytes;
-            let kind = objects[index[&id]].kind;
+            let kind = objects[at].kind;
             match (plan, entry) {
                 (Plan::NewDelta(base) | Plan::NewThinDelta(base), _) => {
                     let d = new_delta.ok_or(store::Error::MissingObject(id))?;
@@ -322,7 +329,7 @@ pub fn write_pack_with_offsets(
                 }
                 _ => write_whole(repo, &id, opts.compression, &mut buf, &mut w)?,
             }
-            written.insert(id, offset);
+            written.insert(&id, offset);
             stats.objects += 1;
             stack.pop();
         }
@@ -404,7 +411,7 @@ fn delta_or_stored<'f, 'r>(
     found: Option<&'f NewDelta>,
     id: &ObjectId,
     compare: bool,
-    index: &IdMap<usize>,
+    index: &PackedIdMap<usize>,
     edge: &IdSet,
     opts: &WriteOptions,
 ) -> Result<(Option<&'f NewDelta>, Option<RawEntry<'r>>), Error> {
@@ -423,7 +430,7 @@ fn delta_or_stored<'f, 'r>(
 fn stored_is_smaller(
     d: &NewDelta,
     e: &RawEntry<'_>,
-    index: &IdMap<usize>,
+    index: &PackedIdMap<usize>,
     edge: &IdSet,
     opts: &WriteOptions,
 ) -> bool {
@@ -444,7 +451,7 @@ fn stored_is_smaller(
 fn search(
     repo: &dyn PackStore,
     all: Bases<'_>,
-    index: &IdMap<usize>,
+    index: &PackedIdMap<usize>,
     edge: &IdSet,
     opts: &WriteOptions,
     retry: Option<&IdSet>,
@@ -516,7 +523,7 @@ fn delta_bytes<'d>(
 
 fn plan(
     entry: Option<&RawEntry<'_>>,
-    index: &IdMap<usize>,
+    index: &PackedIdMap<usize>,
     edge: &IdSet,
     opts: &WriteOptions,
     in_progress: &IdSet,

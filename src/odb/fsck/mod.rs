@@ -19,7 +19,7 @@ pub mod names;
 mod objects;
 pub mod options;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 pub use blobs::{check_submodule_name, check_submodule_url};
@@ -27,7 +27,7 @@ pub use msg::{MsgId, MsgInfo, Severity, MSG_IDS};
 pub use objects::Found;
 pub use options::{ConfigError, FsckOptions};
 
-use crate::hash::ObjectId;
+use crate::hash::{ObjectId, PackedIdMap};
 use crate::odb::Kind;
 
 /// Why a push's objects are refused.
@@ -235,11 +235,12 @@ struct State {
     gitmodules: HashSet<ObjectId>,
     gitattributes: HashSet<ObjectId>,
     /// Trees with subtrees, and those subtrees.
-    subtrees: HashMap<ObjectId, Vec<ObjectId>>,
+    subtrees: Subtrees,
     /// (tag, target, claimed kind).
     tags: Vec<(ObjectId, ObjectId, Kind)>,
-    /// The kind each linked object must be, from the first link to it.
-    expected: HashMap<ObjectId, Kind>,
+    /// The kind each linked object must be, from the first link to it (an entry per object of
+    /// the push, hence packed).
+    expected: PackedIdMap<Kind>,
     warnings: Vec<String>,
     dropped_warnings: usize,
 }
@@ -293,7 +294,7 @@ impl Checker {
         let mut s = self.state();
         s.warn(warnings);
         for (object, want) in found.links {
-            let is = *s.expected.entry(object).or_insert(want);
+            let is = *s.expected.get_or_insert(&object, want);
             if is != want {
                 return Err(FsckError::LinkKind {
                     object,
@@ -304,9 +305,7 @@ impl Checker {
         }
         s.gitmodules.extend(found.gitmodules);
         s.gitattributes.extend(found.gitattributes);
-        if !found.subtrees.is_empty() {
-            s.subtrees.insert(*id, found.subtrees);
-        }
+        s.subtrees.insert(id, &found.subtrees);
         if let Some((target, claimed)) = found.tagged {
             s.tags.push((*id, target, claimed));
         }
@@ -435,36 +434,32 @@ fn header(objects: &dyn ObjectSource, id: &ObjectId) -> Result<Option<(Kind, u64
 /// Refuses a tree holding trees nested deeper than `limit` (C git's traversal dies past
 /// `core.maxTreeDepth`). Heights are computed bottom-up with an explicit stack: a chain of
 /// 100,000 trees must not overflow ours.
-fn check_tree_depth(
-    subtrees: &HashMap<ObjectId, Vec<ObjectId>>,
-    limit: u64,
-) -> Result<(), FsckError> {
-    let mut height: HashMap<ObjectId, u64> = HashMap::with_capacity(subtrees.len());
-    let mut keys: Vec<&ObjectId> = subtrees.keys().collect();
+fn check_tree_depth(subtrees: &Subtrees, limit: u64) -> Result<(), FsckError> {
+    let mut height: PackedIdMap<u64> = PackedIdMap::default();
+    let mut keys: Vec<ObjectId> = subtrees.0.keys().collect();
     keys.sort();
     for root in keys {
-        let mut stack: Vec<(ObjectId, usize)> = vec![(*root, 0)];
+        let mut stack: Vec<(ObjectId, usize)> = vec![(root, 0)];
         while let Some((tree, next)) = stack.last_mut() {
-            let kids = subtrees.get(tree).map_or(&[][..], Vec::as_slice);
-            if let Some(kid) = kids.get(*next) {
+            if let Some(kid) = subtrees.kid(tree, *next) {
                 *next += 1;
                 // Ids are hashes of content, so a tree cannot contain itself; the length
                 // bound only keeps a broken map from looping.
-                if subtrees.contains_key(kid)
-                    && !height.contains_key(kid)
-                    && stack.len() <= subtrees.len()
+                if subtrees.0.contains_key(&kid)
+                    && !height.contains_key(&kid)
+                    && stack.len() <= subtrees.0.len()
                 {
-                    stack.push((*kid, 0));
+                    stack.push((kid, 0));
                 }
                 continue;
             }
-            let h = kids
-                .iter()
-                .map(|k| height.get(k).map_or(1, |h| h + 1))
+            let h = subtrees
+                .kids(tree)
+                .map(|k| height.get(&k).map_or(1, |h| h + 1))
                 .max()
                 .unwrap_or(0);
             let tree = *tree;
-            height.insert(tree, h);
+            height.insert(&tree, h);
             stack.pop();
             if h > limit {
                 return Err(FsckError::TreeDepth {
@@ -476,6 +471,37 @@ fn check_tree_depth(
         }
     }
     Ok(())
+}
+
+/// The subtrees of each tree of a push that has any: a table with an entry per tree, so each
+/// list is kept as its ids' raw bytes (in the tree's own width) rather than as `ObjectId`s.
+#[derive(Debug, Default)]
+struct Subtrees(PackedIdMap<Box<[u8]>>);
+
+impl Subtrees {
+    /// Records `kids` as the subtrees of `tree` (nothing if there are none).
+    fn insert(&mut self, tree: &ObjectId, kids: &[ObjectId]) {
+        if !kids.is_empty() {
+            let bytes: Vec<u8> = kids.iter().flat_map(|k| k.as_bytes()).copied().collect();
+            self.0.insert(tree, bytes.into_boxed_slice());
+        }
+    }
+
+    /// The `i`-th subtree of `tree`.
+    fn kid(&self, tree: &ObjectId, i: usize) -> Option<ObjectId> {
+        let width = tree.kind().len_in_bytes();
+        let at = i.checked_mul(width)?;
+        let raw = self.0.get(tree)?.get(at..at.checked_add(width)?)?;
+        ObjectId::from_bytes(raw).ok()
+    }
+
+    /// Every subtree of `tree`.
+    fn kids<'a>(&'a self, tree: &ObjectId) -> impl Iterator<Item = ObjectId> + 'a {
+        let width = tree.kind().len_in_bytes();
+        let raw = self.0.get(tree).map_or(&[][..], |b| &b[..]);
+        raw.chunks_exact(width)
+            .filter_map(|c| ObjectId::from_bytes(c).ok())
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use super::*;
 use crate::odb::object_id;
+use std::collections::HashMap;
 
 fn tree(entries: &[(&str, &[u8])]) -> Vec<u8> {
     tree_to(entries, &ObjectId::from_bytes(&[0x11; 20]).unwrap())

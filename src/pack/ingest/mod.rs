@@ -143,11 +143,13 @@ pub struct Indexed {
     pub appended_bases: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Where a delta's base is. A REF delta's id is boxed: they are rare (thin-pack bases), and an
+/// inline id would widen every entry of the table.
+#[derive(Debug, Clone)]
 enum BaseRef {
     None,
     Offset(u64),
-    Id(ObjectId),
+    Id(Box<ObjectId>),
 }
 
 #[derive(Debug, Clone)]
@@ -158,8 +160,8 @@ struct Raw {
     size: u64,
     base: BaseRef,
     crc32: u32,
-    /// Known for whole objects after pass 1 (deltas are resolved in pass 2).
-    id: Option<ObjectId>,
+    /// Known for whole objects after pass 1 (deltas are resolved in pass 2); their ids are
+    /// the resolver's, not kept here, so that the table stays narrow.
     kind: Option<Kind>,
     /// Where the inflated delta sits in the [`resolve::DeltaCache`], if it was kept.
     cached: Option<std::ops::Range<usize>>,
@@ -337,7 +339,7 @@ pub fn index_pack(
         z: None,
         out: vec![0u8; 64 * 1024],
     };
-    let (raws, checksum) = std::thread::scope(|s| {
+    let (raws, whole_ids, checksum) = std::thread::scope(|s| {
         let hashing =
             (tuning.max_threads > 1).then(|| hash_thread::HashThread::start(s, check, hash));
         let mut pass = Pass1 {
@@ -345,26 +347,25 @@ pub fn index_pack(
             check,
             delta_cache: &mut delta_cache,
             hashing: hashing.as_ref(),
+            inline_ids: Vec::new(),
         };
         let read = read_entries(&mut tee, &mut pass, progress);
+        let mut inline_ids = pass.inline_ids;
         let ids = hashing.map_or(Ok(Vec::new()), hash_thread::HashThread::finish);
         // The hashing thread's error explains a queue that stopped taking objects.
-        let (mut raws, ids) = match (read, ids) {
+        let (raws, mut ids) = match (read, ids) {
             (_, Err(e)) | (Err(e), _) => return Err(e),
             (Ok(r), Ok(ids)) => (r, ids),
         };
-        for (n, id) in ids {
-            if let Some(r) = raws.get_mut(n) {
-                r.id = Some(id);
-            }
-        }
+        ids.append(&mut inline_ids);
         let checksum = read_trailer(&mut tee)?;
-        Ok((raws, checksum))
+        Ok((raws, ids, checksum))
     })?;
     drop(tee);
 
     // Pass 2: resolve deltas, on several threads (see `resolve`).
     let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, tuning, check, hash)?;
+    resolver.record_whole(whole_ids);
     resolver.resolve_all(progress)?;
     // Thin pack: REF deltas against objects we already have.
     let (appended_entries, end) = append_thin_bases(spool, &resolver, bases)?;
@@ -400,6 +401,8 @@ struct Pass1<'a, 's> {
     delta_cache: &'a mut resolve::DeltaCache,
     /// The hashing thread, if there is one.
     hashing: Option<&'a hash_thread::HashThread<'s>>,
+    /// Ids of the whole objects hashed on the reading thread, by entry number.
+    inline_ids: Vec<(usize, ObjectId)>,
 }
 
 /// Reads the pack header and every entry of pass 1 (not the trailer).
@@ -466,7 +469,8 @@ fn read_base_ref<R: BufRead>(
         }
         EntryType::RefDelta => {
             let raw = tee.read_exact_small(tee.hash.len_in_bytes(), "a ref-delta base")?;
-            BaseRef::Id(ObjectId::from_bytes(&raw).map_err(|e| Error::Format(e.to_string()))?)
+            let id = ObjectId::from_bytes(&raw).map_err(|e| Error::Format(e.to_string()))?;
+            BaseRef::Id(Box::new(id))
         }
         _ => BaseRef::None,
     })
@@ -498,7 +502,7 @@ fn read_entry<R: BufRead>(
     let data_at = tee.pos;
     let mut cached = None;
     let queue = hashing.filter(|_| size <= hash_thread::MAX_QUEUED);
-    let (id, kind) = if let (Some(kind), Some(queue)) = (ty.kind(), queue) {
+    let kind = if let (Some(kind), Some(queue)) = (ty.kind(), queue) {
         let mut data = Vec::with_capacity(size as usize);
         let got = tee.inflate(size, |chunk| data.extend_from_slice(chunk), offset)?;
         if got != size {
@@ -515,7 +519,7 @@ fn read_entry<R: BufRead>(
         if !queue.send(job) {
             return Err(Error::Format("object hashing stopped".into()));
         }
-        (None, Some(kind))
+        Some(kind)
     } else if let Some(kind) = ty.kind() {
         let mut h = Hasher::new(tee.hash);
         h.update(format!("{} {size}\0", kind.as_str()).as_bytes());
@@ -541,7 +545,8 @@ fn read_entry<R: BufRead>(
         if keep {
             check(&id, kind, &content).map_err(Error::Fsck)?;
         }
-        (Some(id), Some(kind))
+        pass.inline_ids.push((n, id));
+        Some(kind)
     } else {
         // Small deltas stay in memory for pass 2 instead of being re-read and re-inflated from
         // the spool.
@@ -562,7 +567,7 @@ fn read_entry<R: BufRead>(
             )));
         }
         cached = keep.then(|| start..delta_cache.len());
-        (None, None)
+        None
     };
     let crc32 = std::mem::replace(&mut tee.crc, crc32fast::Hasher::new()).finalize();
     Ok(Raw {
@@ -572,7 +577,6 @@ fn read_entry<R: BufRead>(
         size,
         base,
         crc32,
-        id,
         kind,
         cached,
     })

@@ -78,7 +78,8 @@ pub(super) struct Resolver<'a> {
     by_offset: HashMap<u64, Vec<usize>>,
     /// Entries whose base is named by id; an id's list is taken by whoever resolves it first.
     by_id: Mutex<HashMap<ObjectId, Vec<usize>>>,
-    /// Each delta's id and kind, once resolved.
+    /// Each entry's id and kind: a whole object's from pass 1 ([`Self::record_whole`]), a
+    /// delta's once resolved.
     resolved: Vec<OnceLock<(ObjectId, Kind)>>,
     total_deltas: u64,
     done: AtomicU64,
@@ -110,7 +111,7 @@ impl<'a> Resolver<'a> {
                     }
                     by_offset.entry(o).or_default().push(i);
                 }
-                BaseRef::Id(id) => by_id.entry(id).or_default().push(i),
+                BaseRef::Id(ref id) => by_id.entry(**id).or_default().push(i),
                 BaseRef::None => {}
             }
         }
@@ -255,18 +256,24 @@ impl<'a> Resolver<'a> {
             .collect()
     }
 
-    fn known(&self, i: usize) -> Option<(ObjectId, Kind)> {
-        let r = &self.raws[i];
-        match (r.id, r.kind) {
-            (Some(id), Some(kind)) => Some((id, kind)),
-            _ => self.resolved[i].get().copied(),
+    /// Records the ids pass 1 computed for whole objects (`ids`: entry number and id).
+    pub(super) fn record_whole(&self, ids: Vec<(usize, ObjectId)>) {
+        for (n, id) in ids {
+            let kind = self.raws.get(n).and_then(|r| r.kind);
+            if let (Some(slot), Some(kind)) = (self.resolved.get(n), kind) {
+                let _ = slot.set((id, kind));
+            }
         }
+    }
+
+    fn known(&self, i: usize) -> Option<(ObjectId, Kind)> {
+        self.resolved.get(i)?.get().copied()
     }
 
     fn has_children(&self, i: usize) -> bool {
         let r = &self.raws[i];
         self.by_offset.contains_key(&r.offset)
-            || r.id.is_some_and(|id| {
+            || self.known(i).is_some_and(|(id, _)| {
                 self.by_id
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 
 use crate::backend::{Quarantine, Repository};
-use crate::hash::{IdSet, ObjectId};
+use crate::hash::{ObjectId, PackedIdSet};
 use crate::limits::Limits;
 use crate::odb::Kind;
 use crate::service::progress_lines::ProgressLines;
@@ -23,7 +23,7 @@ pub(crate) struct Unpacked<'r> {
     /// `unpack ok` or the reason for `unpack <error>` in the report.
     pub status: Result<(), String>,
     /// The received objects when all their links stay inside the pack.
-    pub self_contained: Option<IdSet>,
+    pub self_contained: Option<PackedIdSet>,
 }
 
 /// How the pack is read.
@@ -75,7 +75,7 @@ pub(crate) fn unpack<'r, R: Read, W: Write>(
     result
 }
 
-type Received<'r> = (Box<dyn Quarantine + 'r>, Option<IdSet>);
+type Received<'r> = (Box<dyn Quarantine + 'r>, Option<PackedIdSet>);
 
 /// Receives and checks the pack; returns the quarantine and, if the pack is self-contained,
 /// the ids it holds.
@@ -90,7 +90,7 @@ fn receive<'r, R: Read, W: Write>(
     // Links of the received commits, trees and tags: when all of them point into the pack
     // itself, everything it holds is connected (git's check-self-contained-and-connected).
     // Objects are checked from several threads (deltas resolve in parallel).
-    let links: Mutex<Option<IdSet>> = Mutex::new(Some(IdSet::default()));
+    let links: Mutex<Option<PackedIdSet>> = Mutex::new(Some(PackedIdSet::default()));
     let check = |id: &ObjectId, kind: Kind, data: &[u8]| -> Result<(), String> {
         checker.check(id, kind, data).map_err(|e| e.to_string())?;
         // Parsed outside the lock; only the insertion is serialized.
@@ -121,12 +121,12 @@ fn receive<'r, R: Read, W: Write>(
     checker
         .finish(&fsck::Objects(q.view()), &received)
         .map_err(|e| e.to_string())?;
-    let sent: IdSet = received.iter().map(|(id, _)| *id).collect();
+    let sent: PackedIdSet = received.iter().map(|(id, _)| *id).collect();
     let self_contained = links
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .is_some_and(|l| l.iter().all(|id| sent.contains(id)));
+        .is_some_and(|l| l.iter().all(|id| sent.contains(&id)));
     Ok((q, self_contained.then_some(sent)))
 }
 

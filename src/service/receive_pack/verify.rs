@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::backend::{self, Repository};
-use crate::hash::{IdSet, ObjectId};
+use crate::hash::{IdSet, ObjectId, PackedIdSet};
 use crate::odb::Kind;
 use crate::walk::{self, WalkOptions};
 
@@ -21,7 +21,7 @@ pub(super) fn check_commands(
     view: &dyn Repository,
     policy: &Policy,
     authorize: Option<&RefAuthorizer>,
-    self_contained: Option<&IdSet>,
+    self_contained: Option<&PackedIdSet>,
     client_shallow: &IdSet,
     updates: &mut [Update],
 ) -> Result<(), backend::Error> {
