@@ -147,7 +147,9 @@ def run_case(case, server, sluice, repo, tmp, out_file):
         url = f"file://{os.path.join(tmp, 'loose.git')}"
     if case == "clone-repacked":
         url = f"file://{os.path.join(tmp, 'repacked.git')}"
-    if case in ("clone-v0", "clone-v2", "clone-bitmap", "clone-graph", "clone-loose", "clone-repacked"):
+    if case == "clone-v0-10k":
+        url = f"file://{os.path.join(tmp, 'many-refs.git')}"
+    if case in ("clone-v0", "clone-v0-10k", "clone-v2", "clone-bitmap", "clone-graph", "clone-loose", "clone-repacked"):
         v = "2" if case == "clone-v2" else "0"
         sh(["git", "-c", f"protocol.version={v}", "clone", "-q", "--bare", "--no-local", up, url, dst], env=env)
     elif case in ("serve-clone", "serve-bitmap"):
@@ -234,7 +236,7 @@ def prepare(tmp, repo, sluice, cases):
         sh(["git", "gc", "-q", "--prune=now"], cwd=base)
     # What follows serves only some cases; a run of other cases skips it (on a large
     # repository each copy and repack takes minutes).
-    if "ls-remote-10k" in cases:
+    if "ls-remote-10k" in cases or "clone-v0-10k" in cases:
         prepare_many_refs(tmp, repo)
     if any(c in cases for c in ("push-10", "push-10-fsync", "http-push")):
         prepare_push(tmp, repo)
@@ -322,7 +324,7 @@ def main():
     ap.add_argument("--commits", type=int, default=50000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
-    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-10,fetch-100,fetch-1000,fetch-loose,depth1,blob-none,ls-remote-10k,push-all,push-10,push-10-fsync,http-clone,http-push,repack")
+    ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-10,fetch-100,fetch-1000,fetch-loose,depth1,blob-none,ls-remote-10k,clone-v0-10k,push-all,push-10,push-10-fsync,http-clone,http-push,repack")
     ap.add_argument("--csv", default="bench-results.csv")
     ap.add_argument("--baseline", help="a second Sluice binary (e.g. main's) run in the same "
                     "alternation, so a change is compared with its baseline under the same load")
