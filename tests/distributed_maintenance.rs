@@ -196,6 +196,26 @@ fn import_clone_export_of_a_real_repository() {
         !again.status.success(),
         "import over an existing repository is refused"
     );
+    // A SHA-256 repository is refused with its reason, and nothing is written for it.
+    let sha256 = w.dir.join("sha256");
+    git_ok(
+        &w.dir,
+        &[
+            "init",
+            "-q",
+            "--object-format=sha256",
+            sha256.to_str().unwrap(),
+        ],
+    );
+    git_ok(&sha256, &["commit", "-q", "--allow-empty", "-m", "one"]);
+    let git_dir = sha256.join(".git");
+    let refused = w.sluice(&["import", git_dir.to_str().unwrap(), "wide"]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("SHA-256"),
+        "a SHA-256 import is refused with its reason: {said}"
+    );
+    assert!(w.keys("wide", "").is_empty(), "nothing stored for it");
 
     let started = std::time::Instant::now();
     let clone = w.clone_checked("big", "clone");

@@ -180,7 +180,9 @@ impl<B: Repository + ?Sized, S: ObjectStore> Repository for StagedView<'_, B, S>
     }
 
     fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
-        Err(Error::Unsupported("publishing hook refs inside a quarantine"))
+        Err(Error::Unsupported(
+            "publishing hook refs inside a quarantine",
+        ))
     }
 }
 

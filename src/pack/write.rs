@@ -293,42 +293,15 @@ pub fn write_pack_with_offsets(
             }
             in_progress.remove(&id);
             let offset = w.bytes;
-            let kind = objects[at].kind;
-            match (plan, entry) {
-                (Plan::NewDelta(base) | Plan::NewThinDelta(base), _) => {
-                    let d = new_delta.ok_or(store::Error::MissingObject(id))?;
-                    let (size, z) = delta_bytes(repo, d, &base, &id, opts.compression)?;
-                    let at = written.get(&base).copied();
-                    encode_delta_header(
-                        size,
-                        offset,
-                        delta_base(&base, at, opts.ofs_delta),
-                        &mut buf,
-                    );
-                    w.write_all(&buf)?;
-                    w.write_all(&z)?;
-                    stats.deltas += 1;
-                }
-                (Plan::Reuse, Some(e)) => {
-                    buf.clear();
-                    encode_header(EntryType::from_kind(kind), e.inflated_size, &mut buf);
-                    w.write_all(&buf)?;
-                    w.write_all(&e.compressed)?;
-                    stats.reused += 1;
-                }
-                (Plan::DeltaInPack(base) | Plan::ThinDelta(base), Some(e)) => {
-                    // An in-pack base was written first; a thin one is outside the pack.
-                    let at = written.get(&base).copied();
-                    let base = delta_base(&base, at, opts.ofs_delta);
-                    encode_delta_header(e.inflated_size, offset, base, &mut buf);
-                    w.write_all(&buf)?;
-                    w.write_all(&e.compressed)?;
-                    stats.reused += 1;
-                    stats.reused_deltas += 1;
-                    stats.deltas += 1;
-                }
-                _ => write_whole(repo, &id, opts.compression, &mut buf, &mut w)?,
-            }
+            let entry = Entry {
+                id,
+                kind: objects[at].kind,
+                plan,
+                stored: entry,
+                new_delta,
+                offset,
+            };
+            write_entry(repo, entry, &written, opts, &mut buf, &mut w, &mut stats)?;
             written.insert(&id, offset);
             stats.objects += 1;
             stack.pop();
@@ -342,6 +315,61 @@ pub fn write_pack_with_offsets(
     progress.finish("Writing objects", total, Some(total));
     w.finish(&mut stats, 0, progress)?;
     Ok((stats, written))
+}
+
+/// One object about to be written: what [`write_pack_with_offsets`] decided for it.
+struct Entry<'a> {
+    id: ObjectId,
+    kind: crate::odb::Kind,
+    plan: Plan,
+    stored: Option<RawEntry<'a>>,
+    new_delta: Option<&'a NewDelta>,
+    offset: u64,
+}
+
+/// Writes one entry as `e.plan` says: a new delta, the stored bytes (whole or as a delta against
+/// a base already written or outside a thin pack), or the object whole.
+fn write_entry(
+    repo: &dyn PackStore,
+    e: Entry<'_>,
+    written: &PackedIdMap<u64>,
+    opts: &WriteOptions,
+    buf: &mut Vec<u8>,
+    w: &mut Hashing<'_>,
+    stats: &mut WriteStats,
+) -> Result<(), Error> {
+    let (id, offset) = (e.id, e.offset);
+    match (e.plan, e.stored) {
+        (Plan::NewDelta(base) | Plan::NewThinDelta(base), _) => {
+            let d = e.new_delta.ok_or(store::Error::MissingObject(id))?;
+            let (size, z) = delta_bytes(repo, d, &base, &id, opts.compression)?;
+            let at = written.get(&base).copied();
+            encode_delta_header(size, offset, delta_base(&base, at, opts.ofs_delta), buf);
+            w.write_all(buf)?;
+            w.write_all(&z)?;
+            stats.deltas += 1;
+        }
+        (Plan::Reuse, Some(stored)) => {
+            buf.clear();
+            encode_header(EntryType::from_kind(e.kind), stored.inflated_size, buf);
+            w.write_all(buf)?;
+            w.write_all(&stored.compressed)?;
+            stats.reused += 1;
+        }
+        (Plan::DeltaInPack(base) | Plan::ThinDelta(base), Some(stored)) => {
+            // An in-pack base was written first; a thin one is outside the pack.
+            let at = written.get(&base).copied();
+            let base = delta_base(&base, at, opts.ofs_delta);
+            encode_delta_header(stored.inflated_size, offset, base, buf);
+            w.write_all(buf)?;
+            w.write_all(&stored.compressed)?;
+            stats.reused += 1;
+            stats.reused_deltas += 1;
+            stats.deltas += 1;
+        }
+        _ => write_whole(repo, &id, opts.compression, buf, w)?,
+    }
+    Ok(())
 }
 
 /// Writes object `id` whole, compressed at `level`, streaming its content from storage: an

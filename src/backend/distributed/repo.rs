@@ -259,7 +259,11 @@ impl Repository for DistRepository {
     /// transaction from the snapshot's values (a ref that moved meanwhile fails it), which
     /// also lists the push's pack, under push id `<push-id>-hook`.
     fn publish_hook_refs(&self) -> Result<Vec<String>, Error> {
-        let updates = view::changed_refs(&self.dir, crate::odb::ObjectStore::hash_kind(self), self.snapshot())?;
+        let updates = view::changed_refs(
+            &self.dir,
+            crate::odb::ObjectStore::hash_kind(self),
+            self.snapshot(),
+        )?;
         if updates.is_empty() {
             return Ok(Vec::new());
         }

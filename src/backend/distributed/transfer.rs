@@ -88,6 +88,14 @@ pub fn import(
         );
     }
     let src = FsBackend::default().open_fs(&dir.to_string_lossy())?;
+    // The store's packs, indexes and ref values are SHA-1 (see `sluice init`): a SHA-256
+    // repository copied in would be served with the wrong ids.
+    if crate::odb::ObjectStore::hash_kind(&src) != crate::hash::HashKind::Sha1 {
+        return Err(crate::backend::Error::Unsupported(
+            "importing a SHA-256 repository: the distributed backend stores SHA-1 repositories only",
+        )
+        .into());
+    }
     if src.shallow_roots().is_some() {
         return Err(crate::backend::Error::Unsupported("importing a shallow repository").into());
     }
