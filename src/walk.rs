@@ -21,7 +21,9 @@ use crate::hash::{IdMap, IdSet, ObjectId, PackedIdSet};
 use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
+use bases::Bases;
 
+mod bases;
 mod limit;
 mod preferred;
 pub use preferred::preferred_bases;
@@ -618,15 +620,17 @@ impl TreeWalker<'_> {
                 s.spawn(|| {
                     let (mut sent, mut out) = (PackedIdSet::default(), Vec::new());
                     let mut quiet = crate::progress::Discard;
+                    let mut bases = Bases::default();
                     for (t, explicit) in second {
-                        self.walk(t, *explicit, &mut sent, &mut out, &mut quiet)?;
+                        self.walk(t, *explicit, &mut sent, &mut bases, &mut out, &mut quiet)?;
                     }
                     Ok::<_, Error>(out)
                 })
             });
             let mut mine = Ok(());
+            let mut bases = Bases::default();
             for (t, explicit) in first {
-                mine = self.walk(t, *explicit, sent, out, progress);
+                mine = self.walk(t, *explicit, sent, &mut bases, out, progress);
                 if mine.is_err() {
                     break;
                 }
@@ -673,11 +677,13 @@ impl TreeWalker<'_> {
 
     /// Appends `tree` (at depth 0) and its not-yet-sent, not-uninteresting, unfiltered contents
     /// to `out`, depth first; `explicit` trees (named in a want) are sent whatever the filter.
+    /// `bases` holds the trees walked before with `sent`: entries they had are skipped.
     fn walk(
         &self,
         tree: &ObjectId,
         explicit: bool,
         sent: &mut PackedIdSet,
+        bases: &mut Bases,
         out: &mut Vec<PackObject>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
@@ -721,7 +727,8 @@ impl TreeWalker<'_> {
                 .filter
                 .is_some_and(|f| !f.keeps(Kind::Blob, Some(depth + 1), &mut || 0));
             let mut subtrees = Vec::new();
-            for entry in TreeIter::new(&obj.data, t.kind()) {
+            let place = (depth, hash);
+            bases.for_new_entries(place, obj.data, t.kind(), |entry| {
                 let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
                 match entry.kind() {
                     Some(Kind::Tree) => {
@@ -730,7 +737,7 @@ impl TreeWalker<'_> {
                     Some(Kind::Blob) if no_blobs => {}
                     Some(kind) => {
                         if self.uninteresting.contains(&entry.id) {
-                            continue;
+                            return Ok(());
                         }
                         // Without a filter the one look-up that inserts also tells whether
                         // the object was sent already; a filter must be asked first.
@@ -743,7 +750,7 @@ impl TreeWalker<'_> {
                             }
                         };
                         if !new {
-                            continue;
+                            return Ok(());
                         }
                         if self.check_blobs && !repo.contains(&entry.id)? {
                             return Err(Error::Missing {
@@ -760,7 +767,8 @@ impl TreeWalker<'_> {
                     }
                     None => {}
                 }
-            }
+                Ok(())
+            })?;
             // Depth first, in tree order.
             stack.extend(subtrees.into_iter().rev());
             if out.len() % 4096 == 0 {
@@ -846,9 +854,10 @@ mod tests {
             check_blobs: false,
         };
         let (mut sent, mut one) = (PackedIdSet::default(), Vec::new());
+        let mut bases = Bases::default();
         for (t, explicit) in &commits {
             walker
-                .walk(t, *explicit, &mut sent, &mut one, &mut Discard)
+                .walk(t, *explicit, &mut sent, &mut bases, &mut one, &mut Discard)
                 .unwrap();
         }
         let (mut sent2, mut two) = (PackedIdSet::default(), Vec::new());

@@ -166,6 +166,20 @@ impl<'a> TreeIter<'a> {
             id_len: hash.len_in_bytes(),
         }
     }
+
+    /// Iterates over the entries of tree content `data` from `offset`, which must be where an
+    /// entry starts (an offset [`Self::offset`] gave for the same bytes).
+    pub fn starting_at(data: &'a [u8], offset: usize, hash: crate::hash::HashKind) -> Self {
+        TreeIter {
+            offset,
+            ..TreeIter::new(data, hash)
+        }
+    }
+
+    /// Where the next entry starts in the content (its length once all are read).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
 }
 
 impl<'a> Iterator for TreeIter<'a> {
