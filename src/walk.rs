@@ -106,8 +106,9 @@ pub fn name_hash(hash: u32, name: &[u8]) -> u32 {
 pub struct Walk {
     /// What to send: commits newest first, then tags, trees and blobs in traversal order.
     pub objects: Vec<PackObject>,
-    /// Trees and blobs the client is known to have (the boundary commits' trees).
-    pub edge: IdSet,
+    /// Trees and blobs the client is known to have (the boundary commits' trees), in the hash's
+    /// own width: a fetch's edge holds every tree and blob of the boundary's trees.
+    pub edge: PackedIdSet,
     /// Root trees of the boundary commits (and of the client's unshallowed commits), newest
     /// commit first: where [`preferred_bases`] looks for the client's versions of sent paths.
     pub boundary_trees: Vec<ObjectId>,
@@ -321,7 +322,7 @@ pub fn objects_for_pack(
     progress: &mut dyn Progress,
 ) -> Result<Walk, Error> {
     let mut cache = CommitCache::default();
-    let mut uninteresting_objects: IdSet = IdSet::default();
+    let mut uninteresting_objects = PackedIdSet::default();
     let mut out: Vec<PackObject> = Vec::new();
     let mut sent = PackedIdSet::default();
     let seeds = seed(
@@ -350,9 +351,9 @@ pub fn objects_for_pack(
     }
     edge_commits.sort_by(|a, b| b.cmp(a));
     let mut boundary_trees: Vec<ObjectId> = Vec::with_capacity(edge_commits.len());
-    let mut seen_trees = IdSet::default();
+    let mut seen_trees = PackedIdSet::default();
     for (_, tree) in edge_commits {
-        if seen_trees.insert(tree) {
+        if seen_trees.insert(&tree) {
             mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
             boundary_trees.push(tree);
         }
@@ -361,7 +362,7 @@ pub fn objects_for_pack(
     // too (git marks them in `mark_edges_uninteresting`), but are no preferred bases.
     for c in &limited.late {
         let tree = cache.get(repo, c)?.tree;
-        if seen_trees.insert(tree) {
+        if seen_trees.insert(&tree) {
             mark_tree_uninteresting(repo, &tree, &mut uninteresting_objects)?;
         }
     }
@@ -436,7 +437,7 @@ fn seed(
     repo: &dyn ObjectStore,
     wants: &[ObjectId],
     haves: &[ObjectId],
-    uninteresting: &mut IdSet,
+    uninteresting: &mut PackedIdSet,
     sent: &mut PackedIdSet,
     out: &mut Vec<PackObject>,
 ) -> Result<Seeds, Error> {
@@ -449,7 +450,7 @@ fn seed(
             Kind::Commit => seeds.have_commits.push(current),
             Kind::Tree => mark_tree_uninteresting(repo, &current, uninteresting)?,
             _ => {
-                uninteresting.insert(current);
+                uninteresting.insert(&current);
             }
         }
     }
@@ -477,7 +478,7 @@ fn tag_target(id: ObjectId, data: &[u8]) -> Result<ObjectId, Error> {
 fn peel_have(
     repo: &dyn ObjectStore,
     have: &ObjectId,
-    uninteresting: &mut IdSet,
+    uninteresting: &mut PackedIdSet,
 ) -> Result<Option<(Kind, ObjectId)>, Error> {
     let Some(obj) = repo.object_header(have)? else {
         return Ok(None);
@@ -488,7 +489,7 @@ fn peel_have(
     let mut guard = crate::odb::tag_chain::ChainGuard::new();
     while kind == Kind::Tag {
         guard.step(&current)?;
-        uninteresting.insert(current);
+        uninteresting.insert(&current);
         let Some(o) = repo.read_object(&current)? else {
             return Ok(None);
         };
@@ -506,7 +507,7 @@ fn peel_have(
 fn peel_want(
     repo: &dyn ObjectStore,
     want: &ObjectId,
-    uninteresting: &IdSet,
+    uninteresting: &PackedIdSet,
     sent: &mut PackedIdSet,
     out: &mut Vec<PackObject>,
 ) -> Result<(Kind, ObjectId), Error> {
@@ -551,11 +552,11 @@ fn peel_want(
 fn mark_tree_uninteresting(
     repo: &dyn ObjectStore,
     tree: &ObjectId,
-    set: &mut IdSet,
+    set: &mut PackedIdSet,
 ) -> Result<(), Error> {
     let mut stack = vec![*tree];
     while let Some(t) = stack.pop() {
-        if !set.insert(t) {
+        if !set.insert(&t) {
             continue;
         }
         let Some(obj) = repo.read_object(&t)? else {
@@ -567,7 +568,7 @@ fn mark_tree_uninteresting(
             match entry.kind() {
                 Some(Kind::Tree) => stack.push(entry.id),
                 Some(_) => {
-                    set.insert(entry.id);
+                    set.insert(&entry.id);
                 }
                 None => {}
             }
@@ -579,7 +580,7 @@ fn mark_tree_uninteresting(
 /// Walks trees for the pack: skips what the client has, applies the filter.
 struct TreeWalker<'a> {
     repo: &'a dyn ObjectStore,
-    uninteresting: &'a IdSet,
+    uninteresting: &'a PackedIdSet,
     filter: Option<&'a crate::filter::Filter>,
     check_blobs: bool,
 }
@@ -846,7 +847,7 @@ mod tests {
             parent = vec![c];
             commits.push((root, false));
         }
-        let none = IdSet::default();
+        let none = PackedIdSet::default();
         let walker = TreeWalker {
             repo: &r,
             uninteresting: &none,

@@ -109,7 +109,7 @@ pub fn write_pack_files(
     let (_, offsets) = write_pack_with_offsets(
         repo,
         list,
-        &IdSet::default(),
+        &crate::hash::PackedIdSet::default(),
         &[],
         &opts.write,
         &mut out,

@@ -24,7 +24,7 @@ use std::io::Write;
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
-use crate::hash::{Hasher, IdSet, ObjectId, PackedIdMap};
+use crate::hash::{Hasher, IdSet, ObjectId, PackedIdMap, PackedIdSet};
 use crate::odb::store::{self, RawEntry, StoredForm};
 use crate::pack::delta_search::{self, Bases, NewDelta, Node, SearchOptions};
 use crate::pack::entry::{encode_delta_header, encode_header, DeltaBase, EntryType};
@@ -206,7 +206,7 @@ enum Plan {
 pub fn write_pack(
     repo: &dyn PackStore,
     objects: &[PackObject],
-    edge: &IdSet,
+    edge: &PackedIdSet,
     bases: &[PackObject],
     opts: &WriteOptions,
     out: &mut dyn Write,
@@ -221,7 +221,7 @@ pub fn write_pack(
 pub fn write_pack_with_offsets(
     repo: &dyn PackStore,
     objects: &[PackObject],
-    edge: &IdSet,
+    edge: &PackedIdSet,
     bases: &[PackObject],
     opts: &WriteOptions,
     out: &mut dyn Write,
@@ -415,7 +415,7 @@ fn delta_base(base: &ObjectId, base_at: Option<u64>, ofs_delta: bool) -> DeltaBa
 fn new_delta_plan(
     all: Bases<'_>,
     base: u32,
-    edge: &IdSet,
+    edge: &PackedIdSet,
     opts: &WriteOptions,
     in_progress: &IdSet,
 ) -> Plan {
@@ -440,7 +440,7 @@ fn delta_or_stored<'f, 'r>(
     id: &ObjectId,
     compare: bool,
     index: &PackedIdMap<usize>,
-    edge: &IdSet,
+    edge: &PackedIdSet,
     opts: &WriteOptions,
 ) -> Result<(Option<&'f NewDelta>, Option<RawEntry<'r>>), Error> {
     if found.is_some() && !compare {
@@ -459,7 +459,7 @@ fn stored_is_smaller(
     d: &NewDelta,
     e: &RawEntry<'_>,
     index: &PackedIdMap<usize>,
-    edge: &IdSet,
+    edge: &PackedIdSet,
     opts: &WriteOptions,
 ) -> bool {
     let reusable = matches!(
@@ -480,7 +480,7 @@ fn search(
     repo: &dyn PackStore,
     all: Bases<'_>,
     index: &PackedIdMap<usize>,
-    edge: &IdSet,
+    edge: &PackedIdSet,
     opts: &WriteOptions,
     retry: Option<&IdSet>,
     progress: &mut dyn Progress,
@@ -552,7 +552,7 @@ fn delta_bytes<'d>(
 fn plan(
     entry: Option<&RawEntry<'_>>,
     index: &PackedIdMap<usize>,
-    edge: &IdSet,
+    edge: &PackedIdSet,
     opts: &WriteOptions,
     in_progress: &IdSet,
 ) -> Plan {
@@ -589,7 +589,7 @@ mod tests {
         let stats = write_pack(
             &r,
             &[],
-            &IdSet::default(),
+            &PackedIdSet::default(),
             &[],
             &WriteOptions::default(),
             &mut out,
@@ -645,8 +645,8 @@ mod tests {
             kind: Kind::Blob,
             name_hash,
         }];
-        let edge: IdSet = [old].into_iter().collect();
-        let write = |thin: bool, edge: &IdSet| {
+        let edge: PackedIdSet = [old].into_iter().collect();
+        let write = |thin: bool, edge: &PackedIdSet| {
             let opts = WriteOptions {
                 thin,
                 ofs_delta: true,
@@ -661,7 +661,7 @@ mod tests {
         assert_eq!(stats.deltas, 0);
         index_pack(&whole);
         // A base not known to be the client's is never used.
-        let (stats, _) = write(true, &IdSet::default());
+        let (stats, _) = write(true, &PackedIdSet::default());
         assert_eq!(stats.deltas, 0);
         // Thin: a REF_DELTA against `old`, completed by --fix-thin where `old` exists.
         let (stats, thin) = write(true, &edge);
@@ -716,7 +716,7 @@ mod tests {
             let stats = write_pack(
                 &r,
                 &objs,
-                &IdSet::default(),
+                &PackedIdSet::default(),
                 &[],
                 &opts,
                 &mut out,
@@ -765,7 +765,7 @@ mod tests {
         write_pack(
             &r,
             &objs,
-            &IdSet::default(),
+            &PackedIdSet::default(),
             &[],
             &WriteOptions::default(),
             &mut out,
