@@ -350,7 +350,7 @@ impl<'a> Resolver<'a> {
             }
             // The frame's last child takes its content with it: a chain of versions, each a
             // delta on the one before, then holds two contents at a time, not every version
-            // of its length (tokio: 134 MB of a push's peak in 50-deep chains of big files).
+            // of its length (a push of tokio: 134 MB of heap at its peak, RSS 289 MB -> 115 MB).
             let base = if frame.1.is_empty() {
                 match stack.pop() {
                     Some(done) => done.0,

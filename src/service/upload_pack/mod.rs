@@ -840,8 +840,8 @@ fn stream_pack<W: Write>(
     let stats = match in_pack_order {
         Some(order) => {
             // The list and the edge live on as the two bitmaps: freed before the stored
-            // entries are read, which is when the process is largest (the pack's pages are
-            // resident by its end; tokio's 150,000-object list was 6 MB of its peak).
+            // entries are copied, while the pack's pages become resident (tokio's
+            // 150,000-object list is 6 MB less held then).
             drop(objects);
             drop(walk.edge);
             send_in_pack_order(repo, order, &opts, &band, &mut progress)?
