@@ -110,8 +110,12 @@ impl<'a> Names<'a> {
         let path = (self.path_of)(name);
         let e = match std::fs::symlink_metadata(&path) {
             Err(_) => Entry::Absent,
+            // A lock file (this transaction's, of a ref it deletes) is no ref.
             Ok(m) if m.is_dir() => Entry::Dir {
-                empty: std::fs::read_dir(&path).map_or(true, |mut d| d.next().is_none()),
+                empty: std::fs::read_dir(&path).map_or(true, |d| {
+                    !d.flatten()
+                        .any(|e| !e.file_name().to_string_lossy().ends_with(".lock"))
+                }),
             },
             Ok(_) => Entry::File,
         };

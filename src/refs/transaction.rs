@@ -412,7 +412,7 @@ fn apply_locked(
         }
         _ => {}
     }
-    rename_all(updates, steps, &mut results);
+    rename_all(dirs, updates, steps, &mut results);
     Ok(results)
 }
 
@@ -447,9 +447,29 @@ fn remove_packed(
     lock.commit().map_err(|e| Error::io("packed-refs", e))
 }
 
+/// Removes the directories above the deleted ref at `target` that it leaves empty, up to
+/// `refs/` (C git's `try_remove_empty_parents`): a later command of the same push may create a
+/// ref where one of them is (`refs/pull/7` after `refs/pull/7/head`).
+fn remove_empty_parents(dirs: Dirs<'_>, target: &Path) {
+    let roots = [dirs.common.join("refs"), dirs.worktree.join("refs")];
+    let mut dir = target.parent();
+    while let Some(d) = dir {
+        let inside = roots.iter().any(|r| d.starts_with(r) && d != r);
+        if !inside || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
 /// Phase 3: renames each loose ref of `steps` still going into place (or removes a deleted
 /// one), then makes the renames durable; a failure is recorded in `results`.
-fn rename_all(updates: &[RefUpdate], steps: Vec<Step>, results: &mut [UpdateResult]) {
+fn rename_all(
+    dirs: Dirs<'_>,
+    updates: &[RefUpdate],
+    steps: Vec<Step>,
+    results: &mut [UpdateResult],
+) {
     let mut synced: Vec<PathBuf> = Vec::new();
     for ((u, r), step) in updates.iter().zip(results.iter_mut()).zip(steps) {
         let Step::Loose(lock) = step else { continue };
@@ -457,11 +477,17 @@ fn rename_all(updates: &[RefUpdate], steps: Vec<Step>, results: &mut [UpdateResu
             continue;
         }
         let outcome = if u.new.is_null() {
-            match fs::remove_file(&lock.target) {
+            let target = lock.target.clone();
+            let removed = match fs::remove_file(&target) {
                 Ok(()) => Ok(()),
+                // A packed ref has no loose file; a directory there is a later command's.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(()),
                 Err(e) => Err(e),
-            }
+            };
+            drop(lock);
+            remove_empty_parents(dirs, &target);
+            removed
         } else {
             synced.extend(lock.target.parent().map(Path::to_path_buf));
             lock.rename_into_place()
