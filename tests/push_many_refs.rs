@@ -25,11 +25,15 @@ fn push_cmd(
     refspecs: &[String],
 ) -> std::process::Command {
     let mut c = git_cmd(work);
-    c.args(["push", "--porcelain", &format!("--receive-pack={receive_pack}")])
-        .arg(file_url(dst))
-        .args(refspecs)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    c.args([
+        "push",
+        "--porcelain",
+        &format!("--receive-pack={receive_pack}"),
+    ])
+    .arg(file_url(dst))
+    .args(refspecs)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
     c
 }
 
@@ -69,7 +73,10 @@ fn many_refs(dir: &Path) -> (PathBuf, Vec<String>) {
         git_ok(&work, &["update-ref", &name, at]);
     }
     for n in 1..=30 {
-        git_ok(&work, &["update-ref", &format!("refs/pull/{n}/head"), &first]);
+        git_ok(
+            &work,
+            &["update-ref", &format!("refs/pull/{n}/head"), &first],
+        );
     }
     git_ok(&work, &["tag", "-a", "-m", "v1", "v1", &first]);
     git_ok(&work, &["tag", "-a", "-m", "of a tag", "v1-signed", "v1"]);
@@ -81,7 +88,10 @@ fn many_refs(dir: &Path) -> (PathBuf, Vec<String>) {
 
 fn bare(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
-    git_ok(dir, &["init", "-q", "--bare", "-b", "main", p.to_str().unwrap()]);
+    git_ok(
+        dir,
+        &["init", "-q", "--bare", "-b", "main", p.to_str().unwrap()],
+    );
     p
 }
 
@@ -120,15 +130,25 @@ fn initial_push_of_many_refs_matches_git_receive_pack() {
     let theirs = bare(dir.path(), "theirs.git");
     let (ok_ours, report_ours) = push(&work, &ours, &sluice_receive_pack(), &specs);
     let (ok_theirs, report_theirs) = push(&work, &theirs, "git-receive-pack", &specs);
-    assert!(!ok_ours && !ok_theirs, "the conflicting names must be refused");
+    assert!(
+        !ok_ours && !ok_theirs,
+        "the conflicting names must be refused"
+    );
     assert_eq!(report_ours, report_theirs);
     assert!(
         report_ours.contains("!\tHEAD:refs/heads/dup/x\t[remote rejected] (failed to update ref)"),
         "{report_ours}"
     );
-    assert!(report_ours.contains("*\tHEAD:refs/heads/q/r\t"), "{report_ours}");
+    assert!(
+        report_ours.contains("*\tHEAD:refs/heads/q/r\t"),
+        "{report_ours}"
+    );
     assert_eq!(refs(&ours), refs(&theirs));
-    let peeled = ["for-each-ref", "--format=%(refname) %(*objectname)", "refs/tags/"];
+    let peeled = [
+        "for-each-ref",
+        "--format=%(refname) %(*objectname)",
+        "refs/tags/",
+    ];
     assert_eq!(git_ok(&ours, &peeled), git_ok(&theirs, &peeled));
     assert!(refs(&ours).lines().count() > 70);
     fsck(&ours);
@@ -174,7 +194,10 @@ fn two_pushers_at_once_each_keep_compare_and_swap() {
     // Two unrelated histories: a name both create can only be one of them.
     let pusher = |name: &str| -> (PathBuf, Vec<String>, String) {
         let work = dir.path().join(name);
-        git_ok(dir.path(), &["init", "-q", "-b", "main", work.to_str().unwrap()]);
+        git_ok(
+            dir.path(),
+            &["init", "-q", "-b", "main", work.to_str().unwrap()],
+        );
         let tip = commit_line(&work, name);
         let mut specs: Vec<String> = (0..40)
             .map(|i| format!("HEAD:refs/heads/{name}/{i}"))
@@ -211,12 +234,17 @@ fn two_pushers_at_once_each_keep_compare_and_swap() {
             let winner = git_ok(&dst, &["rev-parse", &name]).trim().to_string();
             let a_won = a_report.contains(&format!("*\tHEAD:{name}\t"));
             let b_won = b_report.contains(&format!("*\tHEAD:{name}\t"));
-            assert!(a_won != b_won, "{name}: exactly one creates it\n{a_report}\n{b_report}");
+            assert!(
+                a_won != b_won,
+                "{name}: exactly one creates it\n{a_report}\n{b_report}"
+            );
             assert_eq!(&winner, if a_won { &tip_a } else { &tip_b }, "{name}");
         }
         fsck(&dst);
         assert!(
-            !loose_refs(&dst).iter().any(|p| p.to_string_lossy().ends_with(".lock")),
+            !loose_refs(&dst)
+                .iter()
+                .any(|p| p.to_string_lossy().ends_with(".lock")),
             "lock files left"
         );
     }

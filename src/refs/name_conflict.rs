@@ -18,7 +18,9 @@ enum Entry {
     Absent,
     File,
     /// A directory, and whether it holds anything.
-    Dir { empty: bool },
+    Dir {
+        empty: bool,
+    },
 }
 
 /// The ref names a transaction sees: packed, loose (looked up on disk as needed, each path
@@ -136,19 +138,38 @@ mod tests {
         std::fs::write(d.join("refs/heads/loose/x"), "").unwrap();
         std::fs::create_dir_all(d.join("refs/heads/empty")).unwrap();
         let id = crate::hash::HashKind::Sha1.null();
-        let packed: BTreeMap<String, RawRef> = [("refs/tags/v1".to_string(), RawRef::Direct { id, peeled: None })].into();
+        let packed: BTreeMap<String, RawRef> = [(
+            "refs/tags/v1".to_string(),
+            RawRef::Direct { id, peeled: None },
+        )]
+        .into();
         let path_of = |n: &str| d.join(n);
         let mut names = Names::new(&packed, &path_of);
         assert_eq!(names.conflict("refs/heads/a"), None);
         names.add("refs/heads/a");
-        assert_eq!(names.conflict("refs/heads/a/b").as_deref(), Some("refs/heads/a"));
+        assert_eq!(
+            names.conflict("refs/heads/a/b").as_deref(),
+            Some("refs/heads/a")
+        );
         assert_eq!(names.conflict("refs/heads/z/y"), None);
         names.add("refs/heads/z/y");
-        assert_eq!(names.conflict("refs/heads/z").as_deref(), Some("refs/heads/z/y"));
-        assert_eq!(names.conflict("refs/tags/v1/x").as_deref(), Some("refs/tags/v1"));
+        assert_eq!(
+            names.conflict("refs/heads/z").as_deref(),
+            Some("refs/heads/z/y")
+        );
+        assert_eq!(
+            names.conflict("refs/tags/v1/x").as_deref(),
+            Some("refs/tags/v1")
+        );
         assert_eq!(names.conflict("refs/tags").as_deref(), Some("refs/tags/v1"));
-        assert_eq!(names.conflict("refs/heads/loose").as_deref(), Some("refs/heads/loose/"));
-        assert_eq!(names.conflict("refs/heads/loose/x/y").as_deref(), Some("refs/heads/loose/x"));
+        assert_eq!(
+            names.conflict("refs/heads/loose").as_deref(),
+            Some("refs/heads/loose/")
+        );
+        assert_eq!(
+            names.conflict("refs/heads/loose/x/y").as_deref(),
+            Some("refs/heads/loose/x")
+        );
         assert_eq!(names.conflict("refs/heads/empty"), None);
         names.remove("refs/tags/v1");
         assert_eq!(names.conflict("refs/tags/v1/x"), None);

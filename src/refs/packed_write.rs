@@ -32,7 +32,10 @@ pub fn text(refs: &BTreeMap<String, RawRef>, peel: &BatchPeeler) -> Result<Vec<u
         .collect();
     let looked_up = peel(&unknown)?;
     if looked_up.len() != unknown.len() {
-        return Err(Error::corrupt("packed-refs", "peeler returned a wrong count"));
+        return Err(Error::corrupt(
+            "packed-refs",
+            "peeler returned a wrong count",
+        ));
     }
     let mut looked_up = looked_up.into_iter();
     let width = refs.keys().map(|n| n.len() + 2 * 66).sum::<usize>();
@@ -68,10 +71,34 @@ mod tests {
         let a = ObjectId::from_hex(A.as_bytes()).unwrap();
         let b = ObjectId::from_hex(B.as_bytes()).unwrap();
         let refs: BTreeMap<String, RawRef> = [
-            ("refs/tags/new".to_string(), RawRef::Direct { id: a, peeled: None }),
-            ("refs/heads/m".to_string(), RawRef::Direct { id: b, peeled: None }),
-            ("refs/tags/old".to_string(), RawRef::Direct { id: a, peeled: Some(Some(b)) }),
-            ("refs/heads/n".to_string(), RawRef::Direct { id: a, peeled: Some(None) }),
+            (
+                "refs/tags/new".to_string(),
+                RawRef::Direct {
+                    id: a,
+                    peeled: None,
+                },
+            ),
+            (
+                "refs/heads/m".to_string(),
+                RawRef::Direct {
+                    id: b,
+                    peeled: None,
+                },
+            ),
+            (
+                "refs/tags/old".to_string(),
+                RawRef::Direct {
+                    id: a,
+                    peeled: Some(Some(b)),
+                },
+            ),
+            (
+                "refs/heads/n".to_string(),
+                RawRef::Direct {
+                    id: a,
+                    peeled: Some(None),
+                },
+            ),
         ]
         .into();
         let peel = |ids: &[ObjectId]| -> Result<Vec<Option<ObjectId>>, Error> {
@@ -86,7 +113,13 @@ mod tests {
         );
         let mut back = BTreeMap::new();
         crate::refs::parse_packed(HashKind::Sha1, text.as_bytes(), &mut back).unwrap();
-        assert!(matches!(back["refs/heads/m"], RawRef::Direct { peeled: Some(None), .. }));
+        assert!(matches!(
+            back["refs/heads/m"],
+            RawRef::Direct {
+                peeled: Some(None),
+                ..
+            }
+        ));
         let short = |_: &[ObjectId]| -> Result<Vec<Option<ObjectId>>, Error> { Ok(Vec::new()) };
         assert!(super::text(&refs, &short).is_err());
     }

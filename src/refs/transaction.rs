@@ -291,7 +291,9 @@ fn check_all(
         let name = u.name.as_str();
         if !u.new.is_null() {
             if let Some(other) = names.conflict(name) {
-                tracing::warn!("cannot lock ref '{name}': '{other}' exists; cannot create '{name}'");
+                tracing::warn!(
+                    "cannot lock ref '{name}': '{other}' exists; cannot create '{name}'"
+                );
                 steps.push(Step::Refused("failed to update ref".into()));
                 continue;
             }

@@ -11,7 +11,11 @@ use crate::odb::{Kind, TagRef};
 
 /// Peels `id` through the object directory `objects_dir` as it is now (opened per call: a push
 /// has just added the objects its refs name). A missing object is an error, not "not a tag".
-pub(super) fn peel_from(objects_dir: &Path, hash: HashKind, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
+pub(super) fn peel_from(
+    objects_dir: &Path,
+    hash: HashKind,
+    id: &ObjectId,
+) -> Result<Option<ObjectId>, Error> {
     peel_in(&FsObjectStore::open(objects_dir, hash)?, id)
 }
 

@@ -37,7 +37,8 @@ pub fn open_store(
         lock_timeout: lock_timeout(config)?,
     };
     let objects_dir = common_dir.join("objects");
-    let peel: Peeler = Box::new(move |id: &ObjectId| super::peel::peel_from(&objects_dir, hash, id));
+    let peel: Peeler =
+        Box::new(move |id: &ObjectId| super::peel::peel_from(&objects_dir, hash, id));
     let log = log_info(config, bare, &env);
     let source: LogSource = Box::new(move || {
         let mut info = log.clone();
