@@ -101,7 +101,7 @@ mod tests {
             ),
         ]
         .into();
-        let peel = |ids: &[ObjectId]| -> Result<Vec<Option<ObjectId>>, Error> {
+        let peel = move |ids: &[ObjectId]| -> Result<Vec<Option<ObjectId>>, Error> {
             Ok(ids.iter().map(|id| (*id == a).then_some(b)).collect())
         };
         let text = String::from_utf8(text(&refs, &peel).unwrap()).unwrap();
