@@ -3,10 +3,12 @@
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::file_mode::SharedPerm;
 use crate::hash::HashKind;
 use crate::odb::store::Error;
+use crate::refs::packed_write::BatchPeeler;
 use crate::refs::store::{RawVisitor, RefStore, RefUpdate, UpdateResult};
 use crate::refs::{self as formats, RawRef};
 
@@ -14,7 +16,7 @@ use crate::refs::{self as formats, RawRef};
 const MAP_PACKED_REFS: u64 = 64 * 1024;
 
 /// The refs of one repository in C git's files layout.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FilesRefStore {
     /// Where `HEAD` is (a worktree's own git directory).
     git_dir: PathBuf,
@@ -24,6 +26,20 @@ pub struct FilesRefStore {
     kind: HashKind,
     /// Modes for files and directories created (`core.sharedRepository`).
     shared: SharedPerm,
+    /// Peels the tags of refs written into `packed-refs` (set by a backend that knows the
+    /// objects; without it every created ref is a loose file).
+    peel: Option<Arc<BatchPeeler>>,
+}
+
+impl std::fmt::Debug for FilesRefStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilesRefStore")
+            .field("git_dir", &self.git_dir)
+            .field("common_dir", &self.common_dir)
+            .field("kind", &self.kind)
+            .field("peel", &self.peel.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The content of `packed-refs`: read, or mapped when large.
@@ -51,7 +67,15 @@ impl FilesRefStore {
             common_dir: common_dir.to_path_buf(),
             kind,
             shared,
+            peel: None,
         }
+    }
+
+    /// This store, writing the refs of a transaction that creates many into `packed-refs`,
+    /// their tags peeled with `peel` ([`crate::refs::transaction::apply`]).
+    pub fn with_peeler(mut self, peel: Arc<BatchPeeler>) -> Self {
+        self.peel = Some(peel);
+        self
     }
 
     /// The content of `packed-refs` (empty when there is none).
@@ -131,7 +155,14 @@ impl RefStore for FilesRefStore {
             common: &self.common_dir,
             worktree: &self.git_dir,
         };
-        crate::refs::transaction::apply(dirs, self.kind, updates, atomic, self.shared)
+        crate::refs::transaction::apply(
+            dirs,
+            self.kind,
+            updates,
+            atomic,
+            self.shared,
+            self.peel.as_deref(),
+        )
     }
 }
 

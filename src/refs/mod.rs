@@ -17,7 +17,9 @@
 
 pub mod files;
 pub mod memory;
+mod name_conflict;
 mod packed_find;
+pub mod packed_write;
 /// Ref names ([`crate::ref_name`], kept below both `refs` and `odb::fsck`).
 pub use crate::ref_name as name;
 pub mod reftable;

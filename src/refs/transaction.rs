@@ -2,8 +2,13 @@
 //! `O_EXCL`, the current value compared with the expected old value (compare-and-swap), the new
 //! value written and made durable, then renamed over the ref and the directory made durable
 //! (fsyncs issued as concurrent batches, see [`crate::durable`]). Deletes also
-//! rewrite `packed-refs` (under `packed-refs.lock`) when the ref is packed. With `atomic`, every
-//! lock is taken and every check passes before anything is renamed, or nothing changes. Lock files
+//! rewrite `packed-refs` (under `packed-refs.lock`) when the ref is packed. A transaction that
+//! creates many refs (a mirror push into an empty repository) writes them into `packed-refs`
+//! instead, as C git's initial transaction (`files_transaction_finish_initial`) does: checked
+//! one by one under `packed-refs.lock`, written to the lock, fsynced, renamed, the directory
+//! fsynced once. Names that conflict as file and directory (`a` and `a/b`) are refused in
+//! command order, the second one, as C git's receive-pack does. With `atomic`, every lock is
+//! taken and every check passes before anything is renamed, or nothing changes. Lock files
 //! never outlive a call.
 
 use std::collections::BTreeMap;
@@ -14,6 +19,8 @@ use std::path::{Path, PathBuf};
 use crate::file_mode::SharedPerm;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::store::Error;
+use crate::refs::name_conflict::Names;
+use crate::refs::packed_write::BatchPeeler;
 use crate::refs::store::{RefUpdate, UpdateResult};
 use crate::refs::{parse_loose, parse_packed, RawRef};
 
@@ -157,16 +164,27 @@ fn current_value(
     }
 }
 
+/// Creations a transaction must make before they go into `packed-refs` rather than loose files
+/// (one push of a branch or two keeps C git's layout; a mirror push of thousands of refs pays
+/// one file instead of a lock file, fsync and rename each).
+const PACK_CREATIONS: usize = 16;
+
+/// Bytes of an existing `packed-refs` one packed creation may cost rewriting: past that, a
+/// large `packed-refs` would be rewritten for a few refs, and they stay loose.
+const PACKED_BYTES_PER_CREATION: u64 = 1024;
+
 /// Applies `updates` in the repository at `dirs` (ids of hash `kind`); one result per update
 /// (`Err(reason)` for the `ng` line). With `atomic`, all succeed or all fail, a linked
 /// worktree's own refs included. Files and directories created get the modes `shared`
-/// (`core.sharedRepository`) asks for.
+/// (`core.sharedRepository`) asks for. With `peel`, many creations are written into
+/// `packed-refs` ([`PACK_CREATIONS`]), their tags peeled with it.
 pub fn apply(
     dirs: Dirs<'_>,
     kind: HashKind,
     updates: &[RefUpdate],
     atomic: bool,
     shared: SharedPerm,
+    peel: Option<&BatchPeeler>,
 ) -> Result<Vec<UpdateResult>, Error> {
     let guard_path = dirs.common.join(TRANSACTION_LOCK);
     let guard = OpenOptions::new()
@@ -182,7 +200,7 @@ pub fn apply(
     guard
         .lock()
         .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
-    let result = apply_locked(dirs, kind, updates, atomic, shared);
+    let result = apply_locked(dirs, kind, updates, atomic, shared, peel);
     drop(guard);
     result
 }
@@ -218,31 +236,120 @@ fn lock_and_check(
     Ok(Ok(lock))
 }
 
+/// What phase 1 decided for one update.
+enum Step {
+    /// Refused, with the reason for the `ng` line.
+    Refused(String),
+    /// Its loose lock is held, the new value written into it.
+    Loose(Lock),
+    /// A creation checked under `packed-refs.lock`, to be written into `packed-refs`.
+    Packed,
+}
+
+/// Whether `u` creates a ref that may go into `packed-refs` (shared by every worktree, so a
+/// worktree's own refs stay loose).
+fn packable(u: &RefUpdate) -> bool {
+    u.old.is_null() && !u.new.is_null() && !crate::refs::is_per_worktree(u.name.as_str())
+}
+
+/// `packed-refs.lock`, taken when `updates` create enough refs to be worth packing (and a
+/// `packed-refs` already there is small enough to rewrite); `None` (loose refs) when not, or
+/// when another writer holds the lock (C git's `pack-refs`: its refs stay loose then).
+fn packing_lock(
+    packed_path: &Path,
+    updates: &[RefUpdate],
+    shared: SharedPerm,
+    peel: Option<&BatchPeeler>,
+) -> Option<Lock> {
+    peel?;
+    let creations = updates.iter().filter(|u| packable(u)).count();
+    let size = fs::metadata(packed_path).map_or(0, |m| m.len());
+    if creations < PACK_CREATIONS || size > creations as u64 * PACKED_BYTES_PER_CREATION {
+        return None;
+    }
+    Lock::take(packed_path, shared)
+        .inspect_err(|e| tracing::info!(error = %e, "packed-refs is locked; refs stay loose"))
+        .ok()
+}
+
+/// Phase 1: in command order, refuses a name that conflicts with a ref there or one created
+/// before it (C git: `'<a>' exists; cannot create '<a>/<b>'`, the command refused with "failed
+/// to update ref"), then compares each ref's value with the expected old one: a packed
+/// creation's here (`packing`: `packed-refs.lock` is held), every other's under its own lock.
+fn check_all(
+    dirs: Dirs<'_>,
+    kind: HashKind,
+    updates: &[RefUpdate],
+    packed: &BTreeMap<String, RawRef>,
+    shared: SharedPerm,
+    packing: bool,
+) -> Result<Vec<Step>, Error> {
+    let path_of = |n: &str| dirs.path_of(n);
+    let mut names = Names::new(packed, &path_of);
+    let mut steps = Vec::with_capacity(updates.len());
+    for u in updates {
+        let name = u.name.as_str();
+        if !u.new.is_null() {
+            if let Some(other) = names.conflict(name) {
+                tracing::warn!(
+                    "cannot lock ref '{name}': '{other}' exists; cannot create '{name}'"
+                );
+                steps.push(Step::Refused("failed to update ref".into()));
+                continue;
+            }
+        }
+        let step = if packing && packable(u) {
+            match current_value(&dirs.path_of(name), kind, name, packed)? {
+                None => Step::Packed,
+                Some(current) => Step::Refused(format!(
+                    "cannot lock ref '{name}': is at {current} but expected {}",
+                    u.old
+                )),
+            }
+        } else {
+            match lock_and_check(dirs, kind, u, packed, shared)? {
+                Ok(lock) => Step::Loose(lock),
+                Err(reason) => Step::Refused(reason),
+            }
+        };
+        if !matches!(step, Step::Refused(_)) {
+            match u.new.is_null() {
+                true => names.remove(name),
+                false => names.add(name),
+            }
+        }
+        steps.push(step);
+    }
+    Ok(steps)
+}
+
 /// [`apply`] under the repository's transaction lock: lock and check every ref, make the new
-/// values durable, rewrite `packed-refs` for deleted packed refs, rename into place.
+/// values durable, rewrite `packed-refs` (packed creations, deleted packed refs), rename the
+/// loose ones into place.
 fn apply_locked(
     dirs: Dirs<'_>,
     kind: HashKind,
     updates: &[RefUpdate],
     atomic: bool,
     shared: SharedPerm,
+    peel: Option<&BatchPeeler>,
 ) -> Result<Vec<UpdateResult>, Error> {
     let packed_path = dirs.common.join("packed-refs");
+    // Taken before packed-refs is read: C git's pack-refs moves loose refs into it under this
+    // lock, so a creation's check cannot miss a ref on its way from loose to packed.
+    let packing = packing_lock(&packed_path, updates, shared, peel);
     let mut packed = BTreeMap::new();
     if let Ok(text) = fs::read(&packed_path) {
         parse_packed(kind, &text, &mut packed)?;
     }
-    // Phase 1: lock and check every ref.
-    let (mut results, locks): (Vec<UpdateResult>, Vec<Option<Lock>>) = updates
+    let steps = check_all(dirs, kind, updates, &packed, shared, packing.is_some())?;
+    let mut results: Vec<UpdateResult> = steps
         .iter()
-        .map(|u| lock_and_check(dirs, kind, u, &packed, shared))
-        .collect::<Result<Vec<_>, Error>>()?
-        .into_iter()
-        .map(|r| match r {
-            Ok(lock) => (Ok(()), Some(lock)),
-            Err(reason) => (Err(reason), None),
+        .map(|s| match s {
+            Step::Refused(reason) => Err(reason.clone()),
+            _ => Ok(()),
         })
-        .unzip();
+        .collect();
     if atomic && results.iter().any(Result::is_err) {
         return Ok(results
             .into_iter()
@@ -252,9 +359,11 @@ fn apply_locked(
     // The new values are durable before any ref points at them.
     let written: Vec<PathBuf> = updates
         .iter()
-        .zip(&locks)
-        .filter(|(u, l)| l.is_some() && !u.new.is_null())
-        .filter_map(|(_, l)| l.as_ref().map(|l| l.path.clone()))
+        .zip(&steps)
+        .filter_map(|(u, s)| match s {
+            Step::Loose(l) if !u.new.is_null() => Some(l.path.clone()),
+            _ => None,
+        })
         .collect();
     if let Err(e) = crate::durable::sync_files(&written) {
         let reason = format!("cannot write refs: {e}");
@@ -263,51 +372,124 @@ fn apply_locked(
             .map(|r| r.and(Err(reason.clone())))
             .collect());
     }
-    // Phase 2: deletions of packed refs rewrite packed-refs once.
+    // Phase 2: packed-refs is rewritten once, for packed creations and deleted packed refs.
     let deleted_packed: Vec<&str> = updates
         .iter()
-        .zip(&results)
-        .filter(|(u, r)| r.is_ok() && u.new.is_null() && packed.contains_key(u.name.as_str()))
+        .zip(&steps)
+        .filter(|(u, s)| {
+            matches!(s, Step::Loose(_)) && u.new.is_null() && packed.contains_key(u.name.as_str())
+        })
         .map(|(u, _)| u.name.as_str())
         .collect();
-    if !deleted_packed.is_empty() {
-        let lock =
-            Lock::take(&packed_path, shared).map_err(|e| Error::io("packed-refs.lock", e))?;
-        let text = fs::read(&packed_path).map_err(|e| Error::io("packed-refs", e))?;
-        let mut kept = Vec::with_capacity(text.len());
-        let mut skipping = false;
-        for line in text.split_inclusive(|&b| b == b'\n') {
-            if line.starts_with(b"^") {
-                if !skipping {
-                    kept.extend_from_slice(line);
-                }
-                continue;
+    let created: Vec<&RefUpdate> = updates
+        .iter()
+        .zip(&steps)
+        .filter(|(_, s)| matches!(s, Step::Packed))
+        .map(|(u, _)| u)
+        .collect();
+    match (packing, peel) {
+        (Some(lock), Some(peel)) if !created.is_empty() => {
+            for name in &deleted_packed {
+                packed.remove(*name);
             }
-            let name = line
-                .get(kind.len_in_hex() + 1..)
-                .map(|n| n.strip_suffix(b"\n").unwrap_or(n));
-            skipping = name.is_some_and(|n| deleted_packed.iter().any(|d| d.as_bytes() == n));
+            for u in created {
+                let raw = RawRef::Direct {
+                    id: u.new,
+                    peeled: None,
+                };
+                packed.insert(u.name.as_str().to_string(), raw);
+            }
+            let text = crate::refs::packed_write::text(&packed, peel)?;
+            lock.write_durably(&text)
+                .map_err(|e| Error::io("packed-refs.lock", e))?;
+            lock.commit().map_err(|e| Error::io("packed-refs", e))?;
+        }
+        (held, _) if !deleted_packed.is_empty() => {
+            let lock = match held {
+                Some(lock) => lock,
+                None => Lock::take(&packed_path, shared)
+                    .map_err(|e| Error::io("packed-refs.lock", e))?,
+            };
+            remove_packed(lock, &packed_path, kind, &deleted_packed)?;
+        }
+        _ => {}
+    }
+    rename_all(dirs, updates, steps, &mut results);
+    Ok(results)
+}
+
+/// Rewrites `packed-refs` (at `packed_path`, its lock `lock` held) without the refs `deleted`,
+/// every other line kept as it is.
+fn remove_packed(
+    lock: Lock,
+    packed_path: &Path,
+    kind: HashKind,
+    deleted: &[&str],
+) -> Result<(), Error> {
+    let text = fs::read(packed_path).map_err(|e| Error::io("packed-refs", e))?;
+    let mut kept = Vec::with_capacity(text.len());
+    let mut skipping = false;
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b"^") {
             if !skipping {
                 kept.extend_from_slice(line);
             }
+            continue;
         }
-        lock.write_durably(&kept)
-            .map_err(|e| Error::io("packed-refs.lock", e))?;
-        lock.commit().map_err(|e| Error::io("packed-refs", e))?;
+        let name = line
+            .get(kind.len_in_hex() + 1..)
+            .map(|n| n.strip_suffix(b"\n").unwrap_or(n));
+        skipping = name.is_some_and(|n| deleted.iter().any(|d| d.as_bytes() == n));
+        if !skipping {
+            kept.extend_from_slice(line);
+        }
     }
-    // Phase 3: rename each ref into place, then make the renames durable.
+    lock.write_durably(&kept)
+        .map_err(|e| Error::io("packed-refs.lock", e))?;
+    lock.commit().map_err(|e| Error::io("packed-refs", e))
+}
+
+/// Removes the directories above the deleted ref at `target` that it leaves empty, up to
+/// `refs/` (C git's `try_remove_empty_parents`): a later command of the same push may create a
+/// ref where one of them is (`refs/pull/7` after `refs/pull/7/head`).
+fn remove_empty_parents(dirs: Dirs<'_>, target: &Path) {
+    let roots = [dirs.common.join("refs"), dirs.worktree.join("refs")];
+    let mut dir = target.parent();
+    while let Some(d) = dir {
+        let inside = roots.iter().any(|r| d.starts_with(r) && d != r);
+        if !inside || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Phase 3: renames each loose ref of `steps` still going into place (or removes a deleted
+/// one), then makes the renames durable; a failure is recorded in `results`.
+fn rename_all(
+    dirs: Dirs<'_>,
+    updates: &[RefUpdate],
+    steps: Vec<Step>,
+    results: &mut [UpdateResult],
+) {
     let mut synced: Vec<PathBuf> = Vec::new();
-    for ((u, r), lock) in updates.iter().zip(results.iter_mut()).zip(locks) {
-        let Some(lock) = lock else { continue };
+    for ((u, r), step) in updates.iter().zip(results.iter_mut()).zip(steps) {
+        let Step::Loose(lock) = step else { continue };
         if r.is_err() {
             continue;
         }
         let outcome = if u.new.is_null() {
-            match fs::remove_file(&lock.target) {
+            let target = lock.target.clone();
+            let removed = match fs::remove_file(&target) {
                 Ok(()) => Ok(()),
+                // A packed ref has no loose file; a directory there is a later command's.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Ok(()),
                 Err(e) => Err(e),
-            }
+            };
+            drop(lock);
+            remove_empty_parents(dirs, &target);
+            removed
         } else {
             synced.extend(lock.target.parent().map(Path::to_path_buf));
             lock.rename_into_place()
@@ -323,7 +505,6 @@ fn apply_locked(
             *r = Err(format!("ref update not durable: {e}"));
         }
     }
-    Ok(results)
 }
 
 #[cfg(test)]
@@ -366,6 +547,7 @@ mod tests {
             &[up("refs/heads/x", null, a), up("refs/tags/t", null, b)],
             false,
             SharedPerm::default(),
+            None,
         )
         .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
@@ -380,6 +562,7 @@ mod tests {
             &[up("refs/heads/x", b, a), up("refs/heads/y", null, a)],
             true,
             SharedPerm::default(),
+            None,
         )
         .unwrap();
         assert!(r.iter().all(Result::is_err));
@@ -394,6 +577,7 @@ mod tests {
             &[up("refs/tags/t", b, null), up("refs/heads/x", a, b)],
             false,
             SharedPerm::default(),
+            None,
         )
         .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
@@ -410,6 +594,7 @@ mod tests {
             &[up("refs/heads/x", b, a)],
             false,
             SharedPerm::default(),
+            None,
         )
         .unwrap();
         assert!(r[0].is_err());

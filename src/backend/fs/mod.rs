@@ -10,6 +10,7 @@ pub mod init;
 pub mod maintenance;
 pub mod odb;
 pub mod other_worktrees;
+mod peel;
 pub mod quarantine;
 pub mod reftable;
 pub mod worktree;
@@ -236,12 +237,15 @@ impl FsRepository {
                 env.clone(),
             )?)
         } else {
-            RefStoreKind::Files(FilesRefStore::new(
-                &git_dir,
-                &common_dir,
-                format.hash,
-                shared,
-            ))
+            let objects_dir = common_dir.join("objects");
+            let hash = format.hash;
+            RefStoreKind::Files(
+                FilesRefStore::new(&git_dir, &common_dir, hash, shared).with_peeler(
+                    std::sync::Arc::new(move |ids: &[crate::hash::ObjectId]| {
+                        peel::peel_all(&objects_dir, hash, ids)
+                    }),
+                ),
+            )
         };
         Ok(FsRepository {
             refs,

@@ -9,13 +9,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::odb::FsObjectStore;
 use crate::backend::Error;
 use crate::env::Env;
 use crate::file_mode::SharedPerm;
 use crate::git_config::GitConfig;
 use crate::hash::{HashKind, ObjectId};
-use crate::odb::{Kind, TagRef};
 use crate::refs::reftable::store::{LogSource, Peeler};
 use crate::refs::reftable::transaction::{lock_timeout, LogInfo, LogPolicy, WriteOptions};
 use crate::refs::reftable::{RefValue, ReftableRefStore};
@@ -39,7 +37,8 @@ pub fn open_store(
         lock_timeout: lock_timeout(config)?,
     };
     let objects_dir = common_dir.join("objects");
-    let peel: Peeler = Box::new(move |id: &ObjectId| peel_from(&objects_dir, hash, id));
+    let peel: Peeler =
+        Box::new(move |id: &ObjectId| super::peel::peel_from(&objects_dir, hash, id));
     let log = log_info(config, bare, &env);
     let source: LogSource = Box::new(move || {
         let mut info = log.clone();
@@ -73,26 +72,6 @@ pub fn tips(dir: &Path) -> Vec<ObjectId> {
             _ => None,
         })
         .collect()
-}
-
-/// Peels `id` through the object directory `objects_dir` as it is now (opened per call: a push
-/// has just added the objects its refs name). A missing object is an error, not "not a tag".
-fn peel_from(objects_dir: &Path, hash: HashKind, id: &ObjectId) -> Result<Option<ObjectId>, Error> {
-    let store = FsObjectStore::open(objects_dir, hash)?;
-    let (end, depth) =
-        crate::odb::tag_chain::peel::<Error>(*id, |current| match store.header(current)? {
-            Some((Kind::Tag, _)) => {
-                let obj = store.read(current)?.ok_or(Error::MissingObject(*current))?;
-                let tag = TagRef::parse(&obj.data).map_err(|source| Error::Object {
-                    id: *current,
-                    source,
-                })?;
-                Ok(Some(tag.object))
-            }
-            Some(_) => Ok(None),
-            None => Err(Error::MissingObject(*current)),
-        })?;
-    Ok((depth > 0).then_some(end))
 }
 
 fn now() -> u64 {
