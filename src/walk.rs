@@ -23,7 +23,7 @@ use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
 use bases::Bases;
 
-mod bases;
+pub(crate) mod bases;
 mod limit;
 mod preferred;
 pub use preferred::preferred_bases;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::hash::{HashKind, Hasher, IdMap, IdSet, ObjectId};
 use crate::pack::bitmap::write::{self as bitmap_write, PackLayout};
+use crate::pack::ewah::Bitmap;
 use crate::pack::idx_write::write_idx_v2;
 use crate::pack::ingest::IndexEntry;
 use crate::pack::stored::PackStore;
@@ -104,28 +105,35 @@ pub fn write_pack_files(
     let (tmp_pack, tmp_idx, tmp_bitmap) = (tmp("pack"), tmp("idx"), tmp("bitmap"));
     let mut temps = Temps(vec![tmp_pack.clone(), tmp_idx.clone(), tmp_bitmap.clone()]);
 
-    let file = File::create(&tmp_pack).map_err(io(&tmp_pack))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let (_, offsets) = write_pack_with_offsets(
-        repo,
-        list,
-        &crate::hash::PackedIdSet::default(),
-        &[],
-        &opts.write,
-        &mut out,
-        progress,
-    )?;
-    let file = out
-        .into_inner()
-        .map_err(|e| io(&tmp_pack)(e.into_error()))?;
-    finish_file(&file, &tmp_pack)?;
-    drop(file);
+    // The closures only need the objects, numbered here in list order: they are built on a
+    // second thread while this one writes the pack, then renumbered in pack order.
+    let (written, closures) = std::thread::scope(|scope| {
+        let (reachable, max) = (opts.reachable, opts.max_bitmaps);
+        let bitmaps = opts
+            .bitmap_tips
+            .map(|tips| scope.spawn(move || list_closures(repo, list, reachable, tips, max)));
+        let written = write_and_read_back(repo, list, opts, &tmp_pack, progress);
+        let closures = bitmaps.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(bitmap_write::Error::Backend(
+                    crate::odb::store::Error::corrupt(
+                        "bitmaps".to_string(),
+                        "the bitmap thread panicked".to_string(),
+                    ),
+                ))
+            })
+        });
+        (written, closures.transpose())
+    });
+    let (by_offset, crcs, checksum) = written?;
+    let closures = closures?;
 
     // Pack order, then the CRC of each entry and the trailer, read back from the disk.
-    let meta: IdMap<&PackObject> = list.iter().map(|o| (o.id, o)).collect();
-    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, id)).collect();
-    by_offset.sort_unstable();
-    let (crcs, checksum) = read_back(&tmp_pack, repo.hash_kind(), &by_offset)?;
+    let meta: IdMap<(usize, &PackObject)> = list
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id, (i, o)))
+        .collect();
     let mut entries: Vec<IndexEntry> = by_offset
         .iter()
         .zip(&crcs)
@@ -133,30 +141,21 @@ pub fn write_pack_files(
             id,
             offset,
             crc32,
-            kind: meta[&id].kind,
+            kind: meta[&id].1.kind,
         })
         .collect();
 
     let mut bitmaps = 0;
-    if let Some(tips) = opts.bitmap_tips {
+    if let Some((selected, mut closures)) = closures {
+        // List index of each pack position.
+        let order: Vec<usize> = by_offset.iter().map(|(_, id)| meta[id].0).collect();
+        renumber(&mut closures, &order);
         let layout = PackLayout::new(by_offset.iter().map(|(_, id)| {
-            let o = meta[id];
+            let o = meta[id].1;
             (o.id, o.kind, o.name_hash)
         }));
-        let commits: Vec<ObjectId> = list
-            .iter()
-            .filter(|o| o.kind == crate::odb::Kind::Commit && opts.reachable.contains(&o.id))
-            .map(|o| o.id)
-            .collect();
-        let selected = bitmap_write::select_commits(&commits, tips, opts.max_bitmaps);
-        progress.update("Building bitmaps", 0, Some(selected.len() as u64));
-        let closures = bitmap_write::build(repo, &layout, &selected)?;
         bitmaps = closures.len();
-        progress.finish(
-            "Building bitmaps",
-            bitmaps as u64,
-            Some(selected.len() as u64),
-        );
+        progress.finish("Building bitmaps", bitmaps as u64, Some(selected as u64));
         if bitmaps > 0 {
             let bytes = bitmap_write::encode_file(&checksum, &layout, &closures)?;
             write_durable(&tmp_bitmap, |w| w.write_all(&bytes))?;
@@ -188,6 +187,90 @@ pub fn write_pack_files(
         checksum,
         bitmaps,
     })
+}
+
+/// Writes `list` as the pack at `tmp_pack`, durable, and reads it back: the entries by
+/// offset, the CRC32 of each, and the trailer checksum.
+#[allow(clippy::type_complexity)]
+fn write_and_read_back(
+    repo: &dyn PackStore,
+    list: &[PackObject],
+    opts: &FileOptions<'_>,
+    tmp_pack: &Path,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<(u64, ObjectId)>, Vec<u32>, ObjectId), Error> {
+    let file = File::create(tmp_pack).map_err(io(tmp_pack))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let (_, offsets) = write_pack_with_offsets(
+        repo,
+        list,
+        &crate::hash::PackedIdSet::default(),
+        &[],
+        &opts.write,
+        &mut out,
+        progress,
+    )?;
+    let file = out.into_inner().map_err(|e| io(tmp_pack)(e.into_error()))?;
+    finish_file(&file, tmp_pack)?;
+    drop(file);
+    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, id)).collect();
+    by_offset.sort_unstable();
+    let (crcs, checksum) = read_back(tmp_pack, repo.hash_kind(), &by_offset)?;
+    Ok((by_offset, crcs, checksum))
+}
+
+/// The closures of the commits selected among `list`'s reachable ones, over positions in
+/// `list` (the walk's order, which the pack's follows but for delta bases written early), and
+/// how many commits were selected.
+#[allow(clippy::type_complexity)]
+fn list_closures(
+    repo: &dyn PackStore,
+    list: &[PackObject],
+    reachable: &IdSet,
+    tips: &[ObjectId],
+    max_bitmaps: usize,
+) -> Result<(usize, Vec<(ObjectId, Bitmap)>), bitmap_write::Error> {
+    let layout = PackLayout::new(list.iter().map(|o| (o.id, o.kind, o.name_hash)));
+    let commits: Vec<ObjectId> = list
+        .iter()
+        .filter(|o| o.kind == crate::odb::Kind::Commit && reachable.contains(&o.id))
+        .map(|o| o.id)
+        .collect();
+    let selected = bitmap_write::select_commits(&commits, tips, max_bitmaps);
+    Ok((
+        selected.len(),
+        bitmap_write::build(repo, &layout, &selected)?,
+    ))
+}
+
+/// Renumbers `closures` from list positions to pack positions, `order` giving the list
+/// position at each pack position. Only the positions that moved are touched: most objects
+/// are written in list order.
+fn renumber(closures: &mut [(ObjectId, Bitmap)], order: &[usize]) {
+    let moved: Vec<(usize, usize)> = order
+        .iter()
+        .enumerate()
+        .filter(|(pack_pos, list_pos)| *pack_pos != **list_pos)
+        .map(|(pack_pos, &list_pos)| (pack_pos, list_pos))
+        .collect();
+    if moved.is_empty() {
+        return;
+    }
+    // The moved positions are the same set in both numberings (the rest map to themselves).
+    let mut mask = Bitmap::with_len(order.len());
+    for &(pack_pos, _) in &moved {
+        mask.set(pack_pos);
+    }
+    for (_, bitmap) in closures {
+        let mut out = bitmap.clone();
+        out.and_not(&mask);
+        for &(pack_pos, list_pos) in &moved {
+            if bitmap.get(list_pos) {
+                out.set(pack_pos);
+            }
+        }
+        *bitmap = out;
+    }
 }
 
 /// Creates `path`, fills it with `write`, and finishes it as [`finish_file`] does.
@@ -275,4 +358,28 @@ impl HashingReader<'_> {
 
 fn short(pack: &Path) -> Error {
     Error::ReadBack(pack.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bits follow their objects from list to pack positions; positions that did not move keep
+    /// their bits.
+    #[test]
+    fn renumber_moves_bits_of_moved_objects_only() {
+        let id = ObjectId::from_bytes(&[1; 20]).unwrap();
+        // Pack positions 1 and 3 hold list objects 3 and 1 (a base written ahead of its delta).
+        let order = [0usize, 3, 2, 1, 4];
+        let mut b = Bitmap::with_len(5);
+        for i in [0, 1, 4] {
+            b.set(i);
+        }
+        let mut closures = vec![(id, b)];
+        renumber(&mut closures, &order);
+        assert_eq!(closures[0].1.ones().collect::<Vec<_>>(), [0, 3, 4]);
+        let mut same = closures.clone();
+        renumber(&mut same, &[0, 1, 2, 3, 4]);
+        assert_eq!(same[0].1, closures[0].1);
+    }
 }

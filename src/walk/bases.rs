@@ -20,15 +20,17 @@ use crate::hash::HashKind;
 use crate::odb::{Error as ParseError, TreeEntry, TreeIter};
 
 /// Where a tree sits: its depth and the name hash of its path.
-pub(super) type Place = (u64, u32);
+pub(crate) type Place = (u64, u32);
 
 /// Bytes of bases kept at most per walk; beyond, all are dropped (a base only saves work).
 const MAX_BYTES: usize = 32 << 20;
 
-/// A tree walked in full: its content and where each of its entries starts.
+/// A tree walked in full: its content, where each of its entries starts, and the tag its
+/// walker gave it (see [`Bases::for_new_entries_tagged`]).
 struct Walked {
     data: Vec<u8>,
     starts: Vec<u32>,
+    tag: u32,
 }
 
 impl Walked {
@@ -70,7 +72,7 @@ impl Walked {
 
 /// The last tree walked at each place (see the module documentation).
 #[derive(Default)]
-pub(super) struct Bases {
+pub(crate) struct Bases {
     map: HashMap<Place, Walked>,
     bytes: usize,
 }
@@ -79,11 +81,36 @@ impl Bases {
     /// Calls `visit` with each entry of `data` (a tree at `place`, walked now in full) that is
     /// not an entry of the tree walked last at `place`, in tree order (a parse error ends the
     /// calls); `data` then becomes the base at `place`.
-    pub(super) fn for_new_entries<E>(
+    pub(crate) fn for_new_entries<E>(
         &mut self,
         place: Place,
         data: Vec<u8>,
         hash: HashKind,
+        visit: impl FnMut(Result<TreeEntry<'_>, ParseError>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.for_new_entries_tagged(place, data, hash, 0, visit)
+    }
+
+    /// The tag of the base at `place`, if there is one.
+    pub(crate) fn tag_at(&self, place: Place) -> Option<u32> {
+        self.map.get(&place).map(|b| b.tag)
+    }
+
+    /// Drops the base at `place`: a walker for which it no longer stands for entries decided
+    /// (the bitmap writer, whose closures start empty) must not skip what it holds.
+    pub(crate) fn forget(&mut self, place: Place) {
+        if let Some(old) = self.map.remove(&place) {
+            self.bytes -= old.bytes();
+        }
+    }
+
+    /// [`Self::for_new_entries`], naming `data` as a base with `tag` ([`Self::tag_at`]).
+    pub(crate) fn for_new_entries_tagged<E>(
+        &mut self,
+        place: Place,
+        data: Vec<u8>,
+        hash: HashKind,
+        tag: u32,
         mut visit: impl FnMut(Result<TreeEntry<'_>, ParseError>) -> Result<(), E>,
     ) -> Result<(), E> {
         let len = data.len();
@@ -134,10 +161,8 @@ impl Bases {
             visit(entry)?;
         }
         debug_assert!(starts.last().is_none_or(|&s| s < len32));
-        let walked = Walked { data, starts };
-        if let Some(old) = self.map.remove(&place) {
-            self.bytes -= old.bytes();
-        }
+        let walked = Walked { data, starts, tag };
+        self.forget(place);
         if self.bytes + walked.bytes() > MAX_BYTES {
             self.map.clear();
             self.bytes = 0;

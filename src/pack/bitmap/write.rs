@@ -13,10 +13,14 @@
 //! A commit whose history or trees reach an object outside the pack (in a `.keep` pack, an
 //! alternate, beyond a shallow boundary) gets no bitmap: readers then walk from it instead.
 
+use std::collections::{BinaryHeap, HashMap};
+
 use crate::hash::{Hasher, IdMap, ObjectId};
 use crate::odb::store::{self, ObjectStore};
-use crate::odb::{CommitRef, Kind, TreeIter};
+use crate::odb::{CommitRef, Kind};
 use crate::pack::ewah::{self, Bitmap};
+use crate::walk::bases::Bases;
+use crate::walk::name_hash;
 
 /// Why bitmaps could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -146,11 +150,20 @@ pub fn build(
     // would not fit in memory.
     let mut stored: Vec<(ObjectId, Vec<u8>)> = Vec::new();
     let mut done: IdMap<usize> = IdMap::default();
+    let mut bases = Bases::default();
+    let mut commits = HashMap::new();
     for id in selected.iter().rev() {
-        match closure(repo, layout, id, &done, &stored)? {
-            Some(b) => {
+        let mut c = Closure {
+            repo,
+            layout,
+            set: Bitmap::with_len(layout.len()),
+            bases: &mut bases,
+            commits: &mut commits,
+        };
+        match c.fill(id, &done, &stored)? {
+            Some(()) => {
                 done.insert(*id, stored.len());
-                stored.push((*id, ewah::encode(&b, layout.len())));
+                stored.push((*id, ewah::encode(&c.set, layout.len())));
             }
             None => tracing::debug!(commit = %id, "reaches outside the pack; no bitmap"),
         }
@@ -161,65 +174,151 @@ pub fn build(
         .collect()
 }
 
-/// Everything reachable from `commit` as pack positions, `None` when something is not in the
-/// pack. Closures already in `stored` (named by `done`) are OR-ed in instead of walked; a tree
-/// whose bit is set has its whole subtree set, so it is not read again.
-fn closure(
-    repo: &dyn ObjectStore,
-    layout: &PackLayout,
-    commit: &ObjectId,
-    done: &IdMap<usize>,
-    stored: &[(ObjectId, Vec<u8>)],
-) -> Result<Option<Bitmap>, Error> {
-    let n = layout.len();
-    let mut set = Bitmap::with_len(n);
-    let mut commits = vec![*commit];
-    let mut trees: Vec<ObjectId> = Vec::new();
-    // Commits first, so stored closures cover the trees before any is walked.
-    while let Some(id) = commits.pop() {
-        let Some(&pos) = layout.positions.get(&id) else {
+/// One commit's closure being filled, with the tree versions every closure shares.
+struct Closure<'a> {
+    repo: &'a dyn ObjectStore,
+    layout: &'a PackLayout,
+    /// The pack positions reached so far.
+    set: Bitmap,
+    /// The last version of each directory read, tagged with its pack position. A tree whose
+    /// bit is set has its whole subtree in the closure (when this one is done), so the
+    /// entries a later version shares with it need no look-up: most entries of most trees.
+    bases: &'a mut Bases,
+    /// By pack position, the positions of each commit's root tree and parents (see
+    /// [`Closure::links`]).
+    commits: &'a mut HashMap<u32, Option<Box<[u32]>>>,
+}
+
+/// A tree to read: (pack position, depth, name hash of its path), smallest position first.
+type TreeAt = std::cmp::Reverse<(u32, u64, u32)>;
+
+impl Closure<'_> {
+    /// Sets everything reachable from `commit`; `None` when something is not in the pack.
+    /// Closures already in `stored` (named by `done`) are OR-ed in instead of walked; a tree
+    /// whose bit is set has its whole subtree set, so it is not read again.
+    fn fill(
+        &mut self,
+        commit: &ObjectId,
+        done: &IdMap<usize>,
+        stored: &[(ObjectId, Vec<u8>)],
+    ) -> Result<Option<()>, Error> {
+        let n = self.layout.len();
+        let Some(start) = self.position(commit) else {
             return Ok(None);
         };
-        if set.get(pos as usize) {
-            continue;
+        // Commits in pack order too (newest first), so a selected descendant's stored closure
+        // is OR-ed in before its ancestors are met: walked in stack order, the far side of a
+        // merge went down to the root for every closure, re-reading most of the history.
+        let mut commits = BinaryHeap::from([std::cmp::Reverse(start)]);
+        let mut trees: BinaryHeap<TreeAt> = BinaryHeap::new();
+        // Commits first, so stored closures cover the trees before any is walked.
+        while let Some(std::cmp::Reverse(pos)) = commits.pop() {
+            if self.set.get(pos as usize) {
+                continue;
+            }
+            let id = self.layout.ids[pos as usize];
+            if let Some(&i) = done.get(&id) {
+                self.set.or(&ewah::decode(&stored[i].1, n)?);
+                continue;
+            }
+            self.set.set(pos as usize);
+            let Some((tree, parents)) = self.links(pos)?.and_then(|l| l.split_first()) else {
+                return Ok(None);
+            };
+            commits.extend(parents.iter().map(|&p| std::cmp::Reverse(p)));
+            trees.push(std::cmp::Reverse((*tree, 0, 0)));
         }
-        if let Some(&i) = done.get(&id) {
-            set.or(&ewah::decode(&stored[i].1, n)?);
-            continue;
-        }
-        set.set(pos as usize);
-        if let Some(g) = repo.commit_from_graph(&id) {
-            trees.push(g.tree);
-            commits.extend(g.parents);
-            continue;
-        }
-        let data = read(repo, &id)?;
-        let c = CommitRef::parse(&data).map_err(|source| store::Error::Object { id, source })?;
-        trees.push(c.tree);
-        commits.extend(c.parents);
-    }
-    while let Some(id) = trees.pop() {
-        let Some(&pos) = layout.positions.get(&id) else {
-            return Ok(None);
-        };
-        if set.get(pos as usize) {
-            continue;
-        }
-        set.set(pos as usize);
-        let data = read(repo, &id)?;
-        for entry in TreeIter::new(&data, id.kind()) {
-            let entry = entry.map_err(|source| store::Error::Object { id, source })?;
-            match entry.kind() {
-                Some(Kind::Tree) => trees.push(entry.id),
-                Some(_) => match layout.positions.get(&entry.id) {
-                    Some(&p) => set.set(p as usize),
-                    None => return Ok(None),
-                },
-                None => {} // a gitlink: the commit lives in another repository
+        // In pack order, which is the walk's (newest first, depth first): each tree is read
+        // right after the newer versions its stored delta is based on, from the base cache.
+        while let Some(std::cmp::Reverse((pos, depth, hash))) = trees.pop() {
+            if self.set.get(pos as usize) {
+                continue;
+            }
+            self.set.set(pos as usize);
+            if !self.tree(pos, depth, hash, &mut trees)? {
+                return Ok(None);
             }
         }
+        Ok(Some(()))
     }
-    Ok(Some(set))
+
+    /// The pack positions of the root tree and the parents of the commit at `pos`, read once
+    /// for all closures; `None` when one is not in the pack.
+    fn links(&mut self, pos: u32) -> Result<Option<&[u32]>, Error> {
+        if !self.commits.contains_key(&pos) {
+            let id = self.layout.ids[pos as usize];
+            let (tree, parents) = match self.repo.commit_from_graph(&id) {
+                Some(g) => (g.tree, g.parents),
+                None => {
+                    let data = read(self.repo, &id)?;
+                    let c = CommitRef::parse(&data)
+                        .map_err(|source| store::Error::Object { id, source })?;
+                    (c.tree, c.parents)
+                }
+            };
+            let links: Option<Box<[u32]>> = std::iter::once(&tree)
+                .chain(&parents)
+                .map(|id| self.position(id))
+                .collect();
+            self.commits.insert(pos, links);
+        }
+        Ok(self.commits.get(&pos).and_then(|l| l.as_deref()))
+    }
+
+    /// Sets the blobs of the tree at `pos` (at `depth`, path hashed to `hash`) and queues its
+    /// subtrees not set yet; false when an entry is not in the pack.
+    fn tree(
+        &mut self,
+        pos: u32,
+        depth: u64,
+        hash: u32,
+        trees: &mut BinaryHeap<TreeAt>,
+    ) -> Result<bool, Error> {
+        let id = self.layout.ids[pos as usize];
+        let data = read(self.repo, &id)?;
+        let place = (depth, hash);
+        // A base not in this closure says nothing about what it holds; nor does this very
+        // tree, read by an earlier closure (its bit was set just now, its entries not yet).
+        if self
+            .bases
+            .tag_at(place)
+            .is_some_and(|t| t == pos || !self.set.get(t as usize))
+        {
+            self.bases.forget(place);
+        }
+        // Paths below the root are "dir/name"; the root's entries are just "name".
+        let prefix = if depth == 0 { 0 } else { name_hash(hash, b"/") };
+        let (layout, set) = (self.layout, &mut self.set);
+        let visited: Result<(), Option<store::Error>> =
+            self.bases
+                .for_new_entries_tagged(place, data, id.kind(), pos, |entry| {
+                    let entry =
+                        entry.map_err(|source| Some(store::Error::Object { id, source }))?;
+                    let Some(kind) = entry.kind() else {
+                        return Ok(()); // a gitlink: the commit lives in another repository
+                    };
+                    let p = *layout.positions.get(&entry.id).ok_or(None)?;
+                    if set.get(p as usize) {
+                        return Ok(());
+                    }
+                    if kind == Kind::Tree {
+                        let child = (p, depth + 1, name_hash(prefix, entry.name));
+                        trees.push(std::cmp::Reverse(child));
+                    } else {
+                        set.set(p as usize);
+                    }
+                    Ok(())
+                });
+        match visited {
+            Ok(()) => Ok(true),
+            Err(None) => Ok(false),
+            Err(Some(e)) => Err(e.into()),
+        }
+    }
+
+    fn position(&self, id: &ObjectId) -> Option<u32> {
+        self.layout.positions.get(id).copied()
+    }
 }
 
 /// How far back an entry may name the bitmap it is XOR-ed with (git's `MAX_XOR_OFFSET`).
