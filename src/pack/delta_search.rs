@@ -860,7 +860,7 @@ mod tests {
 
     /// [`find_deltas`] with default options.
     fn search_default(
-        r: &MemoryObjects,
+        r: &dyn ObjectStore,
         bases: Bases<'_>,
         nodes: &[Node],
     ) -> HashMap<u32, NewDelta> {
@@ -1043,6 +1043,76 @@ mod tests {
         // Without edge bases the first version sent is whole.
         let found = search_default(&r, pack(objects), &targets(2));
         assert_eq!(found.len(), 1);
+    }
+
+    /// A store that counts whole-object reads.
+    struct Counting {
+        inner: MemoryObjects,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl ObjectStore for Counting {
+        fn hash_kind(&self) -> crate::hash::HashKind {
+            self.inner.hash_kind()
+        }
+        fn object_header(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<(Kind, u64)>, store::Error> {
+            self.inner.object_header(id)
+        }
+        fn read_object(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<crate::odb::Object>, store::Error> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.inner.read_object(id)
+        }
+        fn stream_object(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<store::ObjectStream<'_>>, store::Error> {
+            self.inner.stream_object(id)
+        }
+        fn raw_entry(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<store::RawEntry<'_>>, store::Error> {
+            self.inner.raw_entry(id)
+        }
+        fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+            None
+        }
+        fn commit_from_graph(
+            &self,
+            _: &crate::hash::ObjectId,
+        ) -> Option<crate::odb::commit_graph::GraphCommit> {
+            None
+        }
+    }
+
+    #[test]
+    fn candidates_no_target_can_use_are_never_read() {
+        // A small file and a large one at the same path: the size difference leaves no room
+        // for a delta either way (git's try_delta), so neither is read. A third version of the
+        // large one is tried against it: both of those are read.
+        let large = versions(2);
+        let blobs = vec![b"a small version of the file\n".repeat(3), large[0].clone()];
+        let (inner, objects) = repo_with(&blobs);
+        let r = Counting {
+            inner,
+            reads: Default::default(),
+        };
+        assert!(search_default(&r, pack(&objects), &targets(2)).is_empty());
+        assert_eq!(r.reads.load(Ordering::Relaxed), 0);
+        let (inner, objects) = repo_with(&[blobs[0].clone(), large[0].clone(), large[1].clone()]);
+        let r = Counting {
+            inner,
+            reads: Default::default(),
+        };
+        let found = search_default(&r, pack(&objects), &targets(3));
+        assert_eq!(found.len(), 1);
+        assert_eq!(r.reads.load(Ordering::Relaxed), 2);
     }
 
     #[test]

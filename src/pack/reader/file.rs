@@ -5,11 +5,10 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use flate2::{Decompress, FlushDecompress};
 use memmap2::Mmap;
 
 use super::data::{PackData, PackSource};
-use super::inflate::inflate_exact;
+use super::inflate::{inflate_exact, inflate_prefix};
 use super::rev::RevIndex;
 use super::Error;
 use crate::hash::{HashKind, ObjectId};
@@ -198,10 +197,8 @@ impl PackFile {
     /// Inflates only the start of a delta to read its result size.
     pub(super) fn delta_result_size(&self, offset: u64, info: &EntryInfo) -> Result<u64, Error> {
         let input = self.entry_data(offset, info.data_at)?;
-        let mut z = Decompress::new(true);
         let mut out = [0u8; 32];
-        let _ = z.decompress(&input, &mut out, FlushDecompress::None);
-        let got = (z.total_out() as usize).min(out.len());
+        let got = inflate_prefix(&input, &mut out);
         delta::header(&out[..got])
             .map(|(_, result, _)| result)
             .map_err(|e| self.corrupt(offset, e))

@@ -149,7 +149,10 @@ fn reverse_index_file_matches_sorting() {
     let (_, _, found) = pack.rev_snapshot();
     for (i, f) in found.iter().enumerate() {
         if let Some((offset, at)) = f {
-            assert_eq!((*offset, *at as usize), (pack.index.offset_at(i).unwrap(), i));
+            assert_eq!(
+                (*offset, *at as usize),
+                (pack.index.offset_at(i).unwrap(), i)
+            );
         }
     }
     // Another pack's file (a wrong pack checksum) is ignored: the order is sorted afresh.
