@@ -222,35 +222,75 @@ impl Graph {
     }
 }
 
-/// One candidate in the window: its data (and the block index once it served as a base).
+/// One candidate in the window: its size, and its data and block index once a target tried it
+/// (git's `try_delta` reads neither side before the size checks pass: most candidates of a thin
+/// fetch are never tried, and reading one means resolving its delta chain).
 struct Slot {
     pos: u32,
     kind: Kind,
-    data: Option<Vec<u8>>,
-    index: Option<DeltaIndex>,
+    size: u64,
+    data: Data,
+}
+
+/// The contents of a candidate, read when first needed.
+enum Data {
+    /// Not read yet.
+    Unread,
+    /// Read, not indexed.
+    Read(Vec<u8>),
+    /// Read and indexed: it served as a base (most window entries never do).
+    Indexed(DeltaIndex),
+    /// An edge base the repository turned out not to have, or not of the kind named: never a
+    /// base.
+    Unusable,
 }
 
 impl Slot {
-    fn bytes(&self) -> &[u8] {
-        match (&self.index, &self.data) {
-            (Some(i), _) => i.base(),
-            (None, Some(d)) => d,
-            (None, None) => &[],
-        }
-    }
-
     fn memory(&self) -> u64 {
-        match &self.index {
-            Some(i) => i.memory() as u64,
-            None => self.data.as_ref().map_or(0, |d| d.len() as u64),
+        match &self.data {
+            Data::Indexed(i) => i.memory() as u64,
+            Data::Read(d) => d.len() as u64,
+            Data::Unread | Data::Unusable => 0,
         }
     }
 
-    /// The block index, built on first use (most window entries never serve as a base).
-    fn index(&mut self) -> &DeltaIndex {
-        let data = &mut self.data;
-        self.index
-            .get_or_insert_with(|| DeltaIndex::new(data.take().unwrap_or_default()))
+    /// The block index, reading the object and building the index on first use; `None` for an
+    /// unusable edge base.
+    fn index(&mut self, read: &Reader<'_>) -> Result<Option<&DeltaIndex>, Error> {
+        if let Data::Unread = self.data {
+            self.data = read.load(self.pos)?;
+        }
+        if let Data::Read(d) = &mut self.data {
+            self.data = Data::Indexed(DeltaIndex::new(std::mem::take(d)));
+        }
+        Ok(match &self.data {
+            Data::Indexed(i) => Some(i),
+            _ => None,
+        })
+    }
+}
+
+/// Reads candidates' contents for the search.
+struct Reader<'a> {
+    repo: &'a dyn ObjectStore,
+    bases: Bases<'a>,
+}
+
+impl Reader<'_> {
+    /// The contents of the object at `pos`: an object of the pack must exist; an edge base is
+    /// only a chance of a smaller pack, so a missing one, or one of another kind than its tree
+    /// entry names (a delta against it would resolve to that kind), is [`Data::Unusable`].
+    fn load(&self, pos: u32) -> Result<Data, Error> {
+        let Some(object) = self.bases.get(pos) else {
+            return Ok(Data::Unusable);
+        };
+        let is_edge = self.bases.edge_base(pos).is_some();
+        Ok(match self.repo.read_object(&object.id)? {
+            Some(o) if is_edge && o.kind != object.kind => Data::Unusable,
+            Some(o) => Data::Read(o.data),
+            None if is_edge => Data::Unusable,
+            None => return Err(store::Error::MissingObject(object.id).into()),
+        })
     }
 }
 
@@ -507,25 +547,15 @@ fn search_run(
     let mut found = HashMap::new();
     let mut window: VecDeque<Slot> = VecDeque::with_capacity(opts.window);
     let mut cache_used = 0u64;
+    let read = Reader { repo, bases };
     while let Some((c, stolen)) = runs.next(thread) {
         if stolen {
             window.clear();
         }
-        let Some(object) = bases.get(c.pos) else {
-            continue;
-        };
-        let is_edge = bases.edge_base(c.pos).is_some();
-        let data = match repo.read_object(&object.id)? {
-            // A delta against a base of another kind would resolve to an object of that kind.
-            Some(o) if is_edge && o.kind != object.kind => continue,
-            Some(o) => o.data,
-            // An edge base is only a chance of a smaller pack; the pack's objects must exist.
-            None if is_edge => continue,
-            None => return Err(store::Error::MissingObject(object.id).into()),
-        };
+        let mut data = Data::Unread;
         let mut best: Option<(usize, Vec<u8>, u32)> = None;
         if c.target {
-            best = search_window(&mut window, &graph, nodes, c, &data, opts);
+            best = search_window(&mut window, &graph, nodes, c, &mut data, &read, opts)?;
             report.one_done();
         }
         let mut keep = true;
@@ -551,8 +581,8 @@ fn search_run(
             window.push_back(Slot {
                 pos: c.pos,
                 kind: c.kind,
-                data: Some(data),
-                index: None,
+                size: c.size,
+                data,
             });
         }
         while window.len() > opts.window - 1 {
@@ -569,22 +599,24 @@ fn search_run(
     Ok(found)
 }
 
-/// Tries `target` against the window, newest first; the best (slot, delta, new depth).
+/// Tries target `c` against the window, newest first; the best (slot, delta, new depth).
+/// `target` holds its contents once read: only when a base passes the size checks.
 fn search_window(
     window: &mut VecDeque<Slot>,
     graph: &Graph,
     nodes: &[Node],
     c: &Candidate,
-    target: &[u8],
+    target: &mut Data,
+    read: &Reader<'_>,
     opts: &SearchOptions,
-) -> Option<(usize, Vec<u8>, u32)> {
-    let trg_size = target.len() as u64;
+) -> Result<Option<(usize, Vec<u8>, u32)>, Error> {
+    let trg_size = c.size;
     let height = u32::from(graph.height[c.pos as usize]);
     let mut best: Option<(usize, Vec<u8>, u32)> = None;
     let whole_in_pack = nodes.get(c.pos as usize).is_some_and(|n| n.whole_in_pack);
     for i in (0..window.len()).rev() {
         let slot = &mut window[i];
-        if slot.kind != c.kind {
+        if slot.kind != c.kind || matches!(slot.data, Data::Unusable) {
             continue;
         }
         if whole_in_pack && nodes.get(slot.pos as usize).is_some_and(|n| n.in_pack) {
@@ -607,14 +639,20 @@ fn search_window(
         if max_size == 0 {
             continue;
         }
-        let src_size = slot.bytes().len() as u64;
+        let src_size = slot.size;
         if trg_size.saturating_sub(src_size) >= max_size || trg_size < src_size / 32 {
             continue;
         }
-        let Some(delta) = slot
-            .index()
-            .delta(target, usize::try_from(max_size).unwrap_or(usize::MAX))
-        else {
+        if let Data::Unread = target {
+            *target = read.load(c.pos)?;
+        }
+        let Data::Read(t) = &*target else {
+            return Ok(None);
+        };
+        let Some(index) = slot.index(read)? else {
+            continue;
+        };
+        let Some(delta) = index.delta(t, usize::try_from(max_size).unwrap_or(usize::MAX)) else {
             continue;
         };
         if let Some((_, d, depth)) = &best {
@@ -625,7 +663,7 @@ fn search_window(
         }
         best = Some((i, delta, src_depth + 1));
     }
-    best
+    Ok(best)
 }
 
 /// The targets, and the reused objects that may serve them as bases: those of the same kind and
@@ -822,7 +860,7 @@ mod tests {
 
     /// [`find_deltas`] with default options.
     fn search_default(
-        r: &MemoryObjects,
+        r: &dyn ObjectStore,
         bases: Bases<'_>,
         nodes: &[Node],
     ) -> HashMap<u32, NewDelta> {
@@ -1005,6 +1043,76 @@ mod tests {
         // Without edge bases the first version sent is whole.
         let found = search_default(&r, pack(objects), &targets(2));
         assert_eq!(found.len(), 1);
+    }
+
+    /// A store that counts whole-object reads.
+    struct Counting {
+        inner: MemoryObjects,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl ObjectStore for Counting {
+        fn hash_kind(&self) -> crate::hash::HashKind {
+            self.inner.hash_kind()
+        }
+        fn object_header(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<(Kind, u64)>, store::Error> {
+            self.inner.object_header(id)
+        }
+        fn read_object(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<crate::odb::Object>, store::Error> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.inner.read_object(id)
+        }
+        fn stream_object(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<store::ObjectStream<'_>>, store::Error> {
+            self.inner.stream_object(id)
+        }
+        fn raw_entry(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<store::RawEntry<'_>>, store::Error> {
+            self.inner.raw_entry(id)
+        }
+        fn shallow_roots(&self) -> Option<&crate::hash::IdSet> {
+            None
+        }
+        fn commit_from_graph(
+            &self,
+            _: &crate::hash::ObjectId,
+        ) -> Option<crate::odb::commit_graph::GraphCommit> {
+            None
+        }
+    }
+
+    #[test]
+    fn candidates_no_target_can_use_are_never_read() {
+        // A small file and a large one at the same path: the size difference leaves no room
+        // for a delta either way (git's try_delta), so neither is read. A third version of the
+        // large one is tried against it: both of those are read.
+        let large = versions(2);
+        let blobs = vec![b"a small version of the file\n".repeat(3), large[0].clone()];
+        let (inner, objects) = repo_with(&blobs);
+        let r = Counting {
+            inner,
+            reads: Default::default(),
+        };
+        assert!(search_default(&r, pack(&objects), &targets(2)).is_empty());
+        assert_eq!(r.reads.load(Ordering::Relaxed), 0);
+        let (inner, objects) = repo_with(&[blobs[0].clone(), large[0].clone(), large[1].clone()]);
+        let r = Counting {
+            inner,
+            reads: Default::default(),
+        };
+        let found = search_default(&r, pack(&objects), &targets(3));
+        assert_eq!(found.len(), 1);
+        assert_eq!(r.reads.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub trait StoredPack: Send + Sync {
     /// Position of `id` in this pack, if it is there.
     fn position(&self, id: &ObjectId) -> Option<usize>;
 
+    /// Whether `id` is in this pack (a lookup that may need no table of positions).
+    fn contains(&self, id: &ObjectId) -> bool {
+        self.position(id).is_some()
+    }
+
     /// The id at `pos`.
     fn id_at(&self, pos: usize) -> Option<ObjectId>;
 

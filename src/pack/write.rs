@@ -493,7 +493,7 @@ fn search(
     let mut nodes = Vec::with_capacity(all.objects.len());
     for o in all.objects {
         let entry = repo.raw_entry(&o.id)?;
-        let in_pack = main_pack.is_some_and(|p| p.position(&o.id).is_some());
+        let in_pack = main_pack.is_some_and(|p| p.contains(&o.id));
         let target = |whole_in_pack| Node {
             target: true,
             reused_base: None,

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use flate2::{Decompress, FlushDecompress};
 use memmap2::Mmap;
 
 use super::data::{PackData, PackSource};
-use super::inflate::inflate_exact;
+use super::inflate::{inflate_exact, inflate_prefix};
+use super::rev::RevIndex;
 use super::Error;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::mmap::map;
@@ -31,8 +31,8 @@ pub struct PackFile {
     pub(crate) index: PackIndex<Mmap>,
     /// The pack's bytes (mapped, or read in ranges from a store).
     pub(super) data: Box<dyn PackData>,
-    /// (offset, index position), sorted by offset.
-    pub(super) revindex: OnceLock<Vec<(u64, u32)>>,
+    /// The entries in pack order, loaded on first use.
+    pub(super) revindex: OnceLock<RevIndex>,
     /// Where git's reverse index (`.rev`) for this pack would be.
     pub(crate) rev_path: PathBuf,
     /// The repository's hash: width of REF_DELTA bases and of the trailer.
@@ -70,52 +70,47 @@ impl PackFile {
         }))
     }
 
-    pub(super) fn revindex(&self) -> &[(u64, u32)] {
-        self.revindex.get_or_init(|| {
-            if let Some(v) = self.read_rev_file() {
-                return v;
-            }
-            let mut v: Vec<(u64, u32)> = (0..self.index.len())
-                .filter_map(|i| self.index.offset_at(i).map(|o| (o, i as u32)))
-                .collect();
-            v.sort_unstable();
-            v
-        })
+    /// The reverse index, loaded on first use.
+    pub(super) fn revindex(&self) -> &RevIndex {
+        self.revindex
+            .get_or_init(|| RevIndex::load(&self.rev_path, &self.index, self.hash))
     }
 
-    /// The reverse index from git's `.rev` file (RIDX v1: index positions in pack order), so a
-    /// large pack needs no sort; `None` when absent or inconsistent with the index.
-    pub(crate) fn read_rev_file(&self) -> Option<Vec<(u64, u32)>> {
-        let bytes = std::fs::read(&self.rev_path).ok()?;
-        let n = self.index.len();
-        let header = [0, 0, 0, 1, 0, 0, 0, self.hash.version_byte()];
-        if bytes.len() != 12 + n * 4 + 2 * self.hash.len_in_bytes()
-            || &bytes[..4] != b"RIDX"
-            || bytes[4..12] != header
-        {
-            return None;
-        }
-        let mut v = Vec::with_capacity(n);
-        let mut last = None;
-        for c in bytes[12..12 + n * 4].chunks_exact(4) {
-            let i = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-            let offset = self.index.offset_at(i as usize)?;
-            if last.is_some_and(|l| l >= offset) {
-                return None; // not in pack order: ignore the file
-            }
-            last = Some(offset);
-            v.push((offset, i));
-        }
-        Some(v)
+    /// (offset, index position) of the entry at pack position `pos`.
+    pub(super) fn rev_at(&self, pos: usize) -> Option<(u64, u32)> {
+        self.revindex().get(pos, &self.index)
     }
 
-    /// Where the entry at `offset` ends (the next entry's start, or the trailer).
-    pub(super) fn entry_end(&self, offset: u64) -> u64 {
-        let rev = self.revindex();
-        let trailer = self.trailer_at();
-        match rev.binary_search_by_key(&offset, |(o, _)| *o) {
-            Ok(i) => rev.get(i + 1).map_or(trailer, |(o, _)| *o),
-            Err(_) => trailer,
+    /// For tests, from the reverse index loaded afresh: whether git's `.rev` file was used, every
+    /// entry in pack order, and for each index position what looking up its offset finds.
+    #[cfg(test)]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn rev_snapshot(&self) -> (bool, Vec<(u64, u32)>, Vec<Option<(u64, u32)>>) {
+        let rev = RevIndex::load(&self.rev_path, &self.index, self.hash);
+        let order = (0..rev.len(&self.index))
+            .filter_map(|p| rev.get(p, &self.index))
+            .collect();
+        let found = (0..self.index.len())
+            .map(|i| {
+                let offset = self.index.offset_at(i)?;
+                rev.get(rev.position(offset, &self.index)?, &self.index)
+            })
+            .collect();
+        (matches!(rev, RevIndex::Mapped(_)), order, found)
+    }
+
+    /// Pack position of the entry starting at `offset`, if one does.
+    pub(super) fn rev_position(&self, offset: u64) -> Option<usize> {
+        self.revindex().position(offset, &self.index)
+    }
+
+    /// Where the entry at `offset` ends (the next entry's start, or the trailer); `None` when
+    /// no entry starts at `offset` or the next one does not start after it (a damaged `.rev`).
+    pub(super) fn entry_end(&self, offset: u64) -> Option<u64> {
+        let i = self.rev_position(offset)?;
+        match self.rev_at(i + 1) {
+            Some((next, _)) => (next > offset).then_some(next),
+            None => Some(self.trailer_at()),
         }
     }
 
@@ -129,14 +124,15 @@ impl PackFile {
     /// The entry data starting at `data_at` (of the entry at `offset`), at least to its end.
     pub(super) fn entry_data(&self, offset: u64, data_at: u64) -> Result<Cow<'_, [u8]>, Error> {
         self.data
-            .read_entry(data_at, &|| self.entry_end(offset))?
+            .read_entry(data_at, &|| {
+                self.entry_end(offset).unwrap_or_else(|| self.trailer_at())
+            })?
             .ok_or_else(|| self.corrupt(offset, "entry data beyond the pack"))
     }
 
     pub(super) fn id_at_offset(&self, offset: u64) -> Option<ObjectId> {
-        let rev = self.revindex();
-        let i = rev.binary_search_by_key(&offset, |(o, _)| *o).ok()?;
-        self.index.id_at(rev[i].1 as usize)
+        let (_, i) = self.rev_at(self.rev_position(offset)?)?;
+        self.index.id_at(i as usize)
     }
 
     pub(super) fn corrupt(&self, offset: u64, what: impl std::fmt::Display) -> Error {
@@ -201,10 +197,8 @@ impl PackFile {
     /// Inflates only the start of a delta to read its result size.
     pub(super) fn delta_result_size(&self, offset: u64, info: &EntryInfo) -> Result<u64, Error> {
         let input = self.entry_data(offset, info.data_at)?;
-        let mut z = Decompress::new(true);
         let mut out = [0u8; 32];
-        let _ = z.decompress(&input, &mut out, FlushDecompress::None);
-        let got = (z.total_out() as usize).min(out.len());
+        let got = inflate_prefix(&input, &mut out);
         delta::header(&out[..got])
             .map(|(_, result, _)| result)
             .map_err(|e| self.corrupt(offset, e))
@@ -231,7 +225,9 @@ impl PackFile {
     /// data is mapped) and what they inflate to.
     pub(super) fn raw_entry(&self, offset: u64) -> Result<RawEntry<'_>, Error> {
         let info = self.entry(offset)?;
-        let end = self.entry_end(offset);
+        let end = self
+            .entry_end(offset)
+            .ok_or_else(|| self.corrupt(offset, "not an entry of the reverse index"))?;
         let compressed = (info.data_at <= end)
             .then(|| self.data.read(info.data_at..end))
             .transpose()?

@@ -10,6 +10,21 @@ thread_local! {
 
 /// Inflates zlib `input` into exactly `size` bytes (more or less is an error).
 pub fn inflate_exact(input: &[u8], size: usize) -> Result<Vec<u8>, String> {
+    with_inflater(|z| inflate_exact_with(z, input, size))
+}
+
+/// Inflates the start of zlib `input` into `out`; the bytes written (fewer when the stream is
+/// shorter or damaged). Reading a delta's result size this way took a new inflater per delta,
+/// a tenth of the size probes' cost.
+pub(super) fn inflate_prefix(input: &[u8], out: &mut [u8]) -> usize {
+    with_inflater(|z| {
+        let _ = z.decompress(input, out, FlushDecompress::None);
+        (z.total_out() as usize).min(out.len())
+    })
+}
+
+/// Runs `f` with this thread's inflater, reset for a new stream.
+fn with_inflater<T>(f: impl FnOnce(&mut Decompress) -> T) -> T {
     let mut z = INFLATER
         .with(|c| c.borrow_mut().take())
         .map(|mut z| {
@@ -17,7 +32,7 @@ pub fn inflate_exact(input: &[u8], size: usize) -> Result<Vec<u8>, String> {
             z
         })
         .unwrap_or_else(|| Decompress::new(true));
-    let result = inflate_exact_with(&mut z, input, size);
+    let result = f(&mut z);
     INFLATER.with(|c| *c.borrow_mut() = Some(z));
     result
 }

@@ -14,6 +14,7 @@ pub mod data;
 mod file;
 mod inflate;
 mod midx;
+mod rev;
 mod set;
 mod stored;
 

@@ -1,7 +1,7 @@
 //! [`FileStoredPack`]: one pack as upload-pack reuses it (entries in pack order, the bitmap).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::Mmap;
 
@@ -19,8 +19,9 @@ use crate::pack::stored::{EntryBase, PackedEntry, StoredPack};
 pub struct FileStoredPack {
     pub(super) pack: Arc<PackFile>,
     pub(super) bitmaps: Option<PackBitmaps<Mmap>>,
-    /// `.idx` position → pack position.
-    pub(super) idx_to_pos: Vec<u32>,
+    /// `.idx` position → pack position, built on first use (a fetch that only asks whether
+    /// objects are here never needs it).
+    pub(super) idx_to_pos: OnceLock<Vec<u32>>,
 }
 
 impl FileStoredPack {
@@ -42,30 +43,40 @@ impl FileStoredPack {
             }
             None => None,
         };
-        let mut idx_to_pos = vec![0u32; pack.index.len()];
-        for (pos, (_, i)) in pack.revindex().iter().enumerate() {
-            idx_to_pos[*i as usize] = pos as u32;
-        }
         Ok(FileStoredPack {
             pack,
             bitmaps,
-            idx_to_pos,
+            idx_to_pos: OnceLock::new(),
+        })
+    }
+
+    /// `.idx` position → pack position.
+    fn idx_to_pos(&self) -> &[u32] {
+        self.idx_to_pos.get_or_init(|| {
+            let n = self.pack.index.len();
+            let mut v = vec![0u32; n];
+            for pos in 0..n {
+                if let Some((_, i)) = self.pack.rev_at(pos) {
+                    if let Some(slot) = v.get_mut(i as usize) {
+                        *slot = pos as u32;
+                    }
+                }
+            }
+            v
         })
     }
 
     pub(super) fn offset_at(&self, pos: usize) -> Result<u64, Error> {
         self.pack
-            .revindex()
-            .get(pos)
-            .map(|(o, _)| *o)
+            .rev_at(pos)
+            .map(|(o, _)| o)
             .ok_or_else(|| Error::corrupt(&self.pack.name, format!("no entry at position {pos}")))
     }
 
     pub(super) fn end_of(&self, pos: usize) -> u64 {
         self.pack
-            .revindex()
-            .get(pos + 1)
-            .map_or(self.pack.trailer_at(), |(o, _)| *o)
+            .rev_at(pos + 1)
+            .map_or(self.pack.trailer_at(), |(o, _)| o)
     }
 }
 
@@ -76,12 +87,16 @@ impl StoredPack for FileStoredPack {
 
     fn position(&self, id: &ObjectId) -> Option<usize> {
         let i = self.pack.index.find(id)?;
-        self.idx_to_pos.get(i).map(|p| *p as usize)
+        self.idx_to_pos().get(i).map(|p| *p as usize)
+    }
+
+    fn contains(&self, id: &ObjectId) -> bool {
+        self.pack.index.find(id).is_some()
     }
 
     fn id_at(&self, pos: usize) -> Option<ObjectId> {
-        let (_, i) = self.pack.revindex().get(pos)?;
-        self.pack.index.id_at(*i as usize)
+        let (_, i) = self.pack.rev_at(pos)?;
+        self.pack.index.id_at(i as usize)
     }
 
     fn kind_at(&self, pos: usize) -> Option<Kind> {
@@ -104,10 +119,10 @@ impl StoredPack for FileStoredPack {
         let base = match info.base {
             Base::None => EntryBase::None,
             Base::Offset(o) => {
-                let rev = self.pack.revindex();
-                let pos = rev
-                    .binary_search_by_key(&o, |(off, _)| *off)
-                    .map_err(|_| self.pack.corrupt(offset, "ofs-delta base is not an entry"))?;
+                let pos = self
+                    .pack
+                    .rev_position(o)
+                    .ok_or_else(|| self.pack.corrupt(offset, "ofs-delta base is not an entry"))?;
                 EntryBase::InPack {
                     pos,
                     by_offset: true,

@@ -126,25 +126,43 @@ fn reverse_index_file_matches_sorting() {
     let store = FsObjectStore::open(&dir.path().join(".git/objects"), HashKind::Sha1).unwrap();
     let pack = &store.packs.packs[0];
     assert!(pack.rev_path.exists());
-    let from_file = pack.read_rev_file().expect("valid .rev");
+    let (mapped, from_file, _) = pack.rev_snapshot();
+    assert!(mapped, "the .rev is used");
     let mut sorted: Vec<(u64, u32)> = (0..pack.index.len())
         .map(|i| (pack.index.offset_at(i).unwrap(), i as u32))
         .collect();
     sorted.sort_unstable();
     assert_eq!(from_file, sorted);
-    // A damaged file is ignored.
-    let mut bytes = std::fs::read(&pack.rev_path).unwrap();
-    bytes.swap(12, 16);
-    bytes.swap(13, 17);
-    bytes.swap(14, 18);
-    bytes.swap(15, 19);
     let path = pack.rev_path.clone();
     let mut perms = std::fs::metadata(&path).unwrap().permissions();
     #[allow(clippy::permissions_set_readonly_false)]
     perms.set_readonly(false);
     std::fs::set_permissions(&path, perms).unwrap();
-    std::fs::write(&path, bytes).unwrap();
-    assert!(pack.read_rev_file().is_none());
+    let good = std::fs::read(&path).unwrap();
+    // Entries out of order: a lookup finds its own entry or nothing, never another one.
+    let mut bytes = good.clone();
+    bytes.swap(12, 16);
+    bytes.swap(13, 17);
+    bytes.swap(14, 18);
+    bytes.swap(15, 19);
+    std::fs::write(&path, &bytes).unwrap();
+    let (_, _, found) = pack.rev_snapshot();
+    for (i, f) in found.iter().enumerate() {
+        if let Some((offset, at)) = f {
+            assert_eq!(
+                (*offset, *at as usize),
+                (pack.index.offset_at(i).unwrap(), i)
+            );
+        }
+    }
+    // Another pack's file (a wrong pack checksum) is ignored: the order is sorted afresh.
+    let mut bytes = good;
+    let sum_at = 12 + 4 * pack.index.len();
+    bytes[sum_at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let (mapped, order, _) = pack.rev_snapshot();
+    assert!(!mapped);
+    assert_eq!(order, sorted);
     check_all(dir.path());
 }
 
