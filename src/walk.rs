@@ -691,6 +691,8 @@ impl TreeWalker<'_> {
         let repo = self.repo;
         // (tree, depth, name hash of its path).
         let mut stack = vec![(*tree, 0u64, 0u32)];
+        // One buffer for every tree's subtrees (one allocation per tree walked, before).
+        let mut subtrees = Vec::new();
         while let Some((t, depth, hash)) = stack.pop() {
             if self.uninteresting.contains(&t) || sent.contains(&t) {
                 continue;
@@ -727,7 +729,6 @@ impl TreeWalker<'_> {
             let no_blobs = self
                 .filter
                 .is_some_and(|f| !f.keeps(Kind::Blob, Some(depth + 1), &mut || 0));
-            let mut subtrees = Vec::new();
             let place = (depth, hash);
             bases.for_new_entries(place, obj.data, t.kind(), |entry| {
                 let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
@@ -771,7 +772,7 @@ impl TreeWalker<'_> {
                 Ok(())
             })?;
             // Depth first, in tree order.
-            stack.extend(subtrees.into_iter().rev());
+            stack.extend(subtrees.drain(..).rev());
             if out.len() % 4096 == 0 {
                 progress.update("Counting objects", out.len() as u64, None);
             }
