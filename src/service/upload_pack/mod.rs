@@ -903,12 +903,46 @@ fn send_in_pack_order<W: Write>(
             have.set(p);
         }
     }
+    if orphaned_deltas(pack, &send, &have, opts)? > objects.len() / ORPHANS_BEFORE_SEARCH {
+        return Ok(None);
+    }
     let mut data = BandData(Rc::clone(band));
     let stats = crate::pack::reuse::write_pack_from_bitmap(
         repo, pack, &send, &have, opts, &mut data, progress,
     )?;
     data.flush()?;
     Ok(Some(stats))
+}
+
+/// Above one object in this many sent whole because its stored delta base is not sent, the pack
+/// goes through the delta search instead of [`send_in_pack_order`].
+const ORPHANS_BEFORE_SEARCH: usize = 64;
+
+/// How many of the entries at `send` are stored as deltas against an entry of the pack that is
+/// neither sent nor (in a thin pack) held by the client: copying the stored pack inflates them
+/// and sends them whole. A clone that takes part of a pack (a repository whose `refs/pull/*`
+/// or hidden refs hold the bases: tokio's branches and tags are 49,000 of its 154,000 objects)
+/// then sent three times C git's bytes, which searches those objects for new deltas (git's
+/// `prepare_pack`); the general writer does the same.
+fn orphaned_deltas(
+    pack: &dyn crate::pack::stored::StoredPack,
+    send: &crate::pack::ewah::Bitmap,
+    have: &crate::pack::ewah::Bitmap,
+    opts: &WriteOptions,
+) -> Result<usize, Error> {
+    let mut orphans = 0;
+    for pos in send.ones() {
+        if let crate::pack::stored::EntryBase::InPack { pos: b, .. } = pack
+            .entry(pos)
+            .map_err(crate::pack::write::Error::from)?
+            .base
+        {
+            if !send.get(b) && !(opts.thin && have.get(b)) {
+                orphans += 1;
+            }
+        }
+    }
+    Ok(orphans)
 }
 
 /// Sends the pack from the repository's reachability bitmap when it can answer this request
