@@ -244,15 +244,7 @@ fn pull_request_bases(dir: &Path) -> PathBuf {
     git_ok(&src, &["branch", "-q", "-D", "pr"]);
     git_ok(
         &src,
-        &[
-            "-c",
-            "repack.writeBitmaps=false",
-            "repack",
-            "-a",
-            "-d",
-            "-f",
-            "-q",
-        ],
+        &["-c", "repack.writeBitmaps=false", "repack", "-adfq"],
     );
     src
 }

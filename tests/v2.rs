@@ -53,6 +53,18 @@ fn capability_advertisement_and_object_info() {
     );
 }
 
+/// The lines `program` answers `request` with for `repo`, after the capability advertisement
+/// (which differs: Sluice offers more).
+fn answers_after_advertisement(
+    program: &[&str],
+    repo: &std::path::Path,
+    request: &str,
+) -> Vec<String> {
+    let lines = raw_v2(program, repo, request);
+    let end = lines.iter().position(|l| l == "0000").unwrap();
+    lines[end + 1..].to_vec()
+}
+
 /// `lsrefs.unborn` (`advertise` by default, `allow`, `ignore`): what `ls-refs` advertises and
 /// answers, and the branch a clone of an empty repository gets, against C git's upload-pack.
 #[test]
@@ -140,12 +152,7 @@ fn repeated_ls_refs_in_one_session_match_c_git() {
     .join("\n");
     for name in ["tags", "packed_refs"] {
         let src = fixture(name);
-        // The answers, after the capability advertisement (which differs: Sluice offers more).
-        let answers = |program: &[&str]| {
-            let lines = raw_v2(program, &src, &request);
-            let end = lines.iter().position(|l| l == "0000").unwrap();
-            lines[end + 1..].to_vec()
-        };
+        let answers = |program: &[&str]| answers_after_advertisement(program, &src, &request);
         let ours = answers(&[sluice(), "upload-pack"]);
         assert_eq!(ours, answers(&["git", "upload-pack"]), "{name}");
         // One answer, and its flush, per command.
@@ -209,11 +216,7 @@ fn first_ls_refs_with_prefixes_matches_c_git() {
     .collect();
     for prefixes in &sets {
         let request = ls_refs(prefixes);
-        let answers = |program: &[&str]| {
-            let lines = raw_v2(program, &src, &request);
-            let end = lines.iter().position(|l| l == "0000").unwrap();
-            lines[end + 1..].to_vec()
-        };
+        let answers = |program: &[&str]| answers_after_advertisement(program, &src, &request);
         let ours = answers(&[sluice(), "upload-pack"]);
         assert_eq!(
             ours,
