@@ -937,7 +937,7 @@ fn orphaned_deltas(
             .map_err(crate::pack::write::Error::from)?
             .base
         {
-            if !send.get(b) && !(opts.thin && have.get(b)) {
+            if !(send.get(b) || (opts.thin && have.get(b))) {
                 orphans += 1;
             }
         }
