@@ -3,9 +3,11 @@
 and reports median (min-max) ratios Sluice/git of server CPU (user+sys), wall time, peak RSS and
 bytes sent, as a table and a CSV.
 
-Usage: bench/run.py [--repo PATH] [--commits N] [--runs K] [--sluice PATH] [--cases a,b,...]
+Usage: bench/run.py [--repo PATH] [--commits N] [--object-format sha1|sha256] [--runs K]
+                    [--sluice PATH] [--baseline PATH] [--cases a,b,...]
 Without --repo a deterministic repository is generated (tests/fixtures/gen_history.sh plus
-binary blobs and tags). Not part of the test suite: timings vary, ratios are what to read.
+binary blobs and tags), in --object-format. With --repo the repository's own format is used
+(`git rev-parse --show-object-format`) for everything the cases create. Not part of the test suite: timings vary, ratios are what to read.
 """
 import argparse, csv, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time
 
@@ -14,6 +16,9 @@ TOP = os.path.dirname(HERE)
 TIMED = os.path.join(HERE, "timed.py")
 # The branch the generated repository serves; with --repo, the repository's HEAD branch.
 BRANCH = "main"
+# The served repository's object format (`sha1` or `sha256`): repositories the cases create
+# themselves are made in it, and a clone request names it as git's client does.
+OBJECT_FORMAT = "sha1"
 # Incremental fetch cases: how many first-parent commits the client is behind.
 FETCH_BEHIND = {"fetch-10": 10, "fetch-100": 100, "fetch-1000": 1000}
 
@@ -32,8 +37,10 @@ def sh(args, cwd=None, env=None, check=True, input=None, stderr=None):
     return r.stdout.decode()
 
 
-def generate(path, commits):
-    sh(["bash", os.path.join(TOP, "tests/fixtures/gen_history.sh"), path, str(commits)])
+def generate(path, commits, object_format):
+    # gen_history.sh's `git init` takes its object format from GIT_DEFAULT_HASH.
+    sh(["bash", os.path.join(TOP, "tests/fixtures/gen_history.sh"), path, str(commits)],
+       env={"GIT_DEFAULT_HASH": object_format})
     # A few binary blobs of some MiB and many tags, so the repository looks like a real one.
     work = path + ".work"
     sh(["git", "clone", "-q", path, work])
@@ -188,7 +195,7 @@ def run_case(case, server, sluice, repo, tmp, out_file):
     elif case == "ls-remote-10k":
         sh(["git", "ls-remote", up, f"file://{os.path.join(tmp, 'many-refs.git')}"], env=env)
     elif case == "push-all":
-        sh(["git", "init", "-q", "--bare", dst])
+        sh(["git", "init", "-q", "--bare", f"--object-format={OBJECT_FORMAT}", dst])
         sh(["git", "push", "-q", "--mirror", rp, f"file://{dst}"], cwd=repo, env=env)
     elif case in ("push-10", "push-10-fsync"):
         base = os.path.join(tmp, "push-base.git")
@@ -210,11 +217,13 @@ def run_case(case, server, sluice, repo, tmp, out_file):
 
 
 def clone_request(repo):
-    """The v0 request a full clone sends after the advertisement: every ref tip, then done."""
+    """The v0 request a full clone sends after the advertisement: every ref tip, then done. Like
+    git's client, it names the object format only when it is not SHA-1."""
     tips = sorted(set(sh(["git", "for-each-ref", "--format=%(objectname)"], cwd=repo).split()))
+    fmt = f" object-format={OBJECT_FORMAT}" if OBJECT_FORMAT != "sha1" else ""
     out = b""
     for i, t in enumerate(tips):
-        caps = " multi_ack_detailed side-band-64k thin-pack ofs-delta agent=bench" if i == 0 else ""
+        caps = f" multi_ack_detailed side-band-64k thin-pack ofs-delta{fmt} agent=bench" if i == 0 else ""
         line = f"want {t}{caps}\n".encode()
         out += b"%04x" % (len(line) + 4) + line
     return out + b"00000009done\n"
@@ -322,6 +331,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo")
     ap.add_argument("--commits", type=int, default=50000)
+    ap.add_argument("--object-format", default="sha1", choices=["sha1", "sha256"],
+                    help="the generated repository's object format (with --repo, the repository's own)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sluice", default=os.path.join(TOP, "target/release/sluice"))
     ap.add_argument("--cases", default="clone-v0,clone-v2,clone-bitmap,clone-graph,clone-loose,clone-repacked,serve-clone,serve-bitmap,fetch-10,fetch-100,fetch-1000,fetch-loose,depth1,blob-none,ls-remote-10k,clone-v0-10k,push-all,push-10,push-10-fsync,http-clone,http-push,repack")
@@ -345,14 +356,15 @@ def main():
     if not repo:
         repo = os.path.join(tmp, "bench.git")
         print(f"generating a {a.commits}-commit repository ...", file=sys.stderr)
-        generate(repo, a.commits)
+        generate(repo, a.commits, a.object_format)
     repo = os.path.abspath(repo)
-    global BRANCH
+    global BRANCH, OBJECT_FORMAT
     BRANCH = sh(["git", "symbolic-ref", "--short", "HEAD"], cwd=repo).strip()
+    OBJECT_FORMAT = sh(["git", "rev-parse", "--show-object-format"], cwd=repo).strip()
     # C git serves filters only when allowed; Sluice allows them by default.
     sh(["git", "config", "uploadpack.allowFilter", "true"], cwd=repo)
     objects = sh(["git", "count-objects", "-v"], cwd=repo)
-    print(f"repository: {repo}\n{objects}", file=sys.stderr)
+    print(f"repository: {repo} ({OBJECT_FORMAT})\n{objects}", file=sys.stderr)
     prepare(tmp, repo, a.sluice, a.cases.split(","))
     rows = []
     packs = {}
@@ -403,7 +415,8 @@ def main():
         w.writeheader()
         w.writerows(rows)
     for srv in servers[1:]:
-        print(f"\n{binaries[srv]}/git ratios, median (min-max) of {a.runs} runs; lower is better for sluice")
+        print(f"\n{binaries[srv]}/git ratios on a {OBJECT_FORMAT} repository, median (min-max) of "
+              f"{a.runs} runs; lower is better for sluice")
         print(f"{'case':<15}{'cpu':>20}{'wall':>20}{'rss':>20}{'bytes':>20}"
               "   (repack: bytes = .bitmap size)")
         for case in a.cases.split(","):

@@ -184,3 +184,104 @@ fn fetch_without_thin_pack_is_self_contained() {
     fsck(&repo);
     assert_eq!(refs(&repo), refs(&b.src));
 }
+
+/// A repository whose packed deltas rest on objects only a ref outside a clone's reaches
+/// (`refs/pull/*` on a hosting site): twelve files in three versions on `main`, each stored as a
+/// delta against its larger fourth version on `refs/pull/1/head`. A clone of the branches takes
+/// none of those bases; copying the stored pack sent every version whole (three times C git's
+/// bytes; tokio's clone 3.4 times, #14), where C git searches them for new deltas.
+fn pull_request_bases(dir: &Path) -> PathBuf {
+    let work = dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    git_ok(&work, &["init", "-q", "-b", "main"]);
+    // A fixed pseudo-random text per file, so no two files share lines.
+    let mut seed = 7u64;
+    let mut word = || {
+        (0..40)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(b'a' + (seed >> 60) as u8 % 10)
+            })
+            .collect::<String>()
+    };
+    let files: Vec<Vec<String>> = (0..12)
+        .map(|f| {
+            (0..400)
+                .map(|k| format!("{f} line {k} {}\n", word()))
+                .collect()
+        })
+        .collect();
+    let write = |version: usize| {
+        for (f, lines) in files.iter().enumerate() {
+            let mut text = lines.clone();
+            if version < 4 {
+                text[version * 120] = format!("edited in version {version}\n");
+            } else {
+                text.extend(
+                    (0..200).map(|k| format!("pull request line {k} {}\n", "x".repeat(30))),
+                );
+            }
+            std::fs::write(work.join(format!("f{f}.txt")), text.concat()).unwrap();
+        }
+        git_ok(&work, &["add", "."]);
+        git_ok(
+            &work,
+            &["commit", "-q", "-m", &format!("version {version}")],
+        );
+    };
+    for version in 1..=3 {
+        write(version);
+    }
+    git_ok(&work, &["checkout", "-q", "-b", "pr"]);
+    write(4);
+    let src = dir.join("src.git");
+    let mut c = git_cmd(dir);
+    c.args(["clone", "-q", "--bare"]).arg(&work).arg(&src);
+    run_ok(&mut c, "git clone");
+    git_ok(&src, &["update-ref", "refs/pull/1/head", "refs/heads/pr"]);
+    git_ok(&src, &["branch", "-q", "-D", "pr"]);
+    git_ok(
+        &src,
+        &["-c", "repack.writeBitmaps=false", "repack", "-adfq"],
+    );
+    src
+}
+
+#[test]
+fn clone_of_part_of_a_pack_finds_new_deltas_for_objects_whose_base_stays() {
+    let dir = scratch();
+    let src = pull_request_bases(dir.path());
+    // Protocol v2 lists only branches and tags: the clone leaves refs/pull/1/head behind.
+    let ours = dir.path().join("ours.git");
+    clone_ok(Transport::UploadPackFlag, 2, &src, &ours, &["--bare"]);
+    fsck(&ours);
+    assert_eq!(
+        refs(&ours),
+        git_ok(
+            &src,
+            &[
+                "for-each-ref",
+                "--format=%(objectname) %(refname)",
+                "refs/heads/",
+                "refs/tags/"
+            ]
+        )
+    );
+    let theirs = dir.path().join("theirs.git");
+    let mut c = git_cmd(dir.path());
+    c.args([
+        "-c",
+        "protocol.version=2",
+        "clone",
+        "-q",
+        "--bare",
+        "--no-local",
+    ])
+    .arg("--upload-pack=git-upload-pack")
+    .arg(format!("file://{}", src.display()))
+    .arg(&theirs);
+    run_ok(&mut c, "git clone");
+    assert_within_percent("bases left behind", pack_size(&ours), pack_size(&theirs), 5);
+}

@@ -53,6 +53,18 @@ fn capability_advertisement_and_object_info() {
     );
 }
 
+/// The lines `program` answers `request` with for `repo`, after the capability advertisement
+/// (which differs: Sluice offers more).
+fn answers_after_advertisement(
+    program: &[&str],
+    repo: &std::path::Path,
+    request: &str,
+) -> Vec<String> {
+    let lines = raw_v2(program, repo, request);
+    let end = lines.iter().position(|l| l == "0000").unwrap();
+    lines[end + 1..].to_vec()
+}
+
 /// `lsrefs.unborn` (`advertise` by default, `allow`, `ignore`): what `ls-refs` advertises and
 /// answers, and the branch a clone of an empty repository gets, against C git's upload-pack.
 #[test]
@@ -140,12 +152,7 @@ fn repeated_ls_refs_in_one_session_match_c_git() {
     .join("\n");
     for name in ["tags", "packed_refs"] {
         let src = fixture(name);
-        // The answers, after the capability advertisement (which differs: Sluice offers more).
-        let answers = |program: &[&str]| {
-            let lines = raw_v2(program, &src, &request);
-            let end = lines.iter().position(|l| l == "0000").unwrap();
-            lines[end + 1..].to_vec()
-        };
+        let answers = |program: &[&str]| answers_after_advertisement(program, &src, &request);
         let ours = answers(&[sluice(), "upload-pack"]);
         assert_eq!(ours, answers(&["git", "upload-pack"]), "{name}");
         // One answer, and its flush, per command.
@@ -154,5 +161,69 @@ fn repeated_ls_refs_in_one_session_match_c_git() {
             ours.iter().any(|l| l.contains("peeled:")),
             "{name}: {ours:?}"
         );
+    }
+}
+
+/// The first `ls-refs` of a session reads only the refs under its prefixes (a fetch of one
+/// branch must not walk thousands of loose `refs/pull/*`); the answers for overlapping
+/// prefixes, prefixes that end inside a name or a directory, prefixes outside `refs/`, and more
+/// prefixes than git honours (then every ref), with loose refs in nested directories over a
+/// `packed-refs`, must stay C git's.
+#[test]
+fn first_ls_refs_with_prefixes_matches_c_git() {
+    let dir = scratch();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    git_ok(&work, &["init", "-q", "-b", "main"]);
+    commit_line(&work, "one");
+    git_ok(&work, &["tag", "-a", "-m", "v", "v1"]);
+    for b in ["m", "ma", "mb/x", "mb/y/z", "topic/a", "topic/a-b", "u"] {
+        git_ok(&work, &["branch", b]);
+    }
+    git_ok(&work, &["pack-refs", "--all"]);
+    commit_line(&work, "two");
+    // Loose, over the packed values, and loose only.
+    for b in ["ma", "topic/a", "topic/c/d", "pull/1/head", "pull/2/head"] {
+        git_ok(&work, &["branch", "-f", b]);
+    }
+    git_ok(&work, &["tag", "v10"]);
+    let src = dir.path().join("src.git");
+    std::fs::rename(work.join(".git"), &src).unwrap();
+    git_ok(&src, &["config", "core.bare", "true"]);
+    let ls_refs = |prefixes: &[String]| {
+        let lines: String = prefixes
+            .iter()
+            .map(|p| format!("ref-prefix {p}\n"))
+            .collect();
+        format!("command=ls-refs\nobject-format=sha1\n0001\npeel\nsymrefs\n{lines}0000\n0000")
+    };
+    let sets: Vec<Vec<String>> = [
+        &["refs/heads/m"][..],
+        &["refs/heads/ma", "refs/heads/m", "HEAD", "refs/tags/"],
+        &["refs/heads/mb/", "refs/heads/topic/a", "refs/heads/pull/"],
+        &[
+            "refs/heads/topic/c/",
+            "refs/heads/nothing",
+            "main",
+            "refs/tags/v1",
+        ],
+        &["ref"],
+        &["HEAD"],
+    ]
+    .iter()
+    .map(|s| s.iter().map(|p| p.to_string()).collect())
+    .chain([(0..65537).map(|i| format!("refs/heads/none{i}")).collect()])
+    .collect();
+    for prefixes in &sets {
+        let request = ls_refs(prefixes);
+        let answers = |program: &[&str]| answers_after_advertisement(program, &src, &request);
+        let ours = answers(&[sluice(), "upload-pack"]);
+        assert_eq!(
+            ours,
+            answers(&["git", "upload-pack"]),
+            "{:?}",
+            &prefixes[..prefixes.len().min(4)]
+        );
+        assert!(ours.len() > 1, "{:?}", &prefixes[..prefixes.len().min(4)]);
     }
 }

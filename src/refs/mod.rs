@@ -150,7 +150,15 @@ pub fn read_loose(
                 Err(_) => continue,
             };
             if ft.is_dir() {
-                stack.push((name, entry.path()));
+                // Only directories that can hold a name with the prefix (`refs/heads/m` skips
+                // `refs/heads/topic/`).
+                let below = name.starts_with(prefix);
+                let above = prefix
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'));
+                if below || above {
+                    stack.push((name, entry.path()));
+                }
             } else if !name.starts_with(prefix) {
                 // Outside the prefix (in the prefix's own directory).
             } else if let Ok(text) = std::fs::read(entry.path()) {

@@ -222,6 +222,7 @@ fn bad_arg(command: &'static str, arg: &[u8]) -> Error {
 fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
     let (mut symrefs, mut peel, mut unborn) = (false, false, false);
     let mut prefixes: Vec<String> = Vec::new();
+    let mut too_many_prefixes = false;
     for arg in &req.args {
         match arg.as_slice() {
             b"symrefs" => symrefs = true,
@@ -229,11 +230,13 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
             // `lsrefs.unborn=ignore` ignores the argument (C git does not refuse it).
             b"unborn" => unborn = s.settings.lsrefs_unborn != LsRefsUnborn::Ignore,
             a => match a.strip_prefix(b"ref-prefix ") {
-                // git ignores prefixes past a limit and then lists everything; do the same.
-                Some(p) if prefixes.len() < 65536 => {
-                    prefixes.push(String::from_utf8_lossy(p).into_owned())
+                // Past MAX_PREFIXES git drops every prefix and lists everything (ls-refs.c).
+                Some(_) if too_many_prefixes => {}
+                Some(_) if prefixes.len() >= MAX_PREFIXES => {
+                    prefixes = Vec::new();
+                    too_many_prefixes = true;
                 }
-                Some(_) => {}
+                Some(p) => prefixes.push(String::from_utf8_lossy(p).into_owned()),
                 None => {
                     return Err(bad_arg(
                         "ls-refs argument (symrefs, peel, unborn, ref-prefix)",
@@ -278,21 +281,48 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
         // The first ls-refs of the session streams: each ref is written as it is read.
         let writer = &mut s.writer;
         let mut write_error = None;
-        s.repo.for_each_ref("refs/", &mut |r| {
-            if matches(&r.name) {
-                if let Err(e) = shape.write(writer, &mut line, &r) {
-                    write_error = Some(e);
-                    return Ok(ControlFlow::Break(()));
+        for root in prefix_roots(&prefixes) {
+            s.repo.for_each_ref(root, &mut |r| {
+                if matches(&r.name) {
+                    if let Err(e) = shape.write(writer, &mut line, &r) {
+                        write_error = Some(e);
+                        return Ok(ControlFlow::Break(()));
+                    }
                 }
+                Ok(ControlFlow::Continue(()))
+            })?;
+            if let Some(e) = write_error {
+                return Err(e.into());
             }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        if let Some(e) = write_error {
-            return Err(e.into());
         }
     }
     s.writer.flush_pkt()?;
     Ok(())
+}
+
+/// The most `ref-prefix` lines `ls-refs` honours; one more and C git ignores them all
+/// (`ls-refs.c: MAX_ALLOWED_PREFIXES`).
+const MAX_PREFIXES: usize = 65536;
+
+/// The prefixes under `refs/` to read for an `ls-refs` asking for `prefixes` (none: all refs),
+/// in name order and none inside another, so reading each in turn lists every matching ref
+/// once and in order. A prefix outside `refs/` (`HEAD`, a short name) matches no ref under
+/// it and is dropped; one that `refs/` starts with (`ref`) takes everything. C git reads only
+/// the prefixes' refs too (`for_each_fullref_in_prefixes`): a fetch of one branch does not
+/// walk thousands of loose `refs/pull/*` refs.
+fn prefix_roots(prefixes: &[String]) -> Vec<&str> {
+    const ALL: &str = "refs/";
+    if prefixes.is_empty() || prefixes.iter().any(|p| ALL.starts_with(p.as_str())) {
+        return vec![ALL];
+    }
+    let mut roots: Vec<&str> = prefixes
+        .iter()
+        .map(String::as_str)
+        .filter(|p| p.starts_with(ALL))
+        .collect();
+    roots.sort_unstable();
+    roots.dedup_by(|later, kept| later.starts_with(*kept));
+    roots
 }
 
 /// What an `ls-refs` line carries besides the id and name.
@@ -632,4 +662,43 @@ fn object_info<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> R
     }
     s.writer.flush_pkt()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod prefix_root_tests {
+    use super::prefix_roots;
+
+    fn roots(prefixes: &[&str]) -> Vec<String> {
+        let owned: Vec<String> = prefixes.iter().map(|p| p.to_string()).collect();
+        prefix_roots(&owned)
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn prefixes_inside_others_and_outside_refs_are_dropped() {
+        assert_eq!(roots(&[]), ["refs/"]);
+        assert_eq!(
+            roots(&["HEAD", "refs/tags/", "refs/heads/", "refs/heads/m"]),
+            ["refs/heads/", "refs/tags/"]
+        );
+        assert_eq!(
+            roots(&[
+                "refs/heads/main",
+                "refs/heads/ma",
+                "main",
+                "refs/heads/main"
+            ]),
+            ["refs/heads/ma"]
+        );
+        // A prefix that is not a directory keeps its siblings apart.
+        assert_eq!(
+            roots(&["refs/heads/a", "refs/heads/a-b", "refs/heads/a/"]),
+            ["refs/heads/a"]
+        );
+        assert_eq!(roots(&["refs/heads/", "ref"]), ["refs/"]);
+        assert_eq!(roots(&["refs/heads/", ""]), ["refs/"]);
+        assert!(roots(&["HEAD", "main"]).is_empty());
+    }
 }
