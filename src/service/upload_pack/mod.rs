@@ -832,8 +832,13 @@ fn stream_pack<W: Write>(
     // With bases the client has, the objects stored whole (mostly the newest versions of files
     // the client holds older ones of) are searched for deltas against them, as git's
     // `pack-objects --thin` does: copying the stored pack's entries cannot do that.
+    // A shallow pack's orphaned deltas (their bases are versions behind the boundary) are
+    // copied whole: searching the sent set for other bases saved 1 % of the bytes of tokio's
+    // `--depth=1` clone for 2.4 times the CPU, where a full clone of branches whose bases sit
+    // under `refs/pull/*` sent 3.4 times C git's bytes without the search.
+    let search_orphans = req.walk.shallow.is_empty();
     let in_pack_order = if bases.is_empty() {
-        in_pack_order(repo, &objects, &walk.edge, &opts)?
+        in_pack_order(repo, &objects, &walk.edge, &opts, search_orphans)?
     } else {
         None
     };
@@ -885,13 +890,14 @@ fn end_pack<W: Write>(band: &Rc<RefCell<SidebandWriter<&mut W>>>, mode: Mode) ->
 /// After a history walk: when every chosen object is in the repository's largest pack, that
 /// pack with the objects to send and the client's edge as bitmaps of its positions, so they are
 /// sent in its order and runs of stored entries are copied as they are (see
-/// [`crate::pack::reuse`]); `None` when some object lives elsewhere, or when too many stored
-/// deltas would lose their base ([`orphaned_deltas`]).
+/// [`crate::pack::reuse`]); `None` when some object lives elsewhere, or, with
+/// `search_orphans`, when too many stored deltas would lose their base ([`orphaned_deltas`]).
 fn in_pack_order<'r>(
     repo: &'r dyn Repository,
     objects: &[walk::PackObject],
     edge: &crate::hash::PackedIdSet,
     opts: &WriteOptions,
+    search_orphans: bool,
 ) -> Result<Option<InPackOrder<'r>>, Error> {
     let Some(pack) = repo.reuse_pack() else {
         return Ok(None);
@@ -910,7 +916,9 @@ fn in_pack_order<'r>(
             have.set(p);
         }
     }
-    if orphaned_deltas(pack, &send, &have, opts)? > objects.len() / ORPHANS_BEFORE_SEARCH {
+    if search_orphans
+        && orphaned_deltas(pack, &send, &have, opts)? > objects.len() / ORPHANS_BEFORE_SEARCH
+    {
         return Ok(None);
     }
     Ok(Some(InPackOrder { pack, send, have }))
