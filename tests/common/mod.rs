@@ -435,9 +435,14 @@ pub fn raw_v2(program: &[&str], repo: &Path, request: &str) -> Vec<String> {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&pkt(request)).unwrap();
+    // A server that refuses the repository answers `ERR` and exits without reading the
+    // request: the write may then fail with a broken pipe, and the answer is what is checked.
+    let written = stdin.write_all(&pkt(request));
     drop(stdin);
     let out = child.wait_with_output().unwrap();
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     parse_pkts(&out.stdout)
         .into_iter()
         .filter(|l| !l.starts_with("agent="))
