@@ -22,8 +22,11 @@ use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
 use crate::progress::Progress;
 use bases::Bases;
+use children::Recorder;
+pub use children::TreeChildren;
 
 pub(crate) mod bases;
+pub mod children;
 mod limit;
 mod preferred;
 pub use preferred::preferred_bases;
@@ -112,6 +115,9 @@ pub struct Walk {
     /// Root trees of the boundary commits (and of the client's unshallowed commits), newest
     /// commit first: where [`preferred_bases`] looks for the client's versions of sent paths.
     pub boundary_trees: Vec<ObjectId>,
+    /// The entries of the trees walked, as positions in `objects`, when
+    /// [`WalkOptions::record_children`] asked for them.
+    pub children: Option<TreeChildren>,
 }
 
 /// Options for [`objects_for_pack`].
@@ -128,6 +134,9 @@ pub struct WalkOptions {
     /// Verify that every blob exists (a push's connectivity check). Serving a fetch does not
     /// need it: writing the pack finds a missing blob anyway.
     pub check_blobs: bool,
+    /// Record each tree's entries as positions ([`Walk::children`]): a repack's bitmaps are
+    /// then computed without reading a tree again.
+    pub record_children: bool,
 }
 
 /// Parsed commits (parents, date, tree), parsed once per request.
@@ -401,7 +410,10 @@ pub fn objects_for_pack(
         filter: opts.filter.as_ref(),
         check_blobs: opts.check_blobs,
     };
-    let unrecorded = walker.walk_all(&trees, &mut sent, &mut out, progress)?;
+    let mut rec = opts
+        .record_children
+        .then(|| Recorder::new(&out, children::MAX_SLOTS));
+    let unrecorded = walker.walk_all(&trees, &mut sent, &mut out, rec.as_mut(), progress)?;
     if !loose_blobs.is_empty() {
         sent.extend(out[out.len() - unrecorded..].iter().map(|o| o.id));
     }
@@ -415,6 +427,7 @@ pub fn objects_for_pack(
         objects: out,
         edge: uninteresting_objects,
         boundary_trees,
+        children: rec.map(Recorder::into_children),
     })
 }
 
@@ -600,11 +613,15 @@ impl TreeWalker<'_> {
     /// are only looked up there, not inserted. Inserting them grew the set by half its size
     /// while the first half's table, both output lists and the delta-base cache were all alive:
     /// the peak of a clone's memory (tokio: 3 MB more than one thread walking alone).
+    ///
+    /// With `rec`, both halves record their trees' entries (see [`children`]); the second
+    /// half's records are renumbered to the merged positions and added.
     fn walk_all(
         &self,
         trees: &[(ObjectId, bool)],
         sent: &mut PackedIdSet,
         out: &mut Vec<PackObject>,
+        mut rec: Option<&mut Recorder>,
         progress: &mut dyn Progress,
     ) -> Result<usize, Error> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -616,22 +633,26 @@ impl TreeWalker<'_> {
         } else {
             (trees, &[][..])
         };
+        let recording = rec.is_some();
         let (mine, theirs) = std::thread::scope(|s| {
             let other = (!second.is_empty()).then(|| {
                 s.spawn(|| {
                     let (mut sent, mut out) = (PackedIdSet::default(), Vec::new());
                     let mut quiet = crate::progress::Discard;
                     let mut bases = Bases::default();
+                    let mut rec = recording.then(|| Recorder::new(&[], children::MAX_SLOTS / 2));
                     for (t, explicit) in second {
-                        self.walk(t, *explicit, &mut sent, &mut bases, &mut out, &mut quiet)?;
+                        let r = rec.as_mut();
+                        self.walk(t, *explicit, &mut sent, &mut bases, &mut out, r, &mut quiet)?;
                     }
-                    Ok::<_, Error>(out)
+                    Ok::<_, Error>((out, rec))
                 })
             });
             let mut mine = Ok(());
             let mut bases = Bases::default();
             for (t, explicit) in first {
-                mine = self.walk(t, *explicit, sent, &mut bases, out, progress);
+                let r = rec.as_deref_mut();
+                mine = self.walk(t, *explicit, sent, &mut bases, out, r, progress);
                 if mine.is_err() {
                     break;
                 }
@@ -647,7 +668,25 @@ impl TreeWalker<'_> {
             (mine, theirs)
         });
         mine?;
-        let mut theirs = theirs.transpose()?.unwrap_or_default();
+        let (mut theirs, their_rec) = theirs.transpose()?.unwrap_or_default();
+        if let (Some(r), Some(their_rec)) = (rec, their_rec) {
+            // Where each of the second half's objects ends up: after the first half's, or
+            // where the first half put it.
+            let mut next = out.len() as u32;
+            let new_pos: Vec<u32> = theirs
+                .iter()
+                .map(|o| match sent.contains(&o.id) {
+                    true => r.position(&o.id),
+                    false => {
+                        next += 1;
+                        next - 1
+                    }
+                })
+                .collect();
+            let mut records = their_rec.into_children();
+            records.renumber(&new_pos, next as usize);
+            r.append(records);
+        }
         // The second half's objects are distinct (its own set saw to it): only those the first
         // half sent are dropped, in place, and the list grows once, to its final length.
         theirs.retain(|o| !sent.contains(&o.id));
@@ -678,7 +717,9 @@ impl TreeWalker<'_> {
 
     /// Appends `tree` (at depth 0) and its not-yet-sent, not-uninteresting, unfiltered contents
     /// to `out`, depth first; `explicit` trees (named in a want) are sent whatever the filter.
-    /// `bases` holds the trees walked before with `sent`: entries they had are skipped.
+    /// `bases` holds the trees walked before with `sent`: entries they had are skipped. With
+    /// `rec`, each tree's entries are recorded as positions in `out` (see [`children`]).
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         tree: &ObjectId,
@@ -686,18 +727,24 @@ impl TreeWalker<'_> {
         sent: &mut PackedIdSet,
         bases: &mut Bases,
         out: &mut Vec<PackObject>,
+        mut rec: Option<&mut Recorder>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
         let repo = self.repo;
-        // (tree, depth, name hash of its path).
-        let mut stack = vec![(*tree, 0u64, 0u32)];
+        // (tree, depth, name hash of its path, slot of its parent's record to fill).
+        let mut stack = vec![(*tree, 0u64, 0u32, None)];
         // One buffer for every tree's subtrees (one allocation per tree walked, before).
         let mut subtrees = Vec::new();
-        while let Some((t, depth, hash)) = stack.pop() {
+        while let Some((t, depth, hash, slot)) = stack.pop() {
             if self.uninteresting.contains(&t) || sent.contains(&t) {
+                if let Some(r) = rec.as_deref_mut() {
+                    let at = r.position(&t);
+                    r.fill(slot, at);
+                }
                 continue;
             }
             let keep_this = (explicit && depth == 0) || self.keeps(Kind::Tree, depth, &t)?;
+            let pos = keep_this.then_some(out.len());
             if keep_this {
                 sent.insert(&t);
                 out.push(PackObject {
@@ -705,6 +752,15 @@ impl TreeWalker<'_> {
                     kind: Kind::Tree,
                     name_hash: hash,
                 });
+            }
+            if let Some(r) = rec.as_deref_mut() {
+                match pos {
+                    Some(p) => {
+                        r.placed(&t, p);
+                        r.fill(slot, p as u32);
+                    }
+                    None => r.fill(slot, children::OUTSIDE),
+                }
             }
             if self.filter.is_some_and(|f| !f.descends(depth + 1)) {
                 continue;
@@ -721,61 +777,126 @@ impl TreeWalker<'_> {
                     expected: Kind::Tree,
                 });
             }
-            // Paths below the root are "dir/name"; the root's entries are just "name".
-            let prefix = if depth == 0 { 0 } else { name_hash(hash, b"/") };
-            // A filter that drops even an empty blob here drops every blob here (`blob:none`,
-            // `tree:<depth>`): then no blob entry needs a look-up in the two sets (for
-            // `blob:none` those look-ups were a third of the walk).
-            let no_blobs = self
-                .filter
-                .is_some_and(|f| !f.keeps(Kind::Blob, Some(depth + 1), &mut || 0));
             let place = (depth, hash);
-            bases.for_new_entries(place, obj.data, t.kind(), |entry| {
-                let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
-                match entry.kind() {
-                    Some(Kind::Tree) => {
-                        subtrees.push((entry.id, depth + 1, name_hash(prefix, entry.name)))
+            let entries = TreeEntries {
+                walker: self,
+                tree: &t,
+                depth,
+                prefix: if depth == 0 { 0 } else { name_hash(hash, b"/") },
+                no_blobs: self
+                    .filter
+                    .is_some_and(|f| !f.keeps(Kind::Blob, Some(depth + 1), &mut || 0)),
+            };
+            match rec.as_deref_mut() {
+                None => bases.for_new_entries(place, obj.data, t.kind(), |entry| {
+                    entries.visit(entry, sent, out, &mut subtrees, None)
+                })?,
+                Some(r) => {
+                    let base_tag = bases.tag_at(place);
+                    let mut origin = r.begin_tree();
+                    let tag = Recorder::provisional_tag();
+                    bases.for_new_entries_traced(
+                        place,
+                        obj.data,
+                        t.kind(),
+                        tag,
+                        &mut origin,
+                        |entry| entries.visit(entry, sent, out, &mut subtrees, Some(&mut *r)),
+                    )?;
+                    let slots = r.finish_tree(origin, pos, place, base_tag, bases);
+                    for (s, slot) in subtrees.iter_mut().zip(slots) {
+                        s.3 = slot;
                     }
-                    Some(Kind::Blob) if no_blobs => {}
-                    Some(kind) => {
-                        if self.uninteresting.contains(&entry.id) {
-                            return Ok(());
-                        }
-                        // Without a filter the one look-up that inserts also tells whether
-                        // the object was sent already; a filter must be asked first.
-                        let new = match self.filter {
-                            None => sent.insert(&entry.id),
-                            Some(_) => {
-                                !sent.contains(&entry.id)
-                                    && self.keeps(kind, depth + 1, &entry.id)?
-                                    && sent.insert(&entry.id)
-                            }
-                        };
-                        if !new {
-                            return Ok(());
-                        }
-                        if self.check_blobs && !repo.contains(&entry.id)? {
-                            return Err(Error::Missing {
-                                id: entry.id,
-                                kind: "blob",
-                                context: format!("tree {t}"),
-                            });
-                        }
-                        out.push(PackObject {
-                            id: entry.id,
-                            kind,
-                            name_hash: name_hash(prefix, entry.name),
-                        });
-                    }
-                    None => {}
                 }
-                Ok(())
-            })?;
+            }
             // Depth first, in tree order.
             stack.extend(subtrees.drain(..).rev());
             if out.len() % 4096 == 0 {
                 progress.update("Counting objects", out.len() as u64, None);
             }
+        }
+        Ok(())
+    }
+}
+
+/// The tree a [`TreeWalker`] is reading, and what its entries need.
+struct TreeEntries<'a, 'w> {
+    walker: &'a TreeWalker<'w>,
+    tree: &'a ObjectId,
+    depth: u64,
+    /// Name hash of the tree's path with the `/` of its entries' paths.
+    prefix: u32,
+    /// A filter that drops even an empty blob here drops every blob here (`blob:none`,
+    /// `tree:<depth>`): then no blob entry needs a look-up in the two sets (for `blob:none`
+    /// those look-ups were a third of the walk).
+    no_blobs: bool,
+}
+
+impl TreeEntries<'_, '_> {
+    /// Handles one entry the base did not have: subtrees go to `subtrees` (id, depth, name
+    /// hash, slot), new blobs to `out` and `sent`; `rec` is told what each entry stands for.
+    #[allow(clippy::type_complexity)]
+    fn visit(
+        &self,
+        entry: Result<crate::odb::TreeEntry<'_>, crate::odb::Error>,
+        sent: &mut PackedIdSet,
+        out: &mut Vec<PackObject>,
+        subtrees: &mut Vec<(ObjectId, u64, u32, Option<u32>)>,
+        mut rec: Option<&mut Recorder>,
+    ) -> Result<(), Error> {
+        let w = self.walker;
+        let t = *self.tree;
+        let entry = entry.map_err(|source| Error::Parse { id: t, source })?;
+        let depth = self.depth;
+        let shown = match entry.kind() {
+            Some(Kind::Tree) => {
+                subtrees.push((
+                    entry.id,
+                    depth + 1,
+                    name_hash(self.prefix, entry.name),
+                    None,
+                ));
+                None
+            }
+            Some(Kind::Blob) if self.no_blobs => Some(children::OUTSIDE),
+            Some(kind) => 'blob: {
+                if w.uninteresting.contains(&entry.id) {
+                    break 'blob Some(children::OUTSIDE);
+                }
+                // Without a filter the one look-up that inserts also tells whether the object
+                // was sent already; a filter must be asked first.
+                let new = match w.filter {
+                    None => sent.insert(&entry.id),
+                    Some(_) => {
+                        !sent.contains(&entry.id)
+                            && w.keeps(kind, depth + 1, &entry.id)?
+                            && sent.insert(&entry.id)
+                    }
+                };
+                if !new {
+                    break 'blob rec.as_deref().map(|r| r.position(&entry.id));
+                }
+                if w.check_blobs && !w.repo.contains(&entry.id)? {
+                    return Err(Error::Missing {
+                        id: entry.id,
+                        kind: "blob",
+                        context: format!("tree {t}"),
+                    });
+                }
+                if let Some(r) = rec.as_deref_mut() {
+                    r.placed(&entry.id, out.len());
+                }
+                out.push(PackObject {
+                    id: entry.id,
+                    kind,
+                    name_hash: name_hash(self.prefix, entry.name),
+                });
+                Some(out.len() as u32 - 1)
+            }
+            None => Some(children::GITLINK),
+        };
+        if let Some(r) = rec {
+            r.shown(shown);
         }
         Ok(())
     }
@@ -859,12 +980,20 @@ mod tests {
         let mut bases = Bases::default();
         for (t, explicit) in &commits {
             walker
-                .walk(t, *explicit, &mut sent, &mut bases, &mut one, &mut Discard)
+                .walk(
+                    t,
+                    *explicit,
+                    &mut sent,
+                    &mut bases,
+                    &mut one,
+                    None,
+                    &mut Discard,
+                )
                 .unwrap();
         }
         let (mut sent2, mut two) = (PackedIdSet::default(), Vec::new());
         let unrecorded = walker
-            .walk_all(&commits, &mut sent2, &mut two, &mut Discard)
+            .walk_all(&commits, &mut sent2, &mut two, None, &mut Discard)
             .unwrap();
         assert!(commits.len() >= PARALLEL_TREES);
         assert!(unrecorded > 0 && unrecorded < two.len());
@@ -874,6 +1003,130 @@ mod tests {
         sent2.extend(two[two.len() - unrecorded..].iter().map(|o| o.id));
         assert_eq!(one, two);
         assert_eq!(sent, sent2);
+    }
+
+    /// Checks every record of `children` against the tree it stands for (each entry's
+    /// position in `objects`, [`children::GITLINK`] for a gitlink); returns how many trees
+    /// have one.
+    fn check_records(r: &MemoryObjects, objects: &[PackObject], children: &TreeChildren) -> usize {
+        let pos: IdMap<u32> = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id, i as u32))
+            .collect();
+        let mut recorded = 0;
+        for (p, o) in objects.iter().enumerate() {
+            let Some(got) = children.of(p as u32) else {
+                continue;
+            };
+            assert_eq!(o.kind, Kind::Tree, "a record at a {:?}", o.kind);
+            let data = r.read_object(&o.id).unwrap().unwrap().data;
+            let want: Vec<u32> = TreeIter::new(&data, o.id.kind())
+                .map(|e| {
+                    let e = e.unwrap();
+                    match e.kind() {
+                        None => children::GITLINK,
+                        Some(_) => pos[&e.id],
+                    }
+                })
+                .collect();
+            assert_eq!(got, want, "tree {} at {p}", o.id);
+            recorded += 1;
+        }
+        recorded
+    }
+
+    /// A history whose trees change a little from commit to commit, with files coming back to
+    /// old contents, a gitlink, and 400 root trees (enough for two walking threads).
+    fn changing_history(r: &mut MemoryObjects) -> Vec<ObjectId> {
+        let gitlink = ObjectId::from_bytes(&[7; 20]).unwrap();
+        let mut parent: Vec<ObjectId> = Vec::new();
+        let mut tips = Vec::new();
+        for i in 0..400u32 {
+            let a = r.add(Kind::Blob, format!("a {}", i % 7));
+            let b = r.add(Kind::Blob, format!("b {}", i / 3));
+            let inner = r.tree(&[("x", a, false), ("y", b, false)]);
+            let dir = r.tree(&[("in", inner, true), ("z", a, false)]);
+            let mut e = b"160000 sub\0".to_vec();
+            e.extend_from_slice(gitlink.as_bytes());
+            let with_link = r.add(Kind::Tree, e);
+            let other = r.tree(&[("k", b, false), ("m", with_link, true)]);
+            let root = r.tree(&[("d", dir, true), ("e", other, true), ("f", b, false)]);
+            let c = r.commit(root, &parent, i64::from(i));
+            parent = vec![c];
+            if i % 50 == 0 {
+                tips.push(c);
+            }
+        }
+        tips.extend(parent);
+        tips
+    }
+
+    #[test]
+    fn recorded_children_are_the_trees_entries() {
+        let mut r = MemoryObjects::new();
+        let tips = changing_history(&mut r);
+        let opts = WalkOptions {
+            record_children: true,
+            ..WalkOptions::default()
+        };
+        let w = objects_for_pack(&r, &tips, &[], &opts, &mut Discard).unwrap();
+        let plain =
+            objects_for_pack(&r, &tips, &[], &WalkOptions::default(), &mut Discard).unwrap();
+        assert_eq!(w.objects, plain.objects, "recording changes nothing walked");
+        let children = w.children.unwrap();
+        let trees = w.objects.iter().filter(|o| o.kind == Kind::Tree).count();
+        assert_eq!(check_records(&r, &w.objects, &children), trees);
+        // Against a have, trees the client has are outside.
+        let w = objects_for_pack(&r, &tips[1..], &tips[..1], &opts, &mut Discard).unwrap();
+        let children = w.children.unwrap();
+        let first_tree = w.objects.iter().position(|o| o.kind == Kind::Tree).unwrap();
+        assert!(children.of(first_tree as u32).is_some());
+        let outside = (0..w.objects.len() as u32)
+            .filter_map(|p| children.of(p))
+            .flatten()
+            .filter(|&&s| s == children::OUTSIDE)
+            .count();
+        assert!(outside > 0, "entries the client has are outside");
+    }
+
+    #[test]
+    fn recording_stops_at_its_limit_and_keeps_what_it_has() {
+        let mut r = MemoryObjects::new();
+        let tips = changing_history(&mut r);
+        let none = PackedIdSet::default();
+        let walker = TreeWalker {
+            repo: &r,
+            uninteresting: &none,
+            filter: None,
+            check_blobs: false,
+        };
+        let mut cache = CommitCache::default();
+        let roots: Vec<(ObjectId, bool)> = tips
+            .iter()
+            .map(|c| (cache.get(&r, c).unwrap().tree, false))
+            .collect();
+        let (mut sent, mut out) = (PackedIdSet::default(), Vec::new());
+        let mut rec = Recorder::new(&out, 40);
+        let mut bases = Bases::default();
+        for (t, explicit) in &roots {
+            let rec = Some(&mut rec);
+            walker
+                .walk(
+                    t,
+                    *explicit,
+                    &mut sent,
+                    &mut bases,
+                    &mut out,
+                    rec,
+                    &mut Discard,
+                )
+                .unwrap();
+        }
+        let children = rec.into_children();
+        let recorded = check_records(&r, &out, &children);
+        let trees = out.iter().filter(|o| o.kind == Kind::Tree).count();
+        assert!(recorded > 3 && recorded < trees, "{recorded} of {trees}");
     }
 
     #[test]

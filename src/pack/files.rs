@@ -18,7 +18,7 @@ use crate::pack::ingest::IndexEntry;
 use crate::pack::stored::PackStore;
 use crate::pack::write::{write_pack_with_offsets, WriteOptions};
 use crate::progress::Progress;
-use crate::walk::PackObject;
+use crate::walk::{PackObject, TreeChildren};
 
 /// How the temporary files of a pack being written are named (then the pid and the extension):
 /// a repack that holds its lock removes leftovers with this prefix.
@@ -63,6 +63,9 @@ pub struct FileOptions<'a> {
     pub bitmap_tips: Option<&'a [ObjectId]>,
     /// The objects of the pack reachable from the refs (bitmaps only cover those).
     pub reachable: &'a IdSet,
+    /// The entries of the trees of the walk that listed the objects, as positions in the
+    /// list: the bitmaps are then built without reading those trees again.
+    pub children: Option<&'a TreeChildren>,
     /// Most commits given a bitmap.
     pub max_bitmaps: usize,
     /// Called on each finished file before it is renamed into place (permissions).
@@ -108,10 +111,11 @@ pub fn write_pack_files(
     // The closures only need the objects, numbered here in list order: they are built on a
     // second thread while this one writes the pack, then renumbered in pack order.
     let (written, closures) = std::thread::scope(|scope| {
-        let (reachable, max) = (opts.reachable, opts.max_bitmaps);
-        let bitmaps = opts
-            .bitmap_tips
-            .map(|tips| scope.spawn(move || list_closures(repo, list, reachable, tips, max)));
+        // Not `opts` itself: `finish` need not be shareable with another thread.
+        let (reachable, children, max) = (opts.reachable, opts.children, opts.max_bitmaps);
+        let bitmaps = opts.bitmap_tips.map(|tips| {
+            scope.spawn(move || list_closures(repo, list, (reachable, children), tips, max))
+        });
         let written = write_and_read_back(repo, list, opts, &tmp_pack, progress);
         let closures = bitmaps.map(|h| {
             h.join().unwrap_or_else(|_| {
@@ -219,14 +223,15 @@ fn write_and_read_back(
     Ok((by_offset, crcs, checksum))
 }
 
-/// The closures of the commits selected among `list`'s reachable ones, over positions in
-/// `list` (the walk's order, which the pack's follows but for delta bases written early), and
-/// how many commits were selected.
+/// The closures of at most `max_bitmaps` commits selected among `list`'s `reachable` ones
+/// (with `tips` preferred), over positions in `list` (the walk's order, which the pack's
+/// follows but for delta bases written early), reading no tree `children` recorded; and how
+/// many commits were selected.
 #[allow(clippy::type_complexity)]
 fn list_closures(
     repo: &dyn PackStore,
     list: &[PackObject],
-    reachable: &IdSet,
+    (reachable, children): (&IdSet, Option<&TreeChildren>),
     tips: &[ObjectId],
     max_bitmaps: usize,
 ) -> Result<(usize, Vec<(ObjectId, Bitmap)>), bitmap_write::Error> {
@@ -237,10 +242,8 @@ fn list_closures(
         .map(|o| o.id)
         .collect();
     let selected = bitmap_write::select_commits(&commits, tips, max_bitmaps);
-    Ok((
-        selected.len(),
-        bitmap_write::build(repo, &layout, &selected)?,
-    ))
+    let closures = bitmap_write::build(repo, &layout, &selected, children)?;
+    Ok((selected.len(), closures))
 }
 
 /// Renumbers `closures` from list positions to pack positions, `order` giving the list

@@ -25,6 +25,9 @@ pub(crate) type Place = (u64, u32);
 /// Bytes of bases kept at most per walk; beyond, all are dropped (a base only saves work).
 const MAX_BYTES: usize = 32 << 20;
 
+/// In the `origin` of [`Bases::for_new_entries_traced`]: an entry the base did not have.
+pub(crate) const NEW: u32 = u32::MAX;
+
 /// A tree walked in full: its content, where each of its entries starts, and the tag its
 /// walker gave it (see [`Bases::for_new_entries_tagged`]).
 struct Walked {
@@ -142,12 +145,53 @@ impl Bases {
         data: Vec<u8>,
         hash: HashKind,
         tag: u32,
+        visit: impl FnMut(Result<TreeEntry<'_>, ParseError>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.walk_new_entries(place, data, hash, tag, None, visit)
+    }
+
+    /// [`Self::for_new_entries_tagged`], telling in `origin` where each entry of `data` came
+    /// from, in tree order: the index of the equal entry in the base tagged [`Self::tag_at`]
+    /// had before the call, or [`NEW`] for an entry passed to `visit`. A caller that keeps
+    /// something per entry of each base copies it for the entries it was not shown.
+    pub(crate) fn for_new_entries_traced<E>(
+        &mut self,
+        place: Place,
+        data: Vec<u8>,
+        hash: HashKind,
+        tag: u32,
+        origin: &mut Vec<u32>,
+        visit: impl FnMut(Result<TreeEntry<'_>, ParseError>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.walk_new_entries(place, data, hash, tag, Some(origin), visit)
+    }
+
+    /// Renames the base at `place` `tag`: its caller learnt only after the walk what the tree
+    /// stands for.
+    pub(crate) fn retag(&mut self, place: Place, tag: u32) {
+        if let Some(b) = self.map.get_mut(&place) {
+            b.tag = tag;
+        }
+    }
+
+    fn walk_new_entries<E>(
+        &mut self,
+        place: Place,
+        data: Vec<u8>,
+        hash: HashKind,
+        tag: u32,
+        mut origin: Option<&mut Vec<u32>>,
         mut visit: impl FnMut(Result<TreeEntry<'_>, ParseError>) -> Result<(), E>,
     ) -> Result<(), E> {
         let len = data.len();
         if u32::try_from(len).is_err() {
             // Offsets would not fit: walk it whole, keep no base.
-            return TreeIter::new(&data, hash).try_for_each(visit);
+            return TreeIter::new(&data, hash).try_for_each(|e| {
+                if let Some(o) = origin.as_deref_mut() {
+                    o.push(NEW);
+                }
+                visit(e)
+            });
         }
         let base = self.map.get(&place);
         let mut starts: Vec<u32> = Vec::with_capacity(base.map_or(0, |b| b.starts.len()) + 8);
@@ -165,6 +209,9 @@ impl Bases {
                             .iter()
                             .map(|&s| (s as usize - bat + at) as u32),
                     );
+                    if let Some(o) = origin.as_deref_mut() {
+                        o.extend(cursor as u32..run as u32);
+                    }
                     at += b.end(run - 1) - bat;
                     cursor = run;
                     continue;
@@ -185,6 +232,10 @@ impl Bases {
                 _ => false,
             };
             at = next;
+            if let Some(o) = origin.as_deref_mut() {
+                // A match moved the cursor just past the base's entry.
+                o.push(if skip { cursor as u32 - 1 } else { NEW });
+            }
             if !skip {
                 visit(entry)?;
             }

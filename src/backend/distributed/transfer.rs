@@ -128,6 +128,7 @@ pub fn import(
                 },
                 bitmap_tips: Some(&tips),
                 reachable: &reachable,
+                children: None,
                 max_bitmaps: 3_000,
                 finish: &finish,
             };

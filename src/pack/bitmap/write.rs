@@ -20,6 +20,7 @@ use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind};
 use crate::pack::ewah::{self, Bitmap};
 use crate::walk::bases::Bases;
+use crate::walk::children::{self, TreeChildren};
 use crate::walk::name_hash;
 
 /// Why bitmaps could not be built.
@@ -141,10 +142,12 @@ fn window(idx: usize) -> usize {
 
 /// The closures of `selected` (newest first, as [`select_commits`] returns them) over `layout`,
 /// as (commit, closure) oldest first; commits whose closure leaves the pack are left out.
+/// The trees `children` has a record of (positions as in `layout`) are not read.
 pub fn build(
     repo: &dyn ObjectStore,
     layout: &PackLayout,
     selected: &[ObjectId],
+    children: Option<&TreeChildren>,
 ) -> Result<Vec<(ObjectId, Bitmap)>, Error> {
     // Closures are kept EWAH-encoded between uses: thousands of plain bitmaps of a large pack
     // would not fit in memory.
@@ -159,6 +162,7 @@ pub fn build(
             set: Bitmap::with_len(layout.len()),
             bases: &mut bases,
             commits: &mut commits,
+            children,
         };
         match c.fill(id, &done, &stored)? {
             Some(()) => {
@@ -187,6 +191,8 @@ struct Closure<'a> {
     /// By pack position, the positions of each commit's root tree and parents (see
     /// [`Closure::links`]).
     commits: &'a mut HashMap<u32, Option<Box<[u32]>>>,
+    /// The entries of the trees the walk recorded: those are never read.
+    children: Option<&'a TreeChildren>,
 }
 
 /// A tree to read: (pack position, depth, name hash of its path), smallest position first.
@@ -274,6 +280,9 @@ impl Closure<'_> {
         hash: u32,
         trees: &mut BinaryHeap<TreeAt>,
     ) -> Result<bool, Error> {
+        if let Some(entries) = self.children.and_then(|c| c.of(pos)) {
+            return Ok(self.recorded(entries, depth, trees));
+        }
         let id = self.layout.ids[pos as usize];
         let data = read(self.repo, &id)?;
         let place = (depth, hash);
@@ -314,6 +323,30 @@ impl Closure<'_> {
             Err(None) => Ok(false),
             Err(Some(e)) => Err(e.into()),
         }
+    }
+
+    /// [`Self::tree`] for a tree whose `entries` were recorded (see [`TreeChildren::of`]).
+    fn recorded(&mut self, entries: &[u32], depth: u64, trees: &mut BinaryHeap<TreeAt>) -> bool {
+        for &p in entries {
+            match p {
+                children::GITLINK => continue, // the commit lives in another repository
+                children::OUTSIDE => return false,
+                _ => {}
+            }
+            let Some(&kind) = self.layout.kinds.get(p as usize) else {
+                return false;
+            };
+            if self.set.get(p as usize) {
+                continue;
+            }
+            if kind == Kind::Tree {
+                let hash = self.layout.name_hashes[p as usize];
+                trees.push(std::cmp::Reverse((p, depth + 1, hash)));
+            } else {
+                self.set.set(p as usize);
+            }
+        }
+        true
     }
 
     fn position(&self, id: &ObjectId) -> Option<u32> {
@@ -468,7 +501,7 @@ mod tests {
         ];
         let layout = PackLayout::new(objects);
         let selected = select_commits(&[c2, c1], &[c2], 100);
-        let closures = build(&r, &layout, &selected).unwrap();
+        let closures = build(&r, &layout, &selected, None).unwrap();
         assert_eq!(closures.len(), 2);
         assert_eq!(closures[0].0, c1, "oldest first");
         let ones = |b: &Bitmap| b.ones().collect::<Vec<_>>();
@@ -497,7 +530,72 @@ mod tests {
 
         // A commit whose tree leaves the pack gets no bitmap.
         let partial = PackLayout::new(objects.iter().copied().filter(|o| o.0 != old));
-        let closures = build(&r, &partial, &selected).unwrap();
+        let closures = build(&r, &partial, &selected, None).unwrap();
         assert!(closures.is_empty(), "{closures:?}");
+    }
+
+    /// Closures computed from the trees a walk recorded are the closures computed by reading
+    /// them, also when the pack lacks an object (a commit whose closure leaves it).
+    #[test]
+    fn recorded_trees_give_the_same_closures() {
+        use crate::progress::Discard;
+        use crate::walk::{objects_for_pack, WalkOptions};
+        let mut r = MemoryObjects::new();
+        let mut parent: Vec<ObjectId> = Vec::new();
+        let mut commits = Vec::new();
+        for i in 0..150u32 {
+            let a = r.add(Kind::Blob, format!("a {}", i % 11));
+            let b = r.add(Kind::Blob, format!("b {}", i / 4));
+            let inner = r.tree(&[("x", a, false), ("y", b, false)]);
+            let dir = r.tree(&[("in", inner, true), ("z", a, false)]);
+            let root = r.tree(&[("d", dir, true), ("f", b, false)]);
+            let c = r.commit(root, &parent, i64::from(i));
+            parent = vec![c];
+            commits.push(c);
+        }
+        commits.reverse();
+        let opts = WalkOptions {
+            record_children: true,
+            ..WalkOptions::default()
+        };
+        let w = objects_for_pack(&r, &commits[..1], &[], &opts, &mut Discard).unwrap();
+        let children = w.children.unwrap();
+        let layout = PackLayout::new(w.objects.iter().map(|o| (o.id, o.kind, o.name_hash)));
+        let selected = select_commits(&commits, &commits[..1], 100);
+        let read = build(&r, &layout, &selected, None).unwrap();
+        assert!(read.len() > 100);
+        assert_eq!(
+            build(&r, &layout, &selected, Some(&children)).unwrap(),
+            read
+        );
+
+        // Without an old blob (positions renumbered as a repack does): the commits reaching it
+        // get no bitmap, the same either way.
+        let old = r.add(Kind::Blob, "b 37"); // in the newest two commits only
+        let dropped = w.objects.iter().position(|o| o.id == old).unwrap();
+        let mut new_pos = Vec::new();
+        let mut next = 0u32;
+        for p in 0..w.objects.len() {
+            if p == dropped {
+                new_pos.push(children::OUTSIDE);
+            } else {
+                new_pos.push(next);
+                next += 1;
+            }
+        }
+        let mut renumbered = children.clone();
+        renumbered.renumber(&new_pos, next as usize);
+        let partial = PackLayout::new(
+            w.objects
+                .iter()
+                .filter(|o| o.id != old)
+                .map(|o| (o.id, o.kind, o.name_hash)),
+        );
+        let read = build(&r, &partial, &selected, None).unwrap();
+        assert!(read.len() < selected.len() && !read.is_empty());
+        assert_eq!(
+            build(&r, &partial, &selected, Some(&renumbered)).unwrap(),
+            read
+        );
     }
 }

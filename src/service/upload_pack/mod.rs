@@ -644,6 +644,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
                 extra_edges: self.plan.extra_edges.clone(),
                 filter: self.filter.clone(),
                 check_blobs: false,
+                record_children: false,
             },
         };
         self.pack_started = true;

@@ -257,6 +257,7 @@ fn upload(
         write: write.clone(),
         bitmap_tips: tips,
         reachable: &plan.reachable,
+        children: None,
         max_bitmaps: 3_000,
         finish: &finish,
     };

@@ -31,7 +31,7 @@ use crate::pack::files::{self, TEMP_PREFIX};
 use crate::pack::index::PackIndex;
 use crate::pack::write::WriteOptions;
 use crate::progress::Progress;
-use crate::walk::{self, PackObject, WalkOptions};
+use crate::walk::{self, PackObject, TreeChildren, WalkOptions};
 
 /// Most commits given a bitmap (git selects a few hundred to a few thousand).
 const MAX_BITMAPS: usize = 3_000;
@@ -112,7 +112,11 @@ pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<Repack
     if snap.already_done(&pack_dir) {
         progress.message("one pack with a bitmap already; nothing to repack");
     } else {
-        let (list, reachable) = collect(repo, &snap, progress)?;
+        let Collected {
+            list,
+            reachable,
+            children,
+        } = collect(repo, &snap, progress)?;
         stats.objects = list.len();
         stats.reachable = reachable.len();
         let mut new_stem = None;
@@ -120,7 +124,8 @@ pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<Repack
             // No bitmaps in a shallow repository (C git's neither): they record parents the
             // `shallow` file cuts off.
             let bitmaps_ok = bitmaps_possible(&snap) && repo.shallow_roots().is_none();
-            let written = write_new_pack(repo, &pack_dir, &list, &reachable, bitmaps_ok, progress)?;
+            let found = (list.as_slice(), &reachable, children.as_ref());
+            let written = write_new_pack(repo, &pack_dir, found, bitmaps_ok, progress)?;
             stats.bitmaps = written.bitmaps;
             stats.pack = Path::new(&written.stem)
                 .file_name()
@@ -283,13 +288,23 @@ fn is_hex(s: &str) -> bool {
         .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
-/// The objects to pack, in order (reachable ones as upload-pack's walk gives them, then the
-/// rest), and the reachable ones.
+/// What [`collect`] found.
+struct Collected {
+    /// The objects to pack, in order: reachable ones as upload-pack's walk gives them, then
+    /// the rest.
+    list: Vec<PackObject>,
+    /// The reachable ones.
+    reachable: IdSet,
+    /// The walk's record of its trees' entries, as positions in `list`.
+    children: Option<TreeChildren>,
+}
+
+/// The objects to pack (see [`Collected`]).
 fn collect(
     repo: &FsRepository,
     snap: &Snapshot,
     progress: &mut dyn Progress,
-) -> Result<(Vec<PackObject>, IdSet), Error> {
+) -> Result<Collected, Error> {
     let local = snap.local_ids();
     let mut wants: Vec<ObjectId> = repo.refs()?.iter().map(|r| r.id).collect();
     wants.extend(repo.head()?.id);
@@ -297,15 +312,26 @@ fn collect(
     wants.dedup();
     let opts = WalkOptions {
         shallow: shallow_commits(repo.common_dir()),
+        record_children: true,
         ..WalkOptions::default()
     };
     let walk = walk::objects_for_pack(repo, &wants, &[], &opts, progress)?;
-    // Objects of alternates and kept packs stay where they are.
-    let mut list: Vec<PackObject> = walk
-        .objects
-        .into_iter()
-        .filter(|o| local.contains(&o.id))
-        .collect();
+    // Objects of alternates and kept packs stay where they are: their positions go, and the
+    // trees naming them give their commits no bitmap.
+    let mut new_pos = Vec::with_capacity(walk.objects.len());
+    let mut list: Vec<PackObject> = Vec::with_capacity(walk.objects.len());
+    for o in walk.objects {
+        if local.contains(&o.id) {
+            new_pos.push(list.len() as u32);
+            list.push(o);
+        } else {
+            new_pos.push(walk::children::OUTSIDE);
+        }
+    }
+    let children = walk.children.map(|mut c| {
+        c.renumber(&new_pos, list.len());
+        c
+    });
     let reachable: IdSet = list.iter().map(|o| o.id).collect();
     let mut rest: Vec<ObjectId> = local
         .into_iter()
@@ -318,7 +344,11 @@ fn collect(
             .ok_or(backend::Error::MissingObject(id))?;
         list.push(PackObject::unnamed(id, kind));
     }
-    Ok((list, reachable))
+    Ok(Collected {
+        list,
+        reachable,
+        children,
+    })
 }
 
 /// The commits of `common_dir/shallow` (a shallow repository's boundary): history stops there.
@@ -345,13 +375,13 @@ struct Written {
     bitmaps: usize,
 }
 
-/// Writes `list` as the new pack with its `.idx` and (when `bitmaps_ok`) `.bitmap`, durable and
-/// renamed into place (see [`files::write_pack_files`]).
+/// Writes `list` as the new pack with its `.idx` and (when `bitmaps_ok`) `.bitmap` over the
+/// `reachable` objects, reading no tree `children` recorded; durable and renamed into place
+/// (see [`files::write_pack_files`]).
 fn write_new_pack(
     repo: &FsRepository,
     pack_dir: &Path,
-    list: &[PackObject],
-    reachable: &IdSet,
+    (list, reachable, children): (&[PackObject], &IdSet, Option<&TreeChildren>),
     bitmaps_ok: bool,
     progress: &mut dyn Progress,
 ) -> Result<Written, Error> {
@@ -373,6 +403,7 @@ fn write_new_pack(
         write,
         bitmap_tips: bitmaps_ok.then_some(tips.as_slice()),
         reachable,
+        children,
         max_bitmaps: MAX_BITMAPS,
         finish: &finish,
     };
