@@ -634,6 +634,9 @@ impl TreeWalker<'_> {
             (trees, &[][..])
         };
         let recording = rec.is_some();
+        if let (Some(r), false) = (rec.as_deref_mut(), second.is_empty()) {
+            r.limit(children::MAX_SLOTS / 2);
+        }
         let (mine, theirs) = std::thread::scope(|s| {
             let other = (!second.is_empty()).then(|| {
                 s.spawn(|| {

@@ -185,7 +185,9 @@ impl Bases {
     ) -> Result<(), E> {
         let len = data.len();
         if u32::try_from(len).is_err() {
-            // Offsets would not fit: walk it whole, keep no base.
+            // Offsets would not fit: walk it whole, keep no base (nor the last one: a caller
+            // retagging the place would name it).
+            self.forget(place);
             return TreeIter::new(&data, hash).try_for_each(|e| {
                 if let Some(o) = origin.as_deref_mut() {
                     o.push(NEW);

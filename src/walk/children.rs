@@ -130,6 +130,12 @@ impl Recorder {
         }
     }
 
+    /// Records at most `max_slots` entries from now on (a walk split in two halves gives each
+    /// half its share).
+    pub(crate) fn limit(&mut self, max_slots: usize) {
+        self.max_slots = max_slots;
+    }
+
     /// `id` was put at `pos` of the walk's output.
     pub(crate) fn placed(&mut self, id: &ObjectId, pos: usize) {
         self.positions.insert(id, pos as u32);

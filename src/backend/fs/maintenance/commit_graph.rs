@@ -28,10 +28,24 @@ pub fn write_commit_graph_with_progress(
     repo: &FsRepository,
     progress: &mut dyn Progress,
 ) -> Result<usize, Error> {
+    match reachable_commits(repo, progress)? {
+        Some(commits) => install(repo, &commits, progress),
+        None => Ok(0),
+    }
+}
+
+/// The commits a commit-graph of `repo` holds: every one reachable from the refs and HEAD,
+/// read from the objects themselves, never from an existing graph; `None` in a shallow
+/// repository, which gets no graph. Reports the commits found to `progress`. Split from
+/// [`install`] so that a repack reads them while it writes its pack.
+pub fn reachable_commits(
+    repo: &FsRepository,
+    progress: &mut dyn Progress,
+) -> Result<Option<Vec<(ObjectId, GraphCommit)>>, Error> {
     // C git writes no commit-graph for a shallow repository (its parents would be wrong).
     if repo.shallow_roots().is_some() {
         progress.message("shallow repository: no commit-graph written");
-        return Ok(0);
+        return Ok(None);
     }
     let mut tips: Vec<ObjectId> = repo.refs()?.iter().map(|r| r.id).collect();
     tips.extend(repo.head()?.id);
@@ -66,10 +80,29 @@ pub fn write_commit_graph_with_progress(
             _ => {}
         }
     }
+    progress.finish(EXPANDING, commits.len() as u64, None);
+    Ok(Some(commits))
+}
+
+/// Tells `progress` what [`reachable_commits`] `found` when it ran with no progress of its own
+/// (on another thread).
+pub fn report_found(found: Option<&[(ObjectId, GraphCommit)]>, progress: &mut dyn Progress) {
+    match found {
+        Some(commits) => progress.finish(EXPANDING, commits.len() as u64, None),
+        None => progress.message("shallow repository: no commit-graph written"),
+    }
+}
+
+/// Writes `commits` (from [`reachable_commits`]) as the commit-graph of `repo`, reporting to
+/// `progress`; returns how many commits it holds.
+pub fn install(
+    repo: &FsRepository,
+    commits: &[(ObjectId, GraphCommit)],
+    progress: &mut dyn Progress,
+) -> Result<usize, Error> {
     let total = commits.len() as u64;
-    progress.finish(EXPANDING, total, None);
     progress.update(WRITING, 0, Some(total));
-    let bytes = encode(&commits, repo.hash_kind())
+    let bytes = encode(commits, repo.hash_kind())
         .ok_or_else(|| Error::corrupt("commit-graph", "history cannot be encoded"))?;
     let info = repo.common_dir().join("objects/info");
     repo.shared_perm()

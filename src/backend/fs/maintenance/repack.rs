@@ -7,7 +7,9 @@
 //! object of the snapshot → [`files::write_pack_files`] (stored deltas reused, a delta search for
 //! the rest) → `.idx` and `.bitmap` → fsync, rename (`.pack`, `.bitmap`, then `.idx`, which makes
 //! the pack visible) → remove the `multi-pack-index`, the old packs (`.idx` first) and the loose
-//! objects now packed → commit-graph.
+//! objects now packed → commit-graph. The walk records every tree's entries as list positions
+//! ([`walk::TreeChildren`]), so the bitmaps are built without reading a tree again; the
+//! commit-graph's commits are read on a second thread while the pack is made.
 //!
 //! Nothing is ever dropped: unreachable objects are packed too (`git repack -a -d
 //! --keep-unreachable`), because they may belong to a push whose ref update is still in flight.
@@ -30,7 +32,7 @@ use crate::hash::{HashKind, IdSet, ObjectId};
 use crate::pack::files::{self, TEMP_PREFIX};
 use crate::pack::index::PackIndex;
 use crate::pack::write::WriteOptions;
-use crate::progress::Progress;
+use crate::progress::{Discard, Progress};
 use crate::walk::{self, PackObject, TreeChildren, WalkOptions};
 
 /// Most commits given a bitmap (git selects a few hundred to a few thousand).
@@ -109,37 +111,72 @@ pub fn repack(repo: &FsRepository, progress: &mut dyn Progress) -> Result<Repack
     crate::backend::fs::quarantine::remove_stale(&objects_dir);
     let snap = Snapshot::take(&objects_dir, repo.hash_kind())?;
     let mut stats = RepackStats::default();
-    if snap.already_done(&pack_dir) {
-        progress.message("one pack with a bitmap already; nothing to repack");
-    } else {
-        let Collected {
-            list,
-            reachable,
-            children,
-        } = collect(repo, &snap, progress)?;
-        stats.objects = list.len();
-        stats.reachable = reachable.len();
-        let mut new_stem = None;
-        if !list.is_empty() {
-            // No bitmaps in a shallow repository (C git's neither): they record parents the
-            // `shallow` file cuts off.
-            let bitmaps_ok = bitmaps_possible(&snap) && repo.shallow_roots().is_none();
-            let found = (list.as_slice(), &reachable, children.as_ref());
-            let written = write_new_pack(repo, &pack_dir, found, bitmaps_ok, progress)?;
-            stats.bitmaps = written.bitmaps;
-            stats.pack = Path::new(&written.stem)
-                .file_name()
-                .map(|n| format!("{}.pack", n.to_string_lossy()));
-            new_stem = Some(written.stem);
-        }
+    // The commit-graph's commits are read on the second core while the pack is made (the walk
+    // of commits and the writing of the pack leave it mostly idle): the same objects, in the
+    // old packs, which stay until both are done. The graph is written last.
+    let (packed, graph) = std::thread::scope(|s| {
+        let graph = s.spawn(|| maintenance::reachable_commits(repo, &mut Discard));
+        let packed = pack_objects(repo, &snap, &mut stats, progress);
+        let graph = graph.join().unwrap_or_else(|_| {
+            Err(backend::Error::corrupt(
+                "commit-graph".to_string(),
+                "the commit-graph thread panicked".to_string(),
+            ))
+        });
+        (packed, graph)
+    });
+    let packed = packed?;
+    let commits = graph?;
+    if let Some((new_stem, list)) = packed {
         let removed = remove_old(&objects_dir, &snap, new_stem.as_deref(), &list)?;
         stats.packs_removed = removed.0;
         stats.loose_removed = removed.1;
     }
-    // A fresh view: the old packs are gone, and the new one answers every lookup.
-    let fresh = repo.reopen()?;
-    stats.graph_commits = maintenance::write_commit_graph_with_progress(&fresh, progress)?;
+    maintenance::report_found(commits.as_deref(), progress);
+    if let Some(commits) = commits {
+        // A fresh view: the old packs are gone, and the new one answers every lookup.
+        let fresh = repo.reopen()?;
+        stats.graph_commits = maintenance::install(&fresh, &commits, progress)?;
+    }
     Ok(stats)
+}
+
+/// Packs the objects of `snap` into one new pack, filling in `stats`; returns the new pack's
+/// stem (`None` when there was nothing to pack) and the objects it holds, or `None` when the
+/// repository is packed as a repack would pack it already.
+#[allow(clippy::type_complexity)]
+fn pack_objects(
+    repo: &FsRepository,
+    snap: &Snapshot,
+    stats: &mut RepackStats,
+    progress: &mut dyn Progress,
+) -> Result<Option<(Option<String>, Vec<PackObject>)>, Error> {
+    let pack_dir = repo.common_dir().join("objects/pack");
+    if snap.already_done(&pack_dir) {
+        progress.message("one pack with a bitmap already; nothing to repack");
+        return Ok(None);
+    }
+    let Collected {
+        list,
+        reachable,
+        children,
+    } = collect(repo, snap, progress)?;
+    stats.objects = list.len();
+    stats.reachable = reachable.len();
+    let mut new_stem = None;
+    if !list.is_empty() {
+        // No bitmaps in a shallow repository (C git's neither): they record parents the
+        // `shallow` file cuts off.
+        let bitmaps_ok = bitmaps_possible(snap) && repo.shallow_roots().is_none();
+        let found = (list.as_slice(), &reachable, children.as_ref());
+        let written = write_new_pack(repo, &pack_dir, found, bitmaps_ok, progress)?;
+        stats.bitmaps = written.bitmaps;
+        stats.pack = Path::new(&written.stem)
+            .file_name()
+            .map(|n| format!("{}.pack", n.to_string_lossy()));
+        new_stem = Some(written.stem);
+    }
+    Ok(Some((new_stem, list)))
 }
 
 /// `objects/pack/sluice-repack.lock`, created exclusively and removed on drop.
@@ -393,6 +430,7 @@ fn write_new_pack(
         ofs_delta: true,
         max_delta_depth: search.depth,
         search,
+        keep_stored: true,
         ..WriteOptions::default()
     };
     let tips = ref_commits(repo)?;
