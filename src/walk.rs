@@ -906,7 +906,7 @@ impl TreeEntries<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::odb::memory::MemoryObjects;
     use crate::progress::Discard;
@@ -973,12 +973,7 @@ mod tests {
             commits.push((root, false));
         }
         let none = PackedIdSet::default();
-        let walker = TreeWalker {
-            repo: &r,
-            uninteresting: &none,
-            filter: None,
-            check_blobs: false,
-        };
+        let walker = plain_walker(&r, &none);
         let (mut sent, mut one) = (PackedIdSet::default(), Vec::new());
         let mut bases = Bases::default();
         for (t, explicit) in &commits {
@@ -1040,11 +1035,12 @@ mod tests {
     }
 
     /// A history whose trees change a little from commit to commit, with files coming back to
-    /// old contents, a gitlink, and 400 root trees (enough for two walking threads).
-    fn changing_history(r: &mut MemoryObjects) -> Vec<ObjectId> {
+    /// old contents, a gitlink, and 400 root trees (enough for two walking threads); its
+    /// commits, oldest first. Blob "b N" is in commits 3N to 3N + 2.
+    pub(crate) fn changing_history(r: &mut MemoryObjects) -> Vec<ObjectId> {
         let gitlink = ObjectId::from_bytes(&[7; 20]).unwrap();
         let mut parent: Vec<ObjectId> = Vec::new();
-        let mut tips = Vec::new();
+        let mut commits = Vec::new();
         for i in 0..400u32 {
             let a = r.add(Kind::Blob, format!("a {}", i % 7));
             let b = r.add(Kind::Blob, format!("b {}", i / 3));
@@ -1057,12 +1053,19 @@ mod tests {
             let root = r.tree(&[("d", dir, true), ("e", other, true), ("f", b, false)]);
             let c = r.commit(root, &parent, i64::from(i));
             parent = vec![c];
-            if i % 50 == 0 {
-                tips.push(c);
-            }
+            commits.push(c);
         }
-        tips.extend(parent);
-        tips
+        commits
+    }
+
+    /// A walker of `r` with nothing uninteresting (`none`) and no filter.
+    fn plain_walker<'a>(r: &'a MemoryObjects, none: &'a PackedIdSet) -> TreeWalker<'a> {
+        TreeWalker {
+            repo: r,
+            uninteresting: none,
+            filter: None,
+            check_blobs: false,
+        }
     }
 
     #[test]
@@ -1098,12 +1101,7 @@ mod tests {
         let mut r = MemoryObjects::new();
         let tips = changing_history(&mut r);
         let none = PackedIdSet::default();
-        let walker = TreeWalker {
-            repo: &r,
-            uninteresting: &none,
-            filter: None,
-            check_blobs: false,
-        };
+        let walker = plain_walker(&r, &none);
         let mut cache = CommitCache::default();
         let roots: Vec<(ObjectId, bool)> = tips
             .iter()

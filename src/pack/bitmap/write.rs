@@ -542,18 +542,7 @@ mod tests {
         use crate::progress::Discard;
         use crate::walk::{objects_for_pack, WalkOptions};
         let mut r = MemoryObjects::new();
-        let mut parent: Vec<ObjectId> = Vec::new();
-        let mut commits = Vec::new();
-        for i in 0..150u32 {
-            let a = r.add(Kind::Blob, format!("a {}", i % 11));
-            let b = r.add(Kind::Blob, format!("b {}", i / 4));
-            let inner = r.tree(&[("x", a, false), ("y", b, false)]);
-            let dir = r.tree(&[("in", inner, true), ("z", a, false)]);
-            let root = r.tree(&[("d", dir, true), ("f", b, false)]);
-            let c = r.commit(root, &parent, i64::from(i));
-            parent = vec![c];
-            commits.push(c);
-        }
+        let mut commits = crate::walk::tests::changing_history(&mut r);
         commits.reverse();
         let opts = WalkOptions {
             record_children: true,
@@ -572,7 +561,7 @@ mod tests {
 
         // Without an old blob (positions renumbered as a repack does): the commits reaching it
         // get no bitmap, the same either way.
-        let old = r.add(Kind::Blob, "b 37"); // in the newest two commits only
+        let old = r.add(Kind::Blob, "b 133"); // in the newest commit only
         let dropped = w.objects.iter().position(|o| o.id == old).unwrap();
         let mut new_pos = Vec::new();
         let mut next = 0u32;
