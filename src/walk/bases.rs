@@ -202,19 +202,31 @@ impl Bases {
     }
 }
 
-/// How many bytes `a` and `b` start with alike.
+/// How many bytes `a` and `b` start with alike: whole blocks compared at once, then the block
+/// that differs eight bytes at a time. A clone compares every tree it walks with its base this
+/// way (2.6 GB for git.git's blob-less clone); one `memcmp` call per 32 bytes was a tenth of
+/// that walk.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 32;
+    const BLOCK: usize = 256;
+    const WORD: usize = 8;
     let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
     let mut i = 0;
-    while i + CHUNK <= n && a[i..i + CHUNK] == b[i..i + CHUNK] {
-        i += CHUNK;
+    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
+        i += BLOCK;
     }
-    i + a[i..n]
-        .iter()
-        .zip(&b[i..n])
-        .take_while(|(x, y)| x == y)
-        .count()
+    for (x, y) in a[i..].chunks_exact(WORD).zip(b[i..].chunks_exact(WORD)) {
+        let (Ok(x), Ok(y)) = (<[u8; WORD]>::try_from(x), <[u8; WORD]>::try_from(y)) else {
+            break;
+        };
+        let diff = u64::from_le_bytes(x) ^ u64::from_le_bytes(y);
+        if diff != 0 {
+            // Little-endian: the lowest set bit is in the first byte that differs.
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += WORD;
+    }
+    i + a[i..].iter().zip(&b[i..]).take_while(|(x, y)| x == y).count()
 }
 
 #[cfg(test)]
@@ -344,5 +356,13 @@ mod tests {
         b[40] = 0xff;
         assert_eq!(common_prefix(&a, &b), 40);
         assert_eq!(common_prefix(&a, &a[..70]), 70);
+        // Every place a difference can fall: in a block, in a word, in the tail, or none.
+        let long: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for at in 0..long.len() {
+            let mut other = long.clone();
+            other[at] ^= 0x10;
+            assert_eq!(common_prefix(&long, &other), at);
+            assert_eq!(common_prefix(&long[..at], &long), at);
+        }
     }
 }

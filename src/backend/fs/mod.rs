@@ -374,6 +374,16 @@ impl ObjectStore for FsRepository {
         }
     }
 
+    fn read_commit_head(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        match self.objects()?.read_head(id)? {
+            Some(o) => Ok(Some(o)),
+            None => match self.fresh_objects()? {
+                Some(store) => store.read_head(id),
+                None => Ok(None),
+            },
+        }
+    }
+
     fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
         // Loose objects stream from their file; packed ones are read whole (a large packed
         // object stored whole is copied compressed by the pack writer and never gets here).

@@ -13,6 +13,49 @@ pub fn inflate_exact(input: &[u8], size: usize) -> Result<Vec<u8>, String> {
     with_inflater(|z| inflate_exact_with(z, input, size))
 }
 
+/// Output room [`inflate_head`] starts with, doubled while the head is not complete: a commit's
+/// head (tree, parents, author, committer) is about 250 bytes.
+const HEAD_STEP: usize = 512;
+
+/// Inflates zlib `input`, an entry of `size` bytes, only until `head_len` finds the end of the
+/// part wanted in what is inflated so far; returns the bytes up to that end. The rest of the
+/// stream is neither inflated nor checked. An entry in which `head_len` finds no end is
+/// returned whole (as [`inflate_exact`] would, short of checking for its end marker).
+pub fn inflate_head(
+    input: &[u8],
+    size: usize,
+    head_len: impl Fn(&[u8]) -> Option<usize>,
+) -> Result<Vec<u8>, String> {
+    with_inflater(|z| {
+        let mut out = Vec::with_capacity(size.min(HEAD_STEP));
+        loop {
+            let (before_in, before_out) = (z.total_in(), z.total_out());
+            let status = z
+                .decompress_vec(unread(z, input), &mut out, FlushDecompress::None)
+                .map_err(zlib)?;
+            if let Some(end) = head_len(&out) {
+                out.truncate(end);
+                return Ok(out);
+            }
+            if status == Status::StreamEnd || out.len() >= size {
+                break;
+            }
+            if out.len() == out.capacity() {
+                out.reserve_exact(out.len().min(size - out.len()));
+            } else if z.total_in() == before_in && z.total_out() == before_out {
+                return Err("truncated zlib stream".into());
+            }
+        }
+        if out.len() != size {
+            return Err(format!(
+                "entry inflates to {} bytes, declared {size}",
+                out.len()
+            ));
+        }
+        Ok(out)
+    })
+}
+
 /// Inflates the start of zlib `input` into `out`; the bytes written (fewer when the stream is
 /// shorter or damaged). Reading a delta's result size this way took a new inflater per delta,
 /// a tenth of the size probes' cost.
