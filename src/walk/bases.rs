@@ -101,7 +101,11 @@ impl Walked {
         // most runs between two changes are a few entries, and a long run's starts are
         // copied one by one next anyway.
         let mut last = cursor;
-        while self.starts.get(last + 1).is_some_and(|&s| s as usize <= end) {
+        while self
+            .starts
+            .get(last + 1)
+            .is_some_and(|&s| s as usize <= end)
+        {
             last += 1;
         }
         last
@@ -246,7 +250,11 @@ fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
         }
         i += WORD;
     }
-    a[i..].iter().zip(&b[i..]).position(|(x, y)| x != y).map(|p| i + p)
+    a[i..]
+        .iter()
+        .zip(&b[i..])
+        .position(|(x, y)| x != y)
+        .map(|p| i + p)
 }
 
 #[cfg(test)]
