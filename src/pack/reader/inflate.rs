@@ -20,7 +20,7 @@ const HEAD_STEP: usize = 512;
 /// Inflates zlib `input`, an entry of `size` bytes, only until `head_len` finds the end of the
 /// part wanted in what is inflated so far; returns the bytes up to that end. The rest of the
 /// stream is neither inflated nor checked. An entry in which `head_len` finds no end is
-/// returned whole (as [`inflate_exact`] would, short of checking for its end marker).
+/// returned whole, checked as [`inflate_exact`] checks it.
 pub fn inflate_head(
     input: &[u8],
     size: usize,
@@ -37,8 +37,21 @@ pub fn inflate_head(
                 out.truncate(end);
                 return Ok(out);
             }
-            if status == Status::StreamEnd || out.len() >= size {
+            if status == Status::StreamEnd {
                 break;
+            }
+            if out.len() >= size {
+                // All the declared bytes and no head: whole, if only the end marker is left.
+                let mut probe = [0u8; 1];
+                let st = z
+                    .decompress(unread(z, input), &mut probe, FlushDecompress::Finish)
+                    .map_err(zlib)?;
+                if st == Status::StreamEnd && z.total_out() == out.len() as u64 {
+                    break;
+                }
+                return Err(format!(
+                    "entry inflates to more than its declared {size} bytes"
+                ));
             }
             if out.len() == out.capacity() {
                 out.reserve_exact(out.len().min(size - out.len()));
@@ -127,4 +140,47 @@ fn unread<'a>(z: &Decompress, input: &'a [u8]) -> &'a [u8] {
 
 fn zlib(e: flate2::DecompressError) -> String {
     format!("zlib: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::odb::commit_head_len;
+    use std::io::Write;
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn head_is_inflated_to_its_end_only() {
+        let tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+        let mut commit = format!("tree {tree}\n");
+        // Heads both shorter and longer than the first room given.
+        for parents in [1, 40] {
+            commit.truncate(46);
+            for _ in 0..parents {
+                commit.push_str(&format!("parent {tree}\n"));
+            }
+            commit.push_str("author a <a> 1 +0000\ncommitter c <c> 2 +0000\n\n");
+            commit.push_str(&"message\n".repeat(1000));
+            let data = commit.as_bytes();
+            let z = deflate(data);
+            let end = commit_head_len(data).unwrap();
+            let head = inflate_head(&z, data.len(), commit_head_len).unwrap();
+            assert_eq!(head, &data[..end]);
+            // A stream that stops before the head's end is damage, not a head.
+            assert!(inflate_head(&z[..12], data.len(), commit_head_len).is_err());
+        }
+        // No head in it: the whole entry, held to its declared size.
+        let z = deflate(b"no line at all");
+        assert_eq!(
+            inflate_head(&z, 14, commit_head_len).unwrap(),
+            b"no line at all"
+        );
+        assert!(inflate_head(&z, 15, commit_head_len).is_err());
+        assert!(inflate_head(&z, 13, commit_head_len).is_err());
+    }
 }
