@@ -1068,6 +1068,12 @@ mod tests {
             self.reads.fetch_add(1, Ordering::Relaxed);
             self.inner.read_object(id)
         }
+        fn read_commit_head(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<crate::odb::Object>, store::Error> {
+            self.read_object(id)
+        }
         fn stream_object(
             &self,
             id: &crate::hash::ObjectId,

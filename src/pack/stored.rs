@@ -131,6 +131,9 @@ impl<T: ForwardObjects> ObjectStore for T {
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
         self.objects().read_object(id)
     }
+    fn read_commit_head(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.objects().read_commit_head(id)
+    }
     fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
         self.objects().contains(id)
     }
