@@ -274,14 +274,16 @@ fn clone_of_part_of_a_bitmapped_pack_finds_new_deltas_for_objects_whose_base_sta
 }
 
 #[test]
-fn shallow_clone_of_part_of_a_pack_finds_new_deltas() {
+fn shallow_clone_of_part_of_a_pack_is_complete() {
     // A shallow pack has orphans of both kinds: bases behind the boundary and bases under
-    // refs/pull. Both are searched; the client's repository is complete and strict-clean.
+    // refs/pull. They are copied whole (searching them cost tokio's `--depth=1` 2.6 times the
+    // CPU for 1 % of the bytes); the client's repository is complete and strict-clean, and the
+    // pack no more than twice C git's (all twelve files, in two versions, whole).
     let dir = scratch();
     let src = pull_request_bases(dir.path());
     let (ours, theirs) =
         clone_branches_both(dir.path(), &src, &["--depth=2", "--no-single-branch"]);
-    assert_within_percent("shallow, bases left behind", ours, theirs, 2);
+    assert_within_percent("shallow, bases left behind", ours, theirs, 100);
 }
 
 /// Clones the branches and tags of `src` (protocol v2 lists no others), with `extra` clone
