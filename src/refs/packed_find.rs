@@ -67,6 +67,41 @@ fn search_sorted<'a>(text: &'a [u8], width: usize, name: &[u8]) -> Option<&'a [u
     None
 }
 
+/// The offset of the first record of the sorted `text` (ids `width` hex digits wide) whose
+/// name is not below `prefix` (the end of `text` when there is none). Where a probe meets a
+/// line of no record's shape the search stops at the records known to be below `prefix`, so
+/// a reader scanning on from there still meets, and reports, the corrupt line.
+pub(super) fn lower_bound(text: &[u8], width: usize, prefix: &[u8]) -> usize {
+    let mut lo = if text.starts_with(b"#") {
+        next_line(text, 0)
+    } else {
+        0
+    };
+    let mut hi = text.len();
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = record_start(text, lo, mid);
+        let end = next_line(text, start);
+        let Some(line) = text.get(start..end) else {
+            return lo;
+        };
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let Some(name) = record_name(line, width) else {
+            return lo;
+        };
+        if name < prefix {
+            lo = if text.get(end) == Some(&b'^') {
+                next_line(text, end)
+            } else {
+                end
+            };
+        } else {
+            hi = start;
+        }
+    }
+    lo
+}
+
 /// The offset just past the newline ending the line that holds offset `at` (the end of `text`
 /// when that line has none).
 fn next_line(text: &[u8], at: usize) -> usize {
@@ -143,6 +178,47 @@ mod tests {
                 id(find_packed(HashKind::Sha1, t.as_bytes(), "refs/heads/b")).as_deref(),
                 Some(B)
             );
+        }
+    }
+
+    #[test]
+    fn the_lower_bound_of_a_prefix_is_the_first_record_not_below_it() {
+        let mut text = String::from("# pack-refs with: peeled fully-peeled sorted \n");
+        let mut starts = Vec::new();
+        let names: Vec<String> = (0..120)
+            .map(|i| match i % 3 {
+                0 => format!("refs/heads/b{i:03}"),
+                1 => format!("refs/pull/{i:03}/head"),
+                _ => format!("refs/tags/v{i:03}"),
+            })
+            .collect();
+        let mut names = names;
+        names.sort();
+        for (i, n) in names.iter().enumerate() {
+            starts.push((n.clone(), text.len()));
+            text.push_str(&format!("{A} {n}\n"));
+            if i % 4 == 1 {
+                text.push_str(&format!("^{B}\n"));
+            }
+        }
+        for prefix in [
+            "",
+            "refs/",
+            "refs/heads/",
+            "refs/heads/b050",
+            "refs/heads/b0505",
+            "refs/pull/",
+            "refs/refs/heads/main",
+            "refs/tags/",
+            "refs/tags/v119",
+            "refs/zzz",
+            "a",
+        ] {
+            let want = starts
+                .iter()
+                .find(|(n, _)| n.as_str() >= prefix)
+                .map_or(text.len(), |(_, at)| *at);
+            assert_eq!(lower_bound(text.as_bytes(), 40, prefix.as_bytes()), want, "{prefix}");
         }
     }
 
