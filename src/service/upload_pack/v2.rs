@@ -257,11 +257,12 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
         s.ls_refs_snapshot = Some(std::rc::Rc::new((s.repo.head()?, s.repo.refs()?)));
     }
     s.ls_refs_served += 1;
-    let head = match &s.ls_refs_snapshot {
-        Some(snap) => snap.0.clone(),
-        None => s.repo.head()?,
-    };
+    // HEAD is read only when asked for (a fetch of one branch does not).
     if matches("HEAD") {
+        let head = match &s.ls_refs_snapshot {
+            Some(snap) => snap.0.clone(),
+            None => s.repo.head()?,
+        };
         let target = head.symref_target.as_deref().filter(|_| symrefs);
         if head.id.is_some() {
             s.advertised.note_head();
