@@ -343,7 +343,12 @@ fn push_inside_a_namespace_with_full_name_pattern() {
 /// One v2 session of `sluice upload-pack` on `repo`: `ls-refs` of `prefix`, then (after
 /// `between` ran, the refs as `ls-refs` showed them possibly changed) a `fetch` of `want` with
 /// `done`. Returns the fetch's answer up to the pack data.
-fn ls_refs_then_fetch(repo: &Path, prefix: &str, between: impl FnOnce(), want: &str) -> Vec<String> {
+fn ls_refs_then_fetch(
+    repo: &Path,
+    prefix: &str,
+    between: impl FnOnce(),
+    want: &str,
+) -> Vec<String> {
     use std::io::{Read, Write};
     let mut child = std::process::Command::new(sluice())
         .args(["upload-pack"])

@@ -145,10 +145,7 @@ impl DeltaIndex {
             let maybe_crowded = crowded_bits
                 .get(bucket / 64)
                 .is_some_and(|w| (w >> (bucket % 64)) & 1 == 1);
-            if let Some((c, from_end)) = maybe_crowded
-                .then(|| crowded.get_mut(&bucket))
-                .flatten()
-            {
+            if let Some((c, from_end)) = maybe_crowded.then(|| crowded.get_mut(&bucket)).flatten() {
                 let n = *c - 1 - *from_end;
                 *from_end += 1;
                 let l = BUCKET_LIMIT as u64;

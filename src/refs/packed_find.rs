@@ -218,7 +218,11 @@ mod tests {
                 .iter()
                 .find(|(n, _)| n.as_str() >= prefix)
                 .map_or(text.len(), |(_, at)| *at);
-            assert_eq!(lower_bound(text.as_bytes(), 40, prefix.as_bytes()), want, "{prefix}");
+            assert_eq!(
+                lower_bound(text.as_bytes(), 40, prefix.as_bytes()),
+                want,
+                "{prefix}"
+            );
         }
     }
 
