@@ -5,7 +5,6 @@
 
 use super::{Lines, PackedLines, RawRef};
 use crate::hash::{HashKind, ObjectId};
-use std::cmp::Ordering;
 
 /// The packed ref `name` from packed-refs `text` (ids of hash `kind`). Peeled values are not
 /// returned (`peeled: None`).
@@ -34,43 +33,21 @@ fn record_name(line: &[u8], width: usize) -> Option<&[u8]> {
         .and_then(|_| line.get(width + 1..))
 }
 
-/// The record line named `name` in the sorted `text`, found by bisecting byte offsets: each
-/// probe backs up to the start of its line, and past a `^` (peeled) line to the record it
-/// belongs to.
+/// The record line named `name` in the sorted `text`: the first record not below it
+/// ([`lower_bound`]), if that is the one.
 fn search_sorted<'a>(text: &'a [u8], width: usize, name: &[u8]) -> Option<&'a [u8]> {
-    // The records start after the header comment.
-    let mut lo = if text.starts_with(b"#") {
-        next_line(text, 0)
-    } else {
-        0
-    };
-    let mut hi = text.len();
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let start = record_start(text, lo, mid);
-        let end = next_line(text, start);
-        let line = text.get(start..end)?;
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        match record_name(line, width)?.cmp(name) {
-            Ordering::Equal => return Some(line),
-            Ordering::Less => {
-                // Past this record and its peeled line, if any.
-                lo = if text.get(end) == Some(&b'^') {
-                    next_line(text, end)
-                } else {
-                    end
-                };
-            }
-            Ordering::Greater => hi = start,
-        }
-    }
-    None
+    let start = lower_bound(text, width, name);
+    let line = text.get(start..next_line(text, start))?;
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    (record_name(line, width)? == name).then_some(line)
 }
 
 /// The offset of the first record of the sorted `text` (ids `width` hex digits wide) whose
-/// name is not below `prefix` (the end of `text` when there is none). Where a probe meets a
-/// line of no record's shape the search stops at the records known to be below `prefix`, so
-/// a reader scanning on from there still meets, and reports, the corrupt line.
+/// name is not below `prefix` (the end of `text` when there is none), found by bisecting byte
+/// offsets: each probe backs up to the start of its line, and past a `^` (peeled) line to the
+/// record it belongs to. Where a probe meets a line of no record's shape the search stops at
+/// the records known to be below `prefix`, so a reader scanning on from there still meets, and
+/// reports, the corrupt line.
 pub(super) fn lower_bound(text: &[u8], width: usize, prefix: &[u8]) -> usize {
     let mut lo = if text.starts_with(b"#") {
         next_line(text, 0)
