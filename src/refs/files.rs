@@ -30,8 +30,11 @@ pub struct FilesRefStore {
     /// objects; without it every created ref is a loose file).
     peel: Option<Arc<BatchPeeler>>,
     /// The `packed-refs` content last read, kept while the file is unchanged.
-    packed_cache: Arc<Mutex<Option<(FileIdentity, Arc<PackedRefsText>)>>>,
+    packed_cache: Arc<Mutex<Option<CachedPackedRefs>>>,
 }
+
+/// `packed-refs` as read, and the file it was read from.
+type CachedPackedRefs = (FileIdentity, Arc<PackedRefsText>);
 
 /// What tells one `packed-refs` file from another: C git's `stat_validity` fields. The file is
 /// only ever replaced by renaming a new one over it, so a new inode says "changed" even within

@@ -428,7 +428,7 @@ fn parse_fetch_args<R: Read, W: Write>(
                 .get()?
                 .iter()
                 .find(|r| r.name == name)
-                .ok_or_else(|| Error::Unsupported("want-ref of a ref that does not exist"))?;
+                .ok_or(Error::Unsupported("want-ref of a ref that does not exist"))?;
             f.wants.push(r.id);
             f.wanted_refs.push((r.id, name));
         } else if let Some(hex) = a.strip_prefix(b"shallow ") {
