@@ -609,7 +609,7 @@ impl TreeWalker<'_> {
         out: &mut Vec<PackObject>,
         progress: &mut dyn Progress,
     ) -> Result<usize, Error> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::limits::cores();
         // A `tree:<depth>` filter keeps an object at one depth and drops it at another: the
         // second half could send what the one walk would never reach.
         let depth_blind = self.filter.is_none_or(|f| f.descends(u64::MAX));

@@ -120,7 +120,7 @@ impl Default for SearchOptions {
             window_memory: 0,
             cache_size: 256 << 20,
             big_file_threshold: 512 << 20,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: crate::limits::cores(),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! Every line read is checked against what is allowed in the current state; anything else ends
 //! the request with an `ERR` pkt-line quoting it (or a sideband-3 message once the pack started).
 
+mod advertised;
 mod bundle_uri;
 pub mod negotiate;
 mod packfile_uris;
@@ -700,7 +701,20 @@ pub(crate) fn check_unlisted_wants(
     tips: &HashSet<ObjectId>,
     wants: &[ObjectId],
 ) -> Result<(), Error> {
+    let unlisted: Vec<&ObjectId> = wants.iter().filter(|w| !tips.contains(w)).collect();
+    if unlisted.is_empty() {
+        return Ok(());
+    }
     let allow_any = settings.allow_any_sha1_in_want;
+    if allow_any {
+        // Any object, as long as it exists.
+        for want in unlisted {
+            if repo.object_header(want)?.is_none() {
+                return Err(Error::NotOurRef(*want));
+            }
+        }
+        return Ok(());
+    }
     // Partial clones fetch missing blobs by id later: when filters are served, objects reachable
     // from the refs may be wanted unless the config says otherwise.
     let allow_reachable = settings.allow_reachable();
@@ -722,9 +736,6 @@ pub(crate) fn check_unlisted_wants(
         let Some((kind, _)) = repo.object_header(want)? else {
             return Err(Error::NotOurRef(*want));
         };
-        if allow_any {
-            continue;
-        }
         if allow_reachable {
             if kind == crate::odb::Kind::Commit {
                 let mut cache = walk::CommitCache::default();
