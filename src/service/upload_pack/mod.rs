@@ -644,6 +644,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
                 extra_edges: self.plan.extra_edges.clone(),
                 filter: self.filter.clone(),
                 check_blobs: false,
+                expected_objects: 0,
             },
         };
         self.pack_started = true;
@@ -741,7 +742,7 @@ pub(crate) fn check_unlisted_wants(
                         &WalkOptions::default(),
                         &mut crate::progress::Discard,
                     )?;
-                    reachable_objects = Some(all.objects.into_iter().map(|o| o.id).collect());
+                    reachable_objects = Some(all.objects.ids().collect());
                 }
                 if reachable_objects.as_ref().is_some_and(|r| r.contains(want)) {
                     continue;
@@ -813,7 +814,18 @@ fn stream_pack<W: Write>(
         );
         return end_pack(&band, mode);
     }
-    let walk = walk::objects_for_pack(repo, req.wants, req.common, &req.walk, &mut progress)?;
+    // A full clone (nothing had, no filter, no shallow boundary) chooses about every object of
+    // the repository's largest pack: the walk's list is allocated once, at that size.
+    let full_clone =
+        req.common.is_empty() && req.walk.filter.is_none() && req.walk.shallow.is_empty();
+    let walk_opts = WalkOptions {
+        expected_objects: match repo.reuse_pack() {
+            Some(pack) if full_clone => pack.object_count(),
+            _ => 0,
+        },
+        ..req.walk.clone()
+    };
+    let walk = walk::objects_for_pack(repo, req.wants, req.common, &walk_opts, &mut progress)?;
     // The client's versions of the paths sent, as delta bases (git: the trees of at most
     // `pack.window` boundary commits). Not for a partial clone, which may lack them.
     let bases = if req.thin && req.walk.filter.is_none() && opts.search.window >= 2 {
@@ -855,7 +867,7 @@ fn stream_pack<W: Write>(
             let mut data = BandData(Rc::clone(&band));
             let stats = write_pack(
                 repo,
-                &objects,
+                &objects.to_vec(),
                 &walk.edge,
                 &bases,
                 &opts,
@@ -894,7 +906,7 @@ fn end_pack<W: Write>(band: &Rc<RefCell<SidebandWriter<&mut W>>>, mode: Mode) ->
 /// `search_orphans`, when too many stored deltas would lose their base ([`orphaned_deltas`]).
 fn in_pack_order<'r>(
     repo: &'r dyn Repository,
-    objects: &[walk::PackObject],
+    objects: &walk::PackList,
     edge: &crate::hash::PackedIdSet,
     opts: &WriteOptions,
     search_orphans: bool,
@@ -904,8 +916,8 @@ fn in_pack_order<'r>(
     };
     let n = pack.object_count();
     let mut send = crate::pack::ewah::Bitmap::with_len(n);
-    for o in objects {
-        match pack.position(&o.id) {
+    for id in objects.ids() {
+        match pack.position(&id) {
             Some(p) => send.set(p),
             None => return Ok(None),
         }
@@ -1039,9 +1051,16 @@ fn send_with_bitmap<W: Write>(
 fn include_tags(
     repo: &dyn Repository,
     refs: &[backend::Ref],
-    objects: &mut Vec<walk::PackObject>,
+    objects: &mut walk::PackList,
 ) -> Result<(), Error> {
-    let mut in_pack: HashSet<ObjectId> = objects.iter().map(|o| o.id).collect();
+    // Only the tags of the pack and the objects tag refs peel to decide anything here: the set
+    // holds those, not every object sent (a clone's 150,000 ids, 8 MB of table).
+    let targets: HashSet<ObjectId> = refs.iter().filter_map(|r| r.peeled).collect();
+    let mut in_pack: HashSet<ObjectId> = objects
+        .iter()
+        .filter(|o| o.kind == crate::odb::Kind::Tag || targets.contains(&o.id))
+        .map(|o| o.id)
+        .collect();
     for r in refs {
         let (Some(peeled), false) = (r.peeled, in_pack.contains(&r.id)) else {
             continue;
@@ -1050,13 +1069,18 @@ fn include_tags(
             continue;
         }
         // Add the whole chain of tag objects from the ref down to the peeled object.
-        crate::refs::resolve::walk_tag_chain(repo, r.id, peeled, &mut |id| {
+        let stopped = crate::refs::resolve::walk_tag_chain(repo, r.id, peeled, &mut |id| {
             if !in_pack.insert(id) {
-                return ControlFlow::Break(());
+                return ControlFlow::Break(None);
             }
-            objects.push(walk::PackObject::unnamed(id, crate::odb::Kind::Tag));
-            ControlFlow::Continue(())
+            match objects.push(walk::PackObject::unnamed(id, crate::odb::Kind::Tag)) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(Some(e)),
+            }
         })?;
+        if let Some(Some(e)) = stopped {
+            return Err(walk::Error::from(e).into());
+        }
     }
     Ok(())
 }
