@@ -636,11 +636,10 @@ impl TreeWalker<'_> {
             (mine, theirs)
         });
         mine?;
-        let mut theirs = theirs.transpose()?.unwrap_or_default();
-        // The second half's objects are distinct (its own list saw to it): only those the first
-        // half sent are dropped, in place, and the list grows once, to its final length.
-        theirs.retain(|o| !out.contains(&o.id));
-        out.append(&theirs)?;
+        let theirs = theirs.transpose()?.unwrap_or_default();
+        // The second half's objects are distinct (its own list saw to it): those the first half
+        // sent are skipped.
+        out.extend_new(&theirs)?;
         Ok(())
     }
 
@@ -732,12 +731,8 @@ impl TreeWalker<'_> {
                         let keep = self.filter.is_none()
                             || (!out.contains(&entry.id)
                                 && self.keeps(kind, depth + 1, &entry.id)?);
-                        let o = PackObject {
-                            id: entry.id,
-                            kind,
-                            name_hash: name_hash(prefix, entry.name),
-                        };
-                        if !keep || !out.insert(o)? {
+                        let name = entry.name;
+                        if !keep || !out.insert_with(&entry.id, kind, || name_hash(prefix, name))? {
                             return Ok(());
                         }
                         if self.check_blobs && !repo.contains(&entry.id)? {

@@ -13,7 +13,7 @@ use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use super::PackObject;
-use crate::hash::{HashKind, IdHasher, ObjectId};
+use crate::hash::{HashKind, ObjectId};
 use crate::odb::Kind;
 
 /// An id of another hash than the list's: corrupt storage (a tree of one repository naming an
@@ -50,12 +50,10 @@ impl PartialEq for PackList {
 
 impl Eq for PackList {}
 
-/// The hash of the raw id `raw` in the index, as [`crate::hash::IdSet`] hashes ids: the bytes
-/// of a hash are spread evenly already.
+/// The hash of the raw id `raw` in the index: its first eight bytes, since the bytes of an
+/// object id are spread evenly already (the walk looks up every tree entry that changed).
 fn hash_raw(raw: &[u8]) -> u64 {
-    let mut h = IdHasher::default();
-    std::hash::Hasher::write(&mut h, raw);
-    std::hash::Hasher::finish(&h)
+    raw.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b))
 }
 
 /// The raw id at position `pos` of the id column `ids` of width `w`.
@@ -105,16 +103,27 @@ impl PackList {
         Ok(())
     }
 
-    /// Appends `o` unless the list holds its id already; `true` if it was appended. One
-    /// look-up both asks and inserts: the tree walk does this for every entry that changed.
+    /// Appends `o` unless the list holds its id already; `true` if it was appended.
     pub fn insert(&mut self, o: PackObject) -> Result<bool, WrongHash> {
-        if o.id.kind() != self.hash {
+        self.insert_with(&o.id, o.kind, || o.name_hash)
+    }
+
+    /// Appends object `id` of kind `kind` unless the list holds it already, its name hash
+    /// computed by `name_hash` only then; `true` if it was appended. One look-up both asks and
+    /// inserts: the tree walk does this for every entry that changed.
+    pub fn insert_with(
+        &mut self,
+        id: &ObjectId,
+        kind: Kind,
+        name_hash: impl FnOnce() -> u32,
+    ) -> Result<bool, WrongHash> {
+        if id.kind() != self.hash {
             return Err(WrongHash {
-                id: o.id,
+                id: *id,
                 expected: self.hash,
             });
         }
-        let raw = o.id.as_bytes();
+        let raw = id.as_bytes();
         let (w, ids) = (self.hash.len_in_bytes(), &self.ids);
         let pos = self.kinds.len() as u32;
         match self.index.entry(
@@ -128,8 +137,8 @@ impl PackList {
             }
         }
         self.ids.extend_from_slice(raw);
-        self.kinds.push(o.kind);
-        self.name_hashes.push(o.name_hash);
+        self.kinds.push(kind);
+        self.name_hashes.push(name_hash());
         Ok(true)
     }
 
@@ -223,30 +232,13 @@ impl PackList {
         }
     }
 
-    /// Appends every object of `other` (a list of the same hash: refused otherwise), growing
-    /// the columns once.
-    pub fn append(&mut self, other: &PackList) -> Result<(), WrongHash> {
-        if other.hash != self.hash {
-            if let Some(o) = other.get(0) {
-                return Err(WrongHash {
-                    id: o.id,
-                    expected: self.hash,
-                });
-            }
-            return Ok(());
-        }
-        let start = self.len();
-        self.ids.reserve_exact(other.ids.len());
-        self.kinds.reserve_exact(other.kinds.len());
-        self.name_hashes.reserve_exact(other.name_hashes.len());
-        self.ids.extend_from_slice(&other.ids);
-        self.kinds.extend_from_slice(&other.kinds);
-        self.name_hashes.extend_from_slice(&other.name_hashes);
-        let (w, ids) = (self.hash.len_in_bytes(), &self.ids);
-        self.index
-            .reserve(other.len(), |&p| hash_raw(raw_at(ids, w, p)));
-        for pos in start..self.len() {
-            self.index_last(pos as u32);
+    /// Appends the objects of `other` this list lacks, in `other`'s order.
+    pub fn extend_new(&mut self, other: &PackList) -> Result<(), WrongHash> {
+        let (ids, kinds, hashes) = (&other.ids, &other.kinds, &other.name_hashes);
+        let w = other.hash.len_in_bytes();
+        for ((raw, &kind), &name_hash) in ids.chunks_exact(w).zip(kinds).zip(hashes) {
+            let id = ObjectId::from_bytes(raw).unwrap_or_else(|_| other.hash.null());
+            self.insert_with(&id, kind, || name_hash)?;
         }
         Ok(())
     }
@@ -297,13 +289,13 @@ mod tests {
             assert_eq!(list.to_vec(), want);
             let mut more = PackList::new(hash);
             more.push(obj(hash, 99, Kind::Tag, 0)).unwrap();
-            list.append(&more).unwrap();
+            list.extend_new(&more).unwrap();
             assert_eq!(list.get(list.len() - 1), Some(obj(hash, 99, Kind::Tag, 0)));
         }
     }
 
     #[test]
-    fn the_index_follows_pushes_retains_and_appends() {
+    fn the_index_follows_pushes_retains_and_extends() {
         let hash = HashKind::Sha1;
         let mut list = PackList::new(hash);
         // Enough entries for the index to grow several times.
@@ -317,8 +309,15 @@ mod tests {
         list.retain(|o| o.id.first_byte() % 3 == 0);
         assert!((0..=255u8).all(|b| list.contains(&hash.repeat_byte(b)) == (b % 3 == 0)));
         let mut other = PackList::new(hash);
-        other.push(obj(hash, 1, Kind::Blob, 0)).unwrap();
-        list.append(&other).unwrap();
+        for b in [1, 3, 4] {
+            other.push(obj(hash, b, Kind::Blob, 5)).unwrap();
+        }
+        let before = list.len();
+        list.extend_new(&other).unwrap();
+        // 3 was there already: 1 and 4 are appended, in order.
+        assert_eq!(list.len(), before + 2);
+        assert_eq!(list.get(before), Some(obj(hash, 1, Kind::Blob, 5)));
+        assert_eq!(list.get(before + 1), Some(obj(hash, 4, Kind::Blob, 5)));
         assert!(list.contains(&hash.repeat_byte(1)) && list.contains(&hash.repeat_byte(3)));
         assert!(!list.contains(&hash.repeat_byte(2)));
     }
@@ -329,8 +328,8 @@ mod tests {
         assert!(list.push(obj(HashKind::Sha256, 1, Kind::Blob, 0)).is_err());
         let mut wide = PackList::new(HashKind::Sha256);
         wide.push(obj(HashKind::Sha256, 1, Kind::Blob, 0)).unwrap();
-        assert!(list.append(&wide).is_err());
+        assert!(list.extend_new(&wide).is_err());
         assert!(list.is_empty());
-        assert!(list.append(&PackList::new(HashKind::Sha256)).is_ok());
+        assert!(list.extend_new(&PackList::new(HashKind::Sha256)).is_ok());
     }
 }
