@@ -25,7 +25,9 @@ use bases::Bases;
 
 pub(crate) mod bases;
 mod limit;
+mod list;
 mod preferred;
+pub use list::{PackList, WrongHash};
 pub use preferred::preferred_bases;
 
 /// Why a walk failed.
@@ -57,6 +59,9 @@ pub enum Error {
     /// A chain of tags loops (corrupt storage).
     #[error(transparent)]
     Loop(#[from] crate::odb::tag_chain::Loop),
+    /// An object names an id of another hash than the repository's.
+    #[error(transparent)]
+    WrongHash(#[from] WrongHash),
     /// An object could not be parsed.
     #[error("object {id}: {source}")]
     Parse {
@@ -105,7 +110,7 @@ pub fn name_hash(hash: u32, name: &[u8]) -> u32 {
 #[derive(Debug, Default)]
 pub struct Walk {
     /// What to send: commits newest first, then tags, trees and blobs in traversal order.
-    pub objects: Vec<PackObject>,
+    pub objects: PackList,
     /// Trees and blobs the client is known to have (the boundary commits' trees), in the hash's
     /// own width: a fetch's edge holds every tree and blob of the boundary's trees.
     pub edge: PackedIdSet,
@@ -128,6 +133,9 @@ pub struct WalkOptions {
     /// Verify that every blob exists (a push's connectivity check). Serving a fetch does not
     /// need it: writing the pack finds a missing blob anyway.
     pub check_blobs: bool,
+    /// How many objects the walk is expected to choose (0: unknown), such as the object count
+    /// of the pack a full clone sends: the list is then allocated once, at that size.
+    pub expected_objects: usize,
 }
 
 /// Parsed commits (parents, date, tree), parsed once per request.
@@ -325,16 +333,8 @@ pub fn objects_for_pack(
 ) -> Result<Walk, Error> {
     let mut cache = CommitCache::default();
     let mut uninteresting_objects = PackedIdSet::default();
-    let mut out: Vec<PackObject> = Vec::new();
-    let mut sent = PackedIdSet::default();
-    let seeds = seed(
-        repo,
-        wants,
-        haves,
-        &mut uninteresting_objects,
-        &mut sent,
-        &mut out,
-    )?;
+    let mut out = PackList::with_capacity(repo.hash_kind(), opts.expected_objects);
+    let seeds = seed(repo, wants, haves, &mut uninteresting_objects, &mut out)?;
     let limited = limit::limit(
         repo,
         &mut cache,
@@ -381,11 +381,10 @@ pub fn objects_for_pack(
     };
     // Tags found while peeling wants go first in `out`; drop them if the filter says so.
     out.retain(|o| keep_kind(o.kind, &o.id));
-    // Commits are unique here (one mark each) and no tree or blob can share their id, so they
-    // stay out of `sent`, which only the tree walk consults (50,000 fewer entries in a clone).
+    // Commits are unique here (one mark each): pushed without a look-up.
     for c in &commits {
         if keep_kind(Kind::Commit, c) {
-            out.push(PackObject::unnamed(*c, Kind::Commit));
+            out.push(PackObject::unnamed(*c, Kind::Commit))?;
         }
     }
     let mut trees: Vec<(ObjectId, bool)> = Vec::with_capacity(commits.len() + root_trees.len());
@@ -403,13 +402,10 @@ pub fn objects_for_pack(
         filter: opts.filter.as_ref(),
         check_blobs: opts.check_blobs,
     };
-    let unrecorded = walker.walk_all(&trees, &mut sent, &mut out, progress)?;
-    if !loose_blobs.is_empty() {
-        sent.extend(out[out.len() - unrecorded..].iter().map(|o| o.id));
-    }
+    walker.walk_all(&trees, &mut out, progress)?;
     for b in loose_blobs {
-        if !uninteresting_objects.contains(&b) && sent.insert(&b) {
-            out.push(PackObject::unnamed(b, Kind::Blob));
+        if !uninteresting_objects.contains(&b) {
+            out.insert(PackObject::unnamed(b, Kind::Blob))?;
         }
     }
     progress.finish("Counting objects", out.len() as u64, Some(out.len() as u64));
@@ -434,14 +430,13 @@ struct Seeds {
 }
 
 /// Peels `haves` and `wants`: trees, blobs and tags had go to `uninteresting` (a had tree with
-/// everything below it); the tags a want names are sent (into `out` and `sent`) unless had.
+/// everything below it); the tags a want names are sent (into `out`) unless had.
 fn seed(
     repo: &dyn ObjectStore,
     wants: &[ObjectId],
     haves: &[ObjectId],
     uninteresting: &mut PackedIdSet,
-    sent: &mut PackedIdSet,
-    out: &mut Vec<PackObject>,
+    out: &mut PackList,
 ) -> Result<Seeds, Error> {
     let mut seeds = Seeds::default();
     for have in haves {
@@ -457,7 +452,7 @@ fn seed(
         }
     }
     for want in wants {
-        let (kind, current) = peel_want(repo, want, uninteresting, sent, out)?;
+        let (kind, current) = peel_want(repo, want, uninteresting, out)?;
         match kind {
             Kind::Commit => seeds.want_commits.push(current),
             Kind::Tree => seeds.trees.push(current),
@@ -510,8 +505,7 @@ fn peel_want(
     repo: &dyn ObjectStore,
     want: &ObjectId,
     uninteresting: &PackedIdSet,
-    sent: &mut PackedIdSet,
-    out: &mut Vec<PackObject>,
+    out: &mut PackList,
 ) -> Result<(Kind, ObjectId), Error> {
     let mut current = *want;
     let mut kind = repo
@@ -525,8 +519,8 @@ fn peel_want(
     let mut guard = crate::odb::tag_chain::ChainGuard::new();
     while kind == Kind::Tag {
         guard.step(&current)?;
-        if !uninteresting.contains(&current) && sent.insert(&current) {
-            out.push(PackObject::unnamed(current, Kind::Tag));
+        if !uninteresting.contains(&current) {
+            out.insert(PackObject::unnamed(current, Kind::Tag))?;
         }
         let o = repo.read_object(&current)?.ok_or_else(|| Error::Missing {
             id: current,
@@ -593,22 +587,16 @@ const PARALLEL_TREES: usize = 256;
 impl TreeWalker<'_> {
     /// Walks `trees` (root tree, named in a want) in order, as [`Self::walk`] does each one.
     /// Many trees (a clone) are cut in two halves walked at once on two threads, the second
-    /// with a set of its own; its objects the first half also sent are then dropped. The result
-    /// is the one walk in order would give: whatever the second half meets first and the first
-    /// half never sent sits where the one walk would meet it first too (a subtree the first
-    /// half sent holds nothing else, unless a filter depends on depth: not then).
-    ///
-    /// Returns how many objects at the end of `out` are not in `sent`: the second half's, which
-    /// are only looked up there, not inserted. Inserting them grew the set by half its size
-    /// while the first half's table, both output lists and the delta-base cache were all alive:
-    /// the peak of a clone's memory (tokio: 3 MB more than one thread walking alone).
+    /// into a list of its own; its objects the first half also sent are then dropped. The
+    /// result is the one walk in order would give: whatever the second half meets first and the
+    /// first half never sent sits where the one walk would meet it first too (a subtree the
+    /// first half sent holds nothing else, unless a filter depends on depth: not then).
     fn walk_all(
         &self,
         trees: &[(ObjectId, bool)],
-        sent: &mut PackedIdSet,
-        out: &mut Vec<PackObject>,
+        out: &mut PackList,
         progress: &mut dyn Progress,
-    ) -> Result<usize, Error> {
+    ) -> Result<(), Error> {
         let cores = crate::limits::cores();
         // A `tree:<depth>` filter keeps an object at one depth and drops it at another: the
         // second half could send what the one walk would never reach.
@@ -618,14 +606,15 @@ impl TreeWalker<'_> {
         } else {
             (trees, &[][..])
         };
+        let out_hash = out.hash_kind();
         let (mine, theirs) = std::thread::scope(|s| {
             let other = (!second.is_empty()).then(|| {
                 s.spawn(|| {
-                    let (mut sent, mut out) = (PackedIdSet::default(), Vec::new());
+                    let mut out = PackList::new(out_hash);
                     let mut quiet = crate::progress::Discard;
                     let mut bases = Bases::default();
                     for (t, explicit) in second {
-                        self.walk(t, *explicit, &mut sent, &mut bases, &mut out, &mut quiet)?;
+                        self.walk(t, *explicit, &mut bases, &mut out, &mut quiet)?;
                     }
                     Ok::<_, Error>(out)
                 })
@@ -633,7 +622,7 @@ impl TreeWalker<'_> {
             let mut mine = Ok(());
             let mut bases = Bases::default();
             for (t, explicit) in first {
-                mine = self.walk(t, *explicit, sent, &mut bases, out, progress);
+                mine = self.walk(t, *explicit, &mut bases, out, progress);
                 if mine.is_err() {
                     break;
                 }
@@ -649,13 +638,11 @@ impl TreeWalker<'_> {
             (mine, theirs)
         });
         mine?;
-        let mut theirs = theirs.transpose()?.unwrap_or_default();
-        // The second half's objects are distinct (its own set saw to it): only those the first
-        // half sent are dropped, in place, and the list grows once, to its final length.
-        theirs.retain(|o| !sent.contains(&o.id));
-        out.reserve_exact(theirs.len());
-        out.extend_from_slice(&theirs);
-        Ok(theirs.len())
+        let theirs = theirs.transpose()?.unwrap_or_default();
+        // The second half's objects are distinct (its own list saw to it): those the first half
+        // sent are skipped.
+        out.extend_new(&theirs)?;
+        Ok(())
     }
 
     fn keeps(&self, kind: Kind, depth: u64, id: &ObjectId) -> Result<bool, Error> {
@@ -680,14 +667,13 @@ impl TreeWalker<'_> {
 
     /// Appends `tree` (at depth 0) and its not-yet-sent, not-uninteresting, unfiltered contents
     /// to `out`, depth first; `explicit` trees (named in a want) are sent whatever the filter.
-    /// `bases` holds the trees walked before with `sent`: entries they had are skipped.
+    /// `bases` holds the trees walked before into `out`: entries they had are skipped.
     fn walk(
         &self,
         tree: &ObjectId,
         explicit: bool,
-        sent: &mut PackedIdSet,
         bases: &mut Bases,
-        out: &mut Vec<PackObject>,
+        out: &mut PackList,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
         let repo = self.repo;
@@ -696,17 +682,16 @@ impl TreeWalker<'_> {
         // One buffer for every tree's subtrees (one allocation per tree walked, before).
         let mut subtrees = Vec::new();
         while let Some((t, depth, hash)) = stack.pop() {
-            if self.uninteresting.contains(&t) || sent.contains(&t) {
+            if self.uninteresting.contains(&t) || out.contains(&t) {
                 continue;
             }
             let keep_this = (explicit && depth == 0) || self.keeps(Kind::Tree, depth, &t)?;
             if keep_this {
-                sent.insert(&t);
                 out.push(PackObject {
                     id: t,
                     kind: Kind::Tree,
                     name_hash: hash,
-                });
+                })?;
             }
             if self.filter.is_some_and(|f| !f.descends(depth + 1)) {
                 continue;
@@ -745,15 +730,11 @@ impl TreeWalker<'_> {
                         }
                         // Without a filter the one look-up that inserts also tells whether
                         // the object was sent already; a filter must be asked first.
-                        let new = match self.filter {
-                            None => sent.insert(&entry.id),
-                            Some(_) => {
-                                !sent.contains(&entry.id)
-                                    && self.keeps(kind, depth + 1, &entry.id)?
-                                    && sent.insert(&entry.id)
-                            }
-                        };
-                        if !new {
+                        let keep = self.filter.is_none()
+                            || (!out.contains(&entry.id)
+                                && self.keeps(kind, depth + 1, &entry.id)?);
+                        let name = entry.name;
+                        if !keep || !out.insert_with(&entry.id, kind, || name_hash(prefix, name))? {
                             return Ok(());
                         }
                         if self.check_blobs && !repo.contains(&entry.id)? {
@@ -763,11 +744,6 @@ impl TreeWalker<'_> {
                                 context: format!("tree {t}"),
                             });
                         }
-                        out.push(PackObject {
-                            id: entry.id,
-                            kind,
-                            name_hash: name_hash(prefix, entry.name),
-                        });
                     }
                     None => {}
                 }
@@ -857,25 +833,19 @@ mod tests {
             filter: None,
             check_blobs: false,
         };
-        let (mut sent, mut one) = (PackedIdSet::default(), Vec::new());
+        let mut one = PackList::new(r.hash_kind());
         let mut bases = Bases::default();
         for (t, explicit) in &commits {
             walker
-                .walk(t, *explicit, &mut sent, &mut bases, &mut one, &mut Discard)
+                .walk(t, *explicit, &mut bases, &mut one, &mut Discard)
                 .unwrap();
         }
-        let (mut sent2, mut two) = (PackedIdSet::default(), Vec::new());
-        let unrecorded = walker
-            .walk_all(&commits, &mut sent2, &mut two, &mut Discard)
-            .unwrap();
+        let mut two = PackList::new(r.hash_kind());
+        walker.walk_all(&commits, &mut two, &mut Discard).unwrap();
         assert!(commits.len() >= PARALLEL_TREES);
-        assert!(unrecorded > 0 && unrecorded < two.len());
-        assert!(two[two.len() - unrecorded..]
-            .iter()
-            .all(|o| !sent2.contains(&o.id)));
-        sent2.extend(two[two.len() - unrecorded..].iter().map(|o| o.id));
         assert_eq!(one, two);
-        assert_eq!(sent, sent2);
+        // The second half's objects are found in the merged list's index too.
+        assert!(two.ids().all(|id| two.contains(&id)));
     }
 
     #[test]

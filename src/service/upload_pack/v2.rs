@@ -621,6 +621,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                         extra_edges: plan.extra_edges,
                         filter: f.filter.clone(),
                         check_blobs: false,
+                        expected_objects: 0,
                     },
                 };
                 stream_pack(s.repo, &pack, s.writer.get_mut())?;

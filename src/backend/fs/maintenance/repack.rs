@@ -303,7 +303,7 @@ fn collect(
     // Objects of alternates and kept packs stay where they are.
     let mut list: Vec<PackObject> = walk
         .objects
-        .into_iter()
+        .iter()
         .filter(|o| local.contains(&o.id))
         .collect();
     let reachable: IdSet = list.iter().map(|o| o.id).collect();
