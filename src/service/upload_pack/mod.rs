@@ -953,7 +953,7 @@ fn in_pack_order<'r>(
     // The walk named every object: its kind and path hash, by pack position.
     let names = || {
         let mut names = vec![None; n];
-        for o in objects {
+        for o in objects.iter() {
             if let Some(slot) = pack.position(&o.id).and_then(|p| names.get_mut(p)) {
                 *slot = Some((o.kind, o.name_hash));
             }
