@@ -3,7 +3,16 @@
 //! (`pack::ingest`), the backends and the services all take the same values. Built from the
 //! command line (see `cli`) and passed down; library code never reads flags or the environment.
 
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The cores this process may use (`std::thread::available_parallelism`, at least 1), asked
+/// once: on Linux each call reads `/proc/self/cgroup` and the cgroup's CPU quota files, five
+/// files that a small fetch read three times over.
+pub fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
 
 /// Limits on what a client may make the server do. Each has a safe default; each is reported by
 /// name when hit.

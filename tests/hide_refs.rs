@@ -339,3 +339,97 @@ fn push_inside_a_namespace_with_full_name_pattern() {
     assert!(all.contains("refs/namespaces/foo/refs/heads/c\n"), "{all}");
     fsck(&repo);
 }
+
+/// One v2 session of `sluice upload-pack` on `repo`: `ls-refs` of `prefix`, then (after
+/// `between` ran, the refs as `ls-refs` showed them possibly changed) a `fetch` of `want` with
+/// `done`. Returns the fetch's answer up to the pack data.
+fn ls_refs_then_fetch(
+    repo: &Path,
+    prefix: &str,
+    between: impl FnOnce(),
+    want: &str,
+) -> Vec<String> {
+    use std::io::{Read, Write};
+    let mut child = std::process::Command::new(sluice())
+        .args(["upload-pack"])
+        .arg(repo)
+        .env("GIT_PROTOCOL", "version=2")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Reads pkt-lines up to and including the `n`-th flush.
+    let mut read_flushes = |n: usize| {
+        let mut flushes = 0;
+        while flushes < n {
+            let mut len = [0u8; 4];
+            stdout.read_exact(&mut len).unwrap();
+            let len = usize::from_str_radix(std::str::from_utf8(&len).unwrap(), 16).unwrap();
+            if len == 0 {
+                flushes += 1;
+            } else if len > 4 {
+                let mut payload = vec![0u8; len - 4];
+                stdout.read_exact(&mut payload).unwrap();
+            }
+        }
+    };
+    read_flushes(1); // the capability advertisement
+    let ls = pkt(&format!("command=ls-refs\n0001\nref-prefix {prefix}\n0000"));
+    stdin.write_all(&ls).unwrap();
+    stdin.flush().unwrap();
+    read_flushes(1);
+    between();
+    let fetch = pkt(&format!(
+        "command=fetch\n0001\nno-progress\nwant {want}\ndone\n0000\n0000"
+    ));
+    // The server may refuse and exit before reading all of it.
+    let _ = stdin.write_all(&fetch);
+    drop(stdin);
+    let mut rest = Vec::new();
+    let _ = stdout.read_to_end(&mut rest);
+    child.wait().unwrap();
+    parse_pkts(&rest)
+}
+
+/// A v2 fetch's wants are checked against the refs as they are when it runs: the ref the
+/// session's `ls-refs` listed is looked up again by name, every visible ref is read when a want
+/// is not its tip, and a hidden tip stays refused either way (Sluice's rule; C git 2.47's v2
+/// checks only that the object exists).
+#[test]
+fn v2_wants_after_ls_refs_are_checked_against_current_refs() {
+    if against_git() {
+        return;
+    }
+    let (_dir, repo, ids) = served(HIDE);
+    let main = git_ok(&repo, &["rev-parse", "main"]).trim().to_string();
+    let served = |answer: &[String]| answer.iter().any(|l| l == "packfile");
+    let refused = |answer: &[String], id: &str| {
+        answer
+            .iter()
+            .any(|l| l == &format!("ERR upload-pack: not our ref {id}"))
+    };
+    let listed = ls_refs_then_fetch(&repo, "refs/heads/main", || {}, &main);
+    assert!(served(&listed), "listed tip: {listed:?}");
+    let hidden = ls_refs_then_fetch(&repo, "refs/heads/main", || {}, &ids.h2);
+    assert!(refused(&hidden, &ids.h2), "hidden tip: {hidden:?}");
+    // A visible tip the session did not list: found by reading every ref.
+    git_ok(&repo, &["update-ref", "refs/heads/other", &ids.dangling]);
+    let unlisted = ls_refs_then_fetch(&repo, "refs/heads/main", || {}, &ids.dangling);
+    assert!(served(&unlisted), "unlisted visible tip: {unlisted:?}");
+    // The listed ref moves back before the fetch, and no visible ref holds its old tip.
+    for r in ["refs/heads/other", "refs/hidden/shown/y", "refs/pushonly/p"] {
+        git_ok(&repo, &["update-ref", "-d", r]);
+    }
+    let moved = ls_refs_then_fetch(
+        &repo,
+        "refs/heads/main",
+        || {
+            git_ok(&repo, &["update-ref", "refs/heads/main", &ids.m1]);
+        },
+        &main,
+    );
+    assert!(refused(&moved, &main), "old tip of a moved ref: {moved:?}");
+}

@@ -249,3 +249,59 @@ fn two_pushers_at_once_each_keep_compare_and_swap() {
         );
     }
 }
+
+/// One push that deletes the loose ref `a` and creates `a/b` (a branch renamed into a
+/// directory of that name): C git's receive-pack applies it, one command after the other;
+/// with `--atomic` it refuses both. Sluice does the same, and leaves no lock file behind.
+#[test]
+fn deleting_a_ref_and_creating_one_under_its_name_matches_git_receive_pack() {
+    let dir = scratch();
+    let work = dir.path().join("work");
+    git_ok(
+        dir.path(),
+        &["init", "-q", "-b", "main", work.to_str().unwrap()],
+    );
+    commit_line(&work, "one");
+    let setup = [
+        "main:refs/heads/main",
+        "main:refs/heads/a",
+        "main:refs/heads/keep/x",
+    ]
+    .map(String::from)
+    .to_vec();
+    git_ok(&work, &["branch", "a/b"]);
+    git_ok(&work, &["branch", "keep"]);
+    let specs = [
+        ":refs/heads/a",
+        "a/b:refs/heads/a/b",
+        ":refs/heads/keep/x",
+        "keep:refs/heads/keep",
+    ];
+    for atomic in [false, true] {
+        let ours = bare(dir.path(), &format!("ours-{atomic}.git"));
+        let theirs = bare(dir.path(), &format!("theirs-{atomic}.git"));
+        // The refs to delete are loose files on both sides (written by C git's receive-pack).
+        for repo in [&ours, &theirs] {
+            assert!(push(&work, repo, "git-receive-pack", &setup).0);
+            assert!(repo.join("refs/heads/a").is_file());
+        }
+        let mut args: Vec<String> = specs.map(String::from).to_vec();
+        if atomic {
+            args.insert(0, "--atomic".to_string());
+        }
+        let (ok_ours, report_ours) = push(&work, &ours, &sluice_receive_pack(), &args);
+        let (ok_theirs, report_theirs) = push(&work, &theirs, "git-receive-pack", &args);
+        assert_eq!(ok_ours, ok_theirs, "{report_ours}\n--\n{report_theirs}");
+        assert_eq!(ok_ours, !atomic, "{report_ours}");
+        if !atomic {
+            assert_eq!(report_ours, report_theirs);
+        }
+        assert_eq!(refs(&ours), refs(&theirs));
+        let locks: Vec<PathBuf> = loose_refs(&ours)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".lock"))
+            .collect();
+        assert_eq!(locks, Vec::<PathBuf>::new());
+        fsck(&ours);
+    }
+}

@@ -86,6 +86,15 @@ impl<B: Repository + ?Sized, S: ObjectStore> ObjectStore for StagedView<'_, B, S
         self.base.read_object(id)
     }
 
+    fn read_commit_head(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        if let Some(s) = &self.staged {
+            if let Some(o) = s.read_commit_head(id)? {
+                return Ok(Some(o));
+            }
+        }
+        self.base.read_commit_head(id)
+    }
+
     fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {
         if let Some(s) = &self.staged {
             if let Some(o) = s.stream_object(id)? {

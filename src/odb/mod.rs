@@ -15,7 +15,7 @@ pub mod object;
 pub mod store;
 pub mod tag_chain;
 
-pub use object::{CommitRef, Error, TagRef, TreeEntry, TreeIter};
+pub use object::{commit_head_len, CommitRef, Error, TagRef, TreeEntry, TreeIter};
 pub use store::{ObjectStore, ObjectStream, RawEntry, StoredForm};
 
 /// The four object kinds git stores.

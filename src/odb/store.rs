@@ -120,6 +120,13 @@ pub trait ObjectStore: Send + Sync {
     /// The whole object `id`, inflated and with deltas applied.
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error>;
 
+    /// Object `id` for a commit walk: a commit may come cut after its head
+    /// ([`crate::odb::commit_head_len`]), all that [`crate::odb::CommitRef::parse`] reads;
+    /// other objects, and commits the store cannot cut short, come whole.
+    /// Deviation: git's rev-list inflates each commit whole; damage past a stored commit's
+    /// head is not seen here (the pack copied to a client, or fsck, still sees it).
+    fn read_commit_head(&self, id: &ObjectId) -> Result<Option<Object>, Error>;
+
     /// Whether object `id` exists (in this store or an alternate).
     fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
         Ok(self.object_header(id)?.is_some())

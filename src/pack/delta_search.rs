@@ -120,7 +120,7 @@ impl Default for SearchOptions {
             window_memory: 0,
             cache_size: 256 << 20,
             big_file_threshold: 512 << 20,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: crate::limits::cores(),
         }
     }
 }
@@ -1067,6 +1067,12 @@ mod tests {
         ) -> Result<Option<crate::odb::Object>, store::Error> {
             self.reads.fetch_add(1, Ordering::Relaxed);
             self.inner.read_object(id)
+        }
+        fn read_commit_head(
+            &self,
+            id: &crate::hash::ObjectId,
+        ) -> Result<Option<crate::odb::Object>, store::Error> {
+            self.read_object(id)
         }
         fn stream_object(
             &self,

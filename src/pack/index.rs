@@ -22,9 +22,6 @@ pub enum Error {
     /// Fan-out entries decrease.
     #[error("pack index fan-out table is not monotonic at entry {0}")]
     FanOut(usize),
-    /// A 64-bit offset escape points outside the large-offset table.
-    #[error("pack index large offset {0} is out of range")]
-    LargeOffset(u32),
 }
 
 /// Which on-disk layout.
@@ -89,23 +86,16 @@ impl<D: AsRef<[u8]>> PackIndex<D> {
         if len < needed {
             return Err(Error::Truncated { len, needed });
         }
-        let idx = PackIndex {
+        // A 64-bit offset escape is checked against the large-offset table when it is read
+        // ([`Self::offset_at`]), as C git's `check_pack_index_ptr` does: checking every entry
+        // here read all of git.git's 1.6 MB offset table to open the index for a small fetch.
+        Ok(PackIndex {
             data,
             layout,
             count,
             hash_len,
             fanout_at,
-        };
-        if layout == Layout::V2 {
-            let large_entries = (len - needed) / 8;
-            for i in 0..count {
-                let raw = be32(idx.data.as_ref(), idx.offsets_at() + i * 4);
-                if raw & 0x8000_0000 != 0 && (raw & 0x7fff_ffff) as usize >= large_entries {
-                    return Err(Error::LargeOffset(raw & 0x7fff_ffff));
-                }
-            }
-        }
-        Ok(idx)
+        })
     }
 
     /// Number of objects.
@@ -149,7 +139,8 @@ impl<D: AsRef<[u8]>> PackIndex<D> {
             .unwrap_or(&[])
     }
 
-    /// The pack offset of the object at sorted position `i`.
+    /// The pack offset of the object at sorted position `i`; `None` past the end, or when a
+    /// 64-bit offset escape points outside the large-offset table (a corrupt index).
     pub fn offset_at(&self, i: usize) -> Option<u64> {
         if i >= self.count {
             return None;
@@ -166,7 +157,9 @@ impl<D: AsRef<[u8]>> PackIndex<D> {
                     return Some(u64::from(raw));
                 }
                 let at = self.offsets_at() + self.count * 4 + (raw & 0x7fff_ffff) as usize * 8;
-                let s = bytes.get(at..at + 8)?;
+                // The table ends where the two trailing checksums start.
+                let table_end = bytes.len().checked_sub(2 * self.hash_len)?;
+                let s = bytes.get(at..at.checked_add(8).filter(|&e| e <= table_end)?)?;
                 Some(u64::from_be_bytes(s.try_into().ok()?))
             }
         }
@@ -207,6 +200,34 @@ impl<D: AsRef<[u8]>> PackIndex<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A v2 index of one object whose offset is the 64-bit escape `escape`, with `large`
+    /// entries in the large-offset table (each `1 << 33`).
+    fn one_large(escape: u32, large: usize) -> Vec<u8> {
+        let mut v = b"\xfftOc\0\0\0\x02".to_vec();
+        for _ in 0..256 {
+            v.extend_from_slice(&1u32.to_be_bytes());
+        }
+        v.extend_from_slice(&[0u8; 20]); // the id
+        v.extend_from_slice(&[0u8; 4]); // its CRC
+        v.extend_from_slice(&(0x8000_0000 | escape).to_be_bytes());
+        for _ in 0..large {
+            v.extend_from_slice(&(1u64 << 33).to_be_bytes());
+        }
+        v.extend_from_slice(&[0xab; 40]); // the two checksums
+        v
+    }
+
+    #[test]
+    fn large_offsets_are_checked_when_read() {
+        let idx = PackIndex::new(one_large(1, 2), HashKind::Sha1).unwrap();
+        assert_eq!(idx.offset_at(0), Some(1 << 33));
+        // Past the table (into the checksums, or beyond the file): opened, but no offset.
+        for (escape, large) in [(2, 2), (0, 0), (5, 0), (0x7fff_ffff, 1)] {
+            let idx = PackIndex::new(one_large(escape, large), HashKind::Sha1).unwrap();
+            assert_eq!(idx.offset_at(0), None, "escape {escape} of {large}");
+        }
+    }
 
     #[test]
     fn rejects_garbage() {

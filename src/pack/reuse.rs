@@ -3,18 +3,21 @@
 //! valid in the new pack — a whole object, a REF_DELTA whose base the client will have, or an
 //! OFS_DELTA whose base moved by the same amount as the entry itself — joins a run of entries
 //! copied byte for byte; a full clone is therefore one copy of the stored pack. Other deltas get a
-//! new header (a new OFS distance, or REF_DELTA for a thin base), and an entry whose base the
-//! client will not have is inflated and written whole.
+//! new header (a new OFS distance, or REF_DELTA for a thin base). An entry whose base the client
+//! will not have (an orphan, [`crate::pack::orphans`]) is written as a delta against the new base
+//! the search found for it, OFS_DELTA when that base is written before it and REF_DELTA when
+//! after (index-pack and unpack-objects resolve a base that comes later), or else whole.
 
 use std::io::Write;
 
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
 
-use super::write::{Error, Hashing, WriteOptions, WriteStats};
+use super::write::{make_delta, Error, Hashing, WriteOptions, WriteStats};
 use crate::odb::store::{self, ObjectStore};
 use crate::pack::entry::{encode_delta_header, encode_header, DeltaBase, EntryType};
 use crate::pack::ewah::Bitmap;
+use crate::pack::orphans::{NewBase, NewBases};
 use crate::pack::stored::{EntryBase, StoredPack};
 use crate::progress::Progress;
 
@@ -26,12 +29,15 @@ struct Run {
 }
 
 /// Writes the entries of `pack` at the positions in `send` as a pack to `out`; `have` holds the
-/// positions the client already has (thin-pack bases when `opts.thin`).
+/// positions the client already has (thin-pack bases when `opts.thin`); `rebased` the new bases
+/// of orphaned deltas ([`crate::pack::orphans::search`]).
+#[allow(clippy::too_many_arguments)]
 pub fn write_pack_from_bitmap(
     repo: &dyn ObjectStore,
     pack: &dyn StoredPack,
     send: &Bitmap,
     have: &Bitmap,
+    rebased: &NewBases,
     opts: &WriteOptions,
     out: &mut dyn Write,
     progress: &mut dyn Progress,
@@ -95,6 +101,7 @@ pub fn write_pack_from_bitmap(
                 send,
                 have,
                 shift: &shift,
+                rebased,
             };
             write_rewritten_entry(repo, pack, &rewritten, &e, opts, &mut w, &mut stats)?;
         }
@@ -146,6 +153,7 @@ struct Rewritten<'a> {
     send: &'a Bitmap,
     have: &'a Bitmap,
     shift: &'a [i64],
+    rebased: &'a NewBases,
 }
 
 /// Writes stored entry `e` with a new header: a delta whose base the client will have is kept
@@ -161,6 +169,9 @@ fn write_rewritten_entry(
     stats: &mut WriteStats,
 ) -> Result<(), Error> {
     let (pos, send, have) = (at.pos, at.send, at.have);
+    if let Some(new) = at.rebased.get(pos) {
+        return write_new_delta(repo, pack, at, new, opts, w, stats);
+    }
     let written_base = match e.base {
         EntryBase::InPack { pos: b, .. } if send.get(b) && b < pos => Some(b),
         _ => None,
@@ -199,6 +210,44 @@ fn write_rewritten_entry(
     let mut z = ZlibEncoder::new(&mut *w, Compression::new(opts.compression.min(9)));
     z.write_all(&o.data)?;
     z.finish()?;
+    Ok(())
+}
+
+/// Writes the orphan at `at.pos` as a delta against its `new` base: OFS_DELTA when the base is
+/// already written (and the client takes them), else REF_DELTA.
+fn write_new_delta(
+    repo: &dyn ObjectStore,
+    pack: &dyn StoredPack,
+    at: &Rewritten<'_>,
+    new: &NewBase,
+    opts: &WriteOptions,
+    w: &mut Hashing<'_>,
+    stats: &mut WriteStats,
+) -> Result<(), Error> {
+    let id_at = |pos: usize| {
+        pack.id_at(pos)
+            .ok_or_else(|| Error::Io(std::io::Error::other("bitmap position without id")))
+    };
+    let base_id = id_at(new.base)?;
+    let base = match at.shift.get(new.base) {
+        // The base's new offset is its stored offset minus its shift.
+        Some(shift) if new.base < at.pos && opts.ofs_delta => {
+            DeltaBase::Offset((pack.entry(new.base)?.offset as i64 - shift) as u64)
+        }
+        _ => DeltaBase::Id(base_id),
+    };
+    let (size, z) = match &new.cached {
+        Some((size, z)) => (*size, std::borrow::Cow::Borrowed(&z[..])),
+        None => {
+            let (size, z) = make_delta(repo, &base_id, &id_at(at.pos)?, opts.compression)?;
+            (size, std::borrow::Cow::Owned(z))
+        }
+    };
+    let mut buf = Vec::new();
+    encode_delta_header(size, at.offset, base, &mut buf);
+    w.write_all(&buf)?;
+    w.write_all(&z)?;
+    stats.deltas += 1;
     Ok(())
 }
 

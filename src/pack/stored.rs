@@ -47,6 +47,12 @@ pub trait StoredPack: Send + Sync {
     /// The object type at `pos` (from the stored type index; `None` without one).
     fn kind_at(&self, pos: usize) -> Option<Kind>;
 
+    /// The name hash of the object at `pos` ([`crate::walk::name_hash`] of its path), from the
+    /// reachability index's name-hash cache; `None` without one.
+    fn name_hash_at(&self, _pos: usize) -> Option<u32> {
+        None
+    }
+
     /// Everything reachable from commit `id` (itself included), when a closure is stored for it
     /// (always `None` without a reachability index).
     fn closure(&self, id: &ObjectId) -> Result<Option<Bitmap>, Error>;
@@ -130,6 +136,9 @@ impl<T: ForwardObjects> ObjectStore for T {
     }
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
         self.objects().read_object(id)
+    }
+    fn read_commit_head(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.objects().read_commit_head(id)
     }
     fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
         self.objects().contains(id)

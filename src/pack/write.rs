@@ -563,6 +563,18 @@ fn delta_bytes<'d>(
     if let Some((size, z)) = &d.cached {
         return Ok((*size, std::borrow::Cow::Borrowed(z)));
     }
+    let (size, z) = make_delta(repo, base, target, compression)?;
+    Ok((size, std::borrow::Cow::Owned(z)))
+}
+
+/// The delta for `target` against `base`, zlib-compressed at `compression`, and its inflated
+/// size: for a delta the search chose but could not keep in its cache.
+pub(super) fn make_delta<S: store::ObjectStore + ?Sized>(
+    repo: &S,
+    base: &ObjectId,
+    target: &ObjectId,
+    compression: u32,
+) -> Result<(u64, Vec<u8>), Error> {
     let b = repo
         .read_object(base)?
         .ok_or(store::Error::MissingObject(*base))?;
@@ -571,7 +583,7 @@ fn delta_bytes<'d>(
         .ok_or(store::Error::MissingObject(*target))?;
     let delta = crate::pack::delta_create::create(&b.data, &t.data);
     let z = delta_search::compress(&delta, compression)?;
-    Ok((delta.len() as u64, std::borrow::Cow::Owned(z)))
+    Ok((delta.len() as u64, z))
 }
 
 fn plan(

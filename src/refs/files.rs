@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::file_mode::SharedPerm;
 use crate::hash::HashKind;
@@ -29,6 +29,36 @@ pub struct FilesRefStore {
     /// Peels the tags of refs written into `packed-refs` (set by a backend that knows the
     /// objects; without it every created ref is a loose file).
     peel: Option<Arc<BatchPeeler>>,
+    /// The `packed-refs` content last read, kept while the file is unchanged.
+    packed_cache: Arc<Mutex<Option<CachedPackedRefs>>>,
+}
+
+/// `packed-refs` as read, and the file it was read from.
+type CachedPackedRefs = (FileIdentity, Arc<PackedRefsText>);
+
+/// What tells one `packed-refs` file from another: C git's `stat_validity` fields. The file is
+/// only ever replaced by renaming a new one over it, so a new inode says "changed" even within
+/// one timestamp tick.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdentity {
+    fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
 }
 
 impl std::fmt::Debug for FilesRefStore {
@@ -68,6 +98,7 @@ impl FilesRefStore {
             kind,
             shared,
             peel: None,
+            packed_cache: Arc::default(),
         }
     }
 
@@ -78,14 +109,42 @@ impl FilesRefStore {
         self
     }
 
-    /// The content of `packed-refs` (empty when there is none).
-    fn packed_refs(&self) -> Result<PackedRefsText, Error> {
+    /// The content of `packed-refs` (empty when there is none). Reused while the file is the
+    /// same one ([`FileIdentity`]): one `ls-refs` of a branch looks it up under five prefixes
+    /// and HEAD's target, and each read mapped and unmapped the whole file.
+    fn packed_refs(&self) -> Result<Arc<PackedRefsText>, Error> {
         let path = self.common_dir.join("packed-refs");
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() >= MAP_PACKED_REFS => {
-                Ok(PackedRefsText::Mapped(crate::odb::mmap::map(&path)?))
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return Ok(Arc::new(Self::read_packed_refs(&path, None)?));
+        };
+        let identity = FileIdentity::of(&meta);
+        let mut cache = self
+            .packed_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((id, text)) = cache.as_ref() {
+            if *id == identity {
+                return Ok(Arc::clone(text));
             }
-            _ => match std::fs::read(&path) {
+        }
+        let text = Arc::new(Self::read_packed_refs(&path, Some(&meta))?);
+        // Read after the stat: a file replaced in between is read new and kept under the old
+        // identity, so the next call sees a difference and reads it again.
+        *cache = Some((identity, Arc::clone(&text)));
+        Ok(text)
+    }
+
+    /// Reads (or maps, when large) `packed-refs` at `path`, whose metadata `meta` is known
+    /// unless the file is missing.
+    fn read_packed_refs(
+        path: &Path,
+        meta: Option<&std::fs::Metadata>,
+    ) -> Result<PackedRefsText, Error> {
+        match meta {
+            Some(m) if m.len() >= MAP_PACKED_REFS => {
+                Ok(PackedRefsText::Mapped(crate::odb::mmap::map(path)?))
+            }
+            _ => match std::fs::read(path) {
                 Ok(text) => Ok(PackedRefsText::Read(text)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     Ok(PackedRefsText::Read(Vec::new()))

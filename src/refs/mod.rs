@@ -244,7 +244,10 @@ pub struct PackedLines<'a> {
     peeled_tags: bool,
     /// The header's `sorted` trait: git promises names in byte order, no duplicates.
     sorted: bool,
-    len: usize,
+    /// The whole file.
+    text: &'a [u8],
+    /// Lines skipped by [`PackedLines::seek_to_prefix`] (counted only to name a corrupt line).
+    skipped: &'a [u8],
 }
 
 /// The lines of a text with their 0-based numbers (without the newline). Found eight bytes at a
@@ -303,7 +306,8 @@ impl<'a> PackedLines<'a> {
             fully_peeled: false,
             peeled_tags: false,
             sorted: false,
-            len: text.len(),
+            text,
+            skipped: &[],
         };
         if let Some((_, first)) = p.lines.peek() {
             if let Some(traits) = first.strip_prefix(b"# pack-refs with:") {
@@ -324,7 +328,21 @@ impl<'a> PackedLines<'a> {
 
     /// A guess at the number of refs, for preallocation (a line is an id, a space and a name).
     fn estimate(&self) -> usize {
-        self.len / (self.kind.len_in_hex() + 10) + 1
+        self.text.len() / (self.kind.len_in_hex() + 10) + 1
+    }
+
+    /// Skips, in a sorted file, every record whose name sorts below `prefix`, found by
+    /// bisection (C git's `find_reference_location` for an iteration by prefix): reading the
+    /// `refs/tags/` of a file with 5,000 `refs/pull/*` refs before them parsed every one of
+    /// those. Does nothing in an unsorted file, or before any line has been read.
+    pub fn seek_to_prefix(&mut self, prefix: &str) {
+        if !self.sorted || !self.skipped.is_empty() {
+            return;
+        }
+        let at = packed_find::lower_bound(self.text, self.kind.len_in_hex(), prefix.as_bytes());
+        let (skipped, rest) = self.text.split_at(at.min(self.text.len()));
+        self.skipped = skipped;
+        self.lines = Lines { rest, number: 0 }.peekable();
     }
 }
 
@@ -332,8 +350,13 @@ impl<'a> Iterator for PackedLines<'a> {
     type Item = Result<(&'a str, RawRef), Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let skipped = self.skipped;
         let bad = |i: usize, what: &str| {
-            Error::corrupt(format!("packed-refs line {}", i + 1), what.to_string())
+            let before = skipped.iter().filter(|&&b| b == b'\n').count();
+            Error::corrupt(
+                format!("packed-refs line {}", before + i + 1),
+                what.to_string(),
+            )
         };
         loop {
             let (i, line) = self.lines.next()?;
@@ -408,8 +431,9 @@ pub fn for_each_ref(
             None => f(name, value),
         }
     };
-    let lines = PackedLines::new(kind, packed_text);
+    let mut lines = PackedLines::new(kind, packed_text);
     if lines.sorted() {
+        lines.seek_to_prefix(prefix);
         for e in lines {
             let (name, value) = e?;
             if !name.starts_with(prefix) {

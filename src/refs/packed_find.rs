@@ -5,7 +5,6 @@
 
 use super::{Lines, PackedLines, RawRef};
 use crate::hash::{HashKind, ObjectId};
-use std::cmp::Ordering;
 
 /// The packed ref `name` from packed-refs `text` (ids of hash `kind`). Peeled values are not
 /// returned (`peeled: None`).
@@ -34,11 +33,22 @@ fn record_name(line: &[u8], width: usize) -> Option<&[u8]> {
         .and_then(|_| line.get(width + 1..))
 }
 
-/// The record line named `name` in the sorted `text`, found by bisecting byte offsets: each
-/// probe backs up to the start of its line, and past a `^` (peeled) line to the record it
-/// belongs to.
+/// The record line named `name` in the sorted `text`: the first record not below it
+/// ([`lower_bound`]), if that is the one.
 fn search_sorted<'a>(text: &'a [u8], width: usize, name: &[u8]) -> Option<&'a [u8]> {
-    // The records start after the header comment.
+    let start = lower_bound(text, width, name);
+    let line = text.get(start..next_line(text, start))?;
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    (record_name(line, width)? == name).then_some(line)
+}
+
+/// The offset of the first record of the sorted `text` (ids `width` hex digits wide) whose
+/// name is not below `prefix` (the end of `text` when there is none), found by bisecting byte
+/// offsets: each probe backs up to the start of its line, and past a `^` (peeled) line to the
+/// record it belongs to. Where a probe meets a line of no record's shape the search stops at
+/// the records known to be below `prefix`, so a reader scanning on from there still meets, and
+/// reports, the corrupt line.
+pub(super) fn lower_bound(text: &[u8], width: usize, prefix: &[u8]) -> usize {
     let mut lo = if text.starts_with(b"#") {
         next_line(text, 0)
     } else {
@@ -49,22 +59,24 @@ fn search_sorted<'a>(text: &'a [u8], width: usize, name: &[u8]) -> Option<&'a [u
         let mid = lo + (hi - lo) / 2;
         let start = record_start(text, lo, mid);
         let end = next_line(text, start);
-        let line = text.get(start..end)?;
+        let Some(line) = text.get(start..end) else {
+            return lo;
+        };
         let line = line.strip_suffix(b"\n").unwrap_or(line);
-        match record_name(line, width)?.cmp(name) {
-            Ordering::Equal => return Some(line),
-            Ordering::Less => {
-                // Past this record and its peeled line, if any.
-                lo = if text.get(end) == Some(&b'^') {
-                    next_line(text, end)
-                } else {
-                    end
-                };
-            }
-            Ordering::Greater => hi = start,
+        let Some(name) = record_name(line, width) else {
+            return lo;
+        };
+        if name < prefix {
+            lo = if text.get(end) == Some(&b'^') {
+                next_line(text, end)
+            } else {
+                end
+            };
+        } else {
+            hi = start;
         }
     }
-    None
+    lo
 }
 
 /// The offset just past the newline ending the line that holds offset `at` (the end of `text`
@@ -142,6 +154,51 @@ mod tests {
             assert_eq!(
                 id(find_packed(HashKind::Sha1, t.as_bytes(), "refs/heads/b")).as_deref(),
                 Some(B)
+            );
+        }
+    }
+
+    #[test]
+    fn the_lower_bound_of_a_prefix_is_the_first_record_not_below_it() {
+        let mut text = String::from("# pack-refs with: peeled fully-peeled sorted \n");
+        let mut starts = Vec::new();
+        let names: Vec<String> = (0..120)
+            .map(|i| match i % 3 {
+                0 => format!("refs/heads/b{i:03}"),
+                1 => format!("refs/pull/{i:03}/head"),
+                _ => format!("refs/tags/v{i:03}"),
+            })
+            .collect();
+        let mut names = names;
+        names.sort();
+        for (i, n) in names.iter().enumerate() {
+            starts.push((n.clone(), text.len()));
+            text.push_str(&format!("{A} {n}\n"));
+            if i % 4 == 1 {
+                text.push_str(&format!("^{B}\n"));
+            }
+        }
+        for prefix in [
+            "",
+            "refs/",
+            "refs/heads/",
+            "refs/heads/b050",
+            "refs/heads/b0505",
+            "refs/pull/",
+            "refs/refs/heads/main",
+            "refs/tags/",
+            "refs/tags/v119",
+            "refs/zzz",
+            "a",
+        ] {
+            let want = starts
+                .iter()
+                .find(|(n, _)| n.as_str() >= prefix)
+                .map_or(text.len(), |(_, at)| *at);
+            assert_eq!(
+                lower_bound(text.as_bytes(), 40, prefix.as_bytes()),
+                want,
+                "{prefix}"
             );
         }
     }

@@ -200,9 +200,70 @@ pub fn apply(
     guard
         .lock()
         .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
-    let result = apply_locked(dirs, kind, updates, atomic, shared, peel);
+    let result = apply_segments(dirs, kind, updates, atomic, shared, peel);
     drop(guard);
     result
+}
+
+/// Where a non-atomic transaction is cut into parts applied one after another: before a
+/// creation of `a/b` that follows the deletion of `a` in the same part. C git's receive-pack
+/// runs one transaction per command, so that push works there; in one transaction here
+/// `a/b.lock` would need a directory where the loose file `a` still is. An atomic
+/// transaction is one part (C git refuses the pair in one transaction too).
+fn segments(updates: &[RefUpdate], atomic: bool) -> Vec<std::ops::Range<usize>> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut deleted = std::collections::HashSet::new();
+    for (i, u) in updates.iter().enumerate() {
+        let name = u.name.as_str();
+        let under_deleted = || {
+            name.match_indices('/')
+                .any(|(j, _)| deleted.contains(&name[..j]))
+        };
+        if !atomic && !u.new.is_null() && under_deleted() {
+            parts.push(start..i);
+            start = i;
+            deleted.clear();
+        }
+        if u.new.is_null() {
+            deleted.insert(name);
+        }
+    }
+    parts.push(start..updates.len());
+    parts
+}
+
+/// [`apply_locked`] on each part of `updates` ([`segments`]). A store failure in a later part
+/// refuses that part and the rest, the earlier parts having applied.
+fn apply_segments(
+    dirs: Dirs<'_>,
+    kind: HashKind,
+    updates: &[RefUpdate],
+    atomic: bool,
+    shared: SharedPerm,
+    peel: Option<&BatchPeeler>,
+) -> Result<Vec<UpdateResult>, Error> {
+    let parts = segments(updates, atomic);
+    if parts.len() == 1 {
+        return apply_locked(dirs, kind, updates, atomic, shared, peel);
+    }
+    let mut results = Vec::with_capacity(updates.len());
+    for (n, part) in parts.into_iter().enumerate() {
+        let applied = apply_locked(dirs, kind, &updates[part.clone()], atomic, shared, peel);
+        match applied {
+            Ok(r) => results.extend(r),
+            // Nothing has applied yet: the store's failure is the caller's to report.
+            Err(e) if n == 0 => return Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "ref transaction failed");
+                let refused =
+                    (part.start..updates.len()).map(|_| Err("failed to update ref".into()));
+                results.extend(refused);
+                break;
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// Phase 1 for one update `u`: takes its lock, compares the current value (loose, else in

@@ -16,10 +16,10 @@
 //! git.git's 168,000 hold 59 million, so recording stops at [`MAX_SLOTS`]; the bitmap writer
 //! reads the trees not recorded as before.
 
-use crate::hash::{ObjectId, PackedIdMap};
+use crate::hash::ObjectId;
 use crate::odb::Kind;
 use crate::walk::bases::{Bases, Place, NEW};
-use crate::walk::PackObject;
+use crate::walk::PackList;
 
 /// An entry naming a commit of another repository (a gitlink): not part of any closure.
 pub const GITLINK: u32 = u32::MAX;
@@ -99,8 +99,6 @@ impl TreeChildren {
 /// What a walker records as it goes (see the module documentation).
 pub(crate) struct Recorder {
     children: TreeChildren,
-    /// The position of each tree and blob walked (or in the output before the walk).
-    positions: PackedIdMap<u32>,
     /// Where each entry of the tree being walked came from ([`Bases::for_new_entries_traced`]).
     origin: Vec<u32>,
     /// The value of each entry shown to the walker, in order (`PENDING` for subtrees).
@@ -111,18 +109,11 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for a walk appending to `out` (its trees and blobs are known positions),
-    /// recording at most `max_slots` entries.
-    pub(crate) fn new(out: &[PackObject], max_slots: usize) -> Self {
-        let mut positions = PackedIdMap::default();
-        for (i, o) in out.iter().enumerate() {
-            if matches!(o.kind, Kind::Tree | Kind::Blob) {
-                positions.insert(&o.id, i as u32);
-            }
-        }
+    /// A recorder recording at most `max_slots` entries. The positions it records are looked
+    /// up in the walk's [`PackList`], which indexes its objects by id anyway.
+    pub(crate) fn new(max_slots: usize) -> Self {
         Recorder {
             children: TreeChildren::default(),
-            positions,
             origin: Vec::new(),
             shown: Vec::new(),
             full: false,
@@ -136,14 +127,12 @@ impl Recorder {
         self.max_slots = max_slots;
     }
 
-    /// `id` was put at `pos` of the walk's output.
-    pub(crate) fn placed(&mut self, id: &ObjectId, pos: usize) {
-        self.positions.insert(id, pos as u32);
-    }
-
-    /// The position of `id` if walked, else [`OUTSIDE`].
-    pub(crate) fn position(&self, id: &ObjectId) -> u32 {
-        self.positions.get(id).copied().unwrap_or(OUTSIDE)
+    /// The position of tree or blob `id` in the walk's output `out`, else [`OUTSIDE`].
+    pub(crate) fn position(out: &PackList, id: &ObjectId) -> u32 {
+        out.position(id)
+            .filter(|&p| matches!(out.kind(p), Some(Kind::Tree | Kind::Blob)))
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or(OUTSIDE)
     }
 
     /// Fills the slot `slot` (from [`Self::finish_tree`]) of a subtree now reached: `value` is

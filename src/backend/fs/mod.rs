@@ -319,6 +319,22 @@ impl FsRepository {
         Ok(self.objects.get_or_init(|| store))
     }
 
+    /// `id` read by `read` from the object store, or else from a fresh view of it (packs
+    /// written since it was opened).
+    fn read_with(
+        &self,
+        id: &ObjectId,
+        read: impl Fn(&FsObjectStore, &ObjectId) -> Result<Option<Object>, Error>,
+    ) -> Result<Option<Object>, Error> {
+        match read(self.objects()?, id)? {
+            Some(o) => Ok(Some(o)),
+            None => match self.fresh_objects()? {
+                Some(store) => read(&store, id),
+                None => Ok(None),
+            },
+        }
+    }
+
     /// The object directory as it is now: re-scanned only when `objects/pack` changed since the
     /// last scan (new packs are renamed into it), so misses for objects we simply do not have
     /// (a client's `have` lines) cost one `stat`. `None`: nothing new to look at.
@@ -365,13 +381,11 @@ impl ObjectStore for FsRepository {
     }
 
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
-        match self.objects()?.read(id)? {
-            Some(o) => Ok(Some(o)),
-            None => match self.fresh_objects()? {
-                Some(store) => store.read(id),
-                None => Ok(None),
-            },
-        }
+        self.read_with(id, FsObjectStore::read)
+    }
+
+    fn read_commit_head(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.read_with(id, FsObjectStore::read_head)
     }
 
     fn stream_object(&self, id: &ObjectId) -> Result<Option<ObjectStream<'_>>, Error> {

@@ -126,7 +126,7 @@ fn unpack_limit(config: &GitConfig) -> u64 {
 /// Threads resolving deltas: `pack.threads` as git's index-pack reads it (0 or unset: one per
 /// core).
 fn index_threads(config: &GitConfig) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = crate::limits::cores();
     match config.get_i64("pack.threads").ok().flatten() {
         Some(n) if n > 0 => usize::try_from(n).unwrap_or(cores).min(cores * 4),
         _ => cores,

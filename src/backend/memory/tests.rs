@@ -23,7 +23,7 @@ fn client_pack() -> (MemoryObjects, ObjectId, ObjectId, Vec<u8>) {
     let mut pack = Vec::new();
     crate::pack::write::write_pack(
         &c,
-        &walk.objects,
+        &walk.objects.to_vec(),
         &Default::default(),
         &[],
         &Default::default(),
@@ -98,7 +98,7 @@ fn push_stages_publishes_and_updates_refs() {
     let walk =
         crate::walk::objects_for_pack(&client, &[c2], &[], &Default::default(), &mut Discard)
             .unwrap();
-    for o in &walk.objects {
+    for o in walk.objects.iter() {
         assert!(repo.has_object(&o.id), "{} not published", o.id);
     }
 }

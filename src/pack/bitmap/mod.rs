@@ -35,6 +35,8 @@ pub enum Error {
 }
 
 const FULL_DAG: u16 = 0x1;
+/// `BITMAP_OPT_HASH_CACHE`: a name hash per object, in `.idx` order, just before the trailer.
+const HASH_CACHE: u16 = 0x4;
 /// Longest XOR chain the format allows.
 const MAX_XOR: usize = 160;
 
@@ -55,6 +57,8 @@ pub struct PackBitmaps<D: AsRef<[u8]>> {
     /// idx position → entry number, sorted by idx position.
     by_idx_pos: Vec<(u32, u32)>,
     decoded: Mutex<Vec<Option<Bitmap>>>,
+    /// Where the name-hash cache starts, when the file has one.
+    hash_cache: Option<usize>,
 }
 
 impl<D: AsRef<[u8]>> std::fmt::Debug for PackBitmaps<D> {
@@ -131,6 +135,16 @@ impl<D: AsRef<[u8]>> PackBitmaps<D> {
             .collect();
         by_idx_pos.sort_unstable();
         let n = entries.len();
+        // git writes the optional sections (pseudo-merges, lookup table) before the cache, so
+        // it is found from the end: four bytes per object, then the trailer checksum.
+        let hash_cache = (flags & HASH_CACHE != 0)
+            .then(|| {
+                let len = objects
+                    .checked_mul(4)?
+                    .checked_add(pack.kind().len_in_bytes())?;
+                b.len().checked_sub(len).filter(|&start| start >= at)
+            })
+            .flatten();
         Ok(PackBitmaps {
             data,
             objects,
@@ -138,6 +152,7 @@ impl<D: AsRef<[u8]>> PackBitmaps<D> {
             entries,
             by_idx_pos,
             decoded: Mutex::new(vec![None; n]),
+            hash_cache,
         })
     }
 
@@ -159,6 +174,17 @@ impl<D: AsRef<[u8]>> PackBitmaps<D> {
             .zip(&self.types)
             .find(|(_, b)| b.get(pos))
             .map(|(k, _)| *k)
+    }
+
+    /// The name hash ([`crate::walk::name_hash`]) of the object at `.idx` position `idx_pos`
+    /// (the cache's order, as git's `bitmap_name_hash` reads it), from the name-hash cache
+    /// (`None` without one): what groups an object with the other versions of its path for the
+    /// delta search.
+    pub fn name_hash_at(&self, idx_pos: u32) -> Option<u32> {
+        let i = idx_pos as usize;
+        let at = self.hash_cache?.checked_add(i.checked_mul(4)?)?;
+        let b = self.data.as_ref().get(at..at.checked_add(4)?)?;
+        (i < self.objects).then(|| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// The type bitmap for `kind`.

@@ -43,7 +43,7 @@ pub enum Error {
 
 /// `BITMAP_OPT_FULL_DAG`: every bitmap is a closure inside the pack.
 const FULL_DAG: u16 = 0x1;
-/// `BITMAP_OPT_HASH_CACHE`: the name hashes of all objects follow the entries.
+/// `BITMAP_OPT_HASH_CACHE`: the name hashes of all objects, in `.idx` order, follow the entries.
 const HASH_CACHE: u16 = 0x4;
 /// Every one of the newest commits gets a bitmap (git's `MUST_REGION`).
 const DENSE: usize = 100;
@@ -420,7 +420,12 @@ pub fn encode_file(
         out.push(0); // flags
         out.extend(encoded);
     }
-    for h in &layout.name_hashes {
+    // In `.idx` order, as git's `write_hash_cache` writes it and `bitmap_name_hash` reads it.
+    let mut by_idx = vec![0u32; n];
+    for (h, &i) in layout.name_hashes.iter().zip(&idx_pos) {
+        by_idx[i as usize] = *h;
+    }
+    for h in &by_idx {
         out.extend_from_slice(&h.to_be_bytes());
     }
     let mut hasher = Hasher::trailer_only(pack_checksum.kind());
@@ -524,7 +529,13 @@ mod tests {
         }
         // Name-hash cache and trailer at the end.
         let cache_at = file.len() - 20 - 4 * objects.len();
-        assert_eq!(file[cache_at + 4 * 4..cache_at + 4 * 5], 8u32.to_be_bytes());
+        let idx_pos = layout.idx_positions();
+        let at = cache_at + 4 * idx_pos[4] as usize;
+        assert_eq!(file[at..at + 4], 8u32.to_be_bytes());
+        for (pos, h) in layout.name_hashes.iter().enumerate() {
+            assert_eq!(read.name_hash_at(idx_pos[pos]), Some(*h));
+        }
+        assert_eq!(read.name_hash_at(objects.len() as u32), None);
         let mut h = Hasher::trailer_only(crate::hash::HashKind::Sha1);
         h.update(&file[..file.len() - 20]);
         assert_eq!(h.finish().unwrap().as_bytes(), &file[file.len() - 20..]);

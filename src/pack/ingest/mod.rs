@@ -42,7 +42,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            max_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_threads: crate::limits::cores(),
             parallel_min_deltas: 256,
             delta_cache_bytes: 32 << 20,
         }

@@ -194,6 +194,25 @@ impl PackFile {
         inflate_exact(&input, info.size as usize).map_err(|e| self.corrupt(offset, e))
     }
 
+    /// Inflates the entry at `offset` (a whole object) only as far as `head_len` needs (see
+    /// [`super::inflate::inflate_head`]).
+    pub(super) fn inflate_head(
+        &self,
+        offset: u64,
+        info: &EntryInfo,
+        head_len: impl Fn(&[u8]) -> Option<usize>,
+    ) -> Result<Vec<u8>, Error> {
+        if info.size > MAX_OBJECT {
+            return Err(Error::Limit(format!(
+                "object of {} bytes in {}",
+                info.size, self.name
+            )));
+        }
+        let input = self.entry_data(offset, info.data_at)?;
+        super::inflate::inflate_head(&input, info.size as usize, head_len)
+            .map_err(|e| self.corrupt(offset, e))
+    }
+
     /// Inflates only the start of a delta to read its result size.
     pub(super) fn delta_result_size(&self, offset: u64, info: &EntryInfo) -> Result<u64, Error> {
         let input = self.entry_data(offset, info.data_at)?;

@@ -13,6 +13,62 @@ pub fn inflate_exact(input: &[u8], size: usize) -> Result<Vec<u8>, String> {
     with_inflater(|z| inflate_exact_with(z, input, size))
 }
 
+/// Output room [`inflate_head`] starts with, doubled while the head is not complete: a commit's
+/// head (tree, parents, author, committer) is about 250 bytes.
+const HEAD_STEP: usize = 512;
+
+/// Inflates zlib `input`, an entry of `size` bytes, only until `head_len` finds the end of the
+/// part wanted in what is inflated so far; returns the bytes up to that end. The rest of the
+/// stream is neither inflated nor checked. An entry in which `head_len` finds no end is
+/// returned whole, checked as [`inflate_exact`] checks it.
+pub fn inflate_head(
+    input: &[u8],
+    size: usize,
+    head_len: impl Fn(&[u8]) -> Option<usize>,
+) -> Result<Vec<u8>, String> {
+    with_inflater(|z| {
+        let mut out = Vec::with_capacity(size.min(HEAD_STEP));
+        loop {
+            let (before_in, before_out) = (z.total_in(), z.total_out());
+            let status = z
+                .decompress_vec(unread(z, input), &mut out, FlushDecompress::None)
+                .map_err(zlib)?;
+            if let Some(end) = head_len(&out) {
+                out.truncate(end);
+                return Ok(out);
+            }
+            if status == Status::StreamEnd {
+                break;
+            }
+            if out.len() >= size {
+                // All the declared bytes and no head: whole, if only the end marker is left.
+                let mut probe = [0u8; 1];
+                let st = z
+                    .decompress(unread(z, input), &mut probe, FlushDecompress::Finish)
+                    .map_err(zlib)?;
+                if st == Status::StreamEnd && z.total_out() == out.len() as u64 {
+                    break;
+                }
+                return Err(format!(
+                    "entry inflates to more than its declared {size} bytes"
+                ));
+            }
+            if out.len() == out.capacity() {
+                out.reserve_exact(out.len().min(size - out.len()));
+            } else if z.total_in() == before_in && z.total_out() == before_out {
+                return Err("truncated zlib stream".into());
+            }
+        }
+        if out.len() != size {
+            return Err(format!(
+                "entry inflates to {} bytes, declared {size}",
+                out.len()
+            ));
+        }
+        Ok(out)
+    })
+}
+
 /// Inflates the start of zlib `input` into `out`; the bytes written (fewer when the stream is
 /// shorter or damaged). Reading a delta's result size this way took a new inflater per delta,
 /// a tenth of the size probes' cost.
@@ -84,4 +140,47 @@ fn unread<'a>(z: &Decompress, input: &'a [u8]) -> &'a [u8] {
 
 fn zlib(e: flate2::DecompressError) -> String {
     format!("zlib: {e}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::odb::commit_head_len;
+    use std::io::Write;
+
+    fn deflate(data: &[u8]) -> Vec<u8> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    #[test]
+    fn head_is_inflated_to_its_end_only() {
+        let tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+        let mut commit = format!("tree {tree}\n");
+        // Heads both shorter and longer than the first room given.
+        for parents in [1, 40] {
+            commit.truncate(46);
+            for _ in 0..parents {
+                commit.push_str(&format!("parent {tree}\n"));
+            }
+            commit.push_str("author a <a> 1 +0000\ncommitter c <c> 2 +0000\n\n");
+            commit.push_str(&"message\n".repeat(1000));
+            let data = commit.as_bytes();
+            let z = deflate(data);
+            let end = commit_head_len(data).unwrap();
+            let head = inflate_head(&z, data.len(), commit_head_len).unwrap();
+            assert_eq!(head, &data[..end]);
+            // A stream that stops before the head's end is damage, not a head.
+            assert!(inflate_head(&z[..12], data.len(), commit_head_len).is_err());
+        }
+        // No head in it: the whole entry, held to its declared size.
+        let z = deflate(b"no line at all");
+        assert_eq!(
+            inflate_head(&z, 14, commit_head_len).unwrap(),
+            b"no line at all"
+        );
+        assert!(inflate_head(&z, 15, commit_head_len).is_err());
+        assert!(inflate_head(&z, 13, commit_head_len).is_err());
+    }
 }

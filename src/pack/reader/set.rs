@@ -210,6 +210,25 @@ impl PackSet {
         }
     }
 
+    /// [`Self::read`] for a commit walk: a commit stored whole is inflated only through its
+    /// head ([`crate::odb::commit_head_len`]); anything else is read whole.
+    pub fn read_commit_head(
+        &self,
+        id: &ObjectId,
+        others: &dyn ObjectStore,
+    ) -> Result<Option<Inflated>, Error> {
+        let Some((n, offset)) = self.find(id) else {
+            return Ok(None);
+        };
+        let pack = &self.packs[n];
+        let info = pack.entry(offset)?;
+        if info.ty.kind() != Some(Kind::Commit) {
+            return self.read_at(n, offset, others).map(Some);
+        }
+        let head = pack.inflate_head(offset, &info, crate::odb::commit_head_len)?;
+        Ok(Some((Kind::Commit, Arc::new(head))))
+    }
+
     /// Reads the packed object at (`n`, `offset`), resolving its delta chain iteratively.
     fn read_at(&self, n: usize, offset: u64, others: &dyn ObjectStore) -> Result<Inflated, Error> {
         // Walk down the chain collecting deltas until a cached or whole base.

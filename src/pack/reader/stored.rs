@@ -103,6 +103,11 @@ impl StoredPack for FileStoredPack {
         self.bitmaps.as_ref()?.kind_at(pos)
     }
 
+    fn name_hash_at(&self, pos: usize) -> Option<u32> {
+        let bitmaps = self.bitmaps.as_ref()?;
+        bitmaps.name_hash_at(self.pack.rev_at(pos)?.1)
+    }
+
     fn closure(&self, id: &ObjectId) -> Result<Option<crate::pack::ewah::Bitmap>, StoreError> {
         let (Some(bitmaps), Some(i)) = (&self.bitmaps, self.pack.index.find(id)) else {
             return Ok(None);

@@ -15,7 +15,7 @@ use std::io::Write;
 use crate::hash::ObjectId;
 use crate::protocol::sideband::{Channel, SidebandWriter};
 use crate::service::settings::BlobPackfileUri;
-use crate::walk::PackObject;
+use crate::walk::PackList;
 
 /// What the client accepts and what the repository offers, for one fetch.
 pub(super) struct UriRequest<'a> {
@@ -39,7 +39,7 @@ impl UriRequest<'_> {
 
     /// Removes from `objects` those this client downloads from a URI, and returns their
     /// entries in the order the objects had.
-    pub fn exclude(&self, objects: &mut Vec<PackObject>) -> Vec<&BlobPackfileUri> {
+    pub fn exclude(&self, objects: &mut PackList) -> Vec<&BlobPackfileUri> {
         let mut excluded = Vec::new();
         objects.retain(|o| match self.replacement(&o.id) {
             Some(e) => {
@@ -102,13 +102,13 @@ mod tests {
             entries: &entries,
             protocols: &protocols,
         };
-        let mut objects: Vec<PackObject> = [1u8, 2, 3]
-            .iter()
-            .map(|n| {
-                let id = ObjectId::from_hex(format!("{n:02x}").repeat(20).as_bytes()).unwrap();
-                PackObject::unnamed(id, crate::odb::Kind::Blob)
-            })
-            .collect();
+        let mut objects = PackList::new(crate::hash::HashKind::Sha1);
+        for n in [1u8, 2, 3] {
+            let id = ObjectId::from_hex(format!("{n:02x}").repeat(20).as_bytes()).unwrap();
+            objects
+                .push(crate::walk::PackObject::unnamed(id, crate::odb::Kind::Blob))
+                .unwrap();
+        }
         let excluded = req.exclude(&mut objects);
         assert_eq!(excluded, vec![&entries[0]]);
         assert_eq!(objects.len(), 2);

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 
+use super::advertised::{Advertised, LazyRefs};
 use super::negotiate::{AckMode, Negotiator};
 use super::shallow::{self, ShallowRequest};
 use super::{client_shallow_commit, stream_pack, Error, Options, PackRequest};
@@ -65,6 +66,8 @@ pub(super) struct Session<'a, R: Read, W: Write> {
     ls_refs_snapshot: Option<std::rc::Rc<(backend::Head, Vec<backend::Ref>)>>,
     /// How many `ls-refs` commands this session has served.
     ls_refs_served: usize,
+    /// The refs those `ls-refs` sent, for checking a later `fetch`'s wants cheaply.
+    advertised: Advertised,
 }
 
 /// Serves a v2 session (or, in stateless mode, exactly one request).
@@ -84,6 +87,7 @@ pub(super) fn serve<R: Read, W: Write>(
         pack_started: false,
         ls_refs_snapshot: None,
         ls_refs_served: 0,
+        advertised: Advertised::default(),
     };
     let result = s.run();
     if let Err(e) = &result {
@@ -253,12 +257,16 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
         s.ls_refs_snapshot = Some(std::rc::Rc::new((s.repo.head()?, s.repo.refs()?)));
     }
     s.ls_refs_served += 1;
-    let head = match &s.ls_refs_snapshot {
-        Some(snap) => snap.0.clone(),
-        None => s.repo.head()?,
-    };
+    // HEAD is read only when asked for (a fetch of one branch does not).
     if matches("HEAD") {
+        let head = match &s.ls_refs_snapshot {
+            Some(snap) => snap.0.clone(),
+            None => s.repo.head()?,
+        };
         let target = head.symref_target.as_deref().filter(|_| symrefs);
+        if head.id.is_some() {
+            s.advertised.note_head();
+        }
         match (head.id, target) {
             (Some(id), Some(t)) => s.writer.text(&format!("{id} HEAD symref-target:{t}"))?,
             (Some(id), None) => s.writer.text(&format!("{id} HEAD"))?,
@@ -275,15 +283,18 @@ fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Resul
     let mut line = Vec::with_capacity(256);
     if let Some(snap) = &s.ls_refs_snapshot {
         for r in snap.1.iter().filter(|r| matches(&r.name)) {
+            s.advertised.note(&r.name);
             shape.write(&mut s.writer, &mut line, r)?;
         }
     } else {
         // The first ls-refs of the session streams: each ref is written as it is read.
         let writer = &mut s.writer;
+        let advertised = &mut s.advertised;
         let mut write_error = None;
         for root in prefix_roots(&prefixes) {
             s.repo.for_each_ref(root, &mut |r| {
                 if matches(&r.name) {
+                    advertised.note(&r.name);
                     if let Err(e) = shape.write(writer, &mut line, &r) {
                         write_error = Some(e);
                         return Ok(ControlFlow::Break(()));
@@ -395,7 +406,7 @@ struct FetchArgs {
 /// resolved against `refs`.
 fn parse_fetch_args<R: Read, W: Write>(
     s: &Session<'_, R, W>,
-    refs: &[backend::Ref],
+    refs: &mut LazyRefs<'_>,
     req: &Request,
 ) -> Result<FetchArgs, Error> {
     let mut f = FetchArgs::default();
@@ -414,9 +425,10 @@ fn parse_fetch_args<R: Read, W: Write>(
             }
             let name = String::from_utf8_lossy(name).into_owned();
             let r = refs
+                .get()?
                 .iter()
                 .find(|r| r.name == name)
-                .ok_or_else(|| Error::Unsupported("want-ref of a ref that does not exist"))?;
+                .ok_or(Error::Unsupported("want-ref of a ref that does not exist"))?;
             f.wants.push(r.id);
             f.wanted_refs.push((r.id, name));
         } else if let Some(hex) = a.strip_prefix(b"shallow ") {
@@ -499,12 +511,14 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
     let mut f = FetchArgs::default();
     let mut negotiator: Option<Negotiator<'_>> = None;
     let mut common: Vec<ObjectId> = Vec::new();
-    let refs: Vec<backend::Ref> = s.repo.refs()?;
+    // Read only when a want is not a tip the session's ls-refs sent, or for shallow requests,
+    // `want-ref` and `include-tag`.
+    let mut refs = LazyRefs::new(s.repo);
     let mut state = FetchState::ProcessArgs;
     loop {
         state = match state {
             FetchState::ProcessArgs => {
-                f = parse_fetch_args(s, &refs, req)?;
+                f = parse_fetch_args(s, &mut refs, req)?;
                 if f.wants.len() > s.opts.limits.max_wants {
                     return Err(Error::Limit {
                         what: "want lines",
@@ -514,7 +528,9 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 if f.wants.is_empty() {
                     return Err(bad_arg("at least one want", b"(none)"));
                 }
-                check_wants(s.repo, &s.settings, &refs, &f.wants)?;
+                if !s.advertised.cover(s.repo, &f.wants)? {
+                    check_wants(s.repo, &s.settings, &mut refs, &f.wants)?;
+                }
                 let mut n = Negotiator::new(s.repo, &f.wants, AckMode::MultiDetailed, false)?;
                 for h in &f.haves {
                     if n.record(h)? {
@@ -557,7 +573,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 // Sections in the order git's client reads them: shallow-info, wanted-refs.
                 // A shallow repository always sends the section (C git's send_shallow_info).
                 let plan = if f.shallow_req.any() || s.repo.shallow_roots().is_some() {
-                    let plan = shallow::plan(s.repo, &refs, &f.wants, &f.shallow_req)?;
+                    let plan = shallow::plan(s.repo, refs.get()?, &f.wants, &f.shallow_req)?;
                     line(s, f.sideband_all, "shallow-info")?;
                     for id in &plan.shallow {
                         line(s, f.sideband_all, &format!("shallow {id}"))?;
@@ -591,7 +607,8 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                 let pack = PackRequest {
                     wants: &f.wants,
                     common: &common_all,
-                    refs: &refs,
+                    // Only `include-tag` looks at the refs.
+                    refs: if f.include_tag { refs.get()? } else { &[] },
                     mode: Mode::SideBand64k,
                     progress: !f.no_progress,
                     ofs_delta: f.ofs,
@@ -605,6 +622,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                         filter: f.filter.clone(),
                         check_blobs: false,
                         record_children: false,
+                        expected_objects: 0,
                     },
                 };
                 stream_pack(s.repo, &pack, s.writer.get_mut())?;
@@ -615,13 +633,18 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
     }
 }
 
-/// Wants must be advertised tips unless the repository config allows more.
+/// Wants must be advertised tips unless the repository config allows more (with
+/// `allowAnySHA1InWant` they need only exist, and no ref is read).
 fn check_wants(
     repo: &dyn Repository,
     settings: &UploadPackSettings,
-    refs: &[backend::Ref],
+    refs: &mut LazyRefs<'_>,
     wants: &[ObjectId],
 ) -> Result<(), Error> {
+    if settings.allow_any_sha1_in_want {
+        return super::check_unlisted_wants(repo, settings, &HashSet::new(), wants);
+    }
+    let refs = refs.get()?;
     let mut tips: HashSet<ObjectId> = refs
         .iter()
         .flat_map(|r| [Some(r.id), r.peeled])

@@ -153,7 +153,7 @@ pub fn full(
     }
     Ok(Some(Plan {
         replaced,
-        main: walk.objects,
+        main: walk.objects.to_vec(),
         reachable,
         garbage,
         expired,

@@ -357,7 +357,7 @@ fn collect(
     // trees naming them give their commits no bitmap.
     let mut new_pos = Vec::with_capacity(walk.objects.len());
     let mut list: Vec<PackObject> = Vec::with_capacity(walk.objects.len());
-    for o in walk.objects {
+    for o in walk.objects.iter() {
         if local.contains(&o.id) {
             new_pos.push(list.len() as u32);
             list.push(o);

@@ -183,6 +183,18 @@ impl FsObjectStore {
         Ok(None)
     }
 
+    /// [`Self::read`], with a packed commit stored whole inflated only through its head (see
+    /// [`ObjectStore::read_commit_head`]); loose objects and alternates are read whole.
+    pub fn read_head(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        match self.packs.read_commit_head(id, self)? {
+            Some((kind, data)) => {
+                let data = Arc::try_unwrap(data).unwrap_or_else(|a| (*a).clone());
+                Ok(Some(Object { kind, data }))
+            }
+            None => self.read(id),
+        }
+    }
+
     /// `id` as stored in a pack, for reuse.
     pub fn raw_entry(&self, id: &ObjectId) -> Result<Option<RawEntry<'_>>, Error> {
         if let Some(e) = self.packs.raw_entry(id)? {
@@ -210,6 +222,10 @@ impl ObjectStore for FsObjectStore {
 
     fn read_object(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
         self.read(id)
+    }
+
+    fn read_commit_head(&self, id: &ObjectId) -> Result<Option<Object>, Error> {
+        self.read_head(id)
     }
 
     fn contains(&self, id: &ObjectId) -> Result<bool, Error> {
