@@ -818,13 +818,7 @@ fn stream_pack<W: Write>(
     };
     if let Some(stats) = bitmap {
         drop(progress);
-        tracing::info!(
-            objects = stats.objects,
-            reused = stats.reused,
-            bytes = stats.bytes,
-            bitmap = true,
-            "pack sent"
-        );
+        log_sent(&stats, true);
         return end_pack(&band, mode);
     }
     // A full clone (nothing had, no filter, no shallow boundary) chooses about every object of
@@ -901,13 +895,19 @@ fn stream_pack<W: Write>(
         }
     };
     drop(progress);
+    log_sent(&stats, false);
+    end_pack(&band, mode)
+}
+
+/// The log line of a pack sent, through the bitmap path or not.
+fn log_sent(stats: &crate::pack::write::WriteStats, bitmap: bool) {
     tracing::info!(
         objects = stats.objects,
         reused = stats.reused,
         bytes = stats.bytes,
+        bitmap,
         "pack sent"
     );
-    end_pack(&band, mode)
 }
 
 /// Flushes the sideband and ends it with a flush packet (unless the pack went out raw).

@@ -570,29 +570,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     .as_ref()
                     .map(|n| n.common().to_vec())
                     .unwrap_or_default();
-                // Sections in the order git's client reads them: shallow-info, wanted-refs.
-                // A shallow repository always sends the section (C git's send_shallow_info).
-                let plan = if f.shallow_req.any() || s.repo.shallow_roots().is_some() {
-                    let plan = shallow::plan(s.repo, refs.get()?, &f.wants, &f.shallow_req)?;
-                    line(s, f.sideband_all, "shallow-info")?;
-                    for id in &plan.shallow {
-                        line(s, f.sideband_all, &format!("shallow {id}"))?;
-                    }
-                    for id in &plan.unshallow {
-                        line(s, f.sideband_all, &format!("unshallow {id}"))?;
-                    }
-                    s.writer.delim()?;
-                    plan
-                } else {
-                    shallow::ShallowPlan::default()
-                };
-                if !f.wanted_refs.is_empty() {
-                    line(s, f.sideband_all, "wanted-refs")?;
-                    for (id, name) in &f.wanted_refs {
-                        line(s, f.sideband_all, &format!("{id} {name}"))?;
-                    }
-                    s.writer.delim()?;
-                }
+                let plan = send_sections(s, &f, &mut refs)?;
                 f.wants.extend(plan.extra_wants.iter().copied());
                 if f.uri_protocols.is_empty() {
                     line(s, f.sideband_all, "packfile")?;
@@ -631,6 +609,38 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
             FetchState::Done => return Ok(()),
         }
     }
+}
+
+/// The sections before the packfile, in the order git's client reads them: shallow-info
+/// (always from a shallow repository, as C git's `send_shallow_info`), then wanted-refs.
+/// Returns the shallow plan the pack follows.
+fn send_sections<R: Read, W: Write>(
+    s: &mut Session<'_, R, W>,
+    f: &FetchArgs,
+    refs: &mut LazyRefs<'_>,
+) -> Result<shallow::ShallowPlan, Error> {
+    let plan = if f.shallow_req.any() || s.repo.shallow_roots().is_some() {
+        let plan = shallow::plan(s.repo, refs.get()?, &f.wants, &f.shallow_req)?;
+        line(s, f.sideband_all, "shallow-info")?;
+        for id in &plan.shallow {
+            line(s, f.sideband_all, &format!("shallow {id}"))?;
+        }
+        for id in &plan.unshallow {
+            line(s, f.sideband_all, &format!("unshallow {id}"))?;
+        }
+        s.writer.delim()?;
+        plan
+    } else {
+        shallow::ShallowPlan::default()
+    };
+    if !f.wanted_refs.is_empty() {
+        line(s, f.sideband_all, "wanted-refs")?;
+        for (id, name) in &f.wanted_refs {
+            line(s, f.sideband_all, &format!("{id} {name}"))?;
+        }
+        s.writer.delim()?;
+    }
+    Ok(plan)
 }
 
 /// Wants must be advertised tips unless the repository config allows more (with
