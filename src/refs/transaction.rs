@@ -200,7 +200,14 @@ pub fn apply(
     guard
         .lock()
         .map_err(|e| Error::io(guard_path.display().to_string(), e))?;
-    let result = apply_segments(dirs, kind, updates, atomic, shared, peel);
+    let txn = Txn {
+        dirs,
+        kind,
+        atomic,
+        shared,
+        peel,
+    };
+    let result = apply_segments(&txn, updates);
     drop(guard);
     result
 }
@@ -233,23 +240,27 @@ fn segments(updates: &[RefUpdate], atomic: bool) -> Vec<std::ops::Range<usize>> 
     parts
 }
 
-/// [`apply_locked`] on each part of `updates` ([`segments`]). A store failure in a later part
-/// refuses that part and the rest, the earlier parts having applied.
-fn apply_segments(
-    dirs: Dirs<'_>,
+/// What one [`apply`] call applies its updates with: where the refs are, their hash, whether
+/// all must succeed together, the file modes to create with and the peeler for packed tags.
+#[derive(Clone, Copy)]
+struct Txn<'a> {
+    dirs: Dirs<'a>,
     kind: HashKind,
-    updates: &[RefUpdate],
     atomic: bool,
     shared: SharedPerm,
-    peel: Option<&BatchPeeler>,
-) -> Result<Vec<UpdateResult>, Error> {
-    let parts = segments(updates, atomic);
+    peel: Option<&'a BatchPeeler>,
+}
+
+/// [`apply_locked`] on each part of `updates` ([`segments`]). A store failure in a later part
+/// refuses that part and the rest, the earlier parts having applied.
+fn apply_segments(txn: &Txn<'_>, updates: &[RefUpdate]) -> Result<Vec<UpdateResult>, Error> {
+    let parts = segments(updates, txn.atomic);
     if parts.len() == 1 {
-        return apply_locked(dirs, kind, updates, atomic, shared, peel);
+        return apply_locked(txn, updates);
     }
     let mut results = Vec::with_capacity(updates.len());
     for (n, part) in parts.into_iter().enumerate() {
-        let applied = apply_locked(dirs, kind, &updates[part.clone()], atomic, shared, peel);
+        let applied = apply_locked(txn, &updates[part.clone()]);
         match applied {
             Ok(r) => results.extend(r),
             // Nothing has applied yet: the store's failure is the caller's to report.
@@ -387,14 +398,14 @@ fn check_all(
 /// [`apply`] under the repository's transaction lock: lock and check every ref, make the new
 /// values durable, rewrite `packed-refs` (packed creations, deleted packed refs), rename the
 /// loose ones into place.
-fn apply_locked(
-    dirs: Dirs<'_>,
-    kind: HashKind,
-    updates: &[RefUpdate],
-    atomic: bool,
-    shared: SharedPerm,
-    peel: Option<&BatchPeeler>,
-) -> Result<Vec<UpdateResult>, Error> {
+fn apply_locked(txn: &Txn<'_>, updates: &[RefUpdate]) -> Result<Vec<UpdateResult>, Error> {
+    let Txn {
+        dirs,
+        kind,
+        atomic,
+        shared,
+        peel,
+    } = *txn;
     let packed_path = dirs.common.join("packed-refs");
     // Taken before packed-refs is read: C git's pack-refs moves loose refs into it under this
     // lock, so a creation's check cannot miss a ref on its way from loose to packed.

@@ -42,16 +42,8 @@ pub fn inflate_head(
             }
             if out.len() >= size {
                 // All the declared bytes and no head: whole, if only the end marker is left.
-                let mut probe = [0u8; 1];
-                let st = z
-                    .decompress(unread(z, input), &mut probe, FlushDecompress::Finish)
-                    .map_err(zlib)?;
-                if st == Status::StreamEnd && z.total_out() == out.len() as u64 {
-                    break;
-                }
-                return Err(format!(
-                    "entry inflates to more than its declared {size} bytes"
-                ));
+                ends_here(z, input, out.len(), size)?;
+                break;
             }
             if out.len() == out.capacity() {
                 out.reserve_exact(out.len().min(size - out.len()));
@@ -93,6 +85,21 @@ fn with_inflater<T>(f: impl FnOnce(&mut Decompress) -> T) -> T {
     result
 }
 
+/// `Ok` when the stream in `z` ends after the `written` bytes already inflated (only its end
+/// marker was left); otherwise the entry is larger than its declared `size`.
+fn ends_here(z: &mut Decompress, input: &[u8], written: usize, size: usize) -> Result<(), String> {
+    let mut probe = [0u8; 1];
+    let status = z
+        .decompress(unread(z, input), &mut probe, FlushDecompress::Finish)
+        .map_err(zlib)?;
+    if status == Status::StreamEnd && z.total_out() == written as u64 {
+        return Ok(());
+    }
+    Err(format!(
+        "entry inflates to more than its declared {size} bytes"
+    ))
+}
+
 fn inflate_exact_with(z: &mut Decompress, input: &[u8], size: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(size);
     loop {
@@ -106,17 +113,8 @@ fn inflate_exact_with(z: &mut Decompress, input: &[u8], size: usize) -> Result<V
             _ if out.len() == out.capacity() => {
                 // Output full but stream not ended: the entry is larger than declared, unless
                 // only the end marker remains.
-                let mut probe = [0u8; 1];
-                let z2 = z;
-                let st = z2
-                    .decompress(unread(z2, input), &mut probe, FlushDecompress::Finish)
-                    .map_err(zlib)?;
-                if st == Status::StreamEnd && z2.total_out() == out.len() as u64 {
-                    break;
-                }
-                return Err(format!(
-                    "entry inflates to more than its declared {size} bytes"
-                ));
+                ends_here(z, input, out.len(), size)?;
+                break;
             }
             _ if z.total_out() == before_out && z.total_in() as usize == consumed => {
                 return Err("truncated zlib stream".into());
