@@ -255,3 +255,70 @@ fn r13_counting_is_rev_list_objects() {
         assert_eq!(ours, theirs, "main~{behind}");
     }
 }
+
+/// Whether `repo` holds object `id`.
+fn has_object(repo: &Path, id: &str) -> bool {
+    git(repo, &["cat-file", "-e", id]).status.success()
+}
+
+#[test]
+fn include_tag_follows_only_tags_under_refs_tags_as_git_upload_pack_does() {
+    // An annotated tag named by `refs/tags/` follows the fetched commit; one named only by
+    // another ref does not (C git's pack-objects reads `refs/tags/` for include-tag).
+    for bitmap in [false, true] {
+        let dir = scratch();
+        let src = dir.path().join("src.git");
+        copy_repo(&fixture("branches"), &src);
+        let url = format!("file://{}", src.display());
+        let work = dir.path().join("work");
+        git_ok(dir.path(), &["clone", "-q", &url, work.to_str().unwrap()]);
+        commit_line(&work, "tagged");
+        git_ok(&work, &["tag", "-a", "-m", "under tags", "followed"]);
+        git_ok(&work, &["tag", "-a", "-m", "elsewhere", "elsewhere"]);
+        git_ok(
+            &work,
+            &[
+                "push",
+                "-q",
+                "origin",
+                "HEAD:refs/heads/main",
+                "followed",
+                "refs/tags/elsewhere:refs/other/elsewhere",
+            ],
+        );
+        if bitmap {
+            git_ok(&src, &["repack", "-a", "-d", "-b", "-q"]);
+        }
+        let followed = git_ok(&work, &["rev-parse", "followed"]);
+        let elsewhere = git_ok(&work, &["rev-parse", "elsewhere"]);
+        for version in [0, 2] {
+            let v = format!("protocol.version={version}");
+            let held = |label: &str, server: &str| {
+                let client = dir.path().join(format!("{label}-v{version}"));
+                git_ok(dir.path(), &["init", "-q", client.to_str().unwrap()]);
+                let out = git(
+                    &client,
+                    &[
+                        "-c",
+                        &v,
+                        "fetch",
+                        "-q",
+                        server,
+                        &url,
+                        "main:refs/remotes/o/main",
+                    ],
+                );
+                assert_success(&out, "fetch of main");
+                fsck(&client);
+                [&followed, &elsewhere].map(|id| has_object(&client, id.trim()))
+            };
+            let theirs = held("git", "--upload-pack=git-upload-pack");
+            assert_eq!(theirs, [true, false], "C git's include-tag (v{version})");
+            assert_eq!(
+                held("sluice", &upload_pack_flag()),
+                theirs,
+                "tags held after a v{version} fetch (bitmap {bitmap}), [followed, elsewhere]"
+            );
+        }
+    }
+}

@@ -102,6 +102,26 @@ impl<'r> LazyRefs<'r> {
         }
         Ok(self.refs.as_deref().unwrap_or_default())
     }
+
+    /// The refs under `refs/tags/`, `include-tag`'s candidates: C git's pack-objects reads only
+    /// those, and a repository with many branches or pull refs should not pay for reading them.
+    /// Taken from the refs when they were read already.
+    pub(super) fn tags(&mut self) -> Result<Vec<Ref>, Error> {
+        const TAGS: &str = "refs/tags/";
+        if let Some(all) = &self.refs {
+            return Ok(all
+                .iter()
+                .filter(|r| r.name.starts_with(TAGS))
+                .cloned()
+                .collect());
+        }
+        let mut out = Vec::new();
+        self.repo.for_each_ref(TAGS, &mut |r| {
+            out.push(r);
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -629,10 +629,19 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         };
         let mut wants = self.wants.clone();
         wants.extend(self.plan.extra_wants.iter().copied());
+        let tags: Vec<backend::Ref> = match self.caps.has("include-tag") {
+            true => self
+                .refs
+                .iter()
+                .filter(|r| r.name.starts_with("refs/tags/"))
+                .cloned()
+                .collect(),
+            false => Vec::new(),
+        };
         let req = PackRequest {
             wants: &wants,
             common: &self.common,
-            refs: &self.refs,
+            tags: &tags,
             mode,
             progress: !self.caps.has("no-progress"),
             ofs_delta: self.caps.has("ofs-delta"),
@@ -771,7 +780,9 @@ pub(crate) fn check_unlisted_wants(
 pub(crate) struct PackRequest<'a> {
     wants: &'a [ObjectId],
     common: &'a [ObjectId],
-    refs: &'a [backend::Ref],
+    /// The refs under `refs/tags/`: `include-tag`'s candidates, as C git's pack-objects reads
+    /// only those (empty without `include-tag`).
+    tags: &'a [backend::Ref],
     mode: Mode,
     progress: bool,
     ofs_delta: bool,
@@ -842,7 +853,7 @@ fn stream_pack<W: Write>(
     };
     let mut objects = walk.objects;
     if req.include_tag {
-        include_tags(repo, req.refs, &mut objects)?;
+        include_tags(repo, req.tags, &mut objects)?;
     }
     if let Some(uris) = &req.uris {
         let excluded = uris.exclude(&mut objects);
@@ -1055,7 +1066,7 @@ fn send_with_bitmap<W: Write>(
         return Ok(None);
     };
     if req.include_tag
-        && !crate::pack::bitmap::count::include_tags(pack, req.refs, repo, &mut count)?
+        && !crate::pack::bitmap::count::include_tags(pack, req.tags, repo, &mut count)?
     {
         return Ok(None);
     }

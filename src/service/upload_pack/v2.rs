@@ -582,11 +582,15 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     });
                 s.writer.flush()?;
                 s.pack_started = true;
+                let tags = if f.include_tag {
+                    refs.tags()?
+                } else {
+                    Vec::new()
+                };
                 let pack = PackRequest {
                     wants: &f.wants,
                     common: &common_all,
-                    // Only `include-tag` looks at the refs.
-                    refs: if f.include_tag { refs.get()? } else { &[] },
+                    tags: &tags,
                     mode: Mode::SideBand64k,
                     progress: !f.no_progress,
                     ofs_delta: f.ofs,
