@@ -33,6 +33,13 @@ impl Env {
         }
     }
 
+    /// This environment with `name` set to `value` (what a launch mode adds for the layers
+    /// below it, as `git http-backend` adds the committer identity of its user).
+    pub fn with_var(mut self, name: &str, value: &str) -> Env {
+        self.vars.insert(name.into(), value.into());
+        self
+    }
+
     /// The value of `name` as raw bytes of the platform (paths).
     pub fn get_os(&self, name: &str) -> Option<&OsStr> {
         self.vars.get(OsStr::new(name)).map(OsString::as_os_str)

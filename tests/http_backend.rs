@@ -354,7 +354,9 @@ fn git_client_cases(site: &Site) {
         ],
     );
     fsck_strict(&partial);
-    // Push: small, then large (over http.postBuffer, so the body is chunked).
+    // Push: small, then large (over http.postBuffer, so the body is chunked). The pushes are
+    // logged, with the identity `git http-backend` derives from the authenticated user.
+    g_ok(&src, &["config", "core.logAllRefUpdates", "true"]);
     let work = dir.join("clone-v2");
     std::fs::write(work.join("small"), "small\n").unwrap();
     g_ok(&work, &["add", "."]);
@@ -388,6 +390,16 @@ fn git_client_cases(site: &Site) {
     assert_eq!(
         g_ok(&src, &["rev-parse", "refs/heads/big"]),
         g_ok(&work, &["rev-parse", "HEAD"])
+    );
+    let logged = g_ok(
+        &src,
+        &["reflog", "show", "--format=%gn <%ge> %gs", "refs/heads/big"],
+    );
+    assert_eq!(
+        logged,
+        "alice <alice@http.127.0.0.1> push\n",
+        "{}: reflog of the pushed branch",
+        site.label()
     );
     fsck_strict(&src);
     // An incremental fetch with more than 1 KiB of haves: git gzips that request body.

@@ -9,6 +9,7 @@ use crate::file_mode::SharedPerm;
 use crate::hash::HashKind;
 use crate::odb::store::Error;
 use crate::refs::packed_write::BatchPeeler;
+use crate::refs::reflog::LogInfo;
 use crate::refs::store::{RawVisitor, RefStore, RefUpdate, UpdateResult};
 use crate::refs::{self as formats, RawRef};
 
@@ -31,7 +32,13 @@ pub struct FilesRefStore {
     peel: Option<Arc<BatchPeeler>>,
     /// The `packed-refs` content last read, kept while the file is unchanged.
     packed_cache: Arc<Mutex<Option<CachedPackedRefs>>>,
+    /// The reflog identity and policy of each transaction (set by a backend that knows the
+    /// configuration; without it no reflog is written).
+    log: Option<LogSource>,
 }
+
+/// Gives the reflog identity, policy and time of one transaction.
+pub type LogSource = Arc<dyn Fn() -> LogInfo + Send + Sync>;
 
 /// `packed-refs` as read, and the file it was read from.
 type CachedPackedRefs = (FileIdentity, Arc<PackedRefsText>);
@@ -99,7 +106,14 @@ impl FilesRefStore {
             shared,
             peel: None,
             packed_cache: Arc::default(),
+            log: None,
         }
+    }
+
+    /// This store, writing reflogs as `log` says ([`crate::refs::reflog`]).
+    pub fn with_log(mut self, log: LogSource) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// This store, writing the refs of a transaction that creates many into `packed-refs`,
@@ -214,6 +228,7 @@ impl RefStore for FilesRefStore {
             common: &self.common_dir,
             worktree: &self.git_dir,
         };
+        let log = self.log.as_ref().map(|source| source());
         crate::refs::transaction::apply(
             dirs,
             self.kind,
@@ -221,6 +236,7 @@ impl RefStore for FilesRefStore {
             atomic,
             self.shared,
             self.peel.as_deref(),
+            log.as_ref(),
         )
     }
 }

@@ -16,10 +16,12 @@
 //! This file holds the on-disk formats of the files store: loose ref files and `packed-refs`.
 
 pub mod files;
+mod files_reflog;
 pub mod memory;
 mod name_conflict;
 mod packed_find;
 pub mod packed_write;
+pub mod reflog;
 /// Ref names ([`crate::ref_name`], kept below both `refs` and `odb::fsck`).
 pub use crate::ref_name as name;
 pub mod reftable;

@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 use crate::file_mode::SharedPerm;
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::store::Error;
+use crate::refs::files_reflog;
 use crate::refs::name_conflict::Names;
 use crate::refs::packed_write::BatchPeeler;
+use crate::refs::reflog::LogInfo;
 use crate::refs::store::{RefUpdate, UpdateResult};
 use crate::refs::{parse_loose, parse_packed, RawRef};
 
@@ -177,7 +179,8 @@ const PACKED_BYTES_PER_CREATION: u64 = 1024;
 /// (`Err(reason)` for the `ng` line). With `atomic`, all succeed or all fail, a linked
 /// worktree's own refs included. Files and directories created get the modes `shared`
 /// (`core.sharedRepository`) asks for. With `peel`, many creations are written into
-/// `packed-refs` ([`PACK_CREATIONS`]), their tags peeled with it.
+/// `packed-refs` ([`PACK_CREATIONS`]), their tags peeled with it. With `log`, reflogs are
+/// written as its policy says ([`crate::refs::files_reflog`]).
 pub fn apply(
     dirs: Dirs<'_>,
     kind: HashKind,
@@ -185,6 +188,7 @@ pub fn apply(
     atomic: bool,
     shared: SharedPerm,
     peel: Option<&BatchPeeler>,
+    log: Option<&LogInfo>,
 ) -> Result<Vec<UpdateResult>, Error> {
     let guard_path = dirs.common.join(TRANSACTION_LOCK);
     let guard = OpenOptions::new()
@@ -206,6 +210,7 @@ pub fn apply(
         atomic,
         shared,
         peel,
+        log,
     };
     let result = apply_segments(&txn, updates);
     drop(guard);
@@ -241,7 +246,8 @@ fn segments(updates: &[RefUpdate], atomic: bool) -> Vec<std::ops::Range<usize>> 
 }
 
 /// What one [`apply`] call applies its updates with: where the refs are, their hash, whether
-/// all must succeed together, the file modes to create with and the peeler for packed tags.
+/// all must succeed together, the file modes to create with, the peeler for packed tags and
+/// the reflog identity and policy.
 #[derive(Clone, Copy)]
 struct Txn<'a> {
     dirs: Dirs<'a>,
@@ -249,6 +255,7 @@ struct Txn<'a> {
     atomic: bool,
     shared: SharedPerm,
     peel: Option<&'a BatchPeeler>,
+    log: Option<&'a LogInfo>,
 }
 
 /// [`apply_locked`] on each part of `updates` ([`segments`]). A store failure in a later part
@@ -405,6 +412,7 @@ fn apply_locked(txn: &Txn<'_>, updates: &[RefUpdate]) -> Result<Vec<UpdateResult
         atomic,
         shared,
         peel,
+        log,
     } = *txn;
     let packed_path = dirs.common.join("packed-refs");
     // Taken before packed-refs is read: C git's pack-refs moves loose refs into it under this
@@ -414,7 +422,10 @@ fn apply_locked(txn: &Txn<'_>, updates: &[RefUpdate]) -> Result<Vec<UpdateResult
     if let Ok(text) = fs::read(&packed_path) {
         parse_packed(kind, &text, &mut packed)?;
     }
-    let steps = check_all(dirs, kind, updates, &packed, shared, packing.is_some())?;
+    let mut steps = check_all(dirs, kind, updates, &packed, shared, packing.is_some())?;
+    if let Some(log) = log {
+        write_logs(dirs, updates, &mut steps, log, shared);
+    }
     let mut results: Vec<UpdateResult> = steps
         .iter()
         .map(|s| match s {
@@ -487,7 +498,38 @@ fn apply_locked(txn: &Txn<'_>, updates: &[RefUpdate]) -> Result<Vec<UpdateResult
         _ => {}
     }
     rename_all(dirs, updates, steps, &mut results);
+    if log.is_some() {
+        for (u, _) in updates
+            .iter()
+            .zip(&results)
+            .filter(|(u, r)| u.new.is_null() && r.is_ok())
+        {
+            files_reflog::remove(dirs, u.name.as_str());
+        }
+    }
     Ok(results)
+}
+
+/// Appends the reflog entries of the updates phase 1 let through, before any ref moves (C git
+/// writes the log before committing the ref); an update whose entry cannot be written is
+/// refused, its lock released.
+fn write_logs(
+    dirs: Dirs<'_>,
+    updates: &[RefUpdate],
+    steps: &mut [Step],
+    log: &LogInfo,
+    shared: SharedPerm,
+) {
+    let head = files_reflog::head_target(dirs);
+    for (u, step) in updates.iter().zip(steps.iter_mut()) {
+        if matches!(step, Step::Refused(_)) {
+            continue;
+        }
+        if let Err(e) = files_reflog::record(dirs, u, head.as_deref(), log, shared) {
+            tracing::error!(error = %e, r#ref = %u.name, "cannot append to the reflog");
+            *step = Step::Refused(format!("cannot update the ref's log: {e}"));
+        }
+    }
 }
 
 /// Rewrites `packed-refs` (at `packed_path`, its lock `lock` held) without the refs `deleted`,
@@ -620,6 +662,7 @@ mod tests {
             false,
             SharedPerm::default(),
             None,
+            None,
         )
         .unwrap();
         assert!(r.iter().all(Result::is_ok), "{r:?}");
@@ -635,6 +678,7 @@ mod tests {
             true,
             SharedPerm::default(),
             None,
+            None,
         )
         .unwrap();
         assert!(r.iter().all(Result::is_err));
@@ -649,6 +693,7 @@ mod tests {
             &[up("refs/tags/t", b, null), up("refs/heads/x", a, b)],
             false,
             SharedPerm::default(),
+            None,
             None,
         )
         .unwrap();
@@ -666,6 +711,7 @@ mod tests {
             &[up("refs/heads/x", b, a)],
             false,
             SharedPerm::default(),
+            None,
             None,
         )
         .unwrap();

@@ -12,6 +12,7 @@ pub mod odb;
 pub mod other_worktrees;
 mod peel;
 pub mod quarantine;
+pub mod reflog;
 pub mod reftable;
 pub mod worktree;
 
@@ -240,11 +241,17 @@ impl FsRepository {
             let objects_dir = common_dir.join("objects");
             let hash = format.hash;
             RefStoreKind::Files(
-                FilesRefStore::new(&git_dir, &common_dir, hash, shared).with_peeler(
-                    std::sync::Arc::new(move |ids: &[crate::hash::ObjectId]| {
-                        peel::peel_all(&objects_dir, hash, ids)
-                    }),
-                ),
+                FilesRefStore::new(&git_dir, &common_dir, hash, shared)
+                    .with_peeler(std::sync::Arc::new(
+                        move |ids: &[crate::hash::ObjectId]| {
+                            peel::peel_all(&objects_dir, hash, ids)
+                        },
+                    ))
+                    .with_log(std::sync::Arc::new(reflog::log_source(
+                        &config,
+                        bare,
+                        env.clone(),
+                    ))),
             )
         };
         Ok(FsRepository {

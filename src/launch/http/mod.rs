@@ -205,6 +205,26 @@ fn drain_small_body<R: Read>(env: &cgi::CgiEnv, input: &mut R) {
     let _ = std::io::copy(&mut input.take(limit), &mut std::io::sink());
 }
 
+/// `env` with the committer identity `git http-backend` gives a push's reflog entries when
+/// none is set: `REMOTE_USER` (else `anonymous`) at `http.<REMOTE_ADDR>` (else
+/// `(none)`).
+fn committer_env(env: &Arc<Env>, req: &CgiRequest) -> Arc<Env> {
+    let has = |name: &str| env.get(name).is_some();
+    if has("GIT_COMMITTER_NAME") && has("GIT_COMMITTER_EMAIL") {
+        return env.clone();
+    }
+    let user = req.user.as_deref().unwrap_or("anonymous");
+    let host = req.addr.as_deref().unwrap_or("(none)");
+    let mut out = Env::clone(env);
+    if !has("GIT_COMMITTER_NAME") {
+        out = out.with_var("GIT_COMMITTER_NAME", user);
+    }
+    if !has("GIT_COMMITTER_EMAIL") {
+        out = out.with_var("GIT_COMMITTER_EMAIL", &format!("{user}@http.{host}"));
+    }
+    Arc::new(out)
+}
+
 /// Finds, opens and checks the repository, then applies the route's policy.
 fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
     let not_found = || Reject::new(Status::NotFound, "Repository not found");
@@ -240,7 +260,7 @@ fn prepare(cfg: &HttpConfig, req: &CgiRequest) -> Result<Prepared, Reject> {
         None => Opened::Disk(Box::new(
             FsBackend {
                 strict: false,
-                env: cfg.env.clone(),
+                env: committer_env(&cfg.env, req),
             }
             .open_fs(&location)
             .map_err(open_failed)?,

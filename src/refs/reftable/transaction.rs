@@ -80,35 +80,7 @@ pub struct Edit {
     pub new: ObjectId,
 }
 
-/// Which refs get reflog entries (`core.logAllRefUpdates`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogPolicy {
-    /// `false`, and the default of bare repositories: only refs that already have a reflog.
-    Existing,
-    /// `true`, the default of non-bare repositories: branches, remote-tracking refs, notes and
-    /// HEAD, plus refs that already have a reflog.
-    Normal,
-    /// `always`: every ref.
-    Always,
-}
-
-/// The reflog identity and message of a transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogInfo {
-    /// Which refs are logged.
-    pub policy: LogPolicy,
-    /// Committer name.
-    pub name: String,
-    /// Committer email (without `<>`).
-    pub email: String,
-    /// Seconds since the epoch.
-    pub time: u64,
-    /// Offset from UTC as `±hhmm` digits read as a number (`-130` for `-0130`), as C git
-    /// stores it (see [`LogEntry::tz_hhmm`]).
-    pub tz_hhmm: i16,
-    /// The message (`push` for receive-pack).
-    pub message: String,
-}
+pub use crate::refs::reflog::{LogInfo, LogPolicy};
 
 /// The stacks a transaction writes: the repository's shared stack, and, when a linked worktree
 /// is served, its own stack (`worktrees/<id>/reftable`), which holds its `HEAD` and its
@@ -346,20 +318,6 @@ fn check_conflicts(stack: &Stack, e: &Edit, edits: &[Edit]) -> Result<(), String
     Ok(())
 }
 
-/// Whether `name` gets a reflog entry under `policy` (before looking at existing reflogs).
-fn logged_by_policy(name: &str, policy: LogPolicy) -> bool {
-    match policy {
-        LogPolicy::Always => true,
-        LogPolicy::Normal => {
-            name == "HEAD"
-                || ["refs/heads/", "refs/remotes/", "refs/notes/"]
-                    .iter()
-                    .any(|p| name.starts_with(p))
-        }
-        LogPolicy::Existing => false,
-    }
-}
-
 /// The reflog records of the transaction, each at the next update index of the stack holding
 /// its ref: each logged edit, and HEAD when it points at an updated branch (as C git logs a branch update through HEAD too). Deletions drop the ref's
 /// reflog, as C git does, by writing tombstones over its entries.
@@ -382,7 +340,7 @@ fn log_records(
             }
             return Ok(());
         }
-        if logged_by_policy(name, log.policy) || !existing.is_empty() {
+        if crate::refs::reflog::logged_by_policy(name, log.policy) || !existing.is_empty() {
             out.push(LogRecord {
                 name: name.to_string(),
                 update_index: stack.next_update_index(),

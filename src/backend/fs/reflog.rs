@@ -1,0 +1,127 @@
+//! The reflog identity and policy C git's receive-pack would use, for both ref stores
+//! ([`crate::refs::reflog`]).
+//!
+//! Deviation: the reflog time zone is UTC (`+0000`) unless `GIT_COMMITTER_DATE` gives one;
+//! C git uses the server's local zone.
+
+use std::sync::Arc;
+
+use crate::env::Env;
+use crate::git_config::GitConfig;
+use crate::refs::reflog::{LogInfo, LogPolicy};
+
+/// What each ref transaction logs with: [`log_info`] read once, its time taken per call.
+pub fn log_source(
+    config: &GitConfig,
+    bare: bool,
+    env: Arc<Env>,
+) -> impl Fn() -> LogInfo + Send + Sync + 'static {
+    let log = log_info(config, bare, &env);
+    move || {
+        let mut info = log.clone();
+        if let Some((time, tz)) = env_date(&env) {
+            (info.time, info.tz_hhmm) = (time, tz);
+        } else {
+            info.time = now();
+        }
+        info
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn env_date(env: &Env) -> Option<(u64, i16)> {
+    env.get("GIT_COMMITTER_DATE").and_then(|d| raw_date(&d))
+}
+
+/// A `GIT_COMMITTER_DATE` in git's raw form (`<seconds> <±hhmm>`, or `@<seconds>`); other
+/// forms are not parsed (the current time is used).
+fn raw_date(text: &str) -> Option<(u64, i16)> {
+    let text = text.trim().trim_start_matches('@');
+    let (secs, tz) = text.split_once(' ').unwrap_or((text, "+0000"));
+    let secs = secs.parse().ok()?;
+    let tz = tz.trim();
+    let sign = if tz.starts_with('-') { -1 } else { 1 };
+    let digits = tz.trim_start_matches(['+', '-']);
+    (digits.len() == 4).then_some(())?;
+    Some((secs, sign * digits.parse::<i16>().ok()?))
+}
+
+/// The reflog policy and committer identity C git's receive-pack would use: `core.logAllRefUpdates`
+/// (default: on unless bare), `GIT_COMMITTER_NAME`/`EMAIL` of `env`, else
+/// `user.name`/`user.email`, else the login name at the host name; the message is `push`.
+pub fn log_info(config: &GitConfig, bare: bool, env: &Env) -> LogInfo {
+    let always = config
+        .get("core.logallrefupdates")
+        .flatten()
+        .is_some_and(|v| v.eq_ignore_ascii_case("always"));
+    let policy = match config.get_bool("core.logallrefupdates") {
+        _ if always => LogPolicy::Always,
+        Ok(Some(true)) => LogPolicy::Normal,
+        Ok(Some(false)) => LogPolicy::Existing,
+        _ if bare => LogPolicy::Existing,
+        _ => LogPolicy::Normal,
+    };
+    let var = |k: &str| env.get_nonempty(k);
+    let cfg = |k: &str| config.get(k).flatten().map(str::to_string);
+    let user = var("USER")
+        .or_else(|| var("LOGNAME"))
+        .unwrap_or_else(|| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let name = var("GIT_COMMITTER_NAME")
+        .or_else(|| cfg("user.name"))
+        .unwrap_or_else(|| user.clone());
+    let email = var("GIT_COMMITTER_EMAIL")
+        .or_else(|| cfg("user.email"))
+        .or_else(|| var("EMAIL"))
+        .unwrap_or_else(|| format!("{user}@{host}"));
+    let (time, tz_hhmm) = env_date(env).unwrap_or((now(), 0));
+    LogInfo {
+        policy,
+        name,
+        email,
+        time,
+        tz_hhmm,
+        message: "push".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_dates_and_log_policies_read_as_c_git_reads_them() {
+        assert_eq!(raw_date("1700000000 -0130"), Some((1_700_000_000, -130)));
+        assert_eq!(raw_date("@1700000000 +0200"), Some((1_700_000_000, 200)));
+        assert_eq!(raw_date("1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(raw_date("yesterday"), None);
+        assert_eq!(raw_date("1700000000 +02"), None);
+        let policy = |text: &str, bare: bool| {
+            let config = GitConfig::parse(text.as_bytes(), "config").unwrap();
+            log_info(&config, bare, &Env::default()).policy
+        };
+        assert_eq!(policy("", true), LogPolicy::Existing);
+        assert_eq!(policy("", false), LogPolicy::Normal);
+        assert_eq!(
+            policy("[core]\nlogAllRefUpdates = true\n", true),
+            LogPolicy::Normal
+        );
+        assert_eq!(
+            policy("[core]\nlogAllRefUpdates = false\n", false),
+            LogPolicy::Existing
+        );
+        assert_eq!(
+            policy("[core]\nlogAllRefUpdates = always\n", true),
+            LogPolicy::Always
+        );
+    }
+}
