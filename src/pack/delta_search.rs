@@ -648,18 +648,14 @@ fn search_window(
         if trg_size.saturating_sub(src_size) >= max_size || trg_size < src_size / 32 {
             continue;
         }
-        // The base before the target: a base stored as a delta (the client's older version of
-        // the file) mostly rests on the target itself, stored whole, so reading the base first
-        // leaves the target in the pack's cache of chain bottoms and it is inflated once, not
-        // twice (read first, the target is not cached: nothing rested on it yet).
-        let Some(index) = slot.index(read)? else {
-            continue;
-        };
         if let Data::Unread = target {
             *target = read.load(c.pos)?;
         }
         let Data::Read(t) = &*target else {
             return Ok(None);
+        };
+        let Some(index) = slot.index(read)? else {
+            continue;
         };
         let Some(delta) = index.delta(t, usize::try_from(max_size).unwrap_or(usize::MAX)) else {
             continue;
