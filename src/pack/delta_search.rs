@@ -359,7 +359,7 @@ pub fn find_deltas(
     });
     let total = list.iter().filter(|c| c.target).count() as u64;
     let graph = Graph::new(nodes, bases.edge.len());
-    let segments = segments(&list, opts.threads, total);
+    let segments = segments(&list, opts.threads, total, opts.window);
     let share = SearchOptions {
         cache_size: opts.cache_size / segments.len().max(1) as u64,
         ..opts.clone()
@@ -427,11 +427,16 @@ pub fn find_deltas(
 
 /// Cuts the sorted `list` into at most `threads` runs `(start, end)` holding about as many
 /// targets each, every cut between two (kind, name hash) groups; one run when there are too
-/// few targets to be worth a thread.
-fn segments(list: &[Candidate], threads: usize, targets: u64) -> Vec<(usize, usize)> {
-    /// Targets below which a second thread costs more than it saves.
-    const MIN_PER_THREAD: u64 = 64;
-    let n = (threads as u64).min(targets / MIN_PER_THREAD).max(1);
+/// few targets to be worth a thread: as git's `ll_find_deltas`, a run holds at least twice
+/// the `window` (a small fetch's hundred objects are searched on two cores, as git does).
+fn segments(
+    list: &[Candidate],
+    threads: usize,
+    targets: u64,
+    window: usize,
+) -> Vec<(usize, usize)> {
+    let min_per_thread = 2 * window.max(1) as u64;
+    let n = (threads as u64).min(targets / min_per_thread).max(1);
     let mut out = Vec::new();
     let (mut start, mut seen) = (0, 0u64);
     for (i, c) in list.iter().enumerate() {
@@ -1095,6 +1100,34 @@ mod tests {
         ) -> Option<crate::odb::commit_graph::GraphCommit> {
             None
         }
+    }
+
+    /// `groups` groups (by name hash) of `per` blob targets each, as sorted.
+    fn sorted_targets(groups: u32, per: u32) -> Vec<Candidate> {
+        (0..groups * per)
+            .map(|i| Candidate {
+                pos: i,
+                kind: Kind::Blob,
+                name_hash: groups - i / per,
+                target: true,
+                size: 100,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_small_fetch_is_searched_on_two_threads_cut_between_paths() {
+        // As git's ll_find_deltas: two runs once each holds twice the window (10) of targets.
+        let list = sorted_targets(8, 5);
+        assert_eq!(segments(&list, 2, 40, 10), vec![(0, 20), (20, 40)]);
+        // 39 targets: one run of fewer than 20 would be left; one thread searches them all.
+        assert_eq!(segments(&list[..39], 2, 39, 10), vec![(0, 39)]);
+        // A cut never splits the versions of one path.
+        let list = sorted_targets(4, 11);
+        let runs = segments(&list, 2, 44, 10);
+        assert_eq!(runs, vec![(0, 22), (22, 44)]);
+        // With one thread, one run.
+        assert_eq!(segments(&list, 1, 44, 10), vec![(0, 44)]);
     }
 
     #[test]
