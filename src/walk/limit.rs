@@ -124,7 +124,7 @@ impl Limit<'_> {
         if self.shallow.contains(id) {
             return Some(Parents::None);
         }
-        self.cache.map.get(id).map(|c| c.parents.clone())
+        self.cache.peek(id).map(|c| c.parents.owned())
     }
 
     /// The parents of `id`, parsing it if needed.
@@ -132,7 +132,7 @@ impl Limit<'_> {
         if self.shallow.contains(id) {
             return Ok(Parents::None);
         }
-        Ok(self.cache.get(self.repo, id)?.parents.clone())
+        Ok(self.cache.get(self.repo, id)?.parents.owned())
     }
 
     /// Sets `UNINTERESTING` on `id`; false when it was set already.
