@@ -17,9 +17,9 @@
 //! For thin packs, [`preferred_bases`] picks from the boundary trees the objects at the paths of
 //! the objects sent: the client's previous versions, which the delta search may use as bases.
 
-use crate::hash::{IdMap, IdSet, ObjectId, PackedIdSet};
+use crate::hash::{IdSet, ObjectId, PackedIdSet};
 use crate::odb::store::{self, ObjectStore};
-use crate::odb::{CommitRef, Kind, TagRef, TreeIter};
+use crate::odb::{Kind, TagRef, TreeIter};
 use crate::progress::Progress;
 use bases::Bases;
 use children::Recorder;
@@ -27,9 +27,11 @@ pub use children::TreeChildren;
 
 pub(crate) mod bases;
 pub mod children;
+mod commits;
 mod limit;
 mod list;
 mod preferred;
+pub use commits::{CommitCache, CommitInfo, ParentIds, Parents};
 pub use list::{PackList, WrongHash};
 pub use preferred::preferred_bases;
 
@@ -65,6 +67,9 @@ pub enum Error {
     /// An object names an id of another hash than the repository's.
     #[error(transparent)]
     WrongHash(#[from] WrongHash),
+    /// A walk met more objects than its positions (`u32`) can number.
+    #[error(transparent)]
+    TooMany(#[from] TooMany),
     /// An object could not be parsed.
     #[error("object {id}: {source}")]
     Parse {
@@ -73,6 +78,15 @@ pub enum Error {
         /// Why.
         source: crate::odb::Error,
     },
+}
+
+/// A walk met more than `u32::MAX` of something it numbers (a table of positions would wrap
+/// past it): refused rather than mixed up.
+#[derive(Debug, thiserror::Error)]
+#[error("a walk of more than {} {what} is refused", u32::MAX)]
+pub struct TooMany {
+    /// What was counted (`"objects"`, `"commits"`, `"parents"`).
+    pub what: &'static str,
 }
 
 /// An object to put in a pack.
@@ -147,123 +161,6 @@ pub struct WalkOptions {
     pub expected_objects: usize,
 }
 
-/// Parsed commits (parents, date, tree), parsed once per request.
-#[derive(Debug, Default)]
-pub struct CommitCache {
-    map: IdMap<CommitInfo>,
-}
-
-/// A commit's parents, stored inline for the usual zero or one: a full clone's walk keeps one
-/// [`CommitInfo`] per commit, and a heap allocation each was 4 MB of its peak at 50,000
-/// commits.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Parents {
-    /// A root commit.
-    #[default]
-    None,
-    /// One parent.
-    One(ObjectId),
-    /// A merge.
-    Many(Box<[ObjectId]>),
-}
-
-impl From<Vec<ObjectId>> for Parents {
-    fn from(v: Vec<ObjectId>) -> Self {
-        match v.as_slice() {
-            [] => Parents::None,
-            [p] => Parents::One(*p),
-            _ => Parents::Many(v.into_boxed_slice()),
-        }
-    }
-}
-
-impl std::ops::Deref for Parents {
-    type Target = [ObjectId];
-    fn deref(&self) -> &[ObjectId] {
-        match self {
-            Parents::None => &[],
-            Parents::One(p) => std::slice::from_ref(p),
-            Parents::Many(v) => v,
-        }
-    }
-}
-
-impl<'a> IntoIterator for &'a Parents {
-    type Item = &'a ObjectId;
-    type IntoIter = std::slice::Iter<'a, ObjectId>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-/// What the walk keeps of a commit.
-#[derive(Debug, Clone)]
-pub struct CommitInfo {
-    /// Parents in order.
-    pub parents: Parents,
-    /// Committer date.
-    pub time: i64,
-    /// Root tree.
-    pub tree: ObjectId,
-}
-
-impl CommitCache {
-    /// The parsed commit `id`; a commit the repository holds without its parents (its
-    /// [`Repository::shallow_roots`]) has none here, so no walk goes past it.
-    pub fn get(&mut self, repo: &dyn ObjectStore, id: &ObjectId) -> Result<&CommitInfo, Error> {
-        if !self.map.contains_key(id) {
-            self.load(repo, id)?;
-            if let Some(info) = self.map.get_mut(id) {
-                if repo.shallow_roots().is_some_and(|s| s.contains(id)) {
-                    info.parents = Parents::None;
-                }
-            }
-        }
-        Ok(&self.map[id])
-    }
-
-    fn load(&mut self, repo: &dyn ObjectStore, id: &ObjectId) -> Result<(), Error> {
-        {
-            if let Some(g) = repo.commit_from_graph(id) {
-                self.map.insert(
-                    *id,
-                    CommitInfo {
-                        parents: g.parents.into(),
-                        time: g.time,
-                        tree: g.tree,
-                    },
-                );
-                return Ok(());
-            }
-            // The head is all the parse reads: the message and signature stay compressed
-            // (inflating them was most of the commit walk's CPU).
-            let obj = repo.read_commit_head(id)?.ok_or_else(|| Error::Missing {
-                id: *id,
-                kind: "commit",
-                context: "a commit walk".into(),
-            })?;
-            if obj.kind != Kind::Commit {
-                return Err(Error::WrongKind {
-                    id: *id,
-                    actual: obj.kind,
-                    expected: Kind::Commit,
-                });
-            }
-            let c =
-                CommitRef::parse(&obj.data).map_err(|source| Error::Parse { id: *id, source })?;
-            self.map.insert(
-                *id,
-                CommitInfo {
-                    parents: c.parents.into(),
-                    time: c.commit_time,
-                    tree: c.tree,
-                },
-            );
-        }
-        Ok(())
-    }
-}
-
 /// Is `target` equal to or an ancestor of any commit in `from`? Commits older than `min_time`
 /// are not followed. A `target` that is not a commit is searched for among the commits only.
 pub fn is_reachable(
@@ -291,7 +188,7 @@ pub fn is_reachable(
         if info.time < min_time {
             continue;
         }
-        stack.extend(info.parents.iter().copied());
+        stack.extend(info.parents.iter());
     }
     Ok(false)
 }
@@ -308,7 +205,7 @@ pub fn has_merge_between(
     let mut quiet = crate::progress::Discard;
     let limited = limit::limit(repo, &mut cache, &[*new], &[*old], &shallow, &mut quiet)?;
     for id in &limited.commits {
-        if matches!(cache.get(repo, id)?.parents, Parents::Many(_)) {
+        if cache.get(repo, id)?.parents.len() > 1 {
             return Ok(true);
         }
     }
@@ -879,6 +776,7 @@ impl TreeEntries<'_, '_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::hash::IdMap;
     use crate::odb::memory::MemoryObjects;
     use crate::progress::Discard;
 

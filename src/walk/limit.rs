@@ -22,7 +22,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use super::{CommitCache, Error, Parents};
-use crate::hash::{IdMap, IdSet, ObjectId};
+use crate::hash::{IdSet, ObjectId, PackedIdMap};
 use crate::odb::store::ObjectStore;
 use crate::progress::Progress;
 
@@ -51,7 +51,8 @@ struct Limit<'a> {
     repo: &'a dyn ObjectStore,
     cache: &'a mut CommitCache,
     shallow: &'a IdSet,
-    flags: IdMap<u8>,
+    /// Keyed at the repository's hash width: an entry per commit the walk met.
+    flags: PackedIdMap<u8>,
     queue: BinaryHeap<(i64, Reverse<u64>, ObjectId)>,
     pushed: u64,
     interesting_queued: usize,
@@ -71,7 +72,7 @@ pub(super) fn limit(
         repo,
         cache,
         shallow,
-        flags: IdMap::default(),
+        flags: PackedIdMap::default(),
         queue: BinaryHeap::new(),
         pushed: 0,
         interesting_queued: 0,
@@ -91,7 +92,7 @@ pub(super) fn limit(
     let mut slop = SLOP;
     while let Some((time, _, c)) = w.queue.pop() {
         let f = w.flag(&c);
-        w.flags.insert(c, f | POPPED);
+        w.flags.insert(&c, f | POPPED);
         if f & UNINTERESTING == 0 {
             w.interesting_queued = w.interesting_queued.saturating_sub(1);
         }
@@ -124,7 +125,7 @@ impl Limit<'_> {
         if self.shallow.contains(id) {
             return Some(Parents::None);
         }
-        self.cache.map.get(id).map(|c| c.parents.clone())
+        self.cache.peek(id).map(|c| c.parents.owned())
     }
 
     /// The parents of `id`, parsing it if needed.
@@ -132,12 +133,12 @@ impl Limit<'_> {
         if self.shallow.contains(id) {
             return Ok(Parents::None);
         }
-        Ok(self.cache.get(self.repo, id)?.parents.clone())
+        Ok(self.cache.get(self.repo, id)?.parents.owned())
     }
 
     /// Sets `UNINTERESTING` on `id`; false when it was set already.
     fn mark_uninteresting(&mut self, id: ObjectId) -> bool {
-        let f = self.flags.entry(id).or_insert(0);
+        let f = self.flags.get_or_insert(&id, 0);
         if *f & UNINTERESTING != 0 {
             return false;
         }
@@ -150,7 +151,7 @@ impl Limit<'_> {
 
     /// Queues `id` (parsed) unless it was queued before.
     fn enqueue(&mut self, id: ObjectId) -> Result<(), Error> {
-        let f = self.flags.entry(id).or_insert(0);
+        let f = self.flags.get_or_insert(&id, 0);
         if *f & SEEN != 0 {
             return Ok(());
         }

@@ -12,7 +12,7 @@
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
-use super::PackObject;
+use super::{Error, PackObject, TooMany};
 use crate::hash::{HashKind, ObjectId};
 use crate::odb::Kind;
 
@@ -52,12 +52,12 @@ impl Eq for PackList {}
 
 /// The hash of the raw id `raw` in the index: its first eight bytes, since the bytes of an
 /// object id are spread evenly already (the walk looks up every tree entry that changed).
-fn hash_raw(raw: &[u8]) -> u64 {
+pub(super) fn hash_raw(raw: &[u8]) -> u64 {
     raw.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b))
 }
 
 /// The raw id at position `pos` of the id column `ids` of width `w`.
-fn raw_at(ids: &[u8], w: usize, pos: u32) -> &[u8] {
+pub(super) fn raw_at(ids: &[u8], w: usize, pos: u32) -> &[u8] {
     let start = (pos as usize).saturating_mul(w);
     ids.get(start..start.saturating_add(w)).unwrap_or_default()
 }
@@ -87,15 +87,9 @@ impl PackList {
     }
 
     /// Appends `o`, whether or not the list holds its id already; refused when its id is not
-    /// of the list's hash.
-    pub fn push(&mut self, o: PackObject) -> Result<(), WrongHash> {
-        if o.id.kind() != self.hash {
-            return Err(WrongHash {
-                id: o.id,
-                expected: self.hash,
-            });
-        }
-        let pos = self.len() as u32;
+    /// of the list's hash or the list is full.
+    pub fn push(&mut self, o: PackObject) -> Result<(), Error> {
+        let pos = self.next_position(&o.id)?;
         self.ids.extend_from_slice(o.id.as_bytes());
         self.kinds.push(o.kind);
         self.name_hashes.push(o.name_hash);
@@ -104,7 +98,7 @@ impl PackList {
     }
 
     /// Appends `o` unless the list holds its id already; `true` if it was appended.
-    pub fn insert(&mut self, o: PackObject) -> Result<bool, WrongHash> {
+    pub fn insert(&mut self, o: PackObject) -> Result<bool, Error> {
         self.insert_with(&o.id, o.kind, || o.name_hash)
     }
 
@@ -116,16 +110,10 @@ impl PackList {
         id: &ObjectId,
         kind: Kind,
         name_hash: impl FnOnce() -> u32,
-    ) -> Result<bool, WrongHash> {
-        if id.kind() != self.hash {
-            return Err(WrongHash {
-                id: *id,
-                expected: self.hash,
-            });
-        }
+    ) -> Result<bool, Error> {
+        let pos = self.next_position(id)?;
         let raw = id.as_bytes();
         let (w, ids) = (self.hash.len_in_bytes(), &self.ids);
-        let pos = self.kinds.len() as u32;
         match self.index.entry(
             hash_raw(raw),
             |&p| raw_at(ids, w, p) == raw,
@@ -140,6 +128,19 @@ impl PackList {
         self.kinds.push(kind);
         self.name_hashes.push(name_hash());
         Ok(true)
+    }
+
+    /// The position an object `id` appended now takes: refused when `id` is not of the list's
+    /// hash, or when the list holds as many objects as a `u32` position can number.
+    fn next_position(&self, id: &ObjectId) -> Result<u32, Error> {
+        if id.kind() != self.hash {
+            return Err(WrongHash {
+                id: *id,
+                expected: self.hash,
+            }
+            .into());
+        }
+        u32::try_from(self.len()).map_err(|_| TooMany { what: "objects" }.into())
     }
 
     /// Puts position `pos`, just filled, into the index.
@@ -237,13 +238,14 @@ impl PackList {
         self.name_hashes.truncate(kept);
         // Positions moved: the index is built again.
         self.index.clear();
-        for pos in 0..kept {
-            self.index_last(pos as u32);
+        // Every position kept was below `u32::MAX` when it was appended.
+        for pos in (0..kept).filter_map(|p| u32::try_from(p).ok()) {
+            self.index_last(pos);
         }
     }
 
     /// Appends the objects of `other` this list lacks, in `other`'s order.
-    pub fn extend_new(&mut self, other: &PackList) -> Result<(), WrongHash> {
+    pub fn extend_new(&mut self, other: &PackList) -> Result<(), Error> {
         let (ids, kinds, hashes) = (&other.ids, &other.kinds, &other.name_hashes);
         let w = other.hash.len_in_bytes();
         for ((raw, &kind), &name_hash) in ids.chunks_exact(w).zip(kinds).zip(hashes) {

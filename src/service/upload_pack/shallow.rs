@@ -146,8 +146,7 @@ pub fn plan(
     for s in &req.client_shallow {
         if not_shallow.contains(s) && !boundary_set.contains(s) {
             plan.unshallow.push(*s);
-            plan.extra_wants
-                .extend(cache.get(repo, s)?.parents.iter().copied());
+            plan.extra_wants.extend(cache.get(repo, s)?.parents.iter());
             plan.extra_edges.push(*s);
         }
     }
@@ -181,7 +180,7 @@ fn by_depth(
             continue;
         }
         complete.insert(c);
-        for &p in &cache.get(repo, &c)?.parents.clone() {
+        for p in cache.get(repo, &c)?.parents.to_vec() {
             if !seen.contains_key(&p) {
                 queue.push_back((p, d + 1));
             }
@@ -216,7 +215,7 @@ fn by_rev_list(
         let mut stack = vec![c];
         while let Some(x) = stack.pop() {
             if excluded.insert(x) {
-                stack.extend(cache.get(repo, &x)?.parents.iter().copied());
+                stack.extend(cache.get(repo, &x)?.parents.iter());
             }
         }
     }
@@ -241,7 +240,7 @@ fn by_rev_list(
             continue;
         }
         selected.push(c);
-        stack.extend(cache.get(repo, &c)?.parents.iter().copied());
+        stack.extend(cache.get(repo, &c)?.parents.iter());
     }
     if selected.is_empty() {
         return Err(Error::NothingSelected);
@@ -249,7 +248,7 @@ fn by_rev_list(
     let complete: IdSet = selected.iter().copied().collect();
     let mut boundary = Vec::new();
     for c in &selected {
-        let parents = cache.get(repo, c)?.parents.clone();
+        let parents = cache.get(repo, c)?.parents.to_vec();
         if is_root_cut(repo, c) || parents.iter().any(|p| !complete.contains(p)) {
             boundary.push(*c);
         }
