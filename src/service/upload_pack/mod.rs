@@ -1131,7 +1131,7 @@ fn include_tags(
                 Err(e) => ControlFlow::Break(Some(e)),
             })?;
         if let Some(Some(e)) = stopped {
-            return Err(walk::Error::from(e).into());
+            return Err(e.into());
         }
     }
     Ok(())
