@@ -86,17 +86,43 @@ pub fn log_info(config: &GitConfig, bare: bool, env: &Env) -> LogInfo {
     let (time, tz_hhmm) = env_date(env).unwrap_or((now(), 0));
     LogInfo {
         policy,
-        name,
-        email,
+        name: without_crud(&name),
+        email: without_crud(&email),
         time,
         tz_hhmm,
         message: "push".into(),
     }
 }
 
+/// `text` as C git puts a name or email into an identity (`strbuf_addstr_without_crud`): no
+/// `<`, `>` or newline anywhere, and no "crud" (control bytes, space, `.,:;"'\\`) at either end.
+/// A client-chosen `REMOTE_USER` or committer name can then not break a reflog line.
+fn without_crud(text: &str) -> String {
+    let crud = |c: char| c <= ' ' || ".,:;<>\"'\\".contains(c);
+    text.trim_matches(crud)
+        .chars()
+        .filter(|c| !matches!(c, '<' | '>' | '\n'))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identities_lose_the_bytes_c_git_strips() {
+        assert_eq!(without_crud(" \"A <U>\nThor\". "), "A UThor");
+        assert_eq!(without_crud("a@http.::1"), "a@http.::1");
+        let env = Env::from_pairs([
+            ("GIT_COMMITTER_NAME", "x\n0000 1111 evil"),
+            ("GIT_COMMITTER_EMAIL", "<e@x>"),
+        ]);
+        let info = log_info(&GitConfig::default(), true, &env);
+        assert_eq!(
+            (info.name.as_str(), info.email.as_str()),
+            ("x0000 1111 evil", "e@x")
+        );
+    }
 
     #[test]
     fn raw_dates_and_log_policies_read_as_c_git_reads_them() {
