@@ -303,6 +303,8 @@ fn r13_depth_1_clone_finds_deltas_between_paths() {
     // the pack is about twice C git's.
     let dir = scratch();
     let src = pull_request_bases(dir.path(), true);
+    // The fixture's HEAD names the deleted pull-request branch; a `--depth=1` clone takes HEAD's.
+    git_ok(&src, &["symbolic-ref", "HEAD", "refs/heads/main"]);
     for bitmap in [false, true] {
         let flag = format!("repack.writeBitmaps={bitmap}");
         git_ok(&src, &["-c", &flag, "repack", "-adq"]);
