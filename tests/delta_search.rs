@@ -189,8 +189,10 @@ fn fetch_without_thin_pack_is_self_contained() {
 /// (`refs/pull/*` on a hosting site): twelve files in three versions on `main`, each stored as a
 /// delta against its larger fourth version on `refs/pull/1/head`. A clone of the branches takes
 /// none of those bases; copying the stored pack sent every version whole (three times C git's
-/// bytes; tokio's clone 3.4 times, #14), where C git searches them for new deltas.
-fn pull_request_bases(dir: &Path) -> PathBuf {
+/// bytes; tokio's clone 3.4 times, #14), where C git searches them for new deltas. With
+/// `copies`, each file also has a copy under `copy/` with a tenth of its lines its own: the only bases
+/// a `--depth=1` clone can find are then other paths (as in tokio's, issue #13).
+fn pull_request_bases(dir: &Path, copies: bool) -> PathBuf {
     let work = dir.join("work");
     std::fs::create_dir(&work).unwrap();
     git_ok(&work, &["init", "-q", "-b", "main"]);
@@ -224,6 +226,15 @@ fn pull_request_bases(dir: &Path) -> PathBuf {
                 );
             }
             std::fs::write(work.join(format!("f{f}.txt")), text.concat()).unwrap();
+            if copies {
+                std::fs::create_dir_all(work.join("copy")).unwrap();
+                // A tenth of the lines its own: closer to its other versions than to the file
+                // it copies, so git stores both as deltas against their pull-request version.
+                for k in (5..400).step_by(10) {
+                    text[k] = format!("line {k} of the copy of file {f}\n");
+                }
+                std::fs::write(work.join(format!("copy/f{f}.txt")), text.concat()).unwrap();
+            }
         }
         git_ok(&work, &["add", "."]);
         git_ok(
@@ -252,7 +263,7 @@ fn pull_request_bases(dir: &Path) -> PathBuf {
 #[test]
 fn clone_of_part_of_a_pack_finds_new_deltas_for_objects_whose_base_stays() {
     let dir = scratch();
-    let src = pull_request_bases(dir.path());
+    let src = pull_request_bases(dir.path(), false);
     let (ours, theirs) = clone_branches_both(dir.path(), &src, &[]);
     assert_within_percent("bases left behind", ours, theirs, 2);
 }
@@ -262,7 +273,7 @@ fn clone_of_part_of_a_bitmapped_pack_finds_new_deltas_for_objects_whose_base_sta
     // The same repository with a reachability bitmap: the pack is counted from the bitmap and
     // copied in stored order, and only the orphaned deltas are searched.
     let dir = scratch();
-    let src = pull_request_bases(dir.path());
+    let src = pull_request_bases(dir.path(), false);
     git_ok(&src, &["-c", "repack.writeBitmaps=true", "repack", "-adq"]);
     let has_bitmap = std::fs::read_dir(src.join("objects/pack"))
         .unwrap()
@@ -274,16 +285,34 @@ fn clone_of_part_of_a_bitmapped_pack_finds_new_deltas_for_objects_whose_base_sta
 }
 
 #[test]
-fn shallow_clone_of_part_of_a_pack_is_complete() {
+fn shallow_clone_of_part_of_a_pack_finds_new_deltas_for_orphans() {
     // A shallow pack has orphans of both kinds: bases behind the boundary and bases under
-    // refs/pull. They are copied whole (searching them cost tokio's `--depth=1` 2.6 times the
-    // CPU for 1 % of the bytes); the client's repository is complete and strict-clean, and the
-    // pack no more than twice C git's (all twelve files, in two versions, whole).
+    // refs/pull. Each orphan is compared with its neighbours' sketches and searched where one
+    // promises a delta; the pack is then as small as C git's.
     let dir = scratch();
-    let src = pull_request_bases(dir.path());
+    let src = pull_request_bases(dir.path(), false);
     let (ours, theirs) =
         clone_branches_both(dir.path(), &src, &["--depth=2", "--no-single-branch"]);
-    assert_within_percent("shallow, bases left behind", ours, theirs, 100);
+    assert_within_percent("shallow, bases left behind", ours, theirs, 2);
+}
+
+#[test]
+fn r13_depth_1_clone_finds_deltas_between_paths() {
+    // See: #13. Every entry of a `--depth=1` clone rests on a base left behind, and the only
+    // bases left are other paths': each file and its copy. Sent whole (as shallow packs were)
+    // the pack is about twice C git's.
+    let dir = scratch();
+    let src = pull_request_bases(dir.path(), true);
+    // The fixture's HEAD names the deleted pull-request branch; a `--depth=1` clone takes HEAD's.
+    git_ok(&src, &["symbolic-ref", "HEAD", "refs/heads/main"]);
+    for bitmap in [false, true] {
+        let flag = format!("repack.writeBitmaps={bitmap}");
+        git_ok(&src, &["-c", &flag, "repack", "-adq"]);
+        let dst = dir.path().join(format!("depth1-{bitmap}"));
+        std::fs::create_dir(&dst).unwrap();
+        let (ours, theirs) = clone_branches_both(&dst, &src, &["--depth=1"]);
+        assert_within_percent("depth 1, bases on other paths", ours, theirs, 2);
+    }
 }
 
 /// Clones the branches and tags of `src` (protocol v2 lists no others), with `extra` clone

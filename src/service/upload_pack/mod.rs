@@ -866,19 +866,8 @@ fn stream_pack<W: Write>(
     // With bases the client has, the objects stored whole (mostly the newest versions of files
     // the client holds older ones of) are searched for deltas against them, as git's
     // `pack-objects --thin` does: copying the stored pack's entries cannot do that.
-    // A shallow pack's orphaned deltas (mostly bases behind the boundary: nearly every entry of
-    // tokio's `--depth=1` pack) are copied whole: searching them saved 1 % of the bytes for 2.6
-    // times the CPU (0.40 -> 1.04 of C git's), as searching the whole pack did.
-    let search_orphans = req.walk.shallow.is_empty();
     let in_pack_order = if bases.is_empty() {
-        in_pack_order(
-            repo,
-            &objects,
-            &walk.edge,
-            &opts,
-            search_orphans,
-            &mut progress,
-        )?
+        in_pack_order(repo, &objects, &walk.edge, &opts, &mut progress)?
     } else {
         None
     };
@@ -946,14 +935,13 @@ fn end_pack<W: Write>(band: &Rc<RefCell<SidebandWriter<&mut W>>>, mode: Mode) ->
 /// After a history walk: when every chosen object is in the repository's largest pack, that
 /// pack with the objects to send and the client's edge as bitmaps of its positions, so they are
 /// sent in its order and runs of stored entries are copied as they are (see
-/// [`crate::pack::reuse`]), and, with `search_orphans`, new bases for the entries whose stored
-/// base stays behind ([`rebase_orphans`]); `None` when some object lives elsewhere.
+/// [`crate::pack::reuse`]), and new bases for the entries whose stored base stays behind
+/// ([`rebase_orphans`]); `None` when some object lives elsewhere.
 fn in_pack_order<'r>(
     repo: &'r dyn Repository,
     objects: &walk::PackList,
     edge: &crate::hash::PackedIdSet,
     opts: &WriteOptions,
-    search_orphans: bool,
     progress: &mut dyn crate::progress::Progress,
 ) -> Result<Option<InPackOrder<'r>>, Error> {
     let Some(pack) = repo.reuse_pack() else {
@@ -983,11 +971,7 @@ fn in_pack_order<'r>(
         }
         names
     };
-    let rebased = if search_orphans {
-        rebase_orphans(repo, pack, &send, &have, names, opts, progress)?
-    } else {
-        crate::pack::orphans::NewBases::default()
-    };
+    let rebased = rebase_orphans(repo, pack, &send, &have, names, opts, progress)?;
     Ok(Some(InPackOrder {
         pack,
         send,
