@@ -12,11 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn receive_pack_flag() -> String {
-    if against_git() {
-        "--receive-pack=git-receive-pack".into()
-    } else {
-        format!("--receive-pack={} receive-pack", sluice())
-    }
+    common::receive::Server::under_test().receive_pack_flag()
 }
 
 /// `git push --porcelain` from `work` to `dst`; returns (success, stdout + stderr).

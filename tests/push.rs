@@ -8,11 +8,7 @@ use common::*;
 use std::path::{Path, PathBuf};
 
 fn receive_pack_flag() -> String {
-    if against_git() {
-        "--receive-pack=git-receive-pack".into()
-    } else {
-        format!("--receive-pack={} receive-pack", sluice())
-    }
+    common::receive::Server::under_test().receive_pack_flag()
 }
 
 /// `git push` from `work` to the bare repository `dst` through the server.

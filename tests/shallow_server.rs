@@ -145,11 +145,7 @@ fn fetch_and_push_through_a_shallow_repository() {
     std::fs::write(a.join("new"), "new\n").unwrap();
     git_ok(&a, &["add", "new"]);
     git_ok(&a, &["commit", "-q", "-m", "new"]);
-    let rp = if against_git() {
-        "--receive-pack=git-receive-pack".to_string()
-    } else {
-        format!("--receive-pack={} receive-pack", sluice())
-    };
+    let rp = common::receive::Server::under_test().receive_pack_flag();
     let url = format!("file://{}", mirror.display());
     let out = git(&a, &["push", &rp, &url, "main"]);
     assert!(
@@ -190,11 +186,7 @@ fn pushes_from_shallow_clones_follow_receive_shallow_update() {
         ],
     );
     let url = format!("file://{}", src.display());
-    let rp = if against_git() {
-        "--receive-pack=git-receive-pack".to_string()
-    } else {
-        format!("--receive-pack={} receive-pack", sluice())
-    };
+    let rp = common::receive::Server::under_test().receive_pack_flag();
     let work = dir.path().join("w");
     git_ok(
         dir.path(),

@@ -19,6 +19,15 @@ pub enum Server {
 pub const SERVERS: [Server; 2] = [Server::Sluice, Server::Git];
 
 impl Server {
+    /// The server this test binary runs against: C git's with `SLUICE_TEST_SERVER=git`.
+    pub fn under_test() -> Server {
+        if super::against_git() {
+            Server::Git
+        } else {
+            Server::Sluice
+        }
+    }
+
     /// The `--receive-pack=` option reaching this server.
     pub fn receive_pack_flag(self) -> String {
         match self {

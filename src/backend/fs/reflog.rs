@@ -4,27 +4,34 @@
 //! Deviation: the reflog time zone is UTC (`+0000`) unless `GIT_COMMITTER_DATE` gives one;
 //! C git uses the server's local zone.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::env::Env;
 use crate::git_config::GitConfig;
 use crate::refs::reflog::{LogInfo, LogPolicy};
 
-/// What each ref transaction logs with: [`log_info`] read once, its time taken per call.
+/// What each ref transaction logs with: the policy and configured identity read now, the rest of
+/// the identity (environment, `/etc/hostname`) at the first transaction, since most opens of a
+/// repository (every fetch) write no ref; the time is taken per call.
 pub fn log_source(
     config: &GitConfig,
     bare: bool,
     env: Arc<Env>,
 ) -> impl Fn() -> LogInfo + Send + Sync + 'static {
-    let log = log_info(config, bare, &env);
+    let policy = log_policy(config, bare);
+    let configured = Configured::read(config);
+    let identity = OnceLock::new();
     move || {
-        let mut info = log.clone();
-        if let Some((time, tz)) = env_date(&env) {
-            (info.time, info.tz_hhmm) = (time, tz);
-        } else {
-            info.time = now();
+        let (name, email) = identity.get_or_init(|| configured.identity(&env));
+        let (time, tz_hhmm) = env_date(&env).unwrap_or_else(|| (now(), 0));
+        LogInfo {
+            policy,
+            name: name.clone(),
+            email: email.clone(),
+            time,
+            tz_hhmm,
+            message: "push".into(),
         }
-        info
     }
 }
 
@@ -51,47 +58,75 @@ fn raw_date(text: &str) -> Option<(u64, i16)> {
     Some((secs, sign * digits.parse::<i16>().ok()?))
 }
 
-/// The reflog policy and committer identity C git's receive-pack would use: `core.logAllRefUpdates`
-/// (default: on unless bare), `GIT_COMMITTER_NAME`/`EMAIL` of `env`, else
-/// `user.name`/`user.email`, else the login name at the host name; the message is `push`.
+/// The reflog policy and committer identity C git's receive-pack would use now (see [`log_source`]).
 pub fn log_info(config: &GitConfig, bare: bool, env: &Env) -> LogInfo {
+    let (name, email) = Configured::read(config).identity(env);
+    let (time, tz_hhmm) = env_date(env).unwrap_or((now(), 0));
+    LogInfo {
+        policy: log_policy(config, bare),
+        name,
+        email,
+        time,
+        tz_hhmm,
+        message: "push".into(),
+    }
+}
+
+/// `core.logAllRefUpdates` as C git reads it: `always`, a boolean, or unset (on unless bare).
+fn log_policy(config: &GitConfig, bare: bool) -> LogPolicy {
     let always = config
         .get("core.logallrefupdates")
         .flatten()
         .is_some_and(|v| v.eq_ignore_ascii_case("always"));
-    let policy = match config.get_bool("core.logallrefupdates") {
+    match config.get_bool("core.logallrefupdates") {
         _ if always => LogPolicy::Always,
         Ok(Some(true)) => LogPolicy::Normal,
         Ok(Some(false)) => LogPolicy::Existing,
         _ if bare => LogPolicy::Existing,
         _ => LogPolicy::Normal,
-    };
-    let var = |k: &str| env.get_nonempty(k);
-    let cfg = |k: &str| config.get(k).flatten().map(str::to_string);
-    let user = var("USER")
-        .or_else(|| var("LOGNAME"))
-        .unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
+    }
+}
+
+/// `user.name` and `user.email` from the repository's configuration.
+struct Configured {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+impl Configured {
+    fn read(config: &GitConfig) -> Self {
+        let cfg = |k: &str| config.get(k).flatten().map(str::to_string);
+        Configured {
+            name: cfg("user.name"),
+            email: cfg("user.email"),
+        }
+    }
+
+    /// The committer name and email: `GIT_COMMITTER_NAME`/`EMAIL` of `env`, else
+    /// `user.name`/`user.email`, else the login name at the host name, cleaned as C git does.
+    fn identity(&self, env: &Env) -> (String, String) {
+        let var = |k: &str| env.get_nonempty(k);
+        let user = var("USER")
+            .or_else(|| var("LOGNAME"))
+            .unwrap_or_else(|| "unknown".into());
+        let name = var("GIT_COMMITTER_NAME")
+            .or_else(|| self.name.clone())
+            .unwrap_or_else(|| user.clone());
+        let email = var("GIT_COMMITTER_EMAIL")
+            .or_else(|| self.email.clone())
+            .or_else(|| var("EMAIL"))
+            .unwrap_or_else(|| format!("{user}@{}", host_name()));
+        (without_crud(&name), without_crud(&email))
+    }
+}
+
+/// The host name for a default email, as C git's `xgethostname` gives it.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    let name = var("GIT_COMMITTER_NAME")
-        .or_else(|| cfg("user.name"))
-        .unwrap_or_else(|| user.clone());
-    let email = var("GIT_COMMITTER_EMAIL")
-        .or_else(|| cfg("user.email"))
-        .or_else(|| var("EMAIL"))
-        .unwrap_or_else(|| format!("{user}@{host}"));
-    let (time, tz_hhmm) = env_date(env).unwrap_or((now(), 0));
-    LogInfo {
-        policy,
-        name: without_crud(&name),
-        email: without_crud(&email),
-        time,
-        tz_hhmm,
-        message: "push".into(),
-    }
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// `text` as C git puts a name or email into an identity (`strbuf_addstr_without_crud`): no

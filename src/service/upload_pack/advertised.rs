@@ -107,13 +107,8 @@ impl<'r> LazyRefs<'r> {
     /// those, and a repository with many branches or pull refs should not pay for reading them.
     /// Taken from the refs when they were read already.
     pub(super) fn tags(&mut self) -> Result<Vec<Ref>, Error> {
-        const TAGS: &str = "refs/tags/";
         if let Some(all) = &self.refs {
-            return Ok(all
-                .iter()
-                .filter(|r| r.name.starts_with(TAGS))
-                .cloned()
-                .collect());
+            return Ok(tag_refs(all));
         }
         let mut out = Vec::new();
         self.repo.for_each_ref(TAGS, &mut |r| {
@@ -122,6 +117,18 @@ impl<'r> LazyRefs<'r> {
         })?;
         Ok(out)
     }
+}
+
+/// Where `include-tag` looks for tags.
+const TAGS: &str = "refs/tags/";
+
+/// The refs under `refs/tags/` among `refs`: the one rule for `include-tag`'s candidates, used by
+/// v0 (which has read every ref for its advertisement) and v2 ([`LazyRefs::tags`]).
+pub(super) fn tag_refs(refs: &[Ref]) -> Vec<Ref> {
+    refs.iter()
+        .filter(|r| r.name.starts_with(TAGS))
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

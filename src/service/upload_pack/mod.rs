@@ -630,12 +630,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
         let mut wants = self.wants.clone();
         wants.extend(self.plan.extra_wants.iter().copied());
         let tags: Vec<backend::Ref> = match self.caps.has("include-tag") {
-            true => self
-                .refs
-                .iter()
-                .filter(|r| r.name.starts_with("refs/tags/"))
-                .cloned()
-                .collect(),
+            true => advertised::tag_refs(&self.refs),
             false => Vec::new(),
         };
         let req = PackRequest {
