@@ -4,21 +4,24 @@
 //! Deviation: the reflog time zone is UTC (`+0000`) unless `GIT_COMMITTER_DATE` gives one;
 //! C git uses the server's local zone.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::env::Env;
 use crate::git_config::GitConfig;
 use crate::refs::reflog::{LogInfo, LogPolicy};
 
-/// What each ref transaction logs with: [`log_info`] read once, its time taken per call.
+/// What each ref transaction logs with: [`log_info`], worked out at the first ref update (the
+/// identity's fallbacks read `/etc/hostname`, and upload-pack opens repositories too but never
+/// logs), its time taken per call.
 pub fn log_source(
     config: &GitConfig,
     bare: bool,
     env: Arc<Env>,
 ) -> impl Fn() -> LogInfo + Send + Sync + 'static {
-    let log = log_info(config, bare, &env);
+    let keys = LogKeys::read(config, bare);
+    let log = OnceLock::new();
     move || {
-        let mut info = log.clone();
+        let mut info = log.get_or_init(|| keys.info(&env)).clone();
         if let Some((time, tz)) = env_date(&env) {
             (info.time, info.tz_hhmm) = (time, tz);
         } else {
@@ -55,43 +58,71 @@ fn raw_date(text: &str) -> Option<(u64, i16)> {
 /// (default: on unless bare), `GIT_COMMITTER_NAME`/`EMAIL` of `env`, else
 /// `user.name`/`user.email`, else the login name at the host name; the message is `push`.
 pub fn log_info(config: &GitConfig, bare: bool, env: &Env) -> LogInfo {
-    let always = config
-        .get("core.logallrefupdates")
-        .flatten()
-        .is_some_and(|v| v.eq_ignore_ascii_case("always"));
-    let policy = match config.get_bool("core.logallrefupdates") {
-        _ if always => LogPolicy::Always,
-        Ok(Some(true)) => LogPolicy::Normal,
-        Ok(Some(false)) => LogPolicy::Existing,
-        _ if bare => LogPolicy::Existing,
-        _ => LogPolicy::Normal,
-    };
-    let var = |k: &str| env.get_nonempty(k);
-    let cfg = |k: &str| config.get(k).flatten().map(str::to_string);
-    let user = var("USER")
-        .or_else(|| var("LOGNAME"))
-        .unwrap_or_else(|| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
+    LogKeys::read(config, bare).info(env)
+}
+
+/// What [`log_info`] takes from the repository's config, read when the repository is opened.
+struct LogKeys {
+    policy: LogPolicy,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+impl LogKeys {
+    /// The policy from `core.logAllRefUpdates` (`bare` decides the default) and the
+    /// `user.name` / `user.email` of `config`.
+    fn read(config: &GitConfig, bare: bool) -> Self {
+        let always = config
+            .get("core.logallrefupdates")
+            .flatten()
+            .is_some_and(|v| v.eq_ignore_ascii_case("always"));
+        let policy = match config.get_bool("core.logallrefupdates") {
+            _ if always => LogPolicy::Always,
+            Ok(Some(true)) => LogPolicy::Normal,
+            Ok(Some(false)) => LogPolicy::Existing,
+            _ if bare => LogPolicy::Existing,
+            _ => LogPolicy::Normal,
+        };
+        let cfg = |k: &str| config.get(k).flatten().map(str::to_string);
+        LogKeys {
+            policy,
+            name: cfg("user.name"),
+            email: cfg("user.email"),
+        }
+    }
+
+    /// The identity these keys and `env` give, with the current time (or `GIT_COMMITTER_DATE`).
+    fn info(&self, env: &Env) -> LogInfo {
+        let var = |k: &str| env.get_nonempty(k);
+        let user = var("USER")
+            .or_else(|| var("LOGNAME"))
+            .unwrap_or_else(|| "unknown".into());
+        let name = var("GIT_COMMITTER_NAME")
+            .or_else(|| self.name.clone())
+            .unwrap_or_else(|| user.clone());
+        let email = var("GIT_COMMITTER_EMAIL")
+            .or_else(|| self.email.clone())
+            .or_else(|| var("EMAIL"))
+            .unwrap_or_else(|| format!("{user}@{}", host_name()));
+        let (time, tz_hhmm) = env_date(env).unwrap_or((now(), 0));
+        LogInfo {
+            policy: self.policy,
+            name: without_crud(&name),
+            email: without_crud(&email),
+            time,
+            tz_hhmm,
+            message: "push".into(),
+        }
+    }
+}
+
+/// The host name of `/etc/hostname`, else `localhost`.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
-    let name = var("GIT_COMMITTER_NAME")
-        .or_else(|| cfg("user.name"))
-        .unwrap_or_else(|| user.clone());
-    let email = var("GIT_COMMITTER_EMAIL")
-        .or_else(|| cfg("user.email"))
-        .or_else(|| var("EMAIL"))
-        .unwrap_or_else(|| format!("{user}@{host}"));
-    let (time, tz_hhmm) = env_date(env).unwrap_or((now(), 0));
-    LogInfo {
-        policy,
-        name: without_crud(&name),
-        email: without_crud(&email),
-        time,
-        tz_hhmm,
-        message: "push".into(),
-    }
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// `text` as C git puts a name or email into an identity (`strbuf_addstr_without_crud`): no
