@@ -515,14 +515,12 @@ impl TreeWalker<'_> {
         // second half could send what the one walk would never reach. The cores are asked only
         // for a walk long enough to split (asking reads five cgroup files).
         let depth_blind = self.filter.is_none_or(|f| f.descends(u64::MAX));
-        let (first, second) = if trees.len() >= PARALLEL_TREES
-            && depth_blind
-            && crate::limits::cores() > 1
-        {
-            trees.split_at(trees.len() / 2)
-        } else {
-            (trees, &[][..])
-        };
+        let (first, second) =
+            if trees.len() >= PARALLEL_TREES && depth_blind && crate::limits::cores() > 1 {
+                trees.split_at(trees.len() / 2)
+            } else {
+                (trees, &[][..])
+            };
         let recording = rec.is_some();
         if let (Some(r), false) = (rec.as_deref_mut(), second.is_empty()) {
             r.limit(children::MAX_SLOTS / 2);
