@@ -511,15 +511,16 @@ impl TreeWalker<'_> {
         mut rec: Option<&mut Recorder>,
         progress: &mut dyn Progress,
     ) -> Result<(), Error> {
-        let cores = crate::limits::cores();
         // A `tree:<depth>` filter keeps an object at one depth and drops it at another: the
-        // second half could send what the one walk would never reach.
+        // second half could send what the one walk would never reach. The cores are asked only
+        // for a walk long enough to split (asking reads five cgroup files).
         let depth_blind = self.filter.is_none_or(|f| f.descends(u64::MAX));
-        let (first, second) = if trees.len() >= PARALLEL_TREES && cores > 1 && depth_blind {
-            trees.split_at(trees.len() / 2)
-        } else {
-            (trees, &[][..])
-        };
+        let (first, second) =
+            if trees.len() >= PARALLEL_TREES && depth_blind && crate::limits::cores() > 1 {
+                trees.split_at(trees.len() / 2)
+            } else {
+                (trees, &[][..])
+            };
         let recording = rec.is_some();
         if let (Some(r), false) = (rec.as_deref_mut(), second.is_empty()) {
             r.limit(children::MAX_SLOTS / 2);

@@ -78,9 +78,9 @@ pub struct SearchOptions {
     /// Objects larger than this are neither deltified nor used as bases, so none is ever held
     /// whole in memory (`core.bigFileThreshold`, git's default 512 MiB).
     pub big_file_threshold: u64,
-    /// Threads searching at once (git's `pack.threads`; default one per core): the sorted
-    /// candidates are cut into that many runs of whole (kind, path) groups, each searched with
-    /// its own window.
+    /// Threads searching at once (git's `pack.threads`; 0, the default: one per core, the cores
+    /// asked only when the candidates are enough for two runs): the sorted candidates are cut
+    /// into that many runs of whole (kind, path) groups, each searched with its own window.
     pub threads: usize,
 }
 
@@ -105,7 +105,7 @@ impl SearchOptions {
             cache_size: int("pack.deltaCacheSize")?.unwrap_or(d.cache_size),
             big_file_threshold: config.big_file_threshold()?,
             threads: match int("pack.threads")? {
-                Some(n) if n > 0 => (n as usize).min(d.threads * 4),
+                Some(n) if n > 0 => (n as usize).min(crate::limits::cores() * 4),
                 _ => d.threads,
             },
         })
@@ -120,7 +120,7 @@ impl Default for SearchOptions {
             window_memory: 0,
             cache_size: 256 << 20,
             big_file_threshold: 512 << 20,
-            threads: crate::limits::cores(),
+            threads: 0,
         }
     }
 }
@@ -429,6 +429,8 @@ pub fn find_deltas(
 /// targets each, every cut between two (kind, name hash) groups; one run when there are too
 /// few targets to be worth a thread: as git's `ll_find_deltas`, a run holds at least twice
 /// the `window` (a small fetch's hundred objects are searched on two cores, as git does).
+/// `threads` 0 is one per core, asked only when there are targets for two runs: asking reads
+/// the cgroup's files, which a fetch a few commits behind (one run) does without.
 fn segments(
     list: &[Candidate],
     threads: usize,
@@ -436,7 +438,13 @@ fn segments(
     window: usize,
 ) -> Vec<(usize, usize)> {
     let min_per_thread = 2 * window.max(1) as u64;
-    let n = (threads as u64).min(targets / min_per_thread).max(1);
+    let most = targets / min_per_thread;
+    let threads = match threads {
+        0 if most >= 2 => crate::limits::cores(),
+        0 => 1,
+        n => n,
+    };
+    let n = (threads as u64).min(most).max(1);
     let mut out = Vec::new();
     let (mut start, mut seen) = (0, 0u64);
     for (i, c) in list.iter().enumerate() {
@@ -1128,6 +1136,13 @@ mod tests {
         assert_eq!(runs, vec![(0, 22), (22, 44)]);
         // With one thread, one run.
         assert_eq!(segments(&list, 1, 44, 10), vec![(0, 44)]);
+        // The default (0: one per core) is one run below two runs' worth of targets, without
+        // asking the cores, and one run per core (at most two here) above.
+        assert_eq!(segments(&list[..39], 0, 39, 10), vec![(0, 39)]);
+        assert_eq!(
+            segments(&list, 0, 44, 10).len(),
+            crate::limits::cores().min(2)
+        );
     }
 
     #[test]
