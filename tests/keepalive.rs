@@ -2,7 +2,8 @@
 //! hook) sends empty band-1 packets so proxies keep the connection; 0 disables them; a bad
 //! value refuses the push. Each case runs against Sluice and C git's `git-receive-pack` on twin
 //! repositories: the client sees keepalives from both, and the same outcome and refs.
-//! (upload-pack's keepalives: `tests/keepalive_upload.rs`.)
+//! (upload-pack's keepalives: `tests/keepalive_upload.rs`; a bad `uploadpack.keepAlive`:
+//! `tests/push.rs`, `invalid_upload_setting_refuses_the_clone`.)
 
 mod common;
 
@@ -12,42 +13,40 @@ use std::process::Output;
 use common::receive::{Server, SERVERS};
 use common::*;
 
-/// The empty band-1 packets the client read, in a `GIT_TRACE_PACKET` file.
-fn keepalives_seen(trace: &Path) -> usize {
-    std::fs::read_to_string(trace)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.ends_with("sideband< \\1"))
-        .count()
+/// What one push saw: the server's repository, the client's output, the keepalives it read.
+struct Pushed {
+    dst: PathBuf,
+    out: Output,
+    keepalives: usize,
 }
 
-/// A bare `dst` with a pre-receive hook sleeping 3 s, `receive.keepAlive` set to `keepalive`,
-/// and a work repository with one commit to push.
-fn setup(dir: &Path, server: Server, keepalive: &str) -> (PathBuf, PathBuf) {
-    let dst = dir.join(format!("{}.git", server.name()));
+/// Pushes two commits with `git push -q` through `server` into a fresh bare repository whose
+/// pre-receive hook sleeps 3 s, with `receive.keepAlive` set to `keepalive`.
+fn push_to_slow_hook(dir: &Path, server: Server, keepalive: &str) -> Pushed {
+    let dst = dir.join(format!("{}-{keepalive}.git", server.name()));
     git_ok(dir, &["init", "-q", "--bare", dst.to_str().unwrap()]);
     git_ok(&dst, &["config", "receive.keepAlive", keepalive]);
     let hook = dst.join("hooks/pre-receive");
     std::fs::write(&hook, "#!/bin/sh\ncat >/dev/null\nsleep 3\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let work = dir.join(format!("work-{}", server.name()));
+    let work = dir.join(format!("work-{}-{keepalive}", server.name()));
     git_ok(dir, &["init", "-q", "-b", "main", work.to_str().unwrap()]);
     commit_line(&work, "one");
     commit_line(&work, "two");
-    (dst, work)
-}
-
-/// `git push -q` of `main` from `work` to `dst` through `server`, the client's packets traced
-/// to `trace`.
-fn push_traced(server: Server, work: &Path, dst: &Path, trace: &Path) -> Output {
-    git_cmd(work)
-        .env("GIT_TRACE_PACKET", trace)
+    let trace = dir.join(format!("trace-{}-{keepalive}", server.name()));
+    let out = git_cmd(&work)
+        .env("GIT_TRACE_PACKET", &trace)
         .args(["push", "-q", &server.receive_pack_flag()])
         .arg(format!("file://{}", dst.display()))
         .arg("main")
         .output()
-        .unwrap()
+        .unwrap();
+    Pushed {
+        dst,
+        out,
+        keepalives: keepalives_seen(&trace),
+    }
 }
 
 /// A hook quiet for 3 s with `receive.keepAlive = 1`: keepalives reach the client (at least
@@ -58,18 +57,15 @@ fn quiet_hook_gets_keepalives() {
     let dir = scratch();
     let mut results = Vec::new();
     for server in SERVERS {
-        let (dst, work) = setup(dir.path(), server, "1");
-        let trace = dir.path().join(format!("trace-{}", server.name()));
-        let out = push_traced(server, &work, &dst, &trace);
-        assert_success(&out, &format!("push to {}", server.name()));
-        let seen = keepalives_seen(&trace);
+        let p = push_to_slow_hook(dir.path(), server, "1");
+        assert_success(&p.out, &format!("push to {}", server.name()));
         assert!(
-            seen >= 1,
-            "{}: no keepalive in 3 s of silence",
+            p.keepalives >= 1,
+            "{}: none in 3 s of silence",
             server.name()
         );
-        fsck(&dst);
-        results.push(refs(&dst));
+        fsck(&p.dst);
+        results.push(refs(&p.dst));
     }
     assert_eq!(results[0], results[1]);
     assert!(results[0].contains("refs/heads/main"), "{}", results[0]);
@@ -80,12 +76,10 @@ fn quiet_hook_gets_keepalives() {
 fn zero_disables_keepalives() {
     let dir = scratch();
     for server in SERVERS {
-        let (dst, work) = setup(dir.path(), server, "0");
-        let trace = dir.path().join(format!("trace-{}", server.name()));
-        let out = push_traced(server, &work, &dst, &trace);
-        assert_success(&out, &format!("push to {}", server.name()));
-        assert_eq!(keepalives_seen(&trace), 0, "{}", server.name());
-        fsck(&dst);
+        let p = push_to_slow_hook(dir.path(), server, "0");
+        assert_success(&p.out, &format!("push to {}", server.name()));
+        assert_eq!(p.keepalives, 0, "{}", server.name());
+        fsck(&p.dst);
     }
 }
 
@@ -95,35 +89,14 @@ fn zero_disables_keepalives() {
 fn bad_receive_value_refuses_the_push() {
     let dir = scratch();
     for server in SERVERS {
-        let (dst, work) = setup(dir.path(), server, "abc");
-        let trace = dir.path().join(format!("trace-{}", server.name()));
-        let out = push_traced(server, &work, &dst, &trace);
-        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
-        assert!(!out.status.success(), "{}: {stderr}", server.name());
+        let p = push_to_slow_hook(dir.path(), server, "abc");
+        let stderr = String::from_utf8_lossy(&p.out.stderr).to_lowercase();
+        assert!(!p.out.status.success(), "{}: {stderr}", server.name());
         assert!(
             stderr.contains("receive.keepalive") && stderr.contains("abc"),
             "{}: {stderr}",
             server.name()
         );
-        assert_eq!(refs(&dst), "", "{}", server.name());
-    }
-}
-
-/// `uploadpack.keepAlive = abc` refuses a clone the same way, v0 and v2.
-#[test]
-fn bad_upload_value_refuses_the_clone() {
-    let dir = scratch();
-    let src = dir.path().join("src.git");
-    copy_repo(&fixture("branches"), &src);
-    git_ok(&src, &["config", "uploadpack.keepAlive", "abc"]);
-    for version in [0, 2] {
-        let dst = dir.path().join(format!("clone-v{version}"));
-        let out = clone(Transport::UploadPackFlag, version, &src, &dst, &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
-        assert!(!out.status.success(), "v{version}: {stderr}");
-        assert!(
-            stderr.contains("uploadpack.keepalive") && stderr.contains("abc"),
-            "v{version}: {stderr}"
-        );
+        assert_eq!(refs(&p.dst), "", "{}", server.name());
     }
 }

@@ -227,9 +227,9 @@ pub struct ReceivePackSettings {
     /// `receive.shallowUpdate` (C git: false): a push may extend the shallow boundary.
     pub shallow_update: bool,
     /// `receive.keepAlive` in seconds (C git: 5; `None`: 0 or negative, disabled): once the pack
-    /// is read, while it is indexed and checked and the hooks run, an empty band-1 packet goes
-    /// out after this long without output. Deviation: C git sends them only while a hook or
-    /// index-pack runs; Sluice also during the connectivity checks between them.
+    /// is read, while it is indexed and checked, connectivity is checked and the hooks run, an
+    /// empty band-1 packet goes out after this long without output (C git sends them during
+    /// those steps; Sluice also in the short gaps between them, up to the final flush).
     pub keepalive: Option<Duration>,
 }
 

@@ -810,9 +810,9 @@ fn stream_pack<W: Write + Send>(
     out: &mut W,
 ) -> Result<(), Error> {
     let band = SidebandWriter::new(out, req.mode);
-    // Keepalives from the start, as C git's while pack-objects is quiet. Deviation: not before
-    // a packfile-uris section, whose header the client must read first (C git may send them
-    // there, where a client reading sections line by line sees an empty line).
+    // Keepalives from the start, as C git's while pack-objects is quiet. Deviation: with
+    // packfile-uris only once that section is written (C git's start at once), so the client
+    // reads the section headers it parses before any empty packet.
     let armed = req.uris.is_none();
     let (sent, _) = Keepalive::run(band, req.keepalive, armed, |band| {
         send_pack_on(repo, req, band)
@@ -851,7 +851,6 @@ fn send_pack_on<W: Write>(
         Some(_) => None,
     };
     if let Some(stats) = bitmap {
-        drop(progress);
         log_sent(&stats, true);
         return end_pack(band, mode);
     }
@@ -936,7 +935,6 @@ fn send_pack_on<W: Write>(
             stats
         }
     };
-    drop(progress);
     log_sent(&stats, false);
     end_pack(band, mode)
 }
