@@ -28,6 +28,8 @@ pub mod cli;
 pub mod durable;
 pub mod env;
 mod error;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod file_mode;
 pub mod filter;
 #[cfg(feature = "fuzzing")]

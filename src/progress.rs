@@ -10,6 +10,10 @@ pub trait Progress {
     fn finish(&mut self, title: &str, done: u64, total: Option<u64>);
     /// A free-form message line (e.g. `Total 10 (delta 2), reused 8 (delta 2)`).
     fn message(&mut self, text: &str);
+    /// The last byte of input was read (a pack being indexed: its trailer); what follows is
+    /// work on what was received, during which the peer hears nothing unless told (C git's
+    /// index-pack writes a NUL to its stderr here, and receive-pack starts its keepalives).
+    fn input_done(&mut self) {}
 }
 
 /// A progress sink that discards everything.

@@ -539,22 +539,28 @@ fn invalid_receive_setting_refuses_the_push() {
 }
 
 /// The same for upload-pack: a clone from a repository with an invalid `uploadpack.*` value
-/// fails with one line naming the key, over every protocol version.
+/// (a boolean; `keepAlive`, an integer, as C git's "bad numeric config value") fails with one
+/// line naming the key, over every protocol version.
 #[test]
 fn invalid_upload_setting_refuses_the_clone() {
     let dir = scratch();
-    let src = dir.path().join("src.git");
-    copy_repo(&fixture("branches"), &src);
-    git_ok(&src, &["config", "uploadpack.allowFilter", "perhaps"]);
-    for version in [0, 2] {
-        let dst = dir.path().join(format!("clone-v{version}"));
-        let out = clone(Transport::UploadPackFlag, version, &src, &dst, &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
-        assert!(!out.status.success(), "clone succeeded: {stderr}");
-        assert!(
-            stderr.contains("uploadpack.allowfilter") && stderr.contains("perhaps"),
-            "v{version}: {stderr}"
-        );
+    for (key, value) in [
+        ("uploadpack.allowFilter", "perhaps"),
+        ("uploadpack.keepAlive", "abc"),
+    ] {
+        let src = dir.path().join(format!("{key}.git"));
+        copy_repo(&fixture("branches"), &src);
+        git_ok(&src, &["config", key, value]);
+        for version in [0, 2] {
+            let dst = dir.path().join(format!("{key}-clone-v{version}"));
+            let out = clone(Transport::UploadPackFlag, version, &src, &dst, &[]);
+            let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+            assert!(!out.status.success(), "clone succeeded: {stderr}");
+            assert!(
+                stderr.contains(&key.to_lowercase()) && stderr.contains(value),
+                "{key} v{version}: {stderr}"
+            );
+        }
     }
 }
 

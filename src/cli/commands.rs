@@ -20,7 +20,10 @@ use crate::Error;
 pub fn run(inv: Invocation, env: Env) -> Result<u8, Error> {
     let env: SharedEnv = Arc::new(env);
     let limits = inv.limits;
-    let (stdin, stdout) = (std::io::stdin().lock(), std::io::stdout().lock());
+    // Stdout itself, not its lock: the lock cannot move to another thread, and a side-band
+    // keepalive writes from a timer thread (the launchers buffer, so each write still locks
+    // once per 64 KiB).
+    let (stdin, stdout) = (std::io::stdin().lock(), std::io::stdout());
     match inv.command {
         Command::UploadPack(a) => direct(Service::UploadPack, &a, limits, &env, stdin, stdout),
         Command::ReceivePack(a) => direct(Service::ReceivePack, &a, limits, &env, stdin, stdout),
@@ -157,7 +160,7 @@ fn direct(
     limits: Limits,
     env: &SharedEnv,
     stdin: impl Read,
-    stdout: impl Write,
+    stdout: impl Write + Send,
 ) -> Result<u8, Error> {
     let mut req = launch::direct::request(
         service,
@@ -182,7 +185,7 @@ fn serve_action(
     env: &SharedEnv,
     store: Option<&launch::backend_choice::Store>,
     stdin: impl Read,
-    stdout: impl Write,
+    stdout: impl Write + Send,
 ) -> Result<u8, Error> {
     match action {
         ssh::Action::Serve(mut req) => {
@@ -285,7 +288,7 @@ fn http_backend(
     limits: Limits,
     env: &SharedEnv,
     stdin: impl Read + 'static,
-    stdout: impl Write,
+    stdout: impl Write + Send,
 ) -> Result<u8, Error> {
     let cfg = launch::http::HttpConfig {
         policy: policy(a.access.as_deref())?,

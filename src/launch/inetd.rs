@@ -166,7 +166,7 @@ fn export_ok(location: &Path) -> bool {
 }
 
 /// Serves one git:// connection on `input`/`output`.
-pub fn run<R: Read, W: Write>(
+pub fn run<R: Read, W: Write + Send>(
     cfg: &InetdConfig,
     backend: &dyn Backend,
     input: R,

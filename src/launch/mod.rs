@@ -118,7 +118,7 @@ impl Error {
 }
 
 /// Opens `req.location` in `backend` and runs the service on `input`/`output`.
-pub fn serve<R: Read, W: Write>(
+pub fn serve<R: Read, W: Write + Send>(
     req: &Request,
     backend: &dyn Backend,
     input: R,
@@ -128,7 +128,7 @@ pub fn serve<R: Read, W: Write>(
 }
 
 /// [`serve`] with a caller-provided [`Activity`] (inetd mode already counted the request line).
-pub fn serve_with<R: Read, W: Write>(
+pub fn serve_with<R: Read, W: Write + Send>(
     req: &Request,
     backend: &dyn Backend,
     input: R,
@@ -169,7 +169,7 @@ fn run_after_push(req: &Request, pushed: &[receive_pack::RefResult]) -> Result<(
 
 /// [`serve`] for a repository the launcher opened already (the HTTP mode reads its config to
 /// decide whether the service is enabled before answering anything).
-pub fn serve_opened<R: Read, W: Write>(
+pub fn serve_opened<R: Read, W: Write + Send>(
     req: &Request,
     repo: &dyn Repository,
     input: R,
@@ -250,7 +250,7 @@ fn push_summary(
 }
 
 /// Serves the request on `repo`, seen through its namespace and hidden-ref rules.
-fn serve_inner<R: Read, W: Write>(
+fn serve_inner<R: Read, W: Write + Send>(
     req: &Request,
     repo: &dyn Repository,
     input: R,

@@ -1,6 +1,7 @@
 //! The wire: pkt-lines, sidebands, capabilities, the v0/v1 line formats and v2 request framing.
 
 pub mod capabilities;
+pub mod keepalive;
 pub mod pktline;
 pub mod sideband;
 pub mod v0;

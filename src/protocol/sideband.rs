@@ -93,6 +93,26 @@ impl<W: Write> SidebandWriter<W> {
         Ok(())
     }
 
+    /// The side-band this writer speaks.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Sends an empty band-1 packet (`0005\1`), which the client's demultiplexer reads and
+    /// drops: proof of life while the server is busy (C git's keepalive). Band 1 data buffered
+    /// by the [`Write`] impl goes first, and `inner` is flushed so the packet leaves now.
+    /// Nothing is sent without a side-band: the protocol has no room for it there.
+    pub fn keepalive(&mut self) -> std::io::Result<()> {
+        if self.mode == Mode::None {
+            return Ok(());
+        }
+        self.flush_buffer()?;
+        let h = crate::protocol::pktline::write::length_header(5);
+        self.inner
+            .write_all(&[h[0], h[1], h[2], h[3], Channel::Data as u8])?;
+        self.inner.flush()
+    }
+
     /// The underlying writer (flush this writer first).
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.inner
@@ -152,6 +172,17 @@ mod tests {
         w.write_all(b"PACK").unwrap();
         w.send(Channel::Progress, b"x").unwrap();
         assert_eq!(w.into_inner(), b"PACK");
+    }
+
+    #[test]
+    fn keepalive_follows_buffered_data() {
+        let mut w = SidebandWriter::new(Vec::new(), Mode::SideBand64k);
+        w.write_all(b"PACK").unwrap();
+        w.keepalive().unwrap();
+        assert_eq!(w.into_inner(), b"0009\x01PACK0005\x01");
+        let mut raw = SidebandWriter::new(Vec::new(), Mode::None);
+        raw.keepalive().unwrap();
+        assert!(raw.into_inner().is_empty());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! the service refuses the request with that one line, to the client and in the log, as C git
 //! dies on a bad boolean.
 
+use std::time::Duration;
+
 use crate::git_config::{Error, GitConfig};
 
 /// Typed lookups with defaults over one configuration.
@@ -15,6 +17,27 @@ struct Keys<'c>(&'c GitConfig);
 impl Keys<'_> {
     fn bool(&self, key: &str, default: bool) -> Result<bool, Error> {
         Ok(self.0.get_bool(key)?.unwrap_or(default))
+    }
+
+    /// A keepalive interval in seconds: unset is `default`, 0 and negative values disable it
+    /// (`None`), as C git's `uploadpack.keepAlive` and `receive.keepAlive` read them (an `int`:
+    /// a value out of its range is refused, as there).
+    fn keepalive(&self, key: &str, default: u64) -> Result<Option<Duration>, Error> {
+        let secs = match self.0.get_i64(key)? {
+            None => i64::try_from(default).unwrap_or(0),
+            Some(n) if i32::try_from(n).is_err() => {
+                return Err(Error::Value {
+                    key: key.to_string(),
+                    value: n.to_string(),
+                    expected: "number of seconds (out of range)",
+                })
+            }
+            Some(n) => n,
+        };
+        Ok(u64::try_from(secs)
+            .ok()
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs))
     }
 
     /// A size or count where 0 and negative values mean "no limit" (as git's own do).
@@ -26,6 +49,9 @@ impl Keys<'_> {
             .unwrap_or(0))
     }
 }
+
+/// C git's default for `uploadpack.keepAlive` and `receive.keepAlive`, in seconds.
+const DEFAULT_KEEPALIVE_SECS: u64 = 5;
 
 /// upload-pack's settings (`uploadpack.*`, `pack.useBitmaps`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +78,9 @@ pub struct UploadPackSettings {
     pub blob_packfile_uris: Vec<BlobPackfileUri>,
     /// `lsrefs.unborn` (C git: `advertise`): whether v2 `ls-refs` offers and honours `unborn`.
     pub lsrefs_unborn: LsRefsUnborn,
+    /// `uploadpack.keepAlive` in seconds (C git: 5; `None`: 0 or negative, disabled): while the
+    /// pack is prepared and nothing was sent for this long, an empty band-1 packet is.
+    pub keepalive: Option<Duration>,
 }
 
 /// The values of `lsrefs.unborn` (C git's `unborn_config`).
@@ -147,6 +176,7 @@ impl UploadPackSettings {
             use_bitmaps: k.bool("pack.useBitmaps", true)?,
             blob_packfile_uris: BlobPackfileUri::all_from_config(config)?,
             lsrefs_unborn: LsRefsUnborn::from_config(config)?,
+            keepalive: k.keepalive("uploadpack.keepAlive", DEFAULT_KEEPALIVE_SECS)?,
         })
     }
 
@@ -196,6 +226,11 @@ pub struct ReceivePackSettings {
     pub max_input_size: u64,
     /// `receive.shallowUpdate` (C git: false): a push may extend the shallow boundary.
     pub shallow_update: bool,
+    /// `receive.keepAlive` in seconds (C git: 5; `None`: 0 or negative, disabled): once the pack
+    /// is read, while it is indexed and checked, connectivity is checked and the hooks run, an
+    /// empty band-1 packet goes out after this long without output (C git sends them during
+    /// those steps; Sluice also in the short gaps between them, up to the final flush).
+    pub keepalive: Option<Duration>,
 }
 
 impl ReceivePackSettings {
@@ -215,6 +250,7 @@ impl ReceivePackSettings {
             deny_delete_current: deny_action(config, "receive.denyDeleteCurrent")?,
             max_input_size: k.size("receive.maxInputSize")?,
             shallow_update: k.bool("receive.shallowUpdate", false)?,
+            keepalive: k.keepalive("receive.keepAlive", DEFAULT_KEEPALIVE_SECS)?,
         })
     }
 
@@ -290,6 +326,48 @@ mod tests {
         let c = config("[receive]\nmaxInputSize = 2k\ndenyDeletes\n");
         let s = ReceivePackSettings::from_config(&c).unwrap();
         assert_eq!((s.max_input_size, s.deny_deletes), (2048, true));
+    }
+
+    #[test]
+    fn keepalive_defaults_disabling_and_refusals() {
+        let secs = |n| Some(Duration::from_secs(n));
+        let d = GitConfig::default();
+        assert_eq!(
+            UploadPackSettings::from_config(&d).unwrap().keepalive,
+            secs(5)
+        );
+        assert_eq!(
+            ReceivePackSettings::from_config(&d).unwrap().keepalive,
+            secs(5)
+        );
+        for (value, expect) in [
+            ("1", secs(1)),
+            ("0", None),
+            ("-1", None),
+            ("1k", secs(1024)),
+        ] {
+            let c = config(&format!(
+                "[uploadpack]\nkeepAlive = {value}\n[receive]\nkeepalive = {value}\n"
+            ));
+            assert_eq!(
+                UploadPackSettings::from_config(&c).unwrap().keepalive,
+                expect
+            );
+            assert_eq!(
+                ReceivePackSettings::from_config(&c).unwrap().keepalive,
+                expect
+            );
+        }
+        for value in ["abc", "3000000000", ""] {
+            let c = config(&format!("[receive]\nkeepAlive = {value}\n"));
+            let e = ReceivePackSettings::from_config(&c)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("receive.keepAlive"), "{e}");
+            let c = config(&format!("[uploadpack]\nkeepAlive = {value}\n"));
+            let e = UploadPackSettings::from_config(&c).unwrap_err().to_string();
+            assert!(e.contains("uploadpack.keepAlive"), "{e}");
+        }
     }
 
     #[test]

@@ -229,6 +229,16 @@ pub fn refs(repo: &Path) -> String {
     git_ok(repo, &["for-each-ref", "--format=%(objectname) %(refname)"])
 }
 
+/// How many empty band-1 packets (keepalives) the client read, from its `GIT_TRACE_PACKET`
+/// file `trace`.
+pub fn keepalives_seen(trace: &Path) -> usize {
+    std::fs::read_to_string(trace)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.ends_with("sideband< \\1"))
+        .count()
+}
+
 /// `git fsck --strict` must be clean.
 pub fn fsck(repo: &Path) {
     let out = git(

@@ -117,7 +117,7 @@ struct Prepared {
 /// Serves one CGI request described by `env`, reading the body from `input` and writing the
 /// whole response to `output`. Refusals are answered (and logged) here and are not errors; an
 /// `Err` is a failure after the response had started.
-pub fn run<R: Read + 'static, W: Write>(
+pub fn run<R: Read + 'static, W: Write + Send>(
     cfg: &HttpConfig,
     env: &cgi::CgiEnv,
     mut input: R,
@@ -461,7 +461,7 @@ fn smart_head(service: Service, advertise: bool, version: Version) -> Vec<u8> {
 }
 
 /// Runs the service; a failure before its first byte becomes an error status.
-fn serve_smart<R: Read + 'static, W: Write>(
+fn serve_smart<R: Read + 'static, W: Write + Send>(
     request: &Request,
     p: &Prepared,
     req: &CgiRequest,

@@ -362,6 +362,7 @@ pub fn index_pack(
         Ok((raws, ids, checksum))
     })?;
     drop(tee);
+    progress.input_done();
 
     // Pass 2: resolve deltas, on several threads (see `resolve`).
     let resolver = resolve::Resolver::new(spool, &raws, &delta_cache, limits, tuning, check, hash)?;

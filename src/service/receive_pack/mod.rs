@@ -34,8 +34,9 @@ use crate::backend::{self, Repository};
 use crate::hash::ObjectId;
 use crate::limits::Limits;
 use crate::protocol::capabilities::{self, always, Row};
+use crate::protocol::keepalive::Keepalive;
 use crate::protocol::pktline::{self, Reader, Writer};
-use crate::protocol::sideband::Mode;
+use crate::protocol::sideband::{Mode, SidebandWriter};
 use crate::protocol::{v0, Version};
 use crate::service::settings::ReceivePackSettings;
 
@@ -203,7 +204,7 @@ static CAPABILITIES: &[Row<AdvertiseCtx>] = &[
 ];
 
 /// Serves one receive-pack request on `input`/`output` for `repo`.
-pub fn serve<R: Read, W: Write>(
+pub fn serve<R: Read, W: Write + Send>(
     repo: &dyn Repository,
     opts: &Options,
     input: R,
@@ -215,7 +216,7 @@ pub fn serve<R: Read, W: Write>(
 /// [`serve`], also filling `record` with each command's outcome once the ref transaction is
 /// done (so it holds what changed even when the request fails afterwards, e.g. the client hung
 /// up before reading the report).
-pub fn serve_recording<R: Read, W: Write>(
+pub fn serve_recording<R: Read, W: Write + Send>(
     repo: &dyn Repository,
     opts: &Options,
     input: R,
@@ -233,7 +234,7 @@ pub fn serve_recording<R: Read, W: Write>(
     result
 }
 
-fn run<R: Read, W: Write>(
+fn run<R: Read, W: Write + Send>(
     repo: &dyn Repository,
     opts: &Options,
     mut reader: Reader<R>,
@@ -264,23 +265,22 @@ fn run<R: Read, W: Write>(
         true => Mode::SideBand64k,
         false => Mode::None,
     };
-    let mut out = ClientOutput::new(writer.get_mut(), band_mode);
     let signing = Signing {
         config: nonce_config.as_ref(),
         issued: ctx.push_cert.as_deref(),
     };
     let policy = Policy::new(&settings, repo.is_bare());
-    let updates = apply(
-        repo,
-        opts,
-        &policy,
-        request,
-        &signing,
-        reader.into_raw(),
-        &mut out,
-        record,
-    )?;
-    out.finish()?;
+    let input = reader.into_raw();
+    let band = SidebandWriter::new(writer.get_mut(), band_mode);
+    // Armed once the pack is read (see `unpack`): until then the client is the one talking.
+    let (updates, band) = Keepalive::run(band, settings.keepalive, false, |keepalive| {
+        let mut out = ClientOutput::new(keepalive, band_mode);
+        apply(
+            repo, opts, &policy, request, &signing, input, &mut out, record,
+        )
+    });
+    let updates = updates?;
+    output::finish(band)?;
     for u in &updates {
         match &u.error {
             None => {

@@ -11,6 +11,8 @@ use crate::backend::{Quarantine, Repository};
 use crate::hash::{ObjectId, PackedIdSet};
 use crate::limits::Limits;
 use crate::odb::Kind;
+use crate::progress::Progress;
+use crate::protocol::keepalive::Keepalive;
 use crate::service::progress_lines::ProgressLines;
 
 use super::fsck;
@@ -64,6 +66,8 @@ pub(crate) fn unpack<'r, R: Read, W: Write>(
             let _ = std::io::copy(&mut (&mut input).take(64 << 20), &mut std::io::sink());
         }
     }
+    // Whatever happened to the pack, the client now waits for the report.
+    out.keepalive().arm();
     if let Ok(c) = &checker {
         for line in fsck::warning_lines(c) {
             out.progress(&line);
@@ -107,11 +111,16 @@ fn receive<'r, R: Read, W: Write>(
     let mut q = repo.begin_quarantine().map_err(|e| e.to_string())?;
     let received = {
         let quiet = opts.quiet;
-        let mut progress = ProgressLines::new(|b: &[u8]| {
+        let keepalive = out.keepalive();
+        let mut lines = ProgressLines::new(|b: &[u8]| {
             if !quiet {
                 out.progress(b)
             }
         });
+        let mut progress = Arming {
+            progress: &mut lines,
+            keepalive,
+        };
         q.receive_pack(input, opts.limits, &check, &mut progress)
             .map_err(|e| e.to_string())?
     };
@@ -128,6 +137,33 @@ fn receive<'r, R: Read, W: Write>(
         .as_ref()
         .is_some_and(|l| l.iter().all(|id| sent.contains(&id)));
     Ok((q, self_contained.then_some(sent)))
+}
+
+/// Progress that arms the keepalive once the whole pack is read: indexing, delta resolution
+/// and the checks can then be long and, for a `quiet` client, silent (C git's receive-pack
+/// starts its keepalives at index-pack's NUL, the same moment).
+struct Arming<'p, 'k, W: Write> {
+    progress: &'p mut dyn Progress,
+    keepalive: &'k Keepalive<W>,
+}
+
+impl<W: Write> Progress for Arming<'_, '_, W> {
+    fn update(&mut self, title: &str, done: u64, total: Option<u64>) {
+        self.progress.update(title, done, total);
+    }
+
+    fn finish(&mut self, title: &str, done: u64, total: Option<u64>) {
+        self.progress.finish(title, done, total);
+    }
+
+    fn message(&mut self, text: &str) {
+        self.progress.message(text);
+    }
+
+    fn input_done(&mut self) {
+        self.progress.input_done();
+        self.keepalive.arm();
+    }
 }
 
 /// Adds the ids `data` (a commit, tree or tag of a repository hashing with `hash`) refers to to

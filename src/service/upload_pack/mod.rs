@@ -20,17 +20,16 @@ mod packfile_uris;
 pub mod shallow;
 mod v2;
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
-use std::rc::Rc;
 
 use crate::backend::{self, Repository};
 use crate::hash::ObjectId;
 use crate::limits::Limits;
 use crate::pack::write::{write_pack, WriteOptions};
 use crate::protocol::capabilities::{self, always, Requested, Row};
+use crate::protocol::keepalive::Keepalive;
 use crate::protocol::pktline::{self, PacketLineRef, Reader, Writer};
 use crate::protocol::sideband::{Channel, Mode, SidebandWriter};
 use crate::protocol::{v0, Version};
@@ -209,7 +208,7 @@ enum State {
 }
 
 /// Per-request state.
-struct UploadPack<'a, R: Read, W: Write> {
+struct UploadPack<'a, R: Read, W: Write + Send> {
     repo: &'a dyn Repository,
     opts: &'a Options,
     /// The repository's `uploadpack.*` settings, read once.
@@ -238,7 +237,7 @@ struct UploadPack<'a, R: Read, W: Write> {
 ///
 /// On a protocol error the client gets an `ERR` pkt-line (or a sideband-3 message once the pack
 /// has started) and the error is returned for the exit code and the log.
-pub fn serve<R: Read, W: Write>(
+pub fn serve<R: Read, W: Write + Send>(
     repo: &dyn Repository,
     opts: &Options,
     input: R,
@@ -280,7 +279,7 @@ pub fn serve<R: Read, W: Write>(
     result
 }
 
-impl<R: Read, W: Write> UploadPack<'_, R, W> {
+impl<R: Read, W: Write + Send> UploadPack<'_, R, W> {
     fn run(&mut self) -> Result<(), Error> {
         let mut state = if self.opts.stateless_rpc && !self.opts.advertise_refs {
             // Smart-HTTP POST: the client saw the advertisement in an earlier request; compute
@@ -643,6 +642,7 @@ impl<R: Read, W: Write> UploadPack<'_, R, W> {
             thin: self.caps.has("thin-pack"),
             include_tag: self.caps.has("include-tag"),
             use_bitmaps: self.settings.use_bitmaps,
+            keepalive: self.settings.keepalive,
             uris: None,
             walk: WalkOptions {
                 shallow: self.plan.walk_shallow.clone(),
@@ -786,6 +786,8 @@ pub(crate) struct PackRequest<'a> {
     walk: WalkOptions,
     /// `pack.useBitmaps`.
     use_bitmaps: bool,
+    /// `uploadpack.keepAlive` (`None`: disabled).
+    keepalive: Option<std::time::Duration>,
     /// v2 `packfile-uris`: when set, objects the client downloads from a URI are left out, and
     /// the `packfile-uris` section and the `packfile` header are written once they are known.
     uris: Option<packfile_uris::UriRequest<'a>>,
@@ -797,21 +799,38 @@ const KEEP_STORED_MAX: usize = 1 << 16;
 
 /// Counts the objects of `req` and streams the pack to `out` (sideband-multiplexed unless
 /// `Mode::None`, then ends with a flush).
-fn stream_pack<W: Write>(
+fn stream_pack<W: Write + Send>(
     repo: &dyn Repository,
     req: &PackRequest<'_>,
     out: &mut W,
 ) -> Result<(), Error> {
+    let band = SidebandWriter::new(out, req.mode);
+    // Keepalives from the start, as C git's while pack-objects is quiet. Deviation: with
+    // packfile-uris only once that section is written (C git's start at once), so the client
+    // reads the section headers it parses before any empty packet.
+    let armed = req.uris.is_none();
+    let (sent, _) = Keepalive::run(band, req.keepalive, armed, |band| {
+        send_pack_on(repo, req, band)
+    });
+    sent
+}
+
+/// [`stream_pack`]'s work, every write through `band`.
+fn send_pack_on<W: Write>(
+    repo: &dyn Repository,
+    req: &PackRequest<'_>,
+    band: &Keepalive<W>,
+) -> Result<(), Error> {
     let mode = req.mode;
     let show_progress = mode != Mode::None && req.progress;
-    let band = Rc::new(RefCell::new(SidebandWriter::new(out, mode)));
-    let progress_band = Rc::clone(&band);
     let mut progress = ProgressLines::new(move |line: &[u8]| {
         if show_progress {
             // Progress is best effort: a failure shows up on the next pack write.
-            let _ = progress_band.borrow_mut().send(Channel::Progress, line);
+            let _ = band.with(|b| b.send(Channel::Progress, line));
         }
     });
+    #[cfg(feature = "fault-injection")]
+    crate::fault::pause("upload-pack-prepare");
     let search = crate::pack::delta_search::SearchOptions::from_config(repo.config())
         .map_err(backend::Error::from)?;
     let opts = WriteOptions {
@@ -823,13 +842,12 @@ fn stream_pack<W: Write>(
     };
     // The bitmap path sends whole stored packs; with URIs the object list must be known first.
     let bitmap = match req.uris {
-        None => send_with_bitmap(repo, req, &opts, &band, &mut progress)?,
+        None => send_with_bitmap(repo, req, &opts, band, &mut progress)?,
         Some(_) => None,
     };
     if let Some(stats) = bitmap {
-        drop(progress);
         log_sent(&stats, true);
-        return end_pack(&band, mode);
+        return end_pack(band, mode);
     }
     // A full clone (nothing had, no filter, no shallow boundary) chooses about every object of
     // the repository's largest pack: the walk's list is allocated once, at that size.
@@ -856,7 +874,8 @@ fn stream_pack<W: Write>(
     }
     if let Some(uris) = &req.uris {
         let excluded = uris.exclude(&mut objects);
-        packfile_uris::write_sections(&mut band.borrow_mut(), &excluded)?;
+        band.with(|b| packfile_uris::write_sections(b, &excluded))?;
+        band.arm();
     }
     // With bases the client has, the objects stored whole (mostly the newest versions of files
     // the client holds older ones of) are searched for deltas against them, as git's
@@ -873,7 +892,7 @@ fn stream_pack<W: Write>(
             // 150,000-object list is 6 MB less held then).
             drop(objects);
             drop(walk.edge);
-            send_in_pack_order(repo, order, &opts, &band, &mut progress)?
+            send_in_pack_order(repo, order, &opts, band, &mut progress)?
         }
         None => {
             // The writers take a slice: the list is freed once copied into one.
@@ -886,7 +905,7 @@ fn stream_pack<W: Write>(
                 keep_stored: list.len() <= KEEP_STORED_MAX,
                 ..opts
             };
-            let mut data = BandData(Rc::clone(&band));
+            let mut data = BandData(band);
             let stats = write_pack(
                 repo,
                 &list,
@@ -900,9 +919,8 @@ fn stream_pack<W: Write>(
             stats
         }
     };
-    drop(progress);
     log_sent(&stats, false);
-    end_pack(&band, mode)
+    end_pack(band, mode)
 }
 
 /// The log line of a pack sent, through the bitmap path or not.
@@ -917,13 +935,14 @@ fn log_sent(stats: &crate::pack::write::WriteStats, bitmap: bool) {
 }
 
 /// Flushes the sideband and ends it with a flush packet (unless the pack went out raw).
-fn end_pack<W: Write>(band: &Rc<RefCell<SidebandWriter<&mut W>>>, mode: Mode) -> Result<(), Error> {
-    let mut band = band.borrow_mut();
-    band.flush()?;
-    if mode != Mode::None {
-        band.get_mut().write_all(b"0000")?;
-    }
-    band.get_mut().flush()?;
+fn end_pack<W: Write>(band: &Keepalive<W>, mode: Mode) -> Result<(), Error> {
+    band.with(|band| {
+        band.flush()?;
+        if mode != Mode::None {
+            band.get_mut().write_all(b"0000")?;
+        }
+        band.get_mut().flush()
+    })?;
     Ok(())
 }
 
@@ -1014,10 +1033,10 @@ fn send_in_pack_order<W: Write>(
     repo: &dyn Repository,
     order: InPackOrder<'_>,
     opts: &WriteOptions,
-    band: &Rc<RefCell<SidebandWriter<&mut W>>>,
+    band: &Keepalive<W>,
     progress: &mut dyn crate::progress::Progress,
 ) -> Result<crate::pack::write::WriteStats, Error> {
-    let mut data = BandData(Rc::clone(band));
+    let mut data = BandData(band);
     let stats = crate::pack::reuse::write_pack_from_bitmap(
         repo,
         order.pack,
@@ -1039,7 +1058,7 @@ fn send_with_bitmap<W: Write>(
     repo: &dyn Repository,
     req: &PackRequest<'_>,
     opts: &WriteOptions,
-    band: &Rc<RefCell<SidebandWriter<&mut W>>>,
+    band: &Keepalive<W>,
     progress: &mut dyn crate::progress::Progress,
 ) -> Result<Option<crate::pack::write::WriteStats>, Error> {
     let Some(pack) = repo.bitmapped_pack() else {
@@ -1070,7 +1089,7 @@ fn send_with_bitmap<W: Write>(
             .collect()
     };
     let rebased = rebase_orphans(repo, pack, &count.send, &count.have, names, opts, progress)?;
-    let mut data = BandData(Rc::clone(band));
+    let mut data = BandData(band);
     let stats = crate::pack::reuse::write_pack_from_bitmap(
         repo,
         pack,
@@ -1125,15 +1144,15 @@ enum Line {
 }
 
 /// The pack writer's view of sideband 1.
-struct BandData<'w, W: Write>(Rc<RefCell<SidebandWriter<&'w mut W>>>);
+struct BandData<'k, W: Write>(&'k Keepalive<W>);
 
 impl<W: Write> Write for BandData<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().write(buf)
+        self.0.with(|b| b.write(buf))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.borrow_mut().flush()
+        self.0.with(|b| b.flush())
     }
 }
 

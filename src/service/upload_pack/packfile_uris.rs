@@ -65,7 +65,7 @@ pub(super) fn parse_protocols(list: &[u8]) -> Vec<String> {
 /// on band 1 of `band`, as C git's `relay_pack_data` does: the sections' lines are band-1
 /// packets, the section ends with a delimiter packet.
 pub(super) fn write_sections<W: Write>(
-    band: &mut SidebandWriter<&mut W>,
+    band: &mut SidebandWriter<W>,
     excluded: &[&BlobPackfileUri],
 ) -> std::io::Result<()> {
     if !excluded.is_empty() {

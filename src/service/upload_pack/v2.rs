@@ -26,7 +26,8 @@ use crate::walk::WalkOptions;
 type Handler<R, W> = fn(&mut Session<'_, R, W>, &Request) -> Result<(), Error>;
 
 /// The command table: name, advertised value, handler. Adding a command means adding a row.
-fn commands<R: Read, W: Write>() -> [(&'static str, Option<&'static str>, Handler<R, W>); 4] {
+fn commands<R: Read, W: Write + Send>() -> [(&'static str, Option<&'static str>, Handler<R, W>); 4]
+{
     [
         ("ls-refs", Some("unborn"), ls_refs),
         ("fetch", None, fetch),
@@ -44,12 +45,15 @@ fn offered(repo: &dyn Repository, name: &str) -> Result<bool, Error> {
 }
 
 /// `bundle-uri`: the repository's `bundle.*` list.
-fn bundle_uri<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+fn bundle_uri<R: Read, W: Write + Send>(
+    s: &mut Session<'_, R, W>,
+    req: &Request,
+) -> Result<(), Error> {
     super::bundle_uri::respond(s.repo, &req.args, &mut s.writer)
 }
 
 /// State kept across the requests of one v2 session.
-pub(super) struct Session<'a, R: Read, W: Write> {
+pub(super) struct Session<'a, R: Read, W: Write + Send> {
     repo: &'a dyn Repository,
     opts: &'a Options,
     /// The repository's `uploadpack.*` settings, read once.
@@ -71,7 +75,7 @@ pub(super) struct Session<'a, R: Read, W: Write> {
 }
 
 /// Serves a v2 session (or, in stateless mode, exactly one request).
-pub(super) fn serve<R: Read, W: Write>(
+pub(super) fn serve<R: Read, W: Write + Send>(
     repo: &dyn Repository,
     opts: &Options,
     settings: UploadPackSettings,
@@ -99,7 +103,7 @@ pub(super) fn serve<R: Read, W: Write>(
     result
 }
 
-impl<R: Read, W: Write> Session<'_, R, W> {
+impl<R: Read, W: Write + Send> Session<'_, R, W> {
     fn run(&mut self) -> Result<(), Error> {
         if !self.opts.stateless_rpc || self.opts.advertise_refs {
             self.advertise()?;
@@ -189,7 +193,7 @@ fn fetch_features(settings: &UploadPackSettings) -> String {
 
 /// Writes one section line of a fetch response; with `sideband-all` every such line travels in
 /// band 1.
-fn line<R: Read, W: Write>(
+fn line<R: Read, W: Write + Send>(
     s: &mut Session<'_, R, W>,
     sideband_all: bool,
     text: &str,
@@ -223,7 +227,10 @@ fn bad_arg(command: &'static str, arg: &[u8]) -> Error {
 }
 
 /// `ls-refs`: refs with optional symref targets, peeled values, prefixes and unborn HEAD.
-fn ls_refs<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+fn ls_refs<R: Read, W: Write + Send>(
+    s: &mut Session<'_, R, W>,
+    req: &Request,
+) -> Result<(), Error> {
     let (mut symrefs, mut peel, mut unborn) = (false, false, false);
     let mut prefixes: Vec<String> = Vec::new();
     let mut too_many_prefixes = false;
@@ -404,7 +411,7 @@ struct FetchArgs {
 
 /// Parses the argument lines of `req` (the `ProcessArgs` state); `want-ref` names are
 /// resolved against `refs`.
-fn parse_fetch_args<R: Read, W: Write>(
+fn parse_fetch_args<R: Read, W: Write + Send>(
     s: &Session<'_, R, W>,
     refs: &mut LazyRefs<'_>,
     req: &Request,
@@ -507,7 +514,7 @@ fn parse_fetch_args<R: Read, W: Write>(
 }
 
 /// `fetch`: negotiation and packfile.
-fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+fn fetch<R: Read, W: Write + Send>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
     let mut f = FetchArgs::default();
     let mut negotiator: Option<Negotiator<'_>> = None;
     let mut common: Vec<ObjectId> = Vec::new();
@@ -597,6 +604,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
                     thin: f.thin,
                     include_tag: f.include_tag,
                     use_bitmaps: s.settings.use_bitmaps,
+                    keepalive: s.settings.keepalive,
                     uris,
                     walk: WalkOptions {
                         shallow: plan.walk_shallow,
@@ -618,7 +626,7 @@ fn fetch<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<
 /// The sections before the packfile, in the order git's client reads them: shallow-info
 /// (always from a shallow repository, as C git's `send_shallow_info`), then wanted-refs.
 /// Returns the shallow plan the pack follows.
-fn send_sections<R: Read, W: Write>(
+fn send_sections<R: Read, W: Write + Send>(
     s: &mut Session<'_, R, W>,
     f: &FetchArgs,
     refs: &mut LazyRefs<'_>,
@@ -671,7 +679,10 @@ fn check_wants(
 }
 
 /// `object-info`: sizes of the requested objects.
-fn object_info<R: Read, W: Write>(s: &mut Session<'_, R, W>, req: &Request) -> Result<(), Error> {
+fn object_info<R: Read, W: Write + Send>(
+    s: &mut Session<'_, R, W>,
+    req: &Request,
+) -> Result<(), Error> {
     let mut size = false;
     let mut ids = Vec::new();
     for arg in &req.args {
