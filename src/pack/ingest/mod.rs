@@ -625,14 +625,13 @@ fn append_thin_bases(
 ) -> Result<(Vec<IndexEntry>, u64), Error> {
     let mut end = spool.metadata()?.len() - bases.hash_kind().len_in_bytes() as u64;
     let mut appended: Vec<IndexEntry> = Vec::new();
+    let mut deflater = crate::odb::zlib::Deflater::new(6);
     while let Some(base_id) = resolver.next_missing_base() {
         let obj = bases.base(&base_id)?.ok_or(Error::MissingBase(base_id))?;
         let mut entry = Vec::new();
         let ty = EntryType::from_kind(obj.kind);
         encode_header(ty, obj.data.len() as u64, &mut entry);
-        let mut z = flate2::write::ZlibEncoder::new(entry, flate2::Compression::default());
-        z.write_all(&obj.data)?;
-        let entry = z.finish()?;
+        let entry = deflater.compress(entry, &[&obj.data])?;
         spool.write_all_at(&entry, end)?;
         appended.push(IndexEntry {
             id: base_id,
