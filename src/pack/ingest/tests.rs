@@ -284,3 +284,36 @@ fn a_check_failing_on_a_resolving_thread_refuses_the_pack() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_small_pack_is_hashed_on_the_calling_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    history(dir.path(), 20);
+    let pack = pack_of(dir.path(), "main\n", &["--delta-base-offset"]);
+    // Whether any object was checked on another thread than this one.
+    let elsewhere = |tuning: &Tuning| {
+        let this = std::thread::current().id();
+        let other = std::sync::atomic::AtomicBool::new(false);
+        let check = |_: &ObjectId, _: Kind, _: &[u8]| -> Result<(), String> {
+            if std::thread::current().id() != this {
+                other.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(())
+        };
+        let (r, _spool) = ingest_with(&pack, &NoBases, &Limits::default(), tuning, &check);
+        r.unwrap();
+        other.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // Deltas on this thread too, so that only pass 1's hashing decides.
+    let small = Tuning {
+        max_threads: 4,
+        parallel_min_deltas: u64::MAX,
+        ..Tuning::default()
+    };
+    assert!(!elsewhere(&small));
+    let threaded = Tuning {
+        hash_thread_min_objects: 0,
+        ..small
+    };
+    assert!(elsewhere(&threaded));
+}
