@@ -192,6 +192,7 @@ pub fn pack_stream(data: &[u8]) {
     let tuning = crate::pack::ingest::Tuning {
         max_threads: 2,
         parallel_min_deltas: 0,
+        hash_thread_min_objects: 0,
         delta_cache_bytes: 1 << 16,
     };
     let _ = crate::pack::ingest::index_pack(

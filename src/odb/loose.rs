@@ -192,11 +192,17 @@ pub fn read(compressed: &[u8], limit: u64) -> Result<(Kind, Vec<u8>), Error> {
 
 /// Compresses an object into loose format (`level` is the zlib level).
 pub fn encode(kind: Kind, data: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
-    use std::io::Write;
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level.min(9)));
-    z.write_all(format!("{} {}\0", kind.as_str(), data.len()).as_bytes())?;
-    z.write_all(data)?;
-    z.finish()
+    encode_with(&mut super::zlib::Deflater::new(level), kind, data)
+}
+
+/// Compresses an object into loose format with `deflater` (one for a run of objects).
+pub fn encode_with(
+    deflater: &mut super::zlib::Deflater,
+    kind: Kind,
+    data: &[u8],
+) -> std::io::Result<Vec<u8>> {
+    let header = format!("{} {}\0", kind.as_str(), data.len());
+    deflater.compress(Vec::new(), &[header.as_bytes(), data])
 }
 
 #[cfg(test)]

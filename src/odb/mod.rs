@@ -14,6 +14,7 @@ pub mod mmap;
 pub mod object;
 pub mod store;
 pub mod tag_chain;
+pub mod zlib;
 
 pub use object::{commit_head_len, CommitRef, Error, TagRef, TreeEntry, TreeIter};
 pub use store::{ObjectStore, ObjectStream, RawEntry, StoredForm};

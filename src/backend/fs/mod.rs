@@ -590,7 +590,9 @@ impl Repository for FsRepository {
                 kind: Kind::Blob,
                 data: data.to_vec(),
             };
-            quarantine::write_loose(&self.common_dir.join("objects"), &id, &obj, self.shared)?;
+            let mut deflater = crate::odb::zlib::Deflater::new(quarantine::LOOSE_LEVEL);
+            let objects = self.common_dir.join("objects");
+            quarantine::write_loose(&objects, &id, &obj, self.shared, &mut deflater)?;
         }
         Ok(id)
     }

@@ -158,12 +158,13 @@ impl FsQuarantine<'_> {
         idx: &Path,
     ) -> Result<(), Error> {
         let store = FsObjectStore::open(&self.dir, self.view.base().hash_kind())?;
+        let mut deflater = crate::odb::zlib::Deflater::new(LOOSE_LEVEL);
         for (id, _) in received {
             if self.view.base().contains(id)? {
                 continue;
             }
             let obj = store.read(id)?.ok_or(Error::MissingObject(*id))?;
-            write_loose(&self.dir, id, &obj, self.shared)?;
+            write_loose(&self.dir, id, &obj, self.shared, &mut deflater)?;
         }
         drop(store);
         fs::remove_file(idx).map_err(|e| io(idx, e))?;
@@ -218,14 +219,18 @@ impl FsQuarantine<'_> {
     }
 }
 
+/// The zlib level of loose objects (git's `core.looseCompression` default: best speed).
+pub(super) const LOOSE_LEVEL: u32 = 1;
+
 /// Writes `obj` as the loose object `id` under `dir` (temporary file, rename, read-only like
-/// git's). Not fsynced here: the pack it came from is the durable copy until
+/// git's), compressed with `deflater` (one for a run of objects). Not fsynced here: the pack it came from is the durable copy until
 /// [`FsQuarantine::migrate_loose`] fsyncs the batch.
 pub(super) fn write_loose(
     dir: &Path,
     id: &ObjectId,
     obj: &Object,
     shared: SharedPerm,
+    deflater: &mut crate::odb::zlib::Deflater,
 ) -> Result<(), Error> {
     use std::io::Write;
     let hex = id.to_hex();
@@ -233,7 +238,8 @@ pub(super) fn write_loose(
     shared.create_dir_all(&sub).map_err(|e| io(&sub, e))?;
     let target = sub.join(&hex[2..]);
     let tmp = sub.join(format!("tmp_obj_{}", &hex[2..]));
-    let bytes = crate::odb::loose::encode(obj.kind, &obj.data, 1).map_err(|e| io(&tmp, e))?;
+    let bytes =
+        crate::odb::loose::encode_with(deflater, obj.kind, &obj.data).map_err(|e| io(&tmp, e))?;
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)

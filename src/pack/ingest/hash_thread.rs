@@ -5,7 +5,8 @@
 //!
 //! Objects up to [`MAX_QUEUED`] bytes are queued in batches (a hand-over per object cost as
 //! much CPU as it saved wall time), at most [`QUEUE`] batches of about [`BATCH_BYTES`], so memory
-//! stays bounded whatever the pack holds; larger objects are hashed by the reading thread.
+//! stays bounded whatever the pack holds; larger objects are hashed by the reading thread, and
+//! so is every object of a small pack (`Tuning::hash_thread_min_objects`).
 
 use std::cell::RefCell;
 use std::sync::mpsc::{sync_channel, SyncSender};

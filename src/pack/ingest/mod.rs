@@ -35,6 +35,10 @@ pub struct Tuning {
     /// Packs with fewer deltas are resolved on the calling thread: starting and joining
     /// threads would cost a small push more than it saves.
     pub parallel_min_deltas: u64,
+    /// Packs declaring fewer objects are hashed on the reading thread: for a small push the
+    /// hashing thread saves less than a millisecond, and a thread costs its stack, its malloc
+    /// arena and a second copy of every object queued to it (a 10-commit push peaked higher).
+    pub hash_thread_min_objects: u32,
     /// Inflated deltas kept in memory between the passes, in bytes (small ones only).
     pub delta_cache_bytes: usize,
 }
@@ -44,6 +48,7 @@ impl Default for Tuning {
         Tuning {
             max_threads: crate::limits::cores(),
             parallel_min_deltas: 256,
+            hash_thread_min_objects: 1024,
             delta_cache_bytes: 32 << 20,
         }
     }
@@ -339,9 +344,10 @@ pub fn index_pack(
         z: None,
         out: vec![0u8; 64 * 1024],
     };
+    let count = read_pack_header(&mut tee, limits)?;
+    let hash_thread = tuning.max_threads > 1 && count >= tuning.hash_thread_min_objects;
     let (raws, whole_ids, checksum) = std::thread::scope(|s| {
-        let hashing =
-            (tuning.max_threads > 1).then(|| hash_thread::HashThread::start(s, check, hash));
+        let hashing = hash_thread.then(|| hash_thread::HashThread::start(s, check, hash));
         let mut pass = Pass1 {
             limits,
             check,
@@ -349,7 +355,7 @@ pub fn index_pack(
             hashing: hashing.as_ref(),
             inline_ids: Vec::new(),
         };
-        let read = read_entries(&mut tee, &mut pass, progress);
+        let read = read_entries(&mut tee, &mut pass, count, progress);
         let mut inline_ids = pass.inline_ids;
         let ids = hashing.map_or(Ok(Vec::new()), hash_thread::HashThread::finish);
         // The hashing thread's error explains a queue that stopped taking objects.
@@ -406,13 +412,13 @@ struct Pass1<'a, 's> {
     inline_ids: Vec<(usize, ObjectId)>,
 }
 
-/// Reads the pack header and every entry of pass 1 (not the trailer).
+/// Reads the `count` entries the pack header declared, pass 1 (not the trailer).
 fn read_entries<R: BufRead>(
     tee: &mut Tee<'_, R>,
     pass: &mut Pass1<'_, '_>,
+    count: u32,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Raw>, Error> {
-    let count = read_pack_header(tee, pass.limits)?;
     // Do not trust `count` for allocation sizes.
     let mut raws: Vec<Raw> = Vec::with_capacity((count as usize).min(1 << 16));
     for n in 0..count {
@@ -620,14 +626,13 @@ fn append_thin_bases(
 ) -> Result<(Vec<IndexEntry>, u64), Error> {
     let mut end = spool.metadata()?.len() - bases.hash_kind().len_in_bytes() as u64;
     let mut appended: Vec<IndexEntry> = Vec::new();
+    let mut deflater = crate::odb::zlib::Deflater::new(6);
     while let Some(base_id) = resolver.next_missing_base() {
         let obj = bases.base(&base_id)?.ok_or(Error::MissingBase(base_id))?;
         let mut entry = Vec::new();
         let ty = EntryType::from_kind(obj.kind);
         encode_header(ty, obj.data.len() as u64, &mut entry);
-        let mut z = flate2::write::ZlibEncoder::new(entry, flate2::Compression::default());
-        z.write_all(&obj.data)?;
-        let entry = z.finish()?;
+        let entry = deflater.compress(entry, &[&obj.data])?;
         spool.write_all_at(&entry, end)?;
         appended.push(IndexEntry {
             id: base_id,
@@ -653,7 +658,8 @@ fn rewrite_count_and_trailer(
     let count = u32::try_from(count).map_err(|_| Error::Format("too many objects".into()))?;
     spool.write_all_at(&count.to_be_bytes(), 8)?;
     let mut h = Hasher::trailer_only(hash);
-    let mut buf = vec![0u8; 1 << 20];
+    // Sized to the pack when it is small (a thin push's is a few KiB).
+    let mut buf = vec![0u8; end.min(1 << 20) as usize];
     let mut pos = 0u64;
     while pos < end {
         let n = (end - pos).min(buf.len() as u64) as usize;

@@ -218,10 +218,11 @@ fn threads_and_delta_cache_do_not_change_the_index() {
     let dir = tempfile::tempdir().unwrap();
     history(dir.path(), 60);
     let pack = pack_of(dir.path(), "main\n", &["--delta-base-offset"]);
-    let run = |threads: usize, cache: usize| {
+    let run = |threads: usize, cache: usize, hash_thread_min_objects: u32| {
         let tuning = Tuning {
             max_threads: threads,
             parallel_min_deltas: 0,
+            hash_thread_min_objects,
             delta_cache_bytes: cache,
         };
         let limits = Limits::default();
@@ -237,12 +238,15 @@ fn threads_and_delta_cache_do_not_change_the_index() {
         .unwrap();
         idx
     };
-    let one = run(1, 0);
-    // Deltas re-read from the spool, all kept in memory, or some of each; one thread or four.
-    assert_eq!(run(4, 0), one);
-    assert_eq!(run(4, 32 << 20), one);
-    assert_eq!(run(3, 600), one);
-    assert_eq!(run(1, 32 << 20), one);
+    let one = run(1, 0, 0);
+    // Deltas re-read from the spool, all kept in memory, or some of each; one thread or four;
+    // whole objects hashed on a thread of their own or on the reading one.
+    assert_eq!(run(4, 0, 0), one);
+    assert_eq!(run(4, 32 << 20, 0), one);
+    assert_eq!(run(3, 600, 0), one);
+    assert_eq!(run(1, 32 << 20, 0), one);
+    assert_eq!(run(4, 0, u32::MAX), one);
+    assert_eq!(run(2, 600, u32::MAX), one);
 }
 
 #[test]
@@ -271,6 +275,7 @@ fn a_check_failing_on_a_resolving_thread_refuses_the_pack() {
     let tuning = Tuning {
         max_threads: 4,
         parallel_min_deltas: 0,
+        hash_thread_min_objects: u32::MAX,
         ..Tuning::default()
     };
     let (r, _spool) = ingest_with(&pack, &NoBases, &Limits::default(), &tuning, &check);
@@ -278,4 +283,37 @@ fn a_check_failing_on_a_resolving_thread_refuses_the_pack() {
         matches!(r, Err(Error::Fsck(ref m)) if m == "refused by check"),
         "{r:?}"
     );
+}
+
+#[test]
+fn a_small_pack_is_hashed_on_the_calling_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    history(dir.path(), 20);
+    let pack = pack_of(dir.path(), "main\n", &["--delta-base-offset"]);
+    // Whether any object was checked on another thread than this one.
+    let elsewhere = |tuning: &Tuning| {
+        let this = std::thread::current().id();
+        let other = std::sync::atomic::AtomicBool::new(false);
+        let check = |_: &ObjectId, _: Kind, _: &[u8]| -> Result<(), String> {
+            if std::thread::current().id() != this {
+                other.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(())
+        };
+        let (r, _spool) = ingest_with(&pack, &NoBases, &Limits::default(), tuning, &check);
+        r.unwrap();
+        other.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    // Deltas on this thread too, so that only pass 1's hashing decides.
+    let small = Tuning {
+        max_threads: 4,
+        parallel_min_deltas: u64::MAX,
+        ..Tuning::default()
+    };
+    assert!(!elsewhere(&small));
+    let threaded = Tuning {
+        hash_thread_min_objects: 0,
+        ..small
+    };
+    assert!(elsewhere(&threaded));
 }
