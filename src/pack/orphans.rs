@@ -237,42 +237,71 @@ fn delta_order(
     order
 }
 
-/// The size and sketch of each entry of a [`delta_order`] read so far; `None` for one too small
-/// or too large to be a delta's target or base (as the delta search leaves them out).
+/// What is known of each entry of a [`delta_order`] so far: its size, read from its header
+/// first, and its sketch, read only when some orphan's size allows it as a base (most
+/// neighbours are ruled out by size alone, and reading one may inflate a chain of deltas).
 struct Sketches<'a> {
     repo: &'a dyn ObjectStore,
     pack: &'a dyn StoredPack,
     big: u64,
-    by_index: BTreeMap<usize, Option<(u64, Sketch)>>,
+    by_index: BTreeMap<usize, Known>,
+    /// Objects read and sketched, and their bytes (for the debug log).
+    read: (usize, u64),
+}
+
+/// One entry's size (`None`: too small or too large to be a delta's target or base, as the
+/// delta search leaves them out) and its sketch once read.
+#[derive(Default)]
+struct Known {
+    size: Option<u64>,
+    sketch: Option<Sketch>,
 }
 
 impl Sketches<'_> {
-    /// The size and sketch of `order[i]`, read on first use.
-    fn get(&mut self, order: &[Named], i: usize) -> Result<Option<&(u64, Sketch)>, Error> {
-        if !self.by_index.contains_key(&i) {
-            let value = match order.get(i) {
-                Some(e) => self.read(e.pos)?,
-                None => None,
-            };
-            self.by_index.insert(i, value);
-        }
-        Ok(self.by_index.get(&i).and_then(Option::as_ref))
+    /// The size of `order[i]` (`None` when out of the searched range), read on first use.
+    fn size(&mut self, order: &[Named], i: usize) -> Result<Option<u64>, Error> {
+        Ok(self.known(order, i)?.size)
     }
 
-    fn read(&self, pos: usize) -> Result<Option<(u64, Sketch)>, Error> {
+    /// The sketch of `order[i]`, of a size in the searched range, read on first use.
+    fn sketch(&mut self, order: &[Named], i: usize) -> Result<&Sketch, Error> {
+        let (repo, pack) = (self.repo, self.pack);
+        let known = self.by_index.entry(i).or_default();
+        if known.sketch.is_none() {
+            let data = match order.get(i) {
+                Some(e) => {
+                    let id = id_at(pack, e.pos)?;
+                    repo.read_object(&id)?
+                        .ok_or(store::Error::MissingObject(id))?
+                        .data
+                }
+                None => Vec::new(),
+            };
+            self.read.0 += 1;
+            self.read.1 += data.len() as u64;
+            known.sketch = Some(Sketch::of(&data));
+        }
+        Ok(known.sketch.get_or_insert_with(Sketch::default))
+    }
+
+    fn known(&mut self, order: &[Named], i: usize) -> Result<&Known, Error> {
+        if !self.by_index.contains_key(&i) {
+            let size = match order.get(i) {
+                Some(e) => self.read_size(e.pos)?,
+                None => None,
+            };
+            self.by_index.insert(i, Known { size, sketch: None });
+        }
+        Ok(self.by_index.entry(i).or_default())
+    }
+
+    fn read_size(&self, pos: usize) -> Result<Option<u64>, Error> {
         let id = id_at(self.pack, pos)?;
         let size = match self.repo.object_header(&id)? {
             Some((_, size)) => size,
             None => return Err(Error::Backend(store::Error::MissingObject(id))),
         };
-        if !(MIN_SIZE..=self.big).contains(&size) {
-            return Ok(None);
-        }
-        let o = self
-            .repo
-            .read_object(&id)?
-            .ok_or(store::Error::MissingObject(id))?;
-        Ok(Some((size, Sketch::of(&o.data))))
+        Ok(Some(size).filter(|s| (MIN_SIZE..=self.big).contains(s)))
     }
 
     /// Forgets the entries before index `i` (no later orphan compares with them).
@@ -300,6 +329,7 @@ fn pick_bases(
         pack,
         big: opts.big_file_threshold,
         by_index: BTreeMap::new(),
+        read: (0, 0),
     };
     let mut picks = Vec::new();
     for (i, e) in order.iter().enumerate() {
@@ -307,20 +337,25 @@ fn pick_bases(
             continue;
         }
         sketches.forget_before(i.saturating_sub(window));
-        let Some((size, target)) = sketches.get(order, i)?.cloned() else {
+        let Some(size) = sketches.size(order, i)? else {
             continue;
         };
         let mut best: Option<(f64, usize)> = None;
+        let mut target: Option<Sketch> = None;
         let near = i.saturating_sub(window)..(i + window + 1).min(order.len());
         for j in near.filter(|&j| j != i && order[j].kind == e.kind) {
-            let Some((base_size, base)) = sketches.get(order, j)? else {
+            let Some(base_size) = sketches.size(order, j)? else {
                 continue;
             };
             // git's try_delta: a base less than half the target, or 32 times larger, is not tried.
-            if size.saturating_sub(*base_size) >= size / 2 || size < base_size / 32 {
+            if size.saturating_sub(base_size) >= size / 2 || size < base_size / 32 {
                 continue;
             }
-            let share = target.contained_in(base);
+            if target.is_none() {
+                target = Some(sketches.sketch(order, i)?.clone());
+            }
+            let target = target.get_or_insert_with(Sketch::default);
+            let share = target.contained_in(sketches.sketch(order, j)?);
             if share >= PROMISING && best.is_none_or(|(s, _)| share > s) {
                 best = Some((share, j));
             }
@@ -329,6 +364,11 @@ fn pick_bases(
             picks.push((i, j));
         }
     }
+    tracing::debug!(
+        objects = sketches.read.0,
+        bytes = sketches.read.1,
+        "orphans and neighbours sketched"
+    );
     Ok(picks)
 }
 

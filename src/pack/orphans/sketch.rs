@@ -38,52 +38,87 @@ const GEAR: [u64; 256] = {
 pub struct Sketch {
     /// Ascending, distinct, at most `K`.
     hashes: Vec<u32>,
+    /// Every distinct window hash at or below `cut` is in `hashes`, none above.
+    cut: u32,
 }
 
+/// Hashes a sketch expects to meet below its first threshold: twice `K`, so that a sketch falls
+/// short of `K` only rarely, and few enough that keeping them all and sorting once costs less
+/// than keeping `K` sorted as they come (the insertions cost 2.5 ns a byte on tokio's blobs).
+const EXPECTED: u64 = 2 * K as u64;
+
+/// Hashes kept before they are sorted and cut to `K` (a text of one repeated window sends the
+/// same hash each byte).
+const SPILL: usize = 8 * K;
+
 impl Sketch {
-    /// The sketch of `data` (empty when shorter than one window). One shift, add and multiply
-    /// per byte: the sketch must cost far less than the delta it saves trying.
+    /// The sketch of `data` (empty when shorter than one window). Threshold sampling: a window
+    /// hash is kept when below a threshold that leaves about [`EXPECTED`] of the object's
+    /// windows, then the smallest `K` distinct ones are the sketch. Per byte one shift, add
+    /// and compare, the shifts of two bytes at once (the gear's dependency chain is the cost):
+    /// the sketch must cost far less than the delta it saves trying.
     pub fn of(data: &[u8]) -> Self {
-        let mut hashes: Vec<u32> = Vec::with_capacity(K + 1);
-        // Below `max` a hash may join the sketch (u32::MAX + 1 until the sketch is full).
-        let mut max = u64::from(u32::MAX) + 1;
-        let mut h = 0u64;
-        for (i, &b) in data.iter().enumerate() {
-            h = (h << SHIFT).wrapping_add(GEAR[usize::from(b)]);
-            if i + 1 < WINDOW {
-                continue;
-            }
-            // The high bits of a product depend on all of `h`'s bits.
-            let x = h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-            if x >= max {
-                continue;
-            }
-            let x = x as u32;
-            if let Err(at) = hashes.binary_search(&x) {
-                hashes.insert(at, x);
-                if hashes.len() > K {
-                    hashes.truncate(K);
-                }
-                if hashes.len() == K {
-                    max = hashes.last().map_or(max, |&m| u64::from(m));
-                }
-            }
+        let windows = data.len().saturating_sub(WINDOW - 1) as u64;
+        if windows == 0 {
+            return Sketch {
+                hashes: Vec::new(),
+                cut: u32::MAX,
+            };
         }
-        Sketch { hashes }
+        let range = u64::from(u32::MAX) + 1;
+        let sketch = Self::below(data, range.saturating_mul(EXPECTED) / windows);
+        if sketch.hashes.len() >= K / 2 || sketch.cut == u32::MAX {
+            return sketch;
+        }
+        // Few distinct windows (a text repeating itself): the threshold assumed every window
+        // was new. Sampled below no threshold, the sketch holds the `K` smallest there are.
+        Self::below(data, range)
+    }
+
+    /// The sketch of `data` (at least one window long) from the distinct window hashes below
+    /// `below` (at most `u32::MAX + 1`), cut to the smallest `K`.
+    fn below(data: &[u8], below: u64) -> Self {
+        let mut sampler = Sampler {
+            hashes: Vec::with_capacity(EXPECTED as usize + EXPECTED as usize / 2),
+            below,
+            last: None,
+        };
+        let (head, rest) = data.split_at(WINDOW - 1);
+        let mut h = head.iter().fold(0u64, |h, &b| {
+            (h << SHIFT).wrapping_add(GEAR[usize::from(b)])
+        });
+        let mut pairs = rest.chunks_exact(2);
+        for pair in &mut pairs {
+            let (g0, g1) = (GEAR[usize::from(pair[0])], GEAR[usize::from(pair[1])]);
+            let first = (h << SHIFT).wrapping_add(g0);
+            h = (h << (2 * SHIFT)).wrapping_add((g0 << SHIFT).wrapping_add(g1));
+            sampler.offer(first);
+            sampler.offer(h);
+        }
+        for &b in pairs.remainder() {
+            h = (h << SHIFT).wrapping_add(GEAR[usize::from(b)]);
+            sampler.offer(h);
+        }
+        let Sampler {
+            mut hashes, below, ..
+        } = sampler;
+        hashes.sort_unstable();
+        hashes.dedup();
+        let cut = if hashes.len() > K {
+            hashes.truncate(K);
+            hashes[K - 1]
+        } else {
+            // Everything below the threshold is kept (at most u32::MAX + 1, so this fits).
+            u32::try_from(below.saturating_sub(1)).unwrap_or(u32::MAX)
+        };
+        Sketch { hashes, cut }
     }
 
     /// The estimated share (0 to 1) of the windows of the target sketched as `self` that
-    /// `base` also holds. Both samples are cut at the smaller of the two sketches' largest
-    /// hashes when full, so each is a uniform sample of the same hash range.
+    /// `base` also holds. Both samples are cut at the smaller of the two sketches' cuts, so
+    /// each is a uniform sample of the same hash range.
     pub fn contained_in(&self, base: &Sketch) -> f64 {
-        let cut = |s: &Sketch| {
-            if s.hashes.len() < K {
-                u32::MAX
-            } else {
-                s.hashes.last().copied().unwrap_or(u32::MAX)
-            }
-        };
-        let limit = cut(self).min(cut(base));
+        let limit = self.cut.min(base.cut);
         let mut sampled = 0u32;
         let mut common = 0u32;
         let mut theirs = base.hashes.iter().peekable();
@@ -98,6 +133,36 @@ impl Sketch {
             0.0
         } else {
             f64::from(common) / f64::from(sampled)
+        }
+    }
+}
+
+/// The window hashes of one object kept so far, and the threshold they must be below.
+struct Sampler {
+    hashes: Vec<u32>,
+    below: u64,
+    /// The hash kept last: a run of one repeated byte offers it once per byte.
+    last: Option<u32>,
+}
+
+impl Sampler {
+    /// Offers the gear hash `h` of one window: its high half, the bits every byte of the window
+    /// has reached, is the window's hash.
+    #[inline(always)]
+    fn offer(&mut self, h: u64) {
+        let x = h >> 32;
+        // `x` came from the high 32 bits.
+        if x < self.below && self.last != Some(x as u32) {
+            self.last = Some(x as u32);
+            self.hashes.push(x as u32);
+            if self.hashes.len() == SPILL {
+                self.hashes.sort_unstable();
+                self.hashes.dedup();
+                if self.hashes.len() >= K {
+                    self.hashes.truncate(K);
+                    self.below = u64::from(self.hashes[K - 1]) + 1;
+                }
+            }
         }
     }
 }
@@ -117,6 +182,49 @@ mod tests {
             })
             .collect::<String>()
             .into_bytes()
+    }
+
+    /// Every distinct window hash of `data`, ascending, each window hashed on its own.
+    fn all_window_hashes(data: &[u8]) -> Vec<u32> {
+        let mut all: Vec<u32> = data
+            .windows(WINDOW)
+            .map(|w| {
+                let h = w.iter().fold(0u64, |h, &b| {
+                    (h << SHIFT).wrapping_add(GEAR[usize::from(b)])
+                });
+                (h >> 32) as u32
+            })
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    #[test]
+    fn a_sketch_is_the_smallest_window_hashes() {
+        // Large (sampled below a threshold, then cut to K), odd and even lengths (the rolling
+        // hash takes two bytes a step).
+        for data in [text(5, 0..2000), text(5, 0..2001)[1..].to_vec()] {
+            let s = Sketch::of(&data);
+            let all = all_window_hashes(&data);
+            assert_eq!(s.hashes, all[..K]);
+            assert_eq!(s.cut, all[K - 1]);
+        }
+        // Small: every window is kept and the cut is the whole range.
+        let small = text(6, 0..3);
+        let s = Sketch::of(&small);
+        assert_eq!(s.hashes, all_window_hashes(&small));
+        assert!(s.hashes.len() < K);
+        assert_eq!(s.cut, u32::MAX);
+    }
+
+    #[test]
+    fn a_repeated_window_is_kept_once() {
+        // Every window of the text is the same: the kept hashes are sorted and deduplicated as
+        // they pile up, not held once per byte.
+        let s = Sketch::of(&[b'x'; 1 << 20]);
+        assert_eq!(s.hashes.len(), 1);
+        assert_eq!(s.contained_in(&s), 1.0);
     }
 
     #[test]
