@@ -17,8 +17,6 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use flate2::{Decompress, FlushDecompress};
-
 use super::{BaseRef, Error, Limits, ObjectCheck, Raw, Tuning};
 use crate::hash::ObjectId;
 use crate::odb::Kind;
@@ -377,32 +375,21 @@ impl<'a> Resolver<'a> {
 }
 
 thread_local! {
-    /// One decompressor and read buffer per thread, reused for every re-read of the spool.
-    static REREAD: std::cell::RefCell<(Decompress, Vec<u8>)> =
-        std::cell::RefCell::new((Decompress::new(true), Vec::new()));
+    /// One read buffer per thread, reused for every re-read of the spool.
+    static REREAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Reads and inflates entry `r` from the spool again.
+/// Reads and inflates entry `r` from the spool again (its compressed length and inflated size
+/// are known: one whole-stream inflate).
 pub(super) fn inflate_at(spool: &File, r: &Raw) -> Result<Vec<u8>, Error> {
     let out = REREAD.with(|cell| -> Result<Vec<u8>, Error> {
-        let mut guard = cell.borrow_mut();
-        let (z, compressed) = &mut *guard;
+        let mut compressed = cell.borrow_mut();
         compressed.resize(r.data_len as usize, 0);
-        spool.read_exact_at(compressed, r.data_at)?;
-        z.reset(true);
-        // One spare byte: an entry that inflates to more than its size shows up as a mismatch.
-        let mut out = Vec::with_capacity(r.size as usize + 1);
-        z.decompress_vec(compressed, &mut out, FlushDecompress::Finish)
-            .map_err(|e| {
-                Error::Format(format!("zlib error re-reading offset {}: {e}", r.offset))
-            })?;
-        Ok(out)
+        spool.read_exact_at(&mut compressed, r.data_at)?;
+        let size = usize::try_from(r.size)
+            .map_err(|_| Error::Format(format!("entry at offset {} too large", r.offset)))?;
+        crate::pack::reader::inflate_exact(&compressed, size)
+            .map_err(|e| Error::Format(format!("re-reading offset {}: {e}", r.offset)))
     })?;
-    if out.len() as u64 != r.size {
-        return Err(Error::Format(format!(
-            "entry at offset {} changed size on re-read",
-            r.offset
-        )));
-    }
     Ok(out)
 }
