@@ -36,8 +36,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use flate2::{Compress, Compression, FlushCompress, Status};
-
 use crate::odb::store::{self, ObjectStore};
 use crate::odb::Kind;
 use crate::pack::delta_create::DeltaIndex;
@@ -781,44 +779,10 @@ fn candidates(
     Ok(list)
 }
 
-/// `delta` zlib-compressed at `level`. Each thread keeps one compressor and resets it: a new
-/// one allocates (and the kernel zeroes) a few hundred KiB of window and hash tables, which
-/// for a fetch's many small deltas cost more than compressing them.
+/// `delta` zlib-compressed at `level` ([`crate::odb::zlib::deflate_whole`]: one compressor
+/// per thread, so a fetch's many small deltas do not each allocate and zero a new one).
 pub(crate) fn compress(delta: &[u8], level: u32) -> Result<Vec<u8>, std::io::Error> {
-    thread_local! {
-        static DEFLATE: std::cell::RefCell<Option<(u32, Compress)>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let level = level.min(9);
-    let mut z = match DEFLATE.with(|c| c.borrow_mut().take()) {
-        Some((l, mut z)) if l == level => {
-            z.reset();
-            z
-        }
-        _ => Compress::new(Compression::new(level), true),
-    };
-    let result = compress_with(&mut z, delta);
-    DEFLATE.with(|c| *c.borrow_mut() = Some((level, z)));
-    result
-}
-
-fn compress_with(z: &mut Compress, input: &[u8]) -> Result<Vec<u8>, std::io::Error> {
-    let mut out = Vec::with_capacity(input.len() / 2 + 64);
-    loop {
-        let consumed = z.total_in() as usize;
-        let status = z
-            .compress_vec(
-                input.get(consumed..).unwrap_or(&[]),
-                &mut out,
-                FlushCompress::Finish,
-            )
-            .map_err(std::io::Error::other)?;
-        match status {
-            Status::StreamEnd => return Ok(out),
-            // Out of room: grow and go on.
-            _ => out.reserve(out.capacity().max(64)),
-        }
-    }
+    crate::odb::zlib::deflate_whole(delta, level)
 }
 
 #[cfg(test)]

@@ -10,9 +10,6 @@
 
 use std::io::Write;
 
-use flate2::write::ZlibEncoder;
-use flate2::Compression;
-
 use super::write::{make_delta, Error, Hashing, WriteOptions, WriteStats};
 use crate::odb::store::{self, ObjectStore};
 use crate::pack::entry::{encode_delta_header, encode_header, DeltaBase, EntryType};
@@ -207,9 +204,7 @@ fn write_rewritten_entry(
         .ok_or(store::Error::MissingObject(id))?;
     encode_header(EntryType::from_kind(o.kind), o.data.len() as u64, &mut buf);
     w.write_all(&buf)?;
-    let mut z = ZlibEncoder::new(&mut *w, Compression::new(opts.compression.min(9)));
-    z.write_all(&o.data)?;
-    z.finish()?;
+    w.write_all(&crate::odb::zlib::deflate_whole(&o.data, opts.compression)?)?;
     Ok(())
 }
 

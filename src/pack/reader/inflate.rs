@@ -157,7 +157,10 @@ mod tests {
         let more = inflate_exact(&z, data.len() - 1).unwrap_err();
         assert!(more.contains("more than its declared"), "{more}");
         let fewer = inflate_exact(&z, data.len() + 1).unwrap_err();
-        assert!(fewer.contains(&format!("inflates to {} bytes", data.len())), "{fewer}");
+        assert!(
+            fewer.contains(&format!("inflates to {} bytes", data.len())),
+            "{fewer}"
+        );
         assert!(inflate_exact(&z[..z.len() - 6], data.len()).is_err());
         let last = z.len() - 1;
         z[last] ^= 1;
