@@ -95,28 +95,40 @@ impl Deflater {
 pub fn deflate_whole(input: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
     use libdeflater::{CompressionLvl, Compressor};
     thread_local! {
-        static WHOLE: std::cell::RefCell<Option<(u32, Compressor)>> =
+        /// The compressor and its output room, sized to the largest bound met so far.
+        static WHOLE: std::cell::RefCell<Option<(u32, Compressor, Vec<u8>)>> =
             const { std::cell::RefCell::new(None) };
     }
     let level = level.min(9);
     WHOLE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_some_and(|(l, _)| *l != level) {
+        if slot.as_ref().is_some_and(|(l, _, _)| *l != level) {
             *slot = None;
         }
-        let (_, c) = slot.get_or_insert_with(|| {
+        let (_, c, room) = slot.get_or_insert_with(|| {
             // 0..=9 is within libdeflate's 0..=12.
             let lvl = CompressionLvl::new(level as i32).unwrap_or_default();
-            (level, Compressor::new(lvl))
+            (level, Compressor::new(lvl), Vec::new())
         });
-        let mut out = vec![0u8; c.zlib_compress_bound(input.len())];
+        let bound = c.zlib_compress_bound(input.len());
+        if room.len() < bound {
+            room.resize(bound, 0);
+        }
         let n = c
-            .zlib_compress(input, &mut out)
+            .zlib_compress(input, room)
             .map_err(|e| std::io::Error::other(format!("deflate: {e}")))?;
-        out.truncate(n);
+        // Copied out at its own length: callers keep many (a search's cached deltas), and the
+        // room is the input's size, several times the output's.
+        let out = room[..n].to_vec();
+        if room.len() > ROOM_KEPT {
+            *room = Vec::new();
+        }
         Ok(out)
     })
 }
+
+/// Output room [`deflate_whole`] keeps between calls; a larger one (a big object's) is freed.
+const ROOM_KEPT: usize = 1 << 20;
 
 #[cfg(test)]
 mod tests {
