@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::hash::{HashKind, Hasher, IdMap, IdSet, ObjectId};
+use crate::hash::{HashKind, Hasher, IdSet, ObjectId, PackedIdMap};
 use crate::pack::bitmap::write::{self as bitmap_write, PackLayout};
 use crate::pack::ewah::Bitmap;
 use crate::pack::idx_write::write_idx_v2;
@@ -132,30 +132,40 @@ pub fn write_pack_files(
     let (by_offset, crcs, checksum) = written?;
     let closures = closures?;
 
-    // Pack order, then the CRC of each entry and the trailer, read back from the disk.
-    let meta: IdMap<(usize, &PackObject)> = list
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (o.id, (i, o)))
-        .collect();
-    let mut entries: Vec<IndexEntry> = by_offset
-        .iter()
-        .zip(&crcs)
-        .map(|(&(offset, id), &crc32)| IndexEntry {
+    // Pack order, then the CRC of each entry and the trailer, read back from the disk. Each
+    // written id's place in `list`, in a map of packed ids: a map keyed by `ObjectId` held
+    // 50 bytes an object at the repack's peak, next to the closures and the index entries.
+    let mut place: PackedIdMap<u32> = PackedIdMap::default();
+    for (i, o) in list.iter().enumerate() {
+        place.insert(&o.id, i as u32);
+    }
+    let find = |id: &ObjectId| -> Result<(usize, &PackObject), Error> {
+        let i = place.get(id).map_or(usize::MAX, |&i| i as usize);
+        list.get(i)
+            .map(|o| (i, o))
+            .ok_or_else(|| Error::ReadBack(format!("{id} is not among the objects to pack")))
+    };
+    let mut entries: Vec<IndexEntry> = Vec::with_capacity(by_offset.len());
+    for (&(offset, id), &crc32) in by_offset.iter().zip(&crcs) {
+        entries.push(IndexEntry {
             id,
             offset,
             crc32,
-            kind: meta[&id].1.kind,
-        })
-        .collect();
+            kind: find(&id)?.1.kind,
+        });
+    }
 
     let mut bitmaps = 0;
     if let Some((selected, mut closures)) = closures {
         // List index of each pack position.
-        let order: Vec<usize> = by_offset.iter().map(|(_, id)| meta[id].0).collect();
+        let order: Vec<usize> = by_offset
+            .iter()
+            .map(|(_, id)| find(id).map(|(i, _)| i))
+            .collect::<Result<_, _>>()?;
         renumber(&mut closures, &order);
-        let layout = PackLayout::new(by_offset.iter().map(|(_, id)| {
-            let o = meta[id].1;
+        // `order` holds places `find` checked.
+        let layout = PackLayout::new(order.iter().map(|&i| {
+            let o = &list[i];
             (o.id, o.kind, o.name_hash)
         }));
         bitmaps = closures.len();
