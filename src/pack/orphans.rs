@@ -249,10 +249,11 @@ struct Sketches<'a> {
     read: (usize, u64),
 }
 
-/// One entry's size (`None`: too small or too large to be a delta's target or base, as the
-/// delta search leaves them out) and its sketch once read.
+/// One entry's id, its size (`None`: too small or too large to be a delta's target or base,
+/// as the delta search leaves them out) and its sketch once read.
 #[derive(Default)]
 struct Known {
+    id: Option<ObjectId>,
     size: Option<u64>,
     sketch: Option<Sketch>,
 }
@@ -265,43 +266,49 @@ impl Sketches<'_> {
 
     /// The sketch of `order[i]`, of a size in the searched range, read on first use.
     fn sketch(&mut self, order: &[Named], i: usize) -> Result<&Sketch, Error> {
-        let (repo, pack) = (self.repo, self.pack);
-        let known = self.by_index.entry(i).or_default();
+        self.known(order, i)?;
+        let Sketches {
+            repo,
+            by_index,
+            read,
+            ..
+        } = self;
+        let known = by_index.entry(i).or_default();
         if known.sketch.is_none() {
-            let data = match order.get(i) {
-                Some(e) => {
-                    let id = id_at(pack, e.pos)?;
+            let data = match known.id {
+                Some(id) => {
                     repo.read_object(&id)?
                         .ok_or(store::Error::MissingObject(id))?
                         .data
                 }
                 None => Vec::new(),
             };
-            self.read.0 += 1;
-            self.read.1 += data.len() as u64;
+            read.0 += 1;
+            read.1 += data.len() as u64;
             known.sketch = Some(Sketch::of(&data));
         }
         Ok(known.sketch.get_or_insert_with(Sketch::default))
     }
 
-    fn known(&mut self, order: &[Named], i: usize) -> Result<&Known, Error> {
-        if !self.by_index.contains_key(&i) {
-            let size = match order.get(i) {
-                Some(e) => self.read_size(e.pos)?,
-                None => None,
-            };
-            self.by_index.insert(i, Known { size, sketch: None });
+    /// What is known of `order[i]`, its id and size read on first use.
+    fn known(&mut self, order: &[Named], i: usize) -> Result<&mut Known, Error> {
+        let (repo, pack, big) = (self.repo, self.pack, self.big);
+        match self.by_index.entry(i) {
+            std::collections::btree_map::Entry::Occupied(o) => Ok(o.into_mut()),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let mut known = Known::default();
+                if let Some(e) = order.get(i) {
+                    let id = id_at(pack, e.pos)?;
+                    let size = match repo.object_header(&id)? {
+                        Some((_, size)) => size,
+                        None => return Err(Error::Backend(store::Error::MissingObject(id))),
+                    };
+                    known.id = Some(id);
+                    known.size = Some(size).filter(|s| (MIN_SIZE..=big).contains(s));
+                }
+                Ok(v.insert(known))
+            }
         }
-        Ok(self.by_index.entry(i).or_default())
-    }
-
-    fn read_size(&self, pos: usize) -> Result<Option<u64>, Error> {
-        let id = id_at(self.pack, pos)?;
-        let size = match self.repo.object_header(&id)? {
-            Some((_, size)) => size,
-            None => return Err(Error::Backend(store::Error::MissingObject(id))),
-        };
-        Ok(Some(size).filter(|s| (MIN_SIZE..=self.big).contains(s)))
     }
 
     /// Forgets the entries before index `i` (no later orphan compares with them).
