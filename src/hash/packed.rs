@@ -28,6 +28,15 @@ impl<V> Default for PackedIdMap<V> {
 }
 
 impl<V> PackedIdMap<V> {
+    /// An empty map with room for `n` SHA-1 ids: the SHA-256 table grows on its first key
+    /// (a repository holds one kind).
+    pub fn with_capacity(n: usize) -> Self {
+        PackedIdMap {
+            sha1: HashMap::with_capacity_and_hasher(n, IdHasherBuilder),
+            sha256: HashMap::default(),
+        }
+    }
+
     /// Sets `id`'s value to `value`; returns the value it replaces.
     pub fn insert(&mut self, id: &ObjectId, value: V) -> Option<V> {
         match id {
@@ -101,6 +110,11 @@ impl PackedIdSet {
     /// Whether `id` is in the set.
     pub fn contains(&self, id: &ObjectId) -> bool {
         self.0.contains_key(id)
+    }
+
+    /// Removes `id`; `true` if it was there.
+    pub fn remove(&mut self, id: &ObjectId) -> bool {
+        self.0.remove(id).is_some()
     }
 
     /// How many ids the set holds.

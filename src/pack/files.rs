@@ -10,13 +10,13 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::hash::{HashKind, Hasher, IdSet, ObjectId, PackedIdMap};
+use crate::hash::{HashKind, Hasher, ObjectId};
 use crate::pack::bitmap::write::{self as bitmap_write, PackLayout};
 use crate::pack::ewah::Bitmap;
 use crate::pack::idx_write::write_idx_v2;
 use crate::pack::ingest::IndexEntry;
 use crate::pack::stored::PackStore;
-use crate::pack::write::{write_pack_with_offsets, WriteOptions};
+use crate::pack::write::{write_pack_with_offsets, WriteOptions, NOT_WRITTEN};
 use crate::progress::Progress;
 use crate::walk::{PackObject, TreeChildren};
 
@@ -58,14 +58,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 pub struct FileOptions<'a> {
     /// How entries are written (delta reuse, search, depth).
     pub write: WriteOptions,
-    /// Write a `.bitmap` for commits of `objects` in `reachable`, selected among (and always
+    /// Write a `.bitmap` for reachable commits of `objects`, selected among (and always
     /// including) these tips; `None`: no bitmap.
     pub bitmap_tips: Option<&'a [ObjectId]>,
-    /// The objects of the pack reachable from the refs (bitmaps only cover those).
-    pub reachable: &'a IdSet,
+    /// How many of the objects, from the first, are reachable from the refs (bitmaps only
+    /// cover those): the rest follow them. A count, not a set of ids: a set held 9 MB at
+    /// the repack's peak for 150,000 objects.
+    pub reachable: usize,
     /// The entries of the trees of the walk that listed the objects, as positions in the
-    /// list: the bitmaps are then built without reading those trees again.
-    pub children: Option<&'a TreeChildren>,
+    /// list: the bitmaps are then built without reading those trees again. Owned, so it is
+    /// dropped as soon as the bitmaps are built, before the pack's index and bitmap files.
+    pub children: Option<TreeChildren>,
     /// Most commits given a bitmap.
     pub max_bitmaps: usize,
     /// Called on each finished file before it is renamed into place (permissions).
@@ -100,7 +103,7 @@ pub fn write_pack_files(
     repo: &dyn PackStore,
     dir: &Path,
     list: &[PackObject],
-    opts: &FileOptions<'_>,
+    mut opts: FileOptions<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Written, Error> {
     let pid = std::process::id();
@@ -112,11 +115,11 @@ pub fn write_pack_files(
     // second thread while this one writes the pack, then renumbered in pack order.
     let (written, closures) = std::thread::scope(|scope| {
         // Not `opts` itself: `finish` need not be shareable with another thread.
-        let (reachable, children, max) = (opts.reachable, opts.children, opts.max_bitmaps);
+        let (reachable, children, max) = (opts.reachable, opts.children.take(), opts.max_bitmaps);
         let bitmaps = opts.bitmap_tips.map(|tips| {
             scope.spawn(move || list_closures(repo, list, (reachable, children), tips, max))
         });
-        let written = write_and_read_back(repo, list, opts, &tmp_pack, progress);
+        let written = write_and_read_back(repo, list, &opts, &tmp_pack, progress);
         let closures = bitmaps.map(|h| {
             h.join().unwrap_or_else(|_| {
                 Err(bitmap_write::Error::Backend(
@@ -132,42 +135,20 @@ pub fn write_pack_files(
     let (by_offset, crcs, checksum) = written?;
     let closures = closures?;
 
-    // Pack order, then the CRC of each entry and the trailer, read back from the disk. Each
-    // written id's place in `list`, in a map of packed ids: a map keyed by `ObjectId` held
-    // 50 bytes an object at the repack's peak, next to the closures and the index entries.
-    let mut place: PackedIdMap<u32> = PackedIdMap::default();
-    for (i, o) in list.iter().enumerate() {
-        place.insert(&o.id, i as u32);
-    }
-    let find = |id: &ObjectId| -> Result<(usize, &PackObject), Error> {
-        let i = place.get(id).map_or(usize::MAX, |&i| i as usize);
-        list.get(i)
-            .map(|o| (i, o))
-            .ok_or_else(|| Error::ReadBack(format!("{id} is not among the objects to pack")))
-    };
-    let mut entries: Vec<IndexEntry> = Vec::with_capacity(by_offset.len());
-    for (&(offset, id), &crc32) in by_offset.iter().zip(&crcs) {
-        entries.push(IndexEntry {
-            id,
-            offset,
-            crc32,
-            kind: find(&id)?.1.kind,
-        });
-    }
+    // The index first, so its entries are gone before the bitmaps' layout is built: the
+    // files are renamed into place in their own order below.
+    let (entries, order) = index_entries(list, by_offset, crcs);
+    write_idx(&tmp_idx, entries, &checksum)?;
 
     let mut bitmaps = 0;
     if let Some((selected, mut closures)) = closures {
-        // List index of each pack position.
-        let order: Vec<usize> = by_offset
-            .iter()
-            .map(|(_, id)| find(id).map(|(i, _)| i))
-            .collect::<Result<_, _>>()?;
         renumber(&mut closures, &order);
-        // `order` holds places `find` checked.
+        // `order` holds positions of `list`.
         let layout = PackLayout::new(order.iter().map(|&i| {
-            let o = &list[i];
+            let o = &list[i as usize];
             (o.id, o.kind, o.name_hash)
         }));
+        drop(order);
         bitmaps = closures.len();
         progress.finish("Building bitmaps", bitmaps as u64, Some(selected as u64));
         if bitmaps > 0 {
@@ -175,9 +156,6 @@ pub fn write_pack_files(
             write_durable(&tmp_bitmap, |w| w.write_all(&bytes))?;
         }
     }
-    write_durable(&tmp_idx, |w| {
-        write_idx_v2(&mut entries, &checksum, w).map(|_| ())
-    })?;
 
     let stem = dir.join(format!("pack-{checksum}"));
     let target = |ext: &str| stem.with_extension(ext);
@@ -203,8 +181,38 @@ pub fn write_pack_files(
     })
 }
 
+/// The `.idx` entries of the written pack (entries `by_offset`, as list positions, with their
+/// `crcs`), and the place in `list` of the object at each pack position.
+fn index_entries(
+    list: &[PackObject],
+    by_offset: Vec<(u64, u32)>,
+    crcs: Vec<u32>,
+) -> (Vec<IndexEntry>, Vec<u32>) {
+    let mut entries: Vec<IndexEntry> = Vec::with_capacity(by_offset.len());
+    let mut order: Vec<u32> = Vec::with_capacity(by_offset.len());
+    for (&(offset, i), &crc32) in by_offset.iter().zip(&crcs) {
+        // `by_offset` holds positions of `list` (from the writer's offsets).
+        let o = &list[i as usize];
+        order.push(i);
+        entries.push(IndexEntry {
+            id: o.id,
+            offset,
+            crc32,
+            kind: o.kind,
+        });
+    }
+    (entries, order)
+}
+
+/// Writes the `.idx` of the pack `checksum` with `entries` at `path`, durable.
+fn write_idx(path: &Path, mut entries: Vec<IndexEntry>, checksum: &ObjectId) -> Result<(), Error> {
+    write_durable(path, |w| {
+        write_idx_v2(&mut entries, checksum, w).map(|_| ())
+    })
+}
+
 /// Writes `list` as the pack at `tmp_pack`, durable, and reads it back: the entries by
-/// offset, the CRC32 of each, and the trailer checksum.
+/// offset (with their positions in `list`), the CRC32 of each, and the trailer checksum.
 #[allow(clippy::type_complexity)]
 fn write_and_read_back(
     repo: &dyn PackStore,
@@ -212,7 +220,7 @@ fn write_and_read_back(
     opts: &FileOptions<'_>,
     tmp_pack: &Path,
     progress: &mut dyn Progress,
-) -> Result<(Vec<(u64, ObjectId)>, Vec<u32>, ObjectId), Error> {
+) -> Result<(Vec<(u64, u32)>, Vec<u32>, ObjectId), Error> {
     let file = File::create(tmp_pack).map_err(io(tmp_pack))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let (_, offsets) = write_pack_with_offsets(
@@ -227,7 +235,14 @@ fn write_and_read_back(
     let file = out.into_inner().map_err(|e| io(tmp_pack)(e.into_error()))?;
     finish_file(&file, tmp_pack)?;
     drop(file);
-    let mut by_offset: Vec<(u64, ObjectId)> = offsets.iter().map(|(id, o)| (*o, id)).collect();
+    // Each written entry as (offset, position in `list`): 16 bytes an object, no ids.
+    let mut by_offset: Vec<(u64, u32)> = offsets
+        .iter()
+        .enumerate()
+        .filter(|(_, &o)| o != NOT_WRITTEN)
+        .map(|(i, &o)| (o, i as u32))
+        .collect();
+    drop(offsets);
     by_offset.sort_unstable();
     let (crcs, checksum) = read_back(tmp_pack, repo.hash_kind(), &by_offset)?;
     Ok((by_offset, crcs, checksum))
@@ -241,30 +256,31 @@ fn write_and_read_back(
 fn list_closures(
     repo: &dyn PackStore,
     list: &[PackObject],
-    (reachable, children): (&IdSet, Option<&TreeChildren>),
+    (reachable, children): (usize, Option<TreeChildren>),
     tips: &[ObjectId],
     max_bitmaps: usize,
 ) -> Result<(usize, Vec<(ObjectId, Bitmap)>), bitmap_write::Error> {
     let layout = PackLayout::new(list.iter().map(|o| (o.id, o.kind, o.name_hash)));
     let commits: Vec<ObjectId> = list
         .iter()
-        .filter(|o| o.kind == crate::odb::Kind::Commit && reachable.contains(&o.id))
+        .take(reachable)
+        .filter(|o| o.kind == crate::odb::Kind::Commit)
         .map(|o| o.id)
         .collect();
     let selected = bitmap_write::select_commits(&commits, tips, max_bitmaps);
-    let closures = bitmap_write::build(repo, &layout, &selected, children)?;
+    let closures = bitmap_write::build(repo, &layout, &selected, children.as_ref())?;
     Ok((selected.len(), closures))
 }
 
 /// Renumbers `closures` from list positions to pack positions, `order` giving the list
 /// position at each pack position. Only the positions that moved are touched: most objects
 /// are written in list order.
-fn renumber(closures: &mut [(ObjectId, Bitmap)], order: &[usize]) {
+fn renumber(closures: &mut [(ObjectId, Bitmap)], order: &[u32]) {
     let moved: Vec<(usize, usize)> = order
         .iter()
         .enumerate()
-        .filter(|(pack_pos, list_pos)| *pack_pos != **list_pos)
-        .map(|(pack_pos, &list_pos)| (pack_pos, list_pos))
+        .map(|(pack_pos, &list_pos)| (pack_pos, list_pos as usize))
+        .filter(|(pack_pos, list_pos)| pack_pos != list_pos)
         .collect();
     if moved.is_empty() {
         return;
@@ -312,7 +328,7 @@ fn finish_file(file: &File, path: &Path) -> Result<(), Error> {
 fn read_back(
     pack: &Path,
     kind: HashKind,
-    by_offset: &[(u64, ObjectId)],
+    by_offset: &[(u64, u32)],
 ) -> Result<(Vec<u32>, ObjectId), Error> {
     let len = fs::metadata(pack).map_err(io(pack))?.len();
     let body = len
@@ -383,7 +399,7 @@ mod tests {
     fn renumber_moves_bits_of_moved_objects_only() {
         let id = ObjectId::from_bytes(&[1; 20]).unwrap();
         // Pack positions 1 and 3 hold list objects 3 and 1 (a base written ahead of its delta).
-        let order = [0usize, 3, 2, 1, 4];
+        let order = [0u32, 3, 2, 1, 4];
         let mut b = Bitmap::with_len(5);
         for i in [0, 1, 4] {
             b.set(i);

@@ -127,12 +127,12 @@ pub fn import(
                     ..Default::default()
                 },
                 bitmap_tips: Some(&tips),
-                reachable: &reachable,
+                reachable: walk.objects.len(),
                 children: None,
                 max_bitmaps: 3_000,
                 finish: &finish,
             };
-            let w = files::write_pack_files(&src, &tmp, &walk.objects.to_vec(), &opts, progress)?;
+            let w = files::write_pack_files(&src, &tmp, &walk.objects.to_vec(), opts, progress)?;
             verify_index(&w.stem.with_extension("idx"), &src, &reachable)?;
             let pack = format!("pack-{}", w.checksum);
             let mut exts = vec!["pack", "idx"];

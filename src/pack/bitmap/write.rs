@@ -16,7 +16,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::hash::{Hasher, IdMap, ObjectId};
+use crate::hash::{Hasher, IdMap, ObjectId, PackedIdMap};
 use crate::odb::store::{self, ObjectStore};
 use crate::odb::{CommitRef, Kind};
 use crate::pack::ewah::{self, Bitmap};
@@ -63,19 +63,27 @@ pub struct PackLayout {
     pub kinds: Vec<Kind>,
     /// Name hashes ([`crate::walk::name_hash`], 0 when unknown), by pack position.
     pub name_hashes: Vec<u32>,
-    /// Pack position of each id.
-    pub positions: IdMap<u32>,
+    /// Pack position of each id, keys in their hash's width: with `ObjectId` keys this map
+    /// and `ids`' growth were a fifth of the repack's peak heap.
+    pub positions: PackedIdMap<u32>,
 }
 
 impl PackLayout {
     /// A layout from `objects` (id, kind, name hash), already in pack order.
     pub fn new(objects: impl IntoIterator<Item = (ObjectId, Kind, u32)>) -> Self {
-        let mut l = PackLayout::default();
-        for (i, (id, kind, hash)) in objects.into_iter().enumerate() {
+        let objects = objects.into_iter();
+        let n = objects.size_hint().0;
+        let mut l = PackLayout {
+            ids: Vec::with_capacity(n),
+            kinds: Vec::with_capacity(n),
+            name_hashes: Vec::with_capacity(n),
+            positions: PackedIdMap::with_capacity(n),
+        };
+        for (i, (id, kind, hash)) in objects.enumerate() {
             l.ids.push(id);
             l.kinds.push(kind);
             l.name_hashes.push(hash);
-            l.positions.insert(id, i as u32);
+            l.positions.insert(&id, i as u32);
         }
         l
     }

@@ -256,12 +256,14 @@ fn upload(
     let opts = FileOptions {
         write: write.clone(),
         bitmap_tips: tips,
-        reachable: &plan.reachable,
+        // Only `main` gets bitmaps (tips); it lists its reachable objects first (all of it
+        // in a full repack).
+        reachable: tips.map_or(0, |_| plan.reachable.len()),
         children: None,
         max_bitmaps: 3_000,
         finish: &finish,
     };
-    let written = files::write_pack_files(repo, tmp, list, &opts, progress)?;
+    let written = files::write_pack_files(repo, tmp, list, opts, progress)?;
     let name = format!("pack-{}", written.checksum);
     let mut exts = vec!["pack"];
     if written.bitmaps > 0 {

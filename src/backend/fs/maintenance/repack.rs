@@ -28,7 +28,7 @@ use memmap2::Mmap;
 use super::commit_graph as maintenance;
 use crate::backend::fs::FsRepository;
 use crate::backend::{self, ObjectStore, Repository};
-use crate::hash::{HashKind, IdSet, ObjectId};
+use crate::hash::{HashKind, IdSet, ObjectId, PackedIdSet};
 use crate::pack::files::{self, TEMP_PREFIX};
 use crate::pack::index::PackIndex;
 use crate::pack::write::WriteOptions;
@@ -162,13 +162,13 @@ fn pack_objects(
         children,
     } = collect(repo, snap, progress)?;
     stats.objects = list.len();
-    stats.reachable = reachable.len();
+    stats.reachable = reachable;
     let mut new_stem = None;
     if !list.is_empty() {
         // No bitmaps in a shallow repository (C git's neither): they record parents the
         // `shallow` file cuts off.
         let bitmaps_ok = bitmaps_possible(snap) && repo.shallow_roots().is_none();
-        let found = (list.as_slice(), &reachable, children.as_ref());
+        let found = (list.as_slice(), reachable, children);
         let written = write_new_pack(repo, &pack_dir, found, bitmaps_ok, progress)?;
         stats.bitmaps = written.bitmaps;
         stats.pack = Path::new(&written.stem)
@@ -282,13 +282,15 @@ impl Snapshot {
     }
 
     /// Every id to pack: of the folded packs and loose, not kept.
-    fn local_ids(&self) -> IdSet {
-        let mut set = IdSet::default();
+    fn local_ids(&self) -> PackedIdSet {
+        let mut set = PackedIdSet::default();
         for p in &self.packs {
             set.extend((0..p.index.len()).filter_map(|i| p.index.id_at(i)));
         }
         set.extend(self.loose.iter().copied());
-        set.retain(|id| !self.kept_ids.contains(id));
+        for id in self.kept_ids.iter() {
+            set.remove(id);
+        }
         set
     }
 }
@@ -330,8 +332,8 @@ struct Collected {
     /// The objects to pack, in order: reachable ones as upload-pack's walk gives them, then
     /// the rest.
     list: Vec<PackObject>,
-    /// The reachable ones.
-    reachable: IdSet,
+    /// How many of `list`, from the first, are reachable.
+    reachable: usize,
     /// The walk's record of its trees' entries, as positions in `list`.
     children: Option<TreeChildren>,
 }
@@ -342,7 +344,7 @@ fn collect(
     snap: &Snapshot,
     progress: &mut dyn Progress,
 ) -> Result<Collected, Error> {
-    let local = snap.local_ids();
+    let mut local = snap.local_ids();
     let mut wants: Vec<ObjectId> = repo.refs()?.iter().map(|r| r.id).collect();
     wants.extend(repo.head()?.id);
     wants.sort();
@@ -357,8 +359,9 @@ fn collect(
     // trees naming them give their commits no bitmap.
     let mut new_pos = Vec::with_capacity(walk.objects.len());
     let mut list: Vec<PackObject> = Vec::with_capacity(walk.objects.len());
+    // Each reachable id leaves `local`, which then holds the rest.
     for o in walk.objects.iter() {
-        if local.contains(&o.id) {
+        if local.remove(&o.id) {
             new_pos.push(list.len() as u32);
             list.push(o);
         } else {
@@ -369,11 +372,9 @@ fn collect(
         c.renumber(&new_pos, list.len());
         c
     });
-    let reachable: IdSet = list.iter().map(|o| o.id).collect();
-    let mut rest: Vec<ObjectId> = local
-        .into_iter()
-        .filter(|id| !reachable.contains(id))
-        .collect();
+    let reachable = list.len();
+    let mut rest: Vec<ObjectId> = local.iter().collect();
+    drop(local);
     rest.sort();
     for id in rest {
         let (kind, _) = repo
@@ -412,13 +413,13 @@ struct Written {
     bitmaps: usize,
 }
 
-/// Writes `list` as the new pack with its `.idx` and (when `bitmaps_ok`) `.bitmap` over the
-/// `reachable` objects, reading no tree `children` recorded; durable and renamed into place
+/// Writes `list` as the new pack with its `.idx` and (when `bitmaps_ok`) `.bitmap` over its
+/// first `reachable` objects, reading no tree `children` recorded; durable and renamed into place
 /// (see [`files::write_pack_files`]).
 fn write_new_pack(
     repo: &FsRepository,
     pack_dir: &Path,
-    (list, reachable, children): (&[PackObject], &IdSet, Option<&TreeChildren>),
+    (list, reachable, children): (&[PackObject], usize, Option<TreeChildren>),
     bitmaps_ok: bool,
     progress: &mut dyn Progress,
 ) -> Result<Written, Error> {
@@ -445,7 +446,7 @@ fn write_new_pack(
         max_bitmaps: MAX_BITMAPS,
         finish: &finish,
     };
-    let written = files::write_pack_files(repo, pack_dir, list, &opts, progress)?;
+    let written = files::write_pack_files(repo, pack_dir, list, opts, progress)?;
     Ok(Written {
         stem: written.stem.display().to_string(),
         bitmaps: written.bitmaps,
@@ -496,7 +497,7 @@ fn remove_old(
         }
         packs += 1;
     }
-    let packed: IdSet = list.iter().map(|o| o.id).collect();
+    let packed: PackedIdSet = list.iter().map(|o| o.id).collect();
     let mut loose = 0;
     for id in &snap.loose {
         if packed.contains(id) || snap.kept_ids.contains(id) {
