@@ -3,7 +3,7 @@
 //! Everything in Sluice names objects through [`ObjectId`] and [`HashKind`]; no other module spells
 //! out a raw id width (20 or 32 bytes, 40 or 64 hex digits): widths come from the repository's
 //! [`HashKind`] (`extensions.objectFormat`), so SHA-1 and SHA-256 repositories share every code
-//! path. SHA-1 is hashed with collision detection (`sha1-checked`, as C git does), SHA-256 with
+//! path. SHA-1 is hashed with collision detection (`sha1dc`, as C git does), SHA-256 with
 //! RustCrypto's `sha2` (SHA-NI where the CPU has it).
 
 use std::fmt;
@@ -307,7 +307,8 @@ pub struct Hasher {
 /// would cost pushes more than the move.
 #[allow(clippy::large_enum_variant)]
 enum Inner {
-    Sha1(sha1_checked::Sha1),
+    Sha1(sha1dc::Hasher),
+    Sha1Trailer(sha1::Sha1),
     Sha256(sha2::Sha256),
 }
 
@@ -326,7 +327,7 @@ impl Hasher {
     /// A hasher for ids of `kind`.
     pub fn new(kind: HashKind) -> Self {
         let inner = match kind {
-            HashKind::Sha1 => Inner::Sha1(sha1_checked::Sha1::new()),
+            HashKind::Sha1 => Inner::Sha1(sha1dc::Hasher::new()),
             HashKind::Sha256 => Inner::Sha256(sha2::Sha256::default()),
         };
         Hasher { inner }
@@ -336,11 +337,7 @@ impl Hasher {
     /// trailer of a pack we send), never for naming objects received from a client.
     pub fn trailer_only(kind: HashKind) -> Self {
         let inner = match kind {
-            HashKind::Sha1 => Inner::Sha1(
-                sha1_checked::Sha1::builder()
-                    .detect_collision(false)
-                    .build(),
-            ),
+            HashKind::Sha1 => Inner::Sha1Trailer(sha1::Sha1::default()),
             HashKind::Sha256 => Inner::Sha256(sha2::Sha256::default()),
         };
         Hasher { inner }
@@ -349,7 +346,8 @@ impl Hasher {
     /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
         match &mut self.inner {
-            Inner::Sha1(h) => sha1_checked::Digest::update(h, data),
+            Inner::Sha1(h) => h.update(data),
+            Inner::Sha1Trailer(h) => sha1::Digest::update(h, data),
             Inner::Sha256(h) => sha2::Digest::update(h, data),
         }
     }
@@ -357,15 +355,11 @@ impl Hasher {
     /// Finishes, refusing inputs that carry a collision attack.
     pub fn finish(self) -> Result<ObjectId, CollisionDetected> {
         match self.inner {
-            Inner::Sha1(h) => {
-                let r = h.try_finalize();
-                if r.has_collision() {
-                    return Err(CollisionDetected);
-                }
-                let mut out = [0u8; 20];
-                out.copy_from_slice(r.hash().as_slice());
-                Ok(ObjectId::Sha1(out))
-            }
+            Inner::Sha1(h) => match h.finalize() {
+                Ok(digest) => Ok(ObjectId::Sha1(digest.to_bytes())),
+                Err(_) => Err(CollisionDetected),
+            },
+            Inner::Sha1Trailer(h) => Ok(ObjectId::Sha1(sha1::Digest::finalize(h).into())),
             Inner::Sha256(h) => Ok(ObjectId::Sha256(sha2::Digest::finalize(h).into())),
         }
     }
@@ -442,6 +436,83 @@ mod tests {
         assert_eq!(
             h.finish().unwrap().to_hex(),
             "473a0f4c3be8a93681a267e3b1e9a7dcda1185436fe141f7749120a303721813"
+        );
+    }
+
+    /// The first 320 bytes of the SHAttered PDFs: a shared 192-byte prefix, then two different
+    /// near-collision block pairs with the same SHA-1 (f92d74e3…). Plain SHA-1 names both alike;
+    /// the object hasher refuses both, whichever way the input is cut into updates.
+    #[test]
+    fn shattered_blocks_are_refused_and_trailers_are_plain_sha1() {
+        let hex = |parts: &[&str]| {
+            let s: String = parts.concat();
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
+        };
+        let prefix = hex(&[
+            "255044462d312e330a25e2e3cfd30a0a0a312030206f626a0a3c3c2f57696474",
+            "682032203020522f4865696768742033203020522f547970652034203020522f",
+            "537562747970652035203020522f46696c7465722036203020522f436f6c6f72",
+            "53706163652037203020522f4c656e6774682038203020522f42697473506572",
+            "436f6d706f6e656e7420383e3e0a73747265616d0affd8fffe00245348412d31",
+            "20697320646561642121212121852fec092339759c39b1a1c63c4c97e1fffe01",
+        ]);
+        let blocks = [
+            hex(&[
+                "7346dc9166b67e118f029ab621b2560ff9ca67cca8c7f85ba84c79030c2b3de2",
+                "18f86db3a90901d5df45c14f26fedfb3dc38e96ac22fe7bd728f0e45bce046d2",
+                "3c570feb141398bb552ef5a0a82be331fea48037b8b5d71f0e332edf93ac3500",
+                "eb4ddc0decc1a864790c782c76215660dd309791d06bd0af3f98cda4bc4629b1",
+            ]),
+            hex(&[
+                "7f46dc93a6b67e013b029aaa1db2560b45ca67d688c7f84b8c4c791fe02b3df6",
+                "14f86db1690901c56b45c1530afedfb76038e972722fe7ad728f0e4904e046c2",
+                "30570fe9d41398abe12ef5bc942be33542a4802d98b5d70f2a332ec37fac3514",
+                "e74ddc0f2cc1a874cd0c78305a21566461309789606bd0bf3f98cda8044629a1",
+            ]),
+        ];
+        for block in &blocks {
+            let data = [prefix.as_slice(), block].concat();
+            for cut in [1, 63, 64, 100, 320] {
+                let mut h = Hasher::default();
+                for piece in data.chunks(cut) {
+                    h.update(piece);
+                }
+                assert_eq!(h.finish(), Err(CollisionDetected), "cut {cut}");
+            }
+            let mut t = Hasher::trailer_only(HashKind::Sha1);
+            t.update(&data);
+            let id = t.finish().unwrap();
+            assert_eq!(id.to_hex(), "f92d74e3874587aaf443d1db961d4e26dde13e9c");
+        }
+        assert_ne!(blocks[0], blocks[1]);
+    }
+
+    /// The detecting and the plain hasher agree on ordinary data fed in uneven pieces.
+    #[test]
+    fn object_and_trailer_hashers_agree() {
+        let mut x: u32 = 0x9e37_79b9;
+        let data: Vec<u8> = (0..100_003)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let (mut a, mut b) = (Hasher::default(), Hasher::trailer_only(HashKind::Sha1));
+        for piece in data.chunks(997) {
+            a.update(piece);
+        }
+        b.update(&data);
+        assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+        let mut abc = Hasher::default();
+        abc.update(b"abc");
+        assert_eq!(
+            abc.finish().unwrap().to_hex(),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
         );
     }
 }
