@@ -22,6 +22,9 @@ pub struct Found {
     /// What a commit or tree links to, and the kind the link says it is (a commit's tree and
     /// parents; a tree's entries by mode, gitlinks left out).
     pub links: Vec<(ObjectId, Kind)>,
+    /// Some link of this object was not read: a problem the settings let through stopped the
+    /// parse or dropped an id, so `links` (or `tagged`) is not all it links to.
+    pub links_cut: bool,
     /// A tree entry whose mode is no kind of object at all (name, mode): git's walk refuses it.
     pub bad_entry_mode: Option<(Vec<u8>, u32)>,
 }
@@ -96,6 +99,7 @@ fn check_commit(
     found: &mut Found,
 ) -> Result<(), FsckError> {
     if !verify_headers(data, r)? {
+        found.links_cut = true;
         return Ok(());
     }
     let mut rest = data;
@@ -103,19 +107,28 @@ fn check_commit(
         Some((l, next)) if l.starts_with(b"tree ") => {
             match parse_id(&l[5..], hash) {
                 Some(tree) => found.links.push((tree, Kind::Tree)),
-                None => r.report(MsgId::BadTreeSha1, "invalid 'tree' line format - bad sha1")?,
+                None => {
+                    found.links_cut = true;
+                    r.report(MsgId::BadTreeSha1, "invalid 'tree' line format - bad sha1")?
+                }
             }
             rest = next;
         }
-        _ => return r.report(MsgId::MissingTree, "invalid format - expected 'tree' line"),
+        _ => {
+            found.links_cut = true;
+            return r.report(MsgId::MissingTree, "invalid format - expected 'tree' line");
+        }
     }
     while let Some((l, next)) = line(rest).filter(|(l, _)| l.starts_with(b"parent ")) {
         match parse_id(&l[7..], hash) {
             Some(parent) => found.links.push((parent, Kind::Commit)),
-            None => r.report(
-                MsgId::BadParentSha1,
-                "invalid 'parent' line format - bad sha1",
-            )?,
+            None => {
+                found.links_cut = true;
+                r.report(
+                    MsgId::BadParentSha1,
+                    "invalid 'parent' line format - bad sha1",
+                )?
+            }
         }
         rest = next;
     }
@@ -157,6 +170,8 @@ fn check_tag(
     r: &mut Reporter<'_>,
     found: &mut Found,
 ) -> Result<(), FsckError> {
+    // Cleared once the target and its type are read.
+    found.links_cut = true;
     if !verify_headers(data, r)? {
         return Ok(());
     }
@@ -189,7 +204,10 @@ fn check_tag(
         None => return Ok(()),
     };
     match Kind::from_name(type_name) {
-        Some(kind) => found.tagged = target.map(|t| (t, kind)),
+        Some(kind) => {
+            found.tagged = target.map(|t| (t, kind));
+            found.links_cut = target.is_none();
+        }
         None => r.report(MsgId::BadType, "invalid 'type' value")?,
     }
     // C git reports a missing end of the 'tag' line with the 'type' line's words.
@@ -371,6 +389,7 @@ fn check_tree(
         let e = match entry {
             Ok(e) if !e.name.is_empty() => e,
             _ => {
+                found.links_cut = true;
                 r.report(MsgId::BadTree, "cannot be parsed as a tree")?;
                 break;
             }

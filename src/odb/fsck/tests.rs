@@ -412,3 +412,61 @@ fn links_must_name_the_right_kind() {
         Err(FsckError::EntryMode { .. })
     ));
 }
+
+/// The links the checks collect decide whether a pack is self-contained: all inside `sent`,
+/// each read. A link left outside, or one a demoted problem kept from being read, says no.
+#[test]
+fn links_within_the_pack() {
+    let checked = |mem: &Mem, opts: &FsckOptions| {
+        let checker = Checker::new(opts.clone());
+        for (id, (kind, data)) in &mem.0 {
+            checker.check(id, *kind, data).unwrap();
+        }
+        let sent: PackedIdSet = mem.0.keys().copied().collect();
+        checker.links_within(&sent)
+    };
+    let mut mem = Mem(HashMap::new());
+    let blob = add(&mut mem, Kind::Blob, b"a\n".to_vec());
+    let tree = add(&mut mem, Kind::Tree, tree_to(&[("100644", b"a")], &blob));
+    let commit = add(
+        &mut mem,
+        Kind::Commit,
+        format!("tree {tree}\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nm\n")
+            .into_bytes(),
+    );
+    let tag = format!("object {commit}\ntype commit\ntag v1\ntagger A <a@b> 1 +0000\n\nt\n");
+    add(&mut mem, Kind::Tag, tag.into_bytes());
+    let strict = FsckOptions::strict();
+    assert!(checked(&mem, &strict));
+
+    // A parent outside the pack.
+    let outside = ObjectId::from_bytes(&[9; 20]).unwrap();
+    let mut with_parent = Mem(mem.0.clone());
+    add(
+        &mut with_parent,
+        Kind::Commit,
+        format!("tree {tree}\nparent {outside}\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nm\n")
+            .into_bytes(),
+    );
+    assert!(!checked(&with_parent, &strict));
+
+    // A tag whose target is outside.
+    let mut with_tag = Mem(mem.0.clone());
+    let tag = format!("object {outside}\ntype commit\ntag v2\ntagger A <a@b> 1 +0000\n\nt\n");
+    add(&mut with_tag, Kind::Tag, tag.into_bytes());
+    assert!(!checked(&with_tag, &strict));
+
+    // A parent line the settings let through unread: not provably inside.
+    let mut lenient = strict.clone();
+    lenient.set(MsgId::BadParentSha1, Severity::Ignore);
+    let mut bad_parent = Mem(mem.0.clone());
+    add(
+        &mut bad_parent,
+        Kind::Commit,
+        format!(
+            "tree {tree}\nparent nothex\nauthor A <a@b> 1 +0000\ncommitter A <a@b> 1 +0000\n\nm\n"
+        )
+        .into_bytes(),
+    );
+    assert!(!checked(&bad_parent, &lenient));
+}

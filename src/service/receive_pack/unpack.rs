@@ -5,7 +5,6 @@
 //! pack drops the quarantine: nothing it held becomes visible.
 
 use std::io::{Read, Write};
-use std::sync::Mutex;
 
 use crate::backend::{Quarantine, Repository};
 use crate::hash::{ObjectId, PackedIdSet};
@@ -91,22 +90,12 @@ fn receive<'r, R: Read, W: Write>(
     out: &mut ClientOutput<W>,
 ) -> Result<Received<'r>, String> {
     let checker = checker.as_ref().map_err(Clone::clone)?;
-    // Links of the received commits, trees and tags: when all of them point into the pack
-    // itself, everything it holds is connected (git's check-self-contained-and-connected).
-    // Objects are checked from several threads (deltas resolve in parallel).
-    let links: Mutex<Option<PackedIdSet>> = Mutex::new(Some(PackedIdSet::default()));
+    // Objects are checked from several threads (deltas resolve in parallel). The checks also
+    // collect the links of the received commits, trees and tags: when all of them point into
+    // the pack itself, everything it holds is connected (git's
+    // check-self-contained-and-connected).
     let check = |id: &ObjectId, kind: Kind, data: &[u8]| -> Result<(), String> {
-        checker.check(id, kind, data).map_err(|e| e.to_string())?;
-        // Parsed outside the lock; only the insertion is serialized.
-        let mut found = Vec::new();
-        let parsed = record_links(id.kind(), kind, data, &mut found);
-        let mut l = links.lock().unwrap_or_else(|e| e.into_inner());
-        match (l.as_mut(), parsed) {
-            (Some(set), Ok(())) => set.extend(found),
-            (Some(_), Err(_)) => *l = None,
-            (None, _) => {}
-        }
-        Ok(())
+        checker.check(id, kind, data).map_err(|e| e.to_string())
     };
     let mut q = repo.begin_quarantine().map_err(|e| e.to_string())?;
     let received = {
@@ -125,17 +114,13 @@ fn receive<'r, R: Read, W: Write>(
             .map_err(|e| e.to_string())?
     };
     tracing::debug!(objects = received.len(), "pack received");
+    let sent: PackedIdSet = received.iter().map(|(id, _)| *id).collect();
+    let self_contained = checker.links_within(&sent);
     // Checks needing the whole push: link kinds, .gitmodules/.gitattributes blobs, tag types,
     // tree depth.
     checker
         .finish(&fsck::Objects(q.view()), &received)
         .map_err(|e| e.to_string())?;
-    let sent: PackedIdSet = received.iter().map(|(id, _)| *id).collect();
-    let self_contained = links
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .is_some_and(|l| l.iter().all(|id| sent.contains(&id)));
     Ok((q, self_contained.then_some(sent)))
 }
 
@@ -164,34 +149,4 @@ impl<W: Write> Progress for Arming<'_, '_, W> {
         self.progress.input_done();
         self.keepalive.arm();
     }
-}
-
-/// Adds the ids `data` (a commit, tree or tag of a repository hashing with `hash`) refers to to
-/// `out`.
-fn record_links(
-    hash: crate::hash::HashKind,
-    kind: Kind,
-    data: &[u8],
-    out: &mut Vec<ObjectId>,
-) -> Result<(), crate::odb::Error> {
-    match kind {
-        Kind::Commit => {
-            let c = crate::odb::CommitRef::parse(data)?;
-            out.push(c.tree);
-            out.extend(c.parents);
-        }
-        Kind::Tree => {
-            for e in crate::odb::TreeIter::new(data, hash) {
-                let e = e?;
-                if e.kind().is_some() {
-                    out.push(e.id);
-                }
-            }
-        }
-        Kind::Tag => {
-            out.push(crate::odb::TagRef::parse(data)?.object);
-        }
-        Kind::Blob => {}
-    }
-    Ok(())
 }
