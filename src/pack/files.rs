@@ -248,7 +248,7 @@ fn write_and_read_back(
     Ok((by_offset, crcs, checksum))
 }
 
-/// The closures of at most `max_bitmaps` commits selected among `list`'s `reachable` ones
+/// The closures of at most `max_bitmaps` commits selected among the first `reachable` of `list`
 /// (with `tips` preferred), over positions in `list` (the walk's order, which the pack's
 /// follows but for delta bases written early), reading no tree `children` recorded; and how
 /// many commits were selected.
